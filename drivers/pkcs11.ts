@@ -1,0 +1,104 @@
+/**
+ * Any PKCS#11 module named by environment: HSM_PKCS11_MODULE plus HSM_PKCS11_TOKEN (label), or an RFC 7512
+ * HSM_PKCS11_URI; the PIN from HSM_PKCS11_PIN (or the URI's pin-source / pin-value). Never destructive:
+ * the token is treated as a physical device unless HSM_PKCS11_EPHEMERAL=1 says it is a throwaway.
+ *
+ * moduleDriver() is also the base of the device presets (smartcard-hsm, yubihsm).
+ */
+import { existsSync } from 'node:fs';
+import type { Driver, DriverTraits } from '../src/driver.js';
+import { DEFAULT_TRAITS } from '../src/driver.js';
+import { UsageError } from '../src/errors.js';
+import { parsePkcs11Uri } from '../src/pkcs11/uri.js';
+import type { TokenSelector } from '../src/pkcs11/token.js';
+import { readSecretSource, registerSecret } from '../src/secrets.js';
+
+export interface ModuleTarget {
+  modulePath: string;
+  token: TokenSelector;
+  /** Reads the PIN inside the driver's process. */
+  readPin: () => Promise<string>;
+  env: Record<string, string>;
+  describe: string;
+}
+
+export interface ModulePreset {
+  id: string;
+  title: string;
+  traits: DriverTraits;
+  /** Returns the target, or a reason string when the environment does not configure this driver. */
+  resolve(env: NodeJS.ProcessEnv): ModuleTarget | string;
+}
+
+export function moduleDriver(preset: ModulePreset): Driver {
+  return {
+    id: preset.id,
+    title: preset.title,
+    kind: 'pkcs11',
+    traits: preset.traits,
+    async probe(env) {
+      const t = preset.resolve(env);
+      if (typeof t === 'string') return { ok: false, reason: t };
+      if (!existsSync(t.modulePath)) {
+        throw new UsageError(`${preset.id}: PKCS#11 module not found: ${t.modulePath}; install it or fix the module path`);
+      }
+      return { ok: true, reason: t.describe };
+    },
+    async start(env) {
+      const t = preset.resolve(env);
+      if (typeof t === 'string') throw new UsageError(`${preset.id}: ${t}`);
+      const pin = await t.readPin();
+      const wrongPinAllowed = preset.traits.ephemeral || env.HSM_ALLOW_WRONG_PIN === '1';
+      return {
+        connections: { pkcs11: { modulePath: t.modulePath, token: t.token, pin, env: t.env, wrongPinAllowed } },
+        resources: { pids: [], dirs: [] },
+        info: { module: t.modulePath },
+        async stop() { /* nothing started */ },
+      };
+    },
+  };
+}
+
+function pinFromEnv(env: NodeJS.ProcessEnv, name: string, driverId: string): () => Promise<string> {
+  return async () => {
+    const v = env[name];
+    if (!v) throw new UsageError(`${driverId}: ${name} is not set; export the user PIN in ${name}`);
+    registerSecret(v);
+    return v;
+  };
+}
+
+export const driver = moduleDriver({
+  id: 'pkcs11',
+  title: 'PKCS#11 module from environment',
+  traits: { ...DEFAULT_TRAITS, physical: true, maxConcurrency: 4, caseTimeoutMs: 120_000 },
+  resolve(env) {
+    const uriText = env.HSM_PKCS11_URI;
+    if (uriText) {
+      const uri = parsePkcs11Uri(uriText); // throws UsageError when malformed
+      const modulePath = uri.modulePath ?? env.HSM_PKCS11_MODULE;
+      if (!modulePath) return 'HSM_PKCS11_URI has no module-path and HSM_PKCS11_MODULE is not set';
+      const token: TokenSelector = {};
+      if (uri.token !== undefined) token.label = uri.token;
+      if (uri.serial !== undefined) token.serial = uri.serial;
+      if (uri.slotId !== undefined) token.slotId = uri.slotId;
+      if (!token.label && env.HSM_PKCS11_TOKEN) token.label = env.HSM_PKCS11_TOKEN;
+      const readPin = uri.pinValue !== undefined ? async () => uri.pinValue!
+        : uri.pinSource !== undefined ? () => readSecretSource(uri.pinSource!.startsWith('file:') ? uri.pinSource! : `file:${uri.pinSource}`, 'pin-source')
+        : pinFromEnv(env, 'HSM_PKCS11_PIN', 'pkcs11');
+      return { modulePath, token, readPin, env: {}, describe: `${modulePath} (${describeSelector(token)}, from HSM_PKCS11_URI)` };
+    }
+    const modulePath = env.HSM_PKCS11_MODULE;
+    if (!modulePath) return 'HSM_PKCS11_MODULE (or HSM_PKCS11_URI) is not set';
+    const token: TokenSelector = env.HSM_PKCS11_TOKEN ? { label: env.HSM_PKCS11_TOKEN } : {};
+    return { modulePath, token, readPin: pinFromEnv(env, 'HSM_PKCS11_PIN', 'pkcs11'), env: {}, describe: `${modulePath} (${describeSelector(token)})` };
+  },
+});
+
+export function describeSelector(t: TokenSelector): string {
+  if (t.label) return `token "${t.label}"`;
+  if (t.serial) return `serial ${t.serial}`;
+  if (t.slotId !== undefined) return `slot id ${t.slotId}`;
+  if (t.labelIncludes) return `token label containing "${t.labelIncludes}"`;
+  return 'first token present';
+}

@@ -1,0 +1,24 @@
+/** SoftHSM 2.6.1 loaded in-process, on a fresh token initialised for this run. */
+import type { Driver } from '../src/driver.js';
+import { DEFAULT_TRAITS } from '../src/driver.js';
+import { SoftHsmStore, SOFTHSM_MODULE, softhsmAvailable } from '../src/softhsm.js';
+
+export const driver: Driver = {
+  id: 'softhsm',
+  title: 'SoftHSM 2 (in-process)',
+  kind: 'pkcs11',
+  traits: { ...DEFAULT_TRAITS, ephemeral: true },
+  probe: () => softhsmAvailable(),
+  async start(env) {
+    const store = await SoftHsmStore.create();
+    const token = await store.addToken('hsm-harness', env.HSM_HARNESS_SOFTHSM_PIN || undefined);
+    return {
+      connections: {
+        pkcs11: { modulePath: SOFTHSM_MODULE, token: { label: token.label }, pin: token.pin, env: store.env, wrongPinAllowed: true },
+      },
+      resources: { pids: [], dirs: [store.dir] },
+      info: { tokenDirectory: store.dir },
+      stop: () => store.remove(),
+    };
+  },
+};

@@ -1,0 +1,45 @@
+import { resolve } from 'node:path';
+import type { Command } from './types.js';
+import { parse } from './args.js';
+import { runMatrix } from '../runner/run.js';
+import { makeProgress } from '../runner/progress.js';
+import { writeReports } from '../reports/write.js';
+import { runPassed } from '../results.js';
+import { suites } from '../../suites/index.js';
+import { UsageError } from '../errors.js';
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run the conformance suites on every driver (or the ones named) and write reports',
+  usage: 'hsm-harness run [--driver ID ...] [--suite NAME ...] [--out DIR] [--json] [--quiet]',
+  async run(argv) {
+    const { values } = parse('run', argv, {
+      driver: { type: 'string', multiple: true },
+      suite: { type: 'string', multiple: true },
+      out: { type: 'string', default: 'reports' },
+      json: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+    });
+    for (const s of values.suite ?? []) {
+      if (!suites.some((x) => x.name === s)) {
+        throw new UsageError(`unknown suite "${s}"; known suites: ${suites.map((x) => x.name).join(', ')}`);
+      }
+    }
+    const progress = makeProgress(process.stderr, values.quiet || values.json);
+    const results = await runMatrix({ driverIds: values.driver, suites: values.suite, progress });
+    const outDir = resolve(values.out!);
+    const written = await writeReports(results, outDir);
+    const ok = runPassed(results);
+    if (values.json) {
+      process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+    } else {
+      const s = results.summary;
+      process.stdout.write(`${s.total} cases: ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.unsupported} unsupported, ${s.crash} crashed, ${s.timeout} timed out\n`);
+      for (const d of results.drivers) {
+        process.stdout.write(`  ${d.id.padEnd(18)} ${d.available ? d.status : `unavailable: ${d.availabilityReason}`}\n`);
+      }
+      process.stdout.write(`reports: ${written.join(', ')}\n`);
+    }
+    return ok ? 0 : 1;
+  },
+};

@@ -1,0 +1,100 @@
+/**
+ * What a driver is. One file per driver under drivers/ exports a Driver; drivers/<id>.expect.json records
+ * the cases that token is known not to support. Suites never look at a driver's id: they ask for the
+ * connections it hands over (pkcs11, kmip, nethsm) and for its traits and capabilities.
+ */
+
+export interface Availability {
+  ok: boolean;
+  /** Human reason: why not, or how it will be reached. Never contains a secret. */
+  reason: string;
+}
+
+/** Static facts a driver declares about the token it reaches. */
+export interface DriverTraits {
+  /** A physical device: no wrong-PIN attempts or re-initialisation unless explicitly allowed by env. */
+  physical: boolean;
+  /** A software token created fresh for this run, so destructive checks are harmless. */
+  ephemeral: boolean;
+  /** Operations in flight at once that make sense (1 for a smartcard). */
+  maxConcurrency: number;
+  /** Per-case time limit in ms (slow smartcard key generation needs minutes). */
+  caseTimeoutMs: number;
+  /** Device family, for comparison with documented figures (e.g. 'smartcard-hsm'); optional. */
+  family?: string;
+}
+
+export interface Pkcs11Connection {
+  modulePath: string;
+  token: import('./pkcs11/token.js').TokenSelector;
+  /** The user PIN. Only ever present inside the driver's own process; registered as a secret. */
+  pin: string;
+  /** Environment the module needs (SOFTHSM2_CONF, P11_KIT_SERVER_ADDRESS …), set before it is loaded. */
+  env: Record<string, string>;
+  /** Whether C_Login with a wrong PIN may be tried on this token. */
+  wrongPinAllowed: boolean;
+}
+
+export interface KmipConnection {
+  host: string;
+  port: number;
+  /** PEM CA bundle, or insecure when the target uses a self-signed certificate we cannot pin. */
+  ca?: string;
+  insecure?: boolean;
+  clientCert?: string;
+  clientKey?: string;
+  username?: string;
+  password?: string;
+  /** Which expectations profile the KMIP suites apply (e.g. 'pykmip', 'cascade-hsm-bridge'). */
+  profile: string;
+  /** True when the harness started the server itself (only then are robustness tests allowed). */
+  launchedByHarness: boolean;
+  /** Restart a server the harness launched (after a robustness case killed it). */
+  restart?: () => Promise<void>;
+}
+
+export interface NethsmConnection {
+  baseUrl: string;
+  adminPassphrase: string;
+  operatorPassphrase: string;
+  backupPassphrase: string;
+  unlockPassphrase: string;
+  /** Start another fresh instance (for restore), when the driver can. */
+  startFresh?: () => Promise<{ baseUrl: string; stop: () => Promise<void> }>;
+}
+
+export interface Connections {
+  pkcs11?: Pkcs11Connection;
+  kmip?: KmipConnection;
+  nethsm?: NethsmConnection;
+}
+
+/** OS resources a started driver holds, so that the parent can release them if the driver's process dies. */
+export interface DriverResources {
+  pids: number[];
+  dirs: string[];
+}
+
+export interface StartedDriver {
+  connections: Connections;
+  resources: DriverResources;
+  /** Extra facts for the report (server version, socket path …). No secrets. */
+  info?: Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+export interface Driver {
+  id: string;
+  title: string;
+  /** The connection kinds this driver provides when it runs. */
+  kind: 'pkcs11' | 'kmip' | 'nethsm';
+  traits: DriverTraits;
+  /** Cheap check, run in the parent: no module is loaded here. */
+  probe(env: NodeJS.ProcessEnv): Promise<Availability>;
+  /** Runs inside the driver's own process. */
+  start(env: NodeJS.ProcessEnv): Promise<StartedDriver>;
+}
+
+export const DEFAULT_TRAITS: DriverTraits = {
+  physical: false, ephemeral: false, maxConcurrency: 4, caseTimeoutMs: 60_000,
+};

@@ -1,0 +1,98 @@
+/**
+ * RFC 7512 PKCS#11 URIs, as far as a harness needs them to pick a module, a token and a PIN:
+ * path attributes token, manufacturer, model, serial, slot-id, slot-description, library-*, object, id, type;
+ * query attributes module-path, module-name, pin-source, pin-value. Percent-encoding is decoded.
+ */
+import { UsageError } from '../errors.js';
+import { registerSecret } from '../secrets.js';
+
+export interface Pkcs11Uri {
+  token?: string;
+  manufacturer?: string;
+  model?: string;
+  serial?: string;
+  slotId?: number;
+  slotDescription?: string;
+  object?: string;
+  id?: Buffer;
+  type?: string;
+  modulePath?: string;
+  moduleName?: string;
+  pinSource?: string;
+  pinValue?: string;
+  /** Attributes this parser does not use but accepted (vendor extensions start with x-). */
+  other: Record<string, string>;
+}
+
+const PATH_ATTRS = new Set(['token', 'manufacturer', 'model', 'serial', 'slot-id', 'slot-description', 'slot-manufacturer',
+  'library-manufacturer', 'library-description', 'library-version', 'object', 'id', 'type']);
+const QUERY_ATTRS = new Set(['module-path', 'module-name', 'pin-source', 'pin-value']);
+
+function decode(value: string, attr: string, uri: string): string {
+  // RFC 7512 §2.3: pk11-pchar allows unreserved, some sub-delims and pct-encoded; reject stray '%'.
+  if (/%(?![0-9A-Fa-f]{2})/.test(value)) throw bad(uri, `bad percent-encoding in "${attr}"`);
+  return decodeURIComponent(value);
+}
+
+function bad(uri: string, what: string): UsageError {
+  const shown = uri.replace(/pin-value=[^&;]*/g, 'pin-value=***');
+  return new UsageError(`malformed PKCS#11 URI ${JSON.stringify(shown)}: ${what}; see RFC 7512, e.g. pkcs11:token=MyToken?module-path=/usr/lib/softhsm/libsofthsm2.so`);
+}
+
+export function parsePkcs11Uri(uri: string): Pkcs11Uri {
+  if (!uri.startsWith('pkcs11:')) throw bad(uri, 'it must start with "pkcs11:"');
+  const body = uri.slice('pkcs11:'.length);
+  const q = body.indexOf('?');
+  const pathPart = q === -1 ? body : body.slice(0, q);
+  const queryPart = q === -1 ? '' : body.slice(q + 1);
+  const out: Pkcs11Uri = { other: {} };
+  const seen = new Set<string>();
+
+  const assign = (attr: string, raw: string, inQuery: boolean) => {
+    if (seen.has(attr) && !inQuery) throw bad(uri, `attribute "${attr}" appears twice`);
+    seen.add(attr);
+    const v = decode(raw, attr, uri);
+    switch (attr) {
+      case 'token': out.token = v; break;
+      case 'manufacturer': out.manufacturer = v; break;
+      case 'model': out.model = v; break;
+      case 'serial': out.serial = v; break;
+      case 'slot-id': {
+        if (!/^\d+$/.test(v)) throw bad(uri, `slot-id must be a decimal number, got "${v}"`);
+        out.slotId = Number(v); break;
+      }
+      case 'slot-description': out.slotDescription = v; break;
+      case 'object': out.object = v; break;
+      case 'id': out.id = Buffer.from(v, 'latin1'); break;
+      case 'type':
+        if (!['public', 'private', 'cert', 'secret-key', 'data'].includes(v)) throw bad(uri, `unknown type "${v}"`);
+        out.type = v; break;
+      case 'module-path': out.modulePath = v; break;
+      case 'module-name': out.moduleName = v; break;
+      case 'pin-source': out.pinSource = v; break;
+      case 'pin-value': registerSecret(v); out.pinValue = v; break;
+      default: out.other[attr] = v;
+    }
+  };
+
+  if (pathPart.length > 0) {
+    for (const part of pathPart.split(';')) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) throw bad(uri, `path attribute "${part}" has no "name=value" form`);
+      const attr = part.slice(0, eq).toLowerCase();
+      if (!PATH_ATTRS.has(attr) && !attr.startsWith('x-')) throw bad(uri, `unknown path attribute "${attr}"`);
+      assign(attr, part.slice(eq + 1), false);
+    }
+  }
+  if (queryPart.length > 0) {
+    for (const part of queryPart.split('&')) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) throw bad(uri, `query attribute "${part}" has no "name=value" form`);
+      const attr = part.slice(0, eq).toLowerCase();
+      if (!QUERY_ATTRS.has(attr) && !attr.startsWith('x-')) throw bad(uri, `unknown query attribute "${attr}"`);
+      assign(attr, part.slice(eq + 1), true);
+    }
+  }
+  if (out.pinSource && out.pinValue) throw bad(uri, 'pin-source and pin-value are mutually exclusive');
+  return out;
+}

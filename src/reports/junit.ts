@@ -1,0 +1,39 @@
+/**
+ * JUnit XML, derived from RunResults: one <testsuite> per driver. Skips and unsupported cases carry their
+ * reason as a skip-reason property (junit-report-builder's skipped() takes no message); crashes and
+ * timeouts are <error> entries, never passes. An unavailable driver is one skipped case with its reason.
+ */
+import junitModule from 'junit-report-builder';
+import type { Builder } from 'junit-report-builder';
+
+// The package is CommonJS: at run time the default import is the builder itself, whatever its typings say.
+const junit = junitModule as unknown as Builder;
+import type { RunResults } from '../results.js';
+
+export function renderJUnit(results: RunResults): string {
+  const builder = junit.newBuilder().name('hsm-harness');
+  for (const d of results.drivers) {
+    const suite = builder.testSuite().name(d.id).timestamp(new Date(d.startedAt ?? results.startedAt));
+    suite.property('driver.title', d.title).property('driver.kind', d.kind).property('driver.status', d.status)
+      .property('driver.availability', d.availabilityReason);
+    if (!d.available) {
+      suite.testCase().className(`${d.id}.driver`).name('available').time(0)
+        .skipped().property('skip-reason', `unavailable: ${d.availabilityReason}`);
+      continue;
+    }
+    for (const c of d.cases) {
+      const tc = suite.testCase().className(`${d.id}.${c.suite}`).name(c.case).time(c.durationMs / 1000);
+      if (c.ckr) tc.property('ckr', `${c.ckr.name} (0x${c.ckr.code.toString(16)})`);
+      if (c.unexpectedPass) tc.property('unexpected-pass', c.reason ?? 'true');
+      switch (c.status) {
+        case 'pass': break;
+        case 'fail': tc.failure(c.reason ?? 'failed', 'AssertionError'); break;
+        case 'skip': tc.skipped().property('skip-reason', c.reason ?? 'skipped'); break;
+        case 'unsupported': tc.skipped().property('skip-reason', `unsupported: ${c.reason ?? ''}`).property('status', 'unsupported'); break;
+        case 'crash': tc.error(c.reason ?? 'driver process crashed', 'DriverCrash'); break;
+        case 'timeout': tc.error(c.reason ?? 'timed out', 'DriverTimeout'); break;
+      }
+    }
+  }
+  return builder.build();
+}

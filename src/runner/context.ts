@@ -1,0 +1,78 @@
+/**
+ * Runs cases inside a driver's process and turns their outcome into CaseRecords, applying the driver's
+ * expectations file.
+ */
+import type { CaseHandle, CaseOptions, SuiteContext } from '../suite.js';
+import { CaseStop } from '../suite.js';
+import type { CaseRecord, CaseStatus, DriverReport, Finding } from '../results.js';
+import type { Connections, DriverTraits } from '../driver.js';
+import type { Token } from '../pkcs11/token.js';
+import { ckrOf } from '../pkcs11/token.js';
+import { ckrName } from '../pkcs11/constants.js';
+import { describeError, UsageError } from '../errors.js';
+import { Expectations } from '../expectations.js';
+
+export interface CaseEvents {
+  onCaseStart(suite: string, name: string, timeoutMs: number): void;
+  onCaseEnd(record: CaseRecord): void;
+  log(line: string): void;
+}
+
+export function makeContext(args: {
+  driverId: string; traits: DriverTraits; env: NodeJS.ProcessEnv; connections: Connections; token?: Token;
+  report: DriverReport; expectations: Expectations; events: CaseEvents;
+}): SuiteContext {
+  const { report, expectations, events } = args;
+  const ctx: SuiteContext = {
+    driverId: args.driverId, traits: args.traits, env: args.env, connections: args.connections, token: args.token,
+    report, suite: '',
+    async case(name: string, fn: (c: CaseHandle) => unknown, opts: CaseOptions = {}): Promise<CaseStatus> {
+      const suite = ctx.suite;
+      const timeoutMs = opts.timeoutMs ?? args.traits.caseTimeoutMs;
+      events.onCaseStart(suite, name, timeoutMs);
+      const record: CaseRecord = { driver: args.driverId, suite, case: name, status: 'pass', durationMs: 0 };
+      const handle: CaseHandle = {
+        unsupported(reason: string): never { throw new CaseStop('unsupported', reason); },
+        skip(reason: string): never { throw new CaseStop('skip', reason); },
+        ckr(code: number) { record.ckr = { code, name: ckrName(code) }; },
+        detail(key: string, value: unknown) { (record.details ??= {})[key] = value; },
+      };
+      const t0 = performance.now();
+      try {
+        await fn(handle);
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        if (err instanceof CaseStop) {
+          record.status = err.status;
+          record.reason = describeError(err);
+        } else {
+          record.status = 'fail';
+          const code = ckrOf(err);
+          if (code !== undefined && !record.ckr) record.ckr = { code, name: ckrName(code) };
+          record.reason = describeError(err);
+        }
+      }
+      record.durationMs = Math.round((performance.now() - t0) * 10) / 10;
+      const expected = expectations.lookup(`${suite}/${name}`);
+      if (expected) {
+        if (record.status === 'fail' || record.status === 'unsupported') {
+          record.status = 'unsupported';
+          record.reason = `expected: ${expected.why}${record.reason ? ` (observed: ${record.reason})` : ''}`;
+        } else if (record.status === 'pass') {
+          record.unexpectedPass = true;
+          record.reason = `passed although drivers/${args.driverId}.expect.json says: ${expected.why}`;
+        }
+      }
+      report.cases.push(record);
+      events.onCaseEnd(record);
+      return record.status;
+    },
+    capability(name: string, supported: boolean) { report.capabilities[name] = supported; },
+    has(name: string) { return report.capabilities[name]; },
+    finding(kind: Finding['kind'], text: string) {
+      report.findings.push({ driver: args.driverId, suite: ctx.suite, kind, text });
+    },
+    log(line: string) { events.log(line); },
+  };
+  return ctx;
+}

@@ -1,0 +1,162 @@
+/**
+ * The matrix runner: probe every selected driver, run each available one in its own process, collect
+ * one DriverReport per driver. A crash or a hang in a driver becomes a record for that driver and the
+ * rest of the matrix completes.
+ */
+import { fork } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drivers as allDrivers, driverById } from '../../drivers/index.js';
+import { emptyDriverReport, summarise } from '../results.js';
+import type { CaseRecord, DriverReport, RunResults } from '../results.js';
+import type { Driver, DriverResources } from '../driver.js';
+import type { WorkerMessage, WorkerRequest } from './protocol.js';
+import { UsageError, describeError } from '../errors.js';
+import { projectRoot, toolVersion } from '../paths.js';
+import { killTree } from '../proc.js';
+import type { Progress } from './progress.js';
+
+export interface RunOptions {
+  driverIds?: string[];
+  suites?: string[];
+  progress: Progress;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The built worker; tests running from src/ use the build in dist/ (npm test builds first). */
+function workerPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return join(here, '..', 'worker.js');
+  const built = join(projectRoot(), 'dist', 'src', 'runner', 'worker.js');
+  if (!existsSync(built)) throw new Error('dist/ is missing: run npm run build first');
+  return built;
+}
+
+export function selectDrivers(ids: string[] | undefined): Driver[] {
+  if (!ids || ids.length === 0) return allDrivers;
+  return ids.map((id) => {
+    const d = driverById(id);
+    if (!d) throw new UsageError(`unknown driver "${id}"; known drivers: ${allDrivers.map((x) => x.id).join(', ')} (see: hsm-harness drivers)`);
+    return d;
+  });
+}
+
+export async function runMatrix(opts: RunOptions): Promise<RunResults> {
+  const env = opts.env ?? process.env;
+  const startedAt = new Date().toISOString();
+  const selected = selectDrivers(opts.driverIds);
+  // Probe everything first, so that bad input (a malformed URI, a missing module) stops the run before
+  // any driver has started and before any report exists.
+  const probes = [];
+  for (const d of selected) {
+    try {
+      probes.push({ driver: d, availability: await d.probe(env) });
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      probes.push({ driver: d, availability: { ok: false, reason: `probe failed: ${describeError(err)}` } });
+    }
+  }
+  const reports: DriverReport[] = [];
+  for (const { driver, availability } of probes) {
+    if (!availability.ok) {
+      const r = emptyDriverReport(driver.id, driver.title, driver.kind);
+      r.availabilityReason = availability.reason;
+      opts.progress.unavailable(driver.id, availability.reason);
+      reports.push(r);
+      continue;
+    }
+    const r = await runDriverProcess(driver, opts.suites ?? null, env, opts.progress);
+    r.available = true;
+    r.availabilityReason = availability.reason;
+    reports.push(r);
+  }
+  return {
+    schemaVersion: 1,
+    tool: { name: 'hsm-harness', version: toolVersion() },
+    startedAt, finishedAt: new Date().toISOString(),
+    environment: { node: process.version, platform: process.platform, arch: process.arch, hostname: hostname(), ci: !!env.CI },
+    drivers: reports,
+    summary: summarise(reports),
+  };
+}
+
+function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.ProcessEnv, progress: Progress): Promise<DriverReport> {
+  return new Promise((resolve, reject) => {
+    const child = fork(workerPath(), [], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    let report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
+    let resources: DriverResources = { pids: [], dirs: [] };
+    let current: { suite: string; case: string } | null = null;
+    let phase = 'start';
+    let done = false;
+    let usageError: string | null = null;
+    let fatal: string | null = null;
+    let killedFor: { status: 'timeout'; reason: string } | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    let stderrTail = '';
+    const t0 = performance.now();
+
+    const arm = (ms: number, what: string) => {
+      if (timer) clearTimeout(timer);
+      if (ms <= 0) return;
+      timer = setTimeout(() => {
+        killedFor = { status: 'timeout', reason: `${what} did not finish within ${Math.round(ms / 1000)} s; the driver's process was killed` };
+        child.kill('SIGKILL');
+      }, ms);
+    };
+    arm(driver.traits.caseTimeoutMs + 180_000, 'driver start');
+    progress.driverStart(driver.id);
+
+    child.stdout?.on('data', () => { /* modules may print; not part of the results */ });
+    child.stderr?.on('data', (d: Buffer) => { stderrTail = (stderrTail + d.toString()).slice(-2000); });
+    child.on('message', (msg: WorkerMessage) => {
+      switch (msg.type) {
+        case 'phase': phase = msg.phase; arm(msg.timeoutMs, `driver ${msg.phase}`); break;
+        case 'resources': resources = msg.resources; break;
+        case 'case-start': current = { suite: msg.suite, case: msg.case }; arm(msg.timeoutMs, `case ${msg.suite}/${msg.case}`); progress.caseStart(driver.id, msg.suite, msg.case); break;
+        case 'case-end': current = null; arm(0, ''); progress.caseEnd(msg.record); break;
+        case 'report': report = msg.report; break;
+        case 'log': progress.log(driver.id, msg.line); break;
+        case 'usage-error': usageError = msg.message; break;
+        case 'fatal': fatal = msg.message; break;
+        case 'done': done = true; break;
+      }
+    });
+    child.on('error', (err) => { if (timer) clearTimeout(timer); reject(err); });
+    child.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (usageError) {
+        releaseResources(resources);
+        reject(new UsageError(usageError));
+        return;
+      }
+      if (!done) {
+        const status = killedFor ? 'timeout' : fatal ? 'fail' : 'crash';
+        const where = current ? `case ${current.suite}/${current.case}` : `driver ${phase}`;
+        const how = killedFor ? killedFor.reason : fatal ? `harness error during ${where}: ${fatal}` : `the driver's process died (${signal ?? `exit code ${code}`}) during ${where}`;
+        const lastErr = stderrTail.trim().split('\n').pop();
+        const record: CaseRecord = {
+          driver: driver.id, suite: current?.suite ?? 'driver', case: current?.case ?? phase, status,
+          durationMs: 0, reason: killedFor || !lastErr ? how : `${how}; last stderr line: ${lastErr}`,
+        };
+        report.cases.push(record);
+        report.status = status === 'fail' ? 'error' : status;
+        report.statusReason = how;
+        progress.caseEnd(record);
+        releaseResources(resources);
+      }
+      report.durationMs ??= Math.round(performance.now() - t0);
+      progress.driverEnd(report);
+      resolve(report);
+    });
+    const req: WorkerRequest = { driverId: driver.id, suites, options: {} };
+    child.send(req);
+  });
+}
+
+/** After a crash or timeout the driver could not stop itself: kill what it started, remove its files. */
+function releaseResources(res: DriverResources): void {
+  for (const pid of res.pids) killTree(pid);
+  for (const dir of res.dirs) { try { rmSync(dir, { recursive: true, force: true }); } catch { /* leave it */ } }
+}

@@ -1,0 +1,62 @@
+/**
+ * What a suite is, and the context it runs in. A suite is a function of the driver's connections and
+ * capabilities; it never asks which driver it is running on. Suites are listed in suites/index.ts.
+ */
+import type { Connections, DriverTraits } from './driver.js';
+import type { CaseStatus, DriverReport, Finding } from './results.js';
+import type { Token } from './pkcs11/token.js';
+
+export interface Suite {
+  name: string;
+  title: string;
+  /** The connection this suite needs; drivers without it do not run the suite. */
+  needs: keyof Connections;
+  /** Run by default (false for slow or special suites that must be asked for with --suite). */
+  default?: boolean;
+  run(ctx: SuiteContext): Promise<void>;
+}
+
+export interface CaseOptions {
+  /** Overrides the driver's per-case time limit (ms). */
+  timeoutMs?: number;
+}
+
+export interface CaseHandle {
+  /** The token lacks what this case needs: stop the case, recorded as 'unsupported' with the reason. */
+  unsupported(reason: string): never;
+  /** The case cannot run here (safety flag not set, precondition from another case missing). */
+  skip(reason: string): never;
+  /** Record the CK_RV this case is about. */
+  ckr(code: number): void;
+  /** Record a small observation (sizes, encodings). Never key material or PINs. */
+  detail(key: string, value: unknown): void;
+}
+
+export interface SuiteContext {
+  driverId: string;
+  traits: DriverTraits;
+  env: NodeJS.ProcessEnv;
+  connections: Connections;
+  /** A logged-in token for drivers with a pkcs11 connection. Objects created must be tracked on it. */
+  token?: Token;
+  /** The driver's report being built: suites add info, mechanisms, golden codes and sections to it. */
+  report: DriverReport;
+  /** Run one case. Throwing fails it (a Pkcs11Error's CKR is recorded); returns the final status. */
+  case(name: string, fn: (c: CaseHandle) => unknown, opts?: CaseOptions): Promise<CaseStatus>;
+  /** Record whether the token can do something (read by suitability profiles and the capability matrix). */
+  capability(name: string, supported: boolean): void;
+  /** Look up a recorded capability; undefined when no suite has tried it. */
+  has(name: string): boolean | undefined;
+  finding(kind: Finding['kind'], text: string): void;
+  log(line: string): void;
+  /** The current suite's name (set by the runner). */
+  suite: string;
+}
+
+/** Thrown by CaseHandle.unsupported / skip. */
+export class CaseStop extends Error {
+  constructor(readonly status: 'unsupported' | 'skip', reason: string) {
+    super(reason);
+    this.name = 'CaseStop';
+  }
+}

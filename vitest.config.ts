@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // forks: a native crash kills one worker, not the run (ecosystem.md §2).
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    reporters: ['default', ['junit', { suiteName: 'hsm-harness self-tests' }]],
+    outputFile: { junit: '.vitest-reports/junit.xml' },
+  },
+});
