@@ -23,12 +23,14 @@ export const driver: Driver = {
   async start(env) {
     const store = await SoftHsmStore.create();
     const token = await store.addToken('hsm-harness-remote', env.HSM_HARNESS_SOFTHSM_PIN || undefined);
-    const server = await startP11KitServer(SOFTHSM_MODULE, token.label, store.env, store.dir);
+    const spares = [await store.addToken('hsm-harness-remote-spare-1'), await store.addToken('hsm-harness-remote-spare-2')];
+    const server = await startP11KitServer(SOFTHSM_MODULE, [token.label, ...spares.map((t) => t.label)], store.env, store.dir);
     return {
       connections: {
         pkcs11: {
           modulePath: P11KIT_CLIENT, token: { label: token.label }, pin: token.pin,
           env: { P11_KIT_SERVER_ADDRESS: server.address }, wrongPinAllowed: true,
+          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })),
         },
       },
       resources: { pids: [server.pid], dirs: [store.dir] },

@@ -12,9 +12,11 @@ export const driver: Driver = {
   async start(env) {
     const store = await SoftHsmStore.create();
     const token = await store.addToken('hsm-harness', env.HSM_HARNESS_SOFTHSM_PIN || undefined);
+    const spares = [await store.addToken('hsm-harness-spare-1'), await store.addToken('hsm-harness-spare-2')];
     return {
       connections: {
-        pkcs11: { modulePath: SOFTHSM_MODULE, token: { label: token.label }, pin: token.pin, env: store.env, wrongPinAllowed: true },
+        pkcs11: { modulePath: SOFTHSM_MODULE, token: { label: token.label }, pin: token.pin, env: store.env, wrongPinAllowed: true,
+          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })) },
       },
       resources: { pids: [], dirs: [store.dir] },
       info: { tokenDirectory: store.dir },

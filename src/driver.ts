@@ -33,6 +33,8 @@ export interface Pkcs11Connection {
   env: Record<string, string>;
   /** Whether C_Login with a wrong PIN may be tried on this token. */
   wrongPinAllowed: boolean;
+  /** Further empty throwaway tokens on the same module (backup/restore round trips need a second token). */
+  spareTokens?: { token: import('./pkcs11/token.js').TokenSelector; pin: string }[];
 }
 
 export interface KmipConnection {

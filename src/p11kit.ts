@@ -12,12 +12,12 @@ export const P11KIT_CLIENT = process.env.P11KIT_CLIENT_MODULE ?? '/usr/lib/x86_6
 
 export interface P11KitServer { address: string; socketPath: string; pid: number; stop(): Promise<void> }
 
-export async function startP11KitServer(provider: string, tokenLabel: string, env: Record<string, string>, workDir: string): Promise<P11KitServer> {
+export async function startP11KitServer(provider: string, tokenLabels: string[], env: Record<string, string>, workDir: string): Promise<P11KitServer> {
   const runtime = join(workDir, 'runtime');
   await mkdir(runtime, { recursive: true, mode: 0o700 });
   // stderr goes to a file: a pipe would be held open by the server and never reach EOF.
   const errLog = await open(join(workDir, 'p11-kit-server.log'), 'w');
-  const child = spawn('p11-kit', ['server', '-f', '-s', '--provider', provider, `pkcs11:token=${encodeURIComponent(tokenLabel)}`], {
+  const child = spawn('p11-kit', ['server', '-f', '-s', '--provider', provider, ...tokenLabels.map((l) => `pkcs11:token=${encodeURIComponent(l)}`)], {
     env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime }, stdio: ['ignore', 'pipe', errLog.fd], detached: true,
   });
   await errLog.close();

@@ -51,6 +51,8 @@ export interface SuiteContext {
   log(line: string): void;
   /** The current suite's name (set by the runner). */
   suite: string;
+  /** Options from the command line (e.g. bench: { quick, timeSeconds, compare }). */
+  options: Record<string, unknown>;
 }
 
 /** Thrown by CaseHandle.unsupported / skip. */

@@ -20,12 +20,12 @@ export interface CaseEvents {
 
 export function makeContext(args: {
   driverId: string; traits: DriverTraits; env: NodeJS.ProcessEnv; connections: Connections; token?: Token;
-  report: DriverReport; expectations: Expectations; events: CaseEvents;
+  report: DriverReport; expectations: Expectations; events: CaseEvents; options?: Record<string, unknown>;
 }): SuiteContext {
   const { report, expectations, events } = args;
   const ctx: SuiteContext = {
     driverId: args.driverId, traits: args.traits, env: args.env, connections: args.connections, token: args.token,
-    report, suite: '',
+    report, suite: '', options: args.options ?? {},
     async case(name: string, fn: (c: CaseHandle) => unknown, opts: CaseOptions = {}): Promise<CaseStatus> {
       const suite = ctx.suite;
       const timeoutMs = opts.timeoutMs ?? args.traits.caseTimeoutMs;

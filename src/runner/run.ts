@@ -23,6 +23,8 @@ export interface RunOptions {
   suites?: string[];
   progress: Progress;
   env?: NodeJS.ProcessEnv;
+  /** Passed to every suite as ctx.options. */
+  options?: Record<string, unknown>;
 }
 
 /** The built worker; tests running from src/ use the build in dist/ (npm test builds first). */
@@ -67,7 +69,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
       reports.push(r);
       continue;
     }
-    const r = await runDriverProcess(driver, opts.suites ?? null, env, opts.progress);
+    const r = await runDriverProcess(driver, opts.suites ?? null, env, opts.progress, opts.options ?? {});
     r.available = true;
     r.availabilityReason = availability.reason;
     reports.push(r);
@@ -82,7 +84,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   };
 }
 
-function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.ProcessEnv, progress: Progress): Promise<DriverReport> {
+function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.ProcessEnv, progress: Progress, options: Record<string, unknown>): Promise<DriverReport> {
   return new Promise((resolve, reject) => {
     const child = fork(workerPath(), [], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
     let report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
@@ -150,7 +152,7 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
       progress.driverEnd(report);
       resolve(report);
     });
-    const req: WorkerRequest = { driverId: driver.id, suites, options: {} };
+    const req: WorkerRequest = { driverId: driver.id, suites, options };
     child.send(req);
   });
 }

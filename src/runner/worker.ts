@@ -59,7 +59,7 @@ async function main(req: WorkerRequest): Promise<void> {
     }
     const ctx = makeContext({
       driverId: driver.id, traits: driver.traits, env: process.env, connections: started.connections, token,
-      report, expectations,
+      report, expectations, options: req.options,
       events: {
         onCaseStart: (suite, name, timeoutMs) => send({ type: 'case-start', suite, case: name, timeoutMs }),
         onCaseEnd: (record: CaseRecord) => { send({ type: 'case-end', record }); push(); },
