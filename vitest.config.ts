@@ -8,7 +8,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    reporters: ['default', ['junit', { suiteName: 'hsm-harness self-tests' }]],
+    reporters: ['default', ['junit', { suiteName: 'hsm-harness self-tests' }], './test/reporters/summary-line.ts'],
     outputFile: { junit: '.vitest-reports/junit.xml' },
   },
 });

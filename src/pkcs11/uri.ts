@@ -20,18 +20,31 @@ export interface Pkcs11Uri {
   moduleName?: string;
   pinSource?: string;
   pinValue?: string;
-  /** Attributes this parser does not use but accepted (vendor extensions start with x-). */
+  /** Vendor-specific and library-* attributes: accepted as RFC 7512 allows, not used for matching. */
   other: Record<string, string>;
 }
 
 const PATH_ATTRS = new Set(['token', 'manufacturer', 'model', 'serial', 'slot-id', 'slot-description', 'slot-manufacturer',
   'library-manufacturer', 'library-description', 'library-version', 'object', 'id', 'type']);
 const QUERY_ATTRS = new Set(['module-path', 'module-name', 'pin-source', 'pin-value']);
+/** RFC 7512 pk11-v-attr-nm-char: vendor-specific attributes are allowed; this harness ignores them. */
+const VENDOR_NAME = /^[a-z0-9_-]+$/i;
 
-function decode(value: string, attr: string, uri: string): string {
-  // RFC 7512 §2.3: pk11-pchar allows unreserved, some sub-delims and pct-encoded; reject stray '%'.
-  if (/%(?![0-9A-Fa-f]{2})/.test(value)) throw bad(uri, `bad percent-encoding in "${attr}"`);
-  return decodeURIComponent(value);
+/** Percent-decode to bytes (RFC 3986 §2.1); a stray '%' is malformed. */
+function decodeBytes(value: string, attr: string, uri: string): Buffer {
+  const out: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i]!;
+    if (ch === '%') {
+      const hex = value.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw bad(uri, `bad percent-encoding in "${attr}"`);
+      out.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      out.push(...Buffer.from(ch, 'utf8'));
+    }
+  }
+  return Buffer.from(out);
 }
 
 function bad(uri: string, what: string): UsageError {
@@ -51,7 +64,9 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
   const assign = (attr: string, raw: string, inQuery: boolean) => {
     if (seen.has(attr) && !inQuery) throw bad(uri, `attribute "${attr}" appears twice`);
     seen.add(attr);
-    const v = decode(raw, attr, uri);
+    const bytes = decodeBytes(raw, attr, uri);
+    if (attr === 'id') { out.id = bytes; return; }
+    const v = bytes.toString('utf8');
     switch (attr) {
       case 'token': out.token = v; break;
       case 'manufacturer': out.manufacturer = v; break;
@@ -63,7 +78,6 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
       }
       case 'slot-description': out.slotDescription = v; break;
       case 'object': out.object = v; break;
-      case 'id': out.id = Buffer.from(v, 'latin1'); break;
       case 'type':
         if (!['public', 'private', 'cert', 'secret-key', 'data'].includes(v)) throw bad(uri, `unknown type "${v}"`);
         out.type = v; break;
@@ -80,7 +94,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
       const eq = part.indexOf('=');
       if (eq <= 0) throw bad(uri, `path attribute "${part}" has no "name=value" form`);
       const attr = part.slice(0, eq).toLowerCase();
-      if (!PATH_ATTRS.has(attr) && !attr.startsWith('x-')) throw bad(uri, `unknown path attribute "${attr}"`);
+      if (!PATH_ATTRS.has(attr) && !VENDOR_NAME.test(attr)) throw bad(uri, `invalid attribute name "${attr}"`);
       assign(attr, part.slice(eq + 1), false);
     }
   }
@@ -89,7 +103,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
       const eq = part.indexOf('=');
       if (eq <= 0) throw bad(uri, `query attribute "${part}" has no "name=value" form`);
       const attr = part.slice(0, eq).toLowerCase();
-      if (!QUERY_ATTRS.has(attr) && !attr.startsWith('x-')) throw bad(uri, `unknown query attribute "${attr}"`);
+      if (!QUERY_ATTRS.has(attr) && !VENDOR_NAME.test(attr)) throw bad(uri, `invalid attribute name "${attr}"`);
       assign(attr, part.slice(eq + 1), true);
     }
   }

@@ -86,7 +86,9 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
 
 function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.ProcessEnv, progress: Progress, options: Record<string, unknown>): Promise<DriverReport> {
   return new Promise((resolve, reject) => {
-    const child = fork(workerPath(), [], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    // pkcs11js async calls run on the libuv pool: size it for 8 in-flight operations plus file I/O.
+    const childEnv = { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? '16' };
+    const child = fork(workerPath(), [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
     let report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
     let resources: DriverResources = { pids: [], dirs: [] };
     let current: { suite: string; case: string } | null = null;

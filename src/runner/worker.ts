@@ -30,9 +30,12 @@ async function main(req: WorkerRequest): Promise<void> {
   report.startedAt = new Date().toISOString();
   const t0 = performance.now();
   const expectations = Expectations.forDriver(driver.id);
+  // HSM_CASE_TIMEOUT_S lets an operator tighten (or, for slow cards, widen) the per-case limit.
+  const override = Number(process.env.HSM_CASE_TIMEOUT_S);
+  const traits = override > 0 ? { ...driver.traits, caseTimeoutMs: override * 1000 } : driver.traits;
   const push = () => send({ type: 'report', report });
 
-  send({ type: 'phase', phase: 'start', timeoutMs: 180_000 });
+  send({ type: 'phase', phase: 'start', timeoutMs: Math.max(traits.caseTimeoutMs, override > 0 ? 0 : 180_000) });
   let started: StartedDriver;
   try {
     started = await driver.start(process.env);
@@ -58,7 +61,7 @@ async function main(req: WorkerRequest): Promise<void> {
       objectsBefore = token.countObjects();
     }
     const ctx = makeContext({
-      driverId: driver.id, traits: driver.traits, env: process.env, connections: started.connections, token,
+      driverId: driver.id, traits, env: process.env, connections: started.connections, token,
       report, expectations, options: req.options,
       events: {
         onCaseStart: (suite, name, timeoutMs) => send({ type: 'case-start', suite, case: name, timeoutMs }),

@@ -1,0 +1,55 @@
+/**
+ * Two promises in one real run:
+ * - pointing HSM_PKCS11_MODULE at a module runs every default suite through the generic `pkcs11` driver
+ *   with no code change (here a SoftHSM token made independently with softhsm2-util);
+ * - canary PINs given to every driver never appear in stdout, stderr or any report file.
+ */
+import { describe, expect, test, beforeAll } from 'vitest';
+import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, makeSoftHsmToken, SOFTHSM_MODULE, type CliResult } from './helpers.js';
+import type { RunResults } from '../../src/results.js';
+
+const GENERIC_PIN = 'CANARY-generic-pin-5b2f07';
+const SOFTHSM_PIN = 'CANARY-softhsm-pin-93ad1c';
+
+describe('generic PKCS#11 module driver, with canary PINs', () => {
+  let out: string;
+  let r: CliResult;
+  let results: RunResults;
+  beforeAll(async () => {
+    const token = await makeSoftHsmToken('vendor-token', GENERIC_PIN);
+    out = await mkdtemp(join(tmpdir(), 'hh-generic-'));
+    r = await cli(['run', '--driver', 'pkcs11', '--driver', 'softhsm', '--out', out], {
+      HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: 'vendor-token', HSM_PKCS11_PIN: GENERIC_PIN,
+      SOFTHSM2_CONF: token.conf, HSM_HARNESS_SOFTHSM_PIN: SOFTHSM_PIN,
+    });
+    results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+  });
+
+  test('the generic driver ran every default suite and nothing failed', () => {
+    const d = results.drivers.find((x) => x.id === 'pkcs11')!;
+    expect(d.status).toBe('ran');
+    expect(d.availabilityReason).toContain(SOFTHSM_MODULE);
+    const bad = d.cases.filter((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout');
+    expect(bad).toEqual([]);
+    expect(d.cases.length).toBeGreaterThan(1);
+    // A physical-looking token: the wrong-PIN case must not have been tried without HSM_ALLOW_WRONG_PIN.
+    const wrongPin = d.cases.find((c) => /wrong-pin/.test(c.case));
+    if (wrongPin) expect(wrongPin.status).toBe('skip');
+    expect(d.cases.find((c) => c.suite === 'cleanup')?.status).toBe('pass');
+    expect(r.code).toBe(0);
+  });
+
+  test('no canary PIN appears in stdout, stderr or any report', async () => {
+    const texts: [string, string][] = [['stdout', r.stdout], ['stderr', r.stderr]];
+    for (const f of await readdir(out)) texts.push([f, await readFile(join(out, f), 'latin1')]);
+    expect(texts.length).toBeGreaterThanOrEqual(5);
+    for (const [where, text] of texts) {
+      for (const canary of [GENERIC_PIN, SOFTHSM_PIN, 'CANARY-']) {
+        expect(text.includes(canary), `${canary} found in ${where}`).toBe(false);
+      }
+    }
+  });
+});

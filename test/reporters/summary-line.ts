@@ -1,0 +1,31 @@
+/**
+ * Prints one plain closing line, "N passed, N failed, N skipped", after vitest's own summary, so that CI
+ * logs can be read by tools that do not know vitest. A test file whose worker died (a native crash)
+ * leaves its tests pending and "ok" in vitest's model; they are counted as failed here and the exit code
+ * is forced to 1 (ecosystem.md §2).
+ */
+import type { Reporter, TestModule } from 'vitest/node';
+
+export default class SummaryLineReporter implements Reporter {
+  async onTestRunEnd(modules: ReadonlyArray<TestModule>): Promise<void> {
+    let passed = 0;
+    let failed = 0;
+    let skipped = 0;
+    for (const m of modules) {
+      const crashed = m.state() === 'pending' || m.state() === 'queued';
+      for (const t of m.children.allTests()) {
+        const state = t.result().state;
+        if (crashed || state === 'failed' || state === 'pending') failed++;
+        else if (state === 'skipped') skipped++;
+        else passed++;
+      }
+      if (crashed) {
+        process.stderr.write(`test file did not finish (worker crashed?): ${m.moduleId}\n`);
+        process.exitCode = 1;
+      }
+    }
+    // Let the other reporters (JUnit prints where it wrote) finish first: this must be the last line.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+  }
+}
