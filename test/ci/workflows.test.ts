@@ -1,0 +1,259 @@
+/**
+ * The GitHub workflows cannot run here, so this checks what can go wrong without running them: the YAML
+ * parses, the jobs have the shape the project relies on (matrix, gate, permissions, report steps that run
+ * after failures), and every command a step runs points at a script, npm script or built file that exists.
+ */
+import { describe, expect, test } from 'vitest';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { drivers } from '../../drivers/index.js';
+import { commands } from '../../src/commands/index.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const WORKFLOWS = join(ROOT, '.github', 'workflows');
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+
+interface Step { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, unknown>; env?: Record<string, string> }
+interface Job {
+  name?: string; needs?: string | string[]; if?: string; 'runs-on': string | string[]; 'timeout-minutes'?: number;
+  strategy?: { 'fail-fast'?: boolean; matrix?: Record<string, unknown[]> };
+  container?: { image: string; volumes?: string[] };
+  permissions?: Record<string, string>; env?: Record<string, string>; steps: Step[];
+}
+interface Workflow { name: string; on: Record<string, unknown>; permissions?: Record<string, string>; jobs: Record<string, Job> }
+
+function load(file: string): Workflow {
+  const doc = parseDocument(readFileSync(join(WORKFLOWS, file), 'utf8'), { uniqueKeys: true });
+  expect(doc.errors.map((e) => e.message)).toEqual([]);
+  return doc.toJS() as Workflow;
+}
+
+const files = readdirSync(WORKFLOWS).filter((f) => /\.ya?ml$/.test(f)).sort();
+const workflows = new Map(files.map((f) => [f, load(f)]));
+const ci = workflows.get('ci.yml')!;
+const lab = workflows.get('lab.yml')!;
+const allSteps = [...workflows].flatMap(([file, wf]) =>
+  Object.entries(wf.jobs).flatMap(([job, j]) => j.steps.map((s) => ({ where: `${file} ${job} "${s.name ?? s.uses ?? s.run}"`, job: j, step: s }))));
+const needsOf = (j: Job) => [j.needs ?? []].flat();
+
+/**
+ * What a shell line points at, checked against the tree: `node <file>` (a built dist/*.js counts when its
+ * .ts source exists, since every job builds first), `npm test|start|run <script>`, `npx <bin>`.
+ */
+function brokenReferences(run: string): string[] {
+  const broken: string[] = [];
+  for (const m of run.matchAll(/\bnode\s+((?:\.\/)?[\w./-]+\.m?js)\b/g)) {
+    const file = m[1];
+    const source = file.startsWith('dist/') ? file.replace(/^dist\//, '').replace(/\.js$/, '.ts') : file;
+    if (!existsSync(join(ROOT, source))) broken.push(`node ${file} (no ${source})`);
+  }
+  for (const m of run.matchAll(/\bnpm\s+(?:run(?:-script)?\s+([\w:-]+)|(test|start))\b/g)) {
+    const script = m[1] ?? m[2];
+    if (!pkg.scripts[script]) broken.push(`npm script "${script}" is not in package.json`);
+  }
+  for (const m of run.matchAll(/\bnpx\s+([\w@/.-]+)/g)) {
+    if (!existsSync(join(ROOT, 'node_modules', '.bin', m[1]))) broken.push(`npx ${m[1]} (not installed)`);
+  }
+  return broken;
+}
+
+describe('workflow files', () => {
+  test('ci.yml and lab.yml exist and parse', () => {
+    expect(files).toEqual(expect.arrayContaining(['ci.yml', 'lab.yml']));
+    for (const wf of workflows.values()) expect(Object.keys(wf.jobs).length).toBeGreaterThan(0);
+  });
+
+  test('every run: line points at scripts, npm scripts and built files that exist', () => {
+    const runs = allSteps.filter((s) => s.step.run);
+    expect(runs.length).toBeGreaterThan(5);
+    const broken = runs.flatMap((s) => brokenReferences(s.step.run!).map((b) => `${s.where}: ${b}`));
+    expect(broken).toEqual([]);
+  });
+
+  test('the reference checker catches a missing script, npm script and source', () => {
+    // Guards the test above against a regex that silently matches nothing.
+    expect(brokenReferences('node scripts/no-such.mjs && npm run no-such && node dist/src/nope.js && npm test')).toEqual([
+      'node scripts/no-such.mjs (no scripts/no-such.mjs)', 'node dist/src/nope.js (no src/nope.ts)', 'npm script "no-such" is not in package.json',
+    ]);
+  });
+
+  test('every run: script is valid bash', () => {
+    for (const s of allSteps.filter((x) => x.step.run)) {
+      const r = spawnSync('bash', ['-n'], { input: s.step.run, encoding: 'utf8' });
+      expect(r.status, `${s.where}: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  test('the harness commands and driver ids the workflows use exist', () => {
+    const cliRuns = allSteps.map((s) => s.step.run ?? '').flatMap((r) => [...r.matchAll(/dist\/src\/cli\.js\s+([\w-]+)/g)].map((m) => m[1]));
+    expect(cliRuns.length).toBeGreaterThan(0);
+    for (const c of cliRuns) expect(commands.map((x) => x.name)).toContain(c);
+    const ids = (lab.on.workflow_dispatch as { inputs: { drivers: { default: string } } }).inputs.drivers.default.split(/\s+/);
+    for (const id of ids) expect(drivers.map((d) => d.id)).toContain(id);
+  });
+
+  test('every action is pinned to a version tag or a commit SHA', () => {
+    const uses = allSteps.filter((s) => s.step.uses).map((s) => s.step.uses!);
+    expect(uses.length).toBeGreaterThan(5);
+    for (const u of uses) expect(u).toMatch(/^[\w.-]+\/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$/);
+  });
+
+  test('secrets and dispatch inputs reach the shell only through env, never spliced into a script', () => {
+    for (const s of allSteps.filter((x) => x.step.run)) {
+      expect(s.step.run, s.where).not.toMatch(/\$\{\{\s*(secrets|inputs|github\.event)\./);
+    }
+  });
+
+  test('every job has a timeout, and the workflow defaults to read-only contents', () => {
+    for (const [file, wf] of workflows) {
+      expect(wf.permissions, file).toEqual({ contents: 'read' });
+      for (const [name, j] of Object.entries(wf.jobs)) {
+        expect(j['timeout-minutes'], `${file} ${name}`).toBeGreaterThan(0);
+        expect(j['timeout-minutes'], `${file} ${name}`).toBeLessThanOrEqual(360);
+      }
+    }
+  });
+
+  test('report steps run after failures, and publishing steps have the permissions they need', () => {
+    const reportSteps = allSteps.filter((s) => /upload-artifact|action-junit-report|test-reporter/.test(s.step.uses ?? ''));
+    expect(reportSteps.length).toBeGreaterThanOrEqual(4);
+    for (const s of reportSteps) expect(s.step.if, s.where).toMatch(/^\$\{\{\s*!cancelled\(\)\s*\}\}$/);
+    for (const s of reportSteps.filter((x) => !/upload-artifact/.test(x.step.uses!))) {
+      expect(s.job.permissions?.checks, s.where).toBe('write');
+    }
+    const uploads = reportSteps.filter((s) => /upload-artifact/.test(s.step.uses!));
+    for (const s of uploads) expect(String(s.step.with?.path), s.where).toMatch(/(^|\n)reports\/?(\n|$)/);
+  });
+});
+
+describe('ci.yml', () => {
+  const testJob = ci.jobs.test;
+
+  test('runs on pushes to main and on pull requests', () => {
+    expect(ci.on).toHaveProperty('pull_request');
+    expect((ci.on.push as { branches: string[] }).branches).toContain('main');
+  });
+
+  test('matrix over Node 20 and 22, fail-fast off', () => {
+    expect(testJob.strategy?.['fail-fast']).toBe(false);
+    expect(testJob.strategy?.matrix?.node?.map(String).sort()).toEqual(['20', '22']);
+    // The matrix value must actually select the Node version.
+    expect(testJob.container?.image).toMatch(/^node:\$\{\{\s*matrix\.node\s*\}\}-bookworm$/);
+  });
+
+  test('installs the Debian packages, runs npm test and npm start with Docker reachable', () => {
+    const runs = testJob.steps.map((s) => s.run ?? '');
+    const at = (re: RegExp) => runs.findIndex((r) => re.test(r));
+    expect(at(/node scripts\/setup\.mjs/)).toBeGreaterThanOrEqual(0);
+    expect(at(/^npm test$/)).toBeGreaterThan(at(/node scripts\/setup\.mjs/));
+    expect(at(/^npm start$/)).toBeGreaterThan(at(/^npm test$/));
+    expect(testJob.container?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
+    // Bind mounts are resolved on the host: the temporary directory must be at the same path on both sides.
+    const tmp = testJob.env?.TMPDIR;
+    expect(tmp).toBeTruthy();
+    expect(testJob.container?.volumes).toContain(`${tmp}:${tmp}`);
+  });
+
+  test('uploads reports per Node version and publishes both JUnit files', () => {
+    const upload = testJob.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'))!;
+    expect(upload.with?.name).toMatch(/\$\{\{\s*matrix\.node\s*\}\}/);
+    // .vitest-reports is a hidden directory; upload-artifact drops those unless told otherwise.
+    expect(upload.with?.['include-hidden-files']).toBe(true);
+    const junitPaths = testJob.steps.filter((s) => s.uses?.startsWith('mikepenz/action-junit-report@')).map((s) => s.with?.report_paths);
+    expect(junitPaths.sort()).toEqual(['.vitest-reports/junit.xml', 'reports/junit.xml']);
+  });
+
+  test('feeds both benchmark files to github-action-benchmark, on pushes to main only', () => {
+    const bench = Object.values(ci.jobs).find((j) => j.steps.some((s) => s.uses?.startsWith('benchmark-action/github-action-benchmark@')))!;
+    expect(bench.if).toMatch(/github\.event_name == 'push'/);
+    expect(bench.if).toMatch(/github\.ref == 'refs\/heads\/main'/);
+    expect(needsOf(bench)).toContain('test');
+    const steps = bench.steps.filter((s) => s.uses?.startsWith('benchmark-action/'));
+    const byTool = Object.fromEntries(steps.map((s) => [s.with?.tool, s.with]));
+    expect(String(byTool.customBiggerIsBetter?.['output-file-path'])).toMatch(/reports\/bench-action\.json$/);
+    expect(String(byTool.customSmallerIsBetter?.['output-file-path'])).toMatch(/reports\/bench-action-latency\.json$/);
+    // One chart per direction: the names must differ.
+    expect(new Set(steps.map((s) => s.with?.name)).size).toBe(steps.length);
+    for (const s of steps) {
+      if (s.with?.['auto-push'] === true) {
+        expect(bench.permissions).toMatchObject({ contents: 'write', deployments: 'write' });
+      }
+    }
+    // The artifact it reads is one the matrix uploads.
+    const download = bench.steps.find((s) => s.uses?.startsWith('actions/download-artifact@'))!;
+    const legs = (testJob.strategy!.matrix!.node as unknown[]).map((n) => `reports-node${n}`);
+    expect(legs).toContain(download.with?.name);
+  });
+
+  test('the gate needs every other job and passes their results to scripts/ci-gate.mjs', () => {
+    const [gateName, gate] = Object.entries(ci.jobs).find(([, j]) => j.steps.some((s) => /ci-gate\.mjs/.test(s.run ?? '')))!;
+    expect(gate.if).toMatch(/always\(\)/);
+    const others = Object.keys(ci.jobs).filter((n) => n !== gateName);
+    expect(needsOf(gate).sort()).toEqual(others.sort());
+    const step = gate.steps.find((s) => /ci-gate\.mjs/.test(s.run ?? ''))!;
+    expect(step.env?.NEEDS).toMatch(/^\$\{\{\s*toJSON\(needs\)\s*\}\}$/);
+    // A job may be excused for being skipped only if it has a condition that skips it.
+    for (const m of step.run!.matchAll(/--may-skip\s+([\w-]+)/g)) expect(ci.jobs[m[1]]?.if, m[1]).toBeTruthy();
+    expect(step.run).not.toMatch(/--may-skip\s+test\b/);
+  });
+});
+
+describe('lab.yml', () => {
+  const [job] = Object.values(lab.jobs);
+
+  test('started by hand on the self-hosted runner with the cards', () => {
+    expect(Object.keys(lab.on)).toEqual(['workflow_dispatch']);
+    expect(job['runs-on']).toEqual(expect.arrayContaining(['self-hosted', 'linux', 'smartcard']));
+  });
+
+  test('token env comes from secrets, and every variable it sets is one the harness reads', () => {
+    const env = job.env ?? {};
+    for (const name of ['SCHSM_PIN', 'SCHSM_READER', 'YUBIHSM_PIN', 'YUBIHSM_PKCS11_CONF']) {
+      expect(env[name], name).toBe(`\${{ secrets.${name} }}`);
+    }
+    expect(env).not.toHaveProperty('HSM_ALLOW_WRONG_PIN');
+    const sources = ['src', 'drivers', 'suites'].flatMap((d) => readdirSync(join(ROOT, d), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(ROOT, d, f), 'utf8'))).join('\n');
+    const unread = Object.keys(env).filter((n) => /^(SCHSM|YUBIHSM)_/.test(n) && !sources.includes(n));
+    expect(unread, 'set by lab.yml but read nowhere in src/, drivers/, suites/').toEqual([]);
+  });
+
+  test('builds before running the CLI and uploads the reports', () => {
+    const runs = job.steps.map((s) => s.run ?? '');
+    const build = runs.findIndex((r) => /npm run build/.test(r));
+    const cli = runs.findIndex((r) => /node dist\/src\/cli\.js run/.test(r));
+    expect(build).toBeGreaterThanOrEqual(0);
+    expect(cli).toBeGreaterThan(build);
+    expect(job.steps.some((s) => s.uses?.startsWith('actions/upload-artifact@'))).toBe(true);
+  });
+});
+
+describe('scripts/ci-gate.mjs', () => {
+  const gate = (needs: unknown, ...args: string[]) => spawnSync('node', [join(ROOT, 'scripts', 'ci-gate.mjs'), ...args], {
+    env: { ...process.env, NEEDS: typeof needs === 'string' ? needs : JSON.stringify(needs) }, encoding: 'utf8',
+  });
+  const job = (result: string) => ({ result, outputs: {} });
+
+  test('passes when every job succeeded, or an excused job was skipped', () => {
+    expect(gate({ test: job('success'), benchmark: job('success') }, '--may-skip', 'benchmark').status).toBe(0);
+    expect(gate({ test: job('success'), benchmark: job('skipped') }, '--may-skip', 'benchmark').status).toBe(0);
+  });
+
+  test('fails on a failed, cancelled or unexcused skipped job, and names it', () => {
+    for (const bad of ['failure', 'cancelled', 'skipped']) {
+      const r = gate({ test: job(bad), benchmark: job('success') }, '--may-skip', 'benchmark');
+      expect(r.status, bad).toBe(1);
+      expect(r.stdout).toContain(`FAIL test: ${bad}`);
+    }
+  });
+
+  test('bad input is a usage error (exit 2), not a pass', () => {
+    expect(gate('not json').status).toBe(2);
+    expect(gate({}).status).toBe(2);
+    const r = gate({ test: job('success') }, '--may-skip', 'nope');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--may-skip nope: no such job/);
+  });
+});
