@@ -3,8 +3,13 @@
  * (suitability reads everything), so the order matters.
  */
 import type { Suite } from '../src/suite.js';
+import { signing } from './pkcs11/signing.js';
+import { dnssec } from './pkcs11/dnssec.js';
 
-export const suites: Suite[] = [];
+export const suites: Suite[] = [
+  signing,
+  dnssec,
+];
 
 export function suiteByName(name: string): Suite | undefined {
   return suites.find((s) => s.name === name);

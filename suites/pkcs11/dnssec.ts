@@ -1,0 +1,64 @@
+/**
+ * DNSSEC end to end, the way OpenDNSSEC and Cascade's bridge use a token (pkcs11.md §6): generate the key
+ * on the token, build the DNSKEY from the public key read back from it, sign every RRset of a small zone
+ * with the token (hash on the host; CKM_RSA_PKCS over the DigestInfo, CKM_ECDSA over the digest, CKM_EDDSA
+ * over the data), and have NLnet Labs' ldns-verify-zone accept the zone — and reject it once one
+ * signature byte is flipped. ldns-key2ds cross-checks the key tag.
+ */
+import type { Suite, SuiteContext } from '../../src/suite.js';
+import { pkcs11 } from '../../src/pkcs11/token.js';
+import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg } from '../../src/pkcs11/keys.js';
+import { CKM_EDDSA, mechanismName } from '../../src/pkcs11/constants.js';
+import {
+  DNSSEC_ALGORITHMS, dnskeyRdata, exampleZone, keyTag, ldnsAvailable, ldnsDs, ldnsVerifyZone, signZone,
+  tokenSigner, withDamagedSignature, zoneText, type DnssecAlgorithm,
+} from '../../src/dnssec/index.js';
+
+const KEY_FOR: Record<DnssecAlgorithm, KeyAlg> = { 8: 'rsa-2048', 10: 'rsa-2048', 13: 'ec-p256', 14: 'ec-p384', 15: 'ed25519' };
+const SIGN_MECHANISM: Record<'rsa' | 'ec' | 'ed25519', number> = { rsa: pkcs11.CKM_RSA_PKCS, ec: pkcs11.CKM_ECDSA, ed25519: CKM_EDDSA };
+const ORIGIN = 'hsm-harness.example.';
+
+export const dnssec: Suite = {
+  name: 'dnssec',
+  title: 'DNSSEC end to end (ldns-verify-zone)',
+  needs: 'pkcs11',
+  async run(ctx: SuiteContext) {
+    const token = ctx.token!;
+    const offered = new Set(token.lib.C_GetMechanismList(token.slot));
+    const ldns = await ldnsAvailable();
+    for (const alg of [8, 10, 13, 14, 15] as DnssecAlgorithm[]) {
+      const info = DNSSEC_ALGORITHMS[alg];
+      const keyAlg = KEY_FOR[alg];
+      const status = await ctx.case(info.name, async (c) => {
+        if (!ldns.ok) c.skip(ldns.reason);
+        const gen = KEY_ALGS[keyAlg].mechanism;
+        const mech = SIGN_MECHANISM[info.family];
+        for (const m of [gen, mech]) if (!offered.has(m)) c.unsupported(`token does not offer ${mechanismName(m)}`);
+        const kp = await generateKeyPair(token, keyAlg, { label: `hsm-harness-dnssec-${alg}` });
+        try {
+          const dnskey = dnskeyRdata(alg, readPublicKey(token, kp.publicKey));
+          const tag = keyTag(dnskey);
+          const theirs = await ldnsDs(ORIGIN, dnskey);
+          c.detail('keyTag', tag);
+          if (theirs.keyTag !== tag) throw new Error(`key tag ${tag} differs from ldns-key2ds's ${theirs.keyTag}`);
+
+          const now = Math.floor(Date.now() / 1000);
+          const zone = await signZone({
+            origin: ORIGIN, records: exampleZone(ORIGIN), algorithm: alg, dnskey,
+            sign: tokenSigner(token, alg, kp.privateKey), inception: now - 3600, expiration: now + 14 * 86400,
+          });
+          c.detail('signatures', zone.signatures);
+          const verdict = await ldnsVerifyZone(zoneText(zone.records));
+          c.detail('ldns', verdict.output);
+          if (!verdict.ok) throw new Error(`ldns-verify-zone rejected the token-signed zone: ${verdict.output}`);
+          const damaged = await ldnsVerifyZone(zoneText(withDamagedSignature(zone.records)));
+          if (damaged.ok) throw new Error('ldns-verify-zone accepted a zone with a damaged signature; the check proves nothing');
+        } finally {
+          token.destroy(kp.privateKey);
+          token.destroy(kp.publicKey);
+        }
+      });
+      if (status !== 'skip') ctx.capability(`dnssec:${alg}`, status === 'pass');
+    }
+  },
+};
