@@ -7,6 +7,7 @@ import type { RunResults } from '../results.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { renderJUnit } from './junit.js';
 import { renderCapabilities } from './capabilities.js';
+import { renderHtml } from './html.js';
 
 export interface ReportWriter {
   file: string;
@@ -17,6 +18,7 @@ export const reportWriters: ReportWriter[] = [
   { file: 'results.json', render: (r) => JSON.stringify(r, null, 2) + '\n' },
   { file: 'junit.xml', render: renderJUnit },
   { file: 'capabilities.md', render: renderCapabilities },
+  { file: 'index.html', render: renderHtml },
 ];
 
 /** Render everything first, then write: a rendering error leaves the previous reports untouched. */

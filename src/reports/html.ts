@@ -1,0 +1,211 @@
+/**
+ * index.html: one self-contained page for people who will not read JSON. Everything is inline (CSS, SVG
+ * charts), there is no script, and a Content-Security-Policy forbids every fetch, so the page works
+ * offline, from a CI artifact or an e-mail attachment, and a token label cannot make it load anything.
+ * Every piece of text from a token, a server or a suite goes through esc().
+ */
+import type { CaseRecord, CaseStatus, DriverReport, RunResults } from '../results.js';
+import { MATRIX_COLUMNS } from './capabilities.js';
+
+const STATUSES: CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
+
+/** The only way text gets into the page. */
+export function esc(value: unknown): string {
+  const s = typeof value === 'string' ? value : value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+/** An id usable in href="#…": driver ids are simple, but nothing here trusts that. */
+const anchor = (prefix: string, s: string) => `${prefix}-${s.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+
+const pill = (status: string, text = status) => `<span class="pill s-${esc(status.replace(/[^a-z]/g, ''))}">${esc(text)}</span>`;
+
+function mark(v: boolean | undefined): string {
+  if (v === undefined) return '<td class="na" title="not tried">–</td>';
+  return v ? '<td class="yes" title="works">✔</td>' : '<td class="no" title="does not work">✘</td>';
+}
+
+function table(headers: string[], rows: string[][], cls = ''): string {
+  return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>`
+    + `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Generic rendering, for sections whose shape this file does not know (new suites need no change here).
+
+const MAX_ROWS = 500;
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isScalar = (v: unknown) => v === null || typeof v !== 'object';
+
+/** Arrays of objects become tables, objects become key/value lists, everything else escaped text. */
+export function renderValue(v: unknown, depth = 0): string {
+  if (v === null || v === undefined || v === '') return '<span class="muted">–</span>';
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (typeof v !== 'object') return esc(v);
+  if (depth >= 4) return `<code>${esc(JSON.stringify(v))}</code>`;
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '<span class="muted">none</span>';
+    if (v.every(isScalar)) return esc(v.map((x) => String(x)).join(', '));
+    if (v.every(isPlainObject)) return objectTable(v, depth);
+    return `<ol>${v.map((x) => `<li>${renderValue(x, depth + 1)}</li>`).join('')}</ol>`;
+  }
+  const entries = Object.entries(v);
+  if (entries.length === 0) return '<span class="muted">none</span>';
+  return `<dl>${entries.map(([k, x]) => `<dt>${esc(k)}</dt><dd>${renderValue(x, depth + 1)}</dd>`).join('')}</dl>`;
+}
+
+function objectTable(rows: Record<string, unknown>[], depth: number): string {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const shown = rows.slice(0, MAX_ROWS);
+  const body = shown.map((r) => columns.map((c) => renderValue(r[c], depth + 1)));
+  const more = rows.length > shown.length ? `<p class="muted">${rows.length - shown.length} more rows in results.json</p>` : '';
+  return table(columns, body) + more;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Known sections. Each returns undefined when the data is not in the expected shape, and the generic
+// renderer takes over: a section from a newer suite version still shows.
+
+type SectionRenderer = (data: unknown) => string | undefined;
+
+const sectionRenderers: Record<string, { title: string; render?: SectionRenderer }> = {
+  kmip: { title: 'KMIP' },
+  dkek: { title: 'DKEK backup and restore round trips' },
+  bench: { title: 'Benchmarks' },
+};
+
+function renderSection(name: string, data: unknown): string {
+  const known = sectionRenderers[name];
+  const body = known?.render?.(data) ?? renderValue(data);
+  return `<section class="sub"><h3>${esc(known?.title ?? name)}</h3>${body}</section>`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Page parts.
+
+function countStatuses(cases: CaseRecord[]): string {
+  const n = new Map<CaseStatus, number>();
+  for (const c of cases) n.set(c.status, (n.get(c.status) ?? 0) + 1);
+  return STATUSES.filter((s) => n.get(s)).map((s) => pill(s, `${n.get(s)} ${s}`)).join(' ') || '<span class="muted">no cases</span>';
+}
+
+function driverStatus(d: DriverReport): string {
+  if (!d.available) return `${pill('unavailable')} <span class="reason">${esc(d.availabilityReason)}</span>`;
+  const tone = d.status === 'ran' ? 'pass' : 'fail';
+  return `${pill(tone, d.status)}${d.statusReason ? ` <span class="reason">${esc(d.statusReason)}</span>` : ''}`;
+}
+
+function matrix(results: RunResults): string {
+  const head = ['Driver', 'Kind', 'Status', ...MATRIX_COLUMNS.map((c) => c.title)];
+  const rows = results.drivers.map((d) => `<tr data-driver="${esc(d.id)}"><th scope="row"><a href="#${anchor('driver', d.id)}">${esc(d.id)}</a></th>`
+    + `<td>${esc(d.kind)}</td><td class="status">${driverStatus(d)}</td>`
+    + `${MATRIX_COLUMNS.map((c) => mark(d.capabilities[c.key])).join('')}</tr>`);
+  return `<section id="matrix"><h2>Capability matrix</h2>
+<p class="muted">✔ works · ✘ does not work · – not tried (unavailable, or not applicable)</p>
+<div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>
+<tbody>${rows.join('\n')}</tbody></table></div></section>`;
+}
+
+function suitabilityOverview(results: RunResults): string {
+  const withVerdicts = results.drivers.filter((d) => d.suitability.length > 0);
+  if (!withVerdicts.length) return '';
+  const signers = [...new Set(withVerdicts.flatMap((d) => d.suitability.map((v) => v.signer)))];
+  const rows = withVerdicts.map((d) => [
+    `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`,
+    ...signers.map((s) => {
+      const v = d.suitability.find((x) => x.signer === s);
+      if (!v) return '–';
+      return `${v.suitable ? pill('pass', 'suitable') : pill('fail', 'not suitable')}${v.reasons.length ? `<div class="reason">${v.reasons.map(esc).join('<br>')}</div>` : ''}`;
+    }),
+  ]);
+  return `<section id="suitability"><h2>DNSSEC signer suitability</h2><div class="scroll">${table(['Driver', ...signers], rows)}</div></section>`;
+}
+
+function casesTable(cases: CaseRecord[]): string {
+  const rows = cases.map((c) => [
+    esc(c.suite), esc(c.case), pill(c.status) + (c.unexpectedPass ? ' <span class="reason">passed, but expected not to: update the expectations file</span>' : ''),
+    c.ckr ? `<code>${esc(c.ckr.name)}</code> <span class="muted">0x${esc(c.ckr.code.toString(16))}</span>` : '',
+    `${esc(c.durationMs.toFixed(0))} ms`,
+    `${c.reason ? `<span class="reason">${esc(c.reason)}</span>` : ''}${c.details && Object.keys(c.details).length ? renderValue(c.details, 2) : ''}`,
+  ]);
+  return table(['Suite', 'Case', 'Status', 'CKR', 'Time', 'Reason / details'], rows, 'cases');
+}
+
+function driverSection(d: DriverReport): string {
+  const parts: string[] = [];
+  parts.push(`<section class="driver" id="${anchor('driver', d.id)}"><h2>${esc(d.id)} <small>${esc(d.title)}</small></h2>`);
+  parts.push(`<p>${driverStatus(d)}${d.available ? ` · ${esc(d.availabilityReason)}` : ''}${d.durationMs !== undefined ? ` · ${esc((d.durationMs / 1000).toFixed(1))} s` : ''}</p>`);
+  if (!d.available) return parts.join('') + '</section>';
+  parts.push(`<p>${countStatuses(d.cases)}</p>`);
+  if (Object.keys(d.info).length) parts.push(`<section class="sub"><h3>Token</h3>${renderValue(d.info, 1)}</section>`);
+  if (d.suitability.length) {
+    parts.push(`<section class="sub"><h3>Suitability</h3><ul>${d.suitability.map((v) => `<li><b>${esc(v.signer)}</b>: `
+      + `${v.suitable ? pill('pass', 'suitable') : pill('fail', 'not suitable')}${v.reasons.length ? ` — ${v.reasons.map(esc).join('; ')}` : ''}</li>`).join('')}</ul></section>`);
+  }
+  if (d.findings.length) {
+    parts.push(`<section class="sub"><h3>Findings</h3><ul class="findings">${d.findings.map((f) =>
+      `<li>${pill(f.kind === 'note' ? 'skip' : f.kind === 'unadvertised' ? 'unsupported' : 'fail', f.kind)} <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`).join('')}</ul></section>`);
+  }
+  if (d.mechanisms.length) {
+    const rows = d.mechanisms.map((m) => [`<code>${esc(m.name)}</code>`, `0x${esc(m.code.toString(16))}`, esc(m.minKeySize), esc(m.maxKeySize),
+      esc(m.flags.join(' ')), m.exercised ? (m.exercised === 'works' ? pill('pass', 'works') : `<span class="reason">${esc(m.exercised)}</span>`) : '']);
+    parts.push(`<section class="sub"><details><summary><h3>Mechanisms (${d.mechanisms.length})</h3></summary>`
+      + `${table(['Mechanism', 'Code', 'Min', 'Max', 'Flags', 'Exercised'], rows, 'mechanisms')}</details></section>`);
+  }
+  if (Object.keys(d.goldenCodes).length) {
+    parts.push(`<section class="sub"><h3>Observed return codes</h3>${table(['Case', 'Code'], Object.entries(d.goldenCodes).map(([k, v]) => [esc(k), `<code>${esc(v)}</code>`]))}</section>`);
+  }
+  for (const [name, data] of Object.entries(d.sections)) parts.push(renderSection(name, data));
+  if (d.cases.length) {
+    const open = d.cases.some((c) => c.status !== 'pass') ? ' open' : '';
+    parts.push(`<section class="sub"><details${open}><summary><h3>Cases (${d.cases.length})</h3></summary>${casesTable(d.cases)}</details></section>`);
+  }
+  return parts.join('\n') + '</section>';
+}
+
+const CSS = `
+:root{--fg:#1b1f24;--muted:#636c76;--bg:#fff;--line:#d0d7de;--head:#f6f8fa;--pass:#1a7f37;--fail:#cf222e;--skip:#6e7781;--unsup:#9a6700;--crash:#8250df}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg);margin:0 auto;padding:1rem 1.5rem;max-width:1400px}
+h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;margin:1.6rem 0 .5rem;border-bottom:1px solid var(--line);padding-bottom:.2rem}
+h2 small{font-weight:normal;color:var(--muted);font-size:.9rem}h3{font-size:1rem;margin:.8rem 0 .3rem;display:inline-block}
+table{border-collapse:collapse;margin:.3rem 0 .8rem;font-size:13px}th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
+thead th{background:var(--head)}.scroll{overflow-x:auto}
+.matrix td.yes,.matrix td.no,.matrix td.na{text-align:center;font-weight:bold}.yes{color:var(--pass)}.no{color:var(--fail)}.na{color:var(--muted)}
+.matrix td.status{max-width:28rem}
+.pill{display:inline-block;border-radius:1em;padding:0 .55em;font-size:12px;font-weight:600;color:#fff;background:var(--skip);white-space:nowrap}
+.s-pass,.s-ran{background:var(--pass)}.s-fail,.s-error{background:var(--fail)}.s-unsupported{background:var(--unsup)}.s-crash,.s-timeout{background:var(--crash)}
+.s-skip,.s-unavailable{background:var(--skip)}
+.muted{color:var(--muted)}.reason{color:var(--muted);font-size:12px}code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
+dl{display:grid;grid-template-columns:max-content auto;gap:.1rem 1rem;margin:.3rem 0}dt{font-weight:600}dd{margin:0}
+summary{cursor:pointer}section.sub{margin-left:.2rem}ul.findings{padding-left:1.2rem}
+nav{font-size:13px}nav a{margin-right:.7rem}
+.summary{display:flex;gap:.4rem;flex-wrap:wrap;align-items:center}
+svg{max-width:100%;height:auto}
+@media print{details{display:block}summary{list-style:none}}
+`;
+
+export function renderHtml(results: RunResults): string {
+  const s = results.summary;
+  const env = results.environment;
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>hsm-harness report ${esc(results.finishedAt)}</title>
+<style>${CSS}</style></head>
+<body>
+<header><h1>hsm-harness report</h1>
+<p class="muted">hsm-harness ${esc(results.tool.version)} · ${esc(results.startedAt)} → ${esc(results.finishedAt)} · Node ${esc(env.node)} · ${esc(env.platform)}/${esc(env.arch)} · ${esc(env.hostname)}${env.ci ? ' · CI' : ''}</p>
+<p class="summary"><b>${esc(s.total)} cases</b> ${STATUSES.filter((k) => s[k] > 0).map((k) => pill(k, `${s[k]} ${k}`)).join(' ')}</p>
+<nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
+</header>
+<main>
+${matrix(results)}
+${suitabilityOverview(results)}
+${results.drivers.map(driverSection).join('\n')}
+</main>
+<footer><p class="muted">Full data: results.json · JUnit: junit.xml · Markdown: capabilities.md</p></footer>
+</body></html>
+`;
+}

@@ -1,0 +1,166 @@
+/**
+ * reports/index.html, opened in headless Chromium (Debian's chromium, driven by playwright-core): a real run
+ * on SoftHSM renders the matrix, the mechanisms and an unavailable driver's reason; the page makes no
+ * request besides itself; hostile text from a token shows as text and runs nothing. The screenshot lands in
+ * reports/selftest-html/report.png, so a CI artifact shows what the page looked like.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { MATRIX_COLUMNS } from '../../src/reports/capabilities.js';
+import { renderHtml } from '../../src/reports/html.js';
+import { emptyDriverReport, summarise, type RunResults } from '../../src/results.js';
+import { suites } from '../../suites/index.js';
+
+const exec = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const OUT = join(ROOT, 'reports', 'selftest-html');
+const CHROMIUM = '/usr/bin/chromium';
+const NO_CHROMIUM = `${CHROMIUM} is missing: install the Debian chromium package (node scripts/setup.mjs does)`;
+const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+// Fast suites that fill the parts of the page worth looking at; whichever of them exist run.
+const SUITES = ['discovery', 'keygen', 'signing', 'errors', 'suitability'].filter((n) => suites.some((s) => s.name === n));
+
+let browser: Browser | undefined;
+
+/** Opens a file, letting through only the file itself; returns every URL the page asked for. */
+async function open(file: string): Promise<{ page: Page; requests: () => string[] }> {
+  const url = pathToFileURL(file).href;
+  const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+  // Both the route and the request event, so nothing slips past either; the same URL counts once.
+  const requests = new Set<string>();
+  await page.route('**/*', (route) => {
+    requests.add(route.request().url());
+    return route.request().url() === url ? route.continue() : route.abort();
+  });
+  page.on('request', (r) => requests.add(r.url()));
+  await page.goto(url, { waitUntil: 'load' });
+  return { page, requests: () => [...requests] };
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) return;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+});
+afterAll(async () => { await browser?.close(); });
+
+describe('index.html from a real SoftHSM run', () => {
+  let results: RunResults;
+  let page: Page;
+  let requests: () => string[];
+
+  beforeAll(async () => {
+    if (!browser) return;
+    if (!existsSync(join(ROOT, 'dist', 'src', 'reports', 'html.js'))) throw new Error('dist/ is stale or missing: run npx tsc -p . first');
+    await rm(OUT, { recursive: true, force: true });
+    const args = [CLI, 'run', '--driver', 'softhsm', '--driver', 'pkcs11', ...SUITES.flatMap((s) => ['--suite', s]), '--out', OUT, '--quiet'];
+    // pkcs11 without a module is the unavailable driver whose reason the page must show.
+    await exec('node', args, { env: { ...process.env, HSM_PKCS11_MODULE: '', HSM_PKCS11_URI: '' } }).catch((err: { code?: number }) => {
+      if (err.code !== 1) throw err; // 1 = some case failed; the page must render that too.
+    });
+    results = JSON.parse(await readFile(join(OUT, 'results.json'), 'utf8'));
+    ({ page, requests } = await open(join(OUT, 'index.html')));
+  });
+
+  test('the matrix has a row for softhsm with a cell per capability, matching results.json', async (ctx) => {
+    if (!browser) ctx.skip(NO_CHROMIUM);
+    const row = page.locator('table.matrix tr[data-driver="softhsm"]');
+    await expect(row.count()).resolves.toBe(1);
+    const cells = await row.locator('td').allTextContents();
+    expect(cells).toHaveLength(2 + MATRIX_COLUMNS.length); // kind, status, then the capabilities
+    expect(cells[1]).toContain('ran');
+    const soft = results.drivers.find((d) => d.id === 'softhsm')!;
+    MATRIX_COLUMNS.forEach((c, i) => {
+      const v = soft.capabilities[c.key];
+      expect(cells[2 + i], c.key).toBe(v === undefined ? '–' : v ? '✔' : '✘');
+    });
+  });
+
+  test('the softhsm section lists its mechanisms', async (ctx) => {
+    if (!browser) ctx.skip(NO_CHROMIUM);
+    if (!SUITES.includes('discovery')) ctx.skip('the discovery suite is not registered in suites/index.ts yet');
+    const soft = results.drivers.find((d) => d.id === 'softhsm')!;
+    const names = await page.locator('#driver-softhsm table.mechanisms tbody tr td:first-child').allTextContents();
+    expect(names).toHaveLength(soft.mechanisms.length);
+    // SoftHSM 2.6 implements ECDSA and RSA PKCS#1 (softhsm2 SoftHSM.cpp mechanism table).
+    expect(names).toEqual(expect.arrayContaining(['CKM_ECDSA', 'CKM_RSA_PKCS']));
+  });
+
+  test("an unavailable driver shows why, in the matrix and in its section", async (ctx) => {
+    if (!browser) ctx.skip(NO_CHROMIUM);
+    const reason = results.drivers.find((d) => d.id === 'pkcs11')!.availabilityReason;
+    expect(reason).toMatch(/HSM_PKCS11_MODULE/);
+    await expect(page.locator('table.matrix tr[data-driver="pkcs11"]').textContent()).resolves.toContain(reason);
+    await expect(page.locator('#driver-pkcs11').textContent()).resolves.toContain(reason);
+  });
+
+  test('every case is listed with its status', async (ctx) => {
+    if (!browser) ctx.skip(NO_CHROMIUM);
+    const soft = results.drivers.find((d) => d.id === 'softhsm')!;
+    const rows = page.locator('#driver-softhsm table.cases tbody tr');
+    await expect(rows.count()).resolves.toBe(soft.cases.length);
+    const first = await rows.first().locator('td').allTextContents();
+    expect(first.slice(0, 3)).toEqual([soft.cases[0].suite, soft.cases[0].case, soft.cases[0].status]);
+  });
+
+  test('the page requests nothing but itself, and the screenshot is saved', async (ctx) => {
+    if (!browser) ctx.skip(NO_CHROMIUM);
+    expect(requests()).toEqual([pathToFileURL(join(OUT, 'index.html')).href]);
+    const png = join(OUT, 'report.png');
+    await page.screenshot({ path: png, fullPage: true });
+    const head = await readFile(png);
+    expect(head.subarray(1, 4).toString()).toBe('PNG');
+    expect(head.readUInt32BE(16)).toBe(1400); // IHDR width = the viewport
+  });
+});
+
+describe('hostile and unknown content', () => {
+  const EVIL = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>';
+
+  function results(): RunResults {
+    const d = emptyDriverReport('evil<u>', `Token ${EVIL}`, 'pkcs11');
+    Object.assign(d, {
+      available: true, status: 'ran', availabilityReason: `label ${EVIL}`,
+      info: { label: EVIL, manufacturer: 'x" onmouseover="y' },
+      mechanisms: [{ name: `CKM_${EVIL}`, code: 1, minKeySize: 0, maxKeySize: 0, flags: ['SIGN'] }],
+      findings: [{ driver: 'evil', suite: 'discovery', kind: 'lie', text: EVIL }],
+      cases: [{ driver: 'evil', suite: 'discovery', case: EVIL, status: 'fail', durationMs: 1, reason: EVIL, details: { label: EVIL } }],
+      // A section no renderer knows: arrays of flat objects must become tables.
+      sections: { future: { rounds: [{ operation: 'sign', perSecond: 12 }, { operation: 'verify', perSecond: 34 }], note: EVIL } },
+    });
+    const drivers = [d];
+    return {
+      schemaVersion: 1, tool: { name: 'hsm-harness', version: '0' }, startedAt: 'a', finishedAt: 'b',
+      environment: { node: 'v20', platform: 'linux', arch: 'x64', hostname: EVIL, ci: false }, drivers, summary: summarise(drivers),
+    };
+  }
+
+  test('token text is shown as text: no element, no script, no request', async (ctx) => {
+    if (!browser) ctx.skip(NO_CHROMIUM);
+    const dir = await mkdtemp(join(tmpdir(), 'hh-html-'));
+    try {
+      const file = join(dir, 'index.html');
+      await writeFile(file, renderHtml(results()));
+      const { page, requests } = await open(file);
+      await expect(page.locator('img, script, u').count()).resolves.toBe(0);
+      expect(await page.title()).not.toContain('pwned');
+      expect(requests()).toEqual([pathToFileURL(file).href]);
+      await expect(page.locator('body').textContent()).resolves.toContain(EVIL);
+      await expect(page.locator('[onmouseover]').count()).resolves.toBe(0);
+      // The unknown section rendered generically, as a table with its own column names.
+      const headers = await page.locator('section.sub:has(h3:text-is("future")) th').allTextContents();
+      expect(headers).toEqual(['operation', 'perSecond']);
+      await page.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
