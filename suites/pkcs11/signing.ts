@@ -172,7 +172,7 @@ export const signing: Suite = {
           const want = 2 * fieldBytes(alg);
           const t0 = performance.now();
           let done = 0;
-          let leadingZeroHalves = 0;
+          let withLeadingZeroByte = 0;
           await inSession(token, async (s) => {
             while (done < repeats && performance.now() - t0 < LENGTH_BUDGET_MS) {
               const data = randomBytes(32);
@@ -183,12 +183,12 @@ export const signing: Suite = {
                 throw new Error(`signature ${done} of ${repeats}: ${ecdsaDeviation(spec, pub, data, sig)}`);
               }
               if (!verifySoftware(spec, pub, data, sig)) throw new Error(`signature ${done} does not verify`);
-              if (sig[0] === 0 || sig[want / 2] === 0) leadingZeroHalves++;
+              if (sig[0] === 0 || sig[want / 2] === 0) withLeadingZeroByte++;
             }
           });
           noteEcdsa(true);
           c.detail('signatures', done);
-          c.detail('halvesWithLeadingZero', leadingZeroHalves);
+          c.detail('withLeadingZeroByte', withLeadingZeroByte);
           if (done < repeats) c.detail('stoppedAfterMs', LENGTH_BUDGET_MS);
         });
       }
