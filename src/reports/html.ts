@@ -6,6 +6,7 @@
  */
 import type { CaseRecord, CaseStatus, DriverReport, RunResults } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
+import type { BenchSection, LatencyStats } from '../../bench/types.js';
 
 const STATUSES: CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
 
@@ -68,10 +69,68 @@ function objectTable(rows: Record<string, unknown>[], depth: number): string {
 
 type SectionRenderer = (data: unknown) => string | undefined;
 
+/** A number for people: a few significant digits, no exponent. */
+function num(n: unknown, digits = 3): string {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return '–';
+  if (Math.abs(n) >= 10 ** digits) return Math.round(n).toLocaleString('en-US');
+  return esc(Number(n.toPrecision(digits)).toString());
+}
+
+const latencyCells = (l: LatencyStats | undefined) => l
+  ? [num(l.mean), num(l.p50), num(l.p99), `±${num(l.rme, 2)} %`, esc(l.samples)]
+  : ['–', '–', '–', '–', '–'];
+const LATENCY_HEADERS = ['mean ms', 'p50 ms', 'p99 ms', 'rme', 'samples'];
+
+function renderBench(data: unknown): string | undefined {
+  const b = data as Partial<BenchSection>;
+  if (!isPlainObject(data) || !Array.isArray(b.sign) || !Array.isArray(b.scaling)) return undefined;
+  const out: string[] = [`<p class="muted">${esc(b.mode)} pass, budget ${esc(b.budgetSeconds)} s per driver. Speed is reported, never asserted.</p>`];
+  if (b.dnssec?.length) {
+    const sizes = [...new Set(b.dnssec.flatMap((v) => Object.keys(v.resignSeconds ?? {})))];
+    out.push('<h4>DNSSEC view</h4>', table(['Algorithm', 'DNSSEC', 'In flight', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets (s)`), 'As Cascade prints it'],
+      b.dnssec.map((v) => [esc(v.algorithm), esc(v.dnssec), esc(v.bestConcurrency), num(v.sigPerSec),
+        ...sizes.map((z) => num(v.resignSeconds?.[z])), `<code>${esc(v.line)}</code>`])));
+  }
+  if (b.sign.length) {
+    out.push('<h4>Signing, one session</h4>', table(['Algorithm', 'DNSSEC', 'Mechanism', 'ops/s', ...LATENCY_HEADERS],
+      b.sign.map((f) => [esc(f.algorithm), esc(f.dnssec), `<code>${esc(f.mechanism)}</code>`, num(f.opsPerSec), ...latencyCells(f.latency)])));
+  }
+  if (b.scaling.length) {
+    out.push('<h4>Throughput by operations in flight</h4>', table(['Algorithm', 'In flight', 'ops/s', 'completed', 'wall s', ...LATENCY_HEADERS],
+      b.scaling.map((p) => [esc(p.algorithm), esc(p.concurrency), num(p.opsPerSec), esc(p.completed), num(p.wallSeconds), ...latencyCells(p.latency)])));
+  }
+  if (b.keygen?.length) {
+    out.push('<h4>Key generation</h4>', table(['Algorithm', ...LATENCY_HEADERS], b.keygen.map((k) => [esc(k.algorithm), ...latencyCells(k.latency)])));
+  }
+  if (b.random) out.push('<h4>Random numbers</h4>', table(['Bytes', 'ops/s', ...LATENCY_HEADERS], [[esc(b.random.bytes), num(b.random.opsPerSec), ...latencyCells(b.random.latency)]]));
+  if (b.hsmspeed) {
+    const h = b.hsmspeed;
+    out.push(`<h4>Side by side with ${esc(h.tool)}</h4>`);
+    if (h.skipped) out.push(`<p class="reason">not run: ${esc(h.skipped)}</p>`);
+    if (h.rows?.length) {
+      out.push(table(['Threads', 'Signatures/thread', `${h.tool} sig/s`, 'harness sig/s', 'ratio', 'harness async sig/s', 'async ratio'],
+        h.rows.map((r) => [esc(r.threads), esc(r.iterationsPerThread),
+          r.ods ? num(r.ods.median) : `<span class="reason">${esc(r.odsError ?? '–')}</span>`,
+          r.harness ? num(r.harness.median) : `<span class="reason">${esc(r.harnessError ?? '–')}</span>`,
+          num(r.ratio), r.harnessAsync ? num(r.harnessAsync.median) : '–', num(r.asyncRatio)])));
+    }
+  }
+  if (b.documented) {
+    const d = b.documented;
+    out.push(`<h4>Documented figures: ${esc(d.family)}</h4><p class="muted">Source: ${esc(d.source)}${d.applies ? '' : ' (this driver is not that device: for comparison only)'}</p>`);
+    out.push(table(['Operation', 'Documented', 'Measured ms', 'Verdict', 'Notes'], d.rows.map((r) => [esc(r.operation), esc(r.documented),
+      num(r.measuredMs), r.verdict ? pill(r.verdict === 'slower' ? 'fail' : 'pass', r.verdict) + (r.suspect ? ` <span class="reason">${esc(r.suspect)}</span>` : '') : '–',
+      `<span class="reason">${esc(r.notes)}</span>`])));
+  }
+  if (b.environment) out.push('<details><summary>Environment</summary>', renderValue(b.environment, 1), '</details>');
+  return out.join('\n');
+}
+
 const sectionRenderers: Record<string, { title: string; render?: SectionRenderer }> = {
   kmip: { title: 'KMIP' },
   dkek: { title: 'DKEK backup and restore round trips' },
-  bench: { title: 'Benchmarks' },
+  bench: { title: 'Benchmarks', render: renderBench },
+  'bench-kmip': { title: 'KMIP benchmarks' },
 };
 
 function renderSection(name: string, data: unknown): string {
@@ -125,7 +184,7 @@ function casesTable(cases: CaseRecord[]): string {
   const rows = cases.map((c) => [
     esc(c.suite), esc(c.case), pill(c.status) + (c.unexpectedPass ? ' <span class="reason">passed, but expected not to: update the expectations file</span>' : ''),
     c.ckr ? `<code>${esc(c.ckr.name)}</code> <span class="muted">0x${esc(c.ckr.code.toString(16))}</span>` : '',
-    `${esc(c.durationMs.toFixed(0))} ms`,
+    `<span class="nw">${esc(c.durationMs.toFixed(0))} ms</span>`,
     `${c.reason ? `<span class="reason">${esc(c.reason)}</span>` : ''}${c.details && Object.keys(c.details).length ? renderValue(c.details, 2) : ''}`,
   ]);
   return table(['Suite', 'Case', 'Status', 'CKR', 'Time', 'Reason / details'], rows, 'cases');
@@ -168,11 +227,11 @@ const CSS = `
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg);margin:0 auto;padding:1rem 1.5rem;max-width:1400px}
 h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;margin:1.6rem 0 .5rem;border-bottom:1px solid var(--line);padding-bottom:.2rem}
-h2 small{font-weight:normal;color:var(--muted);font-size:.9rem}h3{font-size:1rem;margin:.8rem 0 .3rem;display:inline-block}
+h2 small{font-weight:normal;color:var(--muted);font-size:.9rem}h3{font-size:1rem;margin:.8rem 0 .3rem;display:inline-block}h4{font-size:.9rem;margin:.7rem 0 .2rem}
 table{border-collapse:collapse;margin:.3rem 0 .8rem;font-size:13px}th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
 thead th{background:var(--head)}.scroll{overflow-x:auto}
 .matrix td.yes,.matrix td.no,.matrix td.na{text-align:center;font-weight:bold}.yes{color:var(--pass)}.no{color:var(--fail)}.na{color:var(--muted)}
-.matrix td.status{max-width:28rem}
+.matrix td.status{max-width:18rem}.matrix thead th{font-size:12px}.nw{white-space:nowrap}
 .pill{display:inline-block;border-radius:1em;padding:0 .55em;font-size:12px;font-weight:600;color:#fff;background:var(--skip);white-space:nowrap}
 .s-pass,.s-ran{background:var(--pass)}.s-fail,.s-error{background:var(--fail)}.s-unsupported{background:var(--unsup)}.s-crash,.s-timeout{background:var(--crash)}
 .s-skip,.s-unavailable{background:var(--skip)}
