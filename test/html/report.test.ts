@@ -63,9 +63,10 @@ describe('index.html from a real SoftHSM run', () => {
     await rm(OUT, { recursive: true, force: true });
     const args = [CLI, 'run', '--driver', 'softhsm', '--driver', 'pkcs11', ...SUITES.flatMap((s) => ['--suite', s]), '--out', OUT, '--quiet'];
     // pkcs11 without a module is the unavailable driver whose reason the page must show.
-    await exec('node', args, { env: { ...process.env, HSM_PKCS11_MODULE: '', HSM_PKCS11_URI: '' } }).catch((err: { code?: number }) => {
-      if (err.code !== 1) throw err; // 1 = some case failed; the page must render that too.
-    });
+    // Exit 1 (some case failed) still writes the reports, and the page must render that too.
+    const run = await exec('node', args, { env: { ...process.env, HSM_PKCS11_MODULE: '', HSM_PKCS11_URI: '' } })
+      .catch((err: { code?: number; stderr?: string }) => ({ stderr: err.stderr ?? String(err) }));
+    if (!existsSync(join(OUT, 'index.html'))) throw new Error(`hsm-harness run wrote no index.html: ${run.stderr.slice(-2000)}`);
     results = JSON.parse(await readFile(join(OUT, 'results.json'), 'utf8'));
     ({ page, requests } = await open(join(OUT, 'index.html')));
   });
