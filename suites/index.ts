@@ -3,12 +3,29 @@
  * (suitability reads everything), so the order matters.
  */
 import type { Suite } from '../src/suite.js';
+import { discoverySuite } from './pkcs11/discovery.js';
+import { keygenSuite } from './pkcs11/keygen.js';
 import { signing } from './pkcs11/signing.js';
 import { dnssec } from './pkcs11/dnssec.js';
+import { benchSuite } from './bench.js';
+import { nethsm } from './nethsm.js';
+import { sessionsSuite } from './pkcs11/sessions.js';
+import { suitabilitySuite } from './suitability.js';
+import { kmipConformance } from './kmip/conformance.js';
+import { kmipRobustness } from './kmip/robustness.js';
 
 export const suites: Suite[] = [
+  discoverySuite,
+  keygenSuite,
   signing,
   dnssec,
+  sessionsSuite,
+  kmipConformance,
+  kmipRobustness,
+  benchSuite,
+  nethsm,
+  // Last: reads the capabilities every suite above recorded.
+  suitabilitySuite,
 ];
 
 export function suiteByName(name: string): Suite | undefined {

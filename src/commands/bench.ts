@@ -1,11 +1,67 @@
+import { resolve } from 'node:path';
 import type { Command } from './types.js';
+import { parse } from './args.js';
+import { runMatrix } from '../runner/run.js';
+import { makeProgress } from '../runner/progress.js';
 import { UsageError } from '../errors.js';
+import { suiteByName } from '../../suites/index.js';
+import { renderBenchJson, writeBenchReports } from '../reports/bench.js';
+import type { BenchOptions, BenchSection } from '../../bench/types.js';
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: '(bench: not built yet)',
-  usage: 'hsm-harness bench ...',
-  async run() {
-    throw new UsageError('bench: not implemented yet');
+  summary: 'measure signing throughput, concurrency scaling and key generation; compare with ods-hsmspeed and the documented table',
+  usage: 'hsm-harness bench [--driver ID ...] [--quick] [--time SECONDS] [--compare ods-hsmspeed] [--out DIR] [--json] [--quiet]',
+  async run(argv) {
+    const { values } = parse('bench', argv, {
+      driver: { type: 'string', multiple: true },
+      quick: { type: 'boolean', default: false },
+      time: { type: 'string' },
+      compare: { type: 'string' },
+      out: { type: 'string', default: 'reports' },
+      json: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+    });
+    let timeSeconds: number | undefined;
+    if (values.time !== undefined) {
+      timeSeconds = Number(values.time);
+      if (!/^\d+(\.\d+)?$/.test(values.time) || !(timeSeconds >= 1 && timeSeconds <= 86_400)) {
+        throw new UsageError(`bench: --time must be a number of seconds between 1 and 86400, got "${values.time}"`);
+      }
+    }
+    if (values.compare !== undefined && values.compare !== 'ods-hsmspeed') {
+      throw new UsageError(`bench: --compare only knows "ods-hsmspeed", got "${values.compare}"`);
+    }
+    const compareOnly = values.compare === 'ods-hsmspeed';
+    const bench: Partial<BenchOptions> = { quick: values.quick, compareOnly };
+    if (timeSeconds !== undefined) bench.timeSeconds = timeSeconds;
+    const suites = compareOnly ? ['bench'] : ['bench', 'bench-kmip'].filter((s) => suiteByName(s));
+
+    const progress = makeProgress(process.stderr, values.quiet || values.json);
+    const results = await runMatrix({ driverIds: values.driver, suites, progress, options: { bench } });
+    const written = await writeBenchReports(results, resolve(values.out!));
+
+    if (values.json) {
+      process.stdout.write(renderBenchJson(results) ?? '{}\n');
+    } else {
+      for (const d of results.drivers) {
+        const section = d.sections.bench as BenchSection | undefined;
+        if (!d.available) { process.stdout.write(`${d.id}: unavailable: ${d.availabilityReason}\n`); continue; }
+        if (!section) { process.stdout.write(`${d.id}: ${d.status}${d.statusReason ? `: ${d.statusReason}` : ''}\n`); continue; }
+        for (const s of section.sign) process.stdout.write(`${d.id}: sign ${s.algorithm}: ${s.latency.mean.toFixed(3)} ms mean, ${s.opsPerSec.toFixed(1)} sig/s on one session\n`);
+        for (const v of section.dnssec) process.stdout.write(`${d.id}: ${v.algorithm}: ${v.line} with ${v.bestConcurrency} in flight\n`);
+        if (section.hsmspeed?.skipped) process.stdout.write(`${d.id}: ods-hsmspeed: skipped: ${section.hsmspeed.skipped}\n`);
+        for (const r of section.hsmspeed?.rows ?? []) {
+          const label = `${r.threads} ${r.threads === 1 ? 'thread' : 'threads'}, ${r.iterationsPerThread} signatures per thread`;
+          const ods = r.ods ? `${r.ods.median.toFixed(2)} sig/s` : `failed (${r.odsError})`;
+          const own = r.harness ? `${r.harness.median.toFixed(2)} sig/s` : `failed (${r.harnessError})`;
+          process.stdout.write(`${d.id}: ${label}: ods-hsmspeed ${ods}, harness ${own}${r.ratio !== undefined ? `, ratio ${r.ratio.toFixed(3)}` : ''}\n`);
+        }
+      }
+      process.stdout.write(`reports: ${written.join(', ') || 'none (no driver produced benchmark figures)'}\n`);
+    }
+    const bad = results.drivers.some((d) => d.status === 'crash' || d.status === 'timeout' || d.status === 'error'
+      || d.cases.some((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout'));
+    return bad ? 1 : 0;
   },
 };

@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../fsutil.js';
 import { renderJUnit } from './junit.js';
 import { renderCapabilities } from './capabilities.js';
 import { renderHtml } from './html.js';
+import { benchWriters } from './bench.js';
 
 export interface ReportWriter {
   file: string;
@@ -19,6 +20,7 @@ export const reportWriters: ReportWriter[] = [
   { file: 'junit.xml', render: renderJUnit },
   { file: 'capabilities.md', render: renderCapabilities },
   { file: 'index.html', render: renderHtml },
+  ...benchWriters,
 ];
 
 /** Render everything first, then write: a rendering error leaves the previous reports untouched. */
