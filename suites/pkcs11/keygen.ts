@@ -1,0 +1,273 @@
+/**
+ * Key generation and attribute policy, the way DNSSEC signers create and find keys (pkcs11.md §6):
+ * on-token RSA/EC/Ed25519 pairs that are SENSITIVE and not EXTRACTABLE, label and binary CKA_ID set at
+ * generation, lookup by label and by ID, relabelling, and importing keys with C_CreateObject (Knot).
+ * Attributes are read one per call: pkcs11js's C_GetAttributeValue is all-or-nothing (pkcs11.md §1).
+ */
+import { createHash, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
+import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
+import { pkcs11, ckrOf, readBool, type Handle, type Token } from '../../src/pkcs11/token.js';
+import { CKF_GENERATE_KEY_PAIR, attributeName, ckrName, mechanismName } from '../../src/pkcs11/constants.js';
+import {
+  KEY_ALGS, generateKeyPair, readPublicKey, signAsync, toKeyObject, unwrapOctetString, type KeyAlg, type KeyPair,
+} from '../../src/pkcs11/keys.js';
+import { allowedFor, expectFailure } from './codes.js';
+
+const ALGS: KeyAlg[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519'];
+const CAPABILITY: Record<KeyAlg, string> = {
+  'rsa-2048': 'keygen:rsa-2048', 'rsa-3072': 'keygen:rsa-3072', 'rsa-4096': 'keygen:rsa-4096',
+  'ec-p256': 'keygen:ec-p256', 'ec-p384': 'keygen:ec-p384', 'ec-p521': 'keygen:ec-p521', ed25519: 'keygen:ed25519',
+};
+/** node:crypto's names for the curves, to check the token made the curve it was asked for. */
+const NODE_CURVE = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' } as const;
+
+/** Why the token's mechanism info rules this key out, or undefined when it allows it. */
+function mechanismBlocks(token: Token, alg: KeyAlg): string | undefined {
+  const info = KEY_ALGS[alg];
+  const name = mechanismName(info.mechanism);
+  if (!token.lib.C_GetMechanismList(token.slot).includes(info.mechanism)) return `${name} is not in the token's mechanism list`;
+  const mi = token.lib.C_GetMechanismInfo(token.slot, info.mechanism);
+  if ((mi.flags & CKF_GENERATE_KEY_PAIR) === 0) return `${name} lacks CKF_GENERATE_KEY_PAIR`;
+  // Edwards sizes are not checked: SoftHSM reports 256..456 for 255/448-bit curves (discovery records it).
+  if (info.family !== 'ed25519' && (info.bits < mi.minKeySize || info.bits > mi.maxKeySize)) {
+    return `${name} allows ${mi.minKeySize}..${mi.maxKeySize} bits, not ${info.bits}`;
+  }
+  return undefined;
+}
+
+function destroyPair(token: Token, k: KeyPair | undefined): void {
+  if (!k) return;
+  // A destroy that fails leaves the handle tracked; the runner's cleanup retries and reports it.
+  for (const h of [k.privateKey, k.publicKey]) try { token.destroy(h); } catch { token.track(h); }
+}
+
+function sameHandles(a: Handle[], b: Handle[]): boolean {
+  const hex = (hs: Handle[]) => hs.map((h) => h.toString('hex')).sort().join(',');
+  return hex(a) === hex(b);
+}
+
+/** The CK_RV of a failed call that the case is about: recorded, checked against the spec, then the case stops as unsupported. */
+function unsupportedWithCode(ctx: SuiteContext, c: CaseHandle, fn: string, situation: string, err: unknown): never {
+  const code = ckrOf(err);
+  if (code === undefined) throw err;
+  c.ckr(code);
+  ctx.report.goldenCodes[`${fn}: ${situation}`] = ckrName(code);
+  const { allowed, where } = allowedFor(fn, code);
+  if (!allowed) throw new Error(`${fn} returned ${ckrName(code)} (${situation}), which ${where} does not allow`);
+  c.unsupported(`${fn} (${situation}) returned ${ckrName(code)}`);
+}
+
+async function generateAndCheck(ctx: SuiteContext, c: CaseHandle, token: Token, alg: KeyAlg): Promise<KeyPair> {
+  const info = KEY_ALGS[alg];
+  const pair = await generateKeyPair(token, alg, { label: `hsm-harness-keygen-${alg}`, id: randomBytes(20) });
+  const key = toKeyObject(readPublicKey(token, pair.publicKey));
+  const d = key.asymmetricKeyDetails ?? {};
+  if (info.family === 'rsa' && d.modulusLength !== info.bits) throw new Error(`asked for a ${info.bits}-bit modulus, got ${d.modulusLength}`);
+  if (info.family === 'ec' && d.namedCurve !== NODE_CURVE[info.curve!]) throw new Error(`asked for ${info.curve}, got ${d.namedCurve}`);
+  if (info.family === 'ed25519' && key.asymmetricKeyType !== 'ed25519') throw new Error(`asked for Ed25519, got ${key.asymmetricKeyType}`);
+  if (info.family !== 'rsa') {
+    // PKCS#11 2.40 §2.3.3: CKA_EC_POINT is DER OCTET STRING(04‖X‖Y); PKCS#11 3.1 makes Edwards points raw.
+    const raw = token.attr(pair.publicKey, pkcs11.CKA_EC_POINT);
+    const { derWrapped } = unwrapOctetString(raw);
+    c.detail('ecPointEncoding', derWrapped ? 'der-octet-string' : 'raw');
+    c.detail('ecPointBytes', raw.length);
+  }
+  return pair;
+}
+
+async function policyChecks(ctx: SuiteContext, c: CaseHandle, token: Token, pair: KeyPair): Promise<void> {
+  const problems: string[] = [];
+  const expectBool = (h: Handle, type: number, want: boolean, half: string) => {
+    try {
+      const got = readBool(token.attr(h, type));
+      if (got !== want) problems.push(`${half} ${attributeName(type)} is ${got}, expected ${want}`);
+    } catch (err) {
+      problems.push(`${half} ${attributeName(type)} unreadable: ${ckrOf(err) !== undefined ? ckrName(ckrOf(err)!) : (err as Error).message}`);
+    }
+  };
+  const priv = pair.privateKey;
+  expectBool(priv, pkcs11.CKA_PRIVATE, true, 'private');
+  expectBool(priv, pkcs11.CKA_SENSITIVE, true, 'private');
+  expectBool(priv, pkcs11.CKA_EXTRACTABLE, false, 'private');
+  // PKCS#11 v2.40 §4.9: set by the token for keys that were always sensitive / never extractable / generated on it.
+  expectBool(priv, pkcs11.CKA_ALWAYS_SENSITIVE, true, 'private');
+  expectBool(priv, pkcs11.CKA_NEVER_EXTRACTABLE, true, 'private');
+  expectBool(priv, pkcs11.CKA_LOCAL, true, 'private');
+  expectBool(pair.publicKey, pkcs11.CKA_LOCAL, true, 'public');
+  for (const [half, h] of [['private', priv], ['public', pair.publicKey]] as const) {
+    if (token.attr(h, pkcs11.CKA_LABEL).toString('utf8') !== pair.label) problems.push(`${half} CKA_LABEL differs from the one set at generation`);
+    if (!token.attr(h, pkcs11.CKA_ID).equals(pair.id)) problems.push(`${half} CKA_ID differs from the one set at generation`);
+  }
+  // The private value must not come out (CKR_ATTRIBUTE_SENSITIVE, v2.40 §5.7 C_GetAttributeValue).
+  const family = KEY_ALGS[pair.alg].family;
+  const secret = family === 'rsa' ? pkcs11.CKA_PRIVATE_EXPONENT : pkcs11.CKA_VALUE;
+  let leaked = false;
+  try {
+    token.attr(priv, secret);
+    leaked = true;
+  } catch (err) {
+    const situation = `${attributeName(secret)} of a sensitive ${family === 'rsa' ? 'RSA' : family === 'ec' ? 'EC' : 'Ed25519'} private key`;
+    expectFailure(ctx, c, 'C_GetAttributeValue', situation, err, pkcs11.CKR_ATTRIBUTE_SENSITIVE);
+  }
+  if (leaked) problems.push(`${attributeName(secret)} of a SENSITIVE, non-EXTRACTABLE private key is readable`);
+  if (problems.length) throw new Error(problems.join('; '));
+}
+
+export const keygenSuite: Suite = {
+  name: 'keygen',
+  title: 'Key generation (RSA, EC, Ed25519), attribute policy, labels and IDs, C_CreateObject',
+  needs: 'pkcs11',
+  async run(ctx) {
+    const token = ctx.token!;
+
+    const ecPointsDer: boolean[] = [];
+    for (const alg of ALGS) {
+      let pair: KeyPair | undefined;
+      try {
+        await ctx.case(`generate/${alg}`, async (c) => {
+          const blocked = mechanismBlocks(token, alg);
+          if (blocked) { ctx.capability(CAPABILITY[alg], false); c.unsupported(blocked); }
+          try {
+            pair = await generateAndCheck(ctx, c, token, alg);
+          } catch (err) {
+            ctx.capability(CAPABILITY[alg], false);
+            throw err;
+          }
+          ctx.capability(CAPABILITY[alg], true);
+          if (KEY_ALGS[alg].family === 'ec') ecPointsDer.push(unwrapOctetString(token.attr(pair.publicKey, pkcs11.CKA_EC_POINT)).derWrapped);
+          if (alg === 'ed25519') {
+            const raw = token.attr(pair.publicKey, pkcs11.CKA_EC_POINT);
+            if (raw.length !== 32) ctx.finding('note', `Ed25519 CKA_EC_POINT is ${raw.length} bytes (${unwrapOctetString(raw).derWrapped ? 'DER OCTET STRING' : 'unknown form'}); PKCS#11 3.1 specifies the raw 32-byte key, 3.0 a DER encoding, so consumers must accept both (pkcs11-provider #478)`);
+          }
+        });
+        await ctx.case(`policy/${alg}`, async (c) => {
+          if (!pair) return c.skip(`no ${alg} key: generation did not succeed`);
+          await policyChecks(ctx, c, token, pair);
+        });
+      } finally {
+        destroyPair(token, pair);
+      }
+    }
+    if (ecPointsDer.length) {
+      const der = ecPointsDer.every(Boolean);
+      ctx.capability('ec-point:der', der);
+      if (!der) ctx.finding('deviation', 'CKA_EC_POINT of EC keys is a raw point; PKCS#11 2.40 §2.3.3 requires a DER OCTET STRING (PowerDNS and OpenSSL providers expect it)');
+    }
+
+    // Labels and IDs on the cheapest key type the token generates.
+    const idAlg = (['ec-p256', 'rsa-2048', 'ed25519'] as KeyAlg[]).find((a) => ctx.has(CAPABILITY[a]));
+    const pairs: KeyPair[] = [];
+    try {
+      for (const len of [16, 20]) {
+        await ctx.case(`id-binary-${len}`, async (c) => {
+          if (!idAlg) return c.skip('no key type could be generated');
+          // Binary IDs with 0x00 and 0xff: OpenDNSSEC uses 16 random bytes, Cascade and Knot 20 (pkcs11.md §6).
+          const id = randomBytes(len);
+          id[0] = 0x00;
+          id[1] = 0xff;
+          const pair = await generateKeyPair(token, idAlg, { id, label: `hsm-harness-id${len}-${randomBytes(4).toString('hex')}` });
+          pairs.push(pair);
+          const ok = [pair.privateKey, pair.publicKey].every((h) => token.attr(h, pkcs11.CKA_ID).equals(id));
+          ctx.capability(`id-binary-${len}`, ok);
+          if (!ok) throw new Error(`CKA_ID read back differs from the ${len}-byte binary ID set at generation`);
+          const found = token.find([{ type: pkcs11.CKA_ID, value: id }]);
+          c.detail('foundById', found.length);
+          const byId = sameHandles(found, [pair.privateKey, pair.publicKey]);
+          ctx.capability('find-by-id', (ctx.has('find-by-id') ?? true) && byId);
+          if (!byId) throw new Error(`C_FindObjects by CKA_ID found ${found.length} objects, expected the 2 halves of the pair`);
+        });
+      }
+
+      await ctx.case('find-by-label', (c) => {
+        const pair = pairs.at(-1);
+        if (!pair) return c.skip('no key pair from the ID cases');
+        const both = token.find([{ type: pkcs11.CKA_LABEL, value: pair.label }]);
+        // PowerDNS looks keys up by CKA_LABEL + CKA_CLASS (pkcs11.md §6).
+        const priv = token.find([{ type: pkcs11.CKA_LABEL, value: pair.label }, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY }]);
+        const ok = sameHandles(both, [pair.privateKey, pair.publicKey]) && sameHandles(priv, [pair.privateKey]);
+        ctx.capability('find-by-label', ok);
+        if (!ok) throw new Error(`C_FindObjects by label found ${both.length} objects (expected 2) and by label + class ${priv.length} (expected 1)`);
+      });
+
+      await ctx.case('set-label', (c) => {
+        const pair = pairs.at(-1);
+        if (!pair) return c.skip('no key pair from the ID cases');
+        const label = `hsm-harness-relabelled-${randomBytes(4).toString('hex')}`;
+        try {
+          for (const h of [pair.privateKey, pair.publicKey]) token.lib.C_SetAttributeValue(token.session, h, [{ type: pkcs11.CKA_LABEL, value: label }]);
+        } catch (err) {
+          // Not a failure: Cascade only loses relabelling (the NetHSM cannot do it).
+          ctx.capability('set-label', false);
+          unsupportedWithCode(ctx, c, 'C_SetAttributeValue', 'CKA_LABEL of a key pair', err);
+        }
+        const readBack = [pair.privateKey, pair.publicKey].every((h) => token.attr(h, pkcs11.CKA_LABEL).toString('utf8') === label);
+        const found = token.find([{ type: pkcs11.CKA_LABEL, value: label }]);
+        const ok = readBack && sameHandles(found, [pair.privateKey, pair.publicKey]);
+        ctx.capability('set-label', ok);
+        if (!ok) throw new Error(`C_SetAttributeValue(CKA_LABEL) returned CKR_OK but the label ${readBack ? 'is not found by C_FindObjects' : 'did not change'}`);
+      });
+    } finally {
+      for (const p of pairs) destroyPair(token, p);
+    }
+
+    await createObjectCases(ctx, token);
+  },
+};
+
+/** Knot imports keys with C_CreateObject (pkcs11.md §6). The key material comes from node:crypto. */
+async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void> {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = privateKey.export({ format: 'jwk' });
+  const x = Buffer.from(jwk.x!, 'base64url');
+  const y = Buffer.from(jwk.y!, 'base64url');
+  const point = Buffer.concat([Buffer.from([0x04, 0x41, 0x04]), x, y]);
+  const ecParams = KEY_ALGS['ec-p256'].ecParams!;
+  const id = randomBytes(20);
+  const label = `hsm-harness-import-${id.subarray(0, 4).toString('hex')}`;
+  const common = [
+    { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_EC }, { type: pkcs11.CKA_TOKEN, value: true },
+    { type: pkcs11.CKA_LABEL, value: label }, { type: pkcs11.CKA_ID, value: id }, { type: pkcs11.CKA_EC_PARAMS, value: ecParams },
+  ];
+  const created: Handle[] = [];
+  const works: Record<'public' | 'private', boolean> = { public: false, private: false };
+  try {
+    await ctx.case('create-object/public', (c) => {
+      let h: Handle;
+      try {
+        h = token.lib.C_CreateObject(token.session, [...common, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PUBLIC_KEY },
+          { type: pkcs11.CKA_PRIVATE, value: false }, { type: pkcs11.CKA_VERIFY, value: true }, { type: pkcs11.CKA_EC_POINT, value: point }]);
+      } catch (err) { unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 public key', err); }
+      token.track(h);
+      created.push(h);
+      const back = toKeyObject(readPublicKey(token, h)).export({ format: 'jwk' });
+      if (back.x !== jwk.x || back.y !== jwk.y) throw new Error('the imported public key reads back as a different point');
+      works.public = true;
+    });
+    await ctx.case('create-object/private', async (c) => {
+      let h: Handle;
+      try {
+        h = token.lib.C_CreateObject(token.session, [...common, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+          { type: pkcs11.CKA_PRIVATE, value: true }, { type: pkcs11.CKA_SENSITIVE, value: true }, { type: pkcs11.CKA_EXTRACTABLE, value: false },
+          { type: pkcs11.CKA_SIGN, value: true }, { type: pkcs11.CKA_VALUE, value: Buffer.from(jwk.d!, 'base64url') }]);
+      } catch (err) { unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 private key', err); }
+      token.track(h);
+      created.push(h);
+      // The imported key must sign, and node:crypto's copy of the public key must accept the signature.
+      const data = randomBytes(64);
+      const session = token.openSession();
+      let sig: Buffer;
+      try {
+        sig = await signAsync(token, session, { mechanism: pkcs11.CKM_ECDSA }, h, createHash('sha256').update(data).digest());
+      } finally { token.closeSession(session); }
+      if (!verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig)) throw new Error('signature by the imported private key does not verify');
+      // PKCS#11 v2.40 §4.9: CKA_LOCAL is true only for keys generated on the token.
+      const local = readBool(token.attr(h, pkcs11.CKA_LOCAL));
+      c.detail('local', local);
+      if (local) ctx.finding('deviation', 'an imported private key reports CKA_LOCAL = true; PKCS#11 reserves it for keys generated on the token');
+      works.private = true;
+    });
+  } finally {
+    ctx.capability('create-object', works.public && works.private);
+    for (const h of created) try { token.destroy(h); } catch { token.track(h); }
+  }
+}

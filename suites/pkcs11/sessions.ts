@@ -1,0 +1,240 @@
+/**
+ * Sessions, login and error codes. Each error case provokes one situation, records the exact CK_RV as
+ * the token's golden value and checks that PKCS#11 v2.40 allows that code for that function
+ * (fixtures/pkcs11/allowed-ckr.json). Also probes the session limit and the random number generator.
+ */
+import { createHash, randomBytes, verify, constants as cryptoConstants } from 'node:crypto';
+import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
+import { pkcs11, ckrOf, isCkr, Token, type Handle } from '../../src/pkcs11/token.js';
+import { CKF_GENERATE_KEY_PAIR, CKM_EDDSA, ckrName } from '../../src/pkcs11/constants.js';
+import { KEY_ALGS, digestInfo, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { expectFailure } from './codes.js';
+import { sessionLimit } from './discovery.js';
+
+export const WRONG_PIN_SKIP = 'physical device: set HSM_ALLOW_WRONG_PIN=1 to allow one wrong-PIN attempt';
+
+/** The cheapest key type the token advertises generation for. */
+function cheapestAlg(token: Token): KeyAlg | undefined {
+  const listed = token.lib.C_GetMechanismList(token.slot);
+  return (['ec-p256', 'rsa-2048', 'ed25519'] as KeyAlg[]).find((a) => {
+    const m = KEY_ALGS[a].mechanism;
+    return listed.includes(m) && (token.lib.C_GetMechanismInfo(token.slot, m).flags & CKF_GENERATE_KEY_PAIR) !== 0;
+  });
+}
+
+/** A signature over `data` with the key's family, and the node:crypto check of it. */
+function signingFor(alg: KeyAlg, data: Buffer): { mechanism: number; input: Buffer; check: (pair: KeyPair, token: Token, sig: Buffer) => boolean } {
+  const family = KEY_ALGS[alg].family;
+  const digest = createHash('sha256').update(data).digest();
+  if (family === 'rsa') {
+    return { mechanism: pkcs11.CKM_RSA_PKCS, input: digestInfo('sha256', digest),
+      check: (p, t, s) => verify('sha256', data, { key: publicKeyObject(t, p.publicKey), padding: cryptoConstants.RSA_PKCS1_PADDING }, s) };
+  }
+  if (family === 'ec') {
+    return { mechanism: pkcs11.CKM_ECDSA, input: digest,
+      check: (p, t, s) => verify('sha256', data, { key: publicKeyObject(t, p.publicKey), dsaEncoding: 'ieee-p1363' }, s) };
+  }
+  return { mechanism: CKM_EDDSA, input: data, check: (p, t, s) => verify(null, data, publicKeyObject(t, p.publicKey), s) };
+}
+
+function destroyPair(token: Token, k: KeyPair | undefined): void {
+  if (!k) return;
+  for (const h of [k.privateKey, k.publicKey]) try { token.destroy(h); } catch { token.track(h); }
+}
+
+/**
+ * A token we may log out of. C_Logout invalidates every private-object handle the application holds, even
+ * after logging in again (v2.40 §5.6 C_Logout; SoftHSM does exactly that), so we use a spare token when the
+ * driver has one, and the main token only when no suite holds objects on it.
+ */
+interface LoginControl { token: Token; pin: string; logout(): void; login(): void; done(): void }
+
+function loginControl(ctx: SuiteContext, c: CaseHandle): LoginControl {
+  const pk = ctx.connections.pkcs11!;
+  const spare = pk.spareTokens?.[0];
+  if (spare) {
+    const t = Token.open(pk.modulePath, spare.token, spare.pin);
+    t.login();
+    return control(t, spare.pin, () => { t.cleanup(); t.close(); });
+  }
+  const main = ctx.token!;
+  if (main.trackedCount > 0) c.skip(`${main.trackedCount} objects of earlier suites are open on the token and C_Logout would invalidate their handles`);
+  return control(main, pk.pin, () => {});
+}
+
+function control(t: Token, pin: string, close: () => void): LoginControl {
+  const login = () => {
+    try { t.lib.C_Login(t.session, pkcs11.CKU_USER, pin); } catch (err) { if (!isCkr(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN)) throw err; }
+  };
+  return { token: t, pin, login, logout: () => t.lib.C_Logout(t.session), done: () => { login(); close(); } };
+}
+
+/** A wrong PIN of the same length (so it is not rejected as CKR_PIN_LEN_RANGE instead). */
+function wrongPinFor(pin: string): string {
+  const last = pin.at(-1)!;
+  const other = /[0-9]/.test(last) ? String((Number(last) + 1) % 10) : last === 'a' ? 'b' : 'a';
+  return pin.slice(0, -1) + other;
+}
+
+export const sessionsSuite: Suite = {
+  name: 'sessions',
+  title: 'Sessions, login and error codes (golden values per token)',
+  needs: 'pkcs11',
+  async run(ctx) {
+    const token = ctx.token!;
+    const alg = cheapestAlg(token);
+    const needKey = (c: CaseHandle): KeyAlg => alg ?? c.unsupported('the token advertises no key pair generation for RSA, EC or Ed25519');
+
+    await ctx.case('not-logged-in', async (c) => {
+      const a = needKey(c);
+      const lc = loginControl(ctx, c);
+      let before: KeyPair | undefined;
+      try {
+        // Not tracked: its private handle dies with C_Logout, and a stale handle must never be destroyed later.
+        before = await generateKeyPair(lc.token, a, { label: 'hsm-harness-sessions-login', track: false });
+        lc.logout();
+        // Private objects are invisible to a public session (v2.40 §4.1.2 access to objects).
+        const visible = lc.token.find([{ type: pkcs11.CKA_ID, value: before.id }]);
+        c.detail('visibleWhenLoggedOut', visible.length);
+        try {
+          const made = await generateKeyPair(lc.token, a, { label: 'hsm-harness-sessions-nologin' });
+          destroyPair(lc.token, made);
+          throw new Error('C_GenerateKeyPair of a private key succeeded without a login');
+        } catch (err) {
+          if (ckrOf(err) === undefined) throw err;
+          expectFailure(ctx, c, 'C_GenerateKeyPair', 'private key, not logged in', err, pkcs11.CKR_USER_NOT_LOGGED_IN);
+        }
+        if (visible.some((h) => h.equals(before!.privateKey)) || visible.length > 1) throw new Error('the private key is visible without a login');
+      } finally {
+        lc.login();
+        if (before) {
+          // Handles to private objects died with C_Logout: find the pair again by its ID.
+          for (const h of lc.token.find([{ type: pkcs11.CKA_ID, value: before.id }])) lc.token.lib.C_DestroyObject(lc.token.session, h);
+        }
+        lc.done();
+      }
+    });
+
+    await ctx.case('wrong-pin', (c) => {
+      if (!ctx.connections.pkcs11!.wrongPinAllowed) c.skip(WRONG_PIN_SKIP);
+      const lc = loginControl(ctx, c);
+      try {
+        lc.logout();
+        try {
+          lc.token.lib.C_Login(lc.token.session, pkcs11.CKU_USER, wrongPinFor(lc.pin));
+          throw new Error('C_Login with a wrong PIN succeeded');
+        } catch (err) {
+          if (ckrOf(err) === undefined) throw err;
+          expectFailure(ctx, c, 'C_Login', 'wrong user PIN', err, pkcs11.CKR_PIN_INCORRECT);
+        }
+      } finally {
+        lc.done();
+      }
+    });
+
+    await ctx.case('read-only-session', async (c) => {
+      const a = needKey(c);
+      const ro = token.openSession(false);
+      try {
+        const made = await generateKeyPair(token, a, { session: ro, label: 'hsm-harness-sessions-ro' });
+        destroyPair(token, made);
+        throw new Error('C_GenerateKeyPair of token objects succeeded in a read-only session');
+      } catch (err) {
+        if (ckrOf(err) === undefined) throw err;
+        expectFailure(ctx, c, 'C_GenerateKeyPair', 'token objects in a read-only session', err, pkcs11.CKR_SESSION_READ_ONLY);
+      } finally {
+        token.closeSession(ro);
+      }
+    });
+
+    await ctx.case('key-function-not-permitted', async (c) => {
+      const a = needKey(c);
+      const pair = await generateKeyPair(token, a, { label: 'hsm-harness-sessions-nosign', extraPrivate: [{ type: pkcs11.CKA_SIGN, value: false }] });
+      const s = token.openSession();
+      try {
+        token.lib.C_SignInit(s, { mechanism: signingFor(a, Buffer.alloc(0)).mechanism }, pair.privateKey);
+        throw new Error('C_SignInit accepted a private key with CKA_SIGN=false');
+      } catch (err) {
+        if (ckrOf(err) === undefined) throw err;
+        expectFailure(ctx, c, 'C_SignInit', 'private key with CKA_SIGN=false', err, pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED);
+      } finally {
+        token.closeSession(s); // also ends a sign operation, should C_SignInit have wrongly started one
+        destroyPair(token, pair);
+      }
+    });
+
+    await ctx.case('buffer-too-small', async (c) => {
+      const a = needKey(c);
+      const pair = await generateKeyPair(token, a, { label: 'hsm-harness-sessions-buffer' });
+      const s = token.openSession();
+      try {
+        const { mechanism, input, check } = signingFor(a, randomBytes(100));
+        token.lib.C_SignInit(s, { mechanism }, pair.privateKey);
+        try {
+          await token.lib.C_SignAsync(s, input, Buffer.alloc(10));
+          throw new Error('C_Sign returned a signature in a 10-byte buffer');
+        } catch (err) {
+          if (ckrOf(err) === undefined) throw err;
+          expectFailure(ctx, c, 'C_Sign', '10-byte output buffer', err, pkcs11.CKR_BUFFER_TOO_SMALL);
+        }
+        // v2.40 §5.2: CKR_BUFFER_TOO_SMALL does not end the operation; the same call with room must succeed.
+        let sig: Buffer;
+        try {
+          sig = await token.lib.C_SignAsync(s, input, Buffer.alloc(1024));
+        } catch (err) {
+          const code = ckrOf(err);
+          throw new Error(`the retry with a large buffer failed with ${code !== undefined ? ckrName(code) : (err as Error).message}: the operation was lost after CKR_BUFFER_TOO_SMALL`);
+        }
+        c.detail('signatureBytes', sig.length);
+        if (!check(pair, token, sig)) throw new Error('the signature from the retry does not verify with node:crypto');
+      } finally {
+        token.closeSession(s);
+        destroyPair(token, pair);
+      }
+    });
+
+    await ctx.case('session-count', (c) => {
+      const info = token.tokenInfo();
+      const max = sessionLimit(info.maxSessionCount);
+      const open = sessionLimit(info.sessionCount);
+      // Sessions already open (ours); when the token does not say, assume the main session only.
+      const already = typeof open === 'number' ? open : 1;
+      const target = typeof max === 'number' ? Math.min(max - already, 16) : 16;
+      c.detail('maxSessionCount', max);
+      c.detail('alreadyOpen', already);
+      const sessions: Handle[] = [];
+      try {
+        for (let i = 0; i < target; i++) sessions.push(token.openSession(false));
+      } catch (err) {
+        const code = ckrOf(err);
+        if (code !== undefined) c.ckr(code);
+        throw new Error(`C_OpenSession failed after ${sessions.length} extra sessions (the token allows ${max}): ${code !== undefined ? ckrName(code) : (err as Error).message}`);
+      } finally {
+        c.detail('opened', sessions.length);
+        ctx.report.info.sessionsProbed = already + sessions.length;
+        for (const s of sessions) token.closeSession(s);
+      }
+    });
+
+    await ctx.case('random', (c) => {
+      let a: Buffer;
+      let b: Buffer;
+      try {
+        a = token.lib.C_GenerateRandom(token.session, Buffer.alloc(32));
+        b = token.lib.C_GenerateRandom(token.session, Buffer.alloc(32));
+      } catch (err) {
+        const code = ckrOf(err);
+        if (code === pkcs11.CKR_FUNCTION_NOT_SUPPORTED || code === pkcs11.CKR_RANDOM_NO_RNG) {
+          ctx.capability('random', false);
+          c.ckr(code);
+          c.unsupported(`C_GenerateRandom returned ${ckrName(code)}`);
+        }
+        throw err;
+      }
+      // Two 32-byte draws that are equal (or all zero) mean the generator is not working.
+      const ok = a.length === 32 && b.length === 32 && !a.equals(b) && a.some((x) => x !== 0);
+      ctx.capability('random', ok);
+      if (!ok) throw new Error('C_GenerateRandom returned the same or empty 32 bytes twice');
+    });
+  },
+};

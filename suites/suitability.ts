@@ -1,0 +1,75 @@
+/**
+ * DNSSEC signer suitability: reads the capabilities every earlier suite recorded and applies the signer
+ * profiles in fixtures/pkcs11/signer-profiles.json. Runs last. A capability no suite tried is "not tested",
+ * which is different from "the token cannot": the verdict says which.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Suite } from '../src/suite.js';
+import type { SuitabilityVerdict } from '../src/results.js';
+import { projectRoot } from '../src/paths.js';
+
+export interface Requirement {
+  need: string;
+  /** Every one of these capabilities. */
+  all?: string[];
+  /** Alternatives: every capability of at least one of these lists. */
+  any?: string[][];
+  /** Only a caveat when missing. */
+  soft?: boolean;
+  source: string;
+}
+export interface SignerProfile { id: string; signer: string; source: string; requirements: Requirement[]; notes?: string[] }
+
+export type State = 'yes' | 'no' | 'not tested';
+
+export function loadProfiles(): SignerProfile[] {
+  return (JSON.parse(readFileSync(join(projectRoot(), 'fixtures', 'pkcs11', 'signer-profiles.json'), 'utf8')) as { signers: SignerProfile[] }).signers;
+}
+
+/** One requirement against the capabilities; `blocking` names what was false or never tried. */
+export function evaluate(req: Requirement, caps: Record<string, boolean>): { state: State; blocking: string[] } {
+  const alternatives = req.any ?? [req.all ?? []];
+  const results = alternatives.map((alt) => {
+    const no = alt.filter((c) => caps[c] === false);
+    const untested = alt.filter((c) => caps[c] === undefined);
+    const state: State = no.length ? 'no' : untested.length ? 'not tested' : 'yes';
+    return { state, blocking: no.length ? no : untested };
+  });
+  if (results.some((r) => r.state === 'yes')) return { state: 'yes', blocking: [] };
+  const untested = results.filter((r) => r.state === 'not tested');
+  if (untested.length) return { state: 'not tested', blocking: [...new Set(untested.flatMap((r) => r.blocking))] };
+  return { state: 'no', blocking: [...new Set(results.flatMap((r) => r.blocking))] };
+}
+
+export function verdictFor(p: SignerProfile, caps: Record<string, boolean>): { verdict: SuitabilityVerdict; rows: { need: string; state: State; soft: boolean; source: string }[] } {
+  const reasons: string[] = [];
+  const rows = p.requirements.map((r) => {
+    const { state, blocking } = evaluate(r, caps);
+    if (state === 'no') reasons.push(`${r.soft ? 'caveat' : 'missing'}: ${r.need} (${blocking.map((b) => `${b} = false`).join(', ')})`);
+    if (state === 'not tested') reasons.push(`not tested${r.soft ? ' (caveat)' : ''}: ${r.need} (no suite recorded ${blocking.join(', ')})`);
+    return { need: r.need, state, soft: r.soft === true, source: r.source };
+  });
+  const suitable = rows.every((r) => r.soft || r.state === 'yes');
+  for (const n of p.notes ?? []) reasons.push(`note: ${n}`);
+  return { verdict: { signer: p.signer, suitable, reasons }, rows };
+}
+
+export const suitabilitySuite: Suite = {
+  name: 'suitability',
+  title: 'DNSSEC signer suitability (Cascade, BIND 9.18, Knot, OpenDNSSEC, PowerDNS) from the recorded capabilities',
+  needs: 'pkcs11',
+  async run(ctx) {
+    await ctx.case('profiles', (c) => {
+      const table: Record<string, unknown> = {};
+      ctx.report.suitability = [];
+      for (const p of loadProfiles()) {
+        const { verdict, rows } = verdictFor(p, ctx.report.capabilities);
+        ctx.report.suitability.push(verdict);
+        table[p.id] = { signer: p.signer, source: p.source, requirements: rows };
+        c.detail(p.id, verdict.suitable ? 'suitable' : rows.some((r) => !r.soft && r.state === 'no') ? 'not suitable' : 'not fully tested');
+      }
+      ctx.report.sections.suitability = table;
+    });
+  },
+};
