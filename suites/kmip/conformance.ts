@@ -1,0 +1,313 @@
+/**
+ * KMIP conformance: the operations Cascade uses, in Cascade's order (kmip.md §6), then the KMIP 1.2
+ * baseline operations. Signatures are verified locally with node:crypto; public keys become DNSKEYs with
+ * src/dnssec. What a target is known not to do lives in drivers/<id>.expect.json; departures from the
+ * specification become findings; the KMIP section of the report holds TLS, server and per-operation facts.
+ */
+import { randomBytes, verify, type KeyObject } from 'node:crypto';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { Suite, SuiteContext, CaseHandle } from '../../src/suite.js';
+import type { KmipConnection } from '../../src/driver.js';
+import { KmipClient, KmipError } from '../../src/kmip/client.js';
+import { publicKeyFromGet } from '../../src/kmip/publickey.js';
+import { E, ENUMS, T, operationName } from '../../src/kmip/tags.js';
+import { attribute, nameAttribute } from '../../src/kmip/messages.js';
+import type { CryptoParams } from '../../src/kmip/messages.js';
+import { dnskeyRdata, dnskeyText, keyTag, FLAGS_ZSK } from '../../src/dnssec/dnskey.js';
+import type { DnssecAlgorithm } from '../../src/dnssec/dnskey.js';
+
+interface KeyUnderTest {
+  label: string;
+  algorithm: 'RSA' | 'ECDSA';
+  length: number;
+  dnssec: DnssecAlgorithm;
+  params: CryptoParams;
+  ids?: { privateId: string; publicId: string };
+  names?: { privateName: string; publicName: string };
+  publicKey?: KeyObject;
+  activated?: boolean;
+  reason?: string;
+}
+
+/** Per-operation outcome for the report's support table. */
+type OpOutcome = 'works' | `fails: ${string}` | 'not tried';
+
+export const kmipConformance: Suite = {
+  name: 'kmip',
+  title: 'KMIP 1.2: Cascade profile and baseline operations',
+  needs: 'kmip',
+  async run(ctx) {
+    const conn = ctx.connections.kmip!;
+    const ops = new Map<string, OpOutcome>();
+    const note = (op: string, outcome: OpOutcome) => { if (ops.get(op) !== 'works') ops.set(op, outcome); };
+    const section: Record<string, unknown> = { profile: conn.profile, address: `${conn.host}:${conn.port}` };
+    ctx.report.sections.kmip = section;
+    const findings = new Set<string>();
+    const deviation = (text: string) => { if (!findings.has(text)) { findings.add(text); ctx.finding('deviation', text); } };
+
+    let client: KmipClient;
+    try {
+      client = await KmipClient.connect(conn);
+    } catch (err) {
+      await ctx.case('cascade/connect', () => { throw err; });
+      return;
+    }
+    /** Run one operation for the support table: outcome recorded, errors rethrown. */
+    const run = async <R>(op: string, fn: () => Promise<R>): Promise<R> => {
+      try {
+        const r = await fn();
+        note(op, 'works');
+        return r;
+      } catch (err) {
+        note(op, `fails: ${err instanceof KmipError ? err.message.replace(/^[^:]+: /, '') : (err as Error).message}`);
+        throw err;
+      }
+    };
+    let advertised: number[] | undefined;
+
+    try {
+      await ctx.case('cascade/tls', async (c) => {
+        c.detail('version', client.tls.version);
+        c.detail('cipher', client.tls.cipher);
+        const tls13 = await supportsTls13(conn);
+        c.detail('tls13', tls13);
+        section.tls = { ...client.tls, tls13Supported: tls13 };
+        ctx.report.info.kmipTls = `${client.tls.version} ${client.tls.cipher}`;
+        ctx.capability('kmip:tls1.3', tls13);
+        if (!tls13) ctx.finding('note', `TLS 1.3 not offered (negotiated ${client.tls.version}); Cascade requires TLS 1.3 to talk to a KMIP server`);
+      });
+
+      await ctx.case('cascade/query', async (c) => {
+        const q = await run('Query', () => client.query());
+        advertised = q.operations;
+        c.detail('operations', q.operations.length);
+        c.detail('vendor', q.vendorIdentification ?? null);
+        section.server = {
+          vendorIdentification: q.vendorIdentification ?? null,
+          advertisedOperations: q.operations.map(operationName),
+          advertisedObjectTypes: q.objectTypes.map((o) => ENUMS[T('Object Type')]![o] ?? o),
+        };
+        if (q.vendorIdentification) ctx.report.info.kmipVendor = q.vendorIdentification;
+        if (q.operations.length === 0) throw new Error('Query Operations listed no operations');
+      });
+
+      await ctx.case('cascade/discover-versions', async (c) => {
+        const all = await run('Discover Versions', () => client.discoverVersions());
+        const list = all.map((v) => `${v.major}.${v.minor}`);
+        c.detail('versions', list);
+        section.versions = list;
+        if (!list.includes('1.2')) throw new Error(`KMIP 1.2 not among the offered versions (${list.join(', ') || 'none'})`);
+        const only12 = await client.discoverVersions([{ major: 1, minor: 2 }]);
+        if (only12.length !== 1 || only12[0]!.minor !== 2) throw new Error('Discover Versions with {1.2} did not answer exactly {1.2}');
+      });
+
+      const keys: KeyUnderTest[] = [
+        { label: 'rsa-2048', algorithm: 'RSA', length: 2048, dnssec: 8, params: { hashing: 'SHA-256', padding: 'PKCS1 v1.5', algorithm: 'RSA' } },
+        { label: 'ecdsa-p256', algorithm: 'ECDSA', length: 256, dnssec: 13, params: { hashing: 'SHA-256', algorithm: 'ECDSA' } },
+      ];
+      const need = (k: KeyUnderTest, c: CaseHandle, what: keyof KeyUnderTest) => {
+        if (!k[what]) c.unsupported(`${k.label}: ${k.reason ?? `no ${String(what)}`}`);
+      };
+
+      for (const k of keys) {
+        await ctx.case(`cascade/create-key-pair-${k.label}`, async (c) => {
+          const tag = randomBytes(6).toString('hex');
+          k.names = { privateName: `hsmh-${tag}-pri`, publicName: `hsmh-${tag}-pub` };
+          try {
+            k.ids = await run('Create Key Pair', () => client.createKeyPair({ algorithm: k.algorithm, length: k.length, ...k.names! }));
+          } catch (err) {
+            k.reason = `Create Key Pair failed: ${(err as Error).message}`;
+            throw err;
+          }
+          c.detail('privateId', k.ids.privateId);
+          c.detail('publicId', k.ids.publicId);
+          if (k.ids.privateId === k.ids.publicId) throw new Error('private and public halves share one Unique Identifier');
+        });
+      }
+
+      for (const k of keys) {
+        await ctx.case(`cascade/get-public-key-${k.label}`, async (c) => {
+          need(k, c, 'ids');
+          const g = await run('Get', () => client.get(k.ids!.publicId));
+          const ex = publicKeyFromGet(g);
+          ex.deviations.forEach(deviation);
+          c.detail('keyFormat', ex.format);
+          const jwk = ex.key.export({ format: 'jwk' });
+          if (k.algorithm === 'RSA') {
+            const bits = Buffer.from(jwk.n!, 'base64url').length * 8;
+            if (jwk.kty !== 'RSA' || bits !== k.length) throw new Error(`expected an RSA-${k.length} key, got ${jwk.kty} with ${bits}-bit modulus`);
+          } else if (jwk.kty !== 'EC' || jwk.crv !== 'P-256') {
+            throw new Error(`expected a P-256 key, got ${jwk.kty} ${jwk.crv ?? ''}`);
+          }
+          const rdata = dnskeyRdata(k.dnssec, ex.key, FLAGS_ZSK);
+          c.detail('dnskey', dnskeyText(rdata).slice(0, 40) + '…');
+          c.detail('keyTag', keyTag(rdata));
+          k.publicKey = ex.key;
+        });
+      }
+
+      for (const k of keys) {
+        await ctx.case(`cascade/activate-${k.label}`, async (c) => {
+          need(k, c, 'ids');
+          await run('Activate', () => client.activate(k.ids!.privateId));
+          k.activated = true;
+        });
+      }
+
+      for (const k of keys) {
+        await ctx.case(`cascade/sign-batched-${k.label}`, async (c) => {
+          need(k, c, 'publicKey');
+          need(k, c, 'activated');
+          // RRSIG-sized signing inputs; the server hashes with SHA-256 itself.
+          const inputs = [0, 1, 2, 3].map(() => randomBytes(120 + Math.floor(Math.random() * 80)));
+          const sigs = await run('Sign', () => client.signBatch(k.ids!.privateId, inputs, k.params));
+          c.detail('signatures', sigs.length);
+          c.detail('signatureBytes', sigs[0]!.length);
+          sigs.forEach((sig, i) => {
+            const ok = verify('sha256', inputs[i]!, k.algorithm === 'RSA' ? k.publicKey! : { key: k.publicKey!, dsaEncoding: 'der' }, sig);
+            if (!ok) throw new Error(`signature ${i} of the batch does not verify with node:crypto (${k.algorithm === 'RSA' ? 'RSA PKCS#1 v1.5' : 'ECDSA DER'}, SHA-256)`);
+          });
+          // A tampered input must not verify: proves the check is not vacuous.
+          const bad = Buffer.from(inputs[0]!); bad[0]! ^= 1;
+          if (verify('sha256', bad, k.algorithm === 'RSA' ? k.publicKey! : { key: k.publicKey!, dsaEncoding: 'der' }, sigs[0]!)) throw new Error('a signature verified over altered data');
+        });
+      }
+
+      for (const k of keys) {
+        await ctx.case(`cascade/modify-attribute-name-${k.label}`, async (c) => {
+          need(k, c, 'ids');
+          for (const [id, suffix] of [[k.ids!.publicId, 'pub'], [k.ids!.privateId, 'pri']] as const) {
+            const name = `hsmh-renamed-${randomBytes(4).toString('hex')}-${suffix}`;
+            const echoed = await run('Modify Attribute', () => client.modifyAttribute(id, nameAttribute(name)));
+            if (!echoed) deviation('Modify Attribute response does not echo the Attribute');
+            if (suffix === 'pub') k.names!.publicName = name; else k.names!.privateName = name;
+          }
+        });
+      }
+
+      const rsa = keys[0]!;
+      await ctx.case('baseline/locate', async (c) => {
+        need(rsa, c, 'ids');
+        const found = await run('Locate', () => client.locate([nameAttribute(rsa.names!.publicName)]));
+        c.detail('found', found.length);
+        if (!found.includes(rsa.ids!.publicId)) throw new Error(`Locate by Name did not return the public key ${rsa.ids!.publicId} (got ${found.join(', ') || 'nothing'})`);
+      });
+
+      await ctx.case('baseline/get-attributes', async (c) => {
+        need(rsa, c, 'ids');
+        const attrs = await run('Get Attributes', () => client.getAttributes(rsa.ids!.publicId, ['Cryptographic Algorithm', 'Cryptographic Length', 'State']));
+        c.detail('attributes', attrs.map((a) => a.name));
+        const get = (n: string) => attrs.find((a) => a.name === n)?.value.value;
+        if (get('Cryptographic Algorithm') !== E('Cryptographic Algorithm', 'RSA')) throw new Error('Cryptographic Algorithm is not RSA');
+        if (get('Cryptographic Length') !== 2048) throw new Error(`Cryptographic Length is ${String(get('Cryptographic Length'))}, expected 2048`);
+      });
+
+      await ctx.case('baseline/add-attribute', async (c) => {
+        need(rsa, c, 'ids');
+        await run('Add Attribute', () => client.addAttribute(rsa.ids!.publicId, attribute('Contact Information', { type: 'TextString', value: 'hsm-harness' })));
+      });
+
+      await ctx.case('baseline/signature-verify', async (c) => {
+        need(rsa, c, 'activated');
+        // Only sent when advertised: some servers abort on operations they do not implement (kmip.md §7).
+        if (!advertised?.includes(E('Operation', 'Signature Verify'))) c.unsupported('Signature Verify is not advertised by Query');
+        // Some servers (PyKMIP) want the verifying public key Active too; Cascade never activates it.
+        await client.activate(rsa.ids!.publicId).catch((err) => c.detail('activatePublicKey', (err as Error).message));
+        const data = randomBytes(64);
+        const sig = await client.sign(rsa.ids!.privateId, data, rsa.params);
+        if (!(await run('Signature Verify', () => client.signatureVerify(rsa.ids!.publicId, data, sig, rsa.params)))) throw new Error('a valid signature was reported invalid');
+        const bad = Buffer.from(sig); bad[bad.length - 1]! ^= 1;
+        if (await client.signatureVerify(rsa.ids!.publicId, data, bad, rsa.params)) throw new Error('an altered signature was reported valid');
+      });
+
+      await ctx.case('baseline/rng-retrieve', async (c) => {
+        const a = await run('RNG Retrieve', () => client.rngRetrieve(32));
+        const b = await client.rngRetrieve(32);
+        c.detail('bytes', a.length);
+        if (a.length !== 32) throw new Error(`asked for 32 bytes, got ${a.length}`);
+        if (Buffer.from(a).equals(Buffer.from(b))) throw new Error('two RNG Retrieve calls returned the same bytes');
+      });
+
+      await ctx.case('baseline/revoke', async (c) => {
+        const active = keys.filter((k) => k.activated);
+        if (!active.length) c.unsupported('no active key to revoke');
+        for (const k of active) await run('Revoke', () => client.revoke(k.ids!.privateId, 'Cessation of Operation'));
+      });
+
+      await ctx.case('baseline/destroy', async (c) => {
+        const ids = keys.flatMap((k) => (k.ids ? [k.ids.privateId, k.ids.publicId] : []));
+        if (!ids.length) c.unsupported('no keys were created');
+        const left = await destroyAll(client, ids, run);
+        c.detail('destroyed', ids.length - left.length);
+        if (left.length) {
+          ctx.finding('note', `${left.length} key object(s) created by the suite remain on the target: ${left.join(', ')}`);
+          throw new Error(`could not destroy ${left.join(', ')}`);
+        }
+        // A destroyed key must be gone.
+        try {
+          await client.get(ids[1]!);
+          throw new Error(`Get of destroyed key ${ids[1]} still succeeds`);
+        } catch (err) {
+          if (!(err instanceof KmipError)) throw err;
+          c.detail('getAfterDestroy', ENUMS[T('Result Reason')]![err.resultReason ?? 0] ?? err.resultReason);
+        }
+      });
+
+      const profileCases = ['cascade/query', 'cascade/discover-versions'];
+      const chainOk = (label: string) => ['create-key-pair', 'get-public-key', 'activate', 'sign-batched'].every((step) => status(ctx, `cascade/${step}-${label}`) === 'pass');
+      const cascadeOk = profileCases.every((n) => status(ctx, n) === 'pass') && (chainOk('rsa-2048') || chainOk('ecdsa-p256'));
+      ctx.capability('kmip:cascade-profile', cascadeOk);
+      ctx.capability('kmip:rsa-2048', chainOk('rsa-2048'));
+      ctx.capability('kmip:ecdsa-p256', chainOk('ecdsa-p256'));
+    } finally {
+      for (const d of client.deviations) deviation(d);
+      section.operations = Object.fromEntries(['Discover Versions', 'Query', 'Create Key Pair', 'Get', 'Activate', 'Sign', 'Modify Attribute',
+        'Locate', 'Get Attributes', 'Add Attribute', 'Signature Verify', 'RNG Retrieve', 'Revoke', 'Destroy'].map((op) => [op, {
+        advertised: advertised ? advertised.includes(E('Operation', op)) : null,
+        observed: ops.get(op) ?? 'not tried',
+      }]));
+      section.deviations = [...findings];
+      client.close();
+    }
+  },
+};
+
+function status(ctx: SuiteContext, name: string): string | undefined {
+  return ctx.report.cases.find((c) => c.suite === ctx.suite && c.case === name)?.status;
+}
+
+/** Destroy every id; an active key is revoked first (KMIP forbids destroying Active objects). */
+async function destroyAll(client: KmipClient, ids: string[], run: <R>(op: string, fn: () => Promise<R>) => Promise<R>): Promise<string[]> {
+  const left: string[] = [];
+  for (const id of ids) {
+    try {
+      await run('Destroy', () => client.destroy(id));
+    } catch {
+      try {
+        await client.revoke(id, 'Cessation of Operation');
+        await client.destroy(id);
+        continue;
+      } catch { /* still there */ }
+      left.push(id);
+    }
+  }
+  return left;
+}
+
+/** Whether the target completes a TLS 1.3 handshake (Cascade insists on 1.3). */
+function supportsTls13(conn: KmipConnection): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tls.connect({
+      host: conn.host, port: conn.port, minVersion: 'TLSv1.3', rejectUnauthorized: !conn.insecure,
+      ca: conn.ca ? readFileSync(conn.ca) : undefined,
+      cert: conn.clientCert ? readFileSync(conn.clientCert) : undefined,
+      key: conn.clientKey ? readFileSync(conn.clientKey) : undefined,
+      servername: /^[\d.:]+$/.test(conn.host) ? undefined : conn.host,
+    });
+    const done = (ok: boolean) => { clearTimeout(t); s.destroy(); resolve(ok); };
+    const t = setTimeout(() => done(false), 5000);
+    s.once('secureConnect', () => done(s.getProtocol() === 'TLSv1.3'));
+    s.once('error', () => done(false));
+  });
+}
