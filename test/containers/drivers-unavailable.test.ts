@@ -1,0 +1,90 @@
+/**
+ * Without a container runtime (this machine: docker CLI, no daemon) the three container drivers show as
+ * unavailable, with "no container runtime", in `drivers --json`, results.json, JUnit and capabilities.md;
+ * and a hung daemon socket does not hang the CLI or delay its exit.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
+import type { RunResults } from '../../src/results.js';
+
+const exec = promisify(execFile);
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli.js');
+const CONTAINER_DRIVERS = ['softhsm-container', 'bridge-container', 'nethsm'];
+
+let dir: string;
+let silent: Server;
+const held: Socket[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hh-containers-'));
+  silent = createServer((s) => { held.push(s); s.resume(); });
+  await new Promise<void>((r) => silent.listen(join(dir, 'hung.sock'), r));
+});
+afterAll(async () => {
+  for (const s of held) s.destroy();
+  await new Promise<void>((r) => silent.close(() => r()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const t0 = performance.now();
+  const r = await exec('node', [CLI, ...args], { env: { ...process.env, NETHSM_PKCS11_LIB: '', ...env }, timeout: 60_000 }).catch((e: { stdout: string; stderr: string; code: number }) => e);
+  return { ...r, seconds: (performance.now() - t0) / 1000 };
+}
+
+describe('container drivers without a container runtime', () => {
+  test('drivers --json: all three unavailable with the reason', async () => {
+    const r = await cli(['drivers', '--json']);
+    const rows = JSON.parse(r.stdout) as { id: string; kind: string; available: boolean; reason: string }[];
+    for (const id of CONTAINER_DRIVERS) {
+      const row = rows.find((x) => x.id === id);
+      expect(row, id).toBeDefined();
+      expect(row!.available).toBe(false);
+      expect(row!.reason).toMatch(/^no container runtime/);
+    }
+    expect(rows.find((x) => x.id === 'nethsm')!.kind).toBe('nethsm');
+    expect(rows.find((x) => x.id === 'bridge-container')!.kind).toBe('kmip');
+    // Hang guard (generous): one probe for the three drivers, no teardown wait.
+    expect(r.seconds).toBeLessThan(30);
+  });
+
+  test('run: unavailable in results.json, skipped with the reason in JUnit and in capabilities.md', async () => {
+    const out = join(dir, 'reports');
+    const r = await cli(['run', ...CONTAINER_DRIVERS.flatMap((d) => ['--driver', d]), '--out', out, '--quiet']);
+    expect(r.stdout).toMatch(/softhsm-container\s+unavailable: no container runtime/);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as RunResults;
+    for (const id of CONTAINER_DRIVERS) {
+      const d = results.drivers.find((x) => x.id === id)!;
+      expect(d.available).toBe(false);
+      expect(d.availabilityReason).toMatch(/^no container runtime/);
+    }
+    const doc = new XMLParser({ ignoreAttributes: false }).parse(readFileSync(join(out, 'junit.xml'), 'utf8'));
+    for (const id of CONTAINER_DRIVERS) {
+      const suite = [doc.testsuites.testsuite].flat().find((s: { '@_name': string }) => s['@_name'] === id);
+      const tc = [suite.testcase].flat()[0];
+      expect(tc).toHaveProperty('skipped');
+      const reason = [tc.properties.property].flat().find((p: { '@_name': string }) => p['@_name'] === 'skip-reason')['@_value'];
+      expect(reason).toMatch(/no container runtime/);
+    }
+    const md = readFileSync(join(out, 'capabilities.md'), 'utf8');
+    for (const id of CONTAINER_DRIVERS) expect(md).toMatch(new RegExp(`\\| ${id} \\|[^\\n]*unavailable: no container runtime`));
+  });
+
+  test('a daemon socket that never answers: the CLI reports and exits instead of hanging', async () => {
+    const r = await cli(['drivers', '--json'], { DOCKER_HOST: `unix://${join(dir, 'hung.sock')}`, HSM_CONTAINER_PROBE_TIMEOUT_MS: '1500' });
+    const rows = JSON.parse(r.stdout) as { id: string; available: boolean; reason: string }[];
+    for (const id of CONTAINER_DRIVERS) {
+      expect(rows.find((x) => x.id === id)!.reason).toMatch(/no container runtime: the runtime did not answer within 1\.5 s/);
+    }
+    expect(held.length).toBeGreaterThan(0);
+    // Hang guard: without the child process the dangling request would keep the CLI alive indefinitely.
+    expect(r.seconds).toBeLessThan(30);
+  });
+});
