@@ -13,6 +13,7 @@ import { sessionsSuite } from './pkcs11/sessions.js';
 import { suitabilitySuite } from './suitability.js';
 import { kmipConformance } from './kmip/conformance.js';
 import { kmipRobustness } from './kmip/robustness.js';
+import { dkekSuite } from './dkek.js';
 
 export const suites: Suite[] = [
   discoverySuite,
@@ -24,6 +25,7 @@ export const suites: Suite[] = [
   kmipRobustness,
   benchSuite,
   nethsm,
+  dkekSuite,
   // Last: reads the capabilities every suite above recorded.
   suitabilitySuite,
 ];
