@@ -221,7 +221,10 @@ export const discoverySuite: Suite = {
           if (!advertised && outcome.works) {
             ctx.finding('unadvertised', `${name} works for ${ex.kind === 'generate' ? 'key generation' : 'signing'} but ${row ? `lacks CKF_${ex.flagName}` : 'is not in C_GetMechanismList'}`);
           }
-          if (!advertised && !outcome.works) c.unsupported(`${name} is not advertised ${row ? `with CKF_${ex.flagName}` : 'in C_GetMechanismList'}, and fails: ${outcome.why}`);
+          if (!advertised && !outcome.works) {
+            ctx.finding('note', `${name} is not offered${row ? ` with CKF_${ex.flagName}` : ' (not in C_GetMechanismList)'} and ${ex.kind === 'generate' ? 'key generation' : 'signing'} fails (${outcome.why}): DNSSEC signers cannot use it on this token`);
+            c.unsupported(`${name} is not advertised ${row ? `with CKF_${ex.flagName}` : 'in C_GetMechanismList'}, and fails: ${outcome.why}`);
+          }
         });
       }
     } finally {
