@@ -170,7 +170,7 @@ export function wrapBlob(key: KeyToWrap, dkek: Dkek): Buffer {
     keyType = KEY_TYPE.AES;
     algorithm = ALGORITHM_OID.aes;
     allowed = AES_ALLOWED_ALGORITHMS;
-    parts.push(u16(key.key.length), key.key);
+    parts.push(u16(key.key.length), Buffer.from(key.key));
   }
   let plain = Buffer.concat([...parts, Buffer.from([0x80])]);
   const padded = Math.ceil(plain.length / 8) * 8;
