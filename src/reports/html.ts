@@ -6,7 +6,9 @@
  */
 import type { CaseRecord, CaseStatus, DriverReport, RunResults } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
+import { renderDocumentedSvg, renderThroughputSvg } from './bench.js';
 import type { BenchSection, LatencyStats } from '../../bench/types.js';
+import { humanDuration } from '../../bench/dnssec.js';
 
 const STATUSES: CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
 
@@ -87,9 +89,9 @@ function renderBench(data: unknown): string | undefined {
   const out: string[] = [`<p class="muted">${esc(b.mode)} pass, budget ${esc(b.budgetSeconds)} s per driver. Speed is reported, never asserted.</p>`];
   if (b.dnssec?.length) {
     const sizes = [...new Set(b.dnssec.flatMap((v) => Object.keys(v.resignSeconds ?? {})))];
-    out.push('<h4>DNSSEC view</h4>', table(['Algorithm', 'DNSSEC', 'In flight', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets (s)`), 'As Cascade prints it'],
+    out.push('<h4>DNSSEC view</h4>', table(['Algorithm', 'DNSSEC', 'In flight', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets`), 'As Cascade prints it'],
       b.dnssec.map((v) => [esc(v.algorithm), esc(v.dnssec), esc(v.bestConcurrency), num(v.sigPerSec),
-        ...sizes.map((z) => num(v.resignSeconds?.[z])), `<code>${esc(v.line)}</code>`])));
+        ...sizes.map((z) => { const t = v.resignSeconds?.[z]; return typeof t === 'number' ? esc(humanDuration(t)) : '–'; }), `<code>${esc(v.line)}</code>`])));
   }
   if (b.sign.length) {
     out.push('<h4>Signing, one session</h4>', table(['Algorithm', 'DNSSEC', 'Mechanism', 'ops/s', ...LATENCY_HEADERS],
@@ -126,9 +128,44 @@ function renderBench(data: unknown): string | undefined {
   return out.join('\n');
 }
 
+/** What the KMIP suite saw: the per-operation support table first, then connection and server facts. */
+function renderKmip(data: unknown): string | undefined {
+  if (!isPlainObject(data) || !isPlainObject(data.operations)) return undefined;
+  const { operations, deviations, ...rest } = data;
+  const observed = (o: unknown) => {
+    const text = typeof o === 'string' ? o : 'not tried';
+    if (text === 'works') return pill('pass', 'works');
+    if (text.startsWith('fails')) return `${pill('fail', 'fails')} <span class="reason">${esc(text.replace(/^fails:?\s*/, ''))}</span>`;
+    return `<span class="muted">${esc(text)}</span>`;
+  };
+  const advertised = (a: unknown) => (a === true ? 'yes' : a === false ? 'no' : '<span class="muted">unknown</span>');
+  const rows = Object.entries(operations).map(([op, v]) => {
+    const o = isPlainObject(v) ? v : { observed: v };
+    return [esc(op), advertised(o.advertised), observed(o.observed)];
+  });
+  const out = [table(['Operation', 'Advertised (Query)', 'Observed'], rows, 'kmip-operations')];
+  if (Array.isArray(deviations) && deviations.length) {
+    out.push(`<h4>Deviations from KMIP 1.2</h4><ul>${deviations.map((d) => `<li>${esc(d)}</li>`).join('')}</ul>`);
+  }
+  out.push(renderValue(rest, 1));
+  return out.join('\n');
+}
+
+/** The DKEK suite's round trips: which path it took, the key check value, and one row per key. */
+function renderDkek(data: unknown): string | undefined {
+  if (!isPlainObject(data) || !Array.isArray(data.roundTrips)) return undefined;
+  const { roundTrips, ...rest } = data;
+  const rows = roundTrips.filter(isPlainObject).map((r) => [esc(r.alg), esc(r.method), pill(String(r.status)),
+    r.blobBytes === undefined ? '–' : esc(r.blobBytes), r.note ? `<span class="reason">${esc(r.note)}</span>` : '']);
+  return renderValue(rest, 1) + (rows.length
+    ? table(['Key', 'Method', 'Status', 'Blob bytes', 'Note'], rows, 'dkek-round-trips')
+    : '<p class="muted">no round trips ran</p>');
+}
+
 const sectionRenderers: Record<string, { title: string; render?: SectionRenderer }> = {
-  kmip: { title: 'KMIP' },
-  dkek: { title: 'DKEK backup and restore round trips' },
+  kmip: { title: 'KMIP', render: renderKmip },
+  suitability: { title: 'Suitability requirements' },
+  dkek: { title: 'DKEK backup and restore round trips', render: renderDkek },
   bench: { title: 'Benchmarks', render: renderBench },
   'bench-kmip': { title: 'KMIP benchmarks' },
 };
@@ -163,6 +200,14 @@ function matrix(results: RunResults): string {
 <p class="muted">✔ works · ✘ does not work · – not tried (unavailable, or not applicable)</p>
 <div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div></section>`;
+}
+
+/** The benchmark charts across drivers (src/reports/bench.ts draws them), inline so the page stays one file. */
+function benchCharts(results: RunResults): string {
+  const charts = [renderThroughputSvg(results), renderDocumentedSvg(results)].filter((c): c is string => c !== undefined);
+  if (!charts.length) return '';
+  return `<section id="bench"><h2>Benchmarks</h2><p class="muted">Speed is reported, never asserted. Figures per driver are in each driver's section.</p>`
+    + charts.map((svg) => `<figure>${svg.replace(/^<\?xml[^>]*\?>\s*/, '')}</figure>`).join('\n') + '</section>';
 }
 
 function suitabilityOverview(results: RunResults): string {
@@ -216,7 +261,7 @@ function driverSection(d: DriverReport): string {
   }
   for (const [name, data] of Object.entries(d.sections)) parts.push(renderSection(name, data));
   if (d.cases.length) {
-    const open = d.cases.some((c) => c.status !== 'pass') ? ' open' : '';
+    const open = d.cases.some((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout') ? ' open' : '';
     parts.push(`<section class="sub"><details${open}><summary><h3>Cases (${d.cases.length})</h3></summary>${casesTable(d.cases)}</details></section>`);
   }
   return parts.join('\n') + '</section>';
@@ -240,7 +285,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.1rem 1rem;margin:.3r
 summary{cursor:pointer}section.sub{margin-left:.2rem}ul.findings{padding-left:1.2rem}
 nav{font-size:13px}nav a{margin-right:.7rem}
 .summary{display:flex;gap:.4rem;flex-wrap:wrap;align-items:center}
-svg{max-width:100%;height:auto}
+svg{max-width:100%;height:auto}figure{margin:.5rem 0}
 @media print{details{display:block}summary{list-style:none}}
 `;
 
@@ -257,11 +302,12 @@ export function renderHtml(results: RunResults): string {
 <header><h1>hsm-harness report</h1>
 <p class="muted">hsm-harness ${esc(results.tool.version)} · ${esc(results.startedAt)} → ${esc(results.finishedAt)} · Node ${esc(env.node)} · ${esc(env.platform)}/${esc(env.arch)} · ${esc(env.hostname)}${env.ci ? ' · CI' : ''}</p>
 <p class="summary"><b>${esc(s.total)} cases</b> ${STATUSES.filter((k) => s[k] > 0).map((k) => pill(k, `${s[k]} ${k}`)).join(' ')}</p>
-<nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
+<nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${results.drivers.some((d) => d.sections.bench) ? '<a href="#bench">Benchmarks</a>' : ''}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
 </header>
 <main>
 ${matrix(results)}
 ${suitabilityOverview(results)}
+${benchCharts(results)}
 ${results.drivers.map(driverSection).join('\n')}
 </main>
 <footer><p class="muted">Full data: results.json · JUnit: junit.xml · Markdown: capabilities.md</p></footer>

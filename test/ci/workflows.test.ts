@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { drivers } from '../../drivers/index.js';
 import { commands } from '../../src/commands/index.js';
+import { reportWriters } from '../../src/reports/write.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const WORKFLOWS = join(ROOT, '.github', 'workflows');
@@ -174,6 +175,9 @@ describe('ci.yml', () => {
     const byTool = Object.fromEntries(steps.map((s) => [s.with?.tool, s.with]));
     expect(String(byTool.customBiggerIsBetter?.['output-file-path'])).toMatch(/reports\/bench-action\.json$/);
     expect(String(byTool.customSmallerIsBetter?.['output-file-path'])).toMatch(/reports\/bench-action-latency\.json$/);
+    // The files are ones `run` writes (the workflow reads them from the uploaded reports/).
+    const written = reportWriters.map((w) => w.file);
+    for (const s of steps) expect(written).toContain(String(s.with?.['output-file-path']).split('/').pop());
     // One chart per direction: the names must differ.
     expect(new Set(steps.map((s) => s.with?.name)).size).toBe(steps.length);
     for (const s of steps) {
@@ -210,10 +214,12 @@ describe('lab.yml', () => {
 
   test('token env comes from secrets, and every variable it sets is one the harness reads', () => {
     const env = job.env ?? {};
-    for (const name of ['SCHSM_PIN', 'SCHSM_READER', 'YUBIHSM_PIN', 'YUBIHSM_PKCS11_CONF']) {
+    for (const name of ['SCHSM_PIN', 'SCHSM_READER', 'SCHSM_DKEK_SHARES', 'SCHSM_DKEK_PASSWORD', 'YUBIHSM_PIN', 'YUBIHSM_PKCS11_CONF']) {
       expect(env[name], name).toBe(`\${{ secrets.${name} }}`);
     }
+    // Destructive or PIN-burning switches are never set by the workflow.
     expect(env).not.toHaveProperty('HSM_ALLOW_WRONG_PIN');
+    expect(env).not.toHaveProperty('SCHSM_ALLOW_INITIALIZE');
     const sources = ['src', 'drivers', 'suites'].flatMap((d) => readdirSync(join(ROOT, d), { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(ROOT, d, f), 'utf8'))).join('\n');
     const unread = Object.keys(env).filter((n) => /^(SCHSM|YUBIHSM)_/.test(n) && !sources.includes(n));
