@@ -40,17 +40,18 @@ describe('container runtime probe', () => {
 
   test('a socket that accepts but never answers: the verdict still comes back at the cap, and the prober is gone', async () => {
     const t0 = performance.now();
-    const v = await probeContainerRuntime({ ...process.env, DOCKER_HOST: `unix://${silentPath}` }, 1_500);
+    // The cap leaves the child time to load testcontainers and connect even on a busy machine.
+    const v = await probeContainerRuntime({ ...process.env, DOCKER_HOST: `unix://${silentPath}` }, 5_000);
     const elapsed = performance.now() - t0;
     expect(v.ok).toBe(false);
     expect(v.reason).toContain(NO_RUNTIME);
-    expect(v.reason).toMatch(/did not answer within 1\.5 s/);
+    expect(v.reason).toMatch(/did not answer within 5\.0 s/);
     // The probe really reached the fake daemon (so this was the hang case, not a refused connection) ...
     expect(held.length).toBeGreaterThan(0);
     // ... and killing the child closed its connection: nothing is left holding the dead socket.
     for (let i = 0; i < 40 && closed < held.length; i++) await new Promise((r) => setTimeout(r, 50));
     expect(closed).toBe(held.length);
     // A bound against hanging, not a speed claim: the cap plus process start-up.
-    expect(elapsed).toBeLessThan(10_000);
+    expect(elapsed).toBeLessThan(15_000);
   });
 });

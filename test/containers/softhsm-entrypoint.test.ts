@@ -78,13 +78,14 @@ describe('containers/softhsm/entrypoint.sh on a local SoftHSM and p11-kit', () =
 
   test('the harness\'s PKCS#11 signing suite runs unchanged through the socket (pkcs11 driver, p11-kit-client.so)', async () => {
     const out = join(served.dir, 'reports');
-    await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'signing', '--out', out, '--quiet'], {
+    const r = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'signing', '--out', out, '--quiet'], {
       timeout: 90_000,
       env: {
         ...process.env, HSM_PKCS11_URI: '', HSM_PKCS11_MODULE: P11KIT_CLIENT, HSM_PKCS11_TOKEN: LABEL, HSM_PKCS11_PIN: pin,
         HSM_PKCS11_EPHEMERAL: '1', P11_KIT_SERVER_ADDRESS: `unix:path=${served.socket}`,
       },
-    }).catch((e: { stdout: string }) => e);
+    }).catch((e: { stdout: string; stderr: string }) => e);
+    expect(existsSync(join(out, 'results.json')), `no results.json; stderr: ${r.stderr}`).toBe(true);
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as RunResults;
     const d = results.drivers.find((x) => x.id === 'pkcs11')!;
     expect(d.status).toBe('ran');
