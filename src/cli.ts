@@ -31,6 +31,9 @@ async function main(argv: string[]): Promise<number> {
   return cmd.run(rest);
 }
 
+// `hsm-harness … | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw err; });
+
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err) => {
