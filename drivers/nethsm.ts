@@ -17,7 +17,7 @@ import { UsageError } from '../src/errors.js';
 import { makeTempDir } from '../src/fsutil.js';
 import { containerRuntime } from '../src/containers/runtime.js';
 import { pinnedImage } from '../src/containers/images.js';
-import { clientFor, newPassphrases, provisionNethsm, NETHSM_USERS } from '../src/nethsm/provision.js';
+import { clientFor, markLaunchedContainer, newPassphrases, provisionNethsm, NETHSM_USERS } from '../src/nethsm/provision.js';
 
 const PORT = 8443;
 export const P11_SLOT_LABEL = 'hsm-harness-nethsm';
@@ -29,8 +29,10 @@ async function startContainer(): Promise<{ baseUrl: string; id: string; stop: ()
     .withWaitStrategy(Wait.forHttp('/api/v1/health/state', PORT).usingTls().allowInsecure().forStatusCode(200))
     .withStartupTimeout(120_000)
     .start();
+  const baseUrl = `https://${container.getHost()}:${container.getMappedPort(PORT)}/api/v1`;
+  markLaunchedContainer(baseUrl);
   return {
-    baseUrl: `https://${container.getHost()}:${container.getMappedPort(PORT)}/api/v1`,
+    baseUrl,
     id: container.getId().slice(0, 12),
     stop: async () => { await container.stop({ timeout: 5_000 }); },
   };

@@ -56,14 +56,26 @@ export async function provisionNethsm(client: NethsmClient, p: NethsmPassphrases
   return client.info();
 }
 
+/** Origins of NetHSM containers this process started (their self-signed certificate is not verified). */
+const launched = new Set<string>();
+
 /**
- * The client for a NetHSM connection. Connections come from the nethsm driver, which starts the container
- * on loopback with the NetHSM's self-signed certificate: verification is off for loopback only.
+ * Mark a NetHSM the harness started itself. Inside a CI job container testcontainers reaches mapped ports
+ * through the Docker gateway, not loopback, so the driver says which origin is its own container.
+ */
+export function markLaunchedContainer(baseUrl: string): void {
+  launched.add(new URL(baseUrl).origin);
+}
+
+/**
+ * The client for a NetHSM connection. TLS verification is off only for containers the harness started (the
+ * NetHSM serves its own self-signed certificate, replaced again by a restore) and for loopback.
  */
 export function clientFor(baseUrl: string): NethsmClient {
-  const host = new URL(baseUrl).hostname.replace(/^\[|\]$/g, '');
-  if (!['127.0.0.1', '::1', 'localhost'].includes(host)) {
-    throw new Error(`NetHSM at ${baseUrl}: only containers on loopback are supported (TLS verification is off for them)`);
+  const url = new URL(baseUrl);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (!launched.has(url.origin) && !['127.0.0.1', '::1', 'localhost'].includes(host)) {
+    throw new Error(`NetHSM at ${baseUrl}: only containers the harness started, or loopback, are supported (TLS verification is off for them)`);
   }
   const tls: NethsmTls = { insecure: true };
   return new NethsmClient(baseUrl, tls);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { NethsmClient, NethsmError } from '../../src/nethsm/client.js';
-import { clientFor, newPassphrases, provisionNethsm } from '../../src/nethsm/provision.js';
+import { clientFor, markLaunchedContainer, newPassphrases, provisionNethsm } from '../../src/nethsm/provision.js';
 import type { NethsmPassphrases } from '../../src/nethsm/provision.js';
 import { nethsm as nethsmSuite, NETHSM_MESSAGE } from '../../suites/nethsm.js';
 import { p11nethsmConf, P11_SLOT_LABEL } from '../../drivers/nethsm.js';
@@ -163,8 +163,12 @@ describe('NetHSM REST client and suite against the replayed exchange', () => {
     }
   });
 
-  test('clientFor refuses anything but loopback (TLS verification is off only there)', () => {
-    expect(() => clientFor('https://nethsm.example.net:8443/api/v1')).toThrow(/only containers on loopback/);
+  test('clientFor turns TLS verification off only for loopback and for containers the harness started', () => {
+    expect(() => clientFor('https://nethsm.example.net:8443/api/v1')).toThrow(/only containers the harness started, or loopback/);
+    expect(() => clientFor('https://172.17.0.1:32768/api/v1')).toThrow(/only containers the harness started/);
+    markLaunchedContainer('https://172.17.0.1:32768/api/v1');
+    expect(clientFor('https://172.17.0.1:32768/api/v1').baseUrl).toBe('https://172.17.0.1:32768/api/v1');
+    expect(() => clientFor('https://172.17.0.1:32769/api/v1')).toThrow(/only containers the harness started/);
     expect(clientFor('https://127.0.0.1:8443/api/v1').baseUrl).toBe('https://127.0.0.1:8443/api/v1');
   });
 
