@@ -55,6 +55,12 @@ export interface SuitabilityVerdict {
   reasons: string[];
 }
 
+/** 'suitable', 'not suitable', or 'not tested' when every reason is that a requirement was not tried. */
+export function verdictLabel(v: SuitabilityVerdict): 'suitable' | 'not suitable' | 'not tested' {
+  if (v.suitable) return 'suitable';
+  return v.reasons.length > 0 && v.reasons.every((r) => r.startsWith('not tested')) ? 'not tested' : 'not suitable';
+}
+
 export type DriverStatus = 'ran' | 'unavailable' | 'crash' | 'timeout' | 'error';
 
 export interface DriverReport {

@@ -31,7 +31,8 @@ function reverse(prefix: string, extra: Record<string, number> = {}): Map<number
   return m;
 }
 
-const ckrNames = reverse('CKR_');
+// PKCS#11 v2.40 codes pkcs11js lacks (pkcs11t.h).
+const ckrNames = reverse('CKR_', { CKR_ACTION_PROHIBITED: 0x1b, CKR_CURVE_NOT_SUPPORTED: 0x140 });
 const ckmNames = reverse('CKM_', { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA });
 const ckaNames = reverse('CKA_');
 

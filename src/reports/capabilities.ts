@@ -3,6 +3,7 @@
  * per driver the mechanism table, the DNSSEC signer suitability verdicts and the findings.
  */
 import type { DriverReport, RunResults } from '../results.js';
+import { verdictLabel } from '../results.js';
 
 /** Columns of the matrix, in order, with the capability keys suites record. */
 export const MATRIX_COLUMNS: { key: string; title: string }[] = [
@@ -51,7 +52,7 @@ export function renderCapabilities(results: RunResults): string {
     for (const d of withVerdicts) {
       lines.push(`| ${d.id} | ${signers.map((s) => {
         const v = d.suitability.find((x) => x.signer === s);
-        return v ? (v.suitable ? 'suitable' : 'not suitable') : '–';
+        return v ? verdictLabel(v) : '–';
       }).join(' | ')} |`);
     }
     lines.push('');
@@ -79,7 +80,7 @@ export function renderCapabilities(results: RunResults): string {
     if (d.suitability.length) {
       lines.push('### Suitability', '');
       for (const v of d.suitability) {
-        lines.push(`- **${v.signer}**: ${v.suitable ? 'suitable' : 'not suitable'}${v.reasons.length ? ` — ${v.reasons.map(cell).join('; ')}` : ''}`);
+        lines.push(`- **${v.signer}**: ${verdictLabel(v)}${v.reasons.length ? ` — ${v.reasons.map(cell).join('; ')}` : ''}`);
       }
       lines.push('');
     }

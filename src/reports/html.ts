@@ -4,7 +4,8 @@
  * offline, from a CI artifact or an e-mail attachment, and a token label cannot make it load anything.
  * Every piece of text from a token, a server or a suite goes through esc().
  */
-import type { CaseRecord, CaseStatus, DriverReport, RunResults } from '../results.js';
+import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
+import { verdictLabel } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
 import { renderDocumentedSvg, renderThroughputSvg } from './bench.js';
 import type { BenchSection, LatencyStats } from '../../bench/types.js';
@@ -22,6 +23,10 @@ export function esc(value: unknown): string {
 const anchor = (prefix: string, s: string) => `${prefix}-${s.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
 const pill = (status: string, text = status) => `<span class="pill s-${esc(status.replace(/[^a-z]/g, ''))}">${esc(text)}</span>`;
+const suitabilityPill = (v: SuitabilityVerdict) => {
+  const label = verdictLabel(v);
+  return pill(label === 'suitable' ? 'pass' : label === 'not tested' ? 'skip' : 'fail', label);
+};
 
 function mark(v: boolean | undefined): string {
   if (v === undefined) return '<td class="na" title="not tried">–</td>';
@@ -219,7 +224,7 @@ function suitabilityOverview(results: RunResults): string {
     ...signers.map((s) => {
       const v = d.suitability.find((x) => x.signer === s);
       if (!v) return '–';
-      return `${v.suitable ? pill('pass', 'suitable') : pill('fail', 'not suitable')}${v.reasons.length ? `<div class="reason">${v.reasons.map(esc).join('<br>')}</div>` : ''}`;
+      return `${suitabilityPill(v)}${v.reasons.length ? `<div class="reason">${v.reasons.map(esc).join('<br>')}</div>` : ''}`;
     }),
   ]);
   return `<section id="suitability"><h2>DNSSEC signer suitability</h2><div class="scroll">${table(['Driver', ...signers], rows)}</div></section>`;
@@ -244,7 +249,7 @@ function driverSection(d: DriverReport): string {
   if (Object.keys(d.info).length) parts.push(`<section class="sub"><h3>Token</h3>${renderValue(d.info, 1)}</section>`);
   if (d.suitability.length) {
     parts.push(`<section class="sub"><h3>Suitability</h3><ul>${d.suitability.map((v) => `<li><b>${esc(v.signer)}</b>: `
-      + `${v.suitable ? pill('pass', 'suitable') : pill('fail', 'not suitable')}${v.reasons.length ? ` — ${v.reasons.map(esc).join('; ')}` : ''}</li>`).join('')}</ul></section>`);
+      + `${suitabilityPill(v)}${v.reasons.length ? ` — ${v.reasons.map(esc).join('; ')}` : ''}</li>`).join('')}</ul></section>`);
   }
   if (d.findings.length) {
     parts.push(`<section class="sub"><h3>Findings</h3><ul class="findings">${d.findings.map((f) =>
