@@ -4,8 +4,7 @@
  * container runtime; without one it is unavailable with the reason.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { Driver } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { P11KIT_CLIENT } from '../src/p11kit.js';
@@ -19,22 +18,6 @@ export const SOFTHSM_CONTAINER_FILES = ['Dockerfile', 'entrypoint.sh'];
 const LABEL = 'hsm-harness-container';
 const SPARES = 2;
 
-/**
- * Where the socket directory lives, here and as the Docker daemon sees it. They differ when the harness
- * itself runs in a container next to the daemon (a CI job container): then HSM_CONTAINER_SHARED_DIR names a
- * directory visible here and HSM_CONTAINER_SHARED_DIR_ON_HOST the same directory on the daemon's side.
- */
-async function socketDir(env: NodeJS.ProcessEnv): Promise<{ path: string; daemonPath: string; remove: () => Promise<void> }> {
-  const shared = env.HSM_CONTAINER_SHARED_DIR;
-  const onHost = env.HSM_CONTAINER_SHARED_DIR_ON_HOST;
-  if (!shared || !onHost) {
-    const tmp = await makeTempDir('softhsm-container');
-    return { ...tmp, daemonPath: tmp.path };
-  }
-  const path = await mkdtemp(join(shared, 'hsm-harness-softhsm-container-'));
-  return { path, daemonPath: join(onHost, relative(shared, path)), remove: () => rm(path, { recursive: true, force: true }) };
-}
-
 export const driver: Driver = {
   id: 'softhsm-container',
   title: 'SoftHSM 2 in a container via p11-kit',
@@ -45,21 +28,23 @@ export const driver: Driver = {
     const rt = await containerRuntime(env);
     return rt.ok ? { ok: true, reason: `containers/softhsm built and run on the ${rt.reason}` } : rt;
   },
-  async start(env) {
+  async start() {
     const { GenericContainer, Wait } = await import('testcontainers');
     const pin = randomPin();
     const soPin = randomPin();
     registerSecret(pin);
     registerSecret(soPin);
     const image = await buildImage('softhsm', SOFTHSM_CONTAINER_FILES);
-    // The socket directory is ours; the container's p11-kit server chowns the socket to our uid/gid.
-    const sockets = await socketDir(env);
+    // The socket directory is ours; the container's p11-kit server chowns the socket to our uid/gid. The
+    // daemon must see it at the same path: when the harness itself runs in a container (CI), TMPDIR points
+    // at a directory mounted at the same path on both sides (.github/workflows/ci.yml).
+    const sockets = await makeTempDir('softhsm-container');
     const container = await new GenericContainer(image)
       .withEnvironment({
         SOFTHSM_PIN: pin, SOFTHSM_SO_PIN: soPin, SOFTHSM_TOKEN_LABEL: LABEL, SOFTHSM_SPARE_TOKENS: String(SPARES),
         P11_KIT_CLIENT_UID: String(process.getuid?.() ?? 0), P11_KIT_CLIENT_GID: String(process.getgid?.() ?? 0),
       })
-      .withBindMounts([{ source: sockets.daemonPath, target: '/run/p11-kit', mode: 'rw' }])
+      .withBindMounts([{ source: sockets.path, target: '/run/p11-kit', mode: 'rw' }])
       .withWaitStrategy(Wait.forLogMessage(/P11_KIT_SERVER_ADDRESS=/))
       .withStartupTimeout(120_000)
       .start();
