@@ -62,7 +62,7 @@ export const driver: Driver = {
       return {
         connections: { kmip },
         resources,
-        info: { server: 'PyKMIP', executable: PYKMIP_SERVER, address: `${HOST}:${port}`, authSuite: 'TLS1.2', workDir: dir },
+        info: { server: 'PyKMIP', executable: PYKMIP_SERVER, address: `${HOST}:${port}`, authSuite: 'TLS1.2' },
         async stop() {
           await server?.stop();
           await tmp.remove();

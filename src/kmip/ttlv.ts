@@ -127,40 +127,53 @@ export function decode(buf: Uint8Array, opts: DecodeOptions = {}): Item {
   return r.item;
 }
 
-/** Encode one item (and its children). */
+/** Encode one item (and its children): sizes first, then one buffer written in place. */
 export function encode(item: Item): Buffer {
-  const parts: Buffer[] = [];
-  write(item, parts);
-  return Buffer.concat(parts);
+  const buf = Buffer.alloc(encodedSize(item));
+  write(item, buf, 0);
+  return buf;
 }
 
-function write(item: Item, parts: Buffer[]): void {
-  const head = Buffer.alloc(8);
-  head.writeUIntBE(item.tag, 0, 3);
-  head.writeUInt8(TYPE_CODES[item.type], 3);
-  parts.push(head);
-  let value: Buffer;
+/** Value length as the Length field states it (padding excluded). */
+function valueLength(item: Item): number {
+  switch (item.type) {
+    case 'Structure': { let n = 0; for (const c of item.value) n += encodedSize(c); return n; }
+    case 'Integer': case 'Enumeration': case 'Interval': return 4;
+    case 'LongInteger': case 'DateTime': case 'Boolean': return 8;
+    case 'BigInteger': return bigToBytes(item.value).length;
+    case 'TextString': return Buffer.byteLength(item.value, 'utf8');
+    case 'ByteString': return item.value.length;
+  }
+}
+
+function encodedSize(item: Item): number {
+  const len = valueLength(item);
+  return 8 + len + pad8(len);
+}
+
+/** Write item at off into a zero-filled buffer (padding stays zero); returns the offset after it. */
+function write(item: Item, buf: Buffer, off: number): number {
+  buf.writeUIntBE(item.tag, off, 3);
+  buf[off + 3] = TYPE_CODES[item.type];
+  const v = off + 8;
+  let len: number;
   switch (item.type) {
     case 'Structure': {
-      const start = parts.length;
-      for (const c of item.value) write(c, parts);
-      let len = 0;
-      for (let i = start; i < parts.length; i++) len += parts[i]!.length;
-      head.writeUInt32BE(len, 4);
-      return;
+      let p = v;
+      for (const c of item.value) p = write(c, buf, p);
+      len = p - v;
+      break;
     }
-    case 'Integer': value = Buffer.alloc(4); value.writeInt32BE(item.value); break;
-    case 'Enumeration': case 'Interval': value = Buffer.alloc(4); value.writeUInt32BE(item.value); break;
-    case 'LongInteger': case 'DateTime': value = Buffer.alloc(8); value.writeBigInt64BE(item.value); break;
-    case 'Boolean': value = Buffer.alloc(8); value.writeBigUInt64BE(item.value ? 1n : 0n); break;
-    case 'BigInteger': value = bigToBytes(item.value); break;
-    case 'TextString': value = Buffer.from(item.value, 'utf8'); break;
-    case 'ByteString': value = Buffer.from(item.value); break;
+    case 'Integer': buf.writeInt32BE(item.value, v); len = 4; break;
+    case 'Enumeration': case 'Interval': buf.writeUInt32BE(item.value, v); len = 4; break;
+    case 'LongInteger': case 'DateTime': buf.writeBigInt64BE(item.value, v); len = 8; break;
+    case 'Boolean': buf.writeBigUInt64BE(item.value ? 1n : 0n, v); len = 8; break;
+    case 'BigInteger': { const b = bigToBytes(item.value); b.copy(buf, v); len = b.length; break; }
+    case 'TextString': len = buf.write(item.value, v, 'utf8'); break;
+    case 'ByteString': buf.set(item.value, v); len = item.value.length; break;
   }
-  head.writeUInt32BE(value.length, 4);
-  parts.push(value);
-  const p = pad8(value.length);
-  if (p) parts.push(Buffer.alloc(p));
+  buf.writeUInt32BE(len, off + 4);
+  return v + len + pad8(len);
 }
 
 /** Two's complement big-endian bytes → bigint. */

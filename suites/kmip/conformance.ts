@@ -267,6 +267,13 @@ export const kmipConformance: Suite = {
         advertised: advertised ? advertised.includes(E('Operation', op)) : null,
         observed: ops.get(op) ?? 'not tried',
       }]));
+      const table = section.operations as Record<string, { advertised: boolean | null; observed: string }>;
+      for (const [op, row] of Object.entries(table)) {
+        if (row.advertised === false && row.observed === 'works') ctx.finding('unadvertised', `${op} works but Query Operations does not list it`);
+      }
+      const byOutcome = (pred: (o: string) => boolean) => Object.entries(table).filter(([, r]) => pred(r.observed)).map(([op]) => op).join(', ') || 'none';
+      ctx.report.info.kmipOperationsWorking = byOutcome((o) => o === 'works');
+      ctx.report.info.kmipOperationsFailing = byOutcome((o) => o.startsWith('fails'));
       section.deviations = [...findings];
       client.close();
     }
