@@ -22,7 +22,8 @@ export const driver: Driver = {
   id: 'bridge-container',
   title: 'cascade-hsm-bridge on SoftHSM in a container',
   kind: 'kmip',
-  traits: { ...DEFAULT_TRAITS, ephemeral: true },
+  // Building the image on a cold cache (apt inside) takes minutes.
+  traits: { ...DEFAULT_TRAITS, ephemeral: true, startTimeoutMs: 900_000 },
   async probe(env) {
     const rt = await containerRuntime(env);
     return rt.ok ? { ok: true, reason: `containers/bridge built from ${env.NLNETLABS_APT_URL || NLNETLABS_APT_URL}, run on the ${rt.reason}` } : rt;

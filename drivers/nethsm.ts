@@ -72,7 +72,7 @@ export const driver: Driver = {
   id: 'nethsm',
   title: 'Nitrokey NetHSM (testing container)',
   kind: 'nethsm',
-  traits: { ...DEFAULT_TRAITS, ephemeral: true, maxConcurrency: 4, caseTimeoutMs: 120_000, family: 'nethsm' },
+  traits: { ...DEFAULT_TRAITS, ephemeral: true, maxConcurrency: 4, caseTimeoutMs: 120_000, startTimeoutMs: 600_000, family: 'nethsm' },
   async probe(env) {
     const lib = env.NETHSM_PKCS11_LIB;
     if (lib && !existsSync(lib)) throw new UsageError(`nethsm: NETHSM_PKCS11_LIB=${lib} does not exist; point it at nethsm-pkcs11-*.so or unset it`);

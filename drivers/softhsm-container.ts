@@ -22,7 +22,8 @@ export const driver: Driver = {
   id: 'softhsm-container',
   title: 'SoftHSM 2 in a container via p11-kit',
   kind: 'pkcs11',
-  traits: { ...DEFAULT_TRAITS, ephemeral: true },
+  // Building the image on a cold cache (apt inside) takes minutes.
+  traits: { ...DEFAULT_TRAITS, ephemeral: true, startTimeoutMs: 900_000 },
   async probe(env) {
     if (!existsSync(P11KIT_CLIENT)) return { ok: false, reason: `p11-kit client module ${P11KIT_CLIENT} is missing; apt-get install p11-kit-modules` };
     const rt = await containerRuntime(env);

@@ -20,6 +20,8 @@ export interface DriverTraits {
   maxConcurrency: number;
   /** Per-case time limit in ms (slow smartcard key generation needs minutes). */
   caseTimeoutMs: number;
+  /** Limit for start() in ms (image builds need more than a token init); default 180 s. */
+  startTimeoutMs?: number;
   /** Device family, for comparison with documented figures (e.g. 'smartcard-hsm'); optional. */
   family?: string;
 }

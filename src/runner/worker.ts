@@ -35,7 +35,7 @@ async function main(req: WorkerRequest): Promise<void> {
   const traits = override > 0 ? { ...driver.traits, caseTimeoutMs: override * 1000 } : driver.traits;
   const push = () => send({ type: 'report', report });
 
-  send({ type: 'phase', phase: 'start', timeoutMs: Math.max(traits.caseTimeoutMs, override > 0 ? 0 : 180_000) });
+  send({ type: 'phase', phase: 'start', timeoutMs: override > 0 ? traits.caseTimeoutMs : Math.max(traits.caseTimeoutMs, traits.startTimeoutMs ?? 180_000) });
   let started: StartedDriver;
   try {
     started = await driver.start(process.env);
