@@ -12,13 +12,19 @@ import { SIGNED_DATA } from './signed-data.js';
 export interface HsmspeedThreadData {
   modulePath: string;
   slot: Uint8Array;
-  privateKey: Uint8Array;
+  /** CKA_ID of the private key: handles need not be valid here (p11-kit's client may open its own connection). */
+  keyId: Uint8Array;
+  /** Only used when this thread's session is not logged in already (a module that keeps state per connection). */
+  pin: string;
   iterations: number;
   index: number;
   /** Int32 start flag at byte 0, then one BigInt64 finishing time (process.hrtime) per thread from byte 8. */
   shared: SharedArrayBuffer;
 }
 
+// Session states (PKCS#11 2.40 §5.6); pkcs11js does not export them.
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
 const SHA1_DIGEST_INFO_PREFIX = Buffer.from('3021300906052b0e03021a05000414', 'hex');
 
 function main(d: HsmspeedThreadData): void {
@@ -31,7 +37,12 @@ function main(d: HsmspeedThreadData): void {
     if ((err as { code?: number }).code !== pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
   }
   const session = lib.C_OpenSession(Buffer.from(d.slot), pkcs11.CKF_SERIAL_SESSION);
-  const key = Buffer.from(d.privateKey);
+  const state = lib.C_GetSessionInfo(session).state;
+  if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) lib.C_Login(session, pkcs11.CKU_USER, d.pin);
+  lib.C_FindObjectsInit(session, [{ type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY }, { type: pkcs11.CKA_ID, value: Buffer.from(d.keyId) }]);
+  const [key] = lib.C_FindObjects(session, 1);
+  lib.C_FindObjectsFinal(session);
+  if (!key) throw new Error('the RSA-2048 key is not visible from the signer thread');
   const mechanism = { mechanism: pkcs11.CKM_RSA_PKCS };
   const digestInfo = Buffer.alloc(SHA1_DIGEST_INFO_PREFIX.length + 20);
   SHA1_DIGEST_INFO_PREFIX.copy(digestInfo);

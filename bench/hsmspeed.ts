@@ -113,24 +113,28 @@ function threadScript(): string {
  * The harness with ods-hsmspeed's method: `threads` OS threads, one session each, blocking calls.
  * Returns signatures per second over the wall time from the common start to the last thread's finish.
  */
-export async function harnessThreads(token: Token, key: KeyPair, threads: number, iterations: number): Promise<number> {
+export async function harnessThreads(token: Token, pin: string, key: KeyPair, threads: number, iterations: number): Promise<number> {
   const shared = new SharedArrayBuffer(8 + 8 * threads);
   const workers: Worker[] = [];
   try {
-    const ready: Promise<unknown>[] = [];
     const exited: Promise<unknown>[] = [];
     for (let index = 0; index < threads; index++) {
       const data: HsmspeedThreadData = {
-        modulePath: token.module.path, slot: new Uint8Array(token.slot), privateKey: new Uint8Array(key.privateKey),
+        modulePath: token.module.path, slot: new Uint8Array(token.slot), keyId: new Uint8Array(key.id), pin,
         iterations, index, shared,
       };
       const w = new Worker(threadScript(), { workerData: data });
       workers.push(w);
       const failed = new Promise((_, reject) => w.once('error', reject));
-      ready.push(Promise.race([new Promise((resolve) => w.once('message', resolve)), failed]));
-      exited.push(Promise.race([new Promise((resolve) => w.once('exit', resolve)), failed]));
+      // Both races below may see the same failure; only the first one awaited reports it.
+      failed.catch(() => undefined);
+      const exit = Promise.race([new Promise((resolve) => w.once('exit', resolve)), failed]);
+      exit.catch(() => undefined);
+      exited.push(exit);
+      // One thread at a time up to 'ready': a thread that must log in (its own connection) never does so
+      // concurrently with another, which SoftHSM's file store behind p11-kit answered with CKR_PIN_INCORRECT.
+      await Promise.race([new Promise((resolve) => w.once('message', resolve)), failed]);
     }
-    await Promise.all(ready);
     const flag = new Int32Array(shared, 0, 1);
     const start = process.hrtime.bigint();
     Atomics.store(flag, 0, 1);

@@ -27,7 +27,3 @@ export function latencyStats(samples: ArrayLike<number>): LatencyStats {
   const rme = n > 1 && mean > 0 ? (t * sd / Math.sqrt(n) / mean) * 100 : 0;
   return { samples: n, mean, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), min: sorted[0] ?? NaN, max: sorted[n - 1] ?? NaN, sd, rme };
 }
-
-export function median(values: number[]): number {
-  return quantile([...values].sort((a, b) => a - b), 0.5);
-}

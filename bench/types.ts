@@ -57,15 +57,18 @@ export interface ScalingPoint {
 export interface HsmspeedRow {
   threads: number;
   iterationsPerThread: number;
-  /** ods-hsmspeed's own figures (one per repetition) and their median; absent when it failed. */
-  ods?: { rates: number[]; median: number; line: string };
+  /**
+   * ods-hsmspeed's figures, one per repetition, and the best of them. Other load on the machine only ever
+   * slows a run down, so the fastest of several interleaved runs is the least disturbed figure for both.
+   */
+  ods?: { rates: number[]; best: number; line: string };
   odsError?: string;
   /** The harness with ods-hsmspeed's method: one OS thread and one session per thread, blocking C_Sign. */
-  harness?: { rates: number[]; median: number };
+  harness?: { rates: number[]; best: number };
   harnessError?: string;
   /** The same method driven with pkcs11js C_SignAsync from the event loop (T in flight), for reference. */
-  harnessAsync?: { rates: number[]; median: number };
-  /** harness.median / ods.median. */
+  harnessAsync?: { rates: number[]; best: number };
+  /** harness.best / ods.best. */
   ratio?: number;
   asyncRatio?: number;
 }

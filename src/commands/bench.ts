@@ -45,6 +45,9 @@ export const benchCommand: Command = {
       process.stdout.write(renderBenchJson(results) ?? '{}\n');
     } else {
       for (const d of results.drivers) {
+        for (const c of d.cases.filter((x) => x.status === 'fail' || x.status === 'crash' || x.status === 'timeout')) {
+          process.stdout.write(`${d.id}: ${c.suite}/${c.case} ${c.status}: ${c.reason ?? ''}\n`);
+        }
         const section = d.sections.bench as BenchSection | undefined;
         if (!d.available) { process.stdout.write(`${d.id}: unavailable: ${d.availabilityReason}\n`); continue; }
         if (!section) { process.stdout.write(`${d.id}: ${d.status}${d.statusReason ? `: ${d.statusReason}` : ''}\n`); continue; }
@@ -53,8 +56,8 @@ export const benchCommand: Command = {
         if (section.hsmspeed?.skipped) process.stdout.write(`${d.id}: ods-hsmspeed: skipped: ${section.hsmspeed.skipped}\n`);
         for (const r of section.hsmspeed?.rows ?? []) {
           const label = `${r.threads} ${r.threads === 1 ? 'thread' : 'threads'}, ${r.iterationsPerThread} signatures per thread`;
-          const ods = r.ods ? `${r.ods.median.toFixed(2)} sig/s` : `failed (${r.odsError})`;
-          const own = r.harness ? `${r.harness.median.toFixed(2)} sig/s` : `failed (${r.harnessError})`;
+          const ods = r.ods ? `${r.ods.best.toFixed(2)} sig/s` : `failed (${r.odsError})`;
+          const own = r.harness ? `${r.harness.best.toFixed(2)} sig/s` : `failed (${r.harnessError})`;
           process.stdout.write(`${d.id}: ${label}: ods-hsmspeed ${ods}, harness ${own}${r.ratio !== undefined ? `, ratio ${r.ratio.toFixed(3)}` : ''}\n`);
         }
       }

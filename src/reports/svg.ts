@@ -25,6 +25,7 @@ export interface RangeRow {
 
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
 const FONT = 'font-family="sans-serif" font-size="11"';
+const TITLE_FONT = 'font-family="sans-serif" font-size="14" font-weight="bold"';
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -78,7 +79,7 @@ export function throughputChart(title: string, levels: number[], panels: Panel[]
     }
     parts.push('</g>');
   });
-  return svgDoc(width, height, title, `<text x="${left}" y="18" ${FONT} font-size="14" font-weight="bold">${esc(title)}</text>${parts.join('\n')}${legend(drivers, colours, width - legendW + 10, top)}`);
+  return svgDoc(width, height, title, `<text x="${left}" y="18" ${TITLE_FONT}>${esc(title)}</text>${parts.join('\n')}${legend(drivers, colours, width - legendW + 10, top)}`);
 }
 
 /** Measured ms per operation against documented ranges, log-scaled x axis. */
@@ -111,7 +112,7 @@ export function rangeChart(title: string, rows: RangeRow[]): string {
     parts.push('</g>');
   });
   const key = `<g class="legend-documented"><rect x="${width - legendW + 10}" y="${top + drivers.length * 16 + 8}" width="10" height="10" fill="#ccc"/><text x="${width - legendW + 24}" y="${top + drivers.length * 16 + 17}" ${FONT}>documented range</text></g>`;
-  return svgDoc(width, height, title, `<text x="10" y="18" ${FONT} font-size="14" font-weight="bold">${esc(title)}</text>${parts.join('\n')}${legend(drivers, colours, width - legendW + 10, top)}${key}`);
+  return svgDoc(width, height, title, `<text x="10" y="18" ${TITLE_FONT}>${esc(title)}</text>${parts.join('\n')}${legend(drivers, colours, width - legendW + 10, top)}${key}`);
 }
 
 function svgDoc(width: number, height: number, title: string, body: string): string {
