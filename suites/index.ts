@@ -8,6 +8,7 @@ import { keygenSuite } from './pkcs11/keygen.js';
 import { signing } from './pkcs11/signing.js';
 import { dnssec } from './pkcs11/dnssec.js';
 import { benchSuite } from './bench.js';
+import { benchKmipSuite } from './bench-kmip.js';
 import { nethsm } from './nethsm.js';
 import { sessionsSuite } from './pkcs11/sessions.js';
 import { suitabilitySuite } from './suitability.js';
@@ -23,9 +24,10 @@ export const suites: Suite[] = [
   sessionsSuite,
   kmipConformance,
   kmipRobustness,
-  benchSuite,
   nethsm,
   dkekSuite,
+  benchSuite,
+  benchKmipSuite,
   // Last: reads the capabilities every suite above recorded.
   suitabilitySuite,
 ];

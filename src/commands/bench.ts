@@ -5,8 +5,11 @@ import { runMatrix } from '../runner/run.js';
 import { makeProgress } from '../runner/progress.js';
 import { UsageError } from '../errors.js';
 import { suiteByName } from '../../suites/index.js';
-import { renderBenchJson, writeBenchReports } from '../reports/bench.js';
-import type { BenchOptions, BenchSection } from '../../bench/types.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderBenchJson, writeBenchReports, type MicroFigure } from '../reports/bench.js';
+import type { BenchOptions, BenchSection, KmipBenchSection } from '../../bench/types.js';
 
 export const benchCommand: Command = {
   name: 'bench',
@@ -39,7 +42,8 @@ export const benchCommand: Command = {
 
     const progress = makeProgress(process.stderr, values.quiet || values.json);
     const results = await runMatrix({ driverIds: values.driver, suites, progress, options: { bench } });
-    const written = await writeBenchReports(results, resolve(values.out!));
+    const micro = compareOnly ? [] : await microBenchmarks(values.quick);
+    const written = await writeBenchReports(results, resolve(values.out!), micro);
 
     if (values.json) {
       process.stdout.write(renderBenchJson(results) ?? '{}\n');
@@ -49,6 +53,9 @@ export const benchCommand: Command = {
           process.stdout.write(`${d.id}: ${c.suite}/${c.case} ${c.status}: ${c.reason ?? ''}\n`);
         }
         const section = d.sections.bench as BenchSection | undefined;
+        const kmip = d.sections['bench-kmip'] as KmipBenchSection | undefined;
+        for (const s of kmip?.sign ?? []) process.stdout.write(`${d.id}: KMIP sign ${s.algorithm}: ${s.latency.mean.toFixed(2)} ms mean, ${s.opsPerSec.toFixed(1)} round trips/s\n`);
+        if (kmip && !section) continue;
         if (!d.available) { process.stdout.write(`${d.id}: unavailable: ${d.availabilityReason}\n`); continue; }
         if (!section) { process.stdout.write(`${d.id}: ${d.status}${d.statusReason ? `: ${d.statusReason}` : ''}\n`); continue; }
         for (const s of section.sign) process.stdout.write(`${d.id}: sign ${s.algorithm}: ${s.latency.mean.toFixed(3)} ms mean, ${s.opsPerSec.toFixed(1)} sig/s on one session\n`);
@@ -61,6 +68,7 @@ export const benchCommand: Command = {
           process.stdout.write(`${d.id}: ${label}: ods-hsmspeed ${ods}, harness ${own}${r.ratio !== undefined ? `, ratio ${r.ratio.toFixed(3)}` : ''}\n`);
         }
       }
+      for (const m of micro) process.stdout.write(`${m.name}: ${m.value} ${m.unit}\n`);
       process.stdout.write(`reports: ${written.join(', ') || 'none (no driver produced benchmark figures)'}\n`);
     }
     const bad = results.drivers.some((d) => d.status === 'crash' || d.status === 'timeout' || d.status === 'error'
@@ -68,3 +76,31 @@ export const benchCommand: Command = {
     return bad ? 1 : 0;
   },
 };
+
+/**
+ * Driver-less benchmarks other helpers provide (bench/kmip-codec, bench/dkek-kdf). They are optional: the
+ * command works without them, so each is loaded only when its file is there.
+ */
+async function microBenchmarks(quick: boolean): Promise<MicroFigure[]> {
+  const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
+  const load = async (name: string): Promise<Record<string, unknown> | undefined> => {
+    const file = join(benchDir, `${name}.js`);
+    return existsSync(file) ? (await import(file)) as Record<string, unknown> : undefined;
+  };
+  const out: MicroFigure[] = [];
+  const codec = await load('kmip-codec');
+  if (typeof codec?.benchKmipCodec === 'function') {
+    const r = await (codec.benchKmipCodec as (o: { timeMs: number }) => Promise<{ encodeMBps: number; decodeMBps: number; messageBytes: number }>)({ timeMs: quick ? 300 : 1000 });
+    const extra = `${r.messageBytes}-byte batched Sign request`;
+    out.push({ name: 'kmip-codec encode', value: r.encodeMBps, unit: 'MB/s', extra, biggerIsBetter: true });
+    out.push({ name: 'kmip-codec decode', value: r.decodeMBps, unit: 'MB/s', extra, biggerIsBetter: true });
+  }
+  // One DKEK share-file key derivation takes seconds by design (10 million MD5 iterations): full runs only.
+  const kdf = quick ? undefined : await load('dkek-kdf');
+  if (typeof kdf?.benchDkekKdf === 'function') {
+    const r = await (kdf.benchDkekKdf as () => Promise<{ seconds: number; naiveSecondsEstimate?: number }>)();
+    out.push({ name: 'dkek-kdf share key derivation', value: r.seconds, unit: 's', biggerIsBetter: false,
+      ...(r.naiveSecondsEstimate !== undefined ? { extra: `naive createHash loop: about ${r.naiveSecondsEstimate.toFixed(1)} s` } : {}) });
+  }
+  return out;
+}

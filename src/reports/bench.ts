@@ -37,6 +37,9 @@ export interface ActionEntry {
   extra?: string;
 }
 
+/** Benchmarks without a driver (codec, KDF), measured by `hsm-harness bench` when their helpers exist. */
+export interface MicroFigure { name: string; value: number; unit: string; extra?: string; biggerIsBetter: boolean }
+
 type WithBench = { driver: DriverReport; bench?: BenchSection; kmip?: KmipBenchSection };
 
 function benchDrivers(results: RunResults): WithBench[] {
@@ -64,9 +67,9 @@ export function benchRecords(results: RunResults): BenchRecord[] {
   return out;
 }
 
-export function renderBenchJson(results: RunResults): string | undefined {
+export function renderBenchJson(results: RunResults, micro: MicroFigure[] = []): string | undefined {
   const drivers = benchDrivers(results);
-  if (drivers.length === 0) return undefined;
+  if (drivers.length === 0 && micro.length === 0) return undefined;
   return JSON.stringify({
     schemaVersion: 1,
     tool: results.tool,
@@ -80,6 +83,7 @@ export function renderBenchJson(results: RunResults): string | undefined {
       kmip: kmip ? { profile: kmip.profile, skipped: kmip.skipped } : undefined,
     })),
     records: benchRecords(results),
+    micro,
   }, null, 2) + '\n';
 }
 
@@ -87,8 +91,8 @@ const fix = (v: number, d = 2) => Number(v.toFixed(d));
 const rme = (l: LatencyStats) => `±${l.rme.toFixed(1)}%`;
 
 /** customBiggerIsBetter: rates. */
-export function actionThroughput(results: RunResults): ActionEntry[] {
-  const out: ActionEntry[] = [];
+export function actionThroughput(results: RunResults, micro: MicroFigure[] = []): ActionEntry[] {
+  const out: ActionEntry[] = micro.filter((m) => m.biggerIsBetter).map((m) => ({ name: m.name, value: fix(m.value), unit: m.unit, ...(m.extra ? { extra: m.extra } : {}) }));
   for (const { driver, bench, kmip } of benchDrivers(results)) {
     const d = driver.id;
     for (const s of bench?.sign ?? []) out.push({ name: `sign[${d}] ${s.algorithm} one session`, value: fix(s.opsPerSec), unit: 'ops/s', range: rme(s.latency), extra: `samples=${s.latency.samples} ${s.mechanism}` });
@@ -229,10 +233,14 @@ export const benchWriters: ReportWriter[] = [
 ];
 
 /** What `hsm-harness bench` writes: only the benchmark files, so a previous run's results.json stays. */
-export async function writeBenchReports(results: RunResults, outDir: string): Promise<string[]> {
+export async function writeBenchReports(results: RunResults, outDir: string, micro: MicroFigure[] = []): Promise<string[]> {
+  const withMicro: ReportWriter[] = [
+    { file: 'bench.json', render: (r) => renderBenchJson(r, micro) },
+    { file: 'bench-action.json', render: (r) => (benchDrivers(r).length || micro.length ? json(actionThroughput(r, micro)) : undefined) },
+  ];
   const rendered: [string, string][] = [];
   for (const w of benchWriters) {
-    const text = w.render(results);
+    const text = (withMicro.find((x) => x.file === w.file) ?? w).render(results);
     if (text !== undefined) rendered.push([join(outDir, w.file), text]);
   }
   for (const [path, text] of rendered) await writeFileAtomic(path, text);

@@ -1,0 +1,78 @@
+/**
+ * KMIP Sign round trips per second against a KMIP target (PyKMIP now, Cascade's bridge when present): one
+ * TLS connection, one Sign request per round trip, the way Cascade signs one RRset at a time. Keys are
+ * created for the benchmark, then revoked and destroyed. Speed is reported, never asserted.
+ */
+import { randomBytes } from 'node:crypto';
+import { Bench } from 'tinybench';
+import type { Suite } from '../src/suite.js';
+import { KmipClient, KmipError } from '../src/kmip/client.js';
+import type { CryptoParams } from '../src/kmip/messages.js';
+import { benchOptions } from './bench.js';
+import { SIGNED_DATA } from '../bench/signed-data.js';
+import type { KmipBenchSection } from '../bench/types.js';
+
+const KEYS: { algorithm: string; spec: { algorithm: 'RSA' | 'ECDSA'; length: number }; params: CryptoParams }[] = [
+  { algorithm: 'RSA-2048', spec: { algorithm: 'RSA', length: 2048 }, params: { hashing: 'SHA-256', padding: 'PKCS1 v1.5', algorithm: 'RSA' } },
+  { algorithm: 'ECDSA P-256', spec: { algorithm: 'ECDSA', length: 256 }, params: { hashing: 'SHA-256', algorithm: 'ECDSA' } },
+];
+
+export const benchKmipSuite: Suite = {
+  name: 'bench-kmip',
+  title: 'KMIP Sign round trips',
+  needs: 'kmip',
+  async run(ctx) {
+    const conn = ctx.connections.kmip!;
+    const opts = benchOptions(ctx.options);
+    const section: KmipBenchSection = { mode: opts.compareOnly ? 'compare' : opts.quick ? 'quick' : 'full', profile: conn.profile, sign: [] };
+    ctx.report.sections['bench-kmip'] = section;
+    const perKeyMs = (opts.timeSeconds * 1000 * 0.4) / KEYS.length;
+    let client: KmipClient | undefined;
+    try {
+      client = await KmipClient.connect(conn, { timeoutMs: 30_000 });
+    } catch (err) {
+      section.skipped = `cannot connect: ${(err as Error).message}`;
+      await ctx.case('connect', () => { throw err; });
+      return;
+    }
+    const created: string[] = [];
+    const active: string[] = [];
+    try {
+      for (const k of KEYS) {
+        await ctx.case(`sign-${k.spec.algorithm.toLowerCase()}-${k.spec.length}`, async (c) => {
+          const tag = randomBytes(6).toString('hex');
+          let ids: { privateId: string; publicId: string };
+          try {
+            ids = await client!.createKeyPair({ ...k.spec, privateName: `hsmh-bench-${tag}-pri`, publicName: `hsmh-bench-${tag}-pub` });
+          } catch (err) {
+            // A refused algorithm is the target's choice (PyKMIP has no ECDSA); the conformance suite judges it.
+            if (err instanceof KmipError) c.unsupported(`the target refused to create ${k.algorithm} keys: ${err.message}`);
+            throw err;
+          }
+          created.push(ids.privateId, ids.publicId);
+          await client!.activate(ids.privateId);
+          active.push(ids.privateId);
+          const sig = await client!.sign(ids.privateId, SIGNED_DATA, k.params);
+          if (sig.length === 0) throw new Error('Sign returned an empty signature');
+          const bench = new Bench({ time: perKeyMs, iterations: 5, warmupTime: Math.min(200, perKeyMs / 5), warmupIterations: 2, throws: true });
+          bench.add(`kmip sign ${k.algorithm}`, async () => { await client!.sign(ids.privateId, SIGNED_DATA, k.params); });
+          await bench.run();
+          const r = bench.tasks[0]!.result;
+          if (r.state !== 'completed') throw new Error(`benchmark ended in state ${r.state}`);
+          const l = r.latency;
+          const latency = { samples: l.samplesCount, mean: l.mean, p50: l.p50, p99: l.p99, min: l.min, max: l.max, sd: l.sd, rme: l.rme };
+          section.sign.push({ algorithm: k.algorithm, latency, opsPerSec: 1000 / latency.mean });
+          c.detail('meanMs', Math.round(latency.mean * 100) / 100);
+          ctx.log(`kmip sign ${k.algorithm}: mean ${latency.mean.toFixed(2)} ms, ${(1000 / latency.mean).toFixed(1)} round trips/s`);
+        }, { timeoutMs: ctx.traits.caseTimeoutMs + perKeyMs * 2 });
+      }
+    } finally {
+      // Active keys must be revoked before KMIP allows Destroy.
+      for (const id of active) await client.revoke(id).catch(() => undefined);
+      const left: string[] = [];
+      for (const id of created) await client.destroy(id).catch(() => left.push(id));
+      if (left.length) ctx.finding('note', `bench-kmip could not destroy ${left.length} object(s): ${left.join(', ')}`);
+      client.close();
+    }
+  },
+};
