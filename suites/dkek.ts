@@ -15,11 +15,13 @@ import { createDecipheriv, createHash, createPrivateKey, randomBytes, verify as 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Suite, SuiteContext, CaseHandle } from '../src/suite.js';
-import { pkcs11, Token, type Handle, type Template } from '../src/pkcs11/token.js';
-import { generateKeyPair, publicKeyObject, signAsync, type KeyAlg } from '../src/pkcs11/keys.js';
+import { pkcs11, Token, ckrOf, type Handle, type Template } from '../src/pkcs11/token.js';
+import { ckrName } from '../src/pkcs11/constants.js';
+import { generateKeyPair, publicKeyObject, readPublicKey, signAsync, KEY_ALGS, type KeyAlg, type KeyPair } from '../src/pkcs11/keys.js';
 import { Dkek, DkekError } from '../src/dkek/dkek.js';
 import { decryptShareFile } from '../src/dkek/share.js';
-import { wrapBlob, unwrapBlob, type UnwrappedKey } from '../src/dkek/blob.js';
+import { wrapBlob, unwrapBlob, type KeyToWrap, type UnwrappedKey } from '../src/dkek/blob.js';
+import { curveByName } from '../src/dkek/curves.js';
 import { encodeWrapFile, parseWrapFile } from '../src/dkek/wrapfile.js';
 import { verifyBlob, wipeKey } from '../src/dkek/verify.js';
 import { curveOf, keyToWrapFromKeyObject, rsaPrivateExponent } from '../src/dkek/keys.js';
@@ -141,7 +143,20 @@ function privateKeyTemplate(key: UnwrappedKey, label: string): Template {
   throw new Error('AES blobs are not restored as signing keys');
 }
 
-async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>, roundTrips: RoundTrip[]): Promise<void> {
+/** The private components of a non-sensitive key pair, read as attributes, in the form wrapBlob takes. */
+function readPrivateKey(token: Token, pair: KeyPair): KeyToWrap {
+  const a = (t: number) => token.attr(pair.privateKey, t);
+  const info = KEY_ALGS[pair.alg];
+  if (info.family === 'ec') {
+    const curve = curveByName(info.curve!);
+    if (!curve) throw new Error(`no blob curve for ${pair.alg}`);
+    return { kind: 'ec', curve, d: a(pkcs11.CKA_VALUE), q: readPublicKey(token, pair.publicKey).point! };
+  }
+  return { kind: 'rsa', n: a(pkcs11.CKA_MODULUS), e: a(pkcs11.CKA_PUBLIC_EXPONENT), d: a(pkcs11.CKA_PRIVATE_EXPONENT), p: a(pkcs11.CKA_PRIME_1),
+    q: a(pkcs11.CKA_PRIME_2), dp: a(pkcs11.CKA_EXPONENT_1), dq: a(pkcs11.CKA_EXPONENT_2), qInv: a(pkcs11.CKA_COEFFICIENT) };
+}
+
+async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>, roundTrips: RoundTrip[], kwpAdvertised: boolean): Promise<void> {
   const pk = ctx.connections.pkcs11!;
   const tokenA = ctx.token!;
   const spares: Token[] = [];
@@ -178,13 +193,15 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
         try {
           wrapped = tokenA.lib.C_WrapKey(tokenA.session, { mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, handles.a!, pair.privateKey, Buffer.alloc(8192));
         } catch (err) {
-          const code = (err as { code?: number }).code;
-          if (code === pkcs11.CKR_MECHANISM_INVALID || code === pkcs11.CKR_FUNCTION_NOT_SUPPORTED) {
-            if (code !== undefined) c.ckr(code);
-            c.unsupported(`C_WrapKey with CKM_AES_KEY_WRAP_PAD failed: ${(err as Error).message.split('\n')[0]}`);
+          const code = ckrOf(err);
+          if (code !== undefined) c.ckr(code);
+          // Not advertised and refused: the token lacks it (p11-kit's RPC, for one, drops the mechanism).
+          if (!kwpAdvertised || code === pkcs11.CKR_MECHANISM_INVALID || code === pkcs11.CKR_FUNCTION_NOT_SUPPORTED) {
+            c.unsupported(`CKM_AES_KEY_WRAP_PAD ${kwpAdvertised ? 'is advertised but' : 'is not in the mechanism list and'} C_WrapKey returned ${code !== undefined ? ckrName(code) : (err as Error).message.split('\n')[0]}`);
           }
           throw err;
         }
+        if (!kwpAdvertised) ctx.finding('unadvertised', 'C_WrapKey with CKM_AES_KEY_WRAP_PAD works although the mechanism list does not include it');
         c.detail('wrappedBytes', wrapped.length);
         const b = spares[0]!;
         const restored = b.lib.C_UnwrapKey(b.session, { mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, handles.b!, wrapped, unwrapTemplate(alg, `hsm-harness-dkek-restored-${alg}`));
@@ -195,13 +212,22 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
       if (kwp === 'pass') ctx.capability('wrap', true);
 
       const blobCase = await ctx.case(`blob-restore-${alg}`, async (c) => {
-        if (!wrapped || !original) c.skip('needs the key wrapped in the previous case');
-        // The PKCS#8 inside the KWP wrapping, decrypted in software with the same DKEK-derived key.
-        const d = createDecipheriv(KWP_CIPHER, wrapKeyValue!, KWP_IV);
-        const pkcs8 = Buffer.concat([d.update(wrapped!), d.final()]);
-        const priv = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
-        wipe(pkcs8);
-        const blob = wrapBlob(keyToWrapFromKeyObject(priv), dkek!);
+        let toWrap: KeyToWrap;
+        if (wrapped && original) {
+          // The PKCS#8 inside the KWP wrapping, decrypted in software with the same DKEK-derived key.
+          const d = createDecipheriv(KWP_CIPHER, wrapKeyValue!, KWP_IV);
+          const pkcs8 = Buffer.concat([d.update(wrapped), d.final()]);
+          toWrap = keyToWrapFromKeyObject(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
+          wipe(pkcs8);
+          c.detail('keySource', 'C_WrapKey output, unwrapped in software');
+        } else {
+          // No key wrapping here: read the private value of an extractable, non-sensitive test key instead.
+          const pair = await generateKeyPair(tokenA, alg, { extractable: true, sensitive: false, label: `hsm-harness-dkek-plain-${alg}` });
+          original = publicKeyObject(tokenA, pair.publicKey);
+          toWrap = readPrivateKey(tokenA, pair);
+          c.detail('keySource', 'attributes of a non-sensitive key');
+        }
+        const blob = wrapBlob(toWrap, dkek!);
         const wrapFile = encodeWrapFile({ blob });
         c.detail('blobBytes', blob.length);
         if (exportDir) {
@@ -399,15 +425,14 @@ export const dkekSuite: Suite = {
       return;
     }
     const spareCount = ctx.connections.pkcs11?.spareTokens?.length ?? 0;
-    const kwp = mechanismsOf(ctx.token).includes(pkcs11.CKM_AES_KEY_WRAP_PAD);
-    section.path = 'pkcs11 key wrapping (CKM_AES_KEY_WRAP_PAD)';
-    if (spareCount < 2 || !kwp) {
-      const reason = spareCount < 2 ? 'the driver offers no two spare tokens to restore into' : 'CKM_AES_KEY_WRAP_PAD is not in the mechanism list';
-      section.path = `none: ${reason}`;
-      await ctx.case('kwp-restore', (c) => (kwp ? c.skip(reason) : c.unsupported(reason)));
-      ctx.capability('wrap', false);
+    const kwpAdvertised = mechanismsOf(ctx.token).includes(pkcs11.CKM_AES_KEY_WRAP_PAD);
+    section.path = kwpAdvertised ? 'pkcs11 key wrapping (CKM_AES_KEY_WRAP_PAD)' : 'pkcs11 without CKM_AES_KEY_WRAP_PAD: blob restore from a non-sensitive key';
+    if (spareCount < 2) {
+      section.path = 'none: the driver offers no two spare tokens to restore into';
+      if (!kwpAdvertised) ctx.capability('wrap', false);
+      await ctx.case('kwp-restore', (c) => c.skip('the driver offers no two spare tokens to restore into'));
       return;
     }
-    await softwarePath(ctx, section, roundTrips);
+    await softwarePath(ctx, section, roundTrips, kwpAdvertised);
   },
 };
