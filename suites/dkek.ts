@@ -4,7 +4,8 @@
  * - PKCS#11 key wrapping (SoftHSM and any token with spare tokens and CKM_AES_KEY_WRAP_PAD): the same
  *   DKEK-derived AES-256 key on tokens A and B; a key generated on A is wrapped, unwrapped on B, signs there
  *   and verifies with A's public key. The same key is also exported as a SmartCard-HSM key blob by
- *   src/dkek, verified offline, restored from the blob into a third token and used to sign.
+ *   src/dkek, verified offline, restored from the blob into a third token and used to sign. Where the
+ *   mechanism is missing (p11-kit's RPC drops it) the blob round trip still runs, from a non-sensitive key.
  * - SmartCard-HSM (traits.family 'smartcard-hsm', SCHSM_DKEK_SHARES set): wrap with sc-hsm-tool, verify
  *   offline, unwrap into a new key reference, sign, verify, clean up. Never re-initialises the card unless
  *   SCHSM_ALLOW_INITIALIZE=1.
@@ -37,7 +38,7 @@ const KWP_IV = Buffer.from('a65959a6', 'hex');
 const CKM_YUBICO_AES_CCM_WRAP = 0x80000000 + 0x59554200 + 0x04;
 const CKK_YUBICO_AES256_CCM_WRAP = 0x80000000 + 0x59554200 + 42;
 
-interface RoundTrip { alg: KeyAlg; method: string; status: 'pass' | 'fail' | 'skip' | 'unsupported'; blobBytes?: number; note?: string }
+interface RoundTrip { alg: KeyAlg; method: string; status: 'pass' | 'fail' | 'skip' | 'unsupported' }
 
 /**
  * The DKEK for a run: from share files named in env (`<PREFIX>_DKEK_SHARES`, comma-separated, passwords in
@@ -228,6 +229,8 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
           c.detail('keySource', 'attributes of a non-sensitive key');
         }
         const blob = wrapBlob(toWrap, dkek!);
+        if (toWrap.kind === 'ec') wipe(toWrap.d);
+        else if (toWrap.kind === 'rsa') wipe(toWrap.d, toWrap.p, toWrap.q, toWrap.dp, toWrap.dq, toWrap.qInv);
         const wrapFile = encodeWrapFile({ blob });
         c.detail('blobBytes', blob.length);
         if (exportDir) {

@@ -5,13 +5,14 @@
  */
 import { describe, expect, test, beforeAll } from 'vitest';
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dkek } from '../../src/dkek/dkek.js';
 import { wrapBlob } from '../../src/dkek/blob.js';
+import { keyToWrapFromKeyObject } from '../../src/dkek/keys.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -72,6 +73,20 @@ describe.concurrent('hsm-harness dkek', () => {
     await writeFile(path, wrapBlob({ kind: 'aes', key: randomBytes(32) }, other));
     const r = await cli(['blob-verify', '--wrap', path, '--share', SHARE, '--password', 'env:DKEK_PW']);
     expectUsageError(r, new RegExp(`blob wrapped under DKEK with KCV ${other.kcvHex}; these shares give ${vector.kcv}`));
+  });
+
+  test('an authentic blob whose key fails the math (Q is not d·G) exits 1 with the failed check', async () => {
+    const dkek = Dkek.fromShares([Buffer.from(vector.share, 'hex')]);
+    const a = keyToWrapFromKeyObject(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const b = keyToWrapFromKeyObject(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    if (a.kind !== 'ec' || b.kind !== 'ec') throw new Error('expected EC');
+    const path = join(dir, 'mismatched.blob');
+    await writeFile(path, wrapBlob({ ...a, q: b.q }, dkek));
+    const r = await cli(['blob-verify', '--wrap', path, '--share', SHARE, '--password', 'env:DKEK_PW']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAIL Q = d·G/);
+    expect(r.stdout).toMatch(/Restorable {3}: NO/);
+    expect(r.stdout).not.toContain(a.d.toString('hex'));
   });
 
   // Tampered blobs (bad CMAC) go through the CLI in roundtrip.test.ts, on a blob the SoftHSM round trip
