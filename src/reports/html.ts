@@ -115,11 +115,11 @@ function renderBench(data: unknown): string | undefined {
     out.push(`<h4>Side by side with ${esc(h.tool)}</h4>`);
     if (h.skipped) out.push(`<p class="reason">not run: ${esc(h.skipped)}</p>`);
     if (h.rows?.length) {
-      out.push(table(['Threads', 'Signatures/thread', `${h.tool} sig/s`, 'harness sig/s', 'ratio', 'harness async sig/s', 'async ratio'],
+      out.push(table(['Threads', 'Signatures/thread', `${h.tool} sig/s (best)`, 'harness sig/s (best)', 'ratio', 'harness async sig/s (best)', 'async ratio'],
         h.rows.map((r) => [esc(r.threads), esc(r.iterationsPerThread),
-          r.ods ? num(r.ods.median) : `<span class="reason">${esc(r.odsError ?? '–')}</span>`,
-          r.harness ? num(r.harness.median) : `<span class="reason">${esc(r.harnessError ?? '–')}</span>`,
-          num(r.ratio), r.harnessAsync ? num(r.harnessAsync.median) : '–', num(r.asyncRatio)])));
+          r.ods ? num(r.ods.best) : `<span class="reason">${esc(r.odsError ?? '–')}</span>`,
+          r.harness ? num(r.harness.best) : `<span class="reason">${esc(r.harnessError ?? '–')}</span>`,
+          num(r.ratio), r.harnessAsync ? num(r.harnessAsync.best) : '–', num(r.asyncRatio)])));
     }
   }
   if (b.documented) {

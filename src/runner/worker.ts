@@ -79,7 +79,9 @@ async function main(req: WorkerRequest): Promise<void> {
         await suite.run(ctx);
       } catch (err) {
         if (err instanceof UsageError) throw err;
-        report.cases.push({ driver: driver.id, suite: suite.name, case: 'suite', status: 'fail', durationMs: 0, reason: `suite aborted: ${describeError(err)}` });
+        const record: CaseRecord = { driver: driver.id, suite: suite.name, case: 'suite', status: 'fail', durationMs: 0, reason: `suite aborted: ${describeError(err)}` };
+        report.cases.push(record);
+        send({ type: 'case-end', record });
         push();
       }
     }

@@ -36,9 +36,11 @@ describe('generic PKCS#11 module driver, with canary PINs', () => {
     expect(d.availabilityReason).toContain(SOFTHSM_MODULE);
     const bad = d.cases.filter((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout');
     expect(bad).toEqual([]);
-    for (const suite of ['discovery', 'keygen', 'signing', 'dnssec', 'sessions', 'dkek']) {
+    for (const suite of ['discovery', 'keygen', 'signing', 'dnssec', 'sessions']) {
       expect(d.cases.some((c) => c.suite === suite && c.status === 'pass'), `a passing ${suite} case`).toBe(true);
     }
+    // The token-to-token round trip needs a second, throwaway token, which an operator's module does not have.
+    for (const c of d.cases.filter((x) => x.suite === 'dkek' && x.status !== 'pass')) expect(c.reason, c.case).toBeTruthy();
     expect(d.suitability.length).toBeGreaterThan(0);
     // A physical-looking token: the wrong-PIN case must not have been tried without HSM_ALLOW_WRONG_PIN.
     const wrongPin = d.cases.find((c) => /wrong-pin/.test(c.case));
