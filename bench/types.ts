@@ -133,6 +133,8 @@ export interface KmipBenchSection {
   mode: 'quick' | 'full' | 'compare';
   profile: string;
   sign: { algorithm: string; latency: LatencyStats; opsPerSec: number }[];
+  /** Aggregate Sign round trips per second with c connections, each sending one request at a time. */
+  connections?: { algorithm: string; connections: number; completed: number; wallSeconds: number; opsPerSec: number }[];
   skipped?: string;
 }
 

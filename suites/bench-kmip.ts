@@ -1,6 +1,7 @@
 /**
  * KMIP Sign round trips per second against a KMIP target (PyKMIP now, Cascade's bridge when present): one
- * TLS connection, one Sign request per round trip, the way Cascade signs one RRset at a time. Keys are
+ * TLS connection, one Sign request per round trip, the way Cascade signs one RRset at a time; then the
+ * aggregate rate with 1 and 4 connections in parallel (completed round trips / wall seconds). Keys are
  * created for the benchmark, then revoked and destroyed. Speed is reported, never asserted.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,6 +17,32 @@ const KEYS: { algorithm: string; spec: { algorithm: 'RSA' | 'ECDSA'; length: num
   { algorithm: 'RSA-2048', spec: { algorithm: 'RSA', length: 2048 }, params: { hashing: 'SHA-256', padding: 'PKCS1 v1.5', algorithm: 'RSA' } },
   { algorithm: 'ECDSA P-256', spec: { algorithm: 'ECDSA', length: 256 }, params: { hashing: 'SHA-256', algorithm: 'ECDSA' } },
 ];
+
+const CONNECTIONS_LIMIT = 4;
+const CONNECTION_COUNTS = [1, CONNECTIONS_LIMIT];
+
+/**
+ * c connections, each signing one request at a time until the window closes; bounded in time (the
+ * window) and in count (no more than 10,000 requests in all), and only to the target under test.
+ */
+async function aggregateRate(conn: Parameters<typeof KmipClient.connect>[0], connections: number, windowMs: number, keyId: string, params: CryptoParams) {
+  const clients = await Promise.all(Array.from({ length: connections }, () => KmipClient.connect(conn, { timeoutMs: 30_000 })));
+  let completed = 0;
+  const t0 = performance.now();
+  const deadline = t0 + windowMs;
+  try {
+    await Promise.all(clients.map(async (cl) => {
+      while (performance.now() < deadline && completed < 10_000) {
+        await cl.sign(keyId, SIGNED_DATA, params);
+        completed++;
+      }
+    }));
+  } finally {
+    for (const cl of clients) cl.close();
+  }
+  const wallSeconds = (performance.now() - t0) / 1000;
+  return { connections, completed, wallSeconds, opsPerSec: completed / wallSeconds };
+}
 
 export const benchKmipSuite: Suite = {
   name: 'bench-kmip',
@@ -64,6 +91,12 @@ export const benchKmipSuite: Suite = {
           section.sign.push({ algorithm: k.algorithm, latency, opsPerSec: 1000 / latency.mean });
           c.detail('meanMs', Math.round(latency.mean * 100) / 100);
           ctx.log(`kmip sign ${k.algorithm}: mean ${latency.mean.toFixed(2)} ms, ${(1000 / latency.mean).toFixed(1)} round trips/s`);
+          for (const n of CONNECTION_COUNTS) {
+            const point = await aggregateRate(conn, n, perKeyMs / CONNECTION_COUNTS.length, ids.privateId, k.params);
+            (section.connections ??= []).push({ algorithm: k.algorithm, ...point });
+            c.detail(`roundTripsPerSec@${n}`, Math.round(point.opsPerSec * 10) / 10);
+            ctx.log(`kmip sign ${k.algorithm}, ${n} connection(s): ${point.completed} round trips in ${point.wallSeconds.toFixed(2)} s = ${point.opsPerSec.toFixed(1)}/s`);
+          }
         }, { timeoutMs: ctx.traits.caseTimeoutMs + perKeyMs * 2 });
       }
     } finally {

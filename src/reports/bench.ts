@@ -19,7 +19,7 @@ import { rangeChart, throughputChart, type Panel, type RangeRow } from './svg.js
 
 export interface BenchRecord {
   driver: string;
-  operation: 'sign' | 'sign-concurrent' | 'keygen' | 'random' | 'ods-hsmspeed' | 'hsmspeed-method' | 'hsmspeed-method-async' | 'kmip-sign';
+  operation: 'sign' | 'sign-concurrent' | 'keygen' | 'random' | 'ods-hsmspeed' | 'hsmspeed-method' | 'hsmspeed-method-async' | 'kmip-sign' | 'kmip-sign-connections';
   algorithm: string;
   mechanism?: string;
   concurrency: number;
@@ -63,6 +63,7 @@ export function benchRecords(results: RunResults): BenchRecord[] {
       if (r.harnessAsync) out.push({ driver: id, operation: 'hsmspeed-method-async', algorithm: 'RSA-2048', mechanism: 'CKM_RSA_PKCS', concurrency: r.threads, samples, opsPerSec: r.harnessAsync.best });
     }
     for (const s of kmip?.sign ?? []) out.push({ driver: id, operation: 'kmip-sign', algorithm: s.algorithm, concurrency: 1, samples: s.latency.samples, opsPerSec: s.opsPerSec, latencyMs: s.latency });
+    for (const p of kmip?.connections ?? []) out.push({ driver: id, operation: 'kmip-sign-connections', algorithm: p.algorithm, concurrency: p.connections, samples: p.completed, opsPerSec: p.opsPerSec, wallSeconds: p.wallSeconds });
   }
   return out;
 }
@@ -106,6 +107,7 @@ export function actionThroughput(results: RunResults, micro: MicroFigure[] = [])
       if (r.ratio !== undefined) out.push({ name: `harness/ods-hsmspeed[${d}] ${cfg}`, value: fix(r.ratio, 3), unit: 'ratio', extra: 'target >= 0.95' });
     }
     for (const s of kmip?.sign ?? []) out.push({ name: `kmip-sign[${d}] ${s.algorithm}`, value: fix(s.opsPerSec), unit: 'ops/s', range: rme(s.latency), extra: `samples=${s.latency.samples}` });
+    for (const p of kmip?.connections ?? []) out.push({ name: `kmip-sign[${d}] ${p.algorithm} connections=${p.connections}`, value: fix(p.opsPerSec), unit: 'ops/s', extra: `completed=${p.completed} wall=${p.wallSeconds.toFixed(2)}s` });
   }
   return out;
 }
@@ -190,6 +192,7 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
       out.push('### KMIP Sign round trips\n');
       if (kmip.skipped) out.push(`Skipped: ${kmip.skipped}\n`);
       else out.push(table(['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s'], kmip.sign.map((s) => [s.algorithm, ms(s.latency.mean), ms(s.latency.p99), `±${s.latency.rme.toFixed(1)}%`, rate(s.opsPerSec)])));
+      if (kmip.connections?.length) out.push(table(['Algorithm', 'connections', 'round trips', 'wall s', 'round trips/s'], kmip.connections.map((p) => [p.algorithm, String(p.connections), String(p.completed), p.wallSeconds.toFixed(2), rate(p.opsPerSec)])));
     }
   }
   return out.join('\n');
