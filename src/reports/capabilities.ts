@@ -77,6 +77,7 @@ export function renderCapabilities(results: RunResults): string {
       }
       lines.push('');
     }
+    lines.push(...renderKmip(d));
     if (d.suitability.length) {
       lines.push('### Suitability', '');
       for (const v of d.suitability) {
@@ -102,4 +103,43 @@ export function renderCapabilities(results: RunResults): string {
     }
   }
   return lines.join('\n');
+}
+
+interface KmipSection {
+  address?: string;
+  tls?: { version?: string; cipherStandardName?: string; cipher?: string; tls13Supported?: boolean };
+  server?: { vendorIdentification?: string };
+  versions?: string[];
+  operations?: Record<string, { advertised: boolean; observed: string }>;
+  deviations?: string[];
+}
+
+/** The KMIP target's TLS, versions, per-operation support and robustness outcomes (suites/kmip). */
+function renderKmip(d: DriverReport): string[] {
+  const k = d.sections.kmip as KmipSection | undefined;
+  if (!k) return [];
+  const lines = ['### KMIP', ''];
+  if (k.server?.vendorIdentification) lines.push(`Server: ${cell(k.server.vendorIdentification)}${k.address ? ` at ${k.address}` : ''}.`);
+  if (k.tls) {
+    lines.push(`TLS: ${k.tls.version ?? '?'} with ${k.tls.cipherStandardName ?? k.tls.cipher ?? '?'}; TLS 1.3 ${k.tls.tls13Supported ? 'supported' : 'not offered (Cascade requires TLS 1.3)'}.`);
+  }
+  if (k.versions?.length) lines.push(`Protocol versions offered: ${k.versions.join(', ')}.`);
+  lines.push('');
+  if (k.operations && Object.keys(k.operations).length) {
+    lines.push('| Operation | Listed by Query | Observed |', '|---|---|---|');
+    for (const [op, o] of Object.entries(k.operations)) lines.push(`| ${op} | ${o.advertised ? 'yes' : 'no'} | ${cell(o.observed)} |`);
+    lines.push('');
+  }
+  const robust = d.sections['kmip-robustness'] as Record<string, string> | undefined;
+  if (robust && Object.keys(robust).length) {
+    lines.push('| Hostile input | Target\'s answer |', '|---|---|');
+    for (const [name, outcome] of Object.entries(robust)) lines.push(`| ${name} | ${cell(collapseRepeats(String(outcome)))} |`);
+    lines.push('');
+  }
+  return lines;
+}
+
+/** "Success; Success; Success" → "Success × 3", so a 100-item batch stays one readable cell. */
+function collapseRepeats(text: string): string {
+  return text.replace(/(?<![^\s:;])([^;:]+?)(?:; \1(?![^;]))+/g, (run, item: string) => `${item} × ${run.split('; ').length}`);
 }

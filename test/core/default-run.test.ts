@@ -57,6 +57,10 @@ describe('hsm-harness run on the embedded defaults', () => {
     const md = await readFile(join(out, 'capabilities.md'), 'utf8');
     expect(md).toMatch(/\| softhsm \| PKCS#11 \| ran \|/);
     expect(md).toMatch(/\| nethsm \|.*no container runtime/);
+    // The KMIP target gets its own section: TLS, per-operation support, and the hostile inputs it survived.
+    expect(md).toMatch(/### KMIP\n\nServer: PyKMIP[^\n]*\nTLS: TLSv1\.2 [^\n]*not offered \(Cascade requires TLS 1\.3\)/);
+    expect(md).toMatch(/\| Sign \| yes \| works \|/);
+    expect(md).toMatch(/\| Hostile input \| Target's answer \|/);
   });
 
   test('progress went to stderr as plain lines (not a TTY)', () => {
