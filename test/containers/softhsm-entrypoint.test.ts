@@ -40,7 +40,8 @@ async function serve(pin: string, extraEnv: Record<string, string> = {}): Promis
   });
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+  // The socket can appear a moment before p11-kit prints its address line: wait for both.
+  for (let i = 0; i < 200 && !(existsSync(socket) && out.includes('P11_KIT_SERVER_ADDRESS=')); i++) await new Promise((r) => setTimeout(r, 50));
   if (!existsSync(socket)) { killTree(child.pid!); throw new Error(`entrypoint did not create ${socket}: ${out}`); }
   return { dir, socket, child, log: () => out };
 }

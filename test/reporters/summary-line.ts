@@ -25,7 +25,7 @@ export default class SummaryLineReporter implements Reporter {
       }
     }
     // Let the other reporters (JUnit prints where it wrote) finish first: this must be the last line.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
 }
