@@ -7,11 +7,12 @@ import { writeReports } from '../reports/write.js';
 import { runPassed } from '../results.js';
 import { suites } from '../../suites/index.js';
 import { UsageError } from '../errors.js';
+import { updateGoldenCodes } from '../expectations.js';
 
 export const runCommand: Command = {
   name: 'run',
   summary: 'run the conformance suites on every driver (or the ones named) and write reports',
-  usage: 'hsm-harness run [--driver ID ...] [--suite NAME ...] [--out DIR] [--json] [--quiet]',
+  usage: 'hsm-harness run [--driver ID ...] [--suite NAME ...] [--out DIR] [--json] [--quiet] [--update-golden]',
   async run(argv) {
     const { values } = parse('run', argv, {
       driver: { type: 'string', multiple: true },
@@ -19,6 +20,7 @@ export const runCommand: Command = {
       out: { type: 'string', default: 'reports' },
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
+      'update-golden': { type: 'boolean', default: false },
     });
     for (const s of values.suite ?? []) {
       if (!suites.some((x) => x.name === s)) {
@@ -30,6 +32,14 @@ export const runCommand: Command = {
     const outDir = resolve(values.out!);
     const written = await writeReports(results, outDir);
     const ok = runPassed(results);
+    if (values['update-golden']) {
+      // Record this run's return codes as each driver's golden values, for review in version control.
+      for (const d of results.drivers) {
+        if (d.status === 'ran' && Object.keys(d.goldenCodes).length) {
+          process.stderr.write(`golden return codes written to ${await updateGoldenCodes(d.id, d.goldenCodes)}\n`);
+        }
+      }
+    }
     if (values.json) {
       process.stdout.write(JSON.stringify(results, null, 2) + '\n');
     } else {

@@ -85,6 +85,16 @@ async function main(req: WorkerRequest): Promise<void> {
         push();
       }
     }
+    if (expectations.file.goldenCodes && Object.keys(report.goldenCodes).length > 0) {
+      ctx.suite = 'golden';
+      await ctx.case('return-codes', (c) => {
+        const diffs = expectations.goldenDifferences(report.goldenCodes);
+        c.detail('compared', Object.keys(expectations.file.goldenCodes!).filter((k) => k in report.goldenCodes).length);
+        if (diffs.length) {
+          throw new Error(`return codes changed since drivers/${driver.id}.expect.json was recorded: ${diffs.map((d) => `${d.situation}: ${d.observed}, golden ${d.golden}`).join('; ')} (review, then hsm-harness run --update-golden)`);
+        }
+      });
+    }
     if (token && objectsBefore !== undefined) {
       ctx.suite = 'cleanup';
       const before = objectsBefore;

@@ -3,8 +3,8 @@
  * SoftHSM (in-process and through p11-kit) and real PyKMIP. It must exit 0 and write every report; drivers
  * that cannot run here are unavailable with their reason, in JUnit too.
  */
-import { describe, expect, test, beforeAll } from 'vitest';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { describe, expect, test, beforeAll, afterAll } from 'vitest';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
@@ -20,6 +20,7 @@ describe('hsm-harness run on the embedded defaults', () => {
     r = await cli(['run', '--out', out]);
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
   }, 600_000);
+  afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });
 
   test('exits 0 and writes every report', async () => {
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
@@ -38,7 +39,10 @@ describe('hsm-harness run on the embedded defaults', () => {
       expect(d.cases.filter((c) => c.status === 'pass').length, id).toBeGreaterThan(10);
     }
     for (const id of ['softhsm', 'softhsm-p11kit']) {
-      expect(results.drivers.find((x) => x.id === id)!.cases.find((c) => c.suite === 'cleanup')?.status).toBe('pass');
+      const d = results.drivers.find((x) => x.id === id)!;
+      expect(d.cases.find((c) => c.suite === 'cleanup')?.status).toBe('pass');
+      // The codes this run observed equal the ones recorded in drivers/<id>.expect.json.
+      expect(d.cases.find((c) => c.suite === 'golden' && c.case === 'return-codes')?.status, id).toBe('pass');
     }
   });
 
