@@ -3,10 +3,10 @@
  * ends in one line on stderr, exit 2, with no password or share in any output. Each full share-file KDF
  * costs seconds, so the cases run concurrently and each decrypts as few files as it can.
  */
-import { describe, expect, test, beforeAll } from 'vitest';
+import { describe, expect, test, beforeAll, afterAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +47,7 @@ beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error('build first: npx tsc -p .');
   dir = await mkdtemp(join(tmpdir(), 'dkek-cli-'));
 });
+afterAll(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
 
 describe.concurrent('hsm-harness dkek', () => {
   test('blob-verify accepts the real-device wrap file and prints type, size, KCV, CMAC and public key', async () => {
@@ -68,11 +69,13 @@ describe.concurrent('hsm-harness dkek', () => {
 
   test('a blob under another DKEK names both KCVs', async () => {
     // A bare blob wrapped by the library under a random DKEK; the CLI decrypts only the fixture share.
-    const other = Dkek.fromShares([randomBytes(32)]);
+    const share = randomBytes(32);
     const path = join(dir, 'other.blob');
-    await writeFile(path, wrapBlob({ kind: 'aes', key: randomBytes(32) }, other));
+    await writeFile(path, wrapBlob({ kind: 'aes', key: randomBytes(32) }, Dkek.fromShares([share])));
     const r = await cli(['blob-verify', '--wrap', path, '--share', SHARE, '--password', 'env:DKEK_PW']);
-    expectUsageError(r, new RegExp(`blob wrapped under DKEK with KCV ${other.kcvHex}; these shares give ${vector.kcv}`));
+    // The blob's KCV by dkek.md §3 (SHA-256 of the one-share DKEK, first 8 bytes), computed with node:crypto.
+    const kcv = createHash('sha256').update(share).digest().subarray(0, 8).toString('hex').toUpperCase();
+    expectUsageError(r, new RegExp(`blob wrapped under DKEK with KCV ${kcv}; these shares give ${vector.kcv}`));
   });
 
   test('an authentic blob whose key fails the math (Q is not d·G) exits 1 with the failed check', async () => {

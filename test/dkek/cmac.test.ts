@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aesCmac, aesCmacVerify } from '../../src/dkek/cmac.js';
@@ -17,11 +17,15 @@ describe('AES-CMAC', () => {
   test('AES-256 CMAC equals `openssl mac CMAC` for messages around block boundaries', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cmac-'));
     const key = randomBytes(32);
-    for (const len of [0, 1, 15, 16, 17, 32, 100, 363]) {
-      const msg = randomBytes(len);
-      writeFileSync(join(dir, 'm'), msg);
-      const out = execFileSync('openssl', ['mac', '-cipher', 'AES-256-CBC', '-macopt', `hexkey:${key.toString('hex')}`, '-in', join(dir, 'm'), 'CMAC']).toString().trim().toLowerCase();
-      expect(aesCmac(key, msg).toString('hex'), `length ${len}`).toBe(out);
+    try {
+      for (const len of [0, 1, 15, 16, 17, 32, 100, 363]) {
+        const msg = randomBytes(len);
+        writeFileSync(join(dir, 'm'), msg);
+        const out = execFileSync('openssl', ['mac', '-cipher', 'AES-256-CBC', '-macopt', `hexkey:${key.toString('hex')}`, '-in', join(dir, 'm'), 'CMAC']).toString().trim().toLowerCase();
+        expect(aesCmac(key, msg).toString('hex'), `length ${len}`).toBe(out);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

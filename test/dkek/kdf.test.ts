@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evpBytesToKeyMd5, md5RehashDigest, shareFileKeyIv } from '../../src/dkek/kdf.js';
@@ -72,7 +72,12 @@ describe('share files', () => {
     const share = randomBytes(32);
     const { file } = createShareFile('correct horse', { share, iterations: 1 });
     writeFileSync(join(dir, 'share.pbe'), file);
-    const out = execFileSync('openssl', ['enc', '-d', '-aes-256-cbc', '-md', 'md5', '-pass', 'pass:correct horse', '-in', join(dir, 'share.pbe')], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out: Buffer;
+    try {
+      out = execFileSync('openssl', ['enc', '-d', '-aes-256-cbc', '-md', 'md5', '-pass', 'pass:correct horse', '-in', join(dir, 'share.pbe')], { stdio: ['ignore', 'pipe', 'ignore'] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(out.toString('hex')).toBe(share.toString('hex'));
   });
 

@@ -3,10 +3,10 @@
  * from the public vector's share file; then `dkek blob-verify` accepts the blobs that run exported and
  * rejects tampered copies.
  */
-import { describe, expect, test, beforeAll } from 'vitest';
+import { describe, expect, test, beforeAll, afterAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResults } from '../../src/results.js';
@@ -33,6 +33,8 @@ describe('dkek suite on SoftHSM', () => {
     stderr = r.stderr;
     results = JSON.parse(await readFile(join(out, 'reports', 'results.json'), 'utf8'));
   });
+  // The exported blobs hold wrapped private keys: nothing stays behind.
+  afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });
 
   test('every round trip passed, the spare tokens and the main token are clean, wrap is a capability', () => {
     const d = results.drivers.find((x) => x.id === 'softhsm')!;
