@@ -33,10 +33,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * Hang guard, not a speed claim: a CLI still running after 30 s is killed, and `killed` says so. The
+ * probe cap is 5 s here, so only a hang gets near the bound.
+ */
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const t0 = performance.now();
-  const r = await exec('node', [CLI, ...args], { env: { ...process.env, NETHSM_PKCS11_LIB: '', ...env }, timeout: 60_000 }).catch((e: { stdout: string; stderr: string; code: number }) => e);
-  return { ...r, seconds: (performance.now() - t0) / 1000 };
+  return exec('node', [CLI, ...args], { env: { ...process.env, NETHSM_PKCS11_LIB: '', ...env }, timeout: 30_000 })
+    .then((r) => ({ ...r, killed: false }), (e: { stdout: string; stderr: string; code: number; killed?: boolean }) => ({ ...e, killed: e.killed ?? false }));
 }
 
 describe('container drivers without a container runtime', () => {
@@ -51,8 +54,7 @@ describe('container drivers without a container runtime', () => {
     }
     expect(rows.find((x) => x.id === 'nethsm')!.kind).toBe('nethsm');
     expect(rows.find((x) => x.id === 'bridge-container')!.kind).toBe('kmip');
-    // Hang guard (generous): one probe for the three drivers, no teardown wait.
-    expect(r.seconds).toBeLessThan(30);
+    expect(r.killed, 'the CLI did not exit within 30 s').toBe(false);
   });
 
   test('run: unavailable in results.json, skipped with the reason in JUnit and in capabilities.md', async () => {
@@ -84,7 +86,7 @@ describe('container drivers without a container runtime', () => {
       expect(rows.find((x) => x.id === id)!.reason).toMatch(/no container runtime: the runtime did not answer within 5\.0 s/);
     }
     expect(held.length).toBeGreaterThan(0);
-    // Hang guard: without the child process the dangling request would keep the CLI alive indefinitely.
-    expect(r.seconds).toBeLessThan(30);
+    // Without the child process the dangling request would keep the CLI alive indefinitely.
+    expect(r.killed, 'the CLI did not exit within 30 s').toBe(false);
   });
 });

@@ -38,11 +38,10 @@ describe('container runtime probe', () => {
     expect(v.reason).toMatch(/Could not find a working container runtime strategy/);
   });
 
+  // The 30 s test limit is the bound against hanging (the cap plus process start-up), not a speed claim.
   test('a socket that accepts but never answers: the verdict still comes back at the cap, and the prober is gone', async () => {
-    const t0 = performance.now();
     // The cap leaves the child time to load testcontainers and connect even on a busy machine.
     const v = await probeContainerRuntime({ ...process.env, DOCKER_HOST: `unix://${silentPath}` }, 5_000);
-    const elapsed = performance.now() - t0;
     expect(v.ok).toBe(false);
     expect(v.reason).toContain(NO_RUNTIME);
     expect(v.reason).toMatch(/did not answer within 5\.0 s/);
@@ -51,7 +50,5 @@ describe('container runtime probe', () => {
     // ... and killing the child closed its connection: nothing is left holding the dead socket.
     for (let i = 0; i < 40 && closed < held.length; i++) await new Promise((r) => setTimeout(r, 50));
     expect(closed).toBe(held.length);
-    // A bound against hanging, not a speed claim: the cap plus process start-up.
-    expect(elapsed).toBeLessThan(15_000);
-  });
+  }, 30_000);
 });

@@ -2,19 +2,22 @@
  * Bad input: each mistake gets exit 2 and one line on stderr naming the problem and the fix, and no
  * report is written or damaged (a previous complete report stays as it was).
  */
-import { describe, expect, test, beforeAll } from 'vitest';
-import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
+import { describe, expect, test, beforeAll, afterAll } from 'vitest';
+import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, makeSoftHsmToken, SOFTHSM_MODULE } from './helpers.js';
 
-let token: { conf: string };
+let token: { conf: string; dir: string };
 const PIN = 'right-pin-4711';
+const tempDirs: string[] = [];
 
-beforeAll(async () => { token = await makeSoftHsmToken('cli-errors', PIN); });
+beforeAll(async () => { token = await makeSoftHsmToken('cli-errors', PIN); tempDirs.push(token.dir); });
+afterAll(async () => { for (const d of tempDirs) await rm(d, { recursive: true, force: true }); });
 
 async function expectUsageError(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp) {
   const out = await mkdtemp(join(tmpdir(), 'hh-bad-'));
+  tempDirs.push(out);
   const sentinel = '{"previous":"complete report"}\n';
   await writeFile(join(out, 'results.json'), sentinel);
   const r = await cli([...args, '--out', out], env);

@@ -5,8 +5,8 @@
  *   the benchmark is left out to keep the test short);
  * - canary PINs given to every driver never appear in stdout, stderr or any report file.
  */
-import { describe, expect, test, beforeAll } from 'vitest';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { describe, expect, test, beforeAll, afterAll } from 'vitest';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, makeSoftHsmToken, SOFTHSM_MODULE, type CliResult } from './helpers.js';
@@ -19,8 +19,10 @@ describe('generic PKCS#11 module driver, with canary PINs', () => {
   let out: string;
   let r: CliResult;
   let results: RunResults;
+  let tokenDir: string | undefined;
   beforeAll(async () => {
     const token = await makeSoftHsmToken('vendor-token', GENERIC_PIN);
+    tokenDir = token.dir;
     out = await mkdtemp(join(tmpdir(), 'hh-generic-'));
     r = await cli(['run', '--driver', 'pkcs11', '--driver', 'softhsm', '--suite', 'discovery', '--suite', 'keygen', '--suite', 'signing',
       '--suite', 'dnssec', '--suite', 'sessions', '--suite', 'dkek', '--suite', 'suitability', '--out', out], {
@@ -28,6 +30,9 @@ describe('generic PKCS#11 module driver, with canary PINs', () => {
       SOFTHSM2_CONF: token.conf, HSM_HARNESS_SOFTHSM_PIN: SOFTHSM_PIN,
     });
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+  });
+  afterAll(async () => {
+    for (const d of [out, tokenDir]) if (d) await rm(d, { recursive: true, force: true });
   });
 
   test('the generic driver ran every conformance suite and nothing failed', () => {

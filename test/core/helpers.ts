@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'vitest';
 
 const exec = promisify(execFile);
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -34,4 +35,13 @@ export async function makeSoftHsmToken(label: string, pin: string): Promise<{ co
   await writeFile(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
   await exec('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', `${pin}-so`], { env: { ...process.env, SOFTHSM2_CONF: conf } });
   return { conf, dir };
+}
+
+/**
+ * Skip the running test with its reason in the JUnit XML too: vitest's JUnit reporter writes a bare
+ * <skipped/>, but it does write annotations, so the reason goes in as a "skip-reason" property.
+ */
+export async function skipWithReason(ctx: TestContext, reason: string): Promise<never> {
+  await ctx.annotate(reason, 'skip-reason');
+  return ctx.skip(reason);
 }

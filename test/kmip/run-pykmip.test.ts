@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResults } from '../../src/results.js';
@@ -22,6 +22,7 @@ describe('hsm-harness run --driver pykmip --driver cascade-hsm-bridge', () => {
     await exec('node', [CLI, 'run', '--driver', 'pykmip', '--driver', 'cascade-hsm-bridge', '--suite', 'kmip', '--suite', 'kmip-robustness', '--out', out], { env })
       .catch((err) => { if (err.code !== 1) throw err; });
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+    await rm(out, { recursive: true, force: true });
   }, 120_000);
 
   const pykmip = () => results.drivers.find((d) => d.id === 'pykmip')!;
