@@ -3,11 +3,12 @@
  * every benchmark file, the files keep their formats, and the side-by-side prints both figures and the
  * ratio. Figures are checked for being positive numbers only: speed is reported, never asserted.
  */
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { actionFormatProblems } from './format.js';
@@ -36,6 +37,7 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
     run = await cli(['bench', '--driver', 'softhsm', '--quick', '--out', out]);
     for (const f of await readdir(out)) files[f] = await readFile(join(out, f), 'utf8');
   }, 150_000);
+  afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });
 
   test('exits 0 and writes every benchmark file, and only those', () => {
     expect(run.stderr).not.toMatch(/\bfail\b/);
@@ -130,8 +132,10 @@ describe('hsm-harness bench: bad input', () => {
     [['--time', '0'], /--time/],
     [['--compare', 'p11speed'], /--compare/],
   ])('%j is a one-line usage error (exit 2)', async (args, msg) => {
-    const r = await cli(['bench', ...args, '--out', join(tmpdir(), 'hh-bench-never')]);
+    const never = join(tmpdir(), `hh-bench-never-${process.pid}`);
+    const r = await cli(['bench', ...args, '--out', never]);
     expect(r.code).toBe(2);
+    expect(existsSync(never), 'nothing written for bad input').toBe(false);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(msg);
   });
