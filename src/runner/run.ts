@@ -36,6 +36,29 @@ function workerPath(): string {
   return built;
 }
 
+/**
+ * Driver processes running now, with what they hold. On Ctrl-C or SIGTERM (a cancelled CI job) the parent
+ * kills them and releases their servers and temporary tokens itself, then exits without writing reports,
+ * so the previous complete reports stay in place.
+ */
+const live = new Map<number, { kill: () => void; resources: () => DriverResources }>();
+let signalHandlersInstalled = false;
+
+function installSignalHandlers(): void {
+  if (signalHandlersInstalled) return;
+  signalHandlersInstalled = true;
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      for (const entry of live.values()) {
+        entry.kill();
+        releaseResources(entry.resources());
+      }
+      process.stderr.write(`\nhsm-harness: interrupted (${signal}); driver processes stopped, no report written\n`);
+      process.exit(code);
+    });
+  }
+}
+
 export function selectDrivers(ids: string[] | undefined): Driver[] {
   if (!ids || ids.length === 0) return allDrivers;
   return ids.map((id) => {
@@ -88,7 +111,9 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
   return new Promise((resolve, reject) => {
     // pkcs11js async calls run on the libuv pool: size it for 8 in-flight operations plus file I/O.
     const childEnv = { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? '16' };
+    installSignalHandlers();
     const child = fork(workerPath(), [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    live.set(child.pid!, { kill: () => child.kill('SIGKILL'), resources: () => resources });
     let report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
     let resources: DriverResources = { pids: [], dirs: [] };
     let current: { suite: string; case: string } | null = null;
@@ -129,6 +154,7 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
     });
     child.on('error', (err) => { if (timer) clearTimeout(timer); reject(err); });
     child.on('exit', (code, signal) => {
+      live.delete(child.pid!);
       if (timer) clearTimeout(timer);
       if (usageError) {
         releaseResources(resources);

@@ -117,6 +117,9 @@ async function main(req: WorkerRequest): Promise<void> {
   push();
 }
 
+// Ctrl-C reaches the whole process group; the parent decides what happens to this driver (and cleans up).
+process.on('SIGINT', () => { /* the parent will stop us */ });
+
 process.once('message', (req: WorkerRequest) => {
   main(req).then(
     () => { send({ type: 'done' }); process.exit(0); },
