@@ -1,4 +1,6 @@
-import { mkdir, rename, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rename, writeFile, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { UsageError } from './errors.js';
 import { dirname, join, basename } from 'node:path';
 import { tmpdir } from 'node:os';
 import { redact } from './secrets.js';
@@ -9,7 +11,7 @@ import { redact } from './secrets.js';
  * Text is redacted on the way out.
  */
 export async function writeFileAtomic(path: string, content: string | Buffer): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirs(dirname(path));
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const data = typeof content === 'string' ? redact(content) : content;
   try {
@@ -25,4 +27,50 @@ export async function writeFileAtomic(path: string, content: string | Buffer): P
 export async function makeTempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `hsm-harness-${prefix}-`));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/**
+ * mkdir -p, one level at a time. Node's own recursive mkdir never returns for a path under /proc (it keeps
+ * retrying ENOENT), which would hang a run at its very end. Returns the directories it created, deepest last.
+ */
+export async function makeDirs(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  let p = resolve(dir);
+  for (;;) {
+    try {
+      if (!(await stat(p)).isDirectory()) throw Object.assign(new Error(`${p} is not a directory`), { code: 'ENOTDIR' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      missing.unshift(p);
+      const up = dirname(p);
+      if (up === p) break;
+      p = up;
+    }
+  }
+  const created: string[] = [];
+  for (const d of missing) {
+    try { await mkdir(d); created.push(d); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; }
+  }
+  return created;
+}
+
+/**
+ * Check, before a run starts, that reports can be written to `dir`: create it (and parents), write and
+ * delete a probe file, then remove only what this check created. A bad --out is a usage error found in
+ * a second, not after a long run.
+ */
+export async function checkWritableDir(dir: string, option = '--out'): Promise<void> {
+  let created: string[] = [];
+  try {
+    created = await makeDirs(dir);
+    const probe = join(dir, `.hsm-harness-write-check.${process.pid}`);
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsageError(`cannot write reports to ${dir} (${code}); choose a writable directory with ${option}`);
+  } finally {
+    for (const d of created.reverse()) await rmdir(d).catch(() => undefined);
+  }
 }

@@ -13,7 +13,7 @@
  *   sign, verify.
  */
 import { createDecipheriv, createHash, createPrivateKey, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Suite, SuiteContext, CaseHandle } from '../src/suite.js';
 import { pkcs11, Token, ckrOf, type Handle, type Template } from '../src/pkcs11/token.js';
@@ -28,7 +28,7 @@ import { verifyBlob, wipeKey } from '../src/dkek/verify.js';
 import { curveOf, keyToWrapFromKeyObject, rsaPrivateExponent } from '../src/dkek/keys.js';
 import { registerSecret, wipe } from '../src/secrets.js';
 import { runTool, which } from '../src/proc.js';
-import { makeTempDir } from '../src/fsutil.js';
+import { makeDirs, makeTempDir } from '../src/fsutil.js';
 
 /** Node's name for RFC 5649 AES key wrap with padding; its default IV is the RFC's A65959A6. */
 const KWP_CIPHER = 'id-aes256-wrap-pad';
@@ -234,7 +234,7 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
         const wrapFile = encodeWrapFile({ blob });
         c.detail('blobBytes', blob.length);
         if (exportDir) {
-          await mkdir(exportDir, { recursive: true });
+          await makeDirs(exportDir);
           await writeFile(join(exportDir, `${ctx.driverId}-${alg}.wrap`), wrapFile);
         }
         // Offline verification exactly as `dkek blob-verify` does it, including the token's public key.

@@ -4,6 +4,7 @@ import { parse } from './args.js';
 import { runMatrix } from '../runner/run.js';
 import { makeProgress } from '../runner/progress.js';
 import { UsageError } from '../errors.js';
+import { checkWritableDir } from '../fsutil.js';
 import { suiteByName } from '../../suites/index.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -40,6 +41,7 @@ export const benchCommand: Command = {
     if (timeSeconds !== undefined) bench.timeSeconds = timeSeconds;
     const suites = compareOnly ? ['bench'] : ['bench', 'bench-kmip'].filter((s) => suiteByName(s));
 
+    await checkWritableDir(resolve(values.out!));
     const progress = makeProgress(process.stderr, values.quiet || values.json);
     const results = await runMatrix({ driverIds: values.driver, suites, progress, options: { bench } });
     const micro = compareOnly ? [] : await microBenchmarks(values.quick);

@@ -8,6 +8,7 @@ import { runPassed } from '../results.js';
 import { suites } from '../../suites/index.js';
 import { UsageError } from '../errors.js';
 import { updateGoldenCodes } from '../expectations.js';
+import { checkWritableDir } from '../fsutil.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -27,9 +28,10 @@ export const runCommand: Command = {
         throw new UsageError(`unknown suite "${s}"; known suites: ${suites.map((x) => x.name).join(', ')}`);
       }
     }
+    const outDir = resolve(values.out!);
+    await checkWritableDir(outDir);
     const progress = makeProgress(process.stderr, values.quiet || values.json);
     const results = await runMatrix({ driverIds: values.driver, suites: values.suite, progress });
-    const outDir = resolve(values.out!);
     const written = await writeReports(results, outDir);
     const ok = runPassed(results);
     if (values['update-golden']) {

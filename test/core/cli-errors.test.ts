@@ -72,6 +72,16 @@ describe('bad input exits 2 with one line and leaves reports alone', () => {
       /HSM_PKCS11_PIN is not set/);
   });
 
+  test('an --out that cannot be written is found before the run, not after it', async () => {
+    // Under /proc, Node's own recursive mkdir never returns; the harness must answer at once instead.
+    for (const [out, code] of [['/proc/hsm-harness-nope', 'ENOENT'], ['/etc/hostname/reports', 'ENOTDIR']] as const) {
+      const r = await cli(['run', '--driver', 'softhsm', '--out', out], {}, { timeoutMs: 30_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe(`hsm-harness: cannot write reports to ${out} (${code}); choose a writable directory with --out`);
+      expect(r.stderr).not.toMatch(/starting/);
+    }
+  });
+
   test('unknown command', async () => {
     const r = await cli(['frobnicate']);
     expect(r.code).toBe(2);
