@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { dirname, join, basename } from 'node:path';
 import { tmpdir } from 'node:os';
-import { redact } from './secrets.js';
+import { redact, redactValue } from './secrets.js';
 
 /**
  * Write a report so that readers see either the old file or the complete new one, never a partial file:
@@ -13,7 +13,9 @@ import { redact } from './secrets.js';
 export async function writeFileAtomic(path: string, content: string | Buffer): Promise<void> {
   await makeDirs(dirname(path));
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const data = typeof content === 'string' ? redact(content) : content;
+  // JSON is redacted value by value so that it stays valid JSON; other text as a whole.
+  const data = typeof content !== 'string' ? content
+    : path.endsWith('.json') ? `${JSON.stringify(redactValue(JSON.parse(content)), null, 2)}\n` : redact(content);
   try {
     await writeFile(tmp, data);
     await rename(tmp, path);

@@ -11,13 +11,12 @@ import { makeContext } from './context.js';
 import { Expectations } from '../expectations.js';
 import { Token } from '../pkcs11/token.js';
 import { UsageError, describeError } from '../errors.js';
-import { redact, registerSecretsFromEnv } from '../secrets.js';
+import { redactValue, registerSecretsFromEnv } from '../secrets.js';
 import type { StartedDriver } from '../driver.js';
 
 function send(msg: WorkerMessage): void {
-  // Everything that leaves this process is redacted.
-  const text = redact(JSON.stringify(msg));
-  process.send?.(JSON.parse(text));
+  // Everything that leaves this process is redacted (strings only, so numbers and structure survive).
+  process.send?.(redactValue(msg));
 }
 
 async function main(req: WorkerRequest): Promise<void> {

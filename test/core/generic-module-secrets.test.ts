@@ -62,6 +62,8 @@ describe('generic PKCS#11 module driver, with canary PINs', () => {
       for (const canary of [GENERIC_PIN, SOFTHSM_PIN, 'CANARY-']) {
         expect(text.includes(canary), `${canary} found in ${where}`).toBe(false);
       }
+      // Masking is only the safety net: had any code path printed a PIN, the mask would show here.
+      expect(text.includes('***'), `a masked secret in ${where}: something tried to print a PIN`).toBe(false);
     }
   });
 });
