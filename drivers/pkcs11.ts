@@ -76,6 +76,11 @@ export const driver = moduleDriver({
     const uriText = env.HSM_PKCS11_URI;
     if (uriText) {
       const uri = parsePkcs11Uri(uriText); // throws UsageError when malformed
+      // An attribute we cannot match would widen the selection to a token the operator did not mean.
+      const unmatched = Object.keys(uri.other);
+      if (unmatched.length) {
+        throw new UsageError(`HSM_PKCS11_URI has attribute(s) this harness cannot match: ${unmatched.join(', ')}; remove them or use token=, serial= or slot-id=`);
+      }
       const modulePath = uri.modulePath ?? env.HSM_PKCS11_MODULE;
       if (!modulePath) return 'HSM_PKCS11_URI has no module-path and HSM_PKCS11_MODULE is not set';
       const token: TokenSelector = {};
@@ -83,6 +88,9 @@ export const driver = moduleDriver({
       if (uri.serial !== undefined) token.serial = uri.serial;
       if (uri.slotId !== undefined) token.slotId = uri.slotId;
       if (!token.label && env.HSM_PKCS11_TOKEN) token.label = env.HSM_PKCS11_TOKEN;
+      if (token.label === undefined && token.serial === undefined && token.slotId === undefined) {
+        throw new UsageError('HSM_PKCS11_URI names no token; add token=<label> (or serial=, slot-id=), or set HSM_PKCS11_TOKEN');
+      }
       const readPin = uri.pinValue !== undefined ? async () => uri.pinValue!
         : uri.pinSource !== undefined ? () => readSecretSource(uri.pinSource!.startsWith('file:') ? uri.pinSource! : `file:${uri.pinSource}`, 'pin-source')
         : pinFromEnv(env, 'HSM_PKCS11_PIN', 'pkcs11');
@@ -90,7 +98,9 @@ export const driver = moduleDriver({
     }
     const modulePath = env.HSM_PKCS11_MODULE;
     if (!modulePath) return 'HSM_PKCS11_MODULE (or HSM_PKCS11_URI) is not set';
-    const token: TokenSelector = env.HSM_PKCS11_TOKEN ? { label: env.HSM_PKCS11_TOKEN } : {};
+    // Never "the first token": on a module with several tokens that could be one in production use.
+    if (!env.HSM_PKCS11_TOKEN) throw new UsageError('HSM_PKCS11_MODULE is set but HSM_PKCS11_TOKEN is not; set it to the label of the token to test');
+    const token: TokenSelector = { label: env.HSM_PKCS11_TOKEN };
     return { modulePath, token, readPin: pinFromEnv(env, 'HSM_PKCS11_PIN', 'pkcs11'), env: {}, describe: `${modulePath} (${describeSelector(token)})` };
   },
 });

@@ -45,7 +45,7 @@ describe('bad input exits 2 with one line and leaves reports alone', () => {
   });
 
   test('missing module file', async () => {
-    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_MODULE: '/nonexistent/libvendor.so', HSM_PKCS11_PIN: 'x' },
+    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_MODULE: '/nonexistent/libvendor.so', HSM_PKCS11_TOKEN: 'any', HSM_PKCS11_PIN: 'x' },
       /PKCS#11 module not found: \/nonexistent\/libvendor.so; install it or fix the module path/);
   });
 
@@ -65,6 +65,18 @@ describe('bad input exits 2 with one line and leaves reports alone', () => {
       { HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: 'cli-errors', HSM_PKCS11_PIN: wrong, SOFTHSM2_CONF: token.conf },
       /PIN was rejected by the token \(CKR_PIN_INCORRECT\); check the PIN source/);
     expect(line).not.toContain(wrong);
+  });
+
+  test('a URI attribute the harness cannot match (a typo) is refused, not ignored', async () => {
+    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_URI: `pkcs11:tokn=cli-errors?module-path=${SOFTHSM_MODULE}`, HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
+      /HSM_PKCS11_URI has attribute\(s\) this harness cannot match: tokn/);
+  });
+
+  test('a module without a named token is refused (never "the first token")', async () => {
+    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
+      /HSM_PKCS11_MODULE is set but HSM_PKCS11_TOKEN is not/);
+    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_URI: `pkcs11:?module-path=${SOFTHSM_MODULE}`, HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
+      /HSM_PKCS11_URI names no token/);
   });
 
   test('missing PIN for a configured module', async () => {
