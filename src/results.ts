@@ -58,7 +58,9 @@ export interface SuitabilityVerdict {
 /** 'suitable', 'not suitable', or 'not tested' when every reason is that a requirement was not tried. */
 export function verdictLabel(v: SuitabilityVerdict): 'suitable' | 'not suitable' | 'not tested' {
   if (v.suitable) return 'suitable';
-  return v.reasons.length > 0 && v.reasons.every((r) => r.startsWith('not tested')) ? 'not tested' : 'not suitable';
+  // Notes and caveats accompany a verdict; only the other reasons decide between "not suitable" and "not tested".
+  const deciding = v.reasons.filter((r) => !/^(note|caveat):/.test(r));
+  return deciding.length > 0 && deciding.every((r) => r.startsWith('not tested')) ? 'not tested' : 'not suitable';
 }
 
 export type DriverStatus = 'ran' | 'unavailable' | 'crash' | 'timeout' | 'error';

@@ -33,7 +33,12 @@ export const runCommand: Command = {
     const progress = makeProgress(process.stderr, values.quiet || values.json);
     const results = await runMatrix({ driverIds: values.driver, suites: values.suite, progress });
     const written = await writeReports(results, outDir);
-    const ok = runPassed(results);
+    // Asking for drivers by name and getting none of them must not look like a green run.
+    const nothingRan = (values.driver?.length ?? 0) > 0 && results.drivers.every((d) => !d.available);
+    if (nothingRan) {
+      process.stderr.write(`hsm-harness: none of the requested drivers could run, so nothing was tested: ${results.drivers.map((d) => `${d.id} (${d.availabilityReason})`).join('; ')}\n`);
+    }
+    const ok = runPassed(results) && !nothingRan;
     if (values['update-golden']) {
       // Record this run's return codes as each driver's golden values, for review in version control.
       for (const d of results.drivers) {

@@ -94,6 +94,16 @@ describe('bad input exits 2 with one line and leaves reports alone', () => {
     }
   });
 
+  test('asking only for drivers that cannot run here is not a green run', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'hh-none-'));
+    const r = await cli(['run', '--driver', 'smartcard-hsm', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/none of the requested drivers could run, so nothing was tested: smartcard-hsm \(SCHSM_PIN is not set/);
+    // The reports are still written, so that the reason reaches the JUnit XML.
+    expect(await readFile(join(out, 'junit.xml'), 'utf8')).toMatch(/skip-reason" value="unavailable: SCHSM_PIN is not set/);
+    await rm(out, { recursive: true, force: true });
+  });
+
   test('unknown command', async () => {
     const r = await cli(['frobnicate']);
     expect(r.code).toBe(2);
