@@ -1,6 +1,6 @@
 /**
  * JUnit XML, derived from RunResults: one <testsuite> per driver. Skips and unsupported cases carry their
- * reason as a skip-reason property (junit-report-builder's skipped() takes no message); crashes and
+ * reason as <skipped message="…"> and as a skip-reason property; crashes and
  * timeouts are <error> entries, never passes. An unavailable driver is one skipped case with its reason.
  */
 import junitModule from 'junit-report-builder';
@@ -35,5 +35,16 @@ export function renderJUnit(results: RunResults): string {
       }
     }
   }
-  return builder.build();
+  return withSkipMessages(builder.build());
+}
+
+/**
+ * junit-report-builder writes a bare <skipped/>; Jenkins, GitLab and the GitHub JUnit actions show the
+ * message attribute. Copy each case's skip-reason (already escaped as an attribute value) into it.
+ */
+function withSkipMessages(xml: string): string {
+  return xml.replace(/<testcase\b[^>]*>[\s\S]*?<\/testcase>/g, (block) => {
+    const reason = /<property name="skip-reason" value="([^"]*)"\/>/.exec(block);
+    return reason ? block.replace('<skipped/>', `<skipped message="${reason[1]}"/>`) : block;
+  });
 }
