@@ -23,7 +23,8 @@ function help(): string {
 async function main(argv: string[]): Promise<number> {
   registerSecretsFromEnv(process.env);
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') { process.stdout.write(help()); return name ? 0 : 2; }
+  if (!name) { process.stderr.write(help()); return 2; }
+  if (name === '--help' || name === '-h' || name === 'help') { process.stdout.write(help()); return 0; }
   if (name === '--version') { process.stdout.write(`${toolVersion()}\n`); return 0; }
   const cmd = commands.find((c) => c.name === name);
   if (!cmd) throw new UsageError(`unknown command "${name}"; commands: ${commands.map((c) => c.name).join(', ')}`);

@@ -71,6 +71,10 @@ export function selectDrivers(ids: string[] | undefined): Driver[] {
 export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   const env = opts.env ?? process.env;
   const startedAt = new Date().toISOString();
+  const caseTimeout = env.HSM_CASE_TIMEOUT_S;
+  if (caseTimeout !== undefined && caseTimeout !== '' && !(/^\d+(\.\d+)?$/.test(caseTimeout) && Number(caseTimeout) > 0)) {
+    throw new UsageError(`HSM_CASE_TIMEOUT_S must be a number of seconds greater than 0, got "${caseTimeout}"; unset it to use each driver's own limit`);
+  }
   const selected = selectDrivers(opts.driverIds);
   // Probe everything first, so that bad input (a malformed URI, a missing module) stops the run before
   // any driver has started and before any report exists.
