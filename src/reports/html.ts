@@ -8,7 +8,7 @@ import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdi
 import { verdictLabel } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
 import { renderDocumentedSvg, renderThroughputSvg } from './bench.js';
-import type { BenchSection, LatencyStats } from '../../bench/types.js';
+import type { BenchSection, KmipBenchSection, LatencyStats } from '../../bench/types.js';
 import { humanDuration } from '../../bench/dnssec.js';
 
 const STATUSES: CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
@@ -49,6 +49,8 @@ const isScalar = (v: unknown) => v === null || typeof v !== 'object';
 export function renderValue(v: unknown, depth = 0): string {
   if (v === null || v === undefined || v === '') return '<span class="muted">–</span>';
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  // Measured figures: three significant decimals are plenty for a reader; results.json keeps them all.
+  if (typeof v === 'number' && !Number.isInteger(v)) return esc(Number(v.toPrecision(4)));
   if (typeof v !== 'object') return esc(v);
   if (depth >= 4) return `<code>${esc(JSON.stringify(v))}</code>`;
   if (Array.isArray(v)) {
@@ -167,12 +169,25 @@ function renderDkek(data: unknown): string | undefined {
     : '<p class="muted">no round trips ran</p>');
 }
 
+function renderKmipBench(data: unknown): string | undefined {
+  const k = data as KmipBenchSection;
+  if (!k || !Array.isArray(k.sign)) return undefined;
+  if (k.skipped) return `<p class="reason">not run: ${esc(k.skipped)}</p>`;
+  const out = [table(['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s (one connection)'],
+    k.sign.map((x) => [esc(x.algorithm), num(x.latency.mean), num(x.latency.p99), `±${num(x.latency.rme)}%`, num(x.opsPerSec)]))];
+  if (k.connections?.length) {
+    out.push(table(['Algorithm', 'Connections', 'Round trips', 'Wall s', 'Round trips/s'],
+      k.connections.map((x) => [esc(x.algorithm), esc(x.connections), esc(x.completed), num(x.wallSeconds), num(x.opsPerSec)])));
+  }
+  return out.join('');
+}
+
 const sectionRenderers: Record<string, { title: string; render?: SectionRenderer }> = {
   kmip: { title: 'KMIP', render: renderKmip },
   suitability: { title: 'Suitability requirements' },
   dkek: { title: 'DKEK backup and restore round trips', render: renderDkek },
   bench: { title: 'Benchmarks', render: renderBench },
-  'bench-kmip': { title: 'KMIP benchmarks' },
+  'bench-kmip': { title: 'KMIP benchmarks', render: renderKmipBench },
 };
 
 function renderSection(name: string, data: unknown): string {
@@ -246,7 +261,7 @@ function driverSection(d: DriverReport): string {
   parts.push(`<p>${driverStatus(d)}${d.available ? ` · ${esc(d.availabilityReason)}` : ''}${d.durationMs !== undefined ? ` · ${esc((d.durationMs / 1000).toFixed(1))} s` : ''}</p>`);
   if (!d.available) return parts.join('') + '</section>';
   parts.push(`<p>${countStatuses(d.cases)}</p>`);
-  if (Object.keys(d.info).length) parts.push(`<section class="sub"><h3>Token</h3>${renderValue(d.info, 1)}</section>`);
+  if (Object.keys(d.info).length) parts.push(`<section class="sub"><h3>${d.kind === 'pkcs11' ? 'Library and token' : 'Target'}</h3>${renderValue(d.info, 1)}</section>`);
   if (d.suitability.length) {
     parts.push(`<section class="sub"><h3>Suitability</h3><ul>${d.suitability.map((v) => `<li><b>${esc(v.signer)}</b>: `
       + `${suitabilityPill(v)}${v.reasons.length ? ` — ${v.reasons.map(esc).join('; ')}` : ''}</li>`).join('')}</ul></section>`);
