@@ -4,6 +4,7 @@
  * PRKD (PKCS#15 private key description) and certificate (X.509 or the CV request) are kept as whole TLVs.
  */
 import { DkekError } from './dkek.js';
+import { parseBlob } from './blob.js';
 
 export interface WrapFile {
   blob: Buffer;
@@ -88,6 +89,9 @@ export function blobFromFile(data: Uint8Array, what: string): WrapFile {
       return parseWrapFile(data, what);
     } catch (err) {
       if (!(err instanceof DkekError)) throw err;
+      // Not a wrap file: a bare blob then, but only if it parses as one; otherwise the wrap-file error
+      // ("truncated …") is the one that tells the user what is wrong.
+      try { parseBlob(data, what); } catch { throw err; }
     }
   }
   return { blob: Buffer.from(data) };
