@@ -9,6 +9,7 @@ import { ALGORITHM_OID, KEY_TYPE_NAMES, unwrapBlob, type BlobFields, type Unwrap
 import { curveByPrimeAndOrder, type Curve } from './curves.js';
 import { formatKcv, type Dkek } from './dkek.js';
 import { wipe } from '../secrets.js';
+import { stripLeadingZeros, toKeyObject } from '../pkcs11/keys.js';
 
 export interface Check { name: string; ok: boolean; detail?: string }
 
@@ -54,14 +55,9 @@ function modPow(base: bigint, exp: bigint, m: bigint): bigint {
   return r;
 }
 
-function stripZeros(b: Buffer): Buffer {
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0) i++;
-  return b.subarray(i);
-}
 
 function bitLength(b: Buffer): number {
-  const s = stripZeros(b);
+  const s = stripLeadingZeros(b);
   return s[0] === 0 ? 0 : (s.length - 1) * 8 + (32 - Math.clz32(s[0]!));
 }
 
@@ -82,7 +78,7 @@ function checkEc(key: Extract<UnwrappedKey, { kind: 'ec' }>, checks: Check[]): {
   let derived: Buffer | undefined;
   try {
     const ecdh = createECDH(curve.openssl);
-    ecdh.setPrivateKey(Buffer.concat([Buffer.alloc(Math.max(0, curve.bytes - stripZeros(key.d).length)), stripZeros(key.d)]));
+    ecdh.setPrivateKey(Buffer.concat([Buffer.alloc(Math.max(0, curve.bytes - stripLeadingZeros(key.d).length)), stripLeadingZeros(key.d)]));
     derived = ecdh.getPublicKey();
   } catch (err) {
     checks.push({ name: 'Q = d·G', ok: false, detail: `private scalar rejected: ${(err as Error).message.split('\n')[0]}` });
@@ -137,7 +133,7 @@ function checkRsa(key: Extract<UnwrappedKey, { kind: 'rsa' }>, checks: Check[]):
   }
   const pub: PublicKeyInfo = { kind: 'rsa', modulusBits: bits, exponent: key.e.toString('hex') };
   try {
-    describeKeyObject(createPublicKey({ key: { kty: 'RSA', n: stripZeros(key.n).toString('base64url'), e: stripZeros(key.e).toString('base64url') }, format: 'jwk' }), pub);
+    describeKeyObject(toKeyObject({ family: 'rsa', modulus: key.n, exponent: key.e }), pub);
   } catch { /* reported by the checks */ }
   return pub;
 }

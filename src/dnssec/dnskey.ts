@@ -7,9 +7,9 @@
  *   dnskeyRdata(13, publicKeyObject(token, handle))   // Buffer: flags | protocol | algorithm | key
  *   keyTag(rdata)                                     // RFC 4034 Appendix B
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { RawPublicKey } from '../pkcs11/keys.js';
-import { toKeyObject } from '../pkcs11/keys.js';
+import { stripLeadingZeros, toKeyObject } from '../pkcs11/keys.js';
 import { u16 } from './wire.js';
 
 export type DnssecAlgorithm = 8 | 10 | 13 | 14 | 15;
@@ -39,12 +39,6 @@ export const FLAGS_ZSK = 256;
 
 function asKeyObject(key: KeyObject | RawPublicKey): KeyObject {
   return 'family' in key ? toKeyObject(key) : key;
-}
-
-function stripLeadingZeros(b: Buffer): Buffer {
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0) i++;
-  return b.subarray(i);
 }
 
 function leftPad(b: Buffer, len: number): Buffer {
@@ -98,17 +92,15 @@ export function dnskeyToKeyObject(rdata: Buffer): KeyObject {
     const long = key[0] === 0;
     const elen = long ? key.readUInt16BE(1) : key[0]!;
     const off = long ? 3 : 1;
-    const e = key.subarray(off, off + elen);
-    const n = key.subarray(off + elen);
-    return createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
+    return toKeyObject({ family: 'rsa', exponent: key.subarray(off, off + elen), modulus: key.subarray(off + elen) });
   }
   if (info.family === 'ec') {
     const f = info.fieldBytes!;
     if (key.length !== 2 * f) throw new Error(`${info.name} public key is ${key.length} bytes, expected ${2 * f}`);
-    return createPublicKey({ key: { kty: 'EC', crv: info.curve, x: key.subarray(0, f).toString('base64url'), y: key.subarray(f).toString('base64url') }, format: 'jwk' });
+    // RFC 6605 stores X‖Y; the uncompressed point adds the 04 prefix.
+    return toKeyObject({ family: 'ec', curve: info.curve, point: Buffer.concat([Buffer.from([4]), key]) });
   }
-  if (key.length !== 32) throw new Error(`Ed25519 public key is ${key.length} bytes, expected 32`);
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key.toString('base64url') }, format: 'jwk' });
+  return toKeyObject({ family: 'ed25519', point: key });
 }
 
 /** DNSKEY presentation text: "257 3 13 <base64>". */

@@ -10,6 +10,7 @@ import { E } from './tags.js';
 import { child } from './messages.js';
 import type { Item } from './ttlv.js';
 import { unsignedToBytes } from './ttlv.js';
+import { toKeyObject } from '../pkcs11/keys.js';
 
 export interface ExtractedKey { key: KeyObject; format: string; deviations: string[] }
 
@@ -35,7 +36,7 @@ export function publicKeyFromGet(g: GetResult): ExtractedKey {
     case KFT('Transparent RSA Public Key'): {
       const n = unsignedBig(child(m, 'Modulus'), 'Modulus', deviations);
       const e = unsignedBig(child(m, 'Public Exponent'), 'Public Exponent', deviations);
-      const key = createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
+      const key = toKeyObject({ family: 'rsa', modulus: n, exponent: e });
       return { key, format: 'Transparent RSA Public Key', deviations };
     }
     default:

@@ -134,6 +134,8 @@ export interface RawPublicKey {
   /** Uncompressed EC point 04‖X‖Y, or the 32-byte Ed25519 key. */
   point?: Buffer;
   ecParams?: Buffer;
+  /** The curve by name, for EC keys that come without CKA_EC_PARAMS (DNSKEY, KMIP); else ecParams decides. */
+  curve?: 'P-256' | 'P-384' | 'P-521';
   /** Whether CKA_EC_POINT came DER-wrapped. */
   pointDerWrapped?: boolean;
 }
@@ -155,13 +157,17 @@ const CURVE_BY_PARAMS: Record<string, 'P-256' | 'P-384' | 'P-521'> = {
 function b64u(b: Buffer): string {
   return b.toString('base64url');
 }
-function stripLeadingZeros(b: Buffer): Buffer {
+/** Minimal big-endian form of an unsigned integer (JWK and DNSKEY want no leading zero bytes). */
+export function stripLeadingZeros(b: Buffer): Buffer {
   let i = 0;
   while (i < b.length - 1 && b[i] === 0) i++;
   return b.subarray(i);
 }
 
-/** node:crypto public key for independent verification of what the token signed. */
+/**
+ * node:crypto public key from raw public parts: the one place that builds one, whether the parts came from a
+ * token, a DNSKEY, a KMIP Get or a SmartCard-HSM blob.
+ */
 export function toKeyObject(pub: RawPublicKey): KeyObject {
   if (pub.family === 'rsa') {
     return createPublicKey({ key: { kty: 'RSA', n: b64u(stripLeadingZeros(pub.modulus!)), e: b64u(stripLeadingZeros(pub.exponent!)) }, format: 'jwk' });
@@ -170,7 +176,7 @@ export function toKeyObject(pub: RawPublicKey): KeyObject {
     if (pub.point!.length !== 32) throw new Error(`Ed25519 public key is ${pub.point!.length} bytes, expected 32`);
     return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64u(pub.point!) }, format: 'jwk' });
   }
-  const crv = CURVE_BY_PARAMS[pub.ecParams!.toString('hex')];
+  const crv = pub.curve ?? CURVE_BY_PARAMS[pub.ecParams!.toString('hex')];
   if (!crv) throw new Error(`unsupported EC parameters ${pub.ecParams!.toString('hex')}`);
   const p = pub.point!;
   const n = (p.length - 1) / 2;
