@@ -67,7 +67,7 @@ export function signingPath(alg: KeyAlg): SigningPath {
 }
 
 /** Why the token cannot do this algorithm (from its mechanism list), or undefined when it can. */
-export function unsupportedReason(token: Token, alg: KeyAlg, mechanisms: Set<number>, forSigning: boolean): string | undefined {
+export function unsupportedReason(token: Token, alg: KeyAlg, mechanisms: ReadonlySet<number>, forSigning: boolean): string | undefined {
   const info = KEY_ALGS[alg];
   if (!mechanisms.has(info.mechanism)) return `the token does not list the key-pair generation mechanism for ${algorithmName(alg)}`;
   if (forSigning) {

@@ -93,7 +93,7 @@ export const benchSuite: Suite = {
       environment: environment(token), sign: [], keygen: [], scaling: [], dnssec: [],
     };
     ctx.report.sections.bench = section;
-    const mechanisms = new Set(token.lib.C_GetMechanismList(token.slot));
+    const mechanisms = token.offeredMechanisms();
     const signingKeys = new Map<KeyAlg, KeyPair>();
     const uvPool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
     if (uvPool < Math.max(...CONCURRENCY_LEVELS)) {
@@ -113,7 +113,7 @@ export const benchSuite: Suite = {
   },
 };
 
-async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions, budgetMs: number, mechanisms: Set<number>,
+async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions, budgetMs: number, mechanisms: ReadonlySet<number>,
   section: BenchSection, signingKeys: Map<KeyAlg, KeyPair>): Promise<void> {
   const signable = SIGN_ALGS.filter((a) => !unsupportedReason(token, a, mechanisms, true));
   const nSign = Math.max(1, signable.length);
@@ -180,7 +180,7 @@ async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions,
 }
 
 /** ods-hsmspeed and the harness with the same method, interleaved per repetition so that load changes hit both. */
-async function sideBySide(ctx: SuiteContext, token: Token, opts: BenchOptions, budgetMs: number, mechanisms: Set<number>,
+async function sideBySide(ctx: SuiteContext, token: Token, opts: BenchOptions, budgetMs: number, mechanisms: ReadonlySet<number>,
   section: BenchSection, signingKeys: Map<KeyAlg, KeyPair>): Promise<void> {
   const pk = ctx.connections.pkcs11!;
   // Several short interleaved runs: load from other processes then hits both sides alike.

@@ -142,6 +142,7 @@ export class Token {
   private readonly extraSessions: Handle[] = [];
   private readonly created = new Map<string, Handle>();
   private loggedIn = false;
+  private mechanismList?: Set<number>;
 
   constructor(readonly module: LoadedModule, readonly slot: Handle, private readonly pin: string) {
     this.lib = module.lib;
@@ -250,6 +251,15 @@ export class Token {
 
   attrBool(handle: Handle, type: number): boolean {
     return readBool(this.attr(handle, type));
+  }
+
+  /**
+   * The mechanisms the token lists, read once: every suite asks, and on a network HSM or a smartcard each
+   * C_GetMechanismList is a round trip. The list is fixed for the token while the harness holds it.
+   */
+  offeredMechanisms(): ReadonlySet<number> {
+    this.mechanismList ??= new Set(this.lib.C_GetMechanismList(this.slot));
+    return this.mechanismList;
   }
 
   tokenInfo(): pkcs11.TokenInfo {

@@ -24,7 +24,7 @@ export const dnssec: Suite = {
   needs: 'pkcs11',
   async run(ctx: SuiteContext) {
     const token = ctx.token!;
-    const offered = new Set(token.lib.C_GetMechanismList(token.slot));
+    const offered = token.offeredMechanisms();
     const ldns = await ldnsAvailable();
     for (const alg of [8, 10, 13, 14, 15] as DnssecAlgorithm[]) {
       const info = DNSSEC_ALGORITHMS[alg];

@@ -25,7 +25,7 @@ const NODE_CURVE = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp
 function mechanismBlocks(token: Token, alg: KeyAlg): string | undefined {
   const info = KEY_ALGS[alg];
   const name = mechanismName(info.mechanism);
-  if (!token.lib.C_GetMechanismList(token.slot).includes(info.mechanism)) return `${name} is not in the token's mechanism list`;
+  if (!token.offeredMechanisms().has(info.mechanism)) return `${name} is not in the token's mechanism list`;
   const mi = token.lib.C_GetMechanismInfo(token.slot, info.mechanism);
   if ((mi.flags & CKF_GENERATE_KEY_PAIR) === 0) return `${name} lacks CKF_GENERATE_KEY_PAIR`;
   // Edwards sizes are not checked: SoftHSM reports 256..456 for 255/448-bit curves (discovery records it).

@@ -15,10 +15,10 @@ export const WRONG_PIN_SKIP = 'physical device: set HSM_ALLOW_WRONG_PIN=1 to all
 
 /** The cheapest key type the token advertises generation for. */
 function cheapestAlg(token: Token): KeyAlg | undefined {
-  const listed = token.lib.C_GetMechanismList(token.slot);
+  const listed = token.offeredMechanisms();
   return (['ec-p256', 'rsa-2048', 'ed25519'] as KeyAlg[]).find((a) => {
     const m = KEY_ALGS[a].mechanism;
-    return listed.includes(m) && (token.lib.C_GetMechanismInfo(token.slot, m).flags & CKF_GENERATE_KEY_PAIR) !== 0;
+    return listed.has(m) && (token.lib.C_GetMechanismInfo(token.slot, m).flags & CKF_GENERATE_KEY_PAIR) !== 0;
   });
 }
 

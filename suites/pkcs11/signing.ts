@@ -93,7 +93,7 @@ export const signing: Suite = {
   needs: 'pkcs11',
   async run(ctx: SuiteContext) {
     const token = ctx.token!;
-    const offered = new Set(token.lib.C_GetMechanismList(token.slot));
+    const offered = token.offeredMechanisms();
     const keys = new Map<KeyAlg, Promise<KeyPair>>();
     const keyFor = (alg: KeyAlg) => {
       let k = keys.get(alg);
