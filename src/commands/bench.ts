@@ -5,10 +5,6 @@ import { runMatrix } from '../runner/run.js';
 import { makeProgress } from '../runner/progress.js';
 import { UsageError } from '../errors.js';
 import { checkWritableDir } from '../fsutil.js';
-import { suiteByName } from '../../suites/index.js';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { renderBenchJson, writeBenchReports, type MicroFigure } from '../reports/bench.js';
 import type { BenchOptions, BenchSection, KmipBenchSection } from '../../bench/types.js';
 
@@ -39,7 +35,7 @@ export const benchCommand: Command = {
     const compareOnly = values.compare === 'ods-hsmspeed';
     const bench: Partial<BenchOptions> = { quick: values.quick, compareOnly };
     if (timeSeconds !== undefined) bench.timeSeconds = timeSeconds;
-    const suites = compareOnly ? ['bench'] : ['bench', 'bench-kmip'].filter((s) => suiteByName(s));
+    const suites = compareOnly ? ['bench'] : ['bench', 'bench-kmip'];
 
     await checkWritableDir(resolve(values.out!));
     const progress = makeProgress(process.stderr, values.quiet || values.json);
@@ -79,30 +75,21 @@ export const benchCommand: Command = {
   },
 };
 
-/**
- * Driver-less benchmarks other helpers provide (bench/kmip-codec, bench/dkek-kdf). They are optional: the
- * command works without them, so each is loaded only when its file is there.
- */
+/** The driver-less figures: KMIP codec throughput, and (full runs only) one DKEK share-file key derivation. */
 async function microBenchmarks(quick: boolean): Promise<MicroFigure[]> {
-  const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
-  const load = async (name: string): Promise<Record<string, unknown> | undefined> => {
-    const file = join(benchDir, `${name}.js`);
-    return existsSync(file) ? (await import(file)) as Record<string, unknown> : undefined;
-  };
+  // Loaded here, not at start-up: every other command would pay for them.
+  const { benchKmipCodec } = await import('../../bench/kmip-codec.js');
+  const { benchDkekKdf } = await import('../../bench/dkek-kdf.js');
   const out: MicroFigure[] = [];
-  const codec = await load('kmip-codec');
-  if (typeof codec?.benchKmipCodec === 'function') {
-    const r = await (codec.benchKmipCodec as (o: { timeMs: number }) => Promise<{ encodeMBps: number; decodeMBps: number; messageBytes: number }>)({ timeMs: quick ? 300 : 1000 });
-    const extra = `${r.messageBytes}-byte batched Sign request`;
-    out.push({ name: 'kmip-codec encode', value: r.encodeMBps, unit: 'MB/s', extra, biggerIsBetter: true });
-    out.push({ name: 'kmip-codec decode', value: r.decodeMBps, unit: 'MB/s', extra, biggerIsBetter: true });
-  }
-  // One DKEK share-file key derivation takes seconds by design (10 million MD5 iterations): full runs only.
-  const kdf = quick ? undefined : await load('dkek-kdf');
-  if (typeof kdf?.benchDkekKdf === 'function') {
-    const r = await (kdf.benchDkekKdf as () => Promise<{ seconds: number; naiveSecondsEstimate?: number }>)();
-    out.push({ name: 'dkek-kdf share key derivation', value: r.seconds, unit: 's', biggerIsBetter: false,
-      ...(r.naiveSecondsEstimate !== undefined ? { extra: `naive createHash loop: about ${r.naiveSecondsEstimate.toFixed(1)} s` } : {}) });
+  const codec = await benchKmipCodec({ timeMs: quick ? 300 : 1000 });
+  const extra = `${codec.messageBytes}-byte batched Sign request`;
+  out.push({ name: 'kmip-codec encode', value: codec.encodeMBps, unit: 'MB/s', extra, biggerIsBetter: true });
+  out.push({ name: 'kmip-codec decode', value: codec.decodeMBps, unit: 'MB/s', extra, biggerIsBetter: true });
+  // One DKEK share-file key derivation takes seconds by design (10 million MD5 iterations).
+  if (!quick) {
+    const kdf = await benchDkekKdf();
+    out.push({ name: 'dkek-kdf share key derivation', value: kdf.seconds, unit: 's', biggerIsBetter: false,
+      ...(kdf.naiveSecondsEstimate !== undefined ? { extra: `naive createHash loop: about ${kdf.naiveSecondsEstimate.toFixed(1)} s` } : {}) });
   }
   return out;
 }
