@@ -12,6 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from './paths.js';
+import { writeFileAtomic } from './fsutil.js';
 
 export interface Expectation { status: 'unsupported'; why: string }
 export interface ExpectationsFile { $comment?: string; cases: Record<string, Expectation>; goldenCodes?: Record<string, string> }
@@ -47,7 +48,6 @@ export class Expectations {
 
 /** Write the observed codes into drivers/<id>.expect.json as its new golden values (other keys kept). */
 export async function updateGoldenCodes(id: string, observed: Record<string, string>): Promise<string> {
-  const { writeFileAtomic } = await import('./fsutil.js');
   const path = join(projectRoot(), 'drivers', `${id}.expect.json`);
   const file: ExpectationsFile = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : { cases: {} };
   file.goldenCodes = Object.fromEntries(Object.entries({ ...(file.goldenCodes ?? {}), ...observed }).sort(([a], [b]) => a.localeCompare(b)));

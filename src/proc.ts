@@ -2,6 +2,7 @@
  * Running the external tools the harness orchestrates (softhsm2-util, p11-kit, pykmip-server …).
  * Errors name the tool and its exit, never the arguments, because arguments may carry a PIN.
  */
+import { access, constants } from 'node:fs/promises';
 import { $ } from 'zx';
 import { redact } from './secrets.js';
 
@@ -33,7 +34,6 @@ export function killTree(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void 
 }
 
 export async function which(cmd: string): Promise<string | undefined> {
-  const { access, constants } = await import('node:fs/promises');
   if (cmd.includes('/')) {
     try { await access(cmd, constants.X_OK); return cmd; } catch { return undefined; }
   }

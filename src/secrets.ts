@@ -3,6 +3,9 @@
  * is secret is registered here as soon as it is read, and every line that leaves the process goes
  * through redact(). Values are kept only in this process's memory.
  */
+import { readFile } from 'node:fs/promises';
+import { UsageError } from './errors.js';
+
 const secrets = new Set<string>();
 
 /**
@@ -60,8 +63,6 @@ export function wipe(...buffers: (Buffer | Uint8Array | undefined | null)[]): vo
  * return it. Errors never include the value.
  */
 export async function readSecretSource(source: string, what: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  const { UsageError } = await import('./errors.js');
   let value: string;
   if (source.startsWith('env:')) {
     const name = source.slice(4);
