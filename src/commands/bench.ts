@@ -5,7 +5,8 @@ import { runMatrix } from '../runner/run.js';
 import { makeProgress } from '../runner/progress.js';
 import { UsageError } from '../errors.js';
 import { checkWritableDir } from '../fsutil.js';
-import { renderBenchJson, writeBenchReports, type MicroFigure } from '../reports/bench.js';
+import { benchWritersWith, renderBenchJson, type MicroFigure } from '../reports/bench.js';
+import { writeReports } from '../reports/write.js';
 import type { BenchOptions, BenchSection, KmipBenchSection } from '../../bench/types.js';
 
 export const benchCommand: Command = {
@@ -41,7 +42,7 @@ export const benchCommand: Command = {
     const progress = makeProgress(process.stderr, values.quiet || values.json);
     const results = await runMatrix({ driverIds: values.driver, suites, progress, options: { bench } });
     const micro = compareOnly ? [] : await microBenchmarks(values.quick);
-    const written = await writeBenchReports(results, resolve(values.out!), micro);
+    const written = await writeReports(results, resolve(values.out!), benchWritersWith(micro));
 
     if (values.json) {
       process.stdout.write(renderBenchJson(results) ?? '{}\n');

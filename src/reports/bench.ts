@@ -7,10 +7,8 @@
  * - bench.md: tables; bench-throughput.svg and bench-documented.svg: charts.
  * Every writer renders nothing when no driver has benchmark figures.
  */
-import { join } from 'node:path';
 import type { DriverReport, RunResults } from '../results.js';
 import type { ReportWriter } from './write.js';
-import { writeFileAtomic } from '../fsutil.js';
 import type { BenchSection, KmipBenchSection, LatencyStats } from '../../bench/types.js';
 import { CONCURRENCY_LEVELS } from '../../bench/pkcs11.js';
 import { ZONE_SIZES, humanDuration } from '../../bench/dnssec.js';
@@ -235,17 +233,14 @@ export const benchWriters: ReportWriter[] = [
   { file: 'bench-documented.svg', render: renderDocumentedSvg },
 ];
 
-/** What `hsm-harness bench` writes: only the benchmark files, so a previous run's results.json stays. */
-export async function writeBenchReports(results: RunResults, outDir: string, micro: MicroFigure[] = []): Promise<string[]> {
+/**
+ * What `hsm-harness bench` writes: only the benchmark files, so a previous run's results.json stays; the
+ * driver-less figures (KMIP codec, DKEK KDF) join bench.json and bench-action.json.
+ */
+export function benchWritersWith(micro: MicroFigure[]): ReportWriter[] {
   const withMicro: ReportWriter[] = [
     { file: 'bench.json', render: (r) => renderBenchJson(r, micro) },
     { file: 'bench-action.json', render: (r) => (benchDrivers(r).length || micro.length ? json(actionThroughput(r, micro)) : undefined) },
   ];
-  const rendered: [string, string][] = [];
-  for (const w of benchWriters) {
-    const text = (withMicro.find((x) => x.file === w.file) ?? w).render(results);
-    if (text !== undefined) rendered.push([join(outDir, w.file), text]);
-  }
-  for (const [path, text] of rendered) await writeFileAtomic(path, text);
-  return rendered.map(([p]) => p);
+  return benchWriters.map((w) => withMicro.find((x) => x.file === w.file) ?? w);
 }

@@ -24,9 +24,9 @@ export const reportWriters: ReportWriter[] = [
 ];
 
 /** Render everything first, then write: a rendering error leaves the previous reports untouched. */
-export async function writeReports(results: RunResults, outDir: string): Promise<string[]> {
+export async function writeReports(results: RunResults, outDir: string, writers: ReportWriter[] = reportWriters): Promise<string[]> {
   const rendered: [string, string][] = [];
-  for (const w of reportWriters) {
+  for (const w of writers) {
     const text = w.render(results);
     if (text !== undefined) rendered.push([join(outDir, w.file), text]);
   }
