@@ -108,10 +108,9 @@ export async function benchKeygen(token: Token, alg: KeyAlg, minIterations: numb
   }
 }
 
+/** Destroy a key pair now; what fails stays tracked for the token's cleanup, which reports it. */
 export function destroyPair(token: Token, k: KeyPair): void {
-  for (const h of [k.privateKey, k.publicKey]) {
-    try { token.destroy(h); } catch { /* left for the token's cleanup, which reports it */ }
-  }
+  token.destroyPair(k);
 }
 
 /**

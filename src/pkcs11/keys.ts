@@ -3,8 +3,8 @@
  * suite and benchmark generates keys the way DNSSEC signers do (pkcs11.md §6): TOKEN, PRIVATE, SENSITIVE,
  * not EXTRACTABLE, label and CKA_ID set at generation.
  */
-import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { pkcs11, type Handle, type Template, type Token } from './token.js';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { LABEL_PREFIX, pkcs11, type Handle, type Template, type Token } from './token.js';
 import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN } from './constants.js';
 
 export type KeyAlg = 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ec-p256' | 'ec-p384' | 'ec-p521' | 'ed25519';
@@ -35,7 +35,7 @@ export const KEY_ALGS: Record<KeyAlg, KeyAlgInfo> = {
 
 export interface GenerateOptions {
   label?: string;
-  /** CKA_ID for both halves; 20 random bytes (Cascade's choice) when omitted. */
+  /** CKA_ID for both halves, from token.newId(); a fresh 20-byte one (Cascade's length) when omitted. */
   id?: Buffer;
   /** Session to generate in (default: the token's main session). */
   session?: Handle;
@@ -46,8 +46,6 @@ export interface GenerateOptions {
   /** Appended to (and overriding) the default templates. */
   extraPublic?: Template;
   extraPrivate?: Template;
-  /** Track the pair on the token for cleanup (default true). */
-  track?: boolean;
 }
 
 export interface KeyPair {
@@ -97,14 +95,15 @@ export function keyTemplates(alg: KeyAlg, label: string, id: Buffer, opts: Gener
   return { publicTemplate: merge(publicTemplate, opts.extraPublic), privateTemplate: merge(privateTemplate, opts.extraPrivate) };
 }
 
-/** Generate a key pair with C_GenerateKeyPairAsync (so timers keep running) and track it for cleanup. */
+/**
+ * Generate a key pair through the Token (C_GenerateKeyPairAsync, so timers keep running). The Token gives it
+ * a run CKA_ID (opts.id must come from token.newId) and a prefixed label, journals and tracks it.
+ */
 export async function generateKeyPair(token: Token, alg: KeyAlg, opts: GenerateOptions = {}): Promise<KeyPair> {
-  const id = opts.id ?? randomBytes(20);
-  const label = opts.label ?? `hsm-harness-${alg}-${id.subarray(0, 4).toString('hex')}`;
-  const { publicTemplate, privateTemplate } = keyTemplates(alg, label, id, opts);
-  const keys = await token.lib.C_GenerateKeyPairAsync(opts.session ?? token.session, { mechanism: KEY_ALGS[alg].mechanism }, publicTemplate, privateTemplate);
-  if (opts.track !== false) token.track(keys.publicKey, keys.privateKey);
-  return { alg, publicKey: keys.publicKey, privateKey: keys.privateKey, label, id };
+  const id = opts.id ?? token.newId();
+  const { publicTemplate, privateTemplate } = keyTemplates(alg, opts.label ?? `${LABEL_PREFIX}${alg}`, id, opts);
+  const keys = await token.generateKeyPair({ mechanism: KEY_ALGS[alg].mechanism }, publicTemplate, privateTemplate, opts.session);
+  return { alg, publicKey: keys.publicKey, privateKey: keys.privateKey, label: keys.label, id: keys.id };
 }
 
 /**

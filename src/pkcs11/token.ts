@@ -3,11 +3,13 @@
  * - one pkcs11js instance per module per process, initialised with CKF_OS_LOCKING_OK (pkcs11.md §1);
  * - tokens are selected by label, serial or slot id, never by slot position;
  * - attributes are read one per call, because C_GetAttributeValue is all-or-nothing in pkcs11js;
- * - every object a suite creates is tracked and destroyed at the end, and the object count is checked.
+ * - objects are created through Token methods only: each gets a run-unique CKA_ID and a prefixed label, is
+ *   journalled before the call, tracked after it, destroyed at the end, and the object count is checked.
  */
 // pkcs11js is CommonJS; only the default import carries all of its constants at run time.
 import pkcs11 from 'pkcs11js';
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.js';
 import { ckrName } from './constants.js';
 
@@ -93,6 +95,11 @@ export function isCkr(err: unknown, code: number): boolean {
   return ckrOf(err) === code;
 }
 
+function describeCkr(err: unknown): string {
+  const code = ckrOf(err);
+  return code !== undefined ? ckrName(code) : err instanceof Error ? err.message : String(err);
+}
+
 export function trimPadded(s: string): string {
   return s.replace(/[\s\0]+$/, '');
 }
@@ -133,27 +140,97 @@ export function readBool(b: Buffer): boolean {
 }
 
 /**
+ * Every object the harness creates carries a recognisable label (this prefix) and a CKA_ID that starts with
+ * the run's random prefix followed by a counter, so that a leftover can be proven ours: cleanup destroys a
+ * found object only when both its CKA_ID (exactly as journalled) and its label prefix match.
+ */
+export const LABEL_PREFIX = 'hsm-harness-';
+/** Bytes of run prefix + counter at the start of every CKA_ID the harness allocates. */
+export const ID_HEAD_BYTES = 12;
+
+/** Where a token lives, as the journal records it (no PIN: cleanup reads that from the same environment as the run). */
+export interface TokenIdentity { modulePath: string; label: string; serial: string }
+
+/** Told about every object before it is created and after it is proven gone: the run's journal listens. */
+export interface ObjectListener {
+  creating(token: TokenIdentity, id: string, label: string): void;
+  gone(token: TokenIdentity, id: string): void;
+}
+
+/** Session states of a logged-in user (PKCS#11 v2.40 pkcs11t.h CKS_*). */
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
+
+const run: { prefix: Buffer; counter: number; listener?: ObjectListener } = { prefix: randomBytes(8), counter: 0 };
+
+/** The run's CKA_ID prefix (8 bytes) and the journal listener; the worker sets them from the parent's request. */
+export function setRunIdentity(prefix: Buffer, listener?: ObjectListener): void {
+  if (prefix.length !== 8) throw new Error('the run prefix is 8 bytes');
+  run.prefix = Buffer.from(prefix);
+  run.counter = 0;
+  run.listener = listener;
+}
+
+export function runPrefix(): Buffer {
+  return run.prefix;
+}
+
+/**
+ * Session and login losses: OpenSC invalidates a process's sessions when another process touches the card,
+ * and a reader can drop the card. After one of these, cleanup reopens a session and logs in again.
+ */
+const SESSION_LOST = new Set<number>([
+  pkcs11.CKR_SESSION_HANDLE_INVALID, pkcs11.CKR_SESSION_CLOSED, pkcs11.CKR_USER_NOT_LOGGED_IN, pkcs11.CKR_DEVICE_REMOVED,
+  pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED,
+]);
+export function isSessionLost(err: unknown): boolean {
+  const code = ckrOf(err);
+  return code !== undefined && SESSION_LOST.has(code);
+}
+
+/** An object this Token created: its CKA_ID and label, and the handles it is known by (none while pending). */
+interface Owned { id: Buffer; label: string; handles: Map<string, Handle>; destroyable: boolean }
+
+export interface CleanupFailure { handle: string; id?: string; error: string }
+
+function attrValue(template: Template, type: number): unknown {
+  return template.find((a) => a.type === type)?.value;
+}
+
+/**
  * A logged-in view of one token: a read-write session, the slot, and the objects created through it.
- * Suites open further sessions with openSession(); they are closed by close().
+ * Objects are created only through the methods below, which give each one a run-unique CKA_ID and a
+ * prefixed label, tell the journal before the call, and track the handles. destroy() refuses handles this
+ * Token did not create. Suites open further sessions with openSession(); they are closed by close().
  */
 export class Token {
   readonly lib: pkcs11.PKCS11;
-  readonly session: Handle;
+  private currentSession: Handle;
   private readonly extraSessions: Handle[] = [];
-  private readonly created = new Map<string, Handle>();
+  private readonly owned = new Map<string, Owned>();
   private loggedIn = false;
   private mechanismList?: Set<number>;
+  readonly identity: TokenIdentity;
+  /** How often cleanup had to reopen a lost session (reported by the cleanup case). */
+  reconnects = 0;
 
-  constructor(readonly module: LoadedModule, readonly slot: Handle, private readonly pin: string) {
+  constructor(readonly module: LoadedModule, public slot: Handle, private readonly pin: string, private readonly selector?: TokenSelector) {
     this.lib = module.lib;
-    this.session = this.lib.C_OpenSession(slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
+    const info = this.lib.C_GetTokenInfo(slot);
+    this.identity = { modulePath: module.path, label: trimPadded(info.label), serial: trimPadded(info.serialNumber) };
+    this.currentSession = this.lib.C_OpenSession(slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
+  }
+
+  /** The main read-write session (a new one after a lost session was reopened). */
+  get session(): Handle {
+    return this.currentSession;
   }
 
   static open(modulePath: string, selector: TokenSelector, pin: string): Token {
     const mod = loadModule(modulePath);
     try {
       const slot = findSlot(mod, selector);
-      return new Token(mod, slot, pin);
+      return new Token(mod, slot, pin, selector);
     } catch (err) {
       mod.release();
       throw err;
@@ -177,6 +254,20 @@ export class Token {
     this.loggedIn = true;
   }
 
+  /**
+   * After a lost session or login: close what is left, find the slot again (a re-inserted card may get a new
+   * one), open a fresh read-write session and log in.
+   */
+  reconnect(): void {
+    for (const s of [...this.extraSessions, this.currentSession]) { try { this.lib.C_CloseSession(s); } catch { /* already gone */ } }
+    this.extraSessions.length = 0;
+    if (this.selector) this.slot = findSlot(this.module, this.selector);
+    this.currentSession = this.lib.C_OpenSession(this.slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
+    this.loggedIn = false;
+    this.login();
+    this.reconnects++;
+  }
+
   openSession(readWrite = true): Handle {
     const flags = pkcs11.CKF_SERIAL_SESSION | (readWrite ? pkcs11.CKF_RW_SESSION : 0);
     const s = this.lib.C_OpenSession(this.slot, flags);
@@ -190,31 +281,224 @@ export class Token {
     try { this.lib.C_CloseSession(s); } catch { /* already closed */ }
   }
 
-  /** Remember an object so that cleanup() destroys it. */
+  /** A fresh CKA_ID: run prefix (8 bytes) ‖ counter (4 bytes) ‖ random bytes up to `length`. */
+  newId(length = 20): Buffer {
+    if (length < ID_HEAD_BYTES) throw new Error(`a harness CKA_ID needs at least ${ID_HEAD_BYTES} bytes`);
+    const counter = Buffer.alloc(4);
+    counter.writeUInt32BE(++run.counter);
+    return Buffer.concat([run.prefix, counter, randomBytes(length - ID_HEAD_BYTES)]);
+  }
+
+  /** Whether a CKA_ID was allocated by this run. */
+  static isRunId(id: Buffer): boolean {
+    return id.length >= ID_HEAD_BYTES && id.subarray(0, 8).equals(run.prefix);
+  }
+
+  /**
+   * Give a template the run's marks: a CKA_ID of this run (allocated when missing; one given must come from
+   * newId) and a label with LABEL_PREFIX. Registers the ID as pending in the journal before any call.
+   */
+  private prepare(template: Template, defaultId?: Buffer): { template: Template; owned: Owned } {
+    let id = attrValue(template, pkcs11.CKA_ID) as Buffer | undefined;
+    if (id === undefined) id = defaultId ?? this.newId();
+    if (!Token.isRunId(id)) throw new Error('refusing to create an object whose CKA_ID was not allocated by Token.newId (a leftover could not be proven ours)');
+    const given = attrValue(template, pkcs11.CKA_LABEL);
+    const text = given === undefined ? '' : Buffer.isBuffer(given) ? given.toString('utf8') : String(given);
+    const label = text.startsWith(LABEL_PREFIX) ? text : `${LABEL_PREFIX}${text || id.subarray(8, ID_HEAD_BYTES).toString('hex')}`;
+    const rest = template.filter((a) => a.type !== pkcs11.CKA_ID && a.type !== pkcs11.CKA_LABEL);
+    const owned = this.register(id, label, true);
+    return { template: [...rest, { type: pkcs11.CKA_LABEL, value: label }, { type: pkcs11.CKA_ID, value: id }], owned };
+  }
+
+  private register(id: Buffer, label: string, destroyable: boolean): Owned {
+    const key = id.toString('hex');
+    let o = this.owned.get(key);
+    if (!o) {
+      o = { id, label, handles: new Map(), destroyable };
+      this.owned.set(key, o);
+      run.listener?.creating(this.identity, key, label);
+    }
+    return o;
+  }
+
+  private adopt(o: Owned, ...handles: Handle[]): void {
+    for (const h of handles) o.handles.set(h.toString('hex'), h);
+  }
+
+  /** C_GenerateKeyPairAsync (timers keep running); both halves get the same run CKA_ID. */
+  async generateKeyPair(mechanism: pkcs11.Mechanism, publicTemplate: Template, privateTemplate: Template, session: Handle = this.session)
+    : Promise<{ publicKey: Handle; privateKey: Handle; id: Buffer; label: string }> {
+    const priv = this.prepare(privateTemplate);
+    const pub = this.prepare(publicTemplate, priv.owned.id);
+    if (pub.owned !== priv.owned) throw new Error('both halves of a key pair carry the same CKA_ID');
+    const keys = await this.lib.C_GenerateKeyPairAsync(session, mechanism, pub.template, priv.template);
+    this.adopt(priv.owned, keys.publicKey, keys.privateKey);
+    return { ...keys, id: priv.owned.id, label: priv.owned.label };
+  }
+
+  /** C_GenerateKey (secret keys, e.g. a wrapping key). */
+  generateKey(mechanism: pkcs11.Mechanism, template: Template, session: Handle = this.session): Handle {
+    const { template: t, owned } = this.prepare(template);
+    const h = this.lib.C_GenerateKey(session, mechanism, t);
+    this.adopt(owned, h);
+    return h;
+  }
+
+  /** C_CreateObject (importing a key, as Knot does). */
+  createObject(template: Template, session: Handle = this.session): Handle {
+    const { template: t, owned } = this.prepare(template);
+    const h = this.lib.C_CreateObject(session, t);
+    this.adopt(owned, h);
+    return h;
+  }
+
+  /** C_UnwrapKey: the restored key is a new object of this run. */
+  unwrapKey(mechanism: pkcs11.Mechanism, unwrappingKey: Handle, wrapped: Buffer, template: Template, session: Handle = this.session): Handle {
+    const { template: t, owned } = this.prepare(template);
+    const h = this.lib.C_UnwrapKey(session, mechanism, unwrappingKey, wrapped, t);
+    this.adopt(owned, h);
+    return h;
+  }
+
+  /** C_CopyObject: the copy gets its own run CKA_ID and label (the template overrides the original's). */
+  copyObject(handle: Handle, template: Template = [], session: Handle = this.session): Handle {
+    const { template: t, owned } = this.prepare(template);
+    const h = this.lib.C_CopyObject(session, handle, t);
+    this.adopt(owned, h);
+    return h;
+  }
+
+  /**
+   * Adopt objects made by a raw lib.C_* call (kept for cases that test raw behaviour). Their CKA_ID and
+   * label are read now and journalled; cleanup finds them again by CKA_ID only when both carry the run's marks.
+   */
   track(...handles: Handle[]): void {
-    for (const h of handles) this.created.set(h.toString('hex'), h);
+    for (const h of handles) {
+      let id: Buffer;
+      let label = '';
+      try {
+        id = this.attr(h, pkcs11.CKA_ID);
+        label = this.attr(h, pkcs11.CKA_LABEL).toString('utf8');
+      } catch { id = Buffer.alloc(0); }
+      // An object without a readable CKA_ID is tracked by handle alone, under a key no CKA_ID can have.
+      const key = id.length ? id : Buffer.from(`handle:${h.toString('hex')}`);
+      const o = this.register(key, label, id.length > 0 && label.startsWith(LABEL_PREFIX));
+      this.adopt(o, h);
+    }
   }
 
-  /** Destroy one object now (and stop tracking it). */
+  private ownerOf(handle: Handle): Owned | undefined {
+    const hex = handle.toString('hex');
+    for (const o of this.owned.values()) if (o.handles.has(hex)) return o;
+    return undefined;
+  }
+
+  /** Whether a handle carries exactly this run CKA_ID and the harness label prefix. */
+  private carriesMarks(handle: Handle, id: Buffer): boolean {
+    try {
+      return this.attr(handle, pkcs11.CKA_ID).equals(id) && this.attr(handle, pkcs11.CKA_LABEL).toString('utf8').startsWith(LABEL_PREFIX);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Destroy one object this Token created. A handle it did not create is refused. Before the call the
+   * handle's CKA_ID is read back (a handle that went stale after a logout may name another object now).
+   * The object stops being tracked only after C_DestroyObject succeeded.
+   */
   destroy(handle: Handle): void {
-    this.created.delete(handle.toString('hex'));
+    const o = this.ownerOf(handle);
+    if (!o) throw new Error(`refusing to destroy object ${handle.toString('hex')}: this run did not create it`);
+    if (o.destroyable) {
+      const id = this.attr(handle, pkcs11.CKA_ID);
+      if (!id.equals(o.id)) throw new Error(`object ${handle.toString('hex')} no longer carries the CKA_ID it was created with; not destroyed`);
+    }
     this.lib.C_DestroyObject(this.session, handle);
+    o.handles.delete(handle.toString('hex'));
+    if (o.handles.size === 0) this.forget(o);
   }
 
+  private forget(o: Owned): void {
+    this.owned.delete(o.id.toString('hex'));
+    run.listener?.gone(this.identity, o.id.toString('hex'));
+  }
+
+  /**
+   * Destroy the objects of one CKA_ID (a key pair) now. Whatever cannot be destroyed by handle (a stale handle
+   * after C_Logout) is found again by CKA_ID; anything still left stays tracked for cleanup(), which reports it.
+   */
+  destroyPair(pair: { publicKey: Handle; privateKey: Handle } | undefined): void {
+    if (!pair) return;
+    const o = this.ownerOf(pair.privateKey) ?? this.ownerOf(pair.publicKey);
+    if (!o) return;
+    for (const h of [pair.privateKey, pair.publicKey]) { try { if (o.handles.has(h.toString('hex'))) this.destroy(h); } catch { /* below */ } }
+    if (this.owned.has(o.id.toString('hex'))) { try { this.purge(o); } catch { /* left tracked */ } }
+  }
+
+  /** Objects still held (handles), for suites that must not log out while others hold private handles. */
   get trackedCount(): number {
-    return this.created.size;
+    let n = 0;
+    for (const o of this.owned.values()) n += o.handles.size;
+    return n;
   }
 
-  /** Destroy every tracked object. Returns the ones that could not be destroyed, with their CKR. */
-  cleanup(): { handle: string; error: string }[] {
-    const failures: { handle: string; error: string }[] = [];
-    for (const [key, h] of this.created) {
-      try { this.lib.C_DestroyObject(this.session, h); } catch (err) {
-        const code = ckrOf(err);
-        if (code !== pkcs11.CKR_OBJECT_HANDLE_INVALID) failures.push({ handle: key, error: code !== undefined ? ckrName(code) : String(err) });
+  /** CKA_IDs (hex) still tracked: created or possibly created, not yet proven gone. */
+  trackedIds(): string[] {
+    return [...this.owned.keys()];
+  }
+
+  /**
+   * Find the objects of one CKA_ID again and destroy those that carry the run's marks, then search once more:
+   * the entry is forgotten only when nothing with its marks is left. Handles the find returns that do not
+   * carry both marks are never touched (a module may ignore the find template).
+   */
+  private purge(o: Owned): void {
+    if (!o.destroyable) throw new Error('no run CKA_ID and label to find it by');
+    for (const h of this.find([{ type: pkcs11.CKA_ID, value: o.id }])) {
+      if (this.carriesMarks(h, o.id)) this.lib.C_DestroyObject(this.session, h);
+    }
+    const left = this.find([{ type: pkcs11.CKA_ID, value: o.id }]).filter((h) => this.carriesMarks(h, o.id));
+    if (left.length) throw new Error(`${left.length} object(s) with CKA_ID ${o.id.toString('hex')} are still on the token`);
+    o.handles.clear();
+    this.forget(o);
+  }
+
+  /**
+   * Destroy every tracked object. By handle first; when the session or login was lost on the way (OpenSC
+   * drops sessions when another process uses the card), a new session is opened and the user logged in
+   * again; then whatever is left (or was only pending) is found by its CKA_ID and destroyed if it carries
+   * the run's marks. Returns what could not be destroyed, with the reason.
+   */
+  cleanup(): CleanupFailure[] {
+    let lost = false;
+    for (const o of [...this.owned.values()]) {
+      for (const h of [...o.handles.values()]) {
+        if (lost) break;
+        try { this.destroy(h); } catch (err) { if (isSessionLost(err)) lost = true; }
       }
     }
-    this.created.clear();
+    if (!lost && this.owned.size > 0) {
+      // A lost login shows up only on the next call that needs it: ask the token.
+      try {
+        const { state } = this.lib.C_GetSessionInfo(this.session);
+        if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) lost = true;
+      } catch (err) { if (isSessionLost(err)) lost = true; }
+    }
+    const failures: CleanupFailure[] = [];
+    if (lost) {
+      try { this.reconnect(); } catch (err) {
+        const error = `session lost and could not be reopened: ${describeCkr(err)}`;
+        for (const o of this.owned.values()) failures.push({ handle: [...o.handles.keys()].join(',') || '(pending)', id: o.id.toString('hex'), error });
+        return failures;
+      }
+    }
+    for (const o of [...this.owned.values()]) {
+      try { this.purge(o); } catch (err) {
+        if (!o.destroyable && o.handles.size === 0) { this.owned.delete(o.id.toString('hex')); continue; }
+        failures.push({ handle: [...o.handles.keys()].join(',') || '(pending)', id: o.id.toString('hex'), error: describeCkr(err) });
+      }
+    }
     return failures;
   }
 

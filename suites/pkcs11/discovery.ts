@@ -229,10 +229,7 @@ export const discoverySuite: Suite = {
       }
     } finally {
       // Anything left (a destroy that failed) stays tracked and the runner's cleanup retries it.
-      for (const k of keys.values()) {
-        if (k instanceof Error) continue;
-        for (const h of [k.privateKey, k.publicKey]) try { token.destroy(h); } catch { token.track(h); }
-      }
+      for (const k of keys.values()) if (!(k instanceof Error)) token.destroyPair(k);
     }
   },
 };

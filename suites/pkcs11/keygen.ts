@@ -35,12 +35,6 @@ function mechanismBlocks(token: Token, alg: KeyAlg): string | undefined {
   return undefined;
 }
 
-function destroyPair(token: Token, k: KeyPair | undefined): void {
-  if (!k) return;
-  // A destroy that fails leaves the handle tracked; the runner's cleanup retries and reports it.
-  for (const h of [k.privateKey, k.publicKey]) try { token.destroy(h); } catch { token.track(h); }
-}
-
 function sameHandles(a: Handle[], b: Handle[]): boolean {
   const hex = (hs: Handle[]) => hs.map((h) => h.toString('hex')).sort().join(',');
   return hex(a) === hex(b);
@@ -59,7 +53,7 @@ function unsupportedWithCode(ctx: SuiteContext, c: CaseHandle, fn: string, situa
 
 async function generateAndCheck(ctx: SuiteContext, c: CaseHandle, token: Token, alg: KeyAlg): Promise<KeyPair> {
   const info = KEY_ALGS[alg];
-  const pair = await generateKeyPair(token, alg, { label: `hsm-harness-keygen-${alg}`, id: randomBytes(20) });
+  const pair = await generateKeyPair(token, alg, { label: `hsm-harness-keygen-${alg}` });
   const key = toKeyObject(readPublicKey(token, pair.publicKey));
   const d = key.asymmetricKeyDetails ?? {};
   if (info.family === 'rsa' && d.modulusLength !== info.bits) throw new Error(`asked for a ${info.bits}-bit modulus, got ${d.modulusLength}`);
@@ -145,7 +139,7 @@ export const keygenSuite: Suite = {
           await policyChecks(ctx, c, token, pair);
         });
       } finally {
-        destroyPair(token, pair);
+        token.destroyPair(pair);
       }
     }
     if (ecPointsDer.length) {
@@ -162,9 +156,10 @@ export const keygenSuite: Suite = {
         await ctx.case(`id-binary-${len}`, async (c) => {
           if (!idAlg) return c.skip('no key type could be generated');
           // Binary IDs with 0x00 and 0xff: OpenDNSSEC uses 16 random bytes, Cascade and Knot 20 (pkcs11.md §6).
-          const id = randomBytes(len);
-          id[0] = 0x00;
-          id[1] = 0xff;
+          // The first 12 bytes are the run's prefix and counter (so a leftover is provably ours); the bytes after them are free.
+          const id = token.newId(len);
+          id[len - 2] = 0x00;
+          id[len - 1] = 0xff;
           const pair = await generateKeyPair(token, idAlg, { id, label: `hsm-harness-id${len}-${randomBytes(4).toString('hex')}` });
           pairs.push(pair);
           const ok = [pair.privateKey, pair.publicKey].every((h) => token.attr(h, pkcs11.CKA_ID).equals(id));
@@ -207,7 +202,7 @@ export const keygenSuite: Suite = {
         if (!ok) throw new Error(`C_SetAttributeValue(CKA_LABEL) returned CKR_OK but the label ${readBack ? 'is not found by C_FindObjects' : 'did not change'}`);
       });
     } finally {
-      for (const p of pairs) destroyPair(token, p);
+      for (const p of pairs) token.destroyPair(p);
     }
 
     await createObjectCases(ctx, token);
@@ -222,8 +217,8 @@ async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void>
   const y = Buffer.from(jwk.y!, 'base64url');
   const point = Buffer.concat([Buffer.from([0x04, 0x41, 0x04]), x, y]);
   const ecParams = KEY_ALGS['ec-p256'].ecParams!;
-  const id = randomBytes(20);
-  const label = `hsm-harness-import-${id.subarray(0, 4).toString('hex')}`;
+  const id = token.newId();
+  const label = `hsm-harness-import-${id.subarray(8, 12).toString('hex')}`;
   const common = [
     { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_EC }, { type: pkcs11.CKA_TOKEN, value: true },
     { type: pkcs11.CKA_LABEL, value: label }, { type: pkcs11.CKA_ID, value: id }, { type: pkcs11.CKA_EC_PARAMS, value: ecParams },
@@ -234,10 +229,9 @@ async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void>
     await ctx.case('create-object/public', (c) => {
       let h: Handle;
       try {
-        h = token.lib.C_CreateObject(token.session, [...common, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PUBLIC_KEY },
+        h = token.createObject([...common, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PUBLIC_KEY },
           { type: pkcs11.CKA_PRIVATE, value: false }, { type: pkcs11.CKA_VERIFY, value: true }, { type: pkcs11.CKA_EC_POINT, value: point }]);
       } catch (err) { unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 public key', err); }
-      token.track(h);
       created.push(h);
       const back = toKeyObject(readPublicKey(token, h)).export({ format: 'jwk' });
       if (back.x !== jwk.x || back.y !== jwk.y) throw new Error('the imported public key reads back as a different point');
@@ -246,11 +240,10 @@ async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void>
     await ctx.case('create-object/private', async (c) => {
       let h: Handle;
       try {
-        h = token.lib.C_CreateObject(token.session, [...common, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+        h = token.createObject([...common, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
           { type: pkcs11.CKA_PRIVATE, value: true }, { type: pkcs11.CKA_SENSITIVE, value: true }, { type: pkcs11.CKA_EXTRACTABLE, value: false },
           { type: pkcs11.CKA_SIGN, value: true }, { type: pkcs11.CKA_VALUE, value: Buffer.from(jwk.d!, 'base64url') }]);
       } catch (err) { unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 private key', err); }
-      token.track(h);
       created.push(h);
       // The imported key must sign, and node:crypto's copy of the public key must accept the signature.
       const data = randomBytes(64);
@@ -268,6 +261,7 @@ async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void>
     });
   } finally {
     ctx.capability('create-object', works.public && works.private);
-    for (const h of created) try { token.destroy(h); } catch { token.track(h); }
+    // Both halves share one CKA_ID: a failed destroy stays tracked for the runner's cleanup, which reports it.
+    token.destroyPair(created.length ? { publicKey: created[0]!, privateKey: created.at(-1)! } : undefined);
   }
 }

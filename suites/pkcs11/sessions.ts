@@ -37,11 +37,6 @@ function signingFor(alg: KeyAlg, data: Buffer): { mechanism: number; input: Buff
   return { mechanism: CKM_EDDSA, input: data, check: (p, t, s) => verify(null, data, publicKeyObject(t, p.publicKey), s) };
 }
 
-function destroyPair(token: Token, k: KeyPair | undefined): void {
-  if (!k) return;
-  for (const h of [k.privateKey, k.publicKey]) try { token.destroy(h); } catch { token.track(h); }
-}
-
 /**
  * A token we may log out of. C_Logout invalidates every private-object handle the application holds, even
  * after logging in again (v2.40 §5.6 C_Logout; SoftHSM does exactly that), so we use a spare token when the
@@ -90,15 +85,15 @@ export const sessionsSuite: Suite = {
       const lc = loginControl(ctx, c);
       let before: KeyPair | undefined;
       try {
-        // Not tracked: its private handle dies with C_Logout, and a stale handle must never be destroyed later.
-        before = await generateKeyPair(lc.token, a, { label: 'hsm-harness-sessions-login', track: false });
+        // Its private handle dies with C_Logout; destroyPair finds the pair again by its run CKA_ID afterwards.
+        before = await generateKeyPair(lc.token, a, { label: 'hsm-harness-sessions-login' });
         lc.logout();
         // Private objects are invisible to a public session (v2.40 §4.1.2 access to objects).
         const visible = lc.token.find([{ type: pkcs11.CKA_ID, value: before.id }]);
         c.detail('visibleWhenLoggedOut', visible.length);
         try {
           const made = await generateKeyPair(lc.token, a, { label: 'hsm-harness-sessions-nologin' });
-          destroyPair(lc.token, made);
+          lc.token.destroyPair(made);
           throw new Error('C_GenerateKeyPair of a private key succeeded without a login');
         } catch (err) {
           if (ckrOf(err) === undefined) throw err;
@@ -107,10 +102,8 @@ export const sessionsSuite: Suite = {
         if (visible.some((h) => h.equals(before!.privateKey)) || visible.length > 1) throw new Error('the private key is visible without a login');
       } finally {
         lc.login();
-        if (before) {
-          // Handles to private objects died with C_Logout: find the pair again by its ID.
-          for (const h of lc.token.find([{ type: pkcs11.CKA_ID, value: before.id }])) lc.token.lib.C_DestroyObject(lc.token.session, h);
-        }
+        // Only objects carrying this run's CKA_ID and label are destroyed, never every handle a find returns.
+        lc.token.destroyPair(before);
         lc.done();
       }
     });
@@ -137,7 +130,7 @@ export const sessionsSuite: Suite = {
       const ro = token.openSession(false);
       try {
         const made = await generateKeyPair(token, a, { session: ro, label: 'hsm-harness-sessions-ro' });
-        destroyPair(token, made);
+        token.destroyPair(made);
         throw new Error('C_GenerateKeyPair of token objects succeeded in a read-only session');
       } catch (err) {
         if (ckrOf(err) === undefined) throw err;
@@ -159,7 +152,7 @@ export const sessionsSuite: Suite = {
         expectFailure(ctx, c, 'C_SignInit', 'private key with CKA_SIGN=false', err, pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED);
       } finally {
         token.closeSession(s); // also ends a sign operation, should C_SignInit have wrongly started one
-        destroyPair(token, pair);
+        token.destroyPair(pair);
       }
     });
 
@@ -189,7 +182,7 @@ export const sessionsSuite: Suite = {
         if (!check(pair, token, sig)) throw new Error('the signature from the retry does not verify with node:crypto');
       } finally {
         token.closeSession(s);
-        destroyPair(token, pair);
+        token.destroyPair(pair);
       }
     });
 
