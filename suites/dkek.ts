@@ -69,10 +69,6 @@ function randomDkek(): { dkek: Dkek; source: string } {
   return { dkek, source: 'two random in-memory shares' };
 }
 
-function mechanismsOf(token: Token): number[] {
-  return token.lib.C_GetMechanismList(token.slot);
-}
-
 /** Import the AES-256 key-wrapping key (derived from the DKEK) as a secret-key object. */
 function importWrapKey(token: Token, value: Buffer): Handle {
   const h = token.lib.C_CreateObject(token.session, [
@@ -388,7 +384,7 @@ async function yubihsmPath(ctx: SuiteContext, roundTrips: RoundTrip[]): Promise<
   const status = await ctx.case('yubihsm-export-import-ec-p256', async (c) => {
     if (ctx.env.YUBIHSM_WRAP_ROUNDTRIP !== '1') c.skip('set YUBIHSM_WRAP_ROUNDTRIP=1 to create a temporary wrap key on the YubiHSM 2 and run export → delete → import → sign');
     const token = ctx.token!;
-    if (!mechanismsOf(token).includes(CKM_YUBICO_AES_CCM_WRAP)) c.unsupported('CKM_YUBICO_AES_CCM_WRAP is not in the mechanism list');
+    if (!token.offeredMechanisms().has(CKM_YUBICO_AES_CCM_WRAP)) c.unsupported('CKM_YUBICO_AES_CCM_WRAP is not in the mechanism list');
     const wrapKey = token.lib.C_GenerateKey(token.session, { mechanism: pkcs11.CKM_GENERIC_SECRET_KEY_GEN }, [
       { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY }, { type: pkcs11.CKA_KEY_TYPE, value: CKK_YUBICO_AES256_CCM_WRAP },
       { type: pkcs11.CKA_VALUE_LEN, value: 32 }, { type: pkcs11.CKA_TOKEN, value: true }, { type: pkcs11.CKA_SENSITIVE, value: true },
@@ -430,7 +426,7 @@ export const dkekSuite: Suite = {
       return;
     }
     const spareCount = ctx.connections.pkcs11?.spareTokens?.length ?? 0;
-    const kwpAdvertised = mechanismsOf(ctx.token).includes(pkcs11.CKM_AES_KEY_WRAP_PAD);
+    const kwpAdvertised = ctx.token.offeredMechanisms().has(pkcs11.CKM_AES_KEY_WRAP_PAD);
     section.path = kwpAdvertised ? 'pkcs11 key wrapping (CKM_AES_KEY_WRAP_PAD)' : 'pkcs11 without CKM_AES_KEY_WRAP_PAD: blob restore from a non-sensitive key';
     if (spareCount < 2) {
       section.path = 'none: the driver offers no two spare tokens to restore into';

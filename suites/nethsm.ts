@@ -6,14 +6,13 @@
  * Key IDs and the signed message are fixed: the instance is fresh for every run (a container), and the
  * replay test (test/containers) checks the exact requests against fixtures/nethsm.
  */
-import { createHash, createPublicKey, verify, constants } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Suite, SuiteContext } from '../src/suite.js';
 import type { NethsmConnection } from '../src/driver.js';
 import { NethsmClient, systemTime } from '../src/nethsm/client.js';
 import type { KeyType, SignMode } from '../src/nethsm/client.js';
 import { clientFor, credentials } from '../src/nethsm/provision.js';
-import { digestInfo } from '../src/pkcs11/keys.js';
+import { schemeForKey, type SignScheme } from '../src/pkcs11/mechanisms.js';
 
 /** The message every key signs (think: an RRSIG signing input). */
 export const NETHSM_MESSAGE = Buffer.from('hsm-harness NetHSM suite: DNSSEC signing input for example.net.');
@@ -24,47 +23,32 @@ export interface NethsmKeySpec {
   length?: number;
   mechanism: string;
   mode: SignMode;
-  /** Capability names shared with the PKCS#11 suites (same matrix columns). */
-  keygenCapability: string;
-  signCapability: string;
-  /** What the sign request carries for this mode, and how node:crypto verifies the answer. */
-  toSign(message: Buffer): Buffer;
-  check(message: Buffer, pub: KeyObject, signature: Buffer): boolean;
+  /** The same signature scheme in PKCS#11 terms: what the request carries and how node:crypto checks it. */
+  scheme: SignScheme;
+  /** The NetHSM returns ECDSA signatures DER-encoded (SEQUENCE{r,s}), not as PKCS#11's raw r‖s. */
+  dsaEncoding?: 'der';
 }
 
-const sha256 = (m: Buffer) => createHash('sha256').update(m).digest();
-
 export const NETHSM_KEYS: NethsmKeySpec[] = [
-  {
-    // ECDSA: the NetHSM takes the hash and returns DER SEQUENCE{r,s}, node:crypto's default encoding.
-    id: 'hhp256', type: 'EC_P256', mechanism: 'ECDSA_Signature', mode: 'ECDSA',
-    keygenCapability: 'keygen:ec-p256', signCapability: 'sign:CKM_ECDSA',
-    toSign: sha256,
-    check: (m, pub, sig) => verify('sha256', m, pub, sig),
-  },
-  {
-    // PKCS1: the NetHSM takes DigestInfo ‖ hash (3.1 and later; CHANGES.md).
-    id: 'hhrsa2048', type: 'RSA', length: 2048, mechanism: 'RSA_Signature_PKCS1', mode: 'PKCS1',
-    keygenCapability: 'keygen:rsa-2048', signCapability: 'sign:CKM_RSA_PKCS',
-    toSign: (m) => digestInfo('sha256', sha256(m)),
-    check: (m, pub, sig) => verify('sha256', m, { key: pub, padding: constants.RSA_PKCS1_PADDING }, sig),
-  },
-  {
-    // EdDSA: the raw message in, 64-byte R ‖ S out.
-    id: 'hhed25519', type: 'Curve25519', mechanism: 'EdDSA_Signature', mode: 'EdDSA',
-    keygenCapability: 'keygen:ed25519', signCapability: 'sign:CKM_EDDSA',
-    toSign: (m) => m,
-    check: (m, pub, sig) => verify(null, m, pub, sig),
-  },
+  // ECDSA: the NetHSM takes the hash, as CKM_ECDSA does.
+  { id: 'hhp256', type: 'EC_P256', mechanism: 'ECDSA_Signature', mode: 'ECDSA', scheme: schemeForKey('ec-p256'), dsaEncoding: 'der' },
+  // PKCS1: the NetHSM takes DigestInfo ‖ hash (3.1 and later; CHANGES.md), as CKM_RSA_PKCS does.
+  { id: 'hhrsa2048', type: 'RSA', length: 2048, mechanism: 'RSA_Signature_PKCS1', mode: 'PKCS1', scheme: schemeForKey('rsa-2048') },
+  // EdDSA: the raw message in, 64-byte R ‖ S out.
+  { id: 'hhed25519', type: 'Curve25519', mechanism: 'EdDSA_Signature', mode: 'EdDSA', scheme: schemeForKey('ed25519') },
 ];
+
+/** Capability names shared with the PKCS#11 suites (same matrix columns). */
+const keygenCapability = (spec: NethsmKeySpec) => `keygen:${spec.scheme.key}`;
+const signCapability = (spec: NethsmKeySpec) => `sign:${spec.scheme.spec.name}`;
 
 /** The first bytes of every NetHSM backup file (keyfender export_backup.py). */
 export const NETHSM_BACKUP_MAGIC = Buffer.from('_NETHSM_BACKUP_');
 
 async function signAndVerify(client: NethsmClient, conn: NethsmConnection, spec: NethsmKeySpec, pub: KeyObject): Promise<number> {
   const { operator } = credentials(conn);
-  const signature = await client.sign(operator, spec.id, spec.mode, spec.toSign(NETHSM_MESSAGE));
-  if (!spec.check(NETHSM_MESSAGE, pub, signature)) {
+  const signature = await client.sign(operator, spec.id, spec.mode, spec.scheme.input(NETHSM_MESSAGE));
+  if (!spec.scheme.verify(pub, NETHSM_MESSAGE, signature, spec.dsaEncoding)) {
     throw new Error(`${spec.mode} signature from key ${spec.id} does not verify with node:crypto`);
   }
   return signature.length;
@@ -91,7 +75,7 @@ export const nethsm: Suite = {
           c.detail('publicKeyType', pub.asymmetricKeyType);
           publicKeys.set(spec.id, pub);
         });
-        ctx.capability(spec.keygenCapability, status === 'pass');
+        ctx.capability(keygenCapability(spec), status === 'pass');
       }
 
       for (const spec of NETHSM_KEYS) {
@@ -100,7 +84,7 @@ export const nethsm: Suite = {
           if (!pub) return c.skip(`key ${spec.id} was not generated`);
           c.detail('signatureBytes', await signAndVerify(client, conn, spec, pub));
         });
-        ctx.capability(spec.signCapability, status === 'pass');
+        ctx.capability(signCapability(spec), status === 'pass');
       }
 
       let backup: Buffer | undefined;

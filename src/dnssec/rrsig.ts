@@ -4,11 +4,10 @@
  * (hash in software, then CKM_RSA_PKCS over the DigestInfo / CKM_ECDSA over the digest / CKM_EDDSA over
  * the data), or with a node:crypto private key as an independent reference.
  */
-import { createHash, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { Handle, Token } from '../pkcs11/token.js';
-import { pkcs11 } from '../pkcs11/token.js';
-import { digestInfo, signAsync } from '../pkcs11/keys.js';
-import { CKM_EDDSA } from '../pkcs11/constants.js';
+import { signAsync } from '../pkcs11/keys.js';
+import { dnssecScheme } from '../pkcs11/mechanisms.js';
 import { DNSSEC_ALGORITHMS, dnskeyToKeyObject, type DnssecAlgorithm } from './dnskey.js';
 import { CLASS_IN, canonicalName, nameToWire, typeName, u16, u32, type Rr } from './wire.js';
 
@@ -69,14 +68,9 @@ export type DnssecSigner = (data: Buffer) => Promise<Buffer>;
 
 /** A signer backed by a token's private key, with the mechanisms DNSSEC signers use (pkcs11.md §6). */
 export function tokenSigner(token: Token, alg: DnssecAlgorithm, privateKey: Handle, session: Handle = token.session): DnssecSigner {
-  const info = DNSSEC_ALGORITHMS[alg];
-  return async (data) => {
-    if (info.family === 'ed25519') return signAsync(token, session, { mechanism: CKM_EDDSA }, privateKey, data);
-    const digest = createHash(info.hash!).update(data).digest();
-    if (info.family === 'rsa') return signAsync(token, session, { mechanism: pkcs11.CKM_RSA_PKCS }, privateKey, digestInfo(info.hash!, digest));
-    // CKM_ECDSA returns r‖s, each padded to the field size: exactly RFC 6605's wire form.
-    return signAsync(token, session, { mechanism: pkcs11.CKM_ECDSA }, privateKey, digest);
-  };
+  // CKM_ECDSA returns r‖s, each padded to the field size: exactly RFC 6605's wire form.
+  const scheme = dnssecScheme(alg);
+  return async (data) => signAsync(token, session, scheme.mechanism, privateKey, scheme.input(data));
 }
 
 /** A signer backed by a node:crypto private key: the software reference. */

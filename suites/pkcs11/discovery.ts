@@ -4,14 +4,13 @@
  * DNSSEC-relevant mechanisms are exercised, and "advertised but fails" is reported apart from "works but
  * not advertised".
  */
-import { createHash, randomBytes, verify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Suite, SuiteContext } from '../../src/suite.js';
 import type { MechanismRow } from '../../src/results.js';
 import { pkcs11, ckrOf, trimPadded, type Token } from '../../src/pkcs11/token.js';
-import {
-  CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, CKF_GENERATE_KEY_PAIR, CKF_SIGN, ckrName, mechanismFlagNames, mechanismName,
-} from '../../src/pkcs11/constants.js';
-import { digestInfo, generateKeyPair, publicKeyObject, signAsync, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { CKM_EDDSA, ckrName, mechanismFlagNames, mechanismName } from '../../src/pkcs11/constants.js';
+import { generateKeyPair, publicKeyObject, signAsync, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { FLAG, MECHANISMS, SMALLEST_KEY, signScheme, type FlagName, type SignScheme } from '../../src/pkcs11/mechanisms.js';
 
 // CK_SLOT_INFO and CK_TOKEN_INFO flag bits, PKCS#11 v2.40 §3.2 (pkcs11t.h).
 const SLOT_FLAGS: [number, string][] = [[0x1, 'TOKEN_PRESENT'], [0x2, 'REMOVABLE_DEVICE'], [0x4, 'HW_SLOT']];
@@ -36,42 +35,33 @@ export function sessionLimit(n: number): number | 'effectively infinite' | 'unav
   return n;
 }
 
-const RSA_MECHS = new Set([pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, pkcs11.CKM_RSA_PKCS, pkcs11.CKM_SHA256_RSA_PKCS, pkcs11.CKM_SHA512_RSA_PKCS, pkcs11.CKM_RSA_PKCS_PSS]);
-const EC_MECHS = new Set([pkcs11.CKM_EC_KEY_PAIR_GEN, pkcs11.CKM_ECDSA, pkcs11.CKM_ECDSA_SHA256, pkcs11.CKM_ECDSA_SHA384]);
-const EDDSA_MECHS = new Set([CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA]);
+/** Mechanisms of the table by key family, for the key-size unit checks. */
+const mechsOf = (family: string) => new Set(MECHANISMS.filter((m) => m.keyFamily === family).map((m) => m.code));
+const RSA_MECHS = mechsOf('rsa');
+const EC_MECHS = mechsOf('ec');
+const EDDSA_MECHS = mechsOf('ed25519');
 
 /**
- * The mechanisms DNSSEC signers use (pkcs11.md §6), each with how to exercise it. Bounded on purpose: the
- * other hundred mechanisms a token lists are recorded, not tried.
+ * The mechanisms DNSSEC signers use, each with how to exercise it. Bounded on purpose: the other hundred
+ * mechanisms a token lists are recorded, not tried.
  */
 interface Exercise {
   mechanism: number;
   /** The flag the mechanism must advertise for this use. */
-  flag: number;
-  flagName: string;
-  /** Key pair generation: the key algorithm generated. Signing: the key family it needs. */
+  flagName: FlagName;
+  /** Key pair generation: the key algorithm generated. Signing: the key it signs with. */
   alg: KeyAlg;
   kind: 'generate' | 'sign';
-  /** Make the data to sign and check the signature with node:crypto. */
-  sign?: (data: Buffer) => { input: Buffer; check: (key: KeyObject, sig: Buffer) => boolean };
+  scheme?: SignScheme;
 }
 
-const sha = (alg: string, d: Buffer) => createHash(alg).update(d).digest();
 const EXERCISES: Exercise[] = [
-  { mechanism: pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, flag: CKF_GENERATE_KEY_PAIR, flagName: 'GENERATE_KEY_PAIR', alg: 'rsa-2048', kind: 'generate' },
-  { mechanism: pkcs11.CKM_EC_KEY_PAIR_GEN, flag: CKF_GENERATE_KEY_PAIR, flagName: 'GENERATE_KEY_PAIR', alg: 'ec-p256', kind: 'generate' },
-  { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN, flag: CKF_GENERATE_KEY_PAIR, flagName: 'GENERATE_KEY_PAIR', alg: 'ed25519', kind: 'generate' },
-  {
-    mechanism: pkcs11.CKM_RSA_PKCS, flag: CKF_SIGN, flagName: 'SIGN', alg: 'rsa-2048', kind: 'sign',
-    sign: (d) => ({ input: digestInfo('sha256', sha('sha256', d)), check: (k, s) => verify('sha256', d, { key: k, padding: cryptoConstants.RSA_PKCS1_PADDING }, s) }),
-  },
-  { mechanism: pkcs11.CKM_SHA256_RSA_PKCS, flag: CKF_SIGN, flagName: 'SIGN', alg: 'rsa-2048', kind: 'sign', sign: (d) => ({ input: d, check: (k, s) => verify('sha256', d, k, s) }) },
-  { mechanism: pkcs11.CKM_SHA512_RSA_PKCS, flag: CKF_SIGN, flagName: 'SIGN', alg: 'rsa-2048', kind: 'sign', sign: (d) => ({ input: d, check: (k, s) => verify('sha512', d, k, s) }) },
-  {
-    mechanism: pkcs11.CKM_ECDSA, flag: CKF_SIGN, flagName: 'SIGN', alg: 'ec-p256', kind: 'sign',
-    sign: (d) => ({ input: sha('sha256', d), check: (k, s) => verify('sha256', d, { key: k, dsaEncoding: 'ieee-p1363' }, s) }),
-  },
-  { mechanism: CKM_EDDSA, flag: CKF_SIGN, flagName: 'SIGN', alg: 'ed25519', kind: 'sign', sign: (d) => ({ input: d, check: (k, s) => verify(null, d, k, s) }) },
+  ...MECHANISMS.filter((m) => m.class === 'key-pair-gen')
+    .map((m): Exercise => ({ mechanism: m.code, flagName: 'GENERATE_KEY_PAIR', alg: m.generates![0]!, kind: 'generate' })),
+  ...[pkcs11.CKM_RSA_PKCS, pkcs11.CKM_SHA256_RSA_PKCS, pkcs11.CKM_SHA512_RSA_PKCS, pkcs11.CKM_ECDSA, CKM_EDDSA].map((code): Exercise => {
+    const scheme = signScheme(code, SMALLEST_KEY[MECHANISMS.find((m) => m.code === code)!.keyFamily!]);
+    return { mechanism: code, flagName: 'SIGN', alg: scheme.key, kind: 'sign', scheme };
+  }),
 ];
 
 function describe(err: unknown): string {
@@ -185,7 +175,7 @@ export const discoverySuite: Suite = {
       for (const ex of EXERCISES) {
         const name = mechanismName(ex.mechanism);
         const row = rows.find((r) => r.code === ex.mechanism);
-        const advertised = ((flagsByCode.get(ex.mechanism) ?? 0) & ex.flag) !== 0;
+        const advertised = ((flagsByCode.get(ex.mechanism) ?? 0) & FLAG[ex.flagName]) !== 0;
         await ctx.case(`exercise/${name}`, async (c) => {
           c.detail('advertised', advertised);
           let outcome: { works: boolean; why: string };
@@ -198,12 +188,12 @@ export const discoverySuite: Suite = {
               if (row) row.exercised = `not tried: no ${ex.alg} key (${k.message})`;
               return c.unsupported(`cannot exercise ${name}: no ${ex.alg} key could be generated (${k.message})`);
             }
-            const { input, check } = ex.sign!(data);
+            const scheme = ex.scheme!;
             try {
               const session = token.openSession();
               try {
-                const sig = await signAsync(token, session, { mechanism: ex.mechanism }, k.privateKey, input);
-                const ok = check(publicKeyObject(token, k.publicKey), sig);
+                const sig = await signAsync(token, session, scheme.mechanism, k.privateKey, scheme.input(data));
+                const ok = scheme.verify(publicKeyObject(token, k.publicKey), data, sig);
                 outcome = ok ? { works: true, why: '' } : { works: false, why: 'signature does not verify with node:crypto' };
               } finally { token.closeSession(session); }
             } catch (err) {

@@ -6,16 +6,15 @@
  * signature byte is flipped. ldns-key2ds cross-checks the key tag.
  */
 import type { Suite, SuiteContext } from '../../src/suite.js';
-import { pkcs11 } from '../../src/pkcs11/token.js';
 import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg } from '../../src/pkcs11/keys.js';
-import { CKM_EDDSA, mechanismName } from '../../src/pkcs11/constants.js';
+import { mechanismName } from '../../src/pkcs11/constants.js';
+import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
 import {
   DNSSEC_ALGORITHMS, dnskeyRdata, exampleZone, keyTag, ldnsAvailable, ldnsDs, ldnsVerifyZone, signZone,
   tokenSigner, withDamagedSignature, zoneText, type DnssecAlgorithm,
 } from '../../src/dnssec/index.js';
 
 const KEY_FOR: Record<DnssecAlgorithm, KeyAlg> = { 8: 'rsa-2048', 10: 'rsa-2048', 13: 'ec-p256', 14: 'ec-p384', 15: 'ed25519' };
-const SIGN_MECHANISM: Record<'rsa' | 'ec' | 'ed25519', number> = { rsa: pkcs11.CKM_RSA_PKCS, ec: pkcs11.CKM_ECDSA, ed25519: CKM_EDDSA };
 const ORIGIN = 'hsm-harness.example.';
 
 export const dnssec: Suite = {
@@ -32,7 +31,7 @@ export const dnssec: Suite = {
       const status = await ctx.case(info.name, async (c) => {
         if (!ldns.ok) c.skip(ldns.reason);
         const gen = KEY_ALGS[keyAlg].mechanism;
-        const mech = SIGN_MECHANISM[info.family];
+        const mech = dnssecScheme(alg).spec.code;
         for (const m of [gen, mech]) if (!offered.has(m)) c.unsupported(`token does not offer ${mechanismName(m)}`);
         const kp = await generateKeyPair(token, keyAlg, { label: `hsm-harness-dnssec-${alg}` });
         try {

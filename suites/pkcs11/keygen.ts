@@ -4,13 +4,14 @@
  * generation, lookup by label and by ID, relabelling, and importing keys with C_CreateObject (Knot).
  * Attributes are read one per call: pkcs11js's C_GetAttributeValue is all-or-nothing (pkcs11.md §1).
  */
-import { createHash, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
 import { pkcs11, ckrOf, readBool, type Handle, type Token } from '../../src/pkcs11/token.js';
 import { CKF_GENERATE_KEY_PAIR, attributeName, ckrName, mechanismName } from '../../src/pkcs11/constants.js';
 import {
   KEY_ALGS, generateKeyPair, readPublicKey, signAsync, toKeyObject, unwrapOctetString, type KeyAlg, type KeyPair,
 } from '../../src/pkcs11/keys.js';
+import { schemeForKey } from '../../src/pkcs11/mechanisms.js';
 import { allowedFor, expectFailure } from './codes.js';
 
 const ALGS: KeyAlg[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519'];
@@ -247,12 +248,13 @@ async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void>
       created.push(h);
       // The imported key must sign, and node:crypto's copy of the public key must accept the signature.
       const data = randomBytes(64);
+      const scheme = schemeForKey('ec-p256');
       const session = token.openSession();
       let sig: Buffer;
       try {
-        sig = await signAsync(token, session, { mechanism: pkcs11.CKM_ECDSA }, h, createHash('sha256').update(data).digest());
+        sig = await signAsync(token, session, scheme.mechanism, h, scheme.input(data));
       } finally { token.closeSession(session); }
-      if (!verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig)) throw new Error('signature by the imported private key does not verify');
+      if (!scheme.verify(publicKey, data, sig)) throw new Error('signature by the imported private key does not verify');
       // PKCS#11 v2.40 §4.9: CKA_LOCAL is true only for keys generated on the token.
       const local = readBool(token.attr(h, pkcs11.CKA_LOCAL));
       c.detail('local', local);

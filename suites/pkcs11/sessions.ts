@@ -3,11 +3,12 @@
  * the token's golden value and checks that PKCS#11 v2.40 allows that code for that function
  * (fixtures/pkcs11/allowed-ckr.json). Also probes the session limit and the random number generator.
  */
-import { createHash, randomBytes, verify, constants as cryptoConstants } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
 import { pkcs11, ckrOf, isCkr, Token, type Handle } from '../../src/pkcs11/token.js';
-import { CKF_GENERATE_KEY_PAIR, CKM_EDDSA, ckrName } from '../../src/pkcs11/constants.js';
-import { KEY_ALGS, digestInfo, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { CKF_GENERATE_KEY_PAIR, ckrName } from '../../src/pkcs11/constants.js';
+import { KEY_ALGS, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { schemeForKey } from '../../src/pkcs11/mechanisms.js';
 import { expectFailure } from './codes.js';
 import { sessionLimit } from './discovery.js';
 
@@ -20,21 +21,6 @@ function cheapestAlg(token: Token): KeyAlg | undefined {
     const m = KEY_ALGS[a].mechanism;
     return listed.has(m) && (token.lib.C_GetMechanismInfo(token.slot, m).flags & CKF_GENERATE_KEY_PAIR) !== 0;
   });
-}
-
-/** A signature over `data` with the key's family, and the node:crypto check of it. */
-function signingFor(alg: KeyAlg, data: Buffer): { mechanism: number; input: Buffer; check: (pair: KeyPair, token: Token, sig: Buffer) => boolean } {
-  const family = KEY_ALGS[alg].family;
-  const digest = createHash('sha256').update(data).digest();
-  if (family === 'rsa') {
-    return { mechanism: pkcs11.CKM_RSA_PKCS, input: digestInfo('sha256', digest),
-      check: (p, t, s) => verify('sha256', data, { key: publicKeyObject(t, p.publicKey), padding: cryptoConstants.RSA_PKCS1_PADDING }, s) };
-  }
-  if (family === 'ec') {
-    return { mechanism: pkcs11.CKM_ECDSA, input: digest,
-      check: (p, t, s) => verify('sha256', data, { key: publicKeyObject(t, p.publicKey), dsaEncoding: 'ieee-p1363' }, s) };
-  }
-  return { mechanism: CKM_EDDSA, input: data, check: (p, t, s) => verify(null, data, publicKeyObject(t, p.publicKey), s) };
 }
 
 /**
@@ -145,7 +131,7 @@ export const sessionsSuite: Suite = {
       const pair = await generateKeyPair(token, a, { label: 'hsm-harness-sessions-nosign', extraPrivate: [{ type: pkcs11.CKA_SIGN, value: false }] });
       const s = token.openSession();
       try {
-        token.lib.C_SignInit(s, { mechanism: signingFor(a, Buffer.alloc(0)).mechanism }, pair.privateKey);
+        token.lib.C_SignInit(s, schemeForKey(a).mechanism, pair.privateKey);
         throw new Error('C_SignInit accepted a private key with CKA_SIGN=false');
       } catch (err) {
         if (ckrOf(err) === undefined) throw err;
@@ -161,8 +147,10 @@ export const sessionsSuite: Suite = {
       const pair = await generateKeyPair(token, a, { label: 'hsm-harness-sessions-buffer' });
       const s = token.openSession();
       try {
-        const { mechanism, input, check } = signingFor(a, randomBytes(100));
-        token.lib.C_SignInit(s, { mechanism }, pair.privateKey);
+        const scheme = schemeForKey(a);
+        const data = randomBytes(100);
+        const input = scheme.input(data);
+        token.lib.C_SignInit(s, scheme.mechanism, pair.privateKey);
         try {
           await token.lib.C_SignAsync(s, input, Buffer.alloc(10));
           throw new Error('C_Sign returned a signature in a 10-byte buffer');
@@ -179,7 +167,7 @@ export const sessionsSuite: Suite = {
           throw new Error(`the retry with a large buffer failed with ${code !== undefined ? ckrName(code) : (err as Error).message}: the operation was lost after CKR_BUFFER_TOO_SMALL`);
         }
         c.detail('signatureBytes', sig.length);
-        if (!check(pair, token, sig)) throw new Error('the signature from the retry does not verify with node:crypto');
+        if (!scheme.verify(publicKeyObject(token, pair.publicKey), data, sig)) throw new Error('the signature from the retry does not verify with node:crypto');
       } finally {
         token.closeSession(s);
         token.destroyPair(pair);
