@@ -20,6 +20,8 @@ export interface DriverTraits {
   maxConcurrency: number;
   /** Per-case time limit in ms (slow smartcard key generation needs minutes). */
   caseTimeoutMs: number;
+  /** Limit for a suite's own code outside its cases (setup, between cases) in ms; default caseTimeoutMs. */
+  setupTimeoutMs?: number;
   /** Limit for start() in ms (image builds need more than a token init); default 180 s. */
   startTimeoutMs?: number;
   /** Device family, for comparison with documented figures (e.g. 'smartcard-hsm'); optional. */
@@ -77,6 +79,8 @@ export interface Connections {
 export interface DriverResources {
   pids: number[];
   dirs: string[];
+  /** Container ids the driver started (removed with src/containers/cleanup.ts when the driver cannot stop them). */
+  containers?: string[];
 }
 
 export interface StartedDriver {

@@ -4,6 +4,7 @@ import { UsageError } from './errors.js';
 import { dirname, join, basename } from 'node:path';
 import { tmpdir } from 'node:os';
 import { redact, redactValue } from './secrets.js';
+import { ownResource, releaseOwned } from './proc.js';
 
 /**
  * Write a report so that readers see either the old file or the complete new one, never a partial file:
@@ -28,7 +29,8 @@ export async function writeFileAtomic(path: string, content: string | Buffer): P
 /** A private temporary directory, removed by the returned function. */
 export async function makeTempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `hsm-harness-${prefix}-`));
-  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+  ownResource({ dir: path });
+  return { path, remove: async () => { await rm(path, { recursive: true, force: true }); releaseOwned({ dir: path }); } };
 }
 
 /**

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { killTree } from './proc.js';
+import { killTree, ownResource } from './proc.js';
 
 export const P11KIT_CLIENT = process.env.P11KIT_CLIENT_MODULE ?? '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 
@@ -21,6 +21,7 @@ export async function startP11KitServer(provider: string, tokenLabels: string[],
     env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime }, stdio: ['ignore', 'pipe', errLog.fd], detached: true,
   });
   await errLog.close();
+  if (child.pid !== undefined) ownResource({ pid: child.pid });
   const address = await new Promise<string>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => { killTree(child.pid!); reject(new Error('p11-kit server did not print its address within 10 s')); }, 10_000);

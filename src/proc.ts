@@ -2,6 +2,7 @@
  * Running the external tools the harness orchestrates (softhsm2-util, p11-kit, pykmip-server …).
  * Errors name the tool and its exit, never the arguments, because arguments may carry a PIN.
  */
+import { readFileSync, rmSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { $ } from 'zx';
 import { redact } from './secrets.js';
@@ -43,4 +44,67 @@ export async function which(cmd: string): Promise<string | undefined> {
     try { await access(p, constants.X_OK); return p; } catch { /* next */ }
   }
   return undefined;
+}
+
+/**
+ * The start time of a process (field 22 of /proc/<pid>/stat, in clock ticks since boot), or undefined when it
+ * is gone. A pid plus its start time names one process: a recycled pid has another start time, so a cleanup
+ * that checks it never kills a stranger.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: count fields after its closing ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function sameProcessAlive(pid: number, start: string | undefined): boolean {
+  return start !== undefined && processStartTime(pid) === start;
+}
+
+/** Kill a process (and its group) only if it is still the one that was recorded. */
+export function killIfSame(pid: number, start: string | undefined): boolean {
+  if (!sameProcessAlive(pid, start)) return false;
+  killTree(pid, 'SIGKILL');
+  return true;
+}
+
+/**
+ * What this process started that must not outlive it: server pids and temporary directories. Launchers
+ * register each one as soon as it exists (before a driver's start has returned), and the runner's worker
+ * forwards every change to the parent's journal, so a start that hangs or a parent that dies leaves
+ * nothing unknown behind.
+ */
+export interface Owned { pids: number[]; dirs: string[] }
+const owned: Owned = { pids: [], dirs: [] };
+const ownedStarts = new Map<number, string | undefined>();
+let ownedListener: ((o: Owned) => void) | undefined;
+
+export function ownResource(r: { pid?: number; dir?: string }): void {
+  if (r.pid !== undefined && !owned.pids.includes(r.pid)) { owned.pids.push(r.pid); ownedStarts.set(r.pid, processStartTime(r.pid)); }
+  if (r.dir !== undefined && !owned.dirs.includes(r.dir)) owned.dirs.push(r.dir);
+  ownedListener?.({ pids: [...owned.pids], dirs: [...owned.dirs] });
+}
+
+/** Forget a resource that was released the ordinary way. */
+export function releaseOwned(r: { pid?: number; dir?: string }): void {
+  if (r.pid !== undefined) owned.pids = owned.pids.filter((p) => p !== r.pid);
+  if (r.dir !== undefined) owned.dirs = owned.dirs.filter((d) => d !== r.dir);
+}
+
+export function ownedResources(): Owned {
+  return { pids: [...owned.pids], dirs: [...owned.dirs] };
+}
+
+export function onOwnedResource(listener: (o: Owned) => void): void {
+  ownedListener = listener;
+}
+
+/** Last resort when this process must stop at once: kill what it started and remove its directories. */
+export function releaseAllOwned(): void {
+  for (const pid of owned.pids) killIfSame(pid, ownedStarts.get(pid));
+  for (const dir of owned.dirs) { try { rmSync(dir, { recursive: true, force: true }); } catch { /* leave it */ } }
 }

@@ -88,6 +88,17 @@ export interface DriverReport {
   cases: CaseRecord[];
   /** Sections other suites add (kmip, dkek, bench …), keyed by suite name. */
   sections: Record<string, unknown>;
+  /** What this driver left behind although the harness tried to remove it (objects, servers, directories). */
+  leftovers?: string[];
+}
+
+/** What the run (or an earlier, killed run) left behind, from the run journal. */
+export interface RunLeftovers {
+  /** The journal that still lists them (hsm-harness cleanup reads it); absent when nothing is left. */
+  journal?: string;
+  left: string[];
+  /** Journals of earlier runs that died (kill -9) and were cleaned up at the start of this one. */
+  fromEarlierRuns: { journal: string; removed: boolean; left: string[] }[];
 }
 
 export interface RunResults {
@@ -98,6 +109,7 @@ export interface RunResults {
   environment: { node: string; platform: string; arch: string; hostname: string; ci: boolean };
   drivers: DriverReport[];
   summary: Record<CaseStatus, number> & { total: number };
+  leftovers?: RunLeftovers;
 }
 
 export function emptyDriverReport(id: string, title: string, kind: string): DriverReport {

@@ -6,5 +6,6 @@ import { discoverCommand } from './discover.js';
 import { kmipCommand } from './kmip.js';
 import { dkekCommand } from './dkek.js';
 import { benchCommand } from './bench.js';
+import { cleanupCommand } from './cleanup.js';
 
-export const commands: Command[] = [runCommand, driversCommand, discoverCommand, kmipCommand, dkekCommand, benchCommand];
+export const commands: Command[] = [runCommand, driversCommand, discoverCommand, kmipCommand, dkekCommand, benchCommand, cleanupCommand];

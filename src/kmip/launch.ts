@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import type { DriverResources } from '../driver.js';
-import { killTree } from '../proc.js';
+import { killTree, ownResource } from '../proc.js';
 
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -51,6 +51,7 @@ export async function launchServer(opts: {
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${opts.what} did not start: ${opts.cmd} could not be run`);
+  ownResource({ pid });
   const server: LaunchedServer = {
     pid,
     alive: () => exited === null,

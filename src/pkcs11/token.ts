@@ -161,6 +161,12 @@ export interface ObjectListener {
 const CKS_RO_USER_FUNCTIONS = 1;
 const CKS_RW_USER_FUNCTIONS = 3;
 
+/** Tokens open in this process, so that a worker whose parent vanished can clean them all up. */
+const openTokens = new Set<Token>();
+export function liveTokens(): Token[] {
+  return [...openTokens];
+}
+
 const run: { prefix: Buffer; counter: number; listener?: ObjectListener } = { prefix: randomBytes(8), counter: 0 };
 
 /** The run's CKA_ID prefix (8 bytes) and the journal listener; the worker sets them from the parent's request. */
@@ -219,6 +225,7 @@ export class Token {
     const info = this.lib.C_GetTokenInfo(slot);
     this.identity = { modulePath: module.path, label: trimPadded(info.label), serial: trimPadded(info.serialNumber) };
     this.currentSession = this.lib.C_OpenSession(slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
+    openTokens.add(this);
   }
 
   /** The main read-write session (a new one after a lost session was reopened). */
@@ -455,13 +462,23 @@ export class Token {
    */
   private purge(o: Owned): void {
     if (!o.destroyable) throw new Error('no run CKA_ID and label to find it by');
-    for (const h of this.find([{ type: pkcs11.CKA_ID, value: o.id }])) {
-      if (this.carriesMarks(h, o.id)) this.lib.C_DestroyObject(this.session, h);
-    }
-    const left = this.find([{ type: pkcs11.CKA_ID, value: o.id }]).filter((h) => this.carriesMarks(h, o.id));
-    if (left.length) throw new Error(`${left.length} object(s) with CKA_ID ${o.id.toString('hex')} are still on the token`);
+    this.removeLeftover(o.id);
     o.handles.clear();
     this.forget(o);
+  }
+
+  /**
+   * Destroy the objects that carry exactly this CKA_ID and the harness label prefix, and check that none is
+   * left. Used for journalled leftovers of a killed run. Returns how many were destroyed.
+   */
+  removeLeftover(id: Buffer): number {
+    let n = 0;
+    for (const h of this.find([{ type: pkcs11.CKA_ID, value: id }])) {
+      if (this.carriesMarks(h, id)) { this.lib.C_DestroyObject(this.session, h); n++; }
+    }
+    const left = this.find([{ type: pkcs11.CKA_ID, value: id }]).filter((h) => this.carriesMarks(h, id));
+    if (left.length) throw new Error(`${left.length} object(s) with CKA_ID ${id.toString('hex')} are still on the token`);
+    return n;
   }
 
   /**
@@ -551,6 +568,7 @@ export class Token {
   }
 
   close(): void {
+    openTokens.delete(this);
     for (const s of [...this.extraSessions]) this.closeSession(s);
     try { if (this.loggedIn) this.lib.C_Logout(this.session); } catch { /* session gone */ }
     try { this.lib.C_CloseSession(this.session); } catch { /* ignore */ }

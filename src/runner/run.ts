@@ -4,18 +4,21 @@
  * rest of the matrix completes.
  */
 import { fork } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drivers as allDrivers, driverById } from '../../drivers/index.js';
 import { emptyDriverReport, summarise } from '../results.js';
-import type { CaseRecord, DriverReport, RunResults } from '../results.js';
+import type { CaseRecord, DriverReport, RunLeftovers, RunResults } from '../results.js';
 import type { Driver, DriverResources } from '../driver.js';
-import type { WorkerMessage, WorkerRequest } from './protocol.js';
+import type { Phase, WorkerMessage, WorkerRequest } from './protocol.js';
 import { UsageError, describeError } from '../errors.js';
 import { projectRoot, toolVersion } from '../paths.js';
-import { killTree } from '../proc.js';
+import { processStartTime } from '../proc.js';
+import { Journal, hasLeftovers, stateDir } from '../journal.js';
+import { cleanupDeadRuns, formatSeconds, leftoverLines, releaseDriver } from './cleanup.js';
 import type { Progress } from './progress.js';
 
 export interface RunOptions {
@@ -41,7 +44,7 @@ function workerPath(): string {
  * kills them and releases their servers and temporary tokens itself, then exits without writing reports,
  * so the previous complete reports stay in place.
  */
-const live = new Map<number, { kill: () => void; resources: () => DriverResources }>();
+const live = new Map<number, { kill: () => void; driver: string; journal: Journal; env: NodeJS.ProcessEnv }>();
 let signalHandlersInstalled = false;
 
 function installSignalHandlers(): void {
@@ -49,12 +52,17 @@ function installSignalHandlers(): void {
   signalHandlersInstalled = true;
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(signal, () => {
-      for (const entry of live.values()) {
-        entry.kill();
-        releaseResources(entry.resources());
-      }
-      process.stderr.write(`\nhsm-harness: interrupted (${signal}); driver processes stopped, no report written\n`);
-      process.exit(code);
+      const entries = [...live.values()];
+      for (const entry of entries) entry.kill();
+      // Servers, directories and the objects the interrupted driver created; each step is bounded.
+      void Promise.all(entries.map((e) => releaseDriver(e.journal, e.driver, e.env, true).catch(() => undefined))).then((left) => {
+        const lines = left.flatMap((x, i) => (x ? leftoverLines(entries[i]!.driver, x) : []));
+        const journal = entries[0]?.journal;
+        if (journal && [...journal.read().drivers.values()].every((d) => !hasLeftovers(d))) journal.remove();
+        const note = lines.length ? `; left behind (journal ${journal?.file}, run hsm-harness cleanup): ${lines.join('; ')}` : '';
+        process.stderr.write(`\nhsm-harness: interrupted (${signal}); driver processes stopped, no report written${note}\n`);
+        process.exit(code);
+      });
     });
   }
 }
@@ -87,6 +95,15 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
       probes.push({ driver: d, availability: { ok: false, reason: `probe failed: ${describeError(err)}` } });
     }
   }
+  // The journal lives outside every driver process; leftovers of runs that were killed are removed first.
+  let journal: Journal;
+  try {
+    journal = Journal.create(`${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${randomBytes(4).toString('hex')}`, env);
+  } catch (err) {
+    throw new UsageError(`cannot write the run journal under ${stateDir(env)}: ${(err as Error).message}; set HSM_HARNESS_STATE_DIR to a writable directory`);
+  }
+  const earlier = await cleanupDeadRuns(env);
+  const runPrefix = randomBytes(8).toString('hex');
   const reports: DriverReport[] = [];
   for (const { driver, availability } of probes) {
     if (!availability.ok) {
@@ -96,11 +113,19 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
       reports.push(r);
       continue;
     }
-    const r = await runDriverProcess(driver, opts.suites ?? null, env, opts.progress, opts.options ?? {});
+    const r = await runDriverProcess(driver, opts.suites ?? null, env, opts.progress, opts.options ?? {}, journal, runPrefix);
     r.available = true;
     r.availabilityReason = availability.reason;
     reports.push(r);
   }
+  journal.append({ t: 'end' });
+  const stillLeft = [...journal.read().drivers.entries()].filter(([, x]) => hasLeftovers(x));
+  if (stillLeft.length === 0) journal.remove();
+  const leftovers: RunLeftovers = {
+    journal: stillLeft.length ? journal.file : undefined,
+    left: stillLeft.flatMap(([d, x]) => leftoverLines(d, x)),
+    fromEarlierRuns: earlier.map((e) => ({ journal: e.journal, removed: e.removed, left: e.left })),
+  };
   return {
     schemaVersion: 1,
     tool: { name: 'hsm-harness', version: toolVersion() },
@@ -108,20 +133,23 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
     environment: { node: process.version, platform: process.platform, arch: process.arch, hostname: hostname(), ci: !!env.CI },
     drivers: reports,
     summary: summarise(reports),
+    ...(leftovers.left.length || leftovers.fromEarlierRuns.length ? { leftovers } : {}),
   };
 }
 
-function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.ProcessEnv, progress: Progress, options: Record<string, unknown>): Promise<DriverReport> {
+function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.ProcessEnv, progress: Progress, options: Record<string, unknown>,
+  journal: Journal, runPrefix: string): Promise<DriverReport> {
   return new Promise((resolve, reject) => {
     // pkcs11js async calls run on the libuv pool: size it for 8 in-flight operations plus file I/O.
     const childEnv = { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? '16' };
     installSignalHandlers();
     const child = fork(workerPath(), [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
-    live.set(child.pid!, { kill: () => child.kill('SIGKILL'), resources: () => resources });
+    journal.append({ t: 'worker', driver: driver.id, pid: child.pid!, start: processStartTime(child.pid!) });
+    live.set(child.pid!, { kill: () => child.kill('SIGKILL'), driver: driver.id, journal, env });
     let report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
-    let resources: DriverResources = { pids: [], dirs: [] };
+    const known = { pids: new Set<number>(), dirs: new Set<string>(), containers: new Set<string>() };
     let current: { suite: string; case: string } | null = null;
-    let phase = 'start';
+    let phase: { phase: Phase; suite?: string; after?: string } = { phase: 'start' };
     let done = false;
     let usageError: string | null = null;
     let fatal: string | null = null;
@@ -129,26 +157,52 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
     let timer: NodeJS.Timeout | undefined;
     let stderrTail = '';
     const t0 = performance.now();
+    const setupMs = Number(env.HSM_CASE_TIMEOUT_S) > 0 ? Number(env.HSM_CASE_TIMEOUT_S) * 1000 : driver.traits.setupTimeoutMs ?? driver.traits.caseTimeoutMs;
 
+    // The watchdog is re-armed at every message that changes what the worker is doing, and never disarmed:
+    // whatever the worker does next (a case, a suite's setup, cleanup, stop) has a limit.
     const arm = (ms: number, what: string) => {
       if (timer) clearTimeout(timer);
-      if (ms <= 0) return;
       timer = setTimeout(() => {
-        killedFor = { status: 'timeout', reason: `${what} did not finish within ${Math.round(ms / 1000)} s; the driver's process was killed` };
+        killedFor = { status: 'timeout', reason: `${what} did not finish within ${formatSeconds(ms)}; the driver's process was killed` };
         child.kill('SIGKILL');
       }, ms);
     };
+    const describePhase = () => phase.phase === 'setup'
+      ? `suite ${phase.suite} outside its cases (${phase.after ? `after case ${phase.after}` : 'setup, before its first case'})`
+      : `driver ${phase.phase}`;
     arm(driver.traits.caseTimeoutMs + 180_000, 'driver start');
     progress.driverStart(driver.id);
+
+    const noteResources = (r: DriverResources) => {
+      for (const pid of r.pids) {
+        if (known.pids.has(pid)) continue;
+        known.pids.add(pid);
+        journal.append({ t: 'pid', driver: driver.id, pid, start: processStartTime(pid) });
+      }
+      for (const dir of r.dirs) { if (!known.dirs.has(dir)) { known.dirs.add(dir); journal.append({ t: 'dir', driver: driver.id, path: dir }); } }
+      for (const id of r.containers ?? []) {
+        if (!known.containers.has(id)) { known.containers.add(id); journal.append({ t: 'container', driver: driver.id, id }); }
+      }
+    };
 
     child.stdout?.on('data', () => { /* modules may print; not part of the results */ });
     child.stderr?.on('data', (d: Buffer) => { stderrTail = (stderrTail + d.toString()).slice(-2000); });
     child.on('message', (msg: WorkerMessage) => {
       switch (msg.type) {
-        case 'phase': phase = msg.phase; arm(msg.timeoutMs, `driver ${msg.phase}`); break;
-        case 'resources': resources = msg.resources; break;
+        case 'phase':
+          phase = { phase: msg.phase, suite: msg.suite };
+          arm(msg.timeoutMs, describePhase());
+          break;
+        case 'resources': noteResources(msg.resources); break;
+        case 'journal': journal.append({ ...msg.entry, driver: driver.id }); break;
         case 'case-start': current = { suite: msg.suite, case: msg.case }; arm(msg.timeoutMs, `case ${msg.suite}/${msg.case}`); progress.caseStart(driver.id, msg.suite, msg.case); break;
-        case 'case-end': current = null; arm(0, ''); progress.caseEnd(msg.record); break;
+        case 'case-end':
+          current = null;
+          if (phase.phase === 'setup') phase = { ...phase, after: msg.record.case };
+          arm(setupMs, describePhase());
+          progress.caseEnd(msg.record);
+          break;
         case 'report': report = msg.report; break;
         case 'log': progress.log(driver.id, msg.line); break;
         case 'usage-error': usageError = msg.message; break;
@@ -158,39 +212,40 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
     });
     child.on('error', (err) => { if (timer) clearTimeout(timer); reject(err); });
     child.on('exit', (code, signal) => {
-      live.delete(child.pid!);
       if (timer) clearTimeout(timer);
-      if (usageError) {
-        releaseResources(resources);
-        reject(new UsageError(usageError));
-        return;
-      }
-      if (!done) {
-        const status = killedFor ? 'timeout' : fatal ? 'fail' : 'crash';
-        const where = current ? `case ${current.suite}/${current.case}` : `driver ${phase}`;
-        const how = killedFor ? killedFor.reason : fatal ? `harness error during ${where}: ${fatal}` : `the driver's process died (${signal ?? `exit code ${code}`}) during ${where}`;
-        const lastErr = stderrTail.trim().split('\n').pop();
-        const record: CaseRecord = {
-          driver: driver.id, suite: current?.suite ?? 'driver', case: current?.case ?? phase, status,
-          durationMs: 0, reason: killedFor || !lastErr ? how : `${how}; last stderr line: ${lastErr}`,
-        };
-        report.cases.push(record);
-        report.status = status === 'fail' ? 'error' : status;
-        report.statusReason = how;
-        progress.caseEnd(record);
-        releaseResources(resources);
-      }
-      report.durationMs ??= Math.round(performance.now() - t0);
-      progress.driverEnd(report);
-      resolve(report);
+      void (async () => {
+        // Whatever the driver did not release itself: servers, directories, containers, and after a crash,
+        // timeout or usage error the objects it created on a persistent token.
+        const left = await releaseDriver(journal, driver.id, env, !done || usageError !== null).catch(() => undefined);
+        live.delete(child.pid!);
+        const leftNote = left ? `; left behind (journal ${journal.file}, run hsm-harness cleanup): ${leftoverLines(driver.id, left).join('; ')}` : '';
+        if (usageError) {
+          reject(new UsageError(usageError));
+          return;
+        }
+        if (!done) {
+          const status = killedFor ? 'timeout' : fatal ? 'fail' : 'crash';
+          const where = current ? `case ${current.suite}/${current.case}` : describePhase();
+          const how = killedFor ? killedFor.reason : fatal ? `harness error during ${where}: ${fatal}` : `the driver's process died (${signal ?? `exit code ${code}`}) during ${where}`;
+          const lastErr = stderrTail.trim().split('\n').pop();
+          const record: CaseRecord = {
+            driver: driver.id, suite: current?.suite ?? phase.suite ?? 'driver', case: current?.case ?? (phase.phase === 'setup' ? 'setup' : phase.phase), status,
+            durationMs: 0, reason: `${killedFor || !lastErr ? how : `${how}; last stderr line: ${lastErr}`}${leftNote}`,
+          };
+          report.cases.push(record);
+          report.status = status === 'fail' ? 'error' : status;
+          report.statusReason = `${how}${leftNote}`;
+          progress.caseEnd(record);
+        } else if (left) {
+          report.findings.push({ driver: driver.id, suite: 'cleanup', kind: 'deviation', text: `the run could not remove everything it created${leftNote}` });
+        }
+        if (left) report.leftovers = leftoverLines(driver.id, left);
+        report.durationMs ??= Math.round(performance.now() - t0);
+        progress.driverEnd(report);
+        resolve(report);
+      })();
     });
-    const req: WorkerRequest = { driverId: driver.id, suites, options };
+    const req: WorkerRequest = { driverId: driver.id, suites, options, runPrefix };
     child.send(req);
   });
-}
-
-/** After a crash or timeout the driver could not stop itself: kill what it started, remove its files. */
-function releaseResources(res: DriverResources): void {
-  for (const pid of res.pids) killTree(pid);
-  for (const dir of res.dirs) { try { rmSync(dir, { recursive: true, force: true }); } catch { /* leave it */ } }
 }

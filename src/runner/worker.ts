@@ -9,14 +9,37 @@ import type { CaseRecord, DriverReport } from '../results.js';
 import type { WorkerMessage, WorkerRequest } from './protocol.js';
 import { makeContext } from './context.js';
 import { Expectations } from '../expectations.js';
-import { Token } from '../pkcs11/token.js';
+import { Token, liveTokens, setRunIdentity } from '../pkcs11/token.js';
+import { onOwnedResource, ownedResources, releaseAllOwned } from '../proc.js';
 import { UsageError, describeError } from '../errors.js';
 import { redactValue, registerSecretsFromEnv } from '../secrets.js';
-import type { StartedDriver } from '../driver.js';
+import type { DriverTraits, StartedDriver } from '../driver.js';
 
 function send(msg: WorkerMessage): void {
   // Everything that leaves this process is redacted (strings only, so numbers and structure survive).
-  process.send?.(redactValue(msg));
+  // After the parent vanished there is nobody to tell.
+  if (process.connected) process.send?.(redactValue(msg));
+}
+
+/** A suite's own code between its cases is bounded like a case: a hang there is a timeout, not a stuck run. */
+function setupLimitMs(traits: DriverTraits): number {
+  return traits.setupTimeoutMs ?? traits.caseTimeoutMs;
+}
+
+let started: StartedDriver | undefined;
+
+/**
+ * The parent is gone (IPC disconnect: it exited, crashed or was killed with SIGKILL). Nobody will bound or
+ * clean up this process any more, so it does it itself, at once: destroy the objects it created, stop the
+ * servers and remove the directories it holds, and exit. Each step is bounded.
+ */
+async function orphaned(): Promise<void> {
+  const hardStop = setTimeout(() => { releaseAllOwned(); process.exit(1); }, 20_000);
+  hardStop.unref();
+  for (const t of liveTokens()) { try { t.cleanup(); t.close(); } catch { /* module state lost */ } }
+  await Promise.race([started?.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000))]);
+  releaseAllOwned();
+  process.exit(1);
 }
 
 async function main(req: WorkerRequest): Promise<void> {
@@ -31,11 +54,17 @@ async function main(req: WorkerRequest): Promise<void> {
   const expectations = Expectations.forDriver(driver.id);
   // HSM_CASE_TIMEOUT_S lets an operator tighten (or, for slow cards, widen) the per-case limit.
   const override = Number(process.env.HSM_CASE_TIMEOUT_S);
-  const traits = override > 0 ? { ...driver.traits, caseTimeoutMs: override * 1000 } : driver.traits;
+  const traits = override > 0 ? { ...driver.traits, caseTimeoutMs: override * 1000, setupTimeoutMs: override * 1000 } : driver.traits;
   const push = () => send({ type: 'report', report });
+  // Every object a Token creates is journalled by the parent before the creating call.
+  setRunIdentity(Buffer.from(req.runPrefix, 'hex'), {
+    creating: (token, id, label) => send({ type: 'journal', entry: { t: 'object', token, id, label } }),
+    gone: (token, id) => send({ type: 'journal', entry: { t: 'object-gone', token, id } }),
+  });
+  // Servers and directories reach the parent as soon as they exist, not only after start() returned.
+  onOwnedResource((o) => send({ type: 'resources', resources: { pids: o.pids, dirs: o.dirs } }));
 
   send({ type: 'phase', phase: 'start', timeoutMs: override > 0 ? traits.caseTimeoutMs : Math.max(traits.caseTimeoutMs, traits.startTimeoutMs ?? 180_000) });
-  let started: StartedDriver;
   try {
     started = await driver.start(process.env);
   } catch (err) {
@@ -46,16 +75,19 @@ async function main(req: WorkerRequest): Promise<void> {
     push();
     return;
   }
-  send({ type: 'resources', resources: started.resources });
+  const own = ownedResources();
+  send({ type: 'resources', resources: { ...started.resources, pids: [...started.resources.pids, ...own.pids], dirs: [...started.resources.dirs, ...own.dirs] } });
   Object.assign(report.info, started.info ?? {});
 
   let token: Token | undefined;
   let objectsBefore: number | undefined;
   const pk = started.connections.pkcs11;
   try {
+    send({ type: 'phase', phase: 'open', timeoutMs: setupLimitMs(traits) });
     if (pk) {
       Object.assign(process.env, pk.env);
       token = Token.open(pk.modulePath, pk.token, pk.pin);
+      send({ type: 'journal', entry: { t: 'token', token: token.identity, ephemeral: traits.ephemeral } });
       token.login();
       objectsBefore = token.countObjects();
     }
@@ -68,12 +100,12 @@ async function main(req: WorkerRequest): Promise<void> {
         log: (line) => send({ type: 'log', line }),
       },
     });
-    send({ type: 'phase', phase: 'suites', timeoutMs: 0 });
     const wanted = req.suites;
     for (const suite of allSuites) {
       if (!started.connections[suite.needs]) continue;
       if (wanted ? !wanted.includes(suite.name) : suite.default === false) continue;
       ctx.suite = suite.name;
+      send({ type: 'phase', phase: 'setup', suite: suite.name, timeoutMs: setupLimitMs(traits) });
       try {
         await suite.run(ctx);
       } catch (err) {
@@ -86,6 +118,7 @@ async function main(req: WorkerRequest): Promise<void> {
     }
     if (expectations.file.goldenCodes && Object.keys(report.goldenCodes).length > 0) {
       ctx.suite = 'golden';
+      send({ type: 'phase', phase: 'golden', timeoutMs: setupLimitMs(traits) });
       await ctx.case('return-codes', (c) => {
         const diffs = expectations.goldenDifferences(report.goldenCodes);
         c.detail('compared', Object.keys(expectations.file.goldenCodes!).filter((k) => k in report.goldenCodes).length);
@@ -96,6 +129,7 @@ async function main(req: WorkerRequest): Promise<void> {
     }
     if (token && objectsBefore !== undefined) {
       ctx.suite = 'cleanup';
+      send({ type: 'phase', phase: 'cleanup', timeoutMs: setupLimitMs(traits) });
       const before = objectsBefore;
       const tok = token;
       await ctx.case('objects-restored', (c) => {
@@ -103,13 +137,14 @@ async function main(req: WorkerRequest): Promise<void> {
         const after = tok.countObjects();
         c.detail('before', before);
         c.detail('after', after);
-        if (failures.length) throw new Error(`could not destroy ${failures.length} object(s): ${failures.map((f) => f.error).join(', ')}`);
+        if (tok.reconnects) c.detail('sessionsReopened', tok.reconnects);
+        if (failures.length) throw new Error(`could not destroy ${failures.length} object(s): ${failures.map((f) => `CKA_ID ${f.id ?? '?'}: ${f.error}`).join(', ')}`);
         if (after !== before) throw new Error(`token had ${before} objects before the run and ${after} after`);
       });
     }
   } finally {
-    try { token?.close(); } catch { /* module state lost */ }
     send({ type: 'phase', phase: 'stop', timeoutMs: 60_000 });
+    try { token?.close(); } catch { /* module state lost */ }
     await started.stop().catch((err) => send({ type: 'log', line: `stop failed: ${describeError(err)}` }));
   }
   report.durationMs = Math.round(performance.now() - t0);
@@ -118,6 +153,7 @@ async function main(req: WorkerRequest): Promise<void> {
 
 // Ctrl-C reaches the whole process group; the parent decides what happens to this driver (and cleans up).
 process.on('SIGINT', () => { /* the parent will stop us */ });
+process.once('disconnect', () => { void orphaned(); });
 
 process.once('message', (req: WorkerRequest) => {
   main(req).then(

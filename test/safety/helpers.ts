@@ -1,0 +1,74 @@
+/**
+ * Helpers for the safety tests: a SoftHSM token that already holds objects the harness did not create
+ * (made with OpenSC's pkcs11-tool, an independent implementation), an object listing by pkcs11-tool as the
+ * oracle, and the fault-injecting shim (fixtures/fake-modules/fault-shim.c) built with gcc.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, ROOT, SOFTHSM_MODULE, makeSoftHsmToken } from '../core/helpers.js';
+
+const exec = promisify(execFile);
+export const haveTools = existsSync('/usr/bin/gcc') && existsSync('/usr/bin/pkcs11-tool') && existsSync(SOFTHSM_MODULE);
+export const TOOLS_MISSING = 'gcc, pkcs11-tool (opensc) and SoftHSM are needed; run npm test, which installs them';
+
+export async function buildShim(dir: string): Promise<string> {
+  const out = join(dir, 'fault-shim.so');
+  await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', out, join(ROOT, 'fixtures', 'fake-modules', 'fault-shim.c'), '-ldl']);
+  return out;
+}
+
+export interface ForeignToken { label: string; pin: string; conf: string; dir: string; env: Record<string, string> }
+
+/** A token with four objects the harness did not make: an EC key pair, an AES key and a data object. */
+export async function tokenWithForeignObjects(label: string, pin: string): Promise<ForeignToken> {
+  const { conf, dir } = await makeSoftHsmToken(label, pin);
+  const env = { ...process.env, SOFTHSM2_CONF: conf } as Record<string, string>;
+  const tool = (args: string[]) => exec('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', label, '--login', '--pin', pin, ...args], { env });
+  await tool(['--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'foreign-ec', '--id', '0102']);
+  await tool(['--keygen', '--key-type', 'AES:16', '--label', 'foreign-aes', '--id', '03']);
+  const data = join(dir, 'data.bin');
+  await writeFile(data, 'not the harness\'s\n');
+  await tool(['--write-object', data, '--type', 'data', '--label', 'foreign-data']);
+  return { label, pin, conf, dir, env: { SOFTHSM2_CONF: conf } };
+}
+
+/** Every object on the token as pkcs11-tool lists it after a login: "<kind>: <label>" lines, sorted. */
+export async function listObjects(t: ForeignToken): Promise<string[]> {
+  const r = await exec('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', t.label, '--login', '--pin', t.pin, '--list-objects'],
+    { env: { ...process.env, ...t.env } });
+  const out: string[] = [];
+  let kind = '';
+  for (const line of r.stdout.split('\n')) {
+    const k = /^(Private Key|Public Key|Secret Key|Data|Certificate) [Oo]bject/.exec(line);
+    if (k) { kind = k[1]!; out.push(`${kind}: ?`); continue; }
+    const l = /^\s+label:\s+(.*)$/.exec(line);
+    if (l && out.length && out.at(-1)!.endsWith(': ?')) out[out.length - 1] = `${kind}: ${l[1]!.trim().replace(/^'(.*)'$/, '$1')}`;
+  }
+  return out.sort();
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Environment for a run of the generic pkcs11 driver on `module`, without the developer's own hardware settings. */
+export function harnessEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (/^(HSM_|SCHSM_|YUBIHSM_|KMIP_|NETHSM_|FAULT_)/.test(k)) delete env[k];
+  return { ...env, ...extra };
+}
+
+/** Start `hsm-harness <args>` without waiting; the caller kills it or waits for its exit. */
+export function startHarness(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
+  const child = spawn('node', [CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, stderr: () => err };
+}
+
+export { exec };
