@@ -17,6 +17,7 @@ import { UsageError, describeError } from '../errors.js';
 import { projectRoot, toolVersion } from '../paths.js';
 import { killTree } from '../proc.js';
 import type { Progress } from './progress.js';
+import { cleanText, rememberSecret } from '../secrets.js';
 
 export interface RunOptions {
   driverIds?: string[];
@@ -142,7 +143,7 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
     progress.driverStart(driver.id);
 
     child.stdout?.on('data', () => { /* modules may print; not part of the results */ });
-    child.stderr?.on('data', (d: Buffer) => { stderrTail = (stderrTail + d.toString()).slice(-2000); });
+    child.stderr?.on('data', (d: Buffer) => { stderrTail = (stderrTail + d.toString()).slice(-8000); });
     child.on('message', (msg: WorkerMessage) => {
       switch (msg.type) {
         case 'phase': phase = msg.phase; arm(msg.timeoutMs, `driver ${msg.phase}`); break;
@@ -154,6 +155,7 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
         case 'usage-error': usageError = msg.message; break;
         case 'fatal': fatal = msg.message; break;
         case 'done': done = true; break;
+        case 'secret': rememberSecret(msg.value); break;
       }
     });
     child.on('error', (err) => { if (timer) clearTimeout(timer); reject(err); });
@@ -169,7 +171,8 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
         const status = killedFor ? 'timeout' : fatal ? 'fail' : 'crash';
         const where = current ? `case ${current.suite}/${current.case}` : `driver ${phase}`;
         const how = killedFor ? killedFor.reason : fatal ? `harness error during ${where}: ${fatal}` : `the driver's process died (${signal ?? `exit code ${code}`}) during ${where}`;
-        const lastErr = stderrTail.trim().split('\n').pop();
+        // Module stderr is free text from outside: secrets masked, control characters escaped, kept short.
+        const lastErr = cleanText(stderrTail.trim().split('\n').pop() ?? '', true).slice(0, 500);
         const record: CaseRecord = {
           driver: driver.id, suite: current?.suite ?? 'driver', case: current?.case ?? phase, status,
           durationMs: 0, reason: killedFor || !lastErr ? how : `${how}; last stderr line: ${lastErr}`,

@@ -11,16 +11,18 @@ import { makeContext } from './context.js';
 import { Expectations } from '../expectations.js';
 import { Token } from '../pkcs11/token.js';
 import { UsageError, describeError } from '../errors.js';
-import { redactValue, registerSecretsFromEnv } from '../secrets.js';
+import { onSecretRegistered, redactFreeText } from '../secrets.js';
 import type { StartedDriver } from '../driver.js';
 
 function send(msg: WorkerMessage): void {
-  // Everything that leaves this process is redacted (strings only, so numbers and structure survive).
-  process.send?.(redactValue(msg));
+  // Free text that leaves this process is cleaned (secrets masked); structure (statuses, ids, names) never is.
+  process.send?.(redactFreeText(msg));
 }
 
+// The parent masks this process's stderr (module messages) in crash records: it must know every secret.
+onSecretRegistered((value) => process.send?.({ type: 'secret', value } satisfies WorkerMessage));
+
 async function main(req: WorkerRequest): Promise<void> {
-  registerSecretsFromEnv(process.env);
   const driver = driverById(req.driverId);
   if (!driver) throw new UsageError(`unknown driver "${req.driverId}"`);
   const report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
