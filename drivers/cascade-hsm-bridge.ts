@@ -125,7 +125,7 @@ export const driver: Driver = {
   },
   async start(env) {
     if (env.KMIP_BRIDGE_ADDR) {
-      registerSecret(env.KMIP_PASSWORD);
+      registerSecret(env.KMIP_PASSWORD, 'KMIP_PASSWORD');
       const { host, port } = parseAddr(env.KMIP_BRIDGE_ADDR);
       const kmip: KmipConnection = {
         host, port, ca: env.KMIP_CA || undefined, insecure: env.KMIP_INSECURE === '1',

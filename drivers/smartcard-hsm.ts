@@ -21,7 +21,7 @@ export const driver = moduleDriver({
       token: env.SCHSM_READER ? { slotDescriptionIncludes: env.SCHSM_READER, labelIncludes: 'UserPIN' } : { labelIncludes: 'UserPIN' },
       readPin: async () => {
         if (!env.SCHSM_PIN) throw new UsageError('smartcard-hsm: SCHSM_PIN is not set');
-        registerSecret(env.SCHSM_PIN);
+        registerSecret(env.SCHSM_PIN, 'SCHSM_PIN');
         return env.SCHSM_PIN;
       },
       env: {},

@@ -22,7 +22,7 @@ export const driver = moduleDriver({
       token: {},
       readPin: async () => {
         if (!env.YUBIHSM_PIN) throw new UsageError('yubihsm: YUBIHSM_PIN is not set');
-        registerSecret(env.YUBIHSM_PIN);
+        registerSecret(env.YUBIHSM_PIN, 'YUBIHSM_PIN');
         return env.YUBIHSM_PIN;
       },
       env: { YUBIHSM_PKCS11_CONF: env.YUBIHSM_PKCS11_CONF },

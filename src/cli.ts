@@ -5,7 +5,7 @@
  */
 import { commands } from './commands/index.js';
 import { UsageError, describeError } from './errors.js';
-import { registerSecretsFromEnv, redact } from './secrets.js';
+import { cleanText } from './secrets.js';
 import { toolVersion } from './paths.js';
 
 function help(): string {
@@ -21,7 +21,6 @@ function help(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  registerSecretsFromEnv(process.env);
   const [name, ...rest] = argv;
   if (!name) { process.stderr.write(help()); return 2; }
   if (name === '--help' || name === '-h' || name === 'help') { process.stdout.write(help()); return 0; }
@@ -42,8 +41,8 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`hsm-harness: ${err.message}\n`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(redact(`hsm-harness: internal error: ${describeError(err)}\n`));
-      if (process.env.HSM_HARNESS_DEBUG && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + '\n');
+      process.stderr.write(`hsm-harness: internal error: ${describeError(err)}\n`);
+      if (process.env.HSM_HARNESS_DEBUG && err instanceof Error && err.stack) process.stderr.write(cleanText(err.stack) + '\n');
       process.exitCode = 1;
     }
   },

@@ -3,22 +3,18 @@ import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { dirname, join, basename } from 'node:path';
 import { tmpdir } from 'node:os';
-import { redact, redactValue } from './secrets.js';
 import { ownResource, releaseOwned } from './proc.js';
 
 /**
- * Write a report so that readers see either the old file or the complete new one, never a partial file:
+ * Write one file so that readers see either the old file or the complete new one, never a partial file:
  * write a temporary sibling, then rename over the target (atomic on POSIX within one directory).
- * Text is redacted on the way out.
+ * Reports go through ReportDir (src/reportdir.ts) instead, which switches the whole set at once.
  */
 export async function writeFileAtomic(path: string, content: string | Buffer): Promise<void> {
   await makeDirs(dirname(path));
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  // JSON is redacted value by value so that it stays valid JSON; other text as a whole.
-  const data = typeof content !== 'string' ? content
-    : path.endsWith('.json') ? `${JSON.stringify(redactValue(JSON.parse(content)), null, 2)}\n` : redact(content);
   try {
-    await writeFile(tmp, data);
+    await writeFile(tmp, content);
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -1,50 +1,160 @@
 /**
- * PINs, passphrases and key material must never reach logs, reports or error messages. Every value that
- * is secret is registered here as soon as it is read, and every line that leaves the process goes
- * through redact(). Values are kept only in this process's memory.
+ * PINs, passphrases and key material must never reach logs, reports or error messages.
+ *
+ * Rules (docs/safety-input.md):
+ * - Only the secrets the harness itself reads are registered: the named variables a driver reads
+ *   (HSM_PKCS11_PIN, SCHSM_PIN, KMIP_PASSWORD …), pin-source files, DKEK share passwords, and the PINs it
+ *   generates. Other environment variables are none of its business, whatever their names.
+ * - Masking applies to free text only (reasons, log lines, details strings, module stderr). Structural
+ *   values (statuses, driver ids, suite and case names, paths the harness chose, numbers) are never masked,
+ *   so a secret can never turn a failure into a pass or rename a driver: see STRUCTURAL_KEYS.
+ * - A secret is masked wherever it occurs (not only as a whole word), case-insensitively, and so are its
+ *   hex, base64 and percent-encoded forms.
+ * - A secret that cannot be masked without mangling ordinary text is refused (UsageError, exit 2): see
+ *   refusal().
+ * Values are kept only in this process's memory (and sent to the parent runner over the IPC channel, so that
+ * it can mask a driver process's stderr).
  */
 import { readFile } from 'node:fs/promises';
 import { UsageError } from './errors.js';
 
 const secrets = new Set<string>();
+let textPattern: RegExp | null = null;
+let base64Pattern: RegExp | null = null;
+const listeners: ((value: string) => void)[] = [];
 
 /**
- * Remember a secret so that redact() masks it. The harness never prints a secret on purpose (the canary
- * test proves it: no mask ever appears in its output); masking is the safety net. Values too short or too
- * number-like to mask without also mangling ordinary text (a "1" flag, a 4-digit PIN that is also a key
- * size) are not masked: see maskable().
+ * Words the harness writes as structure or in almost every reason: statuses, driver ids, suite names and
+ * common report words. A secret found inside one of them cannot be masked without revealing it by where
+ * the mask lands (a PIN "pass" would turn "passed" into "***ed"). test/core/secrets.test.ts checks that
+ * every driver id and suite name is listed.
  */
-export function registerSecret(value: string | undefined | null): void {
-  if (value && maskable(value)) secrets.add(value);
+export const STRUCTURAL_WORDS = [
+  'pass', 'passed', 'fail', 'failed', 'skip', 'skipped', 'unsupported', 'crash', 'crashed', 'timeout', 'error', 'ran',
+  'unavailable', 'done', 'starting', 'true', 'false', 'null', 'undefined', 'none', 'unknown', 'expected',
+  'softhsm', 'softhsm-p11kit', 'pkcs11', 'smartcard-hsm', 'yubihsm', 'pykmip', 'cascade-hsm-bridge', 'softhsm-container',
+  'bridge-container', 'nethsm', 'discovery', 'keygen', 'signing', 'dnssec', 'sessions', 'kmip', 'kmip-robustness', 'dkek',
+  'bench', 'bench-kmip', 'suitability', 'golden', 'cleanup', 'driver', 'suite', 'case', 'token', 'module', 'session',
+  'slot', 'login', 'signature', 'report', 'results', 'hsm-harness', 'harness', 'reports', 'junit', 'capabilities',
+];
+
+/** Keys whose values are structure, never free text: they are not masked (see redactFreeText). */
+const STRUCTURAL_KEYS = new Set([
+  'type', 'driver', 'id', 'suite', 'case', 'status', 'kind', 'phase', 'title', 'unexpectedPass', 'resources',
+  'capabilities', 'goldenCodes', 'schemaVersion', 'tool', 'startedAt', 'finishedAt', 'durationMs', 'summary',
+  // Paths the harness chose or was given for the module and tools it loads.
+  'module', 'modulePath', 'tokenDirectory', 'executable',
+]);
+
+const extraWords: string[] = [];
+
+/** Text the harness will print as it is (a module path, a token label): a secret found inside it is refused too. */
+export function addStructuralWords(...words: string[]): void {
+  for (const w of words) if (w) extraWords.push(w.toLowerCase());
+}
+
+/** Why a value cannot be kept out of reports safely, or null when it can. The value is never part of it. */
+export function refusal(value: string): string | null {
+  if ([...value].length < 4) return 'is shorter than 4 characters, too short to be masked in reports without mangling them';
+  if (/^\d+$/.test(value) && value.length < 6) return 'is a number of fewer than 6 digits, which also stands for key sizes and durations in reports';
+  const lower = value.toLowerCase();
+  const word = STRUCTURAL_WORDS.find((w) => w.includes(lower));
+  // The word itself is not named: it would give the secret away.
+  if (word) return 'is part of a word the harness writes in its reports (a status, a driver or suite name, or a common report word)';
+  if (extraWords.some((w) => w.includes(lower))) return 'occurs in the module path or token label, which the reports show as they are';
+  return null;
 }
 
 /**
- * Below 4 characters, or all digits below 6, a value collides with numbers in reports ("RSA-2048", a
- * duration): masking it would corrupt the report and even reveal the secret by where the mask lands.
+ * Remember a secret the harness read or generated so that redact() masks it. Refuses (UsageError, exit 2)
+ * a value that cannot be masked safely; `what` names where it came from (a variable, a file), never the value.
  */
-function maskable(value: string): boolean {
-  if (value.length < 4) return false;
-  if (/^\d+$/.test(value) && value.length < 6) return false;
-  return true;
+export function registerSecret(value: string | undefined | null, what = 'a secret'): void {
+  if (!value) return;
+  const why = refusal(value);
+  if (why) throw new UsageError(`${what} ${why}; choose a longer, less common PIN or password`);
+  rememberSecret(value);
 }
 
-/** Mask every registered secret where it stands as a whole token (not inside a longer word or number). */
-export function redact(text: string): string {
-  let out = text;
-  // Longest first, so that a PIN that contains another secret is masked whole.
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
-    out = out.replace(new RegExp(`(?<![A-Za-z0-9])${escapeRegExp(s)}(?![A-Za-z0-9])`, 'g'), '***');
+/** Add a value without the safety check (the parent runner hearing of a secret a driver process registered). */
+export function rememberSecret(value: string): void {
+  if (!value || secrets.has(value)) return;
+  secrets.add(value);
+  textPattern = base64Pattern = null;
+  for (const l of listeners) l(value);
+}
+
+/** Called for every secret registered from now on (the driver process forwards them to its parent). */
+export function onSecretRegistered(listener: (value: string) => void): void {
+  listeners.push(listener);
+}
+
+/** Base64 of `bytes` as it appears inside a longer base64 text, for each of the 3 alignments. */
+function base64Forms(bytes: Buffer): string[] {
+  const out = new Set<string>();
+  for (const b64 of [bytes.toString('base64'), bytes.toString('base64url')]) out.add(b64);
+  for (let k = 0; k < 3; k++) {
+    const enc = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
+    const core = enc.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6));
+    if (core.length >= 6) { out.add(core); out.add(core.replace(/\+/g, '-').replace(/\//g, '_')); }
   }
-  return out;
+  return [...out];
 }
 
-/** Redact the strings inside a JSON-like value, leaving numbers, booleans and keys alone: the result stays valid JSON. */
-export function redactValue<T>(value: T): T {
-  if (secrets.size === 0) return value;
-  if (typeof value === 'string') return redact(value) as T;
-  if (Array.isArray(value)) return value.map((v) => redactValue(v)) as T;
-  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValue(v)])) as T;
+function alternation(forms: Iterable<string>): string {
+  return [...new Set(forms)].filter((f) => f.length > 0).sort((a, b) => b.length - a.length).map(escapeRegExp).join('|');
+}
+
+function patterns(): [RegExp, RegExp] | null {
+  if (secrets.size === 0) return null;
+  if (!textPattern || !base64Pattern) {
+    const text: string[] = [];
+    const b64: string[] = [];
+    for (const s of secrets) {
+      const bytes = Buffer.from(s, 'utf8');
+      text.push(s, bytes.toString('hex'), encodeURIComponent(s));
+      b64.push(...base64Forms(bytes));
+    }
+    textPattern = new RegExp(alternation(text), 'gi');
+    base64Pattern = new RegExp(alternation(b64), 'g');
+  }
+  return [textPattern, base64Pattern];
+}
+
+/** Mask every registered secret, and its hex, base64 and percent-encoded forms, wherever it occurs. */
+export function redact(text: string): string {
+  const p = patterns();
+  if (!p) return text;
+  return text.replace(p[0], '***').replace(p[1], '***');
+}
+
+/**
+ * Make text from outside (argv, module stderr, a server's message) safe to print: control characters
+ * (ANSI escapes, carriage returns, bidi overrides) are shown as \xNN / \u{NNNN} instead of acting on the
+ * terminal. Newlines and tabs stay unless `oneLine`.
+ */
+export function escapeControls(text: string, oneLine = false): string {
+  const re = oneLine ? /[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g : /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+  return text.replace(re, (c) => {
+    const n = c.codePointAt(0)!;
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
+  });
+}
+
+/** Free text on its way out: secrets masked, control characters escaped. */
+export function cleanText(text: string, oneLine = false): string {
+  return escapeControls(redact(text), oneLine);
+}
+
+/**
+ * Clean the free text inside a JSON-like value (reasons, details, log lines, findings, sections), leaving
+ * structural keys, numbers and booleans alone: the result stays valid JSON with the same shape.
+ */
+export function redactFreeText<T>(value: T): T {
+  if (typeof value === 'string') return cleanText(value) as T;
+  if (Array.isArray(value)) return value.map((v) => redactFreeText(v)) as T;
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !ArrayBuffer.isView(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, STRUCTURAL_KEYS.has(k) ? v : redactFreeText(v)])) as T;
   }
   return value;
 }
@@ -64,11 +174,13 @@ export function wipe(...buffers: (Buffer | Uint8Array | undefined | null)[]): vo
  */
 export async function readSecretSource(source: string, what: string): Promise<string> {
   let value: string;
+  let from: string;
   if (source.startsWith('env:')) {
     const name = source.slice(4);
     const v = process.env[name];
     if (v === undefined || v === '') throw new UsageError(`${what}: environment variable ${name} is not set; export it or use file:PATH`);
     value = v;
+    from = `${what} (environment variable ${name})`;
   } else if (source.startsWith('file:')) {
     const path = source.slice(5);
     try {
@@ -76,20 +188,10 @@ export async function readSecretSource(source: string, what: string): Promise<st
     } catch {
       throw new UsageError(`${what}: cannot read ${path}; check the path and its permissions`);
     }
+    from = `${what} (file ${path})`;
   } else {
     throw new UsageError(`${what}: give the secret as env:VAR or file:PATH, never on the command line`);
   }
-  registerSecret(value);
+  registerSecret(value, from);
   return value;
-}
-
-/**
- * Environment variables whose names say they hold a secret (HSM_PKCS11_PIN, KMIP_PASSWORD, …). Switches
- * such as HSM_ALLOW_WRONG_PIN=1 end in PIN too but hold no secret.
- */
-export const SECRET_ENV = /(^|_)(PIN|PASSWORD|PASSPHRASE|SECRET)$/i;
-const NOT_SECRET_ENV = /^HSM_ALLOW_|_ALLOW_/i;
-
-export function registerSecretsFromEnv(env: NodeJS.ProcessEnv): void {
-  for (const [k, v] of Object.entries(env)) if (SECRET_ENV.test(k) && !NOT_SECRET_ENV.test(k) && v) registerSecret(v);
 }

@@ -1,11 +1,15 @@
 /**
  * Fresh SoftHSM 2 token stores: a private token directory and SOFTHSM2_CONF per run, tokens initialised
- * with softhsm2-util. Used by the softhsm drivers and by any suite that needs extra throwaway tokens.
+ * through PKCS#11 by src/softhsm-init.ts, which reads the PINs on standard input: softhsm2-util would need
+ * them on its command line, where every user of the machine can read them. Used by the softhsm drivers and
+ * by any suite that needs extra throwaway tokens.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { projectRoot } from './paths.js';
 import { makeTempDir } from './fsutil.js';
 import { registerSecret } from './secrets.js';
 import { runToolOk, which } from './proc.js';
@@ -36,10 +40,10 @@ export class SoftHsmStore {
    * canary); both PINs are registered as secrets before they are used.
    */
   async addToken(label: string, pin = randomPin(), soPin = randomPin()): Promise<SoftHsmToken> {
-    registerSecret(pin);
-    registerSecret(soPin);
-    await runToolOk('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin], {
-      env: { ...process.env, ...this.env }, timeoutMs: 30_000,
+    registerSecret(pin, 'the SoftHSM user PIN (HSM_HARNESS_SOFTHSM_PIN)');
+    registerSecret(soPin, 'the SoftHSM SO PIN');
+    await runToolOk(process.execPath, [initScript()], {
+      env: { ...process.env, ...this.env }, timeoutMs: 30_000, input: JSON.stringify({ module: SOFTHSM_MODULE, label, pin, soPin }),
     });
     return { label, pin, soPin };
   }
@@ -47,6 +51,12 @@ export class SoftHsmStore {
   remove(): Promise<void> {
     return this.removeDir();
   }
+}
+
+/** The built token initialiser; code running from src/ (the tests) uses the build in dist/. */
+function initScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.endsWith('.js') ? join(here, '..', 'softhsm-init.js') : join(projectRoot(), 'dist', 'src', 'softhsm-init.js');
 }
 
 export function randomPin(): string {

@@ -11,3 +11,8 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(command
     throw new UsageError(`${command}: ${msg}; see hsm-harness ${command} --help`);
   }
 }
+
+/** Repeated values of a multiple option, once each, in first-seen order (`--driver softhsm --driver softhsm` runs it once). */
+export function unique(values: string[] | undefined): string[] | undefined {
+  return values && [...new Set(values)];
+}

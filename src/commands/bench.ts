@@ -1,10 +1,11 @@
-import { resolve } from 'node:path';
 import type { Command } from './types.js';
 import { parse } from './args.js';
 import { runMatrix } from '../runner/run.js';
 import { makeProgress } from '../runner/progress.js';
 import { UsageError } from '../errors.js';
-import { checkWritableDir } from '../fsutil.js';
+import { ReportDir } from '../reports/outdir.js';
+import { redactFreeText } from '../secrets.js';
+import { unique } from './args.js';
 import { benchWritersWith, renderBenchJson, type MicroFigure } from '../reports/bench.js';
 import { writeReports } from '../reports/write.js';
 import type { BenchOptions, BenchSection, KmipBenchSection } from '../../bench/types.js';
@@ -38,11 +39,18 @@ export const benchCommand: Command = {
     if (timeSeconds !== undefined) bench.timeSeconds = timeSeconds;
     const suites = compareOnly ? ['bench'] : ['bench', 'bench-kmip'];
 
-    await checkWritableDir(resolve(values.out!));
-    const progress = makeProgress(process.stderr, values.quiet || values.json);
-    const results = await runMatrix({ driverIds: values.driver, suites, progress, options: { bench } });
-    const micro = compareOnly ? [] : await microBenchmarks(values.quick);
-    const written = await writeReports(results, resolve(values.out!), benchWritersWith(micro));
+    const out = await ReportDir.open(values.out!);
+    let results;
+    let micro: MicroFigure[];
+    let written: string[];
+    try {
+      const progress = makeProgress(process.stderr, values.quiet || values.json);
+      results = redactFreeText(await runMatrix({ driverIds: unique(values.driver), suites, progress, options: { bench } }));
+      micro = compareOnly ? [] : await microBenchmarks(values.quick);
+      written = await writeReports(results, out, benchWritersWith(micro));
+    } finally {
+      await out.release();
+    }
 
     if (values.json) {
       process.stdout.write(renderBenchJson(results) ?? '{}\n');

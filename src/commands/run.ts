@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { Command } from './types.js';
 import { parse } from './args.js';
 import { runMatrix } from '../runner/run.js';
@@ -8,7 +7,9 @@ import { runPassed } from '../results.js';
 import { suites } from '../../suites/index.js';
 import { UsageError } from '../errors.js';
 import { updateGoldenCodes } from '../expectations.js';
-import { checkWritableDir } from '../fsutil.js';
+import { ReportDir } from '../reports/outdir.js';
+import { redactFreeText } from '../secrets.js';
+import { unique } from './args.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -28,11 +29,18 @@ export const runCommand: Command = {
         throw new UsageError(`unknown suite "${s}"; known suites: ${suites.map((x) => x.name).join(', ')}`);
       }
     }
-    const outDir = resolve(values.out!);
-    await checkWritableDir(outDir);
-    const progress = makeProgress(process.stderr, values.quiet || values.json);
-    const results = await runMatrix({ driverIds: values.driver, suites: values.suite, progress });
-    const written = await writeReports(results, outDir);
+    // Checked and locked before anything runs: a bad --out or a second run on it is found in a second.
+    const out = await ReportDir.open(values.out!);
+    let results;
+    let written: string[];
+    try {
+      const progress = makeProgress(process.stderr, values.quiet || values.json);
+      // A driver or suite named twice runs once.
+      results = redactFreeText(await runMatrix({ driverIds: unique(values.driver), suites: unique(values.suite), progress }));
+      written = await writeReports(results, out);
+    } finally {
+      await out.release();
+    }
     // Asking for drivers by name and getting none of them must not look like a green run.
     const nothingRan = (values.driver?.length ?? 0) > 0 && results.drivers.every((d) => !d.available);
     if (nothingRan) {

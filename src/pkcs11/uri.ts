@@ -47,9 +47,45 @@ function decodeBytes(value: string, attr: string, uri: string): Buffer {
   return Buffer.from(out);
 }
 
+/** Whether an attribute name (or a segment without "=") may carry a PIN: anything naming "pin" but pin-source. */
+function pinLike(name: string): boolean {
+  let n = name;
+  try { n = decodeURIComponent(name); } catch { /* keep it as written */ }
+  n = n.toLowerCase();
+  return n.includes('pin') && n !== 'pin-source';
+}
+
+/**
+ * The URI as it may be shown in an error: the value of every PIN-like attribute masked up to the next "&"
+ * (a pin-value may itself hold ";" and other characters), in any letter case or percent-encoding.
+ */
+export function showableUri(uri: string): string {
+  let out = '';
+  let i = 0;
+  while (i < uri.length) {
+    const sep = /[;?&]/g;
+    sep.lastIndex = i;
+    const m = sep.exec(uri);
+    const end = m ? m.index : uri.length;
+    const segment = uri.slice(i, end);
+    const eq = segment.indexOf('=');
+    const name = eq === -1 ? segment : segment.slice(0, eq);
+    if (pinLike(name.replace(/^pkcs11:/i, ''))) {
+      const amp = uri.indexOf('&', i);
+      out += `${eq === -1 ? '' : `${name}=`}***`;
+      if (amp === -1) break;
+      out += '&';
+      i = amp + 1;
+      continue;
+    }
+    out += segment + (m ? m[0] : '');
+    i = end + (m ? 1 : 0);
+  }
+  return out;
+}
+
 function bad(uri: string, what: string): UsageError {
-  const shown = uri.replace(/pin-value=[^&;]*/g, 'pin-value=***');
-  return new UsageError(`malformed PKCS#11 URI ${JSON.stringify(shown)}: ${what}; see RFC 7512, e.g. pkcs11:token=MyToken?module-path=/usr/lib/softhsm/libsofthsm2.so`);
+  return new UsageError(`malformed PKCS#11 URI ${JSON.stringify(showableUri(uri))}: ${what}; see RFC 7512, e.g. pkcs11:token=MyToken?module-path=/usr/lib/softhsm/libsofthsm2.so`);
 }
 
 export function parsePkcs11Uri(uri: string): Pkcs11Uri {
@@ -84,7 +120,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
       case 'module-path': out.modulePath = v; break;
       case 'module-name': out.moduleName = v; break;
       case 'pin-source': out.pinSource = v; break;
-      case 'pin-value': registerSecret(v); out.pinValue = v; break;
+      case 'pin-value': registerSecret(v, 'pin-value in the PKCS#11 URI'); out.pinValue = v; break;
       default: out.other[attr] = v;
     }
   };
@@ -92,7 +128,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
   if (pathPart.length > 0) {
     for (const part of pathPart.split(';')) {
       const eq = part.indexOf('=');
-      if (eq <= 0) throw bad(uri, `path attribute "${part}" has no "name=value" form`);
+      if (eq <= 0) throw bad(uri, `path attribute "${pinLike(part) ? '***' : part}" has no "name=value" form`);
       const attr = part.slice(0, eq).toLowerCase();
       if (!PATH_ATTRS.has(attr) && !VENDOR_NAME.test(attr)) throw bad(uri, `invalid attribute name "${attr}"`);
       assign(attr, part.slice(eq + 1), false);
@@ -101,7 +137,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
   if (queryPart.length > 0) {
     for (const part of queryPart.split('&')) {
       const eq = part.indexOf('=');
-      if (eq <= 0) throw bad(uri, `query attribute "${part}" has no "name=value" form`);
+      if (eq <= 0) throw bad(uri, `query attribute "${pinLike(part) ? '***' : part}" has no "name=value" form`);
       const attr = part.slice(0, eq).toLowerCase();
       if (!QUERY_ATTRS.has(attr) && !VENDOR_NAME.test(attr)) throw bad(uri, `invalid attribute name "${attr}"`);
       assign(attr, part.slice(eq + 1), true);

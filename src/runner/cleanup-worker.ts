@@ -9,7 +9,7 @@ import { driverById } from '../../drivers/index.js';
 import { Token, trimPadded } from '../pkcs11/token.js';
 import type { TokenObjects } from '../journal.js';
 import { describeError } from '../errors.js';
-import { registerSecretsFromEnv, redactValue } from '../secrets.js';
+import { redactFreeText } from '../secrets.js';
 
 export interface CleanupRequest { driver: string; tokens: TokenObjects[] }
 export interface CleanupReply {
@@ -57,12 +57,11 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
 }
 
 process.once('message', (req: CleanupRequest) => {
-  registerSecretsFromEnv(process.env);
   clean(req).then(
-    (reply) => { process.send?.(redactValue(reply)); process.exit(0); },
+    (reply) => { process.send?.(redactFreeText(reply)); process.exit(0); },
     (err) => {
       const reply: CleanupReply = { gone: [], failed: req.tokens.flatMap((t) => t.objects.map((o) => ({ token: t.token, id: o.id, error: describeError(err) }))) };
-      process.send?.(redactValue(reply));
+      process.send?.(redactFreeText(reply));
       process.exit(1);
     },
   );

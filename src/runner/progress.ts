@@ -1,9 +1,10 @@
 /**
  * Progress output on stderr: one live line per driver on a TTY, plain lines otherwise (CI logs).
- * Only status and case names are printed; every line is redacted.
+ * Status, driver, suite and case names are printed as they are; reasons and log lines are free text and
+ * are cleaned (secrets masked, control characters escaped) before they reach the terminal.
  */
 import type { CaseRecord, DriverReport } from '../results.js';
-import { redact } from '../secrets.js';
+import { cleanText } from '../secrets.js';
 
 export interface Progress {
   unavailable(driver: string, reason: string): void;
@@ -16,7 +17,8 @@ export interface Progress {
 
 export function makeProgress(stream: NodeJS.WriteStream = process.stderr, quiet = false): Progress {
   const tty = stream.isTTY === true;
-  const write = (s: string) => { if (!quiet) stream.write(redact(s)); };
+  const write = (s: string) => { if (!quiet) stream.write(s); };
+  const free = (s: string) => cleanText(s, true);
   const counts = new Map<string, Record<string, number>>();
   const tally = (d: string) => {
     let c = counts.get(d);
@@ -29,7 +31,7 @@ export function makeProgress(stream: NodeJS.WriteStream = process.stderr, quiet 
   };
   const pad = (s: string) => s.padEnd(16);
   return {
-    unavailable(driver, reason) { write(`${pad(driver)} unavailable: ${reason}\n`); },
+    unavailable(driver, reason) { write(`${pad(driver)} unavailable: ${free(reason)}\n`); },
     driverStart(driver) { tally(driver); if (!tty) write(`${pad(driver)} starting\n`); },
     caseStart(driver, suite, name) {
       if (tty) write(`\r\x1b[2K${pad(driver)} ${summary(driver)} … ${suite}/${name}`);
@@ -37,11 +39,11 @@ export function makeProgress(stream: NodeJS.WriteStream = process.stderr, quiet 
     caseEnd(r) {
       tally(r.driver)[r.status]!++;
       if (tty) write(`\r\x1b[2K${pad(r.driver)} ${summary(r.driver)}`);
-      else write(`${pad(r.driver)} ${r.status.padEnd(11)} ${r.suite}/${r.case}${r.status !== 'pass' && r.reason ? ` — ${r.reason}` : ''}\n`);
+      else write(`${pad(r.driver)} ${r.status.padEnd(11)} ${r.suite}/${r.case}${r.status !== 'pass' && r.reason ? ` — ${free(r.reason)}` : ''}\n`);
     },
     driverEnd(report) {
       write(`${tty ? '\r\x1b[2K' : ''}${pad(report.id)} ${report.status === 'ran' ? 'done' : report.status}: ${summary(report.id)}\n`);
     },
-    log(driver, line) { if (!tty) write(`${pad(driver)} ${line}\n`); },
+    log(driver, line) { if (!tty) write(`${pad(driver)} ${free(line)}\n`); },
   };
 }

@@ -34,4 +34,6 @@ export type WorkerMessage =
   | { type: 'log'; line: string }
   | { type: 'usage-error'; message: string }
   | { type: 'fatal'; message: string }
+  /** A secret this driver process read or generated, so that the parent can mask it in the process's stderr. */
+  | { type: 'secret'; value: string }
   | { type: 'done' };

@@ -20,6 +20,7 @@ import { processStartTime } from '../proc.js';
 import { Journal, hasLeftovers, stateDir } from '../journal.js';
 import { cleanupDeadRuns, formatSeconds, leftoverLines, releaseDriver } from './cleanup.js';
 import type { Progress } from './progress.js';
+import { cleanText, rememberSecret } from '../secrets.js';
 
 export interface RunOptions {
   driverIds?: string[];
@@ -187,7 +188,7 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
     };
 
     child.stdout?.on('data', () => { /* modules may print; not part of the results */ });
-    child.stderr?.on('data', (d: Buffer) => { stderrTail = (stderrTail + d.toString()).slice(-2000); });
+    child.stderr?.on('data', (d: Buffer) => { stderrTail = (stderrTail + d.toString()).slice(-8000); });
     child.on('message', (msg: WorkerMessage) => {
       switch (msg.type) {
         case 'phase':
@@ -208,6 +209,7 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
         case 'usage-error': usageError = msg.message; break;
         case 'fatal': fatal = msg.message; break;
         case 'done': done = true; break;
+        case 'secret': rememberSecret(msg.value); break;
       }
     });
     child.on('error', (err) => { if (timer) clearTimeout(timer); reject(err); });
@@ -227,7 +229,8 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
           const status = killedFor ? 'timeout' : fatal ? 'fail' : 'crash';
           const where = current ? `case ${current.suite}/${current.case}` : describePhase();
           const how = killedFor ? killedFor.reason : fatal ? `harness error during ${where}: ${fatal}` : `the driver's process died (${signal ?? `exit code ${code}`}) during ${where}`;
-          const lastErr = stderrTail.trim().split('\n').pop();
+          // Module stderr is free text from outside: secrets masked, control characters escaped, kept short.
+          const lastErr = cleanText(stderrTail.trim().split('\n').pop() ?? '', true).slice(0, 500);
           const record: CaseRecord = {
             driver: driver.id, suite: current?.suite ?? phase.suite ?? 'driver', case: current?.case ?? (phase.phase === 'setup' ? 'setup' : phase.phase), status,
             durationMs: 0, reason: `${killedFor || !lastErr ? how : `${how}; last stderr line: ${lastErr}`}${leftNote}`,

@@ -12,13 +12,13 @@ import { Expectations } from '../expectations.js';
 import { Token, liveTokens, setRunIdentity } from '../pkcs11/token.js';
 import { onOwnedResource, ownedResources, releaseAllOwned } from '../proc.js';
 import { UsageError, describeError } from '../errors.js';
-import { redactValue, registerSecretsFromEnv } from '../secrets.js';
+import { onSecretRegistered, redactFreeText } from '../secrets.js';
 import type { DriverTraits, StartedDriver } from '../driver.js';
 
 function send(msg: WorkerMessage): void {
-  // Everything that leaves this process is redacted (strings only, so numbers and structure survive).
+  // Free text that leaves this process is cleaned (secrets masked); structure (statuses, ids, names) never is.
   // After the parent vanished there is nobody to tell.
-  if (process.connected) process.send?.(redactValue(msg));
+  if (process.connected) process.send?.(redactFreeText(msg));
 }
 
 /** A suite's own code between its cases is bounded like a case: a hang there is a timeout, not a stuck run. */
@@ -42,8 +42,10 @@ async function orphaned(): Promise<void> {
   process.exit(1);
 }
 
+// The parent masks this process's stderr (module messages) in crash records: it must know every secret.
+onSecretRegistered((value) => process.send?.({ type: 'secret', value } satisfies WorkerMessage));
+
 async function main(req: WorkerRequest): Promise<void> {
-  registerSecretsFromEnv(process.env);
   const driver = driverById(req.driverId);
   if (!driver) throw new UsageError(`unknown driver "${req.driverId}"`);
   const report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
