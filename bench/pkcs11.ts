@@ -247,9 +247,10 @@ export interface SigningPlan {
 }
 
 /**
- * Everything measured for one signing algorithm, in this order: latency (tinybench), then the bare loop and
- * one signer thread in alternating batches (so load from other processes hits both alike), then 2, 4 …
- * threads, then the event-loop path. Returns the figures and every sampled signature.
+ * Everything measured for one signing algorithm: latency first (tinybench), then rounds of throughput
+ * batches, each round one bare-loop batch and one batch per signer-thread count, so that load from other
+ * processes on a shared machine hits every figure alike and each ratio compares batches taken side by side;
+ * then the event-loop path. Returns the figures and every sampled signature.
  */
 export async function measureSigning(plan: SigningPlan): Promise<{
   latency: LatencyStats; bare: RateFigure; threads: (RateFigure & { threads: number })[]; eventLoop?: EventLoopFigure; samples: Buffer[];
@@ -260,48 +261,35 @@ export async function measureSigning(plan: SigningPlan): Promise<{
   const lat = await benchLatency(token, path, key, budgetMs * 0.15);
   samples.push(lat.signature);
   const perOpMs = Math.max(lat.latency.mean, 1e-3);
-  const iterationsFor = (ms: number, threads: number) =>
-    Math.min(1_000_000, Math.max(5, Math.round((ms / perOpMs) * Math.min(threads, plan.cpus) / threads)));
+  const batchMs = (budgetMs * (plan.eventLoop ? 0.7 : 0.85)) / (batches * (1 + levels.length));
+  // Signatures per thread so that a batch takes about batchMs: threads beyond the cores share them.
+  const iterationsFor = (threads: number) => Math.min(1_000_000, Math.max(5, Math.round((batchMs / perOpMs) * Math.min(threads, plan.cpus) / threads)));
 
-  const oneMs = (budgetMs * (plan.eventLoop ? 0.4 : 0.45)) / (2 * batches);
-  const oneIterations = iterationsFor(oneMs, 1);
+  const bareIterations = iterationsFor(1);
   const bareRates: number[] = [];
-  const threads: (RateFigure & { threads: number })[] = [];
+  const pools: { threads: number; iterations: number; pool: SignerThreads; rates: number[] }[] = [];
   const session = token.openSession(false);
-  const one = await SignerThreads.start({ token, pin: plan.pin, keyId: key.id, mechanism: path.mechanism.mechanism, input: path.input, threads: 1, iterations: oneIterations });
   try {
-    const oneRates: number[] = [];
+    for (const t of levels) {
+      const iterations = iterationsFor(t);
+      const pool = await SignerThreads.start({ token, pin: plan.pin, keyId: key.id, mechanism: path.mechanism.mechanism, input: path.input, threads: t, iterations });
+      pools.push({ threads: t, iterations, pool, rates: [] });
+    }
     for (let b = 0; b < batches; b++) {
-      const bare = bareLoopBatch(token, session, path, key, oneIterations);
+      const bare = bareLoopBatch(token, session, path, key, bareIterations);
       bareRates.push(bare.rate);
       samples.push(bare.signature);
-      const r = await one.batch();
-      oneRates.push(r.rate);
-      samples.push(...r.signatures);
-    }
-    threads.push({ threads: 1, ...rateFigure(oneRates, oneIterations) });
-  } finally {
-    await one.close();
-    token.closeSession(session);
-  }
-
-  const more = levels.filter((t) => t > 1);
-  for (const t of more) {
-    const ms = (budgetMs * (plan.eventLoop ? 0.3 : 0.4)) / (more.length * batches);
-    const iterations = iterationsFor(ms, t);
-    const pool = await SignerThreads.start({ token, pin: plan.pin, keyId: key.id, mechanism: path.mechanism.mechanism, input: path.input, threads: t, iterations });
-    try {
-      const rates: number[] = [];
-      for (let b = 0; b < batches; b++) {
-        const r = await pool.batch();
-        rates.push(r.rate);
+      for (const p of pools) {
+        const r = await p.pool.batch();
+        p.rates.push(r.rate);
         samples.push(...r.signatures);
       }
-      threads.push({ threads: t, ...rateFigure(rates, iterations * t) });
-    } finally {
-      await pool.close();
     }
+  } finally {
+    for (const p of pools) await p.pool.close();
+    token.closeSession(session);
   }
+  const threads = pools.map((p) => ({ threads: p.threads, ...rateFigure(p.rates, p.iterations * p.threads) }));
 
   let eventLoop: EventLoopFigure | undefined;
   if (plan.eventLoop) {
@@ -309,5 +297,5 @@ export async function measureSigning(plan: SigningPlan): Promise<{
     eventLoop = ev.figure;
     samples.push(...ev.signatures);
   }
-  return { latency: lat.latency, bare: rateFigure(bareRates, oneIterations), threads, eventLoop, samples };
+  return { latency: lat.latency, bare: rateFigure(bareRates, bareIterations), threads, eventLoop, samples };
 }

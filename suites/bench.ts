@@ -100,9 +100,10 @@ export const benchSuite: Suite = {
     const budgetMs = opts.timeSeconds * 1000;
     // One signer thread per session, each a real OS thread: never more than the driver allows at once
     // (1 for a smartcard, which executes one command at a time) or than the token has sessions for.
+    // The bare loop's session and one per signer thread of every level are open at once.
     const room = sessionRoom(token);
-    const threadLevels = THREAD_LEVELS.filter((t) => t <= ctx.traits.maxConcurrency && t < room);
-    if (threadLevels.length === 0) threadLevels.push(1);
+    const threadLevels = THREAD_LEVELS.filter((t) => t <= ctx.traits.maxConcurrency);
+    while (threadLevels.length > 1 && 1 + threadLevels.reduce((a, b) => a + b, 0) > room) threadLevels.pop();
     const section: BenchSection = {
       mode: opts.compareOnly ? 'compare' : opts.quick ? 'quick' : 'full', budgetSeconds: opts.timeSeconds,
       environment: environment(token, ctx.traits.maxConcurrency), threadLevels, sign: [], rejected: [], keygen: [], dnssec: [],
@@ -134,7 +135,7 @@ async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions,
   const keygenable = keygenAlgs.filter((a) => !unsupportedReason(token, a, mechanisms, false));
   const keygenMs = (budgetMs * 0.1) / keygenAlgs.length;
   const signMs = (budgetMs * 0.6) / Math.max(1, signable.length);
-  const batches = opts.quick ? 3 : 5;
+  const batches = opts.quick ? 4 : 8;
   const slowCase = ctx.traits.caseTimeoutMs;
   const eventLoop = !narrow;
   ctx.log(`bench: ${section.mode} pass, budget ${opts.timeSeconds} s, ${signable.length} signing algorithms, signer threads ${section.threadLevels.join('/')}`);
