@@ -6,11 +6,11 @@
  * - latency (p50/p99) is timed per operation with tinybench, where per-iteration timing is the point.
  * Every figure keeps a sample of the signatures it produced; a figure counts only if they verify.
  */
-import { createHash, verify, constants as cryptoConstants } from 'node:crypto';
 import { Bench, type Task } from 'tinybench';
 import { pkcs11, type Handle, type Token } from '../src/pkcs11/token.js';
-import { KEY_ALGS, digestInfo, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../src/pkcs11/keys.js';
-import { CKM_EDDSA } from '../src/pkcs11/constants.js';
+import { KEY_ALGS, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../src/pkcs11/keys.js';
+import { schemeForKey, type Hash, type SignScheme } from '../src/pkcs11/mechanisms.js';
+import { DNSSEC_ALGORITHMS } from '../src/dnssec/dnskey.js';
 import { latencyStats } from './stats.js';
 import { SIGNED_DATA } from './signed-data.js';
 import { SignerThreads } from './threads.js';
@@ -33,45 +33,30 @@ export function algorithmName(alg: KeyAlg): string {
 }
 
 /**
- * What a DNSSEC signer hands the token for one RRSIG: a SHA-256 DigestInfo for RSASHA256 (CKM_RSA_PKCS),
- * the bare digest for ECDSA (CKM_ECDSA), the whole signed data for Ed25519 (CKM_EDDSA).
+ * What a DNSSEC signer hands the token for one RRSIG over SIGNED_DATA, from the one mechanism table
+ * (src/pkcs11/mechanisms.ts, schemeForKey): a SHA-256 DigestInfo with CKM_RSA_PKCS, the digest with
+ * CKM_ECDSA, the data itself with CKM_EDDSA.
  */
 export interface SigningPath {
-  dnssec: string;
+  scheme: SignScheme;
   mechanism: pkcs11.Mechanism;
-  mechanismName: string;
   /** What goes to C_Sign. */
   input: Buffer;
-  /** Independent check of one signature with node:crypto. */
-  check(token: Token, publicKey: Handle, signature: Buffer): boolean;
 }
 
-export function signingPath(alg: KeyAlg): SigningPath {
-  const info = KEY_ALGS[alg];
-  if (info.family === 'rsa') {
-    return {
-      dnssec: 'RSASHA256', mechanism: { mechanism: pkcs11.CKM_RSA_PKCS }, mechanismName: 'CKM_RSA_PKCS',
-      input: digestInfo('sha256', createHash('sha256').update(SIGNED_DATA).digest()),
-      check: (t, pub, sig) => verify('sha256', SIGNED_DATA, { key: publicKeyObject(t, pub), padding: cryptoConstants.RSA_PKCS1_PADDING }, sig),
-    };
-  }
-  if (info.family === 'ec') {
-    const hash = info.curve === 'P-384' ? 'sha384' : info.curve === 'P-521' ? 'sha512' : 'sha256';
-    return {
-      dnssec: info.curve === 'P-384' ? 'ECDSAP384SHA384' : 'ECDSAP256SHA256', mechanism: { mechanism: pkcs11.CKM_ECDSA }, mechanismName: 'CKM_ECDSA',
-      input: createHash(hash).update(SIGNED_DATA).digest(),
-      check: (t, pub, sig) => verify(hash, SIGNED_DATA, { key: publicKeyObject(t, pub), dsaEncoding: 'ieee-p1363' }, sig),
-    };
-  }
-  return {
-    dnssec: 'ED25519', mechanism: { mechanism: CKM_EDDSA }, mechanismName: 'CKM_EDDSA', input: SIGNED_DATA,
-    check: (t, pub, sig) => verify(null, SIGNED_DATA, publicKeyObject(t, pub), sig),
-  };
+export function signingPath(alg: KeyAlg, hash?: Hash): SigningPath {
+  const scheme = schemeForKey(alg, hash);
+  return { scheme, mechanism: scheme.mechanism, input: scheme.input(SIGNED_DATA) };
 }
 
-/** ods-hsmspeed's signatures: SHA-1 DigestInfo with CKM_RSA_PKCS. */
-export function hsmspeedCheck(token: Token, publicKey: Handle, signature: Buffer): boolean {
-  return verify('sha1', SIGNED_DATA, { key: publicKeyObject(token, publicKey), padding: cryptoConstants.RSA_PKCS1_PADDING }, signature);
+export function dnssecName(scheme: SignScheme): string {
+  return scheme.dnssec !== undefined ? DNSSEC_ALGORITHMS[scheme.dnssec].name : scheme.name;
+}
+
+/** node:crypto's check of one signature over SIGNED_DATA by this key pair (the public key read once). */
+export function signatureCheck(token: Token, publicKey: Handle, scheme: SignScheme): (signature: Buffer) => boolean {
+  const key = publicKeyObject(token, publicKey);
+  return (signature) => scheme.verify(key, SIGNED_DATA, signature);
 }
 
 /**
@@ -93,8 +78,8 @@ export function unsupportedReason(token: Token, alg: KeyAlg, mechanisms: Readonl
   const info = KEY_ALGS[alg];
   if (!mechanisms.has(info.mechanism)) return `the token does not list the key-pair generation mechanism for ${algorithmName(alg)}`;
   if (forSigning) {
-    const sign = signingPath(alg).mechanism.mechanism;
-    if (!mechanisms.has(sign)) return `the token does not list ${signingPath(alg).mechanismName}`;
+    const sign = schemeForKey(alg).spec;
+    if (!mechanisms.has(sign.code)) return `the token does not list ${sign.name}`;
   }
   if (info.family === 'rsa') {
     const mi = token.lib.C_GetMechanismInfo(token.slot, info.mechanism);
@@ -131,16 +116,12 @@ export async function benchKeygen(token: Token, alg: KeyAlg, minIterations: numb
     await bench.run();
     return { figure: { alg, algorithm: algorithmName(alg), latency: fromTinybench(bench.tasks[0]!) }, keys };
   } catch (err) {
-    for (const k of keys) destroyPair(token, k);
+    for (const k of keys) token.destroyPair(k);
     throw err;
   }
 }
 
 /** Destroy a key pair now; what fails stays tracked for the token's cleanup, which reports it. */
-export function destroyPair(token: Token, k: KeyPair): void {
-  token.destroyPair(k);
-}
-
 /** Per-operation latency of blocking C_SignInit + C_Sign on one session (tinybench), with the last signature. */
 export async function benchLatency(token: Token, path: SigningPath, key: KeyPair, budgetMs: number): Promise<{ latency: LatencyStats; signature: Buffer }> {
   const session = token.openSession(false);

@@ -2,7 +2,8 @@
  * One signer thread: its own session on the already logged-in token, then batches of blocking
  * C_SignInit + C_Sign in a tight loop. This is how a multi-threaded signer (OpenDNSSEC, Knot, BIND) drives a
  * token, and the one way the bench measures throughput with any number of threads. With `hsmspeedInput`
- * each signature also pays what ods-hsmspeed pays: SHA-1 of the signed data in software and its DigestInfo.
+ * each signature also pays what ods-hsmspeed pays: SHA-1 of the signed data in software, written into the
+ * SHA-1 DigestInfo the parent built (src/pkcs11/mechanisms.ts).
  *
  * Protocol with the parent (bench/threads.ts): after a warm-up the thread posts 'ready' and waits on the
  * shared batch counter. Each new counter value starts one batch; the thread writes its finishing time into
@@ -22,8 +23,9 @@ export interface SignerThreadData {
   /** Only used when this thread's session is not logged in already (a module that keeps state per connection). */
   pin: string;
   mechanism: number;
-  /** What goes to C_Sign (unused with hsmspeedInput). */
+  /** What goes to C_Sign. */
   input: Uint8Array;
+  /** Re-hash SIGNED_DATA with SHA-1 into the last 20 bytes of `input` before every signature. */
   hsmspeedInput: boolean;
   iterations: number;
   index: number;
@@ -36,7 +38,6 @@ export type SignerThreadMessage = { type: 'ready' } | { type: 'done'; batch: num
 // Session states (PKCS#11 v2.40 §5.6); pkcs11js does not export them.
 const CKS_RO_USER_FUNCTIONS = 1;
 const CKS_RW_USER_FUNCTIONS = 3;
-const SHA1_DIGEST_INFO_PREFIX = Buffer.from('3021300906052b0e03021a05000414', 'hex');
 
 function main(d: SignerThreadData): void {
   const lib = new pkcs11.PKCS11();
@@ -55,12 +56,12 @@ function main(d: SignerThreadData): void {
   lib.C_FindObjectsFinal(session);
   if (!key) throw new Error('the signing key is not visible from the signer thread');
   const mechanism = { mechanism: d.mechanism };
-  const input = d.hsmspeedInput ? Buffer.alloc(SHA1_DIGEST_INFO_PREFIX.length + 20) : Buffer.from(d.input);
-  if (d.hsmspeedInput) SHA1_DIGEST_INFO_PREFIX.copy(input);
+  const input = Buffer.from(d.input);
+  const digestAt = input.length - 20;
   const out = Buffer.alloc(1024);
   let signature: Buffer = Buffer.alloc(0);
   const signOnce = () => {
-    if (d.hsmspeedInput) createHash('sha1').update(SIGNED_DATA).digest().copy(input, SHA1_DIGEST_INFO_PREFIX.length);
+    if (d.hsmspeedInput) createHash('sha1').update(SIGNED_DATA).digest().copy(input, digestAt);
     lib.C_SignInit(session, mechanism, key);
     signature = lib.C_Sign(session, input, out);
   };

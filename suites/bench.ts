@@ -20,8 +20,8 @@ import { projectRoot } from '../src/paths.js';
 import { which } from '../src/proc.js';
 import { describeError } from '../src/errors.js';
 import {
-  KEYGEN_ALGS, PHYSICAL_QUICK_ALGS, SIGN_ALGS, THREAD_LEVELS, algorithmName, benchKeygen, benchRandom, destroyPair,
-  hsmspeedCheck, measureSigning, signingPath, unsupportedReason, verifySamples,
+  KEYGEN_ALGS, PHYSICAL_QUICK_ALGS, SIGN_ALGS, THREAD_LEVELS, algorithmName, benchKeygen, benchRandom, dnssecName,
+  measureSigning, signatureCheck, signingPath, unsupportedReason, verifySamples,
 } from '../bench/pkcs11.js';
 import { HSMSPEED_TOOL, runHsmspeed, writeHsmspeedConf } from '../bench/hsmspeed.js';
 import { SignerThreads } from '../bench/threads.js';
@@ -120,7 +120,7 @@ export const benchSuite: Suite = {
         section.dnssec = dnssecViews(section.sign);
       }
     } finally {
-      for (const k of signingKeys.values()) destroyPair(token, k);
+      for (const k of signingKeys.values()) token.destroyPair(k);
     }
   },
 };
@@ -155,7 +155,7 @@ async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions,
       }
       const keep = signable.includes(alg) ? keys.shift() : undefined;
       if (keep) signingKeys.set(alg, keep);
-      for (const k of keys) destroyPair(token, k);
+      for (const k of keys) token.destroyPair(k);
       ctx.log(`keygen ${figure.algorithm}: ${figure.latency.samples} × mean ${round(figure.latency.mean)} ms`);
     }
     c.detail('keyPairsChecked', checked);
@@ -173,14 +173,14 @@ async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions,
         token, pin: ctx.connections.pkcs11!.pin, alg, key: key!, levels: section.threadLevels, batches, budgetMs: signMs, eventLoop, cpus: cpus().length,
       });
       const path = signingPath(alg);
-      const failed = verifySamples(m.samples, (sig) => path.check(token, key!.publicKey, sig));
+      const failed = verifySamples(m.samples, signatureCheck(token, key!.publicKey, path.scheme));
       c.detail('signaturesVerified', m.samples.length);
       if (failed) {
         section.rejected.push({ alg, algorithm: algorithmName(alg), reason: failed });
         throw new Error(`benchmark figures withheld: ${failed}`);
       }
       const figure = {
-        alg, algorithm: algorithmName(alg), dnssec: path.dnssec, mechanism: path.mechanismName, latency: m.latency, bareLoop: m.bare,
+        alg, algorithm: algorithmName(alg), dnssec: dnssecName(path.scheme), mechanism: path.scheme.spec.name, latency: m.latency, bareLoop: m.bare,
         threads: m.threads, vsBareLoop: m.threads[0]!.best / m.bare.best, verifiedSignatures: m.samples.length,
         ...(m.eventLoop ? { eventLoop: m.eventLoop } : {}),
       };
@@ -222,6 +222,9 @@ function unusableKey(token: Token, alg: KeyAlg, k: KeyPair): string | undefined 
   }
 }
 
+/** ods-hsmspeed's signing path: RSA-2048, CKM_RSA_PKCS over a SHA-1 DigestInfo (the signer threads re-hash per signature). */
+const hsmspeedPath = signingPath('rsa-2048', 'sha1');
+
 /** ods-hsmspeed and the harness with the same method, interleaved per repetition so that load changes hit both. */
 async function sideBySide(ctx: SuiteContext, token: Token, opts: BenchOptions, budgetMs: number, mechanisms: ReadonlySet<number>,
   section: BenchSection, signingKeys: Map<KeyAlg, KeyPair>): Promise<void> {
@@ -262,7 +265,7 @@ async function sideBySide(ctx: SuiteContext, token: Token, opts: BenchOptions, b
         const samples: Buffer[] = [];
         let line = '';
         const pool = await SignerThreads.start({
-          token, pin: pk.pin, keyId: key!.id, mechanism: signingPath('rsa-2048').mechanism.mechanism, input: Buffer.alloc(0), hsmspeedInput: true, threads, iterations,
+          token, pin: pk.pin, keyId: key!.id, mechanism: hsmspeedPath.mechanism.mechanism, input: hsmspeedPath.input, hsmspeedInput: true, threads, iterations,
         });
         try {
           for (let r = 0; r < repetitions; r++) {
@@ -281,7 +284,7 @@ async function sideBySide(ctx: SuiteContext, token: Token, opts: BenchOptions, b
         } finally {
           await pool.close();
         }
-        const failed = own.length ? verifySamples(samples, (sig) => hsmspeedCheck(token, key!.publicKey, sig)) : undefined;
+        const failed = own.length ? verifySamples(samples, signatureCheck(token, key!.publicKey, hsmspeedPath.scheme)) : undefined;
         if (failed) {
           row.harnessError = `figures withheld: ${failed}`;
           own.length = 0;
@@ -299,14 +302,14 @@ async function sideBySide(ctx: SuiteContext, token: Token, opts: BenchOptions, b
       }, { timeoutMs: ctx.traits.caseTimeoutMs + repetitions * (runTimeoutMs + 3 * perRunS * 1000 * 10) });
     }
   } finally {
-    if (ownKey) destroyPair(token, ownKey);
+    if (ownKey) token.destroyPair(ownKey);
     await tmp.remove();
   }
 }
 
 /** One signer thread's rate with the ods-hsmspeed method, to size the runs when no RSA-2048 figure exists yet. */
 async function calibrate(token: Token, pin: string, key: KeyPair): Promise<number> {
-  const pool = await SignerThreads.start({ token, pin, keyId: key.id, mechanism: signingPath('rsa-2048').mechanism.mechanism, input: Buffer.alloc(0), hsmspeedInput: true, threads: 1, iterations: 20 });
+  const pool = await SignerThreads.start({ token, pin, keyId: key.id, mechanism: hsmspeedPath.mechanism.mechanism, input: hsmspeedPath.input, hsmspeedInput: true, threads: 1, iterations: 20 });
   try { return (await pool.batch()).rate; } finally { await pool.close(); }
 }
 

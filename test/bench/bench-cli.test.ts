@@ -37,7 +37,7 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
     out = await mkdtemp(join(tmpdir(), 'hh-bench-'));
     run = await cli(['bench', '--driver', 'softhsm', '--quick', '--out', out]);
     for (const f of await readdir(out)) files[f] = await readFile(join(out, f), 'utf8');
-  }, 150_000);
+  }, 300_000);
   afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });
 
   test('exits 0 and writes every benchmark file, and only those', () => {
