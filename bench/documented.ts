@@ -1,7 +1,8 @@
 /**
- * The SmartCard-HSM performance table from seed 004 (fixtures/perf/smartcard-hsm-documented.json) against
- * measured figures. Verdicts only make sense for the documented device; other drivers get the table
- * beside their figures as a reference point.
+ * The SmartCard-HSM performance table published by go-keychain (fixtures/perf/smartcard-hsm-documented.json)
+ * against measured figures. Verdicts only make sense for the documented device, recognised from the token's
+ * own manufacturer (C_GetTokenInfo), never from the driver: an emulated card or another vendor's token
+ * behind the same driver gets the table beside its figures as a reference only.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ export interface DocumentedRow {
 
 export interface DocumentedTable {
   family: string;
+  /** Case-insensitive substring of the token's manufacturerID that identifies the documented device. */
+  identify: { manufacturer: string };
   source: { document: string; device: string; reliability: string };
   rows: DocumentedRow[];
 }
@@ -43,8 +46,15 @@ export function measuredMs(section: Pick<BenchSection, 'keygen' | 'sign' | 'rand
   return undefined;
 }
 
-export function compareWithDocumented(table: DocumentedTable, section: Pick<BenchSection, 'keygen' | 'sign' | 'random'>, family: string | undefined): DocumentedSection {
-  const applies = family === table.family;
+/** Token identity as C_GetTokenInfo reports it (trimmed). */
+export interface TokenIdentity { manufacturer: string; model: string }
+
+export function isDocumentedDevice(table: DocumentedTable, token: TokenIdentity): boolean {
+  return token.manufacturer.toLowerCase().includes(table.identify.manufacturer.toLowerCase());
+}
+
+export function compareWithDocumented(table: DocumentedTable, section: Pick<BenchSection, 'keygen' | 'sign' | 'random'>, token: TokenIdentity): DocumentedSection {
+  const applies = isDocumentedDevice(table, token);
   const rows: DocumentedComparison[] = table.rows.map((row) => {
     const out: DocumentedComparison = { operation: row.operation, documented: row.documented, notes: row.notes };
     if (row.suspect) out.suspect = row.suspect;
@@ -58,5 +68,8 @@ export function compareWithDocumented(table: DocumentedTable, section: Pick<Benc
     }
     return out;
   });
-  return { family: table.family, source: `${table.source.document} (${table.source.reliability})`, applies, rows };
+  return {
+    family: table.family, source: `${table.source.document} (${table.source.reliability})`, applies,
+    token: `${token.manufacturer} ${token.model}`.trim(), rows,
+  };
 }

@@ -1,22 +1,29 @@
 /**
- * PKCS#11 measurements on one logged-in token: signing latency, key generation and random numbers through
- * tinybench, and the concurrency sweep with its own loop, because tinybench's per-task throughput is per
- * operation and would hide what c operations in flight achieve together (bench.md §3).
+ * PKCS#11 measurements on one logged-in token. Two methods, each where it is the right tool:
+ * - throughput is timed as a whole: batches of blocking C_SignInit + C_Sign in a tight loop (no promise or
+ *   timer per operation), repeated, reported as the rate of each batch; signer threads (bench/threads.ts)
+ *   run the harness's figure, and a bare pkcs11js loop in this thread runs beside it as the reference;
+ * - latency (p50/p99) is timed per operation with tinybench, where per-iteration timing is the point.
+ * Every figure keeps a sample of the signatures it produced; a figure counts only if they verify.
  */
-import { createHash, verify, constants as cryptoConstants } from 'node:crypto';
 import { Bench, type Task } from 'tinybench';
 import { pkcs11, type Handle, type Token } from '../src/pkcs11/token.js';
-import { KEY_ALGS, digestInfo, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../src/pkcs11/keys.js';
-import { CKM_EDDSA } from '../src/pkcs11/constants.js';
+import { KEY_ALGS, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../src/pkcs11/keys.js';
+import { schemeForKey, type Hash, type SignScheme } from '../src/pkcs11/mechanisms.js';
+import { DNSSEC_ALGORITHMS } from '../src/dnssec/dnskey.js';
 import { latencyStats } from './stats.js';
 import { SIGNED_DATA } from './signed-data.js';
-import type { KeygenFigure, LatencyStats, RandomFigure, ScalingPoint, SignFigure } from './types.js';
+import { SignerThreads } from './threads.js';
+import type { EventLoopFigure, KeygenFigure, LatencyStats, RandomFigure, RateFigure } from './types.js';
 
-/** Signing algorithms DNSSEC signers use (pkcs11.md §6). */
+/** Signing algorithms DNSSEC signers use (RFC 8624 §3.1: RSASHA256, ECDSAP256SHA256, ECDSAP384SHA384, ED25519). */
 export const SIGN_ALGS: KeyAlg[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ed25519'];
-/** Key generation also covers P-521, which the documented table lists. */
+/** Key generation also covers P-521, which the documented SmartCard-HSM table lists. */
 export const KEYGEN_ALGS: KeyAlg[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519'];
-export const CONCURRENCY_LEVELS = [1, 2, 4, 8];
+/** A quick pass on a physical token (a card at ~70 ms per signature) keeps to the two mainstream algorithms. */
+export const PHYSICAL_QUICK_ALGS: KeyAlg[] = ['rsa-2048', 'ec-p256'];
+/** Signer thread counts tried, capped by the driver's maxConcurrency and the token's free sessions. */
+export const THREAD_LEVELS = [1, 2, 4, 8];
 
 export function algorithmName(alg: KeyAlg): string {
   const info = KEY_ALGS[alg];
@@ -26,44 +33,44 @@ export function algorithmName(alg: KeyAlg): string {
 }
 
 /**
- * What a DNSSEC signer hands the token for one RRSIG: a SHA-256 DigestInfo for RSASHA256 (CKM_RSA_PKCS),
- * the bare digest for ECDSA (CKM_ECDSA), the whole signed data for Ed25519 (CKM_EDDSA).
+ * What a DNSSEC signer hands the token for one RRSIG over SIGNED_DATA, from the one mechanism table
+ * (src/pkcs11/mechanisms.ts, schemeForKey): a SHA-256 DigestInfo with CKM_RSA_PKCS, the digest with
+ * CKM_ECDSA, the data itself with CKM_EDDSA.
  */
 export interface SigningPath {
-  dnssec: string;
+  scheme: SignScheme;
   mechanism: pkcs11.Mechanism;
-  mechanismName: string;
-  /** Stand-in for RRSIG RDATA plus a canonical RRset: what the signer hashes. */
-  signedData: Buffer;
   /** What goes to C_Sign. */
   input: Buffer;
-  /** Independent check of one signature with node:crypto. */
-  check(token: Token, publicKey: Handle, signature: Buffer): boolean;
 }
 
+export function signingPath(alg: KeyAlg, hash?: Hash): SigningPath {
+  const scheme = schemeForKey(alg, hash);
+  return { scheme, mechanism: scheme.mechanism, input: scheme.input(SIGNED_DATA) };
+}
 
-export function signingPath(alg: KeyAlg): SigningPath {
-  const info = KEY_ALGS[alg];
-  if (info.family === 'rsa') {
-    return {
-      dnssec: 'RSASHA256', mechanism: { mechanism: pkcs11.CKM_RSA_PKCS }, mechanismName: 'CKM_RSA_PKCS',
-      signedData: SIGNED_DATA, input: digestInfo('sha256', createHash('sha256').update(SIGNED_DATA).digest()),
-      check: (t, pub, sig) => verify('sha256', SIGNED_DATA, { key: publicKeyObject(t, pub), padding: cryptoConstants.RSA_PKCS1_PADDING }, sig),
-    };
-  }
-  if (info.family === 'ec') {
-    const hash = info.curve === 'P-384' ? 'sha384' : info.curve === 'P-521' ? 'sha512' : 'sha256';
-    return {
-      dnssec: info.curve === 'P-384' ? 'ECDSAP384SHA384' : 'ECDSAP256SHA256', mechanism: { mechanism: pkcs11.CKM_ECDSA }, mechanismName: 'CKM_ECDSA',
-      signedData: SIGNED_DATA, input: createHash(hash).update(SIGNED_DATA).digest(),
-      check: (t, pub, sig) => verify(hash, SIGNED_DATA, { key: publicKeyObject(t, pub), dsaEncoding: 'ieee-p1363' }, sig),
-    };
-  }
-  return {
-    dnssec: 'ED25519', mechanism: { mechanism: CKM_EDDSA }, mechanismName: 'CKM_EDDSA',
-    signedData: SIGNED_DATA, input: SIGNED_DATA,
-    check: (t, pub, sig) => verify(null, SIGNED_DATA, publicKeyObject(t, pub), sig),
-  };
+export function dnssecName(scheme: SignScheme): string {
+  return scheme.dnssec !== undefined ? DNSSEC_ALGORITHMS[scheme.dnssec].name : scheme.name;
+}
+
+/** node:crypto's check of one signature over SIGNED_DATA by this key pair (the public key read once). */
+export function signatureCheck(token: Token, publicKey: Handle, scheme: SignScheme): (signature: Buffer) => boolean {
+  const key = publicKeyObject(token, publicKey);
+  return (signature) => scheme.verify(key, SIGNED_DATA, signature);
+}
+
+/**
+ * Verify every sampled signature; a description of what failed, or undefined when all verified. A module
+ * that returns an empty or garbage signature with CKR_OK must not get a throughput figure.
+ */
+export function verifySamples(samples: Buffer[], check: (sig: Buffer) => boolean): string | undefined {
+  if (samples.length === 0) return 'no signature was sampled';
+  const bad = samples.filter((s) => {
+    try { return !check(s); } catch { return true; }
+  });
+  if (bad.length === 0) return undefined;
+  const lengths = [...new Set(bad.map((s) => s.length))].join(', ');
+  return `${bad.length} of ${samples.length} sampled signatures do not verify with node:crypto (length ${lengths} bytes)`;
 }
 
 /** Why the token cannot do this algorithm (from its mechanism list), or undefined when it can. */
@@ -71,8 +78,8 @@ export function unsupportedReason(token: Token, alg: KeyAlg, mechanisms: Readonl
   const info = KEY_ALGS[alg];
   if (!mechanisms.has(info.mechanism)) return `the token does not list the key-pair generation mechanism for ${algorithmName(alg)}`;
   if (forSigning) {
-    const sign = signingPath(alg).mechanism.mechanism;
-    if (!mechanisms.has(sign)) return `the token does not list ${signingPath(alg).mechanismName}`;
+    const sign = schemeForKey(alg).spec;
+    if (!mechanisms.has(sign.code)) return `the token does not list ${sign.name}`;
   }
   if (info.family === 'rsa') {
     const mi = token.lib.C_GetMechanismInfo(token.slot, info.mechanism);
@@ -91,6 +98,12 @@ function fromTinybench(task: Task): LatencyStats {
   return { samples: l.samplesCount, mean: l.mean, p50: l.p50, p99: l.p99, min: l.min, max: l.max, sd: l.sd, rme: l.rme };
 }
 
+/** Rates of repeated batches: the median is the typical figure, the best the least disturbed one. */
+export function rateFigure(rates: number[], operationsPerBatch: number): RateFigure {
+  const s = latencyStats(rates);
+  return { rates, median: s.p50, best: s.max, worst: s.min, rme: s.rme, operationsPerBatch };
+}
+
 /**
  * Key generation, timed per key pair. Runs at least `minIterations` and then until `budgetMs` is used.
  * Returns the keys so the caller can keep one for signing and destroy the rest.
@@ -103,66 +116,60 @@ export async function benchKeygen(token: Token, alg: KeyAlg, minIterations: numb
     await bench.run();
     return { figure: { alg, algorithm: algorithmName(alg), latency: fromTinybench(bench.tasks[0]!) }, keys };
   } catch (err) {
-    for (const k of keys) destroyPair(token, k);
+    for (const k of keys) token.destroyPair(k);
     throw err;
   }
 }
 
 /** Destroy a key pair now; what fails stays tracked for the token's cleanup, which reports it. */
-export function destroyPair(token: Token, k: KeyPair): void {
-  token.destroyPair(k);
-}
-
-/**
- * Sequential signing latency on one session with blocking C_SignInit + C_Sign: what one signer thread
- * sees, without the event loop's hand-off to the libuv pool.
- */
-export async function benchSign(token: Token, alg: KeyAlg, key: KeyPair, budgetMs: number): Promise<SignFigure> {
-  const path = signingPath(alg);
+/** Per-operation latency of blocking C_SignInit + C_Sign on one session (tinybench), with the last signature. */
+export async function benchLatency(token: Token, path: SigningPath, key: KeyPair, budgetMs: number): Promise<{ latency: LatencyStats; signature: Buffer }> {
   const session = token.openSession(false);
   try {
     const out = Buffer.alloc(1024);
-    token.lib.C_SignInit(session, path.mechanism, key.privateKey);
-    const sig = Buffer.from(token.lib.C_Sign(session, path.input, out));
-    if (!path.check(token, key.publicKey, sig)) throw new Error(`the ${algorithmName(alg)} signature does not verify with node:crypto`);
+    let signature: Buffer = Buffer.alloc(0);
     const bench = new Bench({ time: budgetMs, iterations: 5, warmupTime: Math.min(100, budgetMs / 5), warmupIterations: 2, throws: true });
-    bench.add(`sign ${alg}`, () => {
+    bench.add('sign', () => {
       token.lib.C_SignInit(session, path.mechanism, key.privateKey);
-      token.lib.C_Sign(session, path.input, out);
+      signature = token.lib.C_Sign(session, path.input, out);
     });
     await bench.run();
-    const latency = fromTinybench(bench.tasks[0]!);
-    return { alg, algorithm: algorithmName(alg), dnssec: path.dnssec, mechanism: path.mechanismName, latency, opsPerSec: 1000 / latency.mean };
-  } finally {
-    token.closeSession(session);
-  }
-}
-
-export async function benchRandom(token: Token, bytes: number, budgetMs: number): Promise<RandomFigure> {
-  const session = token.openSession(false);
-  try {
-    const buf = Buffer.alloc(bytes);
-    const bench = new Bench({ time: budgetMs, iterations: 5, warmupTime: Math.min(50, budgetMs / 5), warmupIterations: 2, throws: true });
-    bench.add(`random ${bytes}`, () => { token.lib.C_GenerateRandom(session, buf); });
-    await bench.run();
-    const latency = fromTinybench(bench.tasks[0]!);
-    return { bytes, latency, opsPerSec: 1000 / latency.mean };
+    return { latency: fromTinybench(bench.tasks[0]!), signature: Buffer.from(signature) };
   } finally {
     token.closeSession(session);
   }
 }
 
 /**
- * c sessions, one C_SignInit + C_SignAsync in flight on each, re-issued as soon as it resolves, for
- * `budgetMs`. Aggregate rate = completed / wall time from the first issue to the last completion.
+ * The reference loop: what anyone would write with pkcs11js directly, on this thread's module instance.
+ * `iterations` signatures timed as a whole.
  */
-export async function benchConcurrency(token: Token, alg: KeyAlg, key: KeyPair, concurrency: number, budgetMs: number): Promise<ScalingPoint> {
-  const path = signingPath(alg);
-  const sessions = Array.from({ length: concurrency }, () => token.openSession(false));
+export function bareLoopBatch(token: Token, session: Handle, path: SigningPath, key: KeyPair, iterations: number): { rate: number; signature: Buffer } {
+  const lib = token.lib;
+  const mechanism = path.mechanism;
+  const input = path.input;
+  const privateKey = key.privateKey;
+  const out = Buffer.alloc(1024);
+  let signature: Buffer = out;
+  const t0 = performance.now();
+  for (let i = 0; i < iterations; i++) {
+    lib.C_SignInit(session, mechanism, privateKey);
+    signature = lib.C_Sign(session, input, out);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { rate: iterations / seconds, signature: Buffer.from(signature) };
+}
+
+/**
+ * The event-loop path a Node application takes: `inFlight` sessions, each with one C_SignAsync outstanding
+ * (pkcs11js hands the call to the libuv pool), re-issued as soon as it resolves, for `budgetMs`.
+ */
+export async function benchEventLoop(token: Token, path: SigningPath, key: KeyPair, inFlight: number, budgetMs: number): Promise<{ figure: EventLoopFigure; signatures: Buffer[] }> {
+  const sessions = Array.from({ length: inFlight }, () => token.openSession(false));
   const lib = token.lib;
   try {
     const outs = sessions.map(() => Buffer.alloc(1024));
-    // Warm-up outside the window: a couple of signatures per session.
+    const last: Buffer[] = sessions.map(() => Buffer.alloc(0));
     await Promise.all(sessions.map(async (s, i) => {
       for (let k = 0; k < 2; k++) { lib.C_SignInit(s, path.mechanism, key.privateKey); await lib.C_SignAsync(s, path.input, outs[i]!); }
     }));
@@ -175,17 +182,101 @@ export async function benchConcurrency(token: Token, alg: KeyAlg, key: KeyPair, 
       while (performance.now() < deadline) {
         const t = performance.now();
         lib.C_SignInit(s, path.mechanism, key.privateKey);
-        await lib.C_SignAsync(s, path.input, out);
+        last[i] = await lib.C_SignAsync(s, path.input, out);
         lastEnd = performance.now();
         latencies.push(lastEnd - t);
       }
     }));
     const wallSeconds = (lastEnd - start) / 1000;
     return {
-      alg, algorithm: algorithmName(alg), concurrency, completed: latencies.length, wallSeconds,
-      opsPerSec: latencies.length / wallSeconds, latency: latencyStats(latencies),
+      figure: { inFlight, completed: latencies.length, wallSeconds, opsPerSec: latencies.length / wallSeconds, latency: latencyStats(latencies) },
+      signatures: last.map((b) => Buffer.from(b)),
     };
   } finally {
     for (const s of sessions) token.closeSession(s);
   }
+}
+
+/** C_GenerateRandom latency; also returns two outputs so the caller can check they are not constant. */
+export async function benchRandom(token: Token, bytes: number, budgetMs: number): Promise<{ figure: RandomFigure; outputs: Buffer[] }> {
+  const session = token.openSession(false);
+  try {
+    const buf = Buffer.alloc(bytes);
+    const bench = new Bench({ time: budgetMs, iterations: 5, warmupTime: Math.min(50, budgetMs / 5), warmupIterations: 2, throws: true });
+    bench.add(`random ${bytes}`, () => { token.lib.C_GenerateRandom(session, buf); });
+    await bench.run();
+    const latency = fromTinybench(bench.tasks[0]!);
+    const outputs = [Buffer.from(token.lib.C_GenerateRandom(session, Buffer.alloc(bytes))), Buffer.from(token.lib.C_GenerateRandom(session, Buffer.alloc(bytes)))];
+    return { figure: { bytes, latency, opsPerSec: 1000 / latency.mean }, outputs };
+  } finally {
+    token.closeSession(session);
+  }
+}
+
+export interface SigningPlan {
+  token: Token;
+  pin: string;
+  alg: KeyAlg;
+  key: KeyPair;
+  /** Signer thread counts, ascending, starting at 1. */
+  levels: number[];
+  /** Repeated batches per throughput figure. */
+  batches: number;
+  budgetMs: number;
+  eventLoop: boolean;
+  cpus: number;
+}
+
+/**
+ * Everything measured for one signing algorithm: latency first (tinybench), then rounds of throughput
+ * batches, each round one bare-loop batch and one batch per signer-thread count, so that load from other
+ * processes on a shared machine hits every figure alike and each ratio compares batches taken side by side;
+ * then the event-loop path. Returns the figures and every sampled signature.
+ */
+export async function measureSigning(plan: SigningPlan): Promise<{
+  latency: LatencyStats; bare: RateFigure; threads: (RateFigure & { threads: number })[]; eventLoop?: EventLoopFigure; samples: Buffer[];
+}> {
+  const { token, alg, key, levels, batches, budgetMs } = plan;
+  const path = signingPath(alg);
+  const samples: Buffer[] = [];
+  const lat = await benchLatency(token, path, key, budgetMs * 0.15);
+  samples.push(lat.signature);
+  const perOpMs = Math.max(lat.latency.mean, 1e-3);
+  const batchMs = (budgetMs * (plan.eventLoop ? 0.7 : 0.85)) / (batches * (1 + levels.length));
+  // Signatures per thread so that a batch takes about batchMs: threads beyond the cores share them.
+  const iterationsFor = (threads: number) => Math.min(1_000_000, Math.max(5, Math.round((batchMs / perOpMs) * Math.min(threads, plan.cpus) / threads)));
+
+  const bareIterations = iterationsFor(1);
+  const bareRates: number[] = [];
+  const pools: { threads: number; iterations: number; pool: SignerThreads; rates: number[] }[] = [];
+  const session = token.openSession(false);
+  try {
+    for (const t of levels) {
+      const iterations = iterationsFor(t);
+      const pool = await SignerThreads.start({ token, pin: plan.pin, keyId: key.id, mechanism: path.mechanism.mechanism, input: path.input, threads: t, iterations });
+      pools.push({ threads: t, iterations, pool, rates: [] });
+    }
+    for (let b = 0; b < batches; b++) {
+      const bare = bareLoopBatch(token, session, path, key, bareIterations);
+      bareRates.push(bare.rate);
+      samples.push(bare.signature);
+      for (const p of pools) {
+        const r = await p.pool.batch();
+        p.rates.push(r.rate);
+        samples.push(...r.signatures);
+      }
+    }
+  } finally {
+    for (const p of pools) await p.pool.close();
+    token.closeSession(session);
+  }
+  const threads = pools.map((p) => ({ threads: p.threads, ...rateFigure(p.rates, p.iterations * p.threads) }));
+
+  let eventLoop: EventLoopFigure | undefined;
+  if (plan.eventLoop) {
+    const ev = await benchEventLoop(token, path, key, levels[levels.length - 1]!, budgetMs * 0.15);
+    eventLoop = ev.figure;
+    samples.push(...ev.signatures);
+  }
+  return { latency: lat.latency, bare: rateFigure(bareRates, bareIterations), threads, eventLoop, samples };
 }

@@ -17,6 +17,32 @@ export interface LatencyStats {
   rme: number;
 }
 
+/**
+ * Repeated batches of one throughput measurement. Each batch is timed as a whole (all signatures of the
+ * batch / its wall time). Other load on a shared machine only ever slows a batch down, so the best batch is
+ * the least disturbed figure; the median is the typical one.
+ */
+export interface RateFigure {
+  /** Operations per second of each batch, in the order measured. */
+  rates: number[];
+  median: number;
+  best: number;
+  worst: number;
+  /** Relative margin of error of the mean rate (95 %), in percent. */
+  rme: number;
+  /** Operations per batch (all threads together). */
+  operationsPerBatch: number;
+}
+
+/** The event-loop path: `inFlight` sessions with one pkcs11js C_SignAsync outstanding each. */
+export interface EventLoopFigure {
+  inFlight: number;
+  completed: number;
+  wallSeconds: number;
+  opsPerSec: number;
+  latency: LatencyStats;
+}
+
 export interface SignFigure {
   alg: KeyAlg;
   /** Human name, e.g. "RSA-2048", "ECDSA P-256". */
@@ -24,9 +50,25 @@ export interface SignFigure {
   /** The DNSSEC algorithm this signing path serves (RSASHA256, ECDSAP256SHA256 …). */
   dnssec: string;
   mechanism: string;
+  /** Per-operation latency on one session (tinybench). */
   latency: LatencyStats;
-  /** Sequential operations per second on one session (1000 / mean latency). */
-  opsPerSec: number;
+  /** The reference: a bare pkcs11js loop on one session, in the same run, batches alternating with threads[0]. */
+  bareLoop: RateFigure;
+  /** The harness's throughput with 1, 2, 4 … signer threads (one session each, blocking calls). */
+  threads: (RateFigure & { threads: number })[];
+  /** threads[0].best / bareLoop.best: the harness's own overhead (1.0 = none). */
+  vsBareLoop: number;
+  /** The event-loop path at the highest thread count, where measured. */
+  eventLoop?: EventLoopFigure;
+  /** How many of this algorithm's signatures were verified with node:crypto (all of them passed). */
+  verifiedSignatures: number;
+}
+
+/** An algorithm whose benchmark signatures did not verify: it publishes no figure. */
+export interface RejectedFigure {
+  alg: KeyAlg;
+  algorithm: string;
+  reason: string;
 }
 
 export interface KeygenFigure {
@@ -39,18 +81,6 @@ export interface RandomFigure {
   bytes: number;
   latency: LatencyStats;
   opsPerSec: number;
-}
-
-/** One point of the concurrency sweep: c sessions with one C_SignAsync in flight each. */
-export interface ScalingPoint {
-  alg: KeyAlg;
-  algorithm: string;
-  concurrency: number;
-  completed: number;
-  wallSeconds: number;
-  /** completed / wallSeconds: the aggregate rate, not tinybench's per-operation figure. */
-  opsPerSec: number;
-  latency: LatencyStats;
 }
 
 /** One ods-hsmspeed configuration (T threads × I signatures per thread) and the harness's figure for it. */
@@ -66,11 +96,8 @@ export interface HsmspeedRow {
   /** The harness with ods-hsmspeed's method: one OS thread and one session per thread, blocking C_Sign. */
   harness?: { rates: number[]; best: number };
   harnessError?: string;
-  /** The same method driven with pkcs11js C_SignAsync from the event loop (T in flight), for reference. */
-  harnessAsync?: { rates: number[]; best: number };
   /** harness.best / ods.best. */
   ratio?: number;
-  asyncRatio?: number;
 }
 
 export interface HsmspeedSection {
@@ -88,7 +115,7 @@ export interface DocumentedComparison {
   /** The harness figure it is compared with (e.g. "sign:rsa-2048"), if any. */
   measure?: string;
   measuredMs?: number;
-  /** Only for a driver that declares itself the documented device family. */
+  /** Only for a token identified as the documented device (manufacturer and model). */
   verdict?: 'within' | 'faster' | 'slower';
   suspect?: string;
 }
@@ -96,20 +123,19 @@ export interface DocumentedComparison {
 export interface DocumentedSection {
   family: string;
   source: string;
-  /** True when the driver is the documented device, so the verdicts apply. */
+  /** True when the token is the documented device, so the verdicts apply. */
   applies: boolean;
+  /** The token's manufacturer and model, as C_GetTokenInfo reported them. */
+  token: string;
   rows: DocumentedComparison[];
 }
 
 export interface DnssecView {
   algorithm: string;
   dnssec: string;
-  bestConcurrency: number;
-  signatures: number;
-  seconds: number;
+  /** Signer threads of the best throughput figure. */
+  threads: number;
   sigPerSec: number;
-  /** "Generated N signatures in T s (R sig/s)", as Cascade prints it. */
-  line: string;
   /** Estimated full re-sign time (one RRSIG per RRset, one ZSK) in seconds, per zone size in RRsets. */
   resignSeconds: Record<string, number>;
 }
@@ -119,10 +145,12 @@ export interface BenchSection {
   budgetSeconds: number;
   /** Module and token versions, libuv pool size, tinybench version. */
   environment: Record<string, unknown>;
+  /** Signer threads tried: 1 up to the driver's maxConcurrency (and the token's free sessions). */
+  threadLevels: number[];
   sign: SignFigure[];
+  rejected: RejectedFigure[];
   keygen: KeygenFigure[];
   random?: RandomFigure;
-  scaling: ScalingPoint[];
   hsmspeed?: HsmspeedSection;
   documented?: DocumentedSection;
   dnssec: DnssecView[];

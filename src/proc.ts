@@ -9,12 +9,18 @@ import { redact } from './secrets.js';
 
 export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-export async function runTool(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string; cwd?: string } = {}): Promise<RunResult> {
+export async function runTool(cmd: string, args: string[], opts: {
+  env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string; cwd?: string;
+  /** Sees stderr as it arrives (e.g. to act on a progress line while the tool still runs). */
+  onStderr?: (chunk: string) => void;
+} = {}): Promise<RunResult> {
   // zx quotes each interpolated argument, so arguments with spaces or shell characters stay one argv entry.
-  const out = await $({
+  const p = $({
     env: opts.env ?? process.env, cwd: opts.cwd, input: opts.input ?? '', nothrow: true, quiet: true,
     timeout: opts.timeoutMs ?? 60_000, timeoutSignal: 'SIGKILL',
   })`${cmd} ${args}`;
+  if (opts.onStderr) p.stderr.on('data', (d: Buffer) => opts.onStderr!(d.toString()));
+  const out = await p;
   return { code: out.exitCode, signal: out.signal, stdout: out.stdout, stderr: out.stderr };
 }
 

@@ -51,6 +51,12 @@ export interface SuiteContext {
   log(line: string): void;
   /** The current suite's name (set by the runner). */
   suite: string;
+  /**
+   * A private temporary directory (mode 0700) recorded in the driver's resources, so that the runner removes
+   * it however the run ends (crash, timeout, Ctrl-C). For files that must not outlive the run, e.g. a
+   * tool's configuration holding the PIN.
+   */
+  tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }>;
   /** Options from the command line (e.g. bench: { quick, timeSeconds, compare }). */
   options: Record<string, unknown>;
 }

@@ -2,28 +2,39 @@
  * Benchmark reports, derived from DriverReport.sections.bench (and sections['bench-kmip']):
  * - bench.json: flat records (driver, operation, algorithm, concurrency, samples …) plus environment and versions;
  * - bench-action.json / bench-action-latency.json: github-action-benchmark's customBiggerIsBetter and
- *   customSmallerIsBetter formats (bench.md §4): arrays of { name, value, unit, range?, extra? } with names
- *   that stay stable across runs and include the driver;
+ *   customSmallerIsBetter formats (benchmark-action/github-action-benchmark, src/extract.ts): arrays of
+ *   { name, value, unit, range?, extra? } with names that stay stable across runs and include the driver;
  * - bench.md: tables; bench-throughput.svg and bench-documented.svg: charts.
  * Every writer renders nothing when no driver has benchmark figures.
  */
 import type { DriverReport, RunResults } from '../results.js';
 import type { ReportWriter } from './write.js';
-import type { BenchSection, KmipBenchSection, LatencyStats } from '../../bench/types.js';
-import { CONCURRENCY_LEVELS } from '../../bench/pkcs11.js';
+import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure } from '../../bench/types.js';
 import { ZONE_SIZES, humanDuration } from '../../bench/dnssec.js';
 import { loadDocumentedTable } from '../../bench/documented.js';
 import { rangeChart, throughputChart, type Panel, type RangeRow } from './svg.js';
 
+/**
+ * One figure. Rate figures from repeated batches carry every batch's rate; opsPerSec is their median and
+ * best the fastest. Ratios are computed from figures of the same run: vsBareLoop = this best / the bare
+ * loop's best; vsOneThread = this best / one thread's best; vsOdsHsmspeed = this best / ods-hsmspeed's best.
+ */
 export interface BenchRecord {
   driver: string;
-  operation: 'sign' | 'sign-concurrent' | 'keygen' | 'random' | 'ods-hsmspeed' | 'hsmspeed-method' | 'hsmspeed-method-async' | 'kmip-sign' | 'kmip-sign-connections';
+  operation: 'sign-latency' | 'sign-bare-loop' | 'sign-threads' | 'sign-event-loop' | 'keygen' | 'random' | 'ods-hsmspeed' | 'hsmspeed-method'
+    | 'kmip-sign' | 'kmip-sign-connections';
   algorithm: string;
   mechanism?: string;
+  /** Signer threads, operations in flight or connections. */
   concurrency: number;
   samples: number;
   wallSeconds?: number;
   opsPerSec: number;
+  best?: number;
+  rates?: number[];
+  vsBareLoop?: number;
+  vsOneThread?: number;
+  vsOdsHsmspeed?: number;
   latencyMs?: LatencyStats;
 }
 
@@ -50,15 +61,26 @@ export function benchRecords(results: RunResults): BenchRecord[] {
   const out: BenchRecord[] = [];
   for (const { driver, bench, kmip } of benchDrivers(results)) {
     const id = driver.id;
-    for (const s of bench?.sign ?? []) out.push({ driver: id, operation: 'sign', algorithm: s.algorithm, mechanism: s.mechanism, concurrency: 1, samples: s.latency.samples, opsPerSec: s.opsPerSec, latencyMs: s.latency });
-    for (const p of bench?.scaling ?? []) out.push({ driver: id, operation: 'sign-concurrent', algorithm: p.algorithm, concurrency: p.concurrency, samples: p.completed, wallSeconds: p.wallSeconds, opsPerSec: p.opsPerSec, latencyMs: p.latency });
+    for (const s of bench?.sign ?? []) {
+      const base = { driver: id, algorithm: s.algorithm, mechanism: s.mechanism };
+      out.push({ ...base, operation: 'sign-latency', concurrency: 1, samples: s.latency.samples, opsPerSec: 1000 / s.latency.mean, latencyMs: s.latency });
+      out.push({ ...base, operation: 'sign-bare-loop', concurrency: 1, samples: s.bareLoop.rates.length * s.bareLoop.operationsPerBatch,
+        opsPerSec: s.bareLoop.median, best: s.bareLoop.best, rates: s.bareLoop.rates });
+      const one = s.threads[0];
+      for (const t of s.threads) {
+        out.push({ ...base, operation: 'sign-threads', concurrency: t.threads, samples: t.rates.length * t.operationsPerBatch, opsPerSec: t.median, best: t.best, rates: t.rates,
+          ...(t.threads === 1 ? { vsBareLoop: s.vsBareLoop } : one ? { vsOneThread: t.best / one.best } : {}) });
+      }
+      const e = s.eventLoop;
+      if (e) out.push({ ...base, operation: 'sign-event-loop', concurrency: e.inFlight, samples: e.completed, wallSeconds: e.wallSeconds, opsPerSec: e.opsPerSec, latencyMs: e.latency });
+    }
     for (const k of bench?.keygen ?? []) out.push({ driver: id, operation: 'keygen', algorithm: k.algorithm, concurrency: 1, samples: k.latency.samples, opsPerSec: 1000 / k.latency.mean, latencyMs: k.latency });
     if (bench?.random) out.push({ driver: id, operation: 'random', algorithm: `${bench.random.bytes} bytes`, concurrency: 1, samples: bench.random.latency.samples, opsPerSec: bench.random.opsPerSec, latencyMs: bench.random.latency });
     for (const r of bench?.hsmspeed?.rows ?? []) {
       const samples = r.threads * r.iterationsPerThread;
-      if (r.ods) out.push({ driver: id, operation: 'ods-hsmspeed', algorithm: 'RSA-2048', mechanism: 'CKM_RSA_PKCS', concurrency: r.threads, samples, opsPerSec: r.ods.best });
-      if (r.harness) out.push({ driver: id, operation: 'hsmspeed-method', algorithm: 'RSA-2048', mechanism: 'CKM_RSA_PKCS', concurrency: r.threads, samples, opsPerSec: r.harness.best });
-      if (r.harnessAsync) out.push({ driver: id, operation: 'hsmspeed-method-async', algorithm: 'RSA-2048', mechanism: 'CKM_RSA_PKCS', concurrency: r.threads, samples, opsPerSec: r.harnessAsync.best });
+      const base = { driver: id, algorithm: 'RSA-2048', mechanism: 'CKM_RSA_PKCS', concurrency: r.threads, samples };
+      if (r.ods) out.push({ ...base, operation: 'ods-hsmspeed', opsPerSec: r.ods.best, best: r.ods.best, rates: r.ods.rates });
+      if (r.harness) out.push({ ...base, operation: 'hsmspeed-method', opsPerSec: r.harness.best, best: r.harness.best, rates: r.harness.rates, ...(r.ratio !== undefined ? { vsOdsHsmspeed: r.ratio } : {}) });
     }
     for (const s of kmip?.sign ?? []) out.push({ driver: id, operation: 'kmip-sign', algorithm: s.algorithm, concurrency: 1, samples: s.latency.samples, opsPerSec: s.opsPerSec, latencyMs: s.latency });
     for (const p of kmip?.connections ?? []) out.push({ driver: id, operation: 'kmip-sign-connections', algorithm: p.algorithm, concurrency: p.connections, samples: p.completed, opsPerSec: p.opsPerSec, wallSeconds: p.wallSeconds });
@@ -78,9 +100,11 @@ export function renderBenchJson(results: RunResults, micro: MicroFigure[] = []):
     drivers: drivers.map(({ driver, bench, kmip }) => ({
       id: driver.id, title: driver.title, status: driver.status,
       mode: bench?.mode ?? kmip?.mode, budgetSeconds: bench?.budgetSeconds,
-      environment: bench?.environment, hsmspeed: bench?.hsmspeed, documented: bench?.documented, dnssec: bench?.dnssec,
+      environment: bench?.environment, threadLevels: bench?.threadLevels, rejected: bench?.rejected,
+      hsmspeed: bench?.hsmspeed, documented: bench?.documented, dnssec: bench?.dnssec,
       kmip: kmip ? { profile: kmip.profile, skipped: kmip.skipped } : undefined,
     })),
+    method: METHOD,
     records: benchRecords(results),
     micro,
   }, null, 2) + '\n';
@@ -94,8 +118,15 @@ export function actionThroughput(results: RunResults, micro: MicroFigure[] = [])
   const out: ActionEntry[] = micro.filter((m) => m.biggerIsBetter).map((m) => ({ name: m.name, value: fix(m.value), unit: m.unit, ...(m.extra ? { extra: m.extra } : {}) }));
   for (const { driver, bench, kmip } of benchDrivers(results)) {
     const d = driver.id;
-    for (const s of bench?.sign ?? []) out.push({ name: `sign[${d}] ${s.algorithm} one session`, value: fix(s.opsPerSec), unit: 'ops/s', range: rme(s.latency), extra: `samples=${s.latency.samples} ${s.mechanism}` });
-    for (const p of bench?.scaling ?? []) out.push({ name: `sign[${d}] ${p.algorithm} c=${p.concurrency}`, value: fix(p.opsPerSec), unit: 'ops/s', extra: `samples=${p.completed} wall=${p.wallSeconds.toFixed(2)}s` });
+    for (const s of bench?.sign ?? []) {
+      const spread = (f: { worst: number; best: number }) => `${fix(f.worst)}-${fix(f.best)}`;
+      out.push({ name: `sign[${d}] ${s.algorithm} bare loop`, value: fix(s.bareLoop.median), unit: 'ops/s', range: spread(s.bareLoop), extra: `median of ${s.bareLoop.rates.length} batches` });
+      for (const t of s.threads) {
+        out.push({ name: `sign[${d}] ${s.algorithm} threads=${t.threads}`, value: fix(t.median), unit: 'ops/s', range: spread(t), extra: `median of ${t.rates.length} batches` });
+      }
+      out.push({ name: `harness/bare-loop[${d}] ${s.algorithm}`, value: fix(s.vsBareLoop, 3), unit: 'ratio', extra: 'one signer thread, best batch each; target >= 0.95' });
+      if (s.eventLoop) out.push({ name: `sign[${d}] ${s.algorithm} event loop`, value: fix(s.eventLoop.opsPerSec), unit: 'ops/s', extra: `C_SignAsync, ${s.eventLoop.inFlight} in flight` });
+    }
     if (bench?.random) out.push({ name: `random[${d}] ${bench.random.bytes} bytes`, value: fix(bench.random.opsPerSec), unit: 'ops/s', range: rme(bench.random.latency), extra: `samples=${bench.random.latency.samples}` });
     for (const r of bench?.hsmspeed?.rows ?? []) {
       const cfg = `RSA-2048 t=${r.threads}`;
@@ -130,31 +161,48 @@ function table(head: string[], rows: (string | number)[][]): string {
 }
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
-const rate = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const rate = (v: number) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(1));
+const spreadOf = (f: RateFigure) => `${rate(f.median)} (${rate(f.worst)}–${rate(f.best)})`;
+
+/** How the figures are measured, stated in every report (bench.md, bench.json, the HTML). */
+export const METHOD = 'Throughput is timed as a whole: repeated batches of blocking C_SignInit + C_Sign in a tight loop, '
+  + 'each batch\'s rate = its signatures / its wall time; shown as median (slowest–fastest batch). The harness\'s figure comes from '
+  + 'signer threads (worker_threads, one session each, synchronous calls); a bare pkcs11js loop on one session runs beside it in '
+  + 'alternating batches, and harness ÷ bare loop compares their fastest batches. Latency (p50/p99) is timed per operation with '
+  + 'tinybench. The event-loop figure is what a Node application gets with C_SignAsync (one call in flight per session). '
+  + 'A figure is published only if a sample of its signatures verified with node:crypto. Speed is reported, never asserted.';
 
 export function renderBenchMarkdown(results: RunResults): string | undefined {
   const drivers = benchDrivers(results);
   if (drivers.length === 0) return undefined;
-  const out: string[] = ['# Benchmarks\n', `Run ${results.startedAt} on ${results.environment.hostname} (${results.environment.platform}/${results.environment.arch}, Node ${results.environment.node}). `
-    + 'Speed is reported, never asserted. Signing latency is measured with blocking C_SignInit + C_Sign on one session (tinybench); '
-    + 'concurrency keeps c C_SignAsync calls in flight on c sessions and divides completed signatures by wall time. '
-    + 'Charts: [throughput vs concurrency](bench-throughput.svg), [measured vs documented](bench-documented.svg).\n'];
+  const out: string[] = ['# Benchmarks\n', `Run ${results.startedAt} on ${results.environment.hostname} (${results.environment.platform}/${results.environment.arch}, Node ${results.environment.node}).\n`,
+    `${METHOD} See docs/benchmarks.md. Charts: [throughput by signer threads](bench-throughput.svg), [measured vs documented](bench-documented.svg).\n`];
   for (const { driver, bench, kmip } of drivers) {
     out.push(`## ${driver.id} — ${driver.title}\n`);
     if (bench) {
       const e = bench.environment;
-      out.push(`${bench.mode} pass, budget ${bench.budgetSeconds} s. Module ${e.module} (${e.library} ${e.libraryVersion}), token ${e.token} firmware ${e.firmwareVersion}; UV_THREADPOOL_SIZE ${e.uvThreadpoolSize}, ${e.cpus} CPUs, tinybench ${e.tinybench}.\n`);
+      out.push(`${bench.mode} pass, budget ${bench.budgetSeconds} s. Module ${e.module} (${e.library} ${e.libraryVersion}), token ${e.token} firmware ${e.firmwareVersion}; `
+        + `signer threads ${bench.threadLevels.join('/')} (driver's maximum concurrency ${e.maxConcurrency}), ${e.cpus} CPUs, load average ${e.loadAverage ?? 'unknown'}, tinybench ${e.tinybench}.\n`);
       if (bench.sign.length) {
-        out.push('### Signing (one session)\n');
-        out.push(table(['Algorithm', 'DNSSEC', 'Mechanism', 'mean ms', 'p50 ms', 'p99 ms', 'rme', 'sig/s', 'samples'],
-          bench.sign.map((s) => [s.algorithm, s.dnssec, s.mechanism, ms(s.latency.mean), ms(s.latency.p50), ms(s.latency.p99), `±${s.latency.rme.toFixed(1)}%`, rate(s.opsPerSec), s.latency.samples])));
+        out.push('### Signing, one session (sig/s)\n');
+        out.push(table(['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'p50 ms', 'p99 ms', 'signatures verified'],
+          bench.sign.map((s) => [s.algorithm, s.dnssec, s.mechanism, spreadOf(s.bareLoop), spreadOf(s.threads[0]!), s.vsBareLoop.toFixed(3),
+            ms(s.latency.p50), ms(s.latency.p99), s.verifiedSignatures])));
+        const levels = bench.threadLevels;
+        if (levels.length > 1) {
+          out.push('### Signer threads (aggregate sig/s, × one thread)\n');
+          out.push(table(['Algorithm', ...levels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)], bench.sign.map((s) => [s.algorithm, ...levels.map((t) => {
+            const f = s.threads.find((x) => x.threads === t);
+            return f ? `${rate(f.median)}${t > 1 ? ` (${(f.best / s.threads[0]!.best).toFixed(2)}×)` : ''}` : '—';
+          })])));
+        }
+        const ev = bench.sign.filter((s) => s.eventLoop);
+        if (ev.length) {
+          out.push('### Event-loop path (C_SignAsync)\n');
+          out.push(table(['Algorithm', 'in flight', 'sig/s', 'p50 ms', 'p99 ms'], ev.map((s) => [s.algorithm, s.eventLoop!.inFlight, rate(s.eventLoop!.opsPerSec), ms(s.eventLoop!.latency.p50), ms(s.eventLoop!.latency.p99)])));
+        }
       }
-      if (bench.scaling.length) {
-        out.push('### Aggregate throughput by operations in flight (sig/s)\n');
-        const algs = [...new Set(bench.scaling.map((p) => p.algorithm))];
-        out.push(table(['Algorithm', ...CONCURRENCY_LEVELS.map((c) => `c=${c}`)],
-          algs.map((a) => [a, ...CONCURRENCY_LEVELS.map((c) => { const p = bench.scaling.find((x) => x.algorithm === a && x.concurrency === c); return p ? rate(p.opsPerSec) : '—'; })])));
-      }
+      for (const r of bench.rejected) out.push(`**No figure for ${r.algorithm}:** ${r.reason}.\n`);
       if (bench.keygen.length) {
         out.push('### Key generation\n');
         out.push(table(['Algorithm', 'mean', 'min', 'max', 'samples'], bench.keygen.map((k) => [k.algorithm, `${ms(k.latency.mean)} ms`, `${ms(k.latency.min)} ms`, `${ms(k.latency.max)} ms`, k.latency.samples])));
@@ -162,28 +210,30 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
       if (bench.random) out.push(`Random numbers (C_GenerateRandom, ${bench.random.bytes} bytes): mean ${ms(bench.random.latency.mean)} ms, ${rate(bench.random.opsPerSec)} calls/s.\n`);
       if (bench.dnssec.length) {
         out.push('### DNSSEC view\n');
-        out.push('Best concurrency per algorithm; re-sign time = RRsets ÷ sig/s (one RRSIG per RRset, one ZSK).\n');
-        out.push(table(['Algorithm', 'As Cascade prints it', 'in flight', ...Object.keys(ZONE_SIZES).map((z) => `${z} RRsets`)],
-          bench.dnssec.map((v) => [`${v.algorithm} (${v.dnssec})`, v.line, v.bestConcurrency, ...Object.keys(ZONE_SIZES).map((z) => humanDuration(v.resignSeconds[z]!))])));
+        out.push('Best signer-thread figure per algorithm; re-sign time = RRsets ÷ sig/s (one RRSIG per RRset, one ZSK).\n');
+        out.push(table(['Algorithm', 'sig/s', 'threads', ...Object.keys(ZONE_SIZES).map((z) => `${z} RRsets`)],
+          bench.dnssec.map((v) => [`${v.algorithm} (${v.dnssec})`, rate(v.sigPerSec), v.threads, ...Object.keys(ZONE_SIZES).map((z) => humanDuration(v.resignSeconds[z]!))])));
       }
       if (bench.hsmspeed) {
         out.push('### Side by side with ods-hsmspeed\n');
-        if (bench.hsmspeed.skipped) out.push(`Skipped: ${bench.hsmspeed.skipped}\n`);
+        if (bench.hsmspeed.skipped) out.push(`Not run: ${bench.hsmspeed.skipped}\n`);
         else {
           out.push(`Same method on both sides: RSA-2048, SHA-1 + DigestInfo in software, CKM_RSA_PKCS, one session per thread, C_SignInit per signature, wall-clock rate; run alternately, best of ${bench.hsmspeed.repetitions}. Target ratio ≥ 0.95.\n`);
-          out.push(table(['Configuration', 'ods-hsmspeed sig/s', 'harness sig/s', 'ratio', 'harness via C_SignAsync sig/s', 'async ratio'],
+          out.push(table(['Configuration', 'ods-hsmspeed sig/s', 'harness sig/s', 'ratio'],
             bench.hsmspeed.rows.map((r) => [`${r.threads} ${r.threads === 1 ? 'thread' : 'threads'}, ${r.iterationsPerThread} signatures per thread`,
               r.ods ? r.ods.best.toFixed(2) : `failed: ${r.odsError ?? ''}`, r.harness ? r.harness.best.toFixed(2) : `failed: ${r.harnessError ?? ''}`,
-              r.ratio !== undefined ? r.ratio.toFixed(3) : '—', r.harnessAsync ? r.harnessAsync.best.toFixed(2) : '—', r.asyncRatio !== undefined ? r.asyncRatio.toFixed(3) : '—'])));
+              r.ratio !== undefined ? r.ratio.toFixed(3) : '—'])));
         }
       }
       if (bench.documented) {
         const doc = bench.documented;
         out.push(`### Documented ${doc.family} figures\n`);
-        out.push(`${doc.applies ? 'This driver is the documented device: each figure gets a verdict.' : `Reference only: this driver is not a ${doc.family}.`} Source: ${doc.source}.\n`);
-        out.push(table(['Operation', 'Documented', 'Measured', doc.applies ? 'Verdict' : 'Note', 'Notes'],
-          doc.rows.map((r) => [r.operation, r.documented, r.measuredMs !== undefined ? `${ms(r.measuredMs)} ms` : '—',
-            doc.applies ? (r.verdict ?? 'not measured') : 'reference', [r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; ')])));
+        out.push(`${doc.applies ? `The token (${doc.token}) is the documented device: each figure gets a verdict.` : `Reference only: the token (${doc.token || 'unnamed'}) is not a CardContact ${doc.family}.`} Source: ${doc.source}.\n`);
+        const notes = (r: typeof doc.rows[number]) => [r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; ');
+        const measured = (r: typeof doc.rows[number]) => (r.measuredMs !== undefined ? `${ms(r.measuredMs)} ms` : '—');
+        out.push(doc.applies
+          ? table(['Operation', 'Documented', 'Measured', 'Verdict', 'Notes'], doc.rows.map((r) => [r.operation, r.documented, measured(r), r.verdict ?? 'not measured', notes(r)]))
+          : table(['Operation', 'Documented', 'Measured', 'Notes'], doc.rows.map((r) => [r.operation, r.documented, measured(r), notes(r)])));
       }
     }
     if (kmip) {
@@ -197,15 +247,16 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
 }
 
 export function renderThroughputSvg(results: RunResults): string | undefined {
-  const drivers = benchDrivers(results).filter((d) => d.bench && d.bench.scaling.length);
+  const drivers = benchDrivers(results).filter((d) => d.bench && d.bench.sign.length);
   if (drivers.length === 0) return undefined;
-  const algs = [...new Set(drivers.flatMap((d) => d.bench!.scaling.map((p) => p.algorithm)))];
+  const levels = [...new Set(drivers.flatMap((d) => d.bench!.threadLevels))].sort((a, b) => a - b);
+  const algs = [...new Set(drivers.flatMap((d) => d.bench!.sign.map((s) => s.algorithm)))];
   const panels: Panel[] = algs.map((a) => ({
     title: a,
-    series: drivers.map((d) => ({ driver: d.driver.id, points: d.bench!.scaling.filter((p) => p.algorithm === a).map((p) => ({ x: p.concurrency, y: p.opsPerSec })) }))
+    series: drivers.map((d) => ({ driver: d.driver.id, points: (d.bench!.sign.find((s) => s.algorithm === a)?.threads ?? []).map((t) => ({ x: t.threads, y: t.median })) }))
       .filter((s) => s.points.length),
   }));
-  return throughputChart('Signing throughput (sig/s) by operations in flight', CONCURRENCY_LEVELS, panels);
+  return throughputChart('Signing throughput (sig/s, median batch) by signer threads', levels, panels, 'signer threads');
 }
 
 export function renderDocumentedSvg(results: RunResults): string | undefined {
@@ -219,7 +270,7 @@ export function renderDocumentedSvg(results: RunResults): string | undefined {
       return m !== undefined ? [{ driver: d.driver.id, ms: m }] : [];
     }),
   }));
-  return rangeChart(`Measured vs documented (${table.family}, seed 004)`, rows);
+  return rangeChart(`Measured vs documented (${table.family}, go-keychain's published table)`, rows);
 }
 
 const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';

@@ -7,8 +7,8 @@
 import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
 import { verdictLabel } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
-import { renderDocumentedSvg, renderThroughputSvg } from './bench.js';
-import type { BenchSection, KmipBenchSection, LatencyStats } from '../../bench/types.js';
+import { METHOD, renderDocumentedSvg, renderThroughputSvg } from './bench.js';
+import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure } from '../../bench/types.js';
 import { humanDuration } from '../../bench/dnssec.js';
 
 const STATUSES: CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
@@ -92,21 +92,32 @@ const LATENCY_HEADERS = ['mean ms', 'p50 ms', 'p99 ms', 'rme', 'samples'];
 
 function renderBench(data: unknown): string | undefined {
   const b = data as Partial<BenchSection>;
-  if (!isPlainObject(data) || !Array.isArray(b.sign) || !Array.isArray(b.scaling)) return undefined;
-  const out: string[] = [`<p class="muted">${esc(b.mode)} pass, budget ${esc(b.budgetSeconds)} s per driver. Speed is reported, never asserted.</p>`];
+  if (!isPlainObject(data) || !Array.isArray(b.sign) || !Array.isArray(b.threadLevels)) return undefined;
+  const out: string[] = [`<p class="muted">${esc(b.mode)} pass, budget ${esc(b.budgetSeconds)} s per driver. ${esc(METHOD)}</p>`];
+  const rateCell = (f: RateFigure | undefined) => (f ? `${num(f.median)} <span class="muted">(${num(f.worst)}–${num(f.best)})</span>` : '–');
+  if (b.sign.length) {
+    out.push('<h4>Signing, one session (sig/s)</h4>', table(['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'signatures verified', ...LATENCY_HEADERS],
+      b.sign.map((f) => [esc(f.algorithm), esc(f.dnssec), `<code>${esc(f.mechanism)}</code>`, rateCell(f.bareLoop), rateCell(f.threads[0]), num(f.vsBareLoop),
+        esc(f.verifiedSignatures), ...latencyCells(f.latency)])));
+    if (b.threadLevels.length > 1) {
+      out.push('<h4>Signer threads (aggregate sig/s)</h4>', table(['Algorithm', ...b.threadLevels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)],
+        b.sign.map((f) => [esc(f.algorithm), ...b.threadLevels!.map((t) => {
+          const x = f.threads.find((y) => y.threads === t);
+          return x ? `${rateCell(x)}${t > 1 && f.threads[0] ? ` ×${num(x.best / f.threads[0].best)}` : ''}` : '–';
+        })])));
+    }
+    const ev = b.sign.filter((f) => f.eventLoop);
+    if (ev.length) {
+      out.push('<h4>Event-loop path (C_SignAsync)</h4>', table(['Algorithm', 'In flight', 'sig/s', ...LATENCY_HEADERS],
+        ev.map((f) => [esc(f.algorithm), esc(f.eventLoop!.inFlight), num(f.eventLoop!.opsPerSec), ...latencyCells(f.eventLoop!.latency)])));
+    }
+  }
+  for (const r of b.rejected ?? []) out.push(`<p class="reason">No figure for ${esc(r.algorithm)}: ${esc(r.reason)}</p>`);
   if (b.dnssec?.length) {
     const sizes = [...new Set(b.dnssec.flatMap((v) => Object.keys(v.resignSeconds ?? {})))];
-    out.push('<h4>DNSSEC view</h4>', table(['Algorithm', 'DNSSEC', 'In flight', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets`), 'As Cascade prints it'],
-      b.dnssec.map((v) => [esc(v.algorithm), esc(v.dnssec), esc(v.bestConcurrency), num(v.sigPerSec),
-        ...sizes.map((z) => { const t = v.resignSeconds?.[z]; return typeof t === 'number' ? esc(humanDuration(t)) : '–'; }), `<code>${esc(v.line)}</code>`])));
-  }
-  if (b.sign.length) {
-    out.push('<h4>Signing, one session</h4>', table(['Algorithm', 'DNSSEC', 'Mechanism', 'ops/s', ...LATENCY_HEADERS],
-      b.sign.map((f) => [esc(f.algorithm), esc(f.dnssec), `<code>${esc(f.mechanism)}</code>`, num(f.opsPerSec), ...latencyCells(f.latency)])));
-  }
-  if (b.scaling.length) {
-    out.push('<h4>Throughput by operations in flight</h4>', table(['Algorithm', 'In flight', 'ops/s', 'completed', 'wall s', ...LATENCY_HEADERS],
-      b.scaling.map((p) => [esc(p.algorithm), esc(p.concurrency), num(p.opsPerSec), esc(p.completed), num(p.wallSeconds), ...latencyCells(p.latency)])));
+    out.push('<h4>DNSSEC view</h4>', table(['Algorithm', 'DNSSEC', 'Signer threads', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets`)],
+      b.dnssec.map((v) => [esc(v.algorithm), esc(v.dnssec), esc(v.threads), num(v.sigPerSec),
+        ...sizes.map((z) => { const t = v.resignSeconds?.[z]; return typeof t === 'number' ? esc(humanDuration(t)) : '–'; })])));
   }
   if (b.keygen?.length) {
     out.push('<h4>Key generation</h4>', table(['Algorithm', ...LATENCY_HEADERS], b.keygen.map((k) => [esc(k.algorithm), ...latencyCells(k.latency)])));
@@ -117,19 +128,21 @@ function renderBench(data: unknown): string | undefined {
     out.push(`<h4>Side by side with ${esc(h.tool)}</h4>`);
     if (h.skipped) out.push(`<p class="reason">not run: ${esc(h.skipped)}</p>`);
     if (h.rows?.length) {
-      out.push(table(['Threads', 'Signatures/thread', `${h.tool} sig/s (best)`, 'harness sig/s (best)', 'ratio', 'harness async sig/s (best)', 'async ratio'],
+      out.push(table(['Threads', 'Signatures/thread', `${h.tool} sig/s (best)`, 'harness sig/s (best)', 'ratio'],
         h.rows.map((r) => [esc(r.threads), esc(r.iterationsPerThread),
           r.ods ? num(r.ods.best) : `<span class="reason">${esc(r.odsError ?? '–')}</span>`,
           r.harness ? num(r.harness.best) : `<span class="reason">${esc(r.harnessError ?? '–')}</span>`,
-          num(r.ratio), r.harnessAsync ? num(r.harnessAsync.best) : '–', num(r.asyncRatio)])));
+          num(r.ratio)])));
     }
   }
   if (b.documented) {
     const d = b.documented;
-    out.push(`<h4>Documented figures: ${esc(d.family)}</h4><p class="muted">Source: ${esc(d.source)}${d.applies ? '' : ' (this driver is not that device: for comparison only)'}</p>`);
-    out.push(table(['Operation', 'Documented', 'Measured ms', 'Verdict', 'Notes'], d.rows.map((r) => [esc(r.operation), esc(r.documented),
-      num(r.measuredMs), r.verdict ? pill(r.verdict === 'slower' ? 'fail' : 'pass', r.verdict) + (r.suspect ? ` <span class="reason">${esc(r.suspect)}</span>` : '') : '–',
-      `<span class="reason">${esc(r.notes)}</span>`])));
+    out.push(`<h4>Documented figures: ${esc(d.family)}</h4><p class="muted">Source: ${esc(d.source)}. ${d.applies
+      ? `The token (${esc(d.token)}) is the documented device: each figure gets a verdict.`
+      : `Reference only: the token (${esc(d.token || 'unnamed')}) is not a CardContact ${esc(d.family)}.`}</p>`);
+    out.push(table(['Operation', 'Documented', 'Measured ms', ...(d.applies ? ['Verdict'] : []), 'Notes'], d.rows.map((r) => [esc(r.operation), esc(r.documented),
+      num(r.measuredMs), ...(d.applies ? [r.verdict ? pill(r.verdict === 'slower' ? 'fail' : 'pass', r.verdict) : '–'] : []),
+      `<span class="reason">${esc([r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; '))}</span>`])));
   }
   if (b.environment) out.push('<details><summary>Environment</summary>', renderValue(b.environment, 1), '</details>');
   return out.join('\n');

@@ -1,5 +1,5 @@
 /**
- * Two small hand-written SVG charts for the benchmark report: throughput against operations in flight
+ * Two small hand-written SVG charts for the benchmark report: throughput against signer threads
  * (one panel per algorithm, one line per driver) and measured time per operation against the documented
  * range (log scale, one marker per driver). Plain SVG 1.1, no scripts, readable without a browser.
  */
@@ -52,7 +52,7 @@ function legend(drivers: string[], colours: Map<string, string>, x: number, y: n
 }
 
 /** Throughput (y) against concurrency levels (x, evenly spaced), one panel per algorithm. */
-export function throughputChart(title: string, levels: number[], panels: Panel[]): string {
+export function throughputChart(title: string, levels: number[], panels: Panel[], xLabel = 'operations in flight'): string {
   const drivers = [...new Set(panels.flatMap((p) => p.series.map((s) => s.driver)))];
   const colours = colourMap(drivers);
   const pw = 260, ph = 190, cols = Math.min(3, Math.max(1, panels.length));
@@ -70,12 +70,12 @@ export function throughputChart(title: string, levels: number[], panels: Panel[]
     const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * ymax);
     parts.push(`<g class="panel" data-title="${esc(panel.title)}">`);
     parts.push(`<text x="${ox + pw / 2}" y="${oy - 8}" text-anchor="middle" ${FONT} font-weight="bold">${esc(panel.title)}</text>`);
-    parts.push(`<g class="axis x-axis"><line x1="${ox}" y1="${oy + ph}" x2="${ox + pw}" y2="${oy + ph}" stroke="#333"/>${levels.map((l) => `<text x="${n(xAt(l))}" y="${oy + ph + 14}" text-anchor="middle" ${FONT}>${l}</text>`).join('')}<text x="${ox + pw / 2}" y="${oy + ph + 28}" text-anchor="middle" ${FONT}>operations in flight</text></g>`);
+    parts.push(`<g class="axis x-axis"><line x1="${ox}" y1="${oy + ph}" x2="${ox + pw}" y2="${oy + ph}" stroke="#333"/>${levels.map((l) => `<text x="${n(xAt(l))}" y="${oy + ph + 14}" text-anchor="middle" ${FONT}>${l}</text>`).join('')}<text x="${ox + pw / 2}" y="${oy + ph + 28}" text-anchor="middle" ${FONT}>${esc(xLabel)}</text></g>`);
     parts.push(`<g class="axis y-axis"><line x1="${ox}" y1="${oy}" x2="${ox}" y2="${oy + ph}" stroke="#333"/>${ticks.map((t) => `<line x1="${ox - 3}" y1="${n(yAt(t))}" x2="${ox + pw}" y2="${n(yAt(t))}" stroke="#ddd"/><text x="${ox - 5}" y="${n(yAt(t) + 4)}" text-anchor="end" ${FONT}>${Math.round(t)}</text>`).join('')}</g>`);
     for (const s of panel.series) {
       const pts = s.points.filter((p) => levels.includes(p.x)).map((p) => `${n(xAt(p.x))},${n(yAt(p.y))}`).join(' ');
       const c = colours.get(s.driver);
-      parts.push(`<g class="series" data-driver="${esc(s.driver)}"><polyline points="${pts}" fill="none" stroke="${c}" stroke-width="2"/>${s.points.map((p) => `<circle cx="${n(xAt(p.x))}" cy="${n(yAt(p.y))}" r="3" fill="${c}"><title>${esc(`${s.driver}: ${Math.round(p.y)} ops/s at ${p.x} in flight`)}</title></circle>`).join('')}</g>`);
+      parts.push(`<g class="series" data-driver="${esc(s.driver)}"><polyline points="${pts}" fill="none" stroke="${c}" stroke-width="2"/>${s.points.map((p) => `<circle cx="${n(xAt(p.x))}" cy="${n(yAt(p.y))}" r="3" fill="${c}"><title>${esc(`${s.driver}: ${Math.round(p.y)} ops/s at ${p.x} ${xLabel}`)}</title></circle>`).join('')}</g>`);
     }
     parts.push('</g>');
   });

@@ -11,11 +11,14 @@ import { ckrOf } from '../pkcs11/token.js';
 import { ckrName } from '../pkcs11/constants.js';
 import { describeError, UsageError } from '../errors.js';
 import { Expectations } from '../expectations.js';
+import { makeTempDir } from '../fsutil.js';
 
 export interface CaseEvents {
   onCaseStart(suite: string, name: string, timeoutMs: number): void;
   onCaseEnd(record: CaseRecord): void;
   log(line: string): void;
+  /** A temporary directory was created (true) or removed (false): the parent keeps the list to clean up. */
+  onTempDir?(path: string, held: boolean): void;
 }
 
 export function makeContext(args: {
@@ -73,6 +76,11 @@ export function makeContext(args: {
       report.findings.push({ driver: args.driverId, suite: ctx.suite, kind, text });
     },
     log(line: string) { events.log(line); },
+    async tempDir(prefix: string) {
+      const dir = await makeTempDir(prefix);
+      events.onTempDir?.(dir.path, true);
+      return { path: dir.path, remove: async () => { await dir.remove(); events.onTempDir?.(dir.path, false); } };
+    },
   };
   return ctx;
 }

@@ -100,6 +100,11 @@ async function main(req: WorkerRequest): Promise<void> {
         onCaseStart: (suite, name, timeoutMs) => send({ type: 'case-start', suite, case: name, timeoutMs }),
         onCaseEnd: (record: CaseRecord) => { send({ type: 'case-end', record }); push(); },
         log: (line) => send({ type: 'log', line }),
+        onTempDir: (path, held) => {
+          const dirs = started.resources.dirs.filter((d) => d !== path);
+          started.resources.dirs = held ? [...dirs, path] : dirs;
+          send({ type: 'resources', resources: started.resources });
+        },
       },
     });
     const wanted = req.suites;

@@ -1,7 +1,8 @@
 /**
  * End to end: `hsm-harness bench --driver softhsm --quick` on real SoftHSM and the real ods-hsmspeed writes
  * every benchmark file, the files keep their formats, and the side-by-side prints both figures and the
- * ratio. Figures are checked for being positive numbers only: speed is reported, never asserted.
+ * ratio. Figures are checked for structure, method and consistency only (positive, ratios computed from the
+ * figures of this same run, thread counts within the driver's limit): speed is reported, never asserted.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -36,7 +37,7 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
     out = await mkdtemp(join(tmpdir(), 'hh-bench-'));
     run = await cli(['bench', '--driver', 'softhsm', '--quick', '--out', out]);
     for (const f of await readdir(out)) files[f] = await readFile(join(out, f), 'utf8');
-  }, 150_000);
+  }, 300_000);
   afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });
 
   test('exits 0 and writes every benchmark file, and only those', () => {
@@ -60,9 +61,12 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
     expect([...units]).toEqual(['ms']);
   });
 
-  test('bench.json holds raw records with driver, operation, algorithm, concurrency and samples, plus versions', () => {
+  test('bench.json holds raw records with driver, operation, algorithm, concurrency and samples, plus versions and the method', () => {
     const doc = JSON.parse(files['bench.json']!);
     expect(doc.environment.node).toBe(process.version);
+    expect(doc.method).toMatch(/timed as a whole/);
+    expect(doc.method).toMatch(/bare pkcs11js loop/);
+    expect(doc.method).toMatch(/verified with node:crypto/);
     const driver = doc.drivers.find((d: { id: string }) => d.id === 'softhsm');
     expect(driver.environment.module).toMatch(/softhsm/);
     expect(driver.environment.libraryVersion).toMatch(/^\d+\.\d+$/);
@@ -73,12 +77,41 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
       expect(r.opsPerSec).toBeGreaterThan(0);
     }
     const ops = new Set(records.map((r) => r.operation));
-    for (const op of ['sign', 'sign-concurrent', 'keygen', 'random', 'ods-hsmspeed', 'hsmspeed-method']) expect(ops).toContain(op);
-    const rsa = records.filter((r) => r.operation === 'sign-concurrent' && r.algorithm === 'RSA-2048').map((r) => r.concurrency);
-    expect(rsa).toEqual([1, 2, 4, 8]);
+    for (const op of ['sign-latency', 'sign-bare-loop', 'sign-threads', 'sign-event-loop', 'keygen', 'random', 'ods-hsmspeed', 'hsmspeed-method']) expect(ops).toContain(op);
+    // Signer threads from 1 up to the driver's declared maximum, never beyond.
+    expect(driver.threadLevels[0]).toBe(1);
+    expect(Math.max(...driver.threadLevels)).toBeLessThanOrEqual(driver.environment.maxConcurrency);
+    const rsa = records.filter((r) => r.operation === 'sign-threads' && r.algorithm === 'RSA-2048').map((r) => r.concurrency);
+    expect(rsa).toEqual(driver.threadLevels);
     // Every signing algorithm SoftHSM 2.6 offers through its own module.
-    expect(records.filter((r) => r.operation === 'sign').map((r) => r.algorithm))
+    expect(records.filter((r) => r.operation === 'sign-bare-loop').map((r) => r.algorithm))
       .toEqual(['RSA-2048', 'RSA-3072', 'RSA-4096', 'ECDSA P-256', 'ECDSA P-384', 'Ed25519']);
+    expect(driver.rejected).toEqual([]);
+  });
+
+  test('ratios come from the figures measured in this run, and every figure was verified', () => {
+    const doc = JSON.parse(files['bench.json']!);
+    type Rec = { operation: string; algorithm: string; concurrency: number; opsPerSec: number; best: number; rates: number[]; vsBareLoop?: number; vsOneThread?: number };
+    const records = doc.records as Rec[];
+    for (const bare of records.filter((r) => r.operation === 'sign-bare-loop')) {
+      const threads = records.filter((r) => r.operation === 'sign-threads' && r.algorithm === bare.algorithm);
+      const one = threads.find((r) => r.concurrency === 1)!;
+      for (const r of [bare, ...threads]) {
+        expect(r.rates.length).toBeGreaterThanOrEqual(3);
+        expect(r.best).toBe(Math.max(...r.rates));
+        expect(r.opsPerSec).toBeGreaterThanOrEqual(Math.min(...r.rates));
+        expect(r.opsPerSec).toBeLessThanOrEqual(r.best);
+      }
+      expect(one.vsBareLoop).toBeCloseTo(one.best / bare.best, 10);
+      for (const t of threads.filter((r) => r.concurrency > 1)) expect(t.vsOneThread).toBeCloseTo(t.best / one.best, 10);
+    }
+    const action = JSON.parse(files['bench-action.json']!) as { name: string; value: number; unit: string }[];
+    const ratios = action.filter((e) => e.name.startsWith('harness/bare-loop[softhsm]'));
+    expect(ratios.map((e) => e.name)).toContain('harness/bare-loop[softhsm] ECDSA P-256');
+    for (const e of ratios) expect(e.unit).toBe('ratio');
+    const driver = doc.drivers.find((d: { id: string }) => d.id === 'softhsm');
+    expect(driver.rejected).toEqual([]);
+    expect(run.stdout).toMatch(/softhsm: sign ECDSA P-256: one session [\d.]+ sig\/s, bare pkcs11js loop [\d.]+ sig\/s, ratio [\d.]+, 2 threads [\d.]+ sig\/s \([\d.]+× one thread\)/);
   });
 
   test('ods-hsmspeed side by side: both figures and the ratio, for 1 and 2 threads', () => {
@@ -95,12 +128,22 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
     expect(run.stdout).toMatch(/softhsm: 2 threads, \d+ signatures per thread: ods-hsmspeed [\d.]+ sig\/s, harness [\d.]+ sig\/s, ratio [\d.]+/);
   });
 
-  test('bench.md has the tables, the DNSSEC view and the documented table as a reference', () => {
+  test('bench.md states the method and has the tables, the DNSSEC view and the documented table as a reference', () => {
     const md = files['bench.md']!;
-    expect(md).toMatch(/Generated \d+ signatures in \d+s \(\d+ sig\/s\)/);
+    expect(md).toMatch(/timed as a whole/);
+    expect(md).toContain('Signing, one session');
+    expect(md).toContain('bare pkcs11js loop');
+    expect(md).toContain('Signer threads');
+    expect(md).toContain('Event-loop path (C_SignAsync)');
+    expect(md).toContain('DNSSEC view');
+    expect(md).not.toMatch(/in 0s/);
     expect(md).toContain('Side by side with ods-hsmspeed');
-    expect(md).toContain('Reference only: this driver is not a smartcard-hsm');
+    expect(md).toMatch(/Reference only: the token \(SoftHSM project [^)]*\) is not a CardContact smartcard-hsm/);
     expect(md).toContain('RSA 3072 Key Gen');
+    // One notes column: the reference table has no verdict column and no duplicate.
+    const head = md.split('\n').find((l) => l.startsWith('| Operation | Documented'))!;
+    expect(head).toBe('| Operation | Documented | Measured | Notes |');
+    expect(md).not.toMatch(/seed|\.md §/);
   });
 
   test('the charts parse as SVG with axes and one softhsm series per panel', () => {
@@ -109,6 +152,8 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
     const tp = parser.parse(files['bench-throughput.svg']!);
     const panels = [tp.svg.g].flat().filter((g: Record<string, string>) => g['@_class'] === 'panel');
     expect(panels.length).toBe(6);
+    expect(files['bench-throughput.svg']).toContain('signer threads');
+    expect(files['bench-documented.svg']).not.toMatch(/seed/);
     for (const p of panels) {
       const groups = [p.g].flat();
       expect(groups.some((g: Record<string, string>) => g['@_class'] === 'axis x-axis')).toBe(true);

@@ -1,24 +1,28 @@
 /**
- * The pure parts of the benchmark: ods-hsmspeed's result line, conf.xml, statistics, the DNSSEC view, the
- * documented-table verdicts and the charts. Reference values come from bench.md (ods-hsmspeed's documented
- * output, the 6 sig/s smartcard example) and from hand calculation.
+ * The pure parts of the benchmark: ods-hsmspeed's result line, conf.xml, statistics, signature sampling, the
+ * DNSSEC view, the documented-table verdicts and the charts. Reference values come from ods-hsmspeed's
+ * source (opendnssec libhsm/src/bin/hsmspeed.c prints "%d thread(s), %d signatures per thread, %.2f sig/s
+ * (RSA %d bits)"), from node:crypto and from hand calculation.
  */
 import { describe, expect, test } from 'vitest';
 import { mkdtemp, rm, stat, readFile } from 'node:fs/promises';
+import { verify } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { parseHsmspeedOutput, writeHsmspeedConf } from '../../bench/hsmspeed.js';
+import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { latencyStats } from '../../bench/stats.js';
-import { cascadeLine, humanDuration, resignSeconds } from '../../bench/dnssec.js';
-import { compareWithDocumented, loadDocumentedTable, verdict } from '../../bench/documented.js';
+import { humanDuration, resignSeconds } from '../../bench/dnssec.js';
+import { compareWithDocumented, isDocumentedDevice, loadDocumentedTable, verdict } from '../../bench/documented.js';
+import { rateFigure, verifySamples } from '../../bench/pkcs11.js';
 import { actionLatency, actionThroughput, renderDocumentedSvg, renderThroughputSvg } from '../../src/reports/bench.js';
 import { emptyDriverReport, type RunResults } from '../../src/results.js';
 import type { BenchSection, LatencyStats } from '../../bench/types.js';
 import { actionFormatProblems } from './format.js';
 
 describe('ods-hsmspeed result line', () => {
-  test('parses the documented single-thread line (bench.md §1)', () => {
+  test('parses the single-thread line', () => {
     const r = parseHsmspeedOutput('1 thread, 2000 signatures per thread, 512.34 sig/s (RSA 2048 bits)\n');
     expect(r).toMatchObject({ threads: 1, iterationsPerThread: 2000, rate: 512.34, bits: 2048 });
   });
@@ -74,13 +78,42 @@ describe('statistics', () => {
   });
 });
 
-describe('DNSSEC view', () => {
-  test('Cascade prints whole seconds and a whole rate', () => {
-    expect(cascadeLine(5, 1.0)).toBe('Generated 5 signatures in 1s (5 sig/s)');
-    expect(cascadeLine(1000, 2.5)).toBe('Generated 1000 signatures in 2s (400 sig/s)');
+describe('rates of repeated batches', () => {
+  test('median, best and worst from the batches themselves', () => {
+    const f = rateFigure([100, 300, 200, 250], 50);
+    expect(f).toMatchObject({ rates: [100, 300, 200, 250], median: 225, best: 300, worst: 100, operationsPerBatch: 50 });
+  });
+});
+
+describe('signature sampling', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const data = Buffer.from('signed data');
+  const check = (sig: Buffer) => verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig);
+  const good = () => cryptoSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+
+  test('all good signatures: nothing to report', () => {
+    expect(verifySamples([good(), good()], check)).toBeUndefined();
   });
 
-  test('a smartcard at 6 sig/s needs about 4.6 hours for 100k RRsets (bench.md §5)', () => {
+  test('empty, garbage and missing samples are reported with their lengths', () => {
+    expect(verifySamples([good(), Buffer.alloc(0)], check)).toMatch(/^1 of 2 sampled signatures do not verify .*length 0 bytes/);
+    expect(verifySamples([Buffer.alloc(64, 0x5a)], check)).toMatch(/1 of 1 .*length 64 bytes/);
+    expect(verifySamples([], check)).toBe('no signature was sampled');
+  });
+
+  test('a check that throws counts as a failure', () => {
+    expect(verifySamples([good()], () => { throw new Error('bad key'); })).toMatch(/1 of 1/);
+  });
+});
+
+describe('DNSSEC view', () => {
+  test('durations keep useful precision below a second', () => {
+    expect(humanDuration(0.0196)).toBe('20 ms');
+    expect(humanDuration(2.5)).toBe('2.5 s');
+    expect(humanDuration(600)).toBe('10 min');
+  });
+
+  test('a smartcard at 6 sig/s needs about 4.6 hours for 100k RRsets', () => {
     expect(humanDuration(resignSeconds(100_000, 6))).toBe('4.6 h');
   });
 });
@@ -88,7 +121,7 @@ describe('DNSSEC view', () => {
 describe('documented SmartCard-HSM table', () => {
   const table = loadDocumentedTable();
 
-  test('keeps seed 004 rows with their source, and flags the RSA-3072 key generation row', () => {
+  test('keeps the published rows with their source, and flags the RSA-3072 key generation row', () => {
     expect(table.source.document).toMatch(/go-keychain/);
     expect(table.rows.map((r) => r.operation)).toContain('RSA 2048 Sign');
     const rsa3072 = table.rows.find((r) => r.operation === 'RSA 3072 Key Gen')!;
@@ -107,14 +140,22 @@ describe('documented SmartCard-HSM table', () => {
     expect(verdict(12, rng)).toBe('slower');
   });
 
-  test('verdicts only for the documented device family', () => {
+  test('the documented device is recognised from the token\'s manufacturer, not from the driver', () => {
+    // OpenSC reports a SmartCard-HSM as manufacturer "www.CardContact.de", model "PKCS#15 emulated".
+    expect(isDocumentedDevice(table, { manufacturer: 'www.CardContact.de', model: 'PKCS#15 emulated' })).toBe(true);
+    expect(isDocumentedDevice(table, { manufacturer: 'SoftHSM project', model: 'SoftHSM v2' })).toBe(false);
+    expect(isDocumentedDevice(table, { manufacturer: 'Emulated card project', model: 'PKCS#15 emulated' })).toBe(false);
+  });
+
+  test('verdicts only for the documented device', () => {
     const lat = (mean: number): LatencyStats => ({ samples: 3, mean, p50: mean, p99: mean, min: mean, max: mean, sd: 0, rme: 0 });
-    const measured = { keygen: [], random: undefined, sign: [{ alg: 'rsa-2048' as const, algorithm: 'RSA-2048', dnssec: 'RSASHA256', mechanism: 'CKM_RSA_PKCS', latency: lat(120), opsPerSec: 8 }] };
-    const card = compareWithDocumented(table, measured, 'smartcard-hsm');
+    const measured = { keygen: [], random: undefined, sign: [{ alg: 'rsa-2048' as const, latency: lat(120) }] as unknown as BenchSection['sign'] };
+    const card = compareWithDocumented(table, measured, { manufacturer: 'www.CardContact.de', model: 'PKCS#15 emulated' });
     expect(card.applies).toBe(true);
     expect(card.rows.find((r) => r.operation === 'RSA 2048 Sign')).toMatchObject({ measuredMs: 120, verdict: 'slower' });
-    const other = compareWithDocumented(table, measured, undefined);
+    const other = compareWithDocumented(table, measured, { manufacturer: 'SoftHSM project', model: 'SoftHSM v2' });
     expect(other.applies).toBe(false);
+    expect(other.token).toBe('SoftHSM project SoftHSM v2');
     expect(other.rows.find((r) => r.operation === 'RSA 2048 Sign')).toMatchObject({ measuredMs: 120 });
     expect(other.rows.every((r) => r.verdict === undefined)).toBe(true);
   });
@@ -122,14 +163,15 @@ describe('documented SmartCard-HSM table', () => {
 
 describe('reports from two drivers', () => {
   const lat = (mean: number): LatencyStats => ({ samples: 10, mean, p50: mean, p99: mean * 2, min: mean / 2, max: mean * 3, sd: 0.1, rme: 1.5 });
+  const rates = (base: number) => rateFigure([base * 0.9, base, base * 1.1], 100);
   const section = (scale: number): BenchSection => ({
-    mode: 'quick', budgetSeconds: 10, environment: {}, dnssec: [],
-    sign: [{ alg: 'rsa-2048', algorithm: 'RSA-2048', dnssec: 'RSASHA256', mechanism: 'CKM_RSA_PKCS', latency: lat(1 / scale), opsPerSec: 1000 * scale }],
+    mode: 'quick', budgetSeconds: 10, environment: {}, dnssec: [], threadLevels: [1, 2, 4], rejected: [],
+    sign: ['RSA-2048', 'ECDSA P-256'].map((algorithm) => ({
+      alg: (algorithm === 'RSA-2048' ? 'rsa-2048' : 'ec-p256') as 'rsa-2048' | 'ec-p256', algorithm, dnssec: 'X', mechanism: 'CKM_X', latency: lat(1 / scale),
+      bareLoop: rates(1000 * scale), threads: [1, 2, 4].map((t) => ({ threads: t, ...rates(1000 * scale * Math.min(t, 2)) })), vsBareLoop: 1, verifiedSignatures: 12,
+    })),
     keygen: [{ alg: 'rsa-2048', algorithm: 'RSA-2048', latency: lat(100 / scale) }],
-    scaling: [1, 2, 4, 8].flatMap((c) => ['RSA-2048', 'ECDSA P-256'].map((algorithm) => ({
-      alg: (algorithm === 'RSA-2048' ? 'rsa-2048' : 'ec-p256') as 'rsa-2048' | 'ec-p256', algorithm, concurrency: c, completed: 100 * c, wallSeconds: 0.5, opsPerSec: 200 * c * scale, latency: lat(1),
-    }))),
-    documented: { family: 'smartcard-hsm', source: 's', applies: false, rows: [{ operation: 'RSA 2048 Sign', documented: '50-100 ms', notes: '', measure: 'sign:rsa-2048', measuredMs: 1 / scale }] },
+    documented: { family: 'smartcard-hsm', source: 's', applies: false, token: 'x', rows: [{ operation: 'RSA 2048 Sign', documented: '50-100 ms', notes: '', measure: 'sign:rsa-2048', measuredMs: 1 / scale }] },
   });
   const results: RunResults = {
     schemaVersion: 1, tool: { name: 'hsm-harness', version: '0' }, startedAt: '', finishedAt: '',
@@ -148,7 +190,7 @@ describe('reports from two drivers', () => {
       expect(groups.filter((g: Record<string, string>) => /\baxis\b/.test(g['@_class'])).length).toBe(2);
       const series = groups.filter((g: Record<string, string>) => g['@_class'] === 'series');
       expect(series.map((s: Record<string, string>) => s['@_data-driver'])).toEqual(['alpha', 'beta']);
-      for (const s of series) expect(s.polyline['@_points'].split(' ')).toHaveLength(4);
+      for (const s of series) expect(s.polyline['@_points'].split(' ')).toHaveLength(3);
     }
   });
 
@@ -168,7 +210,8 @@ describe('reports from two drivers', () => {
       expect(entries.some((e) => e.name.includes('[alpha]'))).toBe(true);
       expect(entries.some((e) => e.name.includes('[beta]'))).toBe(true);
     }
-    expect(actionThroughput(results).find((e) => e.name === 'sign[beta] RSA-2048 c=8')?.value).toBe(3200);
+    expect(actionThroughput(results).find((e) => e.name === 'sign[beta] RSA-2048 threads=4')?.value).toBe(4000);
+    expect(actionThroughput(results).find((e) => e.name === 'harness/bare-loop[beta] RSA-2048')).toMatchObject({ value: 1, unit: 'ratio' });
   });
 
   test('the validator itself rejects what the action rejects', () => {

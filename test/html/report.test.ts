@@ -169,9 +169,11 @@ describe('hostile and unknown content', () => {
     if (!browser) await skipWithReason(ctx, NO_CHROMIUM);
     const r = results();
     const latency = { samples: 10, mean: 1, p50: 1, p99: 2, min: 0.5, max: 3, sd: 0.2, rme: 1 };
+    const rates = (v: number) => ({ rates: [v], median: v, best: v, worst: v, rme: 0, operationsPerBatch: 10 });
     r.drivers[0].sections = { bench: {
-      mode: 'quick', budgetSeconds: 1, environment: {}, sign: [], keygen: [], dnssec: [],
-      scaling: [1, 2].map((c) => ({ alg: 'ec-p256', algorithm: 'ECDSA P-256', concurrency: c, completed: 10, wallSeconds: 1, opsPerSec: 10 * c, latency })),
+      mode: 'quick', budgetSeconds: 1, environment: {}, keygen: [], dnssec: [], threadLevels: [1, 2], rejected: [],
+      sign: [{ alg: 'ec-p256', algorithm: 'ECDSA P-256', dnssec: 'ECDSAP256SHA256', mechanism: 'CKM_ECDSA', latency, bareLoop: rates(10), vsBareLoop: 1,
+        verifiedSignatures: 3, threads: [1, 2].map((t) => ({ threads: t, ...rates(10 * t) })) }],
     } };
     const dir = await mkdtemp(join(tmpdir(), 'hh-html-'));
     try {

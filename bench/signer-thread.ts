@@ -1,0 +1,89 @@
+/**
+ * One signer thread: its own session on the already logged-in token, then batches of blocking
+ * C_SignInit + C_Sign in a tight loop. This is how a multi-threaded signer (OpenDNSSEC, Knot, BIND) drives a
+ * token, and the one way the bench measures throughput with any number of threads. With `hsmspeedInput`
+ * each signature also pays what ods-hsmspeed pays: SHA-1 of the signed data in software, written into the
+ * SHA-1 DigestInfo the parent built (src/pkcs11/mechanisms.ts).
+ *
+ * Protocol with the parent (bench/threads.ts): after a warm-up the thread posts 'ready' and waits on the
+ * shared batch counter. Each new counter value starts one batch; the thread writes its finishing time into
+ * shared memory (so no message latency enters the window) and posts 'done' with its last signature, which
+ * the parent verifies. A negative counter ends the thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createHash } from 'node:crypto';
+import pkcs11 from 'pkcs11js';
+import { SIGNED_DATA } from './signed-data.js';
+
+export interface SignerThreadData {
+  modulePath: string;
+  slot: Uint8Array;
+  /** CKA_ID of the private key: handles need not be valid here (p11-kit's client may open its own connection). */
+  keyId: Uint8Array;
+  /** Only used when this thread's session is not logged in already (a module that keeps state per connection). */
+  pin: string;
+  mechanism: number;
+  /** What goes to C_Sign. */
+  input: Uint8Array;
+  /** Re-hash SIGNED_DATA with SHA-1 into the last 20 bytes of `input` before every signature. */
+  hsmspeedInput: boolean;
+  iterations: number;
+  index: number;
+  /** Int32 batch counter at byte 0, then one BigInt64 finishing time (process.hrtime) per thread from byte 8. */
+  shared: SharedArrayBuffer;
+}
+
+export type SignerThreadMessage = { type: 'ready' } | { type: 'done'; batch: number; signature: Uint8Array };
+
+// Session states (PKCS#11 v2.40 §5.6); pkcs11js does not export them.
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
+
+function main(d: SignerThreadData): void {
+  const lib = new pkcs11.PKCS11();
+  lib.load(d.modulePath);
+  try {
+    lib.C_Initialize({ flags: pkcs11.CKF_OS_LOCKING_OK });
+  } catch (err) {
+    // The parent initialised the module; login state is per application, so this session is logged in.
+    if ((err as { code?: number }).code !== pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
+  }
+  const session = lib.C_OpenSession(Buffer.from(d.slot), pkcs11.CKF_SERIAL_SESSION);
+  const state = lib.C_GetSessionInfo(session).state;
+  if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) lib.C_Login(session, pkcs11.CKU_USER, d.pin);
+  lib.C_FindObjectsInit(session, [{ type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY }, { type: pkcs11.CKA_ID, value: Buffer.from(d.keyId) }]);
+  const [key] = lib.C_FindObjects(session, 1);
+  lib.C_FindObjectsFinal(session);
+  if (!key) throw new Error('the signing key is not visible from the signer thread');
+  const mechanism = { mechanism: d.mechanism };
+  const input = Buffer.from(d.input);
+  const digestAt = input.length - 20;
+  const out = Buffer.alloc(1024);
+  let signature: Buffer = Buffer.alloc(0);
+  const signOnce = () => {
+    if (d.hsmspeedInput) createHash('sha1').update(SIGNED_DATA).digest().copy(input, digestAt);
+    lib.C_SignInit(session, mechanism, key);
+    signature = lib.C_Sign(session, input, out);
+  };
+  try {
+    // Warm-up before any window (JIT, first use of the key in this session).
+    for (let i = 0; i < 3; i++) signOnce();
+    const counter = new Int32Array(d.shared, 0, 1);
+    const finished = new BigInt64Array(d.shared, 8);
+    parentPort!.postMessage({ type: 'ready' } satisfies SignerThreadMessage);
+    let seen = 0;
+    for (;;) {
+      while (Atomics.load(counter, 0) === seen) Atomics.wait(counter, 0, seen);
+      seen = Atomics.load(counter, 0);
+      if (seen < 0) break;
+      for (let i = 0; i < d.iterations; i++) signOnce();
+      finished[d.index] = process.hrtime.bigint();
+      parentPort!.postMessage({ type: 'done', batch: seen, signature: new Uint8Array(signature) } satisfies SignerThreadMessage);
+    }
+  } finally {
+    // No C_Finalize: the module belongs to the parent thread.
+    try { lib.C_CloseSession(session); } catch { /* gone */ }
+  }
+}
+
+main(workerData as SignerThreadData);
