@@ -77,6 +77,7 @@ async function main(req: WorkerRequest): Promise<void> {
     push();
     return;
   }
+  const startedDriver = started;
   const own = ownedResources();
   send({ type: 'resources', resources: { ...started.resources, pids: [...started.resources.pids, ...own.pids], dirs: [...started.resources.dirs, ...own.dirs] } });
   Object.assign(report.info, started.info ?? {});
@@ -101,9 +102,9 @@ async function main(req: WorkerRequest): Promise<void> {
         onCaseEnd: (record: CaseRecord) => { send({ type: 'case-end', record }); push(); },
         log: (line) => send({ type: 'log', line }),
         onTempDir: (path, held) => {
-          const dirs = started.resources.dirs.filter((d) => d !== path);
-          started.resources.dirs = held ? [...dirs, path] : dirs;
-          send({ type: 'resources', resources: started.resources });
+          const res = startedDriver.resources;
+          res.dirs = held ? [...res.dirs.filter((d) => d !== path), path] : res.dirs.filter((d) => d !== path);
+          send({ type: 'resources', resources: res });
         },
       },
     });
