@@ -1,0 +1,54 @@
+/**
+ * Every phase of a driver's process is bounded. A module call that never returns outside any case (here
+ * C_GetMechanismInfo, which the sessions suite calls in its setup to choose a key type) used to hang the whole
+ * matrix, because the watchdog was disarmed between cases. The fault shim in front of real SoftHSM hangs
+ * there; the run must record a timeout for that driver naming the phase, and complete the real SoftHSM driver.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunResults } from '../../src/results.js';
+import { formatSeconds } from '../../src/runner/cleanup.js';
+import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
+import { TOOLS_MISSING, buildShim, haveTools, listObjects, tempDir, tokenWithForeignObjects, type ForeignToken } from './helpers.js';
+
+const dirs: string[] = [];
+let shim = '';
+let token: ForeignToken;
+
+test('time limits are never reported as "0 s"', () => {
+  expect(formatSeconds(500)).toBe('0.5 s');
+  expect(formatSeconds(250)).toBe('0.25 s');
+  expect(formatSeconds(5000)).toBe('5 s');
+  expect(formatSeconds(60_000)).toBe('60 s');
+});
+
+describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skipped: ${TOOLS_MISSING})`, () => {
+  beforeAll(async () => {
+    const dir = await tempDir('hh-bounded-');
+    dirs.push(dir);
+    shim = await buildShim(dir);
+    token = await tokenWithForeignObjects('hh-bounded', 'bounded-pin-7716');
+    dirs.push(token.dir);
+  });
+  afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+
+  test('a hang in a suite\'s setup is a timeout record naming the phase; the real SoftHSM driver in the same run completes', async () => {
+    const before = await listObjects(token);
+    const out = join(dirs[0]!, 'reports');
+    const r = await cli(['run', '--driver', 'pkcs11', '--driver', 'softhsm', '--suite', 'sessions', '--out', out], {
+      ...token.env, HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin,
+      FAULT_REAL_MODULE: SOFTHSM_MODULE, FAULT_HANG: 'C_GetMechanismInfo', HSM_CASE_TIMEOUT_S: '10', HSM_HARNESS_STATE_DIR: join(dirs[0]!, 'state'),
+    }, { timeoutMs: 240_000 });
+    expect(r.code, r.stderr).toBe(1);
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+    const hung = results.drivers.find((d) => d.id === 'pkcs11')!;
+    expect(hung.status).toBe('timeout');
+    const record = hung.cases.find((c) => c.status === 'timeout')!;
+    expect(record.suite).toBe('sessions');
+    expect(record.case).toBe('setup');
+    expect(record.reason).toMatch(/suite sessions outside its cases \(setup, before its first case\) did not finish within 10 s/);
+    expect(results.drivers.find((d) => d.id === 'softhsm')!.status).toBe('ran');
+    expect(await listObjects(token)).toEqual(before);
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * kill -9 of the harness itself. The driver's process must not outlive its parent with servers listening,
+ * and what the run created must be removable afterwards from the run journal (`hsm-harness cleanup`),
+ * touching only journalled objects. Two situations:
+ * - a driver process that is healthy: it notices the IPC disconnect and stops its server itself (PyKMIP);
+ * - a driver process stuck in a module call (the fault shim hangs C_GenerateKeyPair after the first key pair,
+ *   in front of real SoftHSM): it cannot react, so `hsm-harness cleanup` kills it (pid + start time from the
+ *   journal) and removes its key pair by CKA_ID. The token's pre-existing objects must all survive.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { JournalEntry } from '../../src/journal.js';
+import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
+import { TOOLS_MISSING, buildShim, harnessEnv, haveTools, listObjects, startHarness, tempDir, tokenWithForeignObjects, type ForeignToken } from './helpers.js';
+
+const dirs: string[] = [];
+let shim = '';
+let token: ForeignToken;
+
+function journalEntries(state: string): JournalEntry[] {
+  const runs = join(state, 'runs');
+  if (!existsSync(runs)) return [];
+  return readdirSync(runs).flatMap((f) => readFileSync(join(runs, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalEntry));
+}
+
+async function waitFor(what: string, cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+
+describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent killed (skipped: ${TOOLS_MISSING})`, () => {
+  beforeAll(async () => {
+    const dir = await tempDir('hh-kill9-');
+    dirs.push(dir);
+    shim = await buildShim(dir);
+    token = await tokenWithForeignObjects('hh-kill9', 'kill9-pin-3390');
+    dirs.push(token.dir);
+  });
+  afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+
+  test('a healthy driver process stops its PyKMIP server and removes its directory when the parent is killed', async () => {
+    const state = join(dirs[0]!, 'state-kmip');
+    const env = harnessEnv({ HSM_HARNESS_STATE_DIR: state });
+    const run = startHarness(['run', '--driver', 'pykmip', '--suite', 'kmip', '--out', join(dirs[0]!, 'out-kmip')], env);
+    await waitFor('the PyKMIP server in the journal', () => journalEntries(state).some((e) => e.t === 'pid'), 90_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    const entries = journalEntries(state);
+    const server = entries.find((e) => e.t === 'pid') as Extract<JournalEntry, { t: 'pid' }>;
+    const worker = entries.find((e) => e.t === 'worker') as Extract<JournalEntry, { t: 'worker' }>;
+    const dirsMade = entries.filter((e) => e.t === 'dir').map((e) => (e as Extract<JournalEntry, { t: 'dir' }>).path);
+    expect(alive(server.pid)).toBe(true);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    await waitFor('the server and the driver process to stop', () => !alive(server.pid) && !alive(worker.pid), 30_000);
+    for (const d of dirsMade) expect(existsSync(d), d).toBe(false);
+    // Nothing is left for cleanup but the journal itself, which it removes.
+    const c = await cli(['cleanup'], { HSM_HARNESS_STATE_DIR: state });
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+    expect(readdirSync(join(state, 'runs'))).toEqual([]);
+  });
+
+  test('a driver process stuck in the module: hsm-harness cleanup kills it and restores the token, touching only journalled objects', async () => {
+    const before = await listObjects(token);
+    const state = join(dirs[0]!, 'state-hang');
+    const pkcs = {
+      ...token.env, HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin, FAULT_REAL_MODULE: SOFTHSM_MODULE,
+      HSM_HARNESS_STATE_DIR: state,
+    };
+    const run = startHarness(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', join(dirs[0]!, 'out-hang')],
+      harnessEnv({ ...pkcs, FAULT_HANG: 'C_GenerateKeyPair', FAULT_HANG_AFTER: '1' }));
+    // Two object intents: the first pair exists, the second generation is the one that hangs.
+    await waitFor('two journalled key pairs', () => journalEntries(state).filter((e) => e.t === 'object').length >= 2, 90_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await listObjects(token)).length).toBe(before.length + 2);
+    const worker = journalEntries(state).find((e) => e.t === 'worker') as Extract<JournalEntry, { t: 'worker' }>;
+    run.child.kill('SIGKILL');
+    await run.exited;
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(alive(worker.pid)).toBe(true); // stuck in C_GenerateKeyPair: it cannot clean up itself
+    const c = await cli(['cleanup'], harnessEnv(pkcs));
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+    expect(alive(worker.pid)).toBe(false);
+    expect(await listObjects(token)).toEqual(before);
+    expect(readdirSync(join(state, 'runs'))).toEqual([]);
+  });
+});
