@@ -51,4 +51,23 @@ describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skip
     expect(results.drivers.find((d) => d.id === 'softhsm')!.status).toBe('ran');
     expect(await listObjects(token)).toEqual(before);
   });
+
+  test('a driver killed at a case time limit with a key pair on the token: the run removes the pair from its journal', async () => {
+    const before = await listObjects(token);
+    const out = join(dirs[0]!, 'reports-keys');
+    const state = join(dirs[0]!, 'state-keys');
+    const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out], {
+      ...token.env, HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin,
+      FAULT_REAL_MODULE: SOFTHSM_MODULE, FAULT_HANG: 'C_GenerateKeyPair', FAULT_HANG_AFTER: '1', HSM_CASE_TIMEOUT_S: '10', HSM_HARNESS_STATE_DIR: state,
+    }, { timeoutMs: 240_000 });
+    expect(r.code, r.stderr).toBe(1);
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+    const hung = results.drivers.find((d) => d.id === 'pkcs11')!;
+    expect(hung.status).toBe('timeout');
+    expect(hung.cases.find((c) => c.status === 'timeout')!.reason).toMatch(/^case discovery\/exercise\/.* did not finish within 10 s/);
+    // The first pair was made before the hang; the parent removed it by its journalled CKA_ID.
+    expect(await listObjects(token)).toEqual(before);
+    expect(results.leftovers).toBeUndefined();
+    expect(hung.leftovers).toBeUndefined();
+  });
 });
