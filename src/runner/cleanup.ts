@@ -14,7 +14,11 @@ import { projectRoot } from '../paths.js';
 import { removeContainers } from '../containers/cleanup.js';
 import type { CleanupReply, CleanupRequest } from './cleanup-worker.js';
 
-export const OBJECT_CLEANUP_TIMEOUT_MS = 60_000;
+/** Limit for removing a driver's objects after it died: HSM_CLEANUP_TIMEOUT_S, default 60 s. */
+export function cleanupTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const s = Number(env.HSM_CLEANUP_TIMEOUT_S);
+  return s > 0 ? s * 1000 : 60_000;
+}
 
 function cleanupWorkerPath(): string {
   const here = fileURLToPath(import.meta.url);
@@ -53,7 +57,7 @@ export function formatSeconds(ms: number): string {
  * (after a crash, timeout or interruption; after a normal end the driver's own cleanup case already tried).
  */
 export async function releaseDriver(journal: Journal, driver: string, env: NodeJS.ProcessEnv, objects: boolean,
-  timeoutMs = OBJECT_CLEANUP_TIMEOUT_MS): Promise<DriverLeftovers | undefined> {
+  timeoutMs = cleanupTimeoutMs(env)): Promise<DriverLeftovers | undefined> {
   let x = journal.read().drivers.get(driver);
   if (!x) return undefined;
   const released = (kind: 'pid' | 'dir' | 'container', value: string) => journal.append({ t: 'released', driver, kind, value });
@@ -91,7 +95,7 @@ export interface CleanupOutcome { journal: string; removed: boolean; left: strin
  * Finish the work of runs that died (kill -9, power loss): for every journal whose run is gone, release each
  * driver's leftovers. A journal is deleted once nothing it names is left.
  */
-export async function cleanupDeadRuns(env: NodeJS.ProcessEnv, timeoutMs = OBJECT_CLEANUP_TIMEOUT_MS): Promise<CleanupOutcome[]> {
+export async function cleanupDeadRuns(env: NodeJS.ProcessEnv, timeoutMs = cleanupTimeoutMs(env)): Promise<CleanupOutcome[]> {
   const outcomes: CleanupOutcome[] = [];
   for (const file of deadRunJournals(env)) {
     const journal = Journal.at(file);

@@ -70,4 +70,33 @@ describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skip
     expect(results.leftovers).toBeUndefined();
     expect(hung.leftovers).toBeUndefined();
   });
+
+  test('objects that cannot be removed (C_DestroyObject hangs) are named in the timeout record and results.json; cleanup removes them later', async () => {
+    const before = await listObjects(token);
+    const out = join(dirs[0]!, 'reports-left');
+    const state = join(dirs[0]!, 'state-left');
+    const pkcs = {
+      ...token.env, HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin, FAULT_REAL_MODULE: SOFTHSM_MODULE,
+      HSM_HARNESS_STATE_DIR: state,
+    };
+    const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out],
+      { ...pkcs, FAULT_HANG: 'C_DestroyObject', HSM_CASE_TIMEOUT_S: '20', HSM_CLEANUP_TIMEOUT_S: '5' }, { timeoutMs: 300_000 });
+    expect(r.code, r.stderr).toBe(1);
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+    const hung = results.drivers.find((d) => d.id === 'pkcs11')!;
+    expect(hung.status).toBe('timeout');
+    const record = hung.cases.find((c) => c.status === 'timeout')!;
+    // The suite's own teardown destroys its keys: the hang is outside any case.
+    expect(record.reason).toMatch(/suite discovery outside its cases .* did not finish within 20 s/);
+    expect(record.reason).toMatch(/left behind \(journal .*state-left\/runs\/.*\.jsonl, run hsm-harness cleanup\): pkcs11: \d+ object\(s\) on token "hh-bounded"/);
+    expect(record.reason).toMatch(/cleanup did not finish within 5 s/);
+    expect(hung.leftovers?.join(' ')).toMatch(/object\(s\) on token "hh-bounded".*CKA_ID [0-9a-f]{40}/);
+    expect(results.leftovers?.journal).toMatch(/state-left\/runs\/.*\.jsonl$/);
+    const left = (await listObjects(token)).length - before.length;
+    expect(left).toBeGreaterThan(0);
+    // Later, with a module that works again, the journal is enough to remove exactly those objects.
+    const c = await cli(['cleanup'], pkcs);
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+    expect(await listObjects(token)).toEqual(before);
+  });
 });
