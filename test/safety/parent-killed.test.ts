@@ -2,7 +2,8 @@
  * kill -9 of the harness itself. The driver's process must not outlive its parent with servers listening,
  * and what the run created must be removable afterwards from the run journal (`hsm-harness cleanup`),
  * touching only journalled objects. Two situations:
- * - a driver process that is healthy: it notices the IPC disconnect and stops its server itself (PyKMIP);
+ * - a driver process that is healthy: it notices the IPC disconnect and stops its server itself (PyKMIP,
+ *   p11-kit);
  * - a driver process stuck in a module call (the fault shim hangs C_GenerateKeyPair after the first key pair,
  *   in front of real SoftHSM): it cannot react, so `hsm-harness cleanup` kills it (pid + start time from the
  *   journal) and removes its key pair by CKA_ID. The token's pre-existing objects must all survive.
@@ -45,11 +46,14 @@ describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent k
   });
   afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
 
-  test('a healthy driver process stops its PyKMIP server and removes its directory when the parent is killed', async () => {
-    const state = join(dirs[0]!, 'state-kmip');
+  test.each([
+    ['pykmip', 'PyKMIP server', 'kmip'],
+    ['softhsm-p11kit', 'p11-kit server', 'keygen'],
+  ])('a healthy driver process (%s) stops its %s and removes its directories when the parent is killed', async (driver, _what, suite) => {
+    const state = join(dirs[0]!, `state-${driver}`);
     const env = harnessEnv({ HSM_HARNESS_STATE_DIR: state });
-    const run = startHarness(['run', '--driver', 'pykmip', '--suite', 'kmip', '--out', join(dirs[0]!, 'out-kmip')], env);
-    await waitFor('the PyKMIP server in the journal', () => journalEntries(state).some((e) => e.t === 'pid'), 90_000);
+    const run = startHarness(['run', '--driver', driver, '--suite', suite, '--out', join(dirs[0]!, `out-${driver}`)], env);
+    await waitFor('the server in the journal', () => journalEntries(state).some((e) => e.t === 'pid'), 90_000);
     await new Promise((r) => setTimeout(r, 3000));
     const entries = journalEntries(state);
     const server = entries.find((e) => e.t === 'pid') as Extract<JournalEntry, { t: 'pid' }>;
