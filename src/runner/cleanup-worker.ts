@@ -38,7 +38,10 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
       try { token = Token.open(pk.modulePath, { label: t.token.label }, pk.pin); } catch (err) { fail(t, describeError(err)); continue; }
       try {
         const serial = trimPadded(token.tokenInfo().serialNumber);
-        if (serial !== t.token.serial) { fail(t, `token "${t.token.label}" now has serial ${serial}, not ${t.token.serial}: not the token of the run`); continue; }
+        if (serial !== t.token.serial) {
+          fail(t, `token "${t.token.label}" now has serial ${serial}, not ${t.token.serial}: not the token of the run`);
+          continue;
+        }
         token.login();
         for (const o of t.objects) {
           try {
@@ -60,7 +63,8 @@ process.once('message', (req: CleanupRequest) => {
   clean(req).then(
     (reply) => { process.send?.(redactFreeText(reply)); process.exit(0); },
     (err) => {
-      const reply: CleanupReply = { gone: [], failed: req.tokens.flatMap((t) => t.objects.map((o) => ({ token: t.token, id: o.id, error: describeError(err) }))) };
+      const error = describeError(err);
+      const reply: CleanupReply = { gone: [], failed: req.tokens.flatMap((t) => t.objects.map((o) => ({ token: t.token, id: o.id, error }))) };
       process.send?.(redactFreeText(reply));
       process.exit(1);
     },

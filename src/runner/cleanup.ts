@@ -39,7 +39,8 @@ function removeObjects(req: CleanupRequest, env: NodeJS.ProcessEnv, timeoutMs: n
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve(reply ?? { gone: [], failed: all().map((x) => ({ ...x, error: signal === 'SIGKILL' ? `cleanup did not finish within ${formatSeconds(timeoutMs)}` : `cleanup process died (${signal ?? `exit ${code}`})` })) });
+      const error = signal === 'SIGKILL' ? `cleanup did not finish within ${formatSeconds(timeoutMs)}` : `cleanup process died (${signal ?? `exit ${code}`})`;
+      resolve(reply ?? { gone: [], failed: all().map((x) => ({ ...x, error })) });
     });
     child.send(req);
   });

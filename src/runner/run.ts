@@ -47,6 +47,8 @@ function workerPath(): string {
  */
 const live = new Map<number, { kill: () => void; driver: string; journal: Journal; env: NodeJS.ProcessEnv }>();
 let signalHandlersInstalled = false;
+/** The journal of the run in progress, removed on Ctrl-C when nothing it lists is left. */
+let runJournal: Journal | undefined;
 
 function installSignalHandlers(): void {
   if (signalHandlersInstalled) return;
@@ -58,7 +60,7 @@ function installSignalHandlers(): void {
       // Servers, directories and the objects the interrupted driver created; each step is bounded.
       void Promise.all(entries.map((e) => releaseDriver(e.journal, e.driver, e.env, true).catch(() => undefined))).then((left) => {
         const lines = left.flatMap((x, i) => (x ? leftoverLines(entries[i]!.driver, x) : []));
-        const journal = entries[0]?.journal;
+        const journal = runJournal;
         if (journal && [...journal.read().drivers.values()].every((d) => !hasLeftovers(d))) journal.remove();
         const note = lines.length ? `; left behind (journal ${journal?.file}, run hsm-harness cleanup): ${lines.join('; ')}` : '';
         process.stderr.write(`\nhsm-harness: interrupted (${signal}); driver processes stopped, no report written${note}\n`);
@@ -103,6 +105,8 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   } catch (err) {
     throw new UsageError(`cannot write the run journal under ${stateDir(env)}: ${(err as Error).message}; set HSM_HARNESS_STATE_DIR to a writable directory`);
   }
+  runJournal = journal;
+  installSignalHandlers();
   const earlier = await cleanupDeadRuns(env);
   const runPrefix = randomBytes(8).toString('hex');
   const reports: DriverReport[] = [];
@@ -232,7 +236,7 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
           // Module stderr is free text from outside: secrets masked, control characters escaped, kept short.
           const lastErr = cleanText(stderrTail.trim().split('\n').pop() ?? '', true).slice(0, 500);
           const record: CaseRecord = {
-            driver: driver.id, suite: current?.suite ?? phase.suite ?? 'driver', case: current?.case ?? (phase.phase === 'setup' ? 'setup' : phase.phase), status,
+            driver: driver.id, suite: current?.suite ?? phase.suite ?? 'driver', case: current?.case ?? phase.phase, status,
             durationMs: 0, reason: `${killedFor || !lastErr ? how : `${how}; last stderr line: ${lastErr}`}${leftNote}`,
           };
           report.cases.push(record);

@@ -79,7 +79,8 @@ async function main(req: WorkerRequest): Promise<void> {
   }
   const startedDriver = started;
   const own = ownedResources();
-  send({ type: 'resources', resources: { ...started.resources, pids: [...started.resources.pids, ...own.pids], dirs: [...started.resources.dirs, ...own.dirs] } });
+  const held = started.resources;
+  send({ type: 'resources', resources: { ...held, pids: [...held.pids, ...own.pids], dirs: [...held.dirs, ...own.dirs] } });
   Object.assign(report.info, started.info ?? {});
 
   let token: Token | undefined;
