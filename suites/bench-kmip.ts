@@ -1,16 +1,21 @@
 /**
  * KMIP Sign round trips per second against a KMIP target (PyKMIP now, Cascade's bridge when present): one
  * TLS connection, one Sign request per round trip, the way Cascade signs one RRset at a time; then the
- * aggregate rate with 1 and 4 connections in parallel (completed round trips / wall seconds). Keys are
- * created for the benchmark, then revoked and destroyed. Speed is reported, never asserted.
+ * aggregate rate with 1 and up to 4 connections in parallel (never more than the driver's maxConcurrency;
+ * completed round trips / wall seconds). A sample of the signatures (the first, the last of the latency run
+ * and of each connection) is verified with node:crypto against the public key from Get; a key whose
+ * signatures do not verify publishes no figure. Keys are created for the benchmark, then revoked and
+ * destroyed. Speed is reported, never asserted.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, verify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
 import { Bench } from 'tinybench';
 import type { Suite } from '../src/suite.js';
 import { KmipClient, KmipError } from '../src/kmip/client.js';
 import type { CryptoParams } from '../src/kmip/messages.js';
 import { benchOptions } from './bench.js';
 import { SIGNED_DATA } from '../bench/signed-data.js';
+import { verifySamples } from '../bench/pkcs11.js';
+import { publicKeyFromGet } from '../src/kmip/publickey.js';
 import type { KmipBenchSection } from '../bench/types.js';
 
 const KEYS: { algorithm: string; spec: { algorithm: 'RSA' | 'ECDSA'; length: number }; params: CryptoParams }[] = [
@@ -19,7 +24,12 @@ const KEYS: { algorithm: string; spec: { algorithm: 'RSA' | 'ECDSA'; length: num
 ];
 
 const CONNECTIONS_LIMIT = 4;
-const CONNECTION_COUNTS = [1, CONNECTIONS_LIMIT];
+
+/** RSA PKCS#1 v1.5 or ECDSA with SHA-256 over SIGNED_DATA; KMIP servers return ECDSA as DER (or raw r‖s). */
+function kmipCheck(key: KeyObject, algorithm: 'RSA' | 'ECDSA'): (signature: Buffer) => boolean {
+  if (algorithm === 'RSA') return (sig) => verify('sha256', SIGNED_DATA, { key, padding: cryptoConstants.RSA_PKCS1_PADDING }, sig);
+  return (sig) => verify('sha256', SIGNED_DATA, { key, dsaEncoding: 'der' }, sig) || verify('sha256', SIGNED_DATA, { key, dsaEncoding: 'ieee-p1363' }, sig);
+}
 
 /**
  * c connections, each signing one request at a time until the window closes; bounded in time (the
@@ -28,12 +38,13 @@ const CONNECTION_COUNTS = [1, CONNECTIONS_LIMIT];
 async function aggregateRate(conn: Parameters<typeof KmipClient.connect>[0], connections: number, windowMs: number, keyId: string, params: CryptoParams) {
   const clients = await Promise.all(Array.from({ length: connections }, () => KmipClient.connect(conn, { timeoutMs: 30_000 })));
   let completed = 0;
+  const last: Buffer[] = [];
   const t0 = performance.now();
   const deadline = t0 + windowMs;
   try {
-    await Promise.all(clients.map(async (cl) => {
+    await Promise.all(clients.map(async (cl, i) => {
       while (performance.now() < deadline && completed < 10_000) {
-        await cl.sign(keyId, SIGNED_DATA, params);
+        last[i] = Buffer.from(await cl.sign(keyId, SIGNED_DATA, params));
         completed++;
       }
     }));
@@ -41,7 +52,7 @@ async function aggregateRate(conn: Parameters<typeof KmipClient.connect>[0], con
     for (const cl of clients) cl.close();
   }
   const wallSeconds = (performance.now() - t0) / 1000;
-  return { connections, completed, wallSeconds, opsPerSec: completed / wallSeconds };
+  return { point: { connections, completed, wallSeconds, opsPerSec: completed / wallSeconds }, signatures: last.filter(Boolean) };
 }
 
 export const benchKmipSuite: Suite = {
@@ -54,6 +65,7 @@ export const benchKmipSuite: Suite = {
     const section: KmipBenchSection = { mode: opts.compareOnly ? 'compare' : opts.quick ? 'quick' : 'full', profile: conn.profile, sign: [] };
     ctx.report.sections['bench-kmip'] = section;
     const perKeyMs = (opts.timeSeconds * 1000 * 0.4) / KEYS.length;
+    const connectionCounts = [...new Set([1, Math.max(1, Math.min(CONNECTIONS_LIMIT, ctx.traits.maxConcurrency))])];
     let client: KmipClient | undefined;
     try {
       client = await KmipClient.connect(conn, { timeoutMs: 30_000 });
@@ -79,23 +91,31 @@ export const benchKmipSuite: Suite = {
           created.push(ids.privateId, ids.publicId);
           await client!.activate(ids.privateId);
           active.push(ids.privateId);
-          const sig = await client!.sign(ids.privateId, SIGNED_DATA, k.params);
-          if (sig.length === 0) throw new Error('Sign returned an empty signature');
+          const first = Buffer.from(await client!.sign(ids.privateId, SIGNED_DATA, k.params));
+          const samples: Buffer[] = [first];
+          let lastSig: Buffer = first;
           const bench = new Bench({ time: perKeyMs, iterations: 5, warmupTime: Math.min(200, perKeyMs / 5), warmupIterations: 2, throws: true });
-          bench.add(`kmip sign ${k.algorithm}`, async () => { await client!.sign(ids.privateId, SIGNED_DATA, k.params); });
+          bench.add(`kmip sign ${k.algorithm}`, async () => { lastSig = Buffer.from(await client!.sign(ids.privateId, SIGNED_DATA, k.params)); });
           await bench.run();
+          samples.push(lastSig);
           const r = bench.tasks[0]!.result;
           if (r.state !== 'completed') throw new Error(`benchmark ended in state ${r.state}`);
           const l = r.latency;
           const latency = { samples: l.samplesCount, mean: l.mean, p50: l.p50, p99: l.p99, min: l.min, max: l.max, sd: l.sd, rme: l.rme };
+          const points = [];
+          for (const n of connectionCounts) {
+            const { point, signatures } = await aggregateRate(conn, n, perKeyMs / connectionCounts.length, ids.privateId, k.params);
+            points.push(point);
+            samples.push(...signatures);
+          }
+          const failed = verifySamples(samples, kmipCheck(publicKeyFromGet(await client!.get(ids.publicId)).key, k.spec.algorithm));
+          c.detail('signaturesVerified', samples.length);
+          if (failed) throw new Error(`benchmark figures withheld: ${failed}`);
           section.sign.push({ algorithm: k.algorithm, latency, opsPerSec: 1000 / latency.mean });
-          c.detail('meanMs', Math.round(latency.mean * 100) / 100);
           ctx.log(`kmip sign ${k.algorithm}: mean ${latency.mean.toFixed(2)} ms, ${(1000 / latency.mean).toFixed(1)} round trips/s`);
-          for (const n of CONNECTION_COUNTS) {
-            const point = await aggregateRate(conn, n, perKeyMs / CONNECTION_COUNTS.length, ids.privateId, k.params);
+          for (const point of points) {
             (section.connections ??= []).push({ algorithm: k.algorithm, ...point });
-            c.detail(`roundTripsPerSec@${n}`, Math.round(point.opsPerSec * 10) / 10);
-            ctx.log(`kmip sign ${k.algorithm}, ${n} connection(s): ${point.completed} round trips in ${point.wallSeconds.toFixed(2)} s = ${point.opsPerSec.toFixed(1)}/s`);
+            ctx.log(`kmip sign ${k.algorithm}, ${point.connections} connection(s): ${point.completed} round trips in ${point.wallSeconds.toFixed(2)} s = ${point.opsPerSec.toFixed(1)}/s`);
           }
         }, { timeoutMs: ctx.traits.caseTimeoutMs + perKeyMs * 2 });
       }
