@@ -1,11 +1,20 @@
 /**
  * KMIP Sign round trips per second against a KMIP target (PyKMIP now, Cascade's bridge when present): one
  * TLS connection, one Sign request per round trip, the way Cascade signs one RRset at a time; then the
+<<<<<<< HEAD
  * aggregate rate with 1 and up to 4 connections in parallel (never more than the driver's maxConcurrency;
  * completed round trips / wall seconds). A sample of the signatures (the first, the last of the latency run
  * and of each connection) is verified with node:crypto against the public key from Get; a key whose
  * signatures do not verify publishes no figure. Keys are created for the benchmark, then revoked and
  * destroyed. Speed is reported, never asserted.
+=======
+ * aggregate rate with 1 and 4 connections in parallel (completed round trips / wall seconds). Keys are
+ * created for the benchmark, then revoked and destroyed. Speed is reported, never asserted.
+ *
+ * Load goes only to a server the harness started on loopback (KmipConnection.launchedByHarness). Anything
+ * else (an external KMIP_BRIDGE_ADDR, perhaps in production use) is benchmarked only when the user opts in
+ * with HSM_ALLOW_EXTERNAL_LOAD=1; otherwise the suite records one skipped case and sends nothing.
+>>>>>>> hostile
  */
 import { randomBytes, verify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
 import { Bench } from 'tinybench';
@@ -22,6 +31,9 @@ const KEYS: { algorithm: string; spec: { algorithm: 'RSA' | 'ECDSA'; length: num
   { algorithm: 'RSA-2048', spec: { algorithm: 'RSA', length: 2048 }, params: { hashing: 'SHA-256', padding: 'PKCS1 v1.5', algorithm: 'RSA' } },
   { algorithm: 'ECDSA P-256', spec: { algorithm: 'ECDSA', length: 256 }, params: { hashing: 'SHA-256', algorithm: 'ECDSA' } },
 ];
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+export const EXTERNAL_LOAD_SKIP = 'benchmark load goes only to KMIP servers the harness started on loopback; set HSM_ALLOW_EXTERNAL_LOAD=1 to benchmark this one';
 
 const CONNECTIONS_LIMIT = 4;
 
@@ -61,6 +73,10 @@ export const benchKmipSuite: Suite = {
   needs: 'kmip',
   async run(ctx) {
     const conn = ctx.connections.kmip!;
+    if (!(conn.launchedByHarness && LOOPBACK.test(conn.host)) && ctx.env.HSM_ALLOW_EXTERNAL_LOAD !== '1') {
+      await ctx.case('load', (c) => c.skip(`${EXTERNAL_LOAD_SKIP} (${conn.host}:${conn.port} ${conn.launchedByHarness ? 'is not loopback' : 'was not started by the harness'})`));
+      return;
+    }
     const opts = benchOptions(ctx.options);
     const section: KmipBenchSection = { mode: opts.compareOnly ? 'compare' : opts.quick ? 'quick' : 'full', profile: conn.profile, sign: [] };
     ctx.report.sections['bench-kmip'] = section;

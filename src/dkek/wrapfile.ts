@@ -12,6 +12,9 @@ export interface WrapFile {
   certificate?: Buffer;
 }
 
+/** A file that is a wrap file but damaged (trailing or extra data): never to be re-read as a bare blob. */
+class DamagedWrapFile extends DkekError {}
+
 interface Tlv { tag: number; constructed: boolean; headerLength: number; length: number }
 
 /** Read one BER/DER tag and definite length at `off`; undefined when the bytes do not hold a whole TLV. */
@@ -57,6 +60,11 @@ export function parseWrapFile(data: Uint8Array, what = 'wrap file'): WrapFile {
     throw new DkekError(`${what} is truncated or not an sc-hsm-tool wrap file (expected a DER SEQUENCE); check that it is the file sc-hsm-tool --wrap-key wrote`);
   }
   const end = outer.headerLength + outer.length;
+  // sc-hsm-tool reads the SEQUENCE and nothing else: bytes after it mean a damaged or concatenated file,
+  // which must not pass as a restorable backup.
+  if (end !== b.length) {
+    throw new DamagedWrapFile(`${what} has ${b.length - end} bytes of trailing data after its DER SEQUENCE (at offset ${end}); it is damaged or not one wrap file`);
+  }
   const body = b.subarray(0, end);
   const first = readTlv(body, outer.headerLength);
   if (!first || first.tag !== 0x04 || first.constructed) {
@@ -72,6 +80,7 @@ export function parseWrapFile(data: Uint8Array, what = 'wrap file'): WrapFile {
     rest.push(Buffer.from(body.subarray(off, off + t.headerLength + t.length)));
     off += t.headerLength + t.length;
   }
+  if (off !== end) throw new DamagedWrapFile(`${what} holds more than a key blob, a PRKD and a certificate (extra data at offset ${off}); it is damaged or not a wrap file`);
   return { blob, prkd: rest[0], certificate: rest[1] };
 }
 
@@ -88,7 +97,7 @@ export function blobFromFile(data: Uint8Array, what: string): WrapFile {
     try {
       return parseWrapFile(data, what);
     } catch (err) {
-      if (!(err instanceof DkekError)) throw err;
+      if (!(err instanceof DkekError) || err instanceof DamagedWrapFile) throw err;
       // Not a wrap file: a bare blob then, but only if it parses as one; otherwise the wrap-file error
       // ("truncated …") is the one that tells the user what is wrong.
       try { parseBlob(data, what); } catch { throw err; }

@@ -33,6 +33,7 @@ import {
 } from './messages.js';
 import type { CryptoParams, ParsedResponse, ProtocolVersion, RequestBatchItem, RequestOptions } from './messages.js';
 import { registerSecret } from '../secrets.js';
+import { UsageError } from '../errors.js';
 
 export interface KmipClientOptions {
   /** Connect and per-request time limit (ms). */
@@ -60,6 +61,21 @@ export class KmipTransportError extends Error {
 }
 
 const OP = (name: string) => E('Operation', name);
+const AUTH_FAILED = E('Result Reason', 'Authentication Not Successful');
+/** How a KMIP-to-PKCS#11 bridge may pass on a rejected PIN in its Result Message. */
+const PIN_REJECTED = /\bCKR_PIN_(INCORRECT|INVALID|LEN_RANGE|LOCKED|EXPIRED)\b/;
+
+/**
+ * A server the harness did not start rejected the username/password the user gave (KMIP_USERNAME,
+ * KMIP_PASSWORD): bad input, not a property of the server. The run stops at the first rejection (exit 2),
+ * so a wrong password is tried once and never again (a token may lock its PIN after a few attempts).
+ */
+function checkAuthentication(conn: KmipConnection, credentialSent: boolean, items: ParsedResponse['items']): void {
+  if (!credentialSent || conn.launchedByHarness) return;
+  const rejected = items.find((it) => it.resultStatus !== 0 && (it.resultReason === AUTH_FAILED || PIN_REJECTED.test(it.resultMessage ?? '')));
+  if (!rejected) return;
+  throw new UsageError(`the KMIP server at ${conn.host}:${conn.port} rejected the credentials (${resultReasonName(rejected.resultReason)}${rejected.resultMessage ? `: ${rejected.resultMessage}` : ''}); check KMIP_USERNAME and KMIP_PASSWORD`);
+}
 
 const CASCADE_V10 = new Set(['Create', 'Create Key Pair', 'Register', 'Locate', 'Get', 'Get Attributes', 'Get Attribute List',
   'Add Attribute', 'Modify Attribute', 'Delete Attribute', 'Activate', 'Revoke', 'Destroy'].map(OP));
@@ -103,7 +119,7 @@ export class KmipClient {
 
   static async connect(conn: KmipConnection, options: KmipClientOptions = {}): Promise<KmipClient> {
     const opts = { timeoutMs: 10_000, maxResponseBytes: 1 << 20, sendCredential: true, ...options };
-    registerSecret(conn.password);
+    registerSecret(conn.password, 'the KMIP password');
     const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
       const s = tls.connect({
         host: conn.host, port: conn.port,
@@ -185,11 +201,12 @@ export class KmipClient {
     const padding: string[] = [];
     let msg: Item;
     try {
-      msg = decode(raw, { lenientPadding: padding });
+      msg = decode(raw, { lenientPadding: padding, maxBytes: this.opts.maxResponseBytes });
     } catch (err) {
       throw new KmipTransportError(`undecodable response: ${(err as TtlvError).message}`);
     }
     const parsed = parseResponse(msg, { items });
+    checkAuthentication(c, opts.credential !== undefined, parsed.items);
     for (const d of [...padding, ...parsed.deviations]) if (!this.deviations.includes(d)) this.deviations.push(d);
     return { ...parsed, raw };
   }

@@ -7,7 +7,7 @@
  * toJson and fromJson are exact inverses for every tree the codec can encode.
  */
 import type { Item, ItemType } from './ttlv.js';
-import { TYPE_CODES } from './ttlv.js';
+import { DEFAULT_MAX_DEPTH, TYPE_CODES } from './ttlv.js';
 import { ATTRIBUTE_ENUMS, ENUMS, T, enumName, enumValue, tagFromName, tagName } from './tags.js';
 
 export interface JsonItem {
@@ -61,8 +61,33 @@ export function toJson(item: Item, attributeName?: string): JsonItem {
   }
 }
 
+/**
+ * Check the bracket nesting of JSON text before parsing it, in one linear pass: a structure nested deeper
+ * than the TTLV decoder accepts is refused with the character offset where it goes too deep. Each TTLV
+ * Structure adds two levels ({ and [).
+ */
+export function checkJsonNesting(text: string, maxDepth = DEFAULT_MAX_DEPTH): void {
+  const limit = 2 * maxDepth + 1;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) throw new TtlvJsonError(`nested deeper than ${maxDepth} TTLV structures at character ${i}`, []);
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+}
+
 export function fromJson(json: unknown, path: string[] = [], attributeName?: string): Item {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TtlvJsonError('expected an object {tag, type, value}', path);
+  if (path.length > DEFAULT_MAX_DEPTH) throw new TtlvJsonError(`nesting deeper than ${DEFAULT_MAX_DEPTH}`, path.slice(0, 3).concat('…'));
   const j = json as Record<string, unknown>;
   if (typeof j.tag !== 'string') throw new TtlvJsonError('"tag" must be a string (a tag name or 0xXXXXXX)', path);
   const here = [...path, j.tag];
@@ -113,7 +138,8 @@ export function fromJson(json: unknown, path: string[] = [], attributeName?: str
       if (typeof v !== 'string') return bad('a string');
       return { tag, type, value: v };
     case 'ByteString':
-      if (typeof v !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(v)) return bad('an even-length hex string');
+      // A plain character class: a grouped repetition overflows the regex engine's stack on megabytes of hex.
+      if (typeof v !== 'string' || v.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(v)) return bad('an even-length hex string');
       return { tag, type, value: Buffer.from(v, 'hex') };
     case 'DateTime': {
       if (typeof v === 'string' && /^-?\d+$/.test(v)) {

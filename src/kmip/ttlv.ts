@@ -43,6 +43,8 @@ export class TtlvError extends Error {
 export interface DecodeOptions {
   /** Nesting limit; deeper structures are rejected (a hostile peer could otherwise exhaust the stack). */
   maxDepth?: number;
+  /** Size limit of the whole message in bytes (default DEFAULT_MAX_MESSAGE_BYTES). */
+  maxBytes?: number;
   /**
    * Accept non-zero padding and report it here instead of failing. Used to keep talking to a server that
    * pads sloppily while recording the deviation.
@@ -51,6 +53,12 @@ export interface DecodeOptions {
 }
 
 export const DEFAULT_MAX_DEPTH = 32;
+/**
+ * 1 MiB: far above any message a DNSSEC signer exchanges (a batched Sign of a large zone is tens of KiB),
+ * and the KMIP client's default response limit. Decoding and encoding are linear in the size, so the limit
+ * bounds time and memory too.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 20;
 
 const pad8 = (n: number) => (8 - (n % 8)) % 8;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -59,7 +67,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function decode(buf: Uint8Array, opts: DecodeOptions = {}): Item {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const path: string[] = [];
+  if (buf.length > maxBytes) throw new TtlvError(`message of ${buf.length} bytes exceeds the limit of ${maxBytes} bytes`, maxBytes, path);
 
   function item(off: number, end: number, depth: number): { item: Item; next: number } {
     if (end - off < 8) throw new TtlvError(`truncated item header (${end - off} of 8 bytes)`, off, path);
@@ -127,11 +137,39 @@ export function decode(buf: Uint8Array, opts: DecodeOptions = {}): Item {
   return r.item;
 }
 
-/** Encode one item (and its children): sizes first, then one buffer written in place. */
-export function encode(item: Item): Buffer {
-  const buf = Buffer.alloc(encodedSize(item));
+/**
+ * The encoder's own nesting limit: deeper than the decoder accepts, because the robustness suite builds
+ * hostile messages (200 levels) on purpose, but bounded so that encoding never exhausts the stack.
+ */
+export const ENCODE_MAX_DEPTH = 1000;
+
+export interface EncodeOptions {
+  /** Nesting limit (default ENCODE_MAX_DEPTH). */
+  maxDepth?: number;
+  /** Size limit of the encoded message in bytes (default DEFAULT_MAX_MESSAGE_BYTES). */
+  maxBytes?: number;
+}
+
+/** Encode one item (and its children): sizes first, then one buffer written in place. Linear in the size. */
+export function encode(item: Item, opts: EncodeOptions = {}): Buffer {
+  checkDepth(item, opts.maxDepth ?? ENCODE_MAX_DEPTH);
+  const size = encodedSize(item);
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  if (size > maxBytes) throw new TtlvError(`encoded message of ${size} bytes would exceed the limit of ${maxBytes} bytes`, maxBytes, []);
+  const buf = Buffer.alloc(size);
   write(item, buf, 0);
   return buf;
+}
+
+/** Reject trees nested deeper than the decoder accepts, without recursion (a deep tree is the attack). */
+function checkDepth(root: Item, maxDepth: number): void {
+  const stack: [Item, number][] = [[root, 0]];
+  while (stack.length) {
+    const [it, depth] = stack.pop()!;
+    if (it.type !== 'Structure') continue;
+    if (depth >= maxDepth) throw new TtlvError(`nesting deeper than ${maxDepth}`, 0, [tagName(it.tag)]);
+    for (const c of it.value) stack.push([c, depth + 1]);
+  }
 }
 
 /** Value length as the Length field states it (padding excluded). */
@@ -176,31 +214,33 @@ function write(item: Item, buf: Buffer, off: number): number {
   return v + len + pad8(len);
 }
 
+/*
+ * Big-integer conversions go through hex strings: BigInt('0x…') and toString(16) are linear in the length,
+ * where a byte-at-a-time shift loop is quadratic (a 512 KiB Big Integer took minutes).
+ */
+
 /** Two's complement big-endian bytes → bigint. */
 export function bigFromBytes(b: Uint8Array): bigint {
   if (b.length === 0) return 0n;
-  let v = 0n;
-  for (const x of b) v = (v << 8n) | BigInt(x);
-  if (b[0]! & 0x80) v -= 1n << BigInt(b.length * 8);
-  return v;
+  const v = unsignedFromBytes(b);
+  return b[0]! & 0x80 ? v - (1n << BigInt(b.length * 8)) : v;
 }
 
 /** bigint → two's complement, sign-padded on the left to a multiple of 8 bytes (§9.1.1.4). */
 export function bigToBytes(v: bigint): Buffer {
-  let n = 8;
-  // Smallest multiple of 8 bytes whose signed range holds v.
-  while (v >= 1n << BigInt(n * 8 - 1) || v < -(1n << BigInt(n * 8 - 1))) n += 8;
-  const out = Buffer.alloc(n);
-  let x = v < 0n ? (1n << BigInt(n * 8)) + v : v;
-  for (let i = n - 1; i >= 0; i--) { out[i] = Number(x & 0xffn); x >>= 8n; }
-  return out;
+  // Non-negative values need a clear top bit, negative ones (~magnitude) a set one: size by the magnitude.
+  const magnitude = v < 0n ? -v - 1n : v;
+  const hex = magnitude === 0n ? '' : magnitude.toString(16);
+  const bits = hex.length === 0 ? 0 : (hex.length - 1) * 4 + parseInt(hex[0]!, 16).toString(2).length;
+  const n = Math.max(8, Math.ceil((bits + 1) / 64) * 8);
+  if (v >= 0n) return Buffer.from(hex.padStart(n * 2, '0'), 'hex');
+  return Buffer.from(((1n << BigInt(n * 8)) + v).toString(16).padStart(n * 2, '0'), 'hex');
 }
 
 /** An unsigned big-endian byte string (an RSA modulus from node:crypto or PKCS#11) as a bigint. */
 export function unsignedFromBytes(b: Uint8Array): bigint {
-  let v = 0n;
-  for (const x of b) v = (v << 8n) | BigInt(x);
-  return v;
+  if (b.length === 0) return 0n;
+  return BigInt(`0x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}`);
 }
 
 /** Minimal unsigned big-endian bytes of a non-negative bigint. */
