@@ -1,7 +1,17 @@
 /**
- * Per-driver expectations: drivers/<id>.expect.json lists the cases a token is known not to support, and
- * why. A listed case that fails is reported as 'unsupported' with that reason; one that passes is reported
- * as an unexpected pass so that the file gets updated (web-platform-tests' model).
+ * Per-driver expectations, in the manner of web-platform-tests' expectation files: drivers/<id>.expect.json
+ * names cases whose outcome on that token is known, each with
+ *   status   'unsupported' (a capability the token lacks) or 'fail' (a known defect of the token or its module),
+ *   code     the CKR name the case records, and/or
+ *   message  a regular expression the case's reason must match,
+ *   why      one line for the reports,
+ *   source   { kind: 'run' | 'document', ref }: a reviewed run of this harness, or a public document (URL).
+ * An entry applies only when the observed outcome matches it: an observed fail or unsupported whose code and
+ * message match. Then the case gets `expected` (an expected fail stays `fail` but does not fail the run;
+ * an `unsupported` entry records the gap as unsupported). Entries from documents are unverified until a run
+ * confirms them, and the reports say so. A listed case that passes is an unexpected pass; an entry whose case
+ * ran with another outcome, or that names no case of a suite that ran, is stale. Both are reported, and fail
+ * a CI run (CI=true) unless the run records new golden data (--update-golden). See docs/status-model.md.
  *
  * Keys are "<suite>/<case>", and may end in "*" to cover a family of cases.
  *
@@ -13,17 +23,61 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from './paths.js';
 import { writeFileAtomic } from './fsutil.js';
+import { UsageError } from './errors.js';
+import type { CaseRecord, ExpectationSource } from './results.js';
 
-export interface Expectation { status: 'unsupported'; why: string }
+export interface Expectation {
+  status: 'unsupported' | 'fail';
+  /** CKR name the case must have recorded. */
+  code?: string;
+  /** Regular expression the case's reason must match. */
+  message?: string;
+  why: string;
+  source: ExpectationSource;
+}
 export interface ExpectationsFile { $comment?: string; cases: Record<string, Expectation>; goldenCodes?: Record<string, string> }
 
+/** What the run made of the expectations file: reported in results.json (sections.expectations) and the reports. */
+export interface ExpectationsAudit {
+  /** Listed cases that passed. */
+  unexpectedPasses: string[];
+  /** Entries whose case ran with an outcome the entry does not describe: key → what was observed. */
+  stale: { key: string; observed: string }[];
+  /** Entries that name no case of a suite that ran (a typo, or a case that was renamed or removed). */
+  unknown: string[];
+  /** Entries from documents that this run confirmed: their source can become this run. */
+  confirmed: string[];
+  /** Entries from documents not confirmed by any run yet. */
+  unverified: string[];
+}
+
+function validate(path: string, file: ExpectationsFile): ExpectationsFile {
+  const bad = (key: string, what: string) => new UsageError(`${path}: entry "${key}" ${what}; see docs/status-model.md for the format`);
+  for (const [key, e] of Object.entries(file.cases ?? {})) {
+    if (e.status !== 'unsupported' && e.status !== 'fail') throw bad(key, `has status ${JSON.stringify(e.status)}, expected "unsupported" or "fail"`);
+    if (!e.code && !e.message) throw bad(key, 'states neither the expected code nor a message pattern');
+    if (e.message !== undefined) {
+      try { new RegExp(e.message); } catch { throw bad(key, `has an invalid message pattern ${JSON.stringify(e.message)}`); }
+    }
+    if (!e.why) throw bad(key, 'gives no reason ("why")');
+    if (!e.source || (e.source.kind !== 'run' && e.source.kind !== 'document') || !e.source.ref) throw bad(key, 'needs a source { kind: "run" | "document", ref }');
+    if (e.source.kind === 'document' && !/^https?:\/\//.test(e.source.ref)) throw bad(key, 'is from a document but its source ref is not a URL');
+  }
+  return { ...file, cases: file.cases ?? {} };
+}
+
 export class Expectations {
-  constructor(readonly file: ExpectationsFile) {}
+  /** Per entry key: the outcomes of the cases it named in this run. */
+  private readonly seen = new Map<string, { caseId: string; outcome: 'applied' | 'passed' | 'mismatch' | 'not reached'; observed: string }[]>();
+
+  constructor(readonly file: ExpectationsFile, readonly path = 'expectations') {
+    this.file = validate(path, file);
+  }
 
   static forDriver(id: string): Expectations {
     const path = join(projectRoot(), 'drivers', `${id}.expect.json`);
-    if (!existsSync(path)) return new Expectations({ cases: {} });
-    return new Expectations(JSON.parse(readFileSync(path, 'utf8')) as ExpectationsFile);
+    if (!existsSync(path)) return new Expectations({ cases: {} }, path);
+    return new Expectations(JSON.parse(readFileSync(path, 'utf8')) as ExpectationsFile, `drivers/${id}.expect.json`);
   }
 
   /** Observed codes that differ from the golden ones; situations not tried in this run are not compared. */
@@ -36,14 +90,77 @@ export class Expectations {
     return out;
   }
 
-  lookup(caseId: string): Expectation | undefined {
+  /** The entry (and its key) for a case id: an exact key first, then the first matching "prefix*" key. */
+  lookup(caseId: string): (Expectation & { key: string }) | undefined {
     const exact = this.file.cases[caseId];
-    if (exact) return exact;
+    if (exact) return { ...exact, key: caseId };
     for (const [key, e] of Object.entries(this.file.cases)) {
-      if (key.endsWith('*') && caseId.startsWith(key.slice(0, -1))) return e;
+      if (key.endsWith('*') && caseId.startsWith(key.slice(0, -1))) return { ...e, key };
     }
     return undefined;
   }
+
+  /** Whether an entry describes an observed outcome: same status class, and its code and message match. */
+  static matches(e: Expectation, record: CaseRecord): boolean {
+    if (record.status !== 'fail' && record.status !== 'unsupported') return false;
+    // An `unsupported` entry may describe a case that failed (the known gap shows as an error);
+    // a `fail` entry only a failure: a token that now answers "unsupported" has changed.
+    if (e.status === 'fail' && record.status !== 'fail') return false;
+    if (e.code && record.ckr?.name !== e.code) return false;
+    if (e.message && !new RegExp(e.message).test(record.reason ?? '')) return false;
+    return true;
+  }
+
+  /** Apply the entry for this case, if any, to the finished record (mutates it) and remember the outcome for audit(). */
+  apply(caseId: string, record: CaseRecord, driverId: string): void {
+    const e = this.lookup(caseId);
+    if (!e) return;
+    const list = this.seen.get(e.key) ?? [];
+    this.seen.set(e.key, list);
+    const observed = `${record.status}${record.ckr ? ` ${record.ckr.name}` : ''}${record.reason ? `: ${record.reason}` : ''}`;
+    if (record.status === 'pass') {
+      record.unexpectedPass = true;
+      record.reason = `passed although drivers/${driverId}.expect.json says: ${e.why}`;
+      list.push({ caseId, outcome: 'passed', observed });
+    } else if (Expectations.matches(e, record)) {
+      const verified = e.source.kind === 'run';
+      record.expected = { status: e.status, source: e.source, verified };
+      record.status = e.status;
+      record.reason = `expected${verified ? '' : ' (unverified: from a document)'}: ${e.why} (observed: ${record.reason ?? record.ckr?.name ?? 'no reason'})`;
+      list.push({ caseId, outcome: 'applied', observed });
+    } else if (record.status === 'fail' || record.status === 'unsupported') {
+      list.push({ caseId, outcome: 'mismatch', observed });
+    } else {
+      list.push({ caseId, outcome: 'not reached', observed });
+    }
+  }
+
+  /** What this run made of the file; `suitesRun` decides which entries could have matched a case. */
+  audit(suitesRun: ReadonlySet<string>): ExpectationsAudit {
+    const a: ExpectationsAudit = { unexpectedPasses: [], stale: [], unknown: [], confirmed: [], unverified: [] };
+    for (const [key, e] of Object.entries(this.file.cases)) {
+      const outcomes = this.seen.get(key) ?? [];
+      if (outcomes.length === 0) {
+        if (suitesRun.has(key.split('/')[0]!)) a.unknown.push(key);
+      }
+      for (const o of outcomes) {
+        if (o.outcome === 'passed') a.unexpectedPasses.push(o.caseId);
+        if (o.outcome === 'mismatch') a.stale.push({ key, observed: `${o.caseId}: ${o.observed}` });
+      }
+      const applied = outcomes.some((o) => o.outcome === 'applied');
+      if (e.source.kind === 'document') (applied ? a.confirmed : a.unverified).push(key);
+    }
+    return a;
+  }
+}
+
+/** Problems an audit reports: unexpected passes, stale entries and entries that name no case. */
+export function auditProblems(a: ExpectationsAudit): string[] {
+  return [
+    ...a.unexpectedPasses.map((c) => `unexpected pass: ${c}`),
+    ...a.stale.map((s) => `stale entry ${s.key} (observed ${s.observed})`),
+    ...a.unknown.map((k) => `entry ${k} names no case of this run`),
+  ];
 }
 
 /** Write the observed codes into drivers/<id>.expect.json as its new golden values (other keys kept). */

@@ -4,15 +4,40 @@
  */
 
 /**
- * - pass: the case ran and every assertion held.
- * - fail: an assertion failed, or the token did something the specification does not allow.
- * - skip: the case could not run here (driver unavailable, a safety flag not set); `reason` says why.
- * - unsupported: the token lacks the capability the case needs, or the driver's expectations file records
- *   that it is known not to support it. Not a failure.
+ * The status model (docs/status-model.md): every case of every suite ends in exactly one of these.
+ * - pass: the case ran and every check held.
+ * - fail: a check did not hold: the token did something the specification does not allow, contradicted what
+ *   it advertises (an advertised mechanism or flag that is refused is a lie, never `unsupported`), or an
+ *   unexpected error happened.
+ * - unsupported: the token answered that it lacks what the case needs: it does not offer the mechanism (not in
+ *   C_GetMechanismList, or the flag is absent), or a call gave a capability answer (CAPABILITY_ANSWERS), or
+ *   the driver's expectations file records the gap with its evidence and the observed outcome matched it.
+ * - skip: the case could not run here, for a reason that is not the token's answer: a safety flag is not set,
+ *   an outside tool is missing, or a precondition another case was to provide is missing.
  * - crash: the driver's process died during the case (segfault, abort).
  * - timeout: the case did not finish in its time limit and the driver's process was killed.
+ * "Expected" is not a status: it marks a fail or unsupported outcome that an entry of drivers/<id>.expect.json
+ * predicted (status and code/message pattern both matched). An expected fail stays `fail` in every report but
+ * does not fail the run; see Expectation in src/expectations.ts.
  */
 export type CaseStatus = 'pass' | 'fail' | 'skip' | 'unsupported' | 'crash' | 'timeout';
+
+export const CASE_STATUSES: readonly CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
+
+/**
+ * PKCS#11 return values that answer "this token does not have that function" rather than "it went wrong"
+ * (PKCS#11 v2.40 §5.1: CKR_FUNCTION_NOT_SUPPORTED; §5.7 C_SetAttributeValue: CKR_ATTRIBUTE_READ_ONLY;
+ * 3.0 §5.1: CKR_ACTION_PROHIBITED, a policy that forbids the action). A case that meets one is `unsupported`.
+ */
+export const CAPABILITY_ANSWERS: readonly string[] = ['CKR_FUNCTION_NOT_SUPPORTED', 'CKR_ATTRIBUTE_READ_ONLY', 'CKR_ACTION_PROHIBITED'];
+
+/** Where an expectation comes from: a reviewed run of this harness, or a public document. */
+export interface ExpectationSource {
+  /** 'run': observed by this harness on the token; 'document': written from a manual, issue or source file. */
+  kind: 'run' | 'document';
+  /** A URL (document) or a description of the run (date, versions). */
+  ref: string;
+}
 
 export interface CaseRecord {
   driver: string;
@@ -26,6 +51,11 @@ export interface CaseRecord {
   reason?: string;
   /** The expectations file named this case, and it passed anyway: update the file. */
   unexpectedPass?: boolean;
+  /**
+   * The driver's expectations file predicted this outcome; `verified` is false while the entry is backed by a
+   * document only and no run has confirmed it.
+   */
+  expected?: { status: 'fail' | 'unsupported'; source: ExpectationSource; verified: boolean };
   /** Small structured observations (sizes, encodings, counts). Never key material or PINs. */
   details?: Record<string, unknown>;
 }
@@ -44,8 +74,10 @@ export interface MechanismRow {
   minKeySize: number;
   maxKeySize: number;
   flags: string[];
-  /** What exercising it showed, where the suite tried: 'works', 'fails: CKR_…', or undefined (not tried). */
+  /** What exercising it showed, where the suite tried, as one line: 'SIGN works; VERIFY fails: CKR_…'. */
   exercised?: string;
+  /** The same per function flag: 'works', 'fails: CKR_…', 'not tried: …', 'contradicts the mechanism class (…)'. */
+  exercisedFlags?: Record<string, string>;
 }
 
 export interface SuitabilityVerdict {
@@ -53,6 +85,13 @@ export interface SuitabilityVerdict {
   suitable: boolean;
   /** Reasons it is not suitable, or caveats when it is. */
   reasons: string[];
+}
+
+/** The status as every report shows it: 'fail (expected)', 'unsupported (expected, unverified)', 'pass (unexpected)'. */
+export function statusLabel(c: CaseRecord): string {
+  if (c.expected) return `${c.status} (expected${c.expected.verified ? '' : ', unverified'})`;
+  if (c.unexpectedPass) return `${c.status} (unexpected)`;
+  return c.status;
 }
 
 /** 'suitable', 'not suitable', or 'not tested' when every reason is that a requirement was not tried. */
@@ -126,9 +165,12 @@ export function summarise(drivers: DriverReport[]): RunResults['summary'] {
   return s;
 }
 
-/** A run "passed" when nothing failed, crashed or timed out. Skips and unsupported cases are fine. */
+/** Whether a case counts against the run: a fail the expectations file did not predict, a crash or a timeout. */
+export function caseFailsRun(c: CaseRecord): boolean {
+  return (c.status === 'fail' && !c.expected) || c.status === 'crash' || c.status === 'timeout';
+}
+
+/** A run "passed" when nothing failed unexpectedly, crashed or timed out. Skips, unsupported and expected fails are fine. */
 export function runPassed(results: RunResults): boolean {
-  const s = results.summary;
-  return s.fail === 0 && s.crash === 0 && s.timeout === 0
-    && results.drivers.every((d) => d.status === 'ran' || d.status === 'unavailable');
+  return results.drivers.every((d) => (d.status === 'ran' || d.status === 'unavailable') && !d.cases.some(caseFailsRun));
 }

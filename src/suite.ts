@@ -5,6 +5,7 @@
 import type { Connections, DriverTraits } from './driver.js';
 import type { CaseStatus, DriverReport, Finding } from './results.js';
 import type { Token } from './pkcs11/token.js';
+import type { Capability } from './capabilities.js';
 
 export interface Suite {
   name: string;
@@ -24,7 +25,7 @@ export interface CaseOptions {
 export interface CaseHandle {
   /** The token lacks what this case needs: stop the case, recorded as 'unsupported' with the reason. */
   unsupported(reason: string): never;
-  /** The case cannot run here (safety flag not set, precondition from another case missing). */
+  /** The case cannot run here, and not because of the token's answer (safety flag, missing tool, missing precondition). */
   skip(reason: string): never;
   /** Record the CK_RV this case is about. */
   ckr(code: number): void;
@@ -44,9 +45,9 @@ export interface SuiteContext {
   /** Run one case. Throwing fails it (a Pkcs11Error's CKR is recorded); returns the final status. */
   case(name: string, fn: (c: CaseHandle) => unknown, opts?: CaseOptions): Promise<CaseStatus>;
   /** Record whether the token can do something (read by suitability profiles and the capability matrix). */
-  capability(name: string, supported: boolean): void;
+  capability(name: Capability, supported: boolean): void;
   /** Look up a recorded capability; undefined when no suite has tried it. */
-  has(name: string): boolean | undefined;
+  has(name: Capability): boolean | undefined;
   finding(kind: Finding['kind'], text: string): void;
   log(line: string): void;
   /** The current suite's name (set by the runner). */

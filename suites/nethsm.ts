@@ -13,6 +13,7 @@ import { NethsmClient, systemTime } from '../src/nethsm/client.js';
 import type { KeyType, SignMode } from '../src/nethsm/client.js';
 import { clientFor, credentials } from '../src/nethsm/provision.js';
 import { schemeForKey, type SignScheme } from '../src/pkcs11/mechanisms.js';
+import { capability } from '../src/capabilities.js';
 
 /** The message every key signs (think: an RRSIG signing input). */
 export const NETHSM_MESSAGE = Buffer.from('hsm-harness NetHSM suite: DNSSEC signing input for example.net.');
@@ -39,8 +40,8 @@ export const NETHSM_KEYS: NethsmKeySpec[] = [
 ];
 
 /** Capability names shared with the PKCS#11 suites (same matrix columns). */
-const keygenCapability = (spec: NethsmKeySpec) => `keygen:${spec.scheme.key}`;
-const signCapability = (spec: NethsmKeySpec) => `sign:${spec.scheme.spec.name}`;
+const keygenCapability = (spec: NethsmKeySpec) => capability(`keygen:${spec.scheme.key}`);
+const signCapability = (spec: NethsmKeySpec) => capability(`sign:${spec.scheme.spec.name}`);
 
 /** The first bytes of every NetHSM backup file (keyfender export_backup.py). */
 export const NETHSM_BACKUP_MAGIC = Buffer.from('_NETHSM_BACKUP_');

@@ -1,20 +1,22 @@
 /**
  * DNSSEC signer suitability: reads the capabilities every earlier suite recorded and applies the signer
  * profiles in fixtures/pkcs11/signer-profiles.json. Runs last. A capability no suite tried is "not tested",
- * which is different from "the token cannot": the verdict says which.
+ * which is different from "the token cannot": the verdict says which. The verdicts are not test cases (an
+ * evaluation cannot fail): they go to report.suitability, which every report shows.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Suite } from '../src/suite.js';
 import type { SuitabilityVerdict } from '../src/results.js';
 import { projectRoot } from '../src/paths.js';
+import { isCapability, type Capability } from '../src/capabilities.js';
 
 export interface Requirement {
   need: string;
   /** Every one of these capabilities. */
-  all?: string[];
+  all?: Capability[];
   /** Alternatives: every capability of at least one of these lists. */
-  any?: string[][];
+  any?: Capability[][];
   /** Only a caveat when missing. */
   soft?: boolean;
   source: string;
@@ -23,8 +25,24 @@ export interface SignerProfile { id: string; signer: string; source: string; req
 
 export type State = 'yes' | 'no' | 'not tested';
 
-export function loadProfiles(): SignerProfile[] {
-  return (JSON.parse(readFileSync(join(projectRoot(), 'fixtures', 'pkcs11', 'signer-profiles.json'), 'utf8')) as { signers: SignerProfile[] }).signers;
+/** Every capability a requirement names. */
+export function namedCapabilities(r: Requirement): Capability[] {
+  return [...(r.all ?? []), ...(r.any ?? []).flat()];
+}
+
+/** The profiles, checked: every capability they name must be one the suites can record (src/capabilities.ts). */
+export function loadProfiles(path = join(projectRoot(), 'fixtures', 'pkcs11', 'signer-profiles.json')): SignerProfile[] {
+  const signers = (JSON.parse(readFileSync(path, 'utf8')) as { signers: SignerProfile[] }).signers;
+  for (const p of signers) {
+    if (!p.source) throw new Error(`signer profile ${p.id} names no source`);
+    for (const r of p.requirements) {
+      const unknown = namedCapabilities(r).filter((c) => !isCapability(c));
+      if (unknown.length) throw new Error(`signer profile ${p.id}, requirement "${r.need}": unknown capability ${unknown.join(', ')} (see src/capabilities.ts)`);
+      if (namedCapabilities(r).length === 0) throw new Error(`signer profile ${p.id}, requirement "${r.need}" names no capability`);
+      if (!r.source) throw new Error(`signer profile ${p.id}, requirement "${r.need}" names no source`);
+    }
+  }
+  return signers;
 }
 
 /** One requirement against the capabilities; `blocking` names what was false or never tried. */
@@ -60,16 +78,13 @@ export const suitabilitySuite: Suite = {
   title: 'DNSSEC signer suitability (Cascade, BIND 9.18, Knot, OpenDNSSEC, PowerDNS) from the recorded capabilities',
   needs: 'pkcs11',
   async run(ctx) {
-    await ctx.case('profiles', (c) => {
-      const table: Record<string, unknown> = {};
-      ctx.report.suitability = [];
-      for (const p of loadProfiles()) {
-        const { verdict, rows } = verdictFor(p, ctx.report.capabilities);
-        ctx.report.suitability.push(verdict);
-        table[p.id] = { signer: p.signer, source: p.source, requirements: rows };
-        c.detail(p.id, verdict.suitable ? 'suitable' : rows.some((r) => !r.soft && r.state === 'no') ? 'not suitable' : 'not fully tested');
-      }
-      ctx.report.sections.suitability = table;
-    });
+    const table: Record<string, unknown> = {};
+    ctx.report.suitability = [];
+    for (const p of loadProfiles()) {
+      const { verdict, rows } = verdictFor(p, ctx.report.capabilities);
+      ctx.report.suitability.push(verdict);
+      table[p.id] = { signer: p.signer, source: p.source, requirements: rows };
+    }
+    ctx.report.sections.suitability = table;
   },
 };

@@ -36,7 +36,9 @@ export const runCommand: Command = {
     try {
       const progress = makeProgress(process.stderr, values.quiet || values.json);
       // A driver or suite named twice runs once.
-      results = redactFreeText(await runMatrix({ driverIds: unique(values.driver), suites: unique(values.suite), progress }));
+      results = redactFreeText(await runMatrix({
+        driverIds: unique(values.driver), suites: unique(values.suite), progress, options: { updateGolden: values['update-golden'] },
+      }));
       written = await writeReports(results, out);
     } finally {
       await out.release();

@@ -88,7 +88,10 @@ export function ckrOf(err: unknown): number | undefined {
   if (err instanceof pkcs11.Pkcs11Error) return err.code;
   if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'number'
       && (err as { name?: string }).name === 'Pkcs11Error') return (err as { code: number }).code;
-  return undefined;
+  // pkcs11js 2.1 throws a plain Error "CKR_…:<decimal>" from C_CreateObject, C_SetAttributeValue and C_CopyObject
+  // (its wrappers for those call the native method directly, bypassing its Pkcs11Error conversion).
+  const m = err instanceof Error ? /^(CKR_[A-Z0-9_]+):(\d+)$/.exec(err.message) : null;
+  return m ? Number(m[2]) : undefined;
 }
 
 export function isCkr(err: unknown, code: number): boolean {

@@ -3,7 +3,8 @@
  * per driver the mechanism table, the DNSSEC signer suitability verdicts and the findings.
  */
 import type { DriverReport, RunResults } from '../results.js';
-import { verdictLabel } from '../results.js';
+import { statusLabel, verdictLabel } from '../results.js';
+import type { ExpectationsAudit } from '../expectations.js';
 
 /** Columns of the matrix, in order, with the capability keys suites record. */
 export const MATRIX_COLUMNS: { key: string; title: string }[] = [
@@ -14,7 +15,8 @@ export const MATRIX_COLUMNS: { key: string; title: string }[] = [
   { key: 'sign:CKM_RSA_PKCS', title: 'RSA PKCS#1' },
   { key: 'sign:CKM_ECDSA', title: 'ECDSA' },
   { key: 'sign:CKM_EDDSA', title: 'EdDSA' },
-  { key: 'verify', title: 'C_Verify' },
+  { key: 'verify:CKM_RSA_PKCS', title: 'C_Verify RSA' },
+  { key: 'verify:CKM_ECDSA', title: 'C_Verify ECDSA' },
   { key: 'set-label', title: 'Set label' },
   { key: 'create-object', title: 'C_CreateObject' },
   { key: 'wrap', title: 'Wrap/unwrap' },
@@ -95,12 +97,13 @@ export function renderCapabilities(results: RunResults): string {
       for (const f of d.findings) lines.push(`- [${f.kind}] (${f.suite}) ${cell(f.text)}`);
       lines.push('');
     }
-    const notPassed = d.cases.filter((c) => c.status !== 'pass');
+    const notPassed = d.cases.filter((c) => c.status !== 'pass' || c.unexpectedPass);
     if (notPassed.length) {
       lines.push('### Cases not passed', '', '| Case | Status | Reason |', '|---|---|---|');
-      for (const c of notPassed) lines.push(`| ${c.suite}/${c.case} | ${c.status} | ${cell(c.reason ?? '')} |`);
+      for (const c of notPassed) lines.push(`| ${c.suite}/${c.case} | ${statusLabel(c)} | ${cell(c.reason ?? '')} |`);
       lines.push('');
     }
+    lines.push(...renderExpectations(d));
   }
   return lines.join('\n');
 }
@@ -142,4 +145,19 @@ function renderKmip(d: DriverReport): string[] {
 /** "Success; Success; Success" → "Success × 3", so a 100-item batch stays one readable cell. */
 function collapseRepeats(text: string): string {
   return text.replace(/(?<![^\s:;])([^;:]+?)(?:; \1(?![^;]))+/g, (run, item: string) => `${item} × ${run.split('; ').length}`);
+}
+
+/** What the run made of drivers/<id>.expect.json: unexpected passes, stale entries, entries still unverified. */
+export function renderExpectations(d: DriverReport): string[] {
+  const a = d.sections.expectations as ExpectationsAudit | undefined;
+  if (!a) return [];
+  const items = [
+    ...a.unexpectedPasses.map((c) => `unexpected pass: ${c}`),
+    ...a.stale.map((s) => `stale entry ${s.key}: observed ${s.observed}`),
+    ...a.unknown.map((k) => `entry ${k} names no case of this run`),
+    ...a.confirmed.map((k) => `${k}: written from a document, confirmed by this run`),
+    ...a.unverified.map((k) => `${k}: unverified (written from a document, no run has confirmed it)`),
+  ];
+  if (!items.length) return [];
+  return [`### Expectations (drivers/${d.id}.expect.json)`, '', ...items.map((i) => `- ${cell(i)}`), ''];
 }

@@ -5,7 +5,7 @@
  * Every piece of text from a token, a server or a suite goes through esc().
  */
 import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
-import { verdictLabel } from '../results.js';
+import { statusLabel, verdictLabel } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
 import { METHOD, renderDocumentedSvg, renderThroughputSvg } from './bench.js';
 import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure } from '../../bench/types.js';
@@ -198,6 +198,7 @@ function renderKmipBench(data: unknown): string | undefined {
 const sectionRenderers: Record<string, { title: string; render?: SectionRenderer }> = {
   kmip: { title: 'KMIP', render: renderKmip },
   suitability: { title: 'Suitability requirements' },
+  expectations: { title: 'Expectations file: unexpected passes, stale and unverified entries' },
   dkek: { title: 'DKEK backup and restore round trips', render: renderDkek },
   bench: { title: 'Benchmarks', render: renderBench },
   'bench-kmip': { title: 'KMIP benchmarks', render: renderKmipBench },
@@ -260,7 +261,7 @@ function suitabilityOverview(results: RunResults): string {
 
 function casesTable(cases: CaseRecord[]): string {
   const rows = cases.map((c) => [
-    esc(c.suite), esc(c.case), pill(c.status) + (c.unexpectedPass ? ' <span class="reason">passed, but expected not to: update the expectations file</span>' : ''),
+    esc(c.suite), esc(c.case), pill(c.status, statusLabel(c)) + (c.unexpectedPass ? ' <span class="reason">passed, but expected not to: update the expectations file</span>' : ''),
     c.ckr ? `<code>${esc(c.ckr.name)}</code> <span class="muted">0x${esc(c.ckr.code.toString(16))}</span>` : '',
     `<span class="nw">${esc(c.durationMs.toFixed(0))} ms</span>`,
     `${c.reason ? `<span class="reason">${esc(c.reason)}</span>` : ''}${c.details && Object.keys(c.details).length ? renderValue(c.details, 2) : ''}`,

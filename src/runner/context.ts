@@ -1,6 +1,7 @@
 /**
- * Runs cases inside a driver's process and turns their outcome into CaseRecords, applying the driver's
- * expectations file.
+ * Runs cases inside a driver's process and turns their outcome into CaseRecords, following the status model
+ * of src/results.ts: a thrown error is `fail`, c.unsupported() / c.skip() are `unsupported` / `skip`, and the
+ * driver's expectations file is applied where an entry matches the observed outcome.
  */
 import type { CaseHandle, CaseOptions, SuiteContext } from '../suite.js';
 import { CaseStop } from '../suite.js';
@@ -10,8 +11,9 @@ import type { Token } from '../pkcs11/token.js';
 import { ckrOf } from '../pkcs11/token.js';
 import { ckrName } from '../pkcs11/constants.js';
 import { describeError, UsageError } from '../errors.js';
-import { Expectations } from '../expectations.js';
+import { Expectations, auditProblems } from '../expectations.js';
 import { makeTempDir } from '../fsutil.js';
+import { capability } from '../capabilities.js';
 
 export interface CaseEvents {
   onCaseStart(suite: string, name: string, timeoutMs: number): void;
@@ -56,22 +58,13 @@ export function makeContext(args: {
         }
       }
       record.durationMs = Math.round((performance.now() - t0) * 10) / 10;
-      const expected = expectations.lookup(`${suite}/${name}`);
-      if (expected) {
-        if (record.status === 'fail' || record.status === 'unsupported') {
-          record.status = 'unsupported';
-          record.reason = `expected: ${expected.why}${record.reason ? ` (observed: ${record.reason})` : ''}`;
-        } else if (record.status === 'pass') {
-          record.unexpectedPass = true;
-          record.reason = `passed although drivers/${args.driverId}.expect.json says: ${expected.why}`;
-        }
-      }
+      expectations.apply(`${suite}/${name}`, record, args.driverId);
       report.cases.push(record);
       events.onCaseEnd(record);
       return record.status;
     },
-    capability(name: string, supported: boolean) { report.capabilities[name] = supported; },
-    has(name: string) { return report.capabilities[name]; },
+    capability(name, supported) { report.capabilities[capability(name)] = supported; },
+    has(name) { return report.capabilities[name]; },
     finding(kind: Finding['kind'], text: string) {
       report.findings.push({ driver: args.driverId, suite: ctx.suite, kind, text });
     },
@@ -83,4 +76,22 @@ export function makeContext(args: {
     },
   };
   return ctx;
+}
+
+/**
+ * After the suites: what the run made of the expectations file, into results.json (sections.expectations).
+ * In CI (CI set) it is also a case that fails on an unexpected pass, a stale entry or an entry naming no case,
+ * unless this run records new golden data (--update-golden); elsewhere it is reported only.
+ */
+export async function auditExpectations(ctx: SuiteContext, expectations: Expectations, opts: { ci: boolean; updateGolden: boolean }): Promise<void> {
+  if (Object.keys(expectations.file.cases).length === 0) return;
+  const audit = expectations.audit(new Set(ctx.report.cases.map((c) => c.suite)));
+  ctx.report.sections.expectations = audit;
+  if (!opts.ci || opts.updateGolden) return;
+  ctx.suite = 'expectations';
+  await ctx.case('audit', (c) => {
+    c.detail('unverified', audit.unverified.length);
+    const problems = auditProblems(audit);
+    if (problems.length) throw new Error(`${expectations.path} is out of date: ${problems.join('; ')}`);
+  });
 }

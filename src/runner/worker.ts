@@ -7,7 +7,7 @@ import { suites as allSuites } from '../../suites/index.js';
 import { emptyDriverReport } from '../results.js';
 import type { CaseRecord, DriverReport } from '../results.js';
 import type { WorkerMessage, WorkerRequest } from './protocol.js';
-import { makeContext } from './context.js';
+import { auditExpectations, makeContext } from './context.js';
 import { Expectations } from '../expectations.js';
 import { Token, liveTokens, setRunIdentity } from '../pkcs11/token.js';
 import { onOwnedResource, ownedResources, releaseAllOwned } from '../proc.js';
@@ -125,6 +125,7 @@ async function main(req: WorkerRequest): Promise<void> {
         push();
       }
     }
+    await auditExpectations(ctx, expectations, { ci: !!process.env.CI, updateGolden: req.options.updateGolden === true });
     if (expectations.file.goldenCodes && Object.keys(report.goldenCodes).length > 0) {
       ctx.suite = 'golden';
       send({ type: 'phase', phase: 'golden', timeoutMs: setupLimitMs(traits) });

@@ -106,8 +106,9 @@ export const kmipConformance: Suite = {
         { label: 'rsa-2048', algorithm: 'RSA', length: 2048, dnssec: 8, params: { hashing: 'SHA-256', padding: 'PKCS1 v1.5', algorithm: 'RSA' } },
         { label: 'ecdsa-p256', algorithm: 'ECDSA', length: 256, dnssec: 13, params: { hashing: 'SHA-256', algorithm: 'ECDSA' } },
       ];
+      // A missing precondition (an earlier case of the chain did not succeed) is a skip, not the target's answer.
       const need = (k: KeyUnderTest, c: CaseHandle, what: keyof KeyUnderTest) => {
-        if (!k[what]) c.unsupported(`${k.label}: ${k.reason ?? `no ${String(what)}`}`);
+        if (!k[what]) c.skip(`${k.label}: ${k.reason ?? `no ${String(what)}`}`);
       };
 
       for (const k of keys) {
@@ -231,13 +232,13 @@ export const kmipConformance: Suite = {
 
       await ctx.case('baseline/revoke', async (c) => {
         const active = keys.filter((k) => k.activated);
-        if (!active.length) c.unsupported('no active key to revoke');
+        if (!active.length) c.skip('no active key to revoke');
         for (const k of active) await run('Revoke', () => client.revoke(k.ids!.privateId, 'Cessation of Operation'));
       });
 
       await ctx.case('baseline/destroy', async (c) => {
         const ids = keys.flatMap((k) => (k.ids ? [k.ids.privateId, k.ids.publicId] : []));
-        if (!ids.length) c.unsupported('no keys were created');
+        if (!ids.length) c.skip('no keys were created');
         const left = await destroyAll(client, ids, run);
         c.detail('destroyed', ids.length - left.length);
         if (left.length) {

@@ -1,16 +1,18 @@
 /**
  * Discovery: what the library, slot and token say about themselves, the mechanism table, and whether the
- * mechanism flags tell the truth. Tokens (and shims) lie in C_GetMechanismInfo (pkcs11.md §7), so the
- * DNSSEC-relevant mechanisms are exercised, and "advertised but fails" is reported apart from "works but
- * not advertised".
+ * mechanism flags tell the truth. Reduced tokens and shims advertise what they cannot do (the lesson of the
+ * smartcards4dnssec project), so every function flag of every DNSSEC-relevant mechanism (src/pkcs11/mechanisms.ts)
+ * is checked: against the mechanism's class in the PKCS#11 mechanism tables (a digest claiming CKF_SIGN is a
+ * contradiction), and against what the token does when asked. Each contradiction is one 'lie' finding naming
+ * mechanism, flag and observed result. A physical token is never asked to perform a mechanism it does not list.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Suite, SuiteContext } from '../../src/suite.js';
 import type { MechanismRow } from '../../src/results.js';
-import { pkcs11, ckrOf, trimPadded, type Token } from '../../src/pkcs11/token.js';
-import { CKM_EDDSA, ckrName, mechanismFlagNames, mechanismName } from '../../src/pkcs11/constants.js';
-import { generateKeyPair, publicKeyObject, signAsync, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
-import { FLAG, MECHANISMS, SMALLEST_KEY, signScheme, type FlagName, type SignScheme } from '../../src/pkcs11/mechanisms.js';
+import { pkcs11, ckrOf, trimPadded, type Handle, type Token } from '../../src/pkcs11/token.js';
+import { ckrName, mechanismFlagNames, mechanismName } from '../../src/pkcs11/constants.js';
+import { generateKeyPair, keyTemplates, publicKeyObject, signAsync, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { FLAG, FUNCTION_FLAGS, MECHANISMS, SMALLEST_KEY, signScheme, type FlagName, type MechanismClass, type MechanismSpec } from '../../src/pkcs11/mechanisms.js';
 
 // CK_SLOT_INFO and CK_TOKEN_INFO flag bits, PKCS#11 v2.40 §3.2 (pkcs11t.h).
 const SLOT_FLAGS: [number, string][] = [[0x1, 'TOKEN_PRESENT'], [0x2, 'REMOVABLE_DEVICE'], [0x4, 'HW_SLOT']];
@@ -40,29 +42,6 @@ const mechsOf = (family: string) => new Set(MECHANISMS.filter((m) => m.keyFamily
 const RSA_MECHS = mechsOf('rsa');
 const EC_MECHS = mechsOf('ec');
 const EDDSA_MECHS = mechsOf('ed25519');
-
-/**
- * The mechanisms DNSSEC signers use, each with how to exercise it. Bounded on purpose: the other hundred
- * mechanisms a token lists are recorded, not tried.
- */
-interface Exercise {
-  mechanism: number;
-  /** The flag the mechanism must advertise for this use. */
-  flagName: FlagName;
-  /** Key pair generation: the key algorithm generated. Signing: the key it signs with. */
-  alg: KeyAlg;
-  kind: 'generate' | 'sign';
-  scheme?: SignScheme;
-}
-
-const EXERCISES: Exercise[] = [
-  ...MECHANISMS.filter((m) => m.class === 'key-pair-gen')
-    .map((m): Exercise => ({ mechanism: m.code, flagName: 'GENERATE_KEY_PAIR', alg: m.generates![0]!, kind: 'generate' })),
-  ...[pkcs11.CKM_RSA_PKCS, pkcs11.CKM_SHA256_RSA_PKCS, pkcs11.CKM_SHA512_RSA_PKCS, pkcs11.CKM_ECDSA, CKM_EDDSA].map((code): Exercise => {
-    const scheme = signScheme(code, SMALLEST_KEY[MECHANISMS.find((m) => m.code === code)!.keyFamily!]);
-    return { mechanism: code, flagName: 'SIGN', alg: scheme.key, kind: 'sign', scheme };
-  }),
-];
 
 function describe(err: unknown): string {
   const code = ckrOf(err);
@@ -168,52 +147,61 @@ export const discoverySuite: Suite = {
       if (wrong.length) throw new Error(`key sizes not in bits: ${wrong.join(', ')}`);
     });
 
-    // Exercise the DNSSEC-relevant mechanisms whether or not they are advertised.
+    // Every DNSSEC-relevant mechanism: each advertised function flag checked against its class and exercised.
     const keys = new Map<KeyAlg, KeyPair | Error>();
-    const data = randomBytes(100);
+    const probe = new Probe(token, keys);
     try {
-      for (const ex of EXERCISES) {
-        const name = mechanismName(ex.mechanism);
-        const row = rows.find((r) => r.code === ex.mechanism);
-        const advertised = ((flagsByCode.get(ex.mechanism) ?? 0) & FLAG[ex.flagName]) !== 0;
-        await ctx.case(`exercise/${name}`, async (c) => {
-          c.detail('advertised', advertised);
-          let outcome: { works: boolean; why: string };
-          if (ex.kind === 'generate') {
-            const k = await keyFor(token, ex.alg, keys);
-            outcome = k instanceof Error ? { works: false, why: `${ex.alg} key generation failed: ${k.message}` } : { works: true, why: '' };
-          } else {
-            const k = await keyFor(token, ex.alg, keys);
-            if (k instanceof Error) {
-              if (row) row.exercised = `not tried: no ${ex.alg} key (${k.message})`;
-              return c.unsupported(`cannot exercise ${name}: no ${ex.alg} key could be generated (${k.message})`);
+      for (const m of MECHANISMS) {
+        const row = rows.find((r) => r.code === m.code);
+        await ctx.case(`exercise/${m.name}`, async (c) => {
+          const primary = PRIMARY[m.class];
+          c.detail('offered', row !== undefined);
+          if (!row) {
+            if (ctx.traits.physical) {
+              c.unsupported(`${m.name} is not offered (not in C_GetMechanismList); a physical token is not asked to perform a mechanism it does not list`);
             }
-            const scheme = ex.scheme!;
-            try {
-              const session = token.openSession();
-              try {
-                const sig = await signAsync(token, session, scheme.mechanism, k.privateKey, scheme.input(data));
-                const ok = scheme.verify(publicKeyObject(token, k.publicKey), data, sig);
-                outcome = ok ? { works: true, why: '' } : { works: false, why: 'signature does not verify with node:crypto' };
-              } finally { token.closeSession(session); }
-            } catch (err) {
-              outcome = { works: false, why: describe(err) };
-              const code = ckrOf(err);
-              if (code !== undefined) c.ckr(code);
+            const o = await probe.exercise(m, primary);
+            c.detail('works', o.works);
+            if (o.works) {
+              ctx.finding('unadvertised', `${m.name} works for ${VERB[primary]} but is not in C_GetMechanismList`);
+              return;
+            }
+            return c.unsupported(`${m.name} is not offered (not in C_GetMechanismList), and ${VERB[primary]} ${o.tried ? 'fails' : 'cannot be tried'}: ${o.why}`);
+          }
+          const flags = flagsByCode.get(m.code) ?? 0;
+          const observed: Record<string, string> = {};
+          const lies: string[] = [];
+          let refusalCode: number | undefined;
+          for (const f of FUNCTION_FLAGS) {
+            if ((flags & FLAG[f]) === 0) continue;
+            if (!m.allowedFlags.includes(f)) {
+              const answer = await probe.contradiction(m, f);
+              observed[f] = `contradicts the mechanism class (${answer})`;
+              ctx.finding('lie', `${m.name} advertises CKF_${f}, which PKCS#11 does not define for a ${CLASS_TEXT[m.class]} mechanism (observed: ${answer})`);
+              lies.push(`CKF_${f} contradicts the mechanism class (${answer})`);
+              continue;
+            }
+            if (!EXERCISED[m.class].includes(f)) continue;
+            const o = await probe.exercise(m, f);
+            observed[f] = o.works ? 'works' : o.tried ? `fails: ${o.why}` : `not tried: ${o.why}`;
+            if (o.tried && !o.works) {
+              if (o.code !== undefined && !refusalCode) c.ckr(refusalCode = o.code); // the first refusal is the case's code
+              ctx.finding('lie', `${m.name} advertises CKF_${f} but ${VERB[f]} fails: ${o.why}`);
+              lies.push(`advertised CKF_${f} but fails: ${o.why}`);
             }
           }
-          if (row) row.exercised = outcome.works ? 'works' : `fails: ${outcome.why}`;
-          c.detail('works', outcome.works);
-          if (advertised && !outcome.works) {
-            ctx.finding('lie', `${name} advertises CKF_${ex.flagName} but ${ex.kind === 'generate' ? 'key generation' : 'signing'} fails: ${outcome.why}`);
-            throw new Error(`advertised CKF_${ex.flagName} but fails: ${outcome.why}`);
+          // Listed without the flag of its main function: worth knowing when it works anyway (never tried on a physical token).
+          if ((flags & FLAG[primary]) === 0 && !ctx.traits.physical) {
+            const o = await probe.exercise(m, primary);
+            observed[primary] = o.works ? 'works (not advertised)' : `not advertised; ${o.tried ? 'fails' : 'not tried'}: ${o.why}`;
+            if (o.works) ctx.finding('unadvertised', `${m.name} works for ${VERB[primary]} but lacks CKF_${primary}`);
           }
-          if (!advertised && outcome.works) {
-            ctx.finding('unadvertised', `${name} works for ${ex.kind === 'generate' ? 'key generation' : 'signing'} but ${row ? `lacks CKF_${ex.flagName}` : 'is not in C_GetMechanismList'}`);
-          }
-          if (!advertised && !outcome.works) {
-            ctx.finding('note', `${name} is not offered${row ? ` with CKF_${ex.flagName}` : ' (not in C_GetMechanismList)'} and ${ex.kind === 'generate' ? 'key generation' : 'signing'} fails (${outcome.why}): DNSSEC signers cannot use it on this token`);
-            c.unsupported(`${name} is not advertised ${row ? `with CKF_${ex.flagName}` : 'in C_GetMechanismList'}, and fails: ${outcome.why}`);
+          row.exercised = Object.entries(observed).map(([f, r]) => `${f} ${r}`).join('; ') || 'no function flag to exercise';
+          row.exercisedFlags = observed;
+          c.detail('flags', observed);
+          if (lies.length) throw new Error(lies.join('; '));
+          if ((flags & FLAG[primary]) === 0 && !observed[primary]?.startsWith('works')) {
+            c.unsupported(`${m.name} is listed without CKF_${primary}`);
           }
         });
       }
@@ -223,3 +211,161 @@ export const discoverySuite: Suite = {
     }
   },
 };
+
+/** The function that defines each class, and the function flags exercised for it ("where relevant" for DNSSEC). */
+const PRIMARY: Record<MechanismClass, FlagName> = { 'key-pair-gen': 'GENERATE_KEY_PAIR', 'key-gen': 'GENERATE', sign: 'SIGN', digest: 'DIGEST', wrap: 'WRAP' };
+const EXERCISED: Record<MechanismClass, FlagName[]> = {
+  'key-pair-gen': ['GENERATE_KEY_PAIR'], 'key-gen': ['GENERATE'], sign: ['SIGN', 'VERIFY'], digest: ['DIGEST'], wrap: ['WRAP', 'UNWRAP', 'ENCRYPT', 'DECRYPT'],
+};
+const CLASS_TEXT: Record<MechanismClass, string> = {
+  'key-pair-gen': 'key pair generation', 'key-gen': 'secret key generation', sign: 'signature', digest: 'digest', wrap: 'key wrapping',
+};
+const VERB: Partial<Record<FlagName, string>> & Record<FlagName, string> = {
+  ENCRYPT: 'encryption', DECRYPT: 'decryption', DIGEST: 'digesting', SIGN: 'signing', SIGN_RECOVER: 'signing with recovery', VERIFY: 'verification',
+  VERIFY_RECOVER: 'verification with recovery', GENERATE: 'key generation', GENERATE_KEY_PAIR: 'key generation', WRAP: 'key wrapping',
+  UNWRAP: 'key unwrapping', DERIVE: 'key derivation',
+};
+
+interface Outcome { works: boolean; tried: boolean; why: string; code?: number }
+const works: Outcome = { works: true, tried: true, why: '' };
+const notTried = (why: string): Outcome => ({ works: false, tried: false, why });
+const failed = (err: unknown): Outcome => ({ works: false, tried: true, why: describe(err), code: ckrOf(err) });
+
+const AES_TEMPLATE = (extra: pkcs11.Template = []): pkcs11.Template => [
+  { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY }, { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
+  { type: pkcs11.CKA_TOKEN, value: false }, { type: pkcs11.CKA_VALUE_LEN, value: 32 }, ...extra,
+];
+
+/** Runs each function of a mechanism once, in its own session, with keys made for the purpose. */
+class Probe {
+  /** One signature per signing mechanism, for the VERIFY check. */
+  private readonly signatures = new Map<number, { data: Buffer; signature: Buffer; key: KeyPair }>();
+
+  constructor(private readonly token: Token, private readonly keys: Map<KeyAlg, KeyPair | Error>) {}
+
+  private async inSession<T>(fn: (s: Handle) => Promise<T> | T): Promise<T> {
+    const s = this.token.openSession();
+    try { return await fn(s); } finally { this.token.closeSession(s); }
+  }
+
+  async exercise(m: MechanismSpec, f: FlagName): Promise<Outcome> {
+    try {
+      switch (f) {
+        case 'GENERATE_KEY_PAIR': {
+          const k = await keyFor(this.token, m.generates![0]!, this.keys);
+          return k instanceof Error ? { works: false, tried: true, why: `${m.generates![0]} key generation failed: ${k.message}` } : works;
+        }
+        case 'SIGN': return await this.sign(m);
+        case 'VERIFY': return await this.verify(m);
+        case 'DIGEST': return await this.digest(m);
+        case 'GENERATE': return await this.inSession((s) => {
+          this.token.lib.C_DestroyObject(s, this.token.lib.C_GenerateKey(s, { mechanism: m.code }, AES_TEMPLATE()));
+          return works;
+        });
+        default: return await this.wrap(m, f);
+      }
+    } catch (err) {
+      return failed(err);
+    }
+  }
+
+  private async sign(m: MechanismSpec): Promise<Outcome> {
+    const k = await keyFor(this.token, SMALLEST_KEY[m.keyFamily!], this.keys);
+    if (k instanceof Error) return notTried(`no ${SMALLEST_KEY[m.keyFamily!]} key (${k.message})`);
+    const scheme = signScheme(m.code, k.alg);
+    const data = randomBytes(100);
+    const sig = await this.inSession((s) => signAsync(this.token, s, scheme.mechanism, k.privateKey, scheme.input(data)));
+    if (!scheme.verify(publicKeyObject(this.token, k.publicKey), data, sig)) return { works: false, tried: true, why: 'signature does not verify with node:crypto' };
+    this.signatures.set(m.code, { data, signature: sig, key: k });
+    return works;
+  }
+
+  /** With a token signature: it must verify and a tampered copy must not. Without one: a wrong signature must be rejected. */
+  private async verify(m: MechanismSpec): Promise<Outcome> {
+    const made = this.signatures.get(m.code);
+    const k = made?.key ?? await keyFor(this.token, SMALLEST_KEY[m.keyFamily!], this.keys);
+    if (k instanceof Error) return notTried(`no ${SMALLEST_KEY[m.keyFamily!]} key (${k.message})`);
+    const scheme = signScheme(m.code, k.alg);
+    const check = (data: Buffer, sig: Buffer) => this.inSession((s) => {
+      this.token.lib.C_VerifyInit(s, scheme.mechanism, k.publicKey);
+      try { return this.token.lib.C_Verify(s, scheme.input(data), sig); } catch (err) {
+        if (ckrOf(err) === pkcs11.CKR_SIGNATURE_INVALID || ckrOf(err) === pkcs11.CKR_SIGNATURE_LEN_RANGE) return false;
+        throw err;
+      }
+    });
+    if (made) {
+      if (!(await check(made.data, made.signature))) return { works: false, tried: true, why: 'C_Verify rejects a valid signature' };
+      const bad = Buffer.from(made.signature);
+      bad[bad.length >> 1]! ^= 1;
+      if (await check(made.data, bad)) return { works: false, tried: true, why: 'C_Verify accepts a tampered signature' };
+      return works;
+    }
+    const size = m.keyFamily === 'rsa' ? 256 : 64;
+    if (await check(randomBytes(100), randomBytes(size))) return { works: false, tried: true, why: 'C_Verify accepts a random signature' };
+    return works;
+  }
+
+  private async digest(m: MechanismSpec): Promise<Outcome> {
+    const data = randomBytes(100);
+    const got = await this.inSession((s) => {
+      this.token.lib.C_DigestInit(s, { mechanism: m.code });
+      return this.token.lib.C_Digest(s, data, Buffer.alloc(64));
+    });
+    return got.equals(createHash(m.hash!).update(data).digest()) ? works : { works: false, tried: true, why: 'the digest differs from node:crypto\'s' };
+  }
+
+  /** AES key wrap: encrypt/decrypt and wrap/unwrap round trips with keys made on the token (session objects). */
+  private async wrap(m: MechanismSpec, f: FlagName): Promise<Outcome> {
+    if (!this.token.offeredMechanisms().has(pkcs11.CKM_AES_KEY_GEN)) return notTried('the token does not offer CKM_AES_KEY_GEN to make a key');
+    return this.inSession((s) => {
+      const lib = this.token.lib;
+      const kek = lib.C_GenerateKey(s, { mechanism: pkcs11.CKM_AES_KEY_GEN }, AES_TEMPLATE([
+        { type: pkcs11.CKA_ENCRYPT, value: true }, { type: pkcs11.CKA_DECRYPT, value: true },
+        { type: pkcs11.CKA_WRAP, value: true }, { type: pkcs11.CKA_UNWRAP, value: true },
+      ]));
+      if (f === 'ENCRYPT' || f === 'DECRYPT') {
+        const plain = randomBytes(32);
+        lib.C_EncryptInit(s, { mechanism: m.code }, kek);
+        const sealed = lib.C_Encrypt(s, plain, Buffer.alloc(64));
+        lib.C_DecryptInit(s, { mechanism: m.code }, kek);
+        const back = lib.C_Decrypt(s, sealed, Buffer.alloc(64));
+        return back.equals(plain) ? works : { works: false, tried: true, why: 'decryption does not give back the plaintext' };
+      }
+      const secret = [{ type: pkcs11.CKA_SENSITIVE, value: false }, { type: pkcs11.CKA_EXTRACTABLE, value: true }];
+      const key = lib.C_GenerateKey(s, { mechanism: pkcs11.CKM_AES_KEY_GEN }, AES_TEMPLATE(secret));
+      const wrapped = lib.C_WrapKey(s, { mechanism: m.code }, kek, key, Buffer.alloc(128));
+      const unwrapped = lib.C_UnwrapKey(s, { mechanism: m.code }, kek, wrapped, [
+        { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY }, { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
+        { type: pkcs11.CKA_TOKEN, value: false }, ...secret,
+      ]);
+      const value = (h: Handle) => this.token.attr(h, pkcs11.CKA_VALUE, s);
+      return value(unwrapped).equals(value(key)) ? works : { works: false, tried: true, why: 'the unwrapped key differs from the wrapped one' };
+    });
+  }
+
+  /** A flag outside the mechanism's class: what the token answers when the function is started with it. */
+  async contradiction(m: MechanismSpec, f: FlagName): Promise<string> {
+    const answer = (fn: string, start: (s: Handle) => unknown) => this.inSession((s) => {
+      try {
+        const made = start(s);
+        if (Buffer.isBuffer(made)) this.token.lib.C_DestroyObject(s, made);
+        return `${fn} accepted it`;
+      } catch (err) { return `${fn} returned ${describe(err)}`; }
+    });
+    const rsa = f === 'SIGN' || f === 'VERIFY' ? await keyFor(this.token, 'rsa-2048', this.keys) : undefined;
+    if (rsa instanceof Error) return `not tried: no rsa-2048 key (${rsa.message})`;
+    switch (f) {
+      case 'SIGN': return answer('C_SignInit', (s) => { this.token.lib.C_SignInit(s, { mechanism: m.code }, rsa!.privateKey); });
+      case 'VERIFY': return answer('C_VerifyInit', (s) => { this.token.lib.C_VerifyInit(s, { mechanism: m.code }, rsa!.publicKey); });
+      case 'DIGEST': return answer('C_DigestInit', (s) => { this.token.lib.C_DigestInit(s, { mechanism: m.code }); });
+      case 'GENERATE': return answer('C_GenerateKey', (s) => this.token.lib.C_GenerateKey(s, { mechanism: m.code }, AES_TEMPLATE()));
+      case 'GENERATE_KEY_PAIR': return answer('C_GenerateKeyPair', (s) => {
+        const { publicTemplate, privateTemplate } = keyTemplates('rsa-2048', 'hsm-harness-discovery-contradiction', randomBytes(20), { onToken: false });
+        const pair = this.token.lib.C_GenerateKeyPair(s, { mechanism: m.code }, publicTemplate, privateTemplate);
+        this.token.lib.C_DestroyObject(s, pair.privateKey);
+        return pair.publicKey;
+      });
+      default: return 'not tried';
+    }
+  }
+}

@@ -3,14 +3,15 @@
  * with node:crypto against the public key READ FROM THE TOKEN (never a key we computed ourselves).
  * Also: tampered signatures fail, ECDSA signatures are exactly 2 × the field size (repeated, because
  * leading-zero bugs show up in a fraction of signatures, pkcs11.md §8), multi-part equals single-part,
- * and C_Verify as a separate, optional capability.
+ * and C_Verify per mechanism and key as a separate, optional capability.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Suite, SuiteContext, CaseHandle } from '../../src/suite.js';
 import { pkcs11, ckrOf, type Handle, type Token } from '../../src/pkcs11/token.js';
 import { generateKeyPair, publicKeyObject, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { mechanismName } from '../../src/pkcs11/constants.js';
-import { SIGN_SCHEMES, type SignScheme } from '../../src/pkcs11/mechanisms.js';
+import { FLAG, SIGN_SCHEMES, type SignScheme } from '../../src/pkcs11/mechanisms.js';
+import { capability } from '../../src/capabilities.js';
 
 /** ECDSA repetitions per curve for the length check; bounded in time for slow tokens. */
 const LENGTH_REPEATS: Partial<Record<KeyAlg, number>> = { 'ec-p521': 300, 'ec-p256': 48 };
@@ -85,7 +86,7 @@ export const signing: Suite = {
     };
 
     try {
-      const signCapability = new Map<number, boolean>();
+      const signCapability = new Map<string, boolean>();
       for (const spec of SIGN_SCHEMES) {
         const status = await ctx.case(spec.name, async (c) => {
           needMechanisms(c, spec);
@@ -109,10 +110,11 @@ export const signing: Suite = {
           }
           signed.push({ spec, key: kp, input, signature: sig });
         });
-        // A mechanism counts as usable when any of its cases passed.
-        signCapability.set(spec.spec.code, (signCapability.get(spec.spec.code) ?? false) || status === 'pass');
+        // Per mechanism and key, and per mechanism: usable when any of its cases passed.
+        ctx.capability(capability(`sign:${spec.name}`), status === 'pass');
+        signCapability.set(spec.spec.name, (signCapability.get(spec.spec.name) ?? false) || status === 'pass');
       }
-      for (const [mech, ok] of signCapability) ctx.capability(`sign:${mechanismName(mech)}`, ok);
+      for (const [mech, ok] of signCapability) ctx.capability(capability(`sign:${mech}`), ok);
 
       // ECDSA signature length, many times: r or s has a leading zero byte in ~1/128 of P-521 signatures.
       for (const [alg, repeats] of Object.entries(LENGTH_REPEATS) as [KeyAlg, number][]) {
@@ -177,11 +179,18 @@ export const signing: Suite = {
       }
       if (multipart !== undefined) ctx.capability('multipart-sign', multipart);
 
-      // C_Verify is optional (smartcards and the NetHSM lack it); record it, with a tampered signature too.
-      const verifyStatus = await ctx.case('C_Verify', async (c) => {
-        if (signed.length === 0) c.skip('no mechanism produced a signature to verify');
-        const checked: string[] = [];
-        for (const { spec, key, input, signature } of signed) {
+      // C_Verify, per mechanism and key: optional (smartcards and the NetHSM lack it), so a token that does not
+      // advertise CKF_VERIFY is `unsupported`; one that advertises it must accept the signature and reject a tampered one.
+      const verifyCapability = new Map<string, boolean>();
+      for (const spec of SIGN_SCHEMES) {
+        const made = signed.find((x) => x.spec === spec);
+        const status = await ctx.case(`verify/${spec.name}`, async (c) => {
+          needMechanisms(c, spec);
+          if (!made) return c.skip(`no ${spec.name} signature to verify (see signing/${spec.name})`);
+          const { key, input, signature } = made;
+          if ((token.lib.C_GetMechanismInfo(token.slot, spec.spec.code).flags & FLAG.VERIFY) === 0) {
+            c.unsupported(`${spec.spec.name} does not advertise CKF_VERIFY; verification is done in software`);
+          }
           const result = (sig: Buffer) => inSession(token, async (s) => {
             token.lib.C_VerifyInit(s, spec.mechanism, key.publicKey);
             try {
@@ -191,24 +200,16 @@ export const signing: Suite = {
               throw err;
             }
           });
-          let good: boolean;
-          try {
-            good = await result(signature);
-          } catch (err) {
-            const code = ckrOf(err);
-            if (checked.length === 0 && (code === pkcs11.CKR_FUNCTION_NOT_SUPPORTED || code === pkcs11.CKR_MECHANISM_INVALID)) {
-              c.ckr(code);
-              c.unsupported('the token does not verify signatures (C_Verify); verification is done in software');
-            }
-            throw err;
-          }
-          if (!good) throw new Error(`C_Verify rejected a valid ${spec.name} signature`);
+          // Advertised: a refusal (even CKR_FUNCTION_NOT_SUPPORTED) is a failure, never `unsupported`.
+          if (!(await result(signature))) throw new Error(`C_Verify rejected a valid ${spec.name} signature`);
           if (await result(flipped(signature))) throw new Error(`C_Verify accepted a tampered ${spec.name} signature`);
-          checked.push(spec.name);
-        }
-        c.detail('mechanisms', checked);
-      });
-      ctx.capability('verify', verifyStatus === 'pass');
+        });
+        if (status === 'skip') continue;
+        const ok = status === 'pass';
+        ctx.capability(capability(`verify:${spec.name}`), ok);
+        verifyCapability.set(spec.spec.name, (verifyCapability.get(spec.spec.name) ?? false) || ok);
+      }
+      for (const [mech, ok] of verifyCapability) ctx.capability(capability(`verify:${mech}`), ok);
     } finally {
       for (const k of keys.values()) {
         // A failed destroy stays tracked; the runner's cleanup case retries and reports it.
