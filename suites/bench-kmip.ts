@@ -1,20 +1,15 @@
 /**
  * KMIP Sign round trips per second against a KMIP target (PyKMIP now, Cascade's bridge when present): one
  * TLS connection, one Sign request per round trip, the way Cascade signs one RRset at a time; then the
-<<<<<<< HEAD
  * aggregate rate with 1 and up to 4 connections in parallel (never more than the driver's maxConcurrency;
  * completed round trips / wall seconds). A sample of the signatures (the first, the last of the latency run
  * and of each connection) is verified with node:crypto against the public key from Get; a key whose
  * signatures do not verify publishes no figure. Keys are created for the benchmark, then revoked and
  * destroyed. Speed is reported, never asserted.
-=======
- * aggregate rate with 1 and 4 connections in parallel (completed round trips / wall seconds). Keys are
- * created for the benchmark, then revoked and destroyed. Speed is reported, never asserted.
  *
  * Load goes only to a server the harness started on loopback (KmipConnection.launchedByHarness). Anything
  * else (an external KMIP_BRIDGE_ADDR, perhaps in production use) is benchmarked only when the user opts in
  * with HSM_ALLOW_EXTERNAL_LOAD=1; otherwise the suite records one skipped case and sends nothing.
->>>>>>> hostile
  */
 import { randomBytes, verify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
 import { Bench } from 'tinybench';
