@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { drivers } from '../../drivers/index.js';
+import { loadDrivers } from '../../src/registry.js';
 import { commands } from '../../src/commands/index.js';
 import { reportWriters } from '../../src/reports/write.js';
 
@@ -87,11 +87,12 @@ describe('workflow files', () => {
     }
   });
 
-  test('the harness commands and driver ids the workflows use exist', () => {
+  test('the harness commands and driver ids the workflows use exist', async () => {
     const cliRuns = allSteps.map((s) => s.step.run ?? '').flatMap((r) => [...r.matchAll(/dist\/src\/cli\.js\s+([\w-]+)/g)].map((m) => m[1]));
     expect(cliRuns.length).toBeGreaterThan(0);
     for (const c of cliRuns) expect(commands.map((x) => x.name)).toContain(c);
     const ids = (lab.on.workflow_dispatch as { inputs: { drivers: { default: string } } }).inputs.drivers.default.split(/\s+/);
+    const drivers = await loadDrivers();
     for (const id of ids) expect(drivers.map((d) => d.id)).toContain(id);
   });
 
