@@ -1,5 +1,5 @@
 /**
- * Finds the drivers and suites at run time, so that the core imports none of them (docs/architecture.md,
+ * Finds the drivers, suites (and the bench command) at run time, so that the core imports none of them (docs/architecture.md,
  * "Layering"). Drivers are found by their folder: every module in drivers/ that exports `driver` is one, in
  * the report order each declares. Suites run in the order of the explicit list in suites/index.ts.
  * From the build (dist/src) this loads dist/drivers and dist/suites; from the sources (vitest), the .ts files.
@@ -9,6 +9,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Driver } from './driver.js';
 import type { Suite } from './suite.js';
+import type { SectionReport } from './reports/sections.js';
 
 const here = fileURLToPath(import.meta.url);
 /** The tree this module was loaded from (dist/ or the project root) and its module extension (.js or .ts). */
@@ -37,8 +38,18 @@ export async function driverById(id: string): Promise<Driver | undefined> {
   return (await loadDrivers()).find((d) => d.id === id);
 }
 
+/** A module outside src/ by its path from the project root, without extension ('bench/command'). */
+export function importFromTree<T>(path: string): Promise<T> {
+  return import(pathToFileURL(join(tree, `${path}${ext}`)).href) as Promise<T>;
+}
+
 /** The suites in the order they run (suites/index.ts keeps that order explicit: suitability last). */
 export function loadSuites(): Promise<Suite[]> {
-  suites ??= import(pathToFileURL(join(tree, 'suites', `index${ext}`)).href).then((m: { suites: Suite[] }) => m.suites);
+  suites ??= importFromTree<{ suites: Suite[] }>('suites/index').then((m) => m.suites);
   return suites;
+}
+
+/** Section name → how it is reported, from every suite that describes its section (Suite.report). */
+export async function loadSectionReports(): Promise<Map<string, SectionReport>> {
+  return new Map((await loadSuites()).flatMap((s) => (s.report ? [[s.name, s.report] as const] : [])));
 }

@@ -17,6 +17,7 @@
 >>>>>>> hostile
  */
 import { randomBytes, verify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
+import { kmipBenchReport } from '../bench/report.js';
 import { Bench } from 'tinybench';
 import type { Suite } from '../src/suite.js';
 import { KmipClient, KmipError } from '../src/kmip/client.js';
@@ -69,6 +70,7 @@ async function aggregateRate(conn: Parameters<typeof KmipClient.connect>[0], con
 
 export const benchKmipSuite: Suite = {
   name: 'bench-kmip',
+  report: kmipBenchReport,
   title: 'KMIP Sign round trips',
   needs: 'kmip',
   async run(ctx) {

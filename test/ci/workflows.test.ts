@@ -167,7 +167,7 @@ describe('ci.yml', () => {
     expect(junitPaths.sort()).toEqual(['.vitest-reports/junit.xml', 'reports/junit.xml']);
   });
 
-  test('feeds both benchmark files to github-action-benchmark, on pushes to main only', () => {
+  test('feeds both benchmark files to github-action-benchmark, on pushes to main only', async () => {
     const bench = Object.values(ci.jobs).find((j) => j.steps.some((s) => s.uses?.startsWith('benchmark-action/github-action-benchmark@')))!;
     expect(bench.if).toMatch(/github\.event_name == 'push'/);
     expect(bench.if).toMatch(/github\.ref == 'refs\/heads\/main'/);
@@ -177,7 +177,7 @@ describe('ci.yml', () => {
     expect(String(byTool.customBiggerIsBetter?.['output-file-path'])).toMatch(/reports\/bench-action\.json$/);
     expect(String(byTool.customSmallerIsBetter?.['output-file-path'])).toMatch(/reports\/bench-action-latency\.json$/);
     // The files are ones `run` writes (the workflow reads them from the uploaded reports/).
-    const written = reportWriters.map((w) => w.file);
+    const written = (await reportWriters()).map((w) => w.file);
     for (const s of steps) expect(written).toContain(String(s.with?.['output-file-path']).split('/').pop());
     // One chart per direction: the names must differ.
     expect(new Set(steps.map((s) => s.with?.name)).size).toBe(steps.length);

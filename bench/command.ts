@@ -1,14 +1,14 @@
-import type { Command } from './types.js';
-import { parse } from './args.js';
-import { runMatrix } from '../runner/run.js';
-import { makeProgress } from '../runner/progress.js';
-import { UsageError } from '../errors.js';
-import { ReportDir } from '../reports/outdir.js';
-import { redactFreeText } from '../secrets.js';
-import { unique } from './args.js';
-import { benchWritersWith, renderBenchJson, type MicroFigure } from '../reports/bench.js';
-import { writeReports } from '../reports/write.js';
-import type { BenchOptions, BenchSection, KmipBenchSection } from '../../bench/types.js';
+/** `hsm-harness bench`: lives beside the benchmarks; src/commands/index.ts loads it by path when it runs. */
+import type { Command } from '../src/commands/types.js';
+import { parse, unique } from '../src/commands/args.js';
+import { runMatrix } from '../src/runner/run.js';
+import { makeProgress } from '../src/runner/progress.js';
+import { UsageError } from '../src/errors.js';
+import { ReportDir } from '../src/reports/outdir.js';
+import { redactFreeText } from '../src/secrets.js';
+import { writeReports } from '../src/reports/write.js';
+import { benchWritersWith, renderBenchJson, type MicroFigure } from './report.js';
+import type { BenchOptions, BenchSection, KmipBenchSection } from './types.js';
 
 export const benchCommand: Command = {
   name: 'bench',
@@ -91,8 +91,8 @@ export const benchCommand: Command = {
 /** The driver-less figures: KMIP codec throughput, and (full runs only) one DKEK share-file key derivation. */
 async function microBenchmarks(quick: boolean): Promise<MicroFigure[]> {
   // Loaded here, not at start-up: every other command would pay for them.
-  const { benchKmipCodec } = await import('../../bench/kmip-codec.js');
-  const { benchDkekKdf } = await import('../../bench/dkek-kdf.js');
+  const { benchKmipCodec } = await import('./kmip-codec.js');
+  const { benchDkekKdf } = await import('./dkek-kdf.js');
   const out: MicroFigure[] = [];
   const codec = await benchKmipCodec({ timeMs: quick ? 300 : 1000 });
   const extra = `${codec.messageBytes}-byte batched Sign request`;
