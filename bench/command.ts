@@ -8,7 +8,7 @@ import { ReportDir } from '../src/reports/outdir.js';
 import { redactFreeText } from '../src/secrets.js';
 import { writeReports } from '../src/reports/write.js';
 import { benchWritersWith, renderBenchJson, type MicroFigure } from './report.js';
-import type { BenchOptions, BenchSection, KmipBenchSection } from './types.js';
+import type { BenchOptions } from './types.js';
 
 export const benchCommand: Command = {
   name: 'bench',
@@ -59,8 +59,8 @@ export const benchCommand: Command = {
         for (const c of d.cases.filter((x) => x.status === 'fail' || x.status === 'crash' || x.status === 'timeout')) {
           process.stdout.write(`${d.id}: ${c.suite}/${c.case} ${c.status}: ${c.reason ?? ''}\n`);
         }
-        const section = d.sections.bench as BenchSection | undefined;
-        const kmip = d.sections['bench-kmip'] as KmipBenchSection | undefined;
+        const section = d.sections.bench;
+        const kmip = d.sections['bench-kmip'];
         for (const s of kmip?.sign ?? []) process.stdout.write(`${d.id}: KMIP sign ${s.algorithm}: ${s.latency.mean.toFixed(2)} ms mean, ${s.opsPerSec.toFixed(1)} round trips/s\n`);
         if (kmip && !section) continue;
         if (!d.available) { process.stdout.write(`${d.id}: unavailable: ${d.availabilityReason}\n`); continue; }

@@ -56,7 +56,7 @@ type WithBench = { driver: DriverReport; bench?: BenchSection; kmip?: KmipBenchS
 
 function benchDrivers(results: RunResults): WithBench[] {
   return results.drivers
-    .map((driver) => ({ driver, bench: driver.sections.bench as BenchSection | undefined, kmip: driver.sections['bench-kmip'] as KmipBenchSection | undefined }))
+    .map((driver) => ({ driver, bench: driver.sections.bench, kmip: driver.sections['bench-kmip'] }))
     .filter((d) => d.bench || d.kmip);
 }
 

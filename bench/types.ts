@@ -173,3 +173,11 @@ export interface BenchOptions {
   /** Only the ods-hsmspeed side-by-side. */
   compareOnly: boolean;
 }
+
+// The sections the bench suites write, typed for every reader of DriverReport.sections (src/results.ts).
+declare module '../src/results.js' {
+  interface SectionTypes {
+    bench: BenchSection;
+    'bench-kmip': KmipBenchSection;
+  }
+}
