@@ -1,6 +1,6 @@
 /**
  * What the bench suite records per driver, in DriverReport.sections.bench (and, per KMIP target, in
- * sections['bench-kmip']). The report writers in src/reports/bench.ts read only these types.
+ * sections['bench-kmip']). The report writers in bench/report.ts read only these types.
  * Times are milliseconds, rates operations per second, rme a percentage.
  */
 import type { KeyAlg } from '../src/pkcs11/keys.js';
