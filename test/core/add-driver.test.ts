@@ -53,7 +53,10 @@ export const driver: Driver = {
 
 const EXPECT_JSON = {
   $comment: 'Throwaway expectations: one case SoftHSM does pass, so the run shows this file was found by the driver id.',
-  cases: { 'discovery/exercise/CKM_EDDSA': { status: 'unsupported', why: 'listed by the add-driver test' } },
+  cases: {
+    'discovery/exercise/CKM_EDDSA': { status: 'unsupported', code: 'CKR_MECHANISM_INVALID', why: 'listed by the add-driver test',
+      source: { kind: 'document', ref: 'https://docs.oasis-open.org/pkcs11/pkcs11-curr/v3.0/pkcs11-curr-v3.0.html' } },
+  },
 };
 
 let copy: string;
