@@ -1,6 +1,6 @@
 /**
  * What the bench suite records per driver, in DriverReport.sections.bench (and, per KMIP target, in
- * sections['bench-kmip']). The report writers in src/reports/bench.ts read only these types.
+ * sections['bench-kmip']). The report writers in bench/report.ts read only these types.
  * Times are milliseconds, rates operations per second, rme a percentage.
  */
 import type { KeyAlg } from '../src/pkcs11/keys.js';
@@ -172,4 +172,12 @@ export interface BenchOptions {
   timeSeconds: number;
   /** Only the ods-hsmspeed side-by-side. */
   compareOnly: boolean;
+}
+
+// The sections the bench suites write, typed for every reader of DriverReport.sections (src/results.ts).
+declare module '../src/results.js' {
+  interface SectionTypes {
+    bench: BenchSection;
+    'bench-kmip': KmipBenchSection;
+  }
 }

@@ -21,6 +21,8 @@ const KMIP_PORT = 5696;
 export const driver: Driver = {
   id: 'bridge-container',
   title: 'cascade-hsm-bridge on SoftHSM in a container',
+  order: 90,
+  envVars: ['CASCADE_HSM_BRIDGE_VERSION', 'NLNETLABS_APT_URL', 'NLNETLABS_APT_KEY_URL'],
   kind: 'kmip',
   // Building the image on a cold cache (apt inside) takes minutes.
   traits: { ...DEFAULT_TRAITS, ephemeral: true, startTimeoutMs: 900_000 },

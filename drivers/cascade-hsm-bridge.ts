@@ -100,6 +100,8 @@ function externalMissing(env: NodeJS.ProcessEnv): string[] {
 export const driver: Driver = {
   id: 'cascade-hsm-bridge',
   title: 'cascade-hsm-bridge (KMIP → PKCS#11)',
+  order: 70,
+  envVars: ['KMIP_BRIDGE_ADDR', 'KMIP_BRIDGE_BIN', 'KMIP_USERNAME', 'KMIP_PASSWORD', 'KMIP_CA', 'KMIP_INSECURE'],
   kind: 'kmip',
   traits: { ...DEFAULT_TRAITS, maxConcurrency: 4 },
   async probe(env) {

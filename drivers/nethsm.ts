@@ -71,6 +71,8 @@ export function p11nethsmConf(baseUrl: string, operatorPassphrase: string, admin
 export const driver: Driver = {
   id: 'nethsm',
   title: 'Nitrokey NetHSM (testing container)',
+  order: 100,
+  envVars: ['NETHSM_PKCS11_LIB'],
   kind: 'nethsm',
   traits: { ...DEFAULT_TRAITS, ephemeral: true, maxConcurrency: 4, caseTimeoutMs: 120_000, startTimeoutMs: 600_000, family: 'nethsm' },
   async probe(env) {

@@ -26,6 +26,8 @@ export interface ModuleTarget {
 export interface ModulePreset {
   id: string;
   title: string;
+  order: number;
+  envVars: string[];
   traits: DriverTraits;
   /** Returns the target, or a reason string when the environment does not configure this driver. */
   resolve(env: NodeJS.ProcessEnv): ModuleTarget | string;
@@ -37,6 +39,8 @@ export function moduleDriver(preset: ModulePreset): Driver {
   return {
     id: preset.id,
     title: preset.title,
+    order: preset.order,
+    envVars: preset.envVars,
     kind: 'pkcs11',
     traits: preset.traits,
     async probe(env) {
@@ -78,6 +82,8 @@ function pinFromEnv(env: NodeJS.ProcessEnv, name: string, driverId: string): () 
 export const driver = moduleDriver({
   id: 'pkcs11',
   title: 'PKCS#11 module from environment',
+  order: 30,
+  envVars: ['HSM_PKCS11_MODULE', 'HSM_PKCS11_TOKEN', 'HSM_PKCS11_URI', 'HSM_PKCS11_PIN', 'HSM_PKCS11_EPHEMERAL'],
   traits: { ...DEFAULT_TRAITS, physical: true, maxConcurrency: 4, caseTimeoutMs: 120_000 },
   resolve(env) {
     const uriText = env.HSM_PKCS11_URI;

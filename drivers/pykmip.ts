@@ -20,6 +20,8 @@ const HOST = '127.0.0.1';
 export const driver: Driver = {
   id: 'pykmip',
   title: 'PyKMIP 0.10 server (loopback, TLS 1.2)',
+  order: 60,
+  envVars: [],
   kind: 'kmip',
   traits: { ...DEFAULT_TRAITS, ephemeral: true, maxConcurrency: 4, caseTimeoutMs: 60_000 },
   async probe() {

@@ -12,6 +12,8 @@ export const OPENSC_MODULE = '/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so';
 export const driver = moduleDriver({
   id: 'smartcard-hsm',
   title: 'SmartCard-HSM / Nitrokey HSM 2 (OpenSC)',
+  order: 40,
+  envVars: ['SCHSM_PIN', 'SCHSM_READER', 'SCHSM_PKCS11_MODULE', 'SCHSM_SO_PIN', 'SCHSM_ALLOW_INITIALIZE', 'SCHSM_DKEK_*'],
   traits: { ...DEFAULT_TRAITS, physical: true, maxConcurrency: 1, caseTimeoutMs: 300_000, family: 'smartcard-hsm' },
   resolve(env) {
     if (!env.SCHSM_PIN) return 'SCHSM_PIN is not set (attach a SmartCard-HSM and export its user PIN to enable this driver)';

@@ -21,6 +21,8 @@ const SPARES = 2;
 export const driver: Driver = {
   id: 'softhsm-container',
   title: 'SoftHSM 2 in a container via p11-kit',
+  order: 80,
+  envVars: [],
   kind: 'pkcs11',
   // Building the image on a cold cache (apt inside) takes minutes.
   traits: { ...DEFAULT_TRAITS, ephemeral: true, startTimeoutMs: 900_000 },

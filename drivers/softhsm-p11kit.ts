@@ -12,6 +12,8 @@ import { startP11KitServer, P11KIT_CLIENT } from '../src/p11kit.js';
 export const driver: Driver = {
   id: 'softhsm-p11kit',
   title: 'SoftHSM 2 via p11-kit server',
+  order: 20,
+  envVars: ['HSM_HARNESS_SOFTHSM_PIN'],
   kind: 'pkcs11',
   traits: { ...DEFAULT_TRAITS, ephemeral: true },
   async probe() {

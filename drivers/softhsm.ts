@@ -6,6 +6,8 @@ import { SoftHsmStore, SOFTHSM_MODULE, softhsmAvailable } from '../src/softhsm.j
 export const driver: Driver = {
   id: 'softhsm',
   title: 'SoftHSM 2 (in-process)',
+  order: 10,
+  envVars: ['HSM_HARNESS_SOFTHSM_PIN'],
   kind: 'pkcs11',
   traits: { ...DEFAULT_TRAITS, ephemeral: true },
   probe: () => softhsmAvailable(),

@@ -12,6 +12,8 @@ export const YUBIHSM_MODULE = '/usr/lib/x86_64-linux-gnu/pkcs11/yubihsm_pkcs11.s
 export const driver = moduleDriver({
   id: 'yubihsm',
   title: 'YubiHSM 2',
+  order: 50,
+  envVars: ['YUBIHSM_PKCS11_CONF', 'YUBIHSM_PIN', 'YUBIHSM_PKCS11_MODULE', 'YUBIHSM_WRAP_ROUNDTRIP'],
   traits: { ...DEFAULT_TRAITS, physical: true, maxConcurrency: 8, caseTimeoutMs: 120_000, family: 'yubihsm2' },
   resolve(env) {
     if (!env.YUBIHSM_PKCS11_CONF) return 'YUBIHSM_PKCS11_CONF is not set (attach a YubiHSM 2 and point it at a yubihsm_pkcs11.conf to enable this driver)';

@@ -8,25 +8,27 @@ import { UsageError, describeError } from './errors.js';
 import { cleanText } from './secrets.js';
 import { toolVersion } from './paths.js';
 
-function help(): string {
-  const w = Math.max(...commands.map((c) => c.name.length));
+async function help(): Promise<string> {
+  const all = await Promise.all(commands.map((c) => c.load()));
+  const w = Math.max(...all.map((c) => c.name.length));
   return [
     `hsm-harness ${toolVersion()}: what does this HSM really do, is it safe, how fast is it, and will DNSSEC signers work on it`,
     '',
     'usage: hsm-harness <command> [options]   (hsm-harness <command> --help for details)',
     '',
-    ...commands.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
+    ...all.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
     '',
   ].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name) { process.stderr.write(help()); return 2; }
-  if (name === '--help' || name === '-h' || name === 'help') { process.stdout.write(help()); return 0; }
+  if (!name) { process.stderr.write(await help()); return 2; }
+  if (name === '--help' || name === '-h' || name === 'help') { process.stdout.write(await help()); return 0; }
   if (name === '--version') { process.stdout.write(`${toolVersion()}\n`); return 0; }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) throw new UsageError(`unknown command "${name}"; commands: ${commands.map((c) => c.name).join(', ')}`);
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) throw new UsageError(`unknown command "${name}"; commands: ${commands.map((c) => c.name).join(', ')}`);
+  const cmd = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write(`usage: ${cmd.usage}\n${cmd.summary}\n`); return 0; }
   return cmd.run(rest);
 }

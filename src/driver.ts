@@ -94,6 +94,13 @@ export interface StartedDriver {
 export interface Driver {
   id: string;
   title: string;
+  /** Report order among the drivers, lower first (src/registry.ts sorts by it, then by id). */
+  order: number;
+  /**
+   * Every environment variable this driver (or a suite on its behalf) reads; a trailing * covers a family
+   * (SCHSM_DKEK_*). Tests strip exactly these, so a developer's hardware settings never leak into a test run.
+   */
+  envVars: string[];
   /** The connection kinds this driver provides when it runs. */
   kind: 'pkcs11' | 'kmip' | 'nethsm';
   traits: DriverTraits;

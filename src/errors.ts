@@ -3,7 +3,7 @@
  * exits 2 before any report is written. A UsageError thrown anywhere in a run (a probe, a driver's start, a
  * suite, a case) ends the whole run that way: the runner and the case wrapper pass it through untouched.
  */
-import { cleanText } from './secrets.js';
+import { cleanText } from './redact.js';
 
 export class UsageError extends Error {
   readonly exitCode = 2;

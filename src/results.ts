@@ -104,6 +104,15 @@ export function verdictLabel(v: SuitabilityVerdict): 'suitable' | 'not suitable'
 
 export type DriverStatus = 'ran' | 'unavailable' | 'crash' | 'timeout' | 'error';
 
+/**
+ * Suite name → the type of the section it writes. The module that defines a section's type adds it here by
+ * declaration merging (bench/types.ts), so reports read a typed section without a cast and the core imports
+ * no suite. A section whose type is not declared stays unknown.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface SectionTypes {}
+export type Sections = Partial<SectionTypes> & Record<string, unknown>;
+
 export interface DriverReport {
   id: string;
   title: string;
@@ -125,8 +134,8 @@ export interface DriverReport {
   suitability: SuitabilityVerdict[];
   findings: Finding[];
   cases: CaseRecord[];
-  /** Sections other suites add (kmip, dkek, bench …), keyed by suite name. */
-  sections: Record<string, unknown>;
+  /** Sections other suites add (kmip, dkek, bench …), keyed by suite name; the known ones typed (SectionTypes). */
+  sections: Sections;
   /** What this driver left behind although the harness tried to remove it (objects, servers, directories). */
   leftovers?: string[];
 }

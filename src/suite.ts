@@ -6,6 +6,7 @@ import type { Connections, DriverTraits } from './driver.js';
 import type { CaseStatus, DriverReport, Finding } from './results.js';
 import type { Token } from './pkcs11/token.js';
 import type { Capability } from './capabilities.js';
+import type { SectionReport } from './reports/sections.js';
 
 export interface Suite {
   name: string;
@@ -14,6 +15,8 @@ export interface Suite {
   needs: keyof Connections;
   /** Run by default (false for slow or special suites that must be asked for with --suite). */
   default?: boolean;
+  /** How the section this suite writes (report.sections[name]) appears in the reports; defined beside the suite. */
+  report?: SectionReport;
   run(ctx: SuiteContext): Promise<void>;
 }
 

@@ -12,6 +12,7 @@
  * with HSM_ALLOW_EXTERNAL_LOAD=1; otherwise the suite records one skipped case and sends nothing.
  */
 import { randomBytes, verify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
+import { kmipBenchReport } from '../bench/report.js';
 import { Bench } from 'tinybench';
 import type { Suite } from '../src/suite.js';
 import { KmipClient, KmipError } from '../src/kmip/client.js';
@@ -64,6 +65,7 @@ async function aggregateRate(conn: Parameters<typeof KmipClient.connect>[0], con
 
 export const benchKmipSuite: Suite = {
   name: 'bench-kmip',
+  report: kmipBenchReport,
   title: 'KMIP Sign round trips',
   needs: 'kmip',
   async run(ctx) {

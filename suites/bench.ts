@@ -13,6 +13,7 @@ import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Suite, SuiteContext } from '../src/suite.js';
+import { benchReport } from '../bench/report.js';
 import { trimPadded, type Token } from '../src/pkcs11/token.js';
 import type { KeyAlg, KeyPair } from '../src/pkcs11/keys.js';
 import { KEY_ALGS, generateKeyPair, publicKeyObject } from '../src/pkcs11/keys.js';
@@ -91,6 +92,7 @@ function sessionRoom(token: Token): number {
 
 export const benchSuite: Suite = {
   name: 'bench',
+  report: benchReport,
   title: 'Benchmarks (throughput, signer threads, ods-hsmspeed, documented table)',
   needs: 'pkcs11',
   async run(ctx) {

@@ -1,6 +1,6 @@
 import type { Command } from './types.js';
 import { parse } from './args.js';
-import { drivers } from '../../drivers/index.js';
+import { loadDrivers } from '../registry.js';
 import { UsageError, describeError } from '../errors.js';
 
 export const driversCommand: Command = {
@@ -10,7 +10,7 @@ export const driversCommand: Command = {
   async run(argv) {
     const { values } = parse('drivers', argv, { json: { type: 'boolean', default: false } });
     const rows = [];
-    for (const d of drivers) {
+    for (const d of await loadDrivers()) {
       let availability;
       try {
         availability = await d.probe(process.env);

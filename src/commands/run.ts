@@ -4,7 +4,7 @@ import { runMatrix } from '../runner/run.js';
 import { makeProgress } from '../runner/progress.js';
 import { writeReports } from '../reports/write.js';
 import { runPassed } from '../results.js';
-import { suites } from '../../suites/index.js';
+import { loadSuites } from '../registry.js';
 import { UsageError } from '../errors.js';
 import { updateGoldenCodes } from '../expectations.js';
 import { ReportDir } from '../reports/outdir.js';
@@ -24,6 +24,7 @@ export const runCommand: Command = {
       quiet: { type: 'boolean', default: false },
       'update-golden': { type: 'boolean', default: false },
     });
+    const suites = await loadSuites();
     for (const s of values.suite ?? []) {
       if (!suites.some((x) => x.name === s)) {
         throw new UsageError(`unknown suite "${s}"; known suites: ${suites.map((x) => x.name).join(', ')}`);

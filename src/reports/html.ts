@@ -7,9 +7,7 @@
 import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
 import { statusLabel, verdictLabel } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
-import { METHOD, renderDocumentedSvg, renderThroughputSvg } from './bench.js';
-import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure } from '../../bench/types.js';
-import { humanDuration } from '../../bench/dnssec.js';
+import type { SectionReport } from './sections.js';
 
 const STATUSES: CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
 
@@ -22,7 +20,7 @@ export function esc(value: unknown): string {
 /** An id usable in href="#…": driver ids are simple, but nothing here trusts that. */
 const anchor = (prefix: string, s: string) => `${prefix}-${s.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
-const pill = (status: string, text = status) => `<span class="pill s-${esc(status.replace(/[^a-z]/g, ''))}">${esc(text)}</span>`;
+export const pill = (status: string, text = status) => `<span class="pill s-${esc(status.replace(/[^a-z]/g, ''))}">${esc(text)}</span>`;
 const suitabilityPill = (v: SuitabilityVerdict) => {
   const label = verdictLabel(v);
   return pill(label === 'suitable' ? 'pass' : label === 'not tested' ? 'skip' : 'fail', label);
@@ -33,7 +31,7 @@ function mark(v: boolean | undefined): string {
   return v ? '<td class="yes" title="works">✔</td>' : '<td class="no" title="does not work">✘</td>';
 }
 
-function table(headers: string[], rows: string[][], cls = ''): string {
+export function table(headers: string[], rows: string[][], cls = ''): string {
   return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>`
     + `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
 }
@@ -42,7 +40,7 @@ function table(headers: string[], rows: string[][], cls = ''): string {
 // Generic rendering, for sections whose shape this file does not know (new suites need no change here).
 
 const MAX_ROWS = 500;
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isScalar = (v: unknown) => v === null || typeof v !== 'object';
 
 /** Arrays of objects become tables, objects become key/value lists, everything else escaped text. */
@@ -79,73 +77,10 @@ function objectTable(rows: Record<string, unknown>[], depth: number): string {
 type SectionRenderer = (data: unknown) => string | undefined;
 
 /** A number for people: a few significant digits, no exponent. */
-function num(n: unknown, digits = 3): string {
+export function num(n: unknown, digits = 3): string {
   if (typeof n !== 'number' || !Number.isFinite(n)) return '–';
   if (Math.abs(n) >= 10 ** digits) return Math.round(n).toLocaleString('en-US');
   return esc(Number(n.toPrecision(digits)).toString());
-}
-
-const latencyCells = (l: LatencyStats | undefined) => l
-  ? [num(l.mean), num(l.p50), num(l.p99), `±${num(l.rme, 2)} %`, esc(l.samples)]
-  : ['–', '–', '–', '–', '–'];
-const LATENCY_HEADERS = ['mean ms', 'p50 ms', 'p99 ms', 'rme', 'samples'];
-
-function renderBench(data: unknown): string | undefined {
-  const b = data as Partial<BenchSection>;
-  if (!isPlainObject(data) || !Array.isArray(b.sign) || !Array.isArray(b.threadLevels)) return undefined;
-  const out: string[] = [`<p class="muted">${esc(b.mode)} pass, budget ${esc(b.budgetSeconds)} s per driver. ${esc(METHOD)}</p>`];
-  const rateCell = (f: RateFigure | undefined) => (f ? `${num(f.median)} <span class="muted">(${num(f.worst)}–${num(f.best)})</span>` : '–');
-  if (b.sign.length) {
-    out.push('<h4>Signing, one session (sig/s)</h4>', table(['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'signatures verified', ...LATENCY_HEADERS],
-      b.sign.map((f) => [esc(f.algorithm), esc(f.dnssec), `<code>${esc(f.mechanism)}</code>`, rateCell(f.bareLoop), rateCell(f.threads[0]), num(f.vsBareLoop),
-        esc(f.verifiedSignatures), ...latencyCells(f.latency)])));
-    if (b.threadLevels.length > 1) {
-      out.push('<h4>Signer threads (aggregate sig/s)</h4>', table(['Algorithm', ...b.threadLevels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)],
-        b.sign.map((f) => [esc(f.algorithm), ...b.threadLevels!.map((t) => {
-          const x = f.threads.find((y) => y.threads === t);
-          return x ? `${rateCell(x)}${t > 1 && f.threads[0] ? ` ×${num(x.best / f.threads[0].best)}` : ''}` : '–';
-        })])));
-    }
-    const ev = b.sign.filter((f) => f.eventLoop);
-    if (ev.length) {
-      out.push('<h4>Event-loop path (C_SignAsync)</h4>', table(['Algorithm', 'In flight', 'sig/s', ...LATENCY_HEADERS],
-        ev.map((f) => [esc(f.algorithm), esc(f.eventLoop!.inFlight), num(f.eventLoop!.opsPerSec), ...latencyCells(f.eventLoop!.latency)])));
-    }
-  }
-  for (const r of b.rejected ?? []) out.push(`<p class="reason">No figure for ${esc(r.algorithm)}: ${esc(r.reason)}</p>`);
-  if (b.dnssec?.length) {
-    const sizes = [...new Set(b.dnssec.flatMap((v) => Object.keys(v.resignSeconds ?? {})))];
-    out.push('<h4>DNSSEC view</h4>', table(['Algorithm', 'DNSSEC', 'Signer threads', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets`)],
-      b.dnssec.map((v) => [esc(v.algorithm), esc(v.dnssec), esc(v.threads), num(v.sigPerSec),
-        ...sizes.map((z) => { const t = v.resignSeconds?.[z]; return typeof t === 'number' ? esc(humanDuration(t)) : '–'; })])));
-  }
-  if (b.keygen?.length) {
-    out.push('<h4>Key generation</h4>', table(['Algorithm', ...LATENCY_HEADERS], b.keygen.map((k) => [esc(k.algorithm), ...latencyCells(k.latency)])));
-  }
-  if (b.random) out.push('<h4>Random numbers</h4>', table(['Bytes', 'ops/s', ...LATENCY_HEADERS], [[esc(b.random.bytes), num(b.random.opsPerSec), ...latencyCells(b.random.latency)]]));
-  if (b.hsmspeed) {
-    const h = b.hsmspeed;
-    out.push(`<h4>Side by side with ${esc(h.tool)}</h4>`);
-    if (h.skipped) out.push(`<p class="reason">not run: ${esc(h.skipped)}</p>`);
-    if (h.rows?.length) {
-      out.push(table(['Threads', 'Signatures/thread', `${h.tool} sig/s (best)`, 'harness sig/s (best)', 'ratio'],
-        h.rows.map((r) => [esc(r.threads), esc(r.iterationsPerThread),
-          r.ods ? num(r.ods.best) : `<span class="reason">${esc(r.odsError ?? '–')}</span>`,
-          r.harness ? num(r.harness.best) : `<span class="reason">${esc(r.harnessError ?? '–')}</span>`,
-          num(r.ratio)])));
-    }
-  }
-  if (b.documented) {
-    const d = b.documented;
-    out.push(`<h4>Documented figures: ${esc(d.family)}</h4><p class="muted">Source: ${esc(d.source)}. ${d.applies
-      ? `The token (${esc(d.token)}) is the documented device: each figure gets a verdict.`
-      : `Reference only: the token (${esc(d.token || 'unnamed')}) is not a CardContact ${esc(d.family)}.`}</p>`);
-    out.push(table(['Operation', 'Documented', 'Measured ms', ...(d.applies ? ['Verdict'] : []), 'Notes'], d.rows.map((r) => [esc(r.operation), esc(r.documented),
-      num(r.measuredMs), ...(d.applies ? [r.verdict ? pill(r.verdict === 'slower' ? 'fail' : 'pass', r.verdict) : '–'] : []),
-      `<span class="reason">${esc([r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; '))}</span>`])));
-  }
-  if (b.environment) out.push('<details><summary>Environment</summary>', renderValue(b.environment, 1), '</details>');
-  return out.join('\n');
 }
 
 /** What the KMIP suite saw: the per-operation support table first, then connection and server facts. */
@@ -182,32 +117,19 @@ function renderDkek(data: unknown): string | undefined {
     : '<p class="muted">no round trips ran</p>');
 }
 
-function renderKmipBench(data: unknown): string | undefined {
-  const k = data as KmipBenchSection;
-  if (!k || !Array.isArray(k.sign)) return undefined;
-  if (k.skipped) return `<p class="reason">not run: ${esc(k.skipped)}</p>`;
-  const out = [table(['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s (one connection)'],
-    k.sign.map((x) => [esc(x.algorithm), num(x.latency.mean), num(x.latency.p99), `±${num(x.latency.rme)}%`, num(x.opsPerSec)]))];
-  if (k.connections?.length) {
-    out.push(table(['Algorithm', 'Connections', 'Round trips', 'Wall s', 'Round trips/s'],
-      k.connections.map((x) => [esc(x.algorithm), esc(x.connections), esc(x.completed), num(x.wallSeconds), num(x.opsPerSec)])));
-  }
-  return out.join('');
-}
-
 const sectionRenderers: Record<string, { title: string; render?: SectionRenderer }> = {
   kmip: { title: 'KMIP', render: renderKmip },
   suitability: { title: 'Suitability requirements' },
   expectations: { title: 'Expectations file: unexpected passes, stale and unverified entries' },
   dkek: { title: 'DKEK backup and restore round trips', render: renderDkek },
-  bench: { title: 'Benchmarks', render: renderBench },
-  'bench-kmip': { title: 'KMIP benchmarks', render: renderKmipBench },
 };
 
-function renderSection(name: string, data: unknown): string {
+function renderSection(name: string, data: unknown, reports: ReadonlyMap<string, SectionReport>): string {
+  const report = reports.get(name);
   const known = sectionRenderers[name];
-  const body = known?.render?.(data) ?? renderValue(data);
-  return `<section class="sub"><h3>${esc(known?.title ?? name)}</h3>${body}</section>`;
+  const body = (report ? report.html?.(data) : known?.render?.(data)) ?? renderValue(data);
+  const title = report?.title ?? known?.title;
+  return `<section class="sub"><h3>${esc(title ?? name)}</h3>${body}</section>`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -236,14 +158,6 @@ function matrix(results: RunResults): string {
 <tbody>${rows.join('\n')}</tbody></table></div></section>`;
 }
 
-/** The benchmark charts across drivers (src/reports/bench.ts draws them), inline so the page stays one file. */
-function benchCharts(results: RunResults): string {
-  const charts = [renderThroughputSvg(results), renderDocumentedSvg(results)].filter((c): c is string => c !== undefined);
-  if (!charts.length) return '';
-  return `<section id="bench"><h2>Benchmarks</h2><p class="muted">Speed is reported, never asserted. Figures per driver are in each driver's section.</p>`
-    + charts.map((svg) => `<figure>${svg.replace(/^<\?xml[^>]*\?>\s*/, '')}</figure>`).join('\n') + '</section>';
-}
-
 function suitabilityOverview(results: RunResults): string {
   const withVerdicts = results.drivers.filter((d) => d.suitability.length > 0);
   if (!withVerdicts.length) return '';
@@ -269,7 +183,7 @@ function casesTable(cases: CaseRecord[]): string {
   return table(['Suite', 'Case', 'Status', 'CKR', 'Time', 'Reason / details'], rows, 'cases');
 }
 
-function driverSection(d: DriverReport): string {
+function driverSection(d: DriverReport, sections: ReadonlyMap<string, SectionReport>): string {
   const parts: string[] = [];
   parts.push(`<section class="driver" id="${anchor('driver', d.id)}"><h2>${esc(d.id)} <small>${esc(d.title)}</small></h2>`);
   parts.push(`<p>${driverStatus(d)}${d.available ? ` · ${esc(d.availabilityReason)}` : ''}${d.durationMs !== undefined ? ` · ${esc((d.durationMs / 1000).toFixed(1))} s` : ''}</p>`);
@@ -293,7 +207,7 @@ function driverSection(d: DriverReport): string {
   if (Object.keys(d.goldenCodes).length) {
     parts.push(`<section class="sub"><h3>Observed return codes</h3>${table(['Case', 'Code'], Object.entries(d.goldenCodes).map(([k, v]) => [esc(k), `<code>${esc(v)}</code>`]))}</section>`);
   }
-  for (const [name, data] of Object.entries(d.sections)) parts.push(renderSection(name, data));
+  for (const [name, data] of Object.entries(d.sections)) parts.push(renderSection(name, data, sections));
   if (d.cases.length) {
     const open = d.cases.some((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout') ? ' open' : '';
     parts.push(`<section class="sub"><details${open}><summary><h3>Cases (${d.cases.length})</h3></summary>${casesTable(d.cases)}</details></section>`);
@@ -323,7 +237,9 @@ svg{max-width:100%;height:auto}figure{margin:.5rem 0}
 @media print{details{display:block}summary{list-style:none}}
 `;
 
-export function renderHtml(results: RunResults): string {
+/** index.html; `sections` says how the suites that describe their sections (Suite.report) want them shown. */
+export function renderHtml(results: RunResults, sections: ReadonlyMap<string, SectionReport> = new Map()): string {
+  const overviews = [...sections.values()].flatMap((r) => r.overview?.(results) ?? []);
   const s = results.summary;
   const env = results.environment;
   return `<!DOCTYPE html>
@@ -336,13 +252,13 @@ export function renderHtml(results: RunResults): string {
 <header><h1>hsm-harness report</h1>
 <p class="muted">hsm-harness ${esc(results.tool.version)} · ${esc(results.startedAt)} → ${esc(results.finishedAt)} · Node ${esc(env.node)} · ${esc(env.platform)}/${esc(env.arch)} · ${esc(env.hostname)}${env.ci ? ' · CI' : ''}</p>
 <p class="summary"><b>${esc(s.total)} cases</b> ${STATUSES.filter((k) => s[k] > 0).map((k) => pill(k, `${s[k]} ${k}`)).join(' ')}</p>
-<nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${results.drivers.some((d) => d.sections.bench) ? '<a href="#bench">Benchmarks</a>' : ''}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
+<nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
 </header>
 <main>
 ${matrix(results)}
 ${suitabilityOverview(results)}
-${benchCharts(results)}
-${results.drivers.map(driverSection).join('\n')}
+${overviews.map((o) => `<section id="${esc(o.id)}"><h2>${esc(o.title)}</h2>${o.html}</section>`).join('\n')}
+${results.drivers.map((d) => driverSection(d, sections)).join('\n')}
 </main>
 <footer><p class="muted">Full data: results.json · JUnit: junit.xml · Markdown: capabilities.md</p></footer>
 </body></html>

@@ -1,27 +1,29 @@
 /**
- * Writes the run's reports into the output directory as one atomic set (src/reports/outdir.ts). Other
- * report writers (bench, HTML) register here so that `run` writes everything it has data for.
+ * Writes the run's reports into the output directory as one atomic set (src/reports/outdir.ts). Suites add
+ * their own files through Suite.report (src/reports/sections.ts), so that `run` writes everything it has data for.
  */
 import type { RunResults } from '../results.js';
 import { redactFreeText } from '../secrets.js';
 import { renderJUnit } from './junit.js';
 import { renderCapabilities } from './capabilities.js';
 import { renderHtml } from './html.js';
-import { benchWriters } from './bench.js';
 import { ReportDir } from './outdir.js';
+import type { ReportWriter } from './sections.js';
+import { loadSectionReports } from '../registry.js';
 
-export interface ReportWriter {
-  file: string;
-  render(results: RunResults): string | undefined;
+export type { ReportWriter } from './sections.js';
+
+/** Every report `run` writes: the core formats, then the files of the suites that describe their sections. */
+export async function reportWriters(): Promise<ReportWriter[]> {
+  const sections = await loadSectionReports();
+  return [
+    { file: 'results.json', render: (r) => JSON.stringify(r, null, 2) + '\n' },
+    { file: 'junit.xml', render: renderJUnit },
+    { file: 'capabilities.md', render: renderCapabilities },
+    { file: 'index.html', render: (r) => renderHtml(r, sections) },
+    ...[...sections.values()].flatMap((s) => s.writers ?? []),
+  ];
 }
-
-export const reportWriters: ReportWriter[] = [
-  { file: 'results.json', render: (r) => JSON.stringify(r, null, 2) + '\n' },
-  { file: 'junit.xml', render: renderJUnit },
-  { file: 'capabilities.md', render: renderCapabilities },
-  { file: 'index.html', render: renderHtml },
-  ...benchWriters,
-];
 
 /**
  * Render everything first, then switch the whole set in. A rendering or write error leaves the previous
@@ -31,7 +33,8 @@ export const reportWriters: ReportWriter[] = [
  * file names are the ones this command owns: an earlier one of them that is not written now is dropped
  * (`run` owns every report, `bench` only the bench files). With nothing to write, the directory is left alone.
  */
-export async function writeReports(results: RunResults, out: ReportDir | string, writers: ReportWriter[] = reportWriters): Promise<string[]> {
+export async function writeReports(results: RunResults, out: ReportDir | string, writers?: ReportWriter[]): Promise<string[]> {
+  writers ??= await reportWriters();
   const safe = redactFreeText(results);
   const rendered: [string, string][] = [];
   for (const w of writers) {

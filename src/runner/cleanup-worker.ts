@@ -5,7 +5,7 @@
  * the journal names (module path, label and serial), and only objects carrying a journalled CKA_ID and the
  * harness label prefix are destroyed.
  */
-import { driverById } from '../../drivers/index.js';
+import { driverById } from '../registry.js';
 import { Token, trimPadded } from '../pkcs11/token.js';
 import type { TokenObjects } from '../journal.js';
 import { describeError } from '../errors.js';
@@ -20,7 +20,7 @@ export interface CleanupReply {
 async function clean(req: CleanupRequest): Promise<CleanupReply> {
   const reply: CleanupReply = { gone: [], failed: [] };
   const fail = (t: TokenObjects, error: string) => { for (const o of t.objects) reply.failed.push({ token: t.token, id: o.id, error }); };
-  const driver = driverById(req.driver);
+  const driver = await driverById(req.driver);
   if (!driver) { for (const t of req.tokens) fail(t, `driver "${req.driver}" is unknown to this version of hsm-harness`); return reply; }
   const probe = await driver.probe(process.env).catch((err) => ({ ok: false, reason: describeError(err) }));
   if (!probe.ok) {

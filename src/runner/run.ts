@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { drivers as allDrivers, driverById } from '../../drivers/index.js';
+import { loadDrivers } from '../registry.js';
 import { emptyDriverReport, summarise } from '../results.js';
 import type { CaseRecord, DriverReport, RunLeftovers, RunResults } from '../results.js';
 import type { Driver, DriverResources } from '../driver.js';
@@ -70,10 +70,11 @@ function installSignalHandlers(): void {
   }
 }
 
-export function selectDrivers(ids: string[] | undefined): Driver[] {
+export async function selectDrivers(ids: string[] | undefined): Promise<Driver[]> {
+  const allDrivers = await loadDrivers();
   if (!ids || ids.length === 0) return allDrivers;
   return ids.map((id) => {
-    const d = driverById(id);
+    const d = allDrivers.find((x) => x.id === id);
     if (!d) throw new UsageError(`unknown driver "${id}"; known drivers: ${allDrivers.map((x) => x.id).join(', ')} (see: hsm-harness drivers)`);
     return d;
   });
@@ -86,7 +87,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   if (caseTimeout !== undefined && caseTimeout !== '' && !(/^\d+(\.\d+)?$/.test(caseTimeout) && Number(caseTimeout) > 0)) {
     throw new UsageError(`HSM_CASE_TIMEOUT_S must be a number of seconds greater than 0, got "${caseTimeout}"; unset it to use each driver's own limit`);
   }
-  const selected = selectDrivers(opts.driverIds);
+  const selected = await selectDrivers(opts.driverIds);
   // Probe everything first, so that bad input (a malformed URI, a missing module) stops the run before
   // any driver has started and before any report exists.
   const probes = [];

@@ -2,8 +2,7 @@
  * A driver's own process. The parent forks one per driver, so a module that segfaults or hangs takes
  * only this process down; the parent turns that into a crash or timeout record and goes on.
  */
-import { driverById } from '../../drivers/index.js';
-import { suites as allSuites } from '../../suites/index.js';
+import { driverById, loadSuites } from '../registry.js';
 import { emptyDriverReport } from '../results.js';
 import type { CaseRecord, DriverReport } from '../results.js';
 import type { WorkerMessage, WorkerRequest } from './protocol.js';
@@ -46,7 +45,7 @@ async function orphaned(): Promise<void> {
 onSecretRegistered((value) => process.send?.({ type: 'secret', value } satisfies WorkerMessage));
 
 async function main(req: WorkerRequest): Promise<void> {
-  const driver = driverById(req.driverId);
+  const driver = await driverById(req.driverId);
   if (!driver) throw new UsageError(`unknown driver "${req.driverId}"`);
   const report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
   report.available = true;
@@ -110,7 +109,7 @@ async function main(req: WorkerRequest): Promise<void> {
       },
     });
     const wanted = req.suites;
-    for (const suite of allSuites) {
+    for (const suite of await loadSuites()) {
       if (!started.connections[suite.needs]) continue;
       if (wanted ? !wanted.includes(suite.name) : suite.default === false) continue;
       ctx.suite = suite.name;

@@ -16,7 +16,7 @@ import { latencyStats } from '../../bench/stats.js';
 import { humanDuration, resignSeconds } from '../../bench/dnssec.js';
 import { compareWithDocumented, isDocumentedDevice, loadDocumentedTable, verdict } from '../../bench/documented.js';
 import { rateFigure, verifySamples } from '../../bench/pkcs11.js';
-import { actionLatency, actionThroughput, renderDocumentedSvg, renderThroughputSvg } from '../../src/reports/bench.js';
+import { actionLatency, actionThroughput, renderDocumentedSvg, renderThroughputSvg } from '../../bench/report.js';
 import { emptyDriverReport, type RunResults } from '../../src/results.js';
 import type { BenchSection, LatencyStats } from '../../bench/types.js';
 import { actionFormatProblems } from './format.js';

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { drivers } from '../../drivers/index.js';
+import { loadDrivers } from '../../src/registry.js';
 import { commands } from '../../src/commands/index.js';
 import { reportWriters } from '../../src/reports/write.js';
 
@@ -87,11 +87,12 @@ describe('workflow files', () => {
     }
   });
 
-  test('the harness commands and driver ids the workflows use exist', () => {
+  test('the harness commands and driver ids the workflows use exist', async () => {
     const cliRuns = allSteps.map((s) => s.step.run ?? '').flatMap((r) => [...r.matchAll(/dist\/src\/cli\.js\s+([\w-]+)/g)].map((m) => m[1]));
     expect(cliRuns.length).toBeGreaterThan(0);
     for (const c of cliRuns) expect(commands.map((x) => x.name)).toContain(c);
     const ids = (lab.on.workflow_dispatch as { inputs: { drivers: { default: string } } }).inputs.drivers.default.split(/\s+/);
+    const drivers = await loadDrivers();
     for (const id of ids) expect(drivers.map((d) => d.id)).toContain(id);
   });
 
@@ -166,7 +167,7 @@ describe('ci.yml', () => {
     expect(junitPaths.sort()).toEqual(['.vitest-reports/junit.xml', 'reports/junit.xml']);
   });
 
-  test('feeds both benchmark files to github-action-benchmark, on pushes to main only', () => {
+  test('feeds both benchmark files to github-action-benchmark, on pushes to main only', async () => {
     const bench = Object.values(ci.jobs).find((j) => j.steps.some((s) => s.uses?.startsWith('benchmark-action/github-action-benchmark@')))!;
     expect(bench.if).toMatch(/github\.event_name == 'push'/);
     expect(bench.if).toMatch(/github\.ref == 'refs\/heads\/main'/);
@@ -176,7 +177,7 @@ describe('ci.yml', () => {
     expect(String(byTool.customBiggerIsBetter?.['output-file-path'])).toMatch(/reports\/bench-action\.json$/);
     expect(String(byTool.customSmallerIsBetter?.['output-file-path'])).toMatch(/reports\/bench-action-latency\.json$/);
     // The files are ones `run` writes (the workflow reads them from the uploaded reports/).
-    const written = reportWriters.map((w) => w.file);
+    const written = (await reportWriters()).map((w) => w.file);
     for (const s of steps) expect(written).toContain(String(s.with?.['output-file-path']).split('/').pop());
     // One chart per direction: the names must differ.
     expect(new Set(steps.map((s) => s.with?.name)).size).toBe(steps.length);

@@ -5,21 +5,33 @@ import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'vitest';
+import { loadDrivers } from '../../src/registry.js';
 
 const exec = promisify(execFile);
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 
+/**
+ * Drivers configured in the developer's own environment must not leak into tests: the variables every driver
+ * declares it reads (a trailing * covers a family), plus the harness's own HSM_* switches.
+ */
+export async function driverVariables(): Promise<(name: string) => boolean> {
+  const declared = (await loadDrivers()).flatMap((d) => d.envVars);
+  const exact = new Set(declared.filter((v) => !v.endsWith('*')));
+  const prefixes = ['HSM_', ...declared.filter((v) => v.endsWith('*')).map((v) => v.slice(0, -1))];
+  return (name) => exact.has(name) || prefixes.some((p) => name.startsWith(p));
+}
+
 export interface CliResult { code: number; stdout: string; stderr: string }
 
-/** Run `hsm-harness …` from the build; never throws on a non-zero exit. */
-export async function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  // Drivers configured in the developer's own environment must not leak into tests.
+/** Run `hsm-harness …` from the build (or another build's cli.js); never throws on a non-zero exit. */
+export async function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string; timeoutMs?: number; cli?: string } = {}): Promise<CliResult> {
   const clean: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(clean)) if (/^(HSM_|SCHSM_|YUBIHSM_|KMIP_|NETHSM_)/.test(k)) delete clean[k];
+  const strip = await driverVariables();
+  for (const k of Object.keys(clean)) if (strip(k)) delete clean[k];
   try {
-    const r = await exec('node', [CLI, ...args], { env: { ...clean, ...env }, cwd: opts.cwd, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024 });
+    const r = await exec('node', [opts.cli ?? CLI, ...args], { env: { ...clean, ...env }, cwd: opts.cwd, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };

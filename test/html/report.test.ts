@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { MATRIX_COLUMNS } from '../../src/reports/capabilities.js';
 import { renderHtml } from '../../src/reports/html.js';
+import { loadSectionReports } from '../../src/registry.js';
 import { emptyDriverReport, summarise, type RunResults } from '../../src/results.js';
 import { skipWithReason } from '../core/helpers.js';
 
@@ -178,7 +179,7 @@ describe('hostile and unknown content', () => {
     const dir = await mkdtemp(join(tmpdir(), 'hh-html-'));
     try {
       const file = join(dir, 'index.html');
-      await writeFile(file, renderHtml(r));
+      await writeFile(file, renderHtml(r, await loadSectionReports()));
       const { page, requests } = await open(file);
       const svg = page.locator('#bench figure svg').first();
       const box = await svg.boundingBox();

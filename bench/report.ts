@@ -5,14 +5,17 @@
  *   customSmallerIsBetter formats (benchmark-action/github-action-benchmark, src/extract.ts): arrays of
  *   { name, value, unit, range?, extra? } with names that stay stable across runs and include the driver;
  * - bench.md: tables; bench-throughput.svg and bench-documented.svg: charts.
- * Every writer renders nothing when no driver has benchmark figures.
+ * - index.html: each driver's bench and bench-kmip sections, and the charts across drivers.
+ * Every writer renders nothing when no driver has benchmark figures. suites/bench.ts and suites/bench-kmip.ts
+ * carry benchReport and kmipBenchReport, so the report writers find them without importing this file.
  */
-import type { DriverReport, RunResults } from '../results.js';
-import type { ReportWriter } from './write.js';
-import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure } from '../../bench/types.js';
-import { ZONE_SIZES, humanDuration } from '../../bench/dnssec.js';
-import { loadDocumentedTable } from '../../bench/documented.js';
-import { rangeChart, throughputChart, type Panel, type RangeRow } from './svg.js';
+import type { DriverReport, RunResults } from '../src/results.js';
+import type { ReportWriter, SectionReport } from '../src/reports/sections.js';
+import { esc, isPlainObject, num, pill, renderValue, table as htmlTable } from '../src/reports/html.js';
+import { rangeChart, throughputChart, type Panel, type RangeRow } from '../src/reports/svg.js';
+import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure } from './types.js';
+import { ZONE_SIZES, humanDuration } from './dnssec.js';
+import { loadDocumentedTable } from './documented.js';
 
 /**
  * One figure. Rate figures from repeated batches carry every batch's rate; opsPerSec is their median and
@@ -53,7 +56,7 @@ type WithBench = { driver: DriverReport; bench?: BenchSection; kmip?: KmipBenchS
 
 function benchDrivers(results: RunResults): WithBench[] {
   return results.drivers
-    .map((driver) => ({ driver, bench: driver.sections.bench as BenchSection | undefined, kmip: driver.sections['bench-kmip'] as KmipBenchSection | undefined }))
+    .map((driver) => ({ driver, bench: driver.sections.bench, kmip: driver.sections['bench-kmip'] }))
     .filter((d) => d.bench || d.kmip);
 }
 
@@ -295,3 +298,102 @@ export function benchWritersWith(micro: MicroFigure[]): ReportWriter[] {
   ];
   return benchWriters.map((w) => withMicro.find((x) => x.file === w.file) ?? w);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// index.html parts.
+
+const latencyCells = (l: LatencyStats | undefined) => l
+  ? [num(l.mean), num(l.p50), num(l.p99), `±${num(l.rme, 2)} %`, esc(l.samples)]
+  : ['–', '–', '–', '–', '–'];
+const LATENCY_HEADERS = ['mean ms', 'p50 ms', 'p99 ms', 'rme', 'samples'];
+
+function renderBench(data: unknown): string | undefined {
+  const b = data as Partial<BenchSection>;
+  if (!isPlainObject(data) || !Array.isArray(b.sign) || !Array.isArray(b.threadLevels)) return undefined;
+  const out: string[] = [`<p class="muted">${esc(b.mode)} pass, budget ${esc(b.budgetSeconds)} s per driver. ${esc(METHOD)}</p>`];
+  const rateCell = (f: RateFigure | undefined) => (f ? `${num(f.median)} <span class="muted">(${num(f.worst)}–${num(f.best)})</span>` : '–');
+  if (b.sign.length) {
+    out.push('<h4>Signing, one session (sig/s)</h4>', htmlTable(['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'signatures verified', ...LATENCY_HEADERS],
+      b.sign.map((f) => [esc(f.algorithm), esc(f.dnssec), `<code>${esc(f.mechanism)}</code>`, rateCell(f.bareLoop), rateCell(f.threads[0]), num(f.vsBareLoop),
+        esc(f.verifiedSignatures), ...latencyCells(f.latency)])));
+    if (b.threadLevels.length > 1) {
+      out.push('<h4>Signer threads (aggregate sig/s)</h4>', htmlTable(['Algorithm', ...b.threadLevels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)],
+        b.sign.map((f) => [esc(f.algorithm), ...b.threadLevels!.map((t) => {
+          const x = f.threads.find((y) => y.threads === t);
+          return x ? `${rateCell(x)}${t > 1 && f.threads[0] ? ` ×${num(x.best / f.threads[0].best)}` : ''}` : '–';
+        })])));
+    }
+    const ev = b.sign.filter((f) => f.eventLoop);
+    if (ev.length) {
+      out.push('<h4>Event-loop path (C_SignAsync)</h4>', htmlTable(['Algorithm', 'In flight', 'sig/s', ...LATENCY_HEADERS],
+        ev.map((f) => [esc(f.algorithm), esc(f.eventLoop!.inFlight), num(f.eventLoop!.opsPerSec), ...latencyCells(f.eventLoop!.latency)])));
+    }
+  }
+  for (const r of b.rejected ?? []) out.push(`<p class="reason">No figure for ${esc(r.algorithm)}: ${esc(r.reason)}</p>`);
+  if (b.dnssec?.length) {
+    const sizes = [...new Set(b.dnssec.flatMap((v) => Object.keys(v.resignSeconds ?? {})))];
+    out.push('<h4>DNSSEC view</h4>', htmlTable(['Algorithm', 'DNSSEC', 'Signer threads', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets`)],
+      b.dnssec.map((v) => [esc(v.algorithm), esc(v.dnssec), esc(v.threads), num(v.sigPerSec),
+        ...sizes.map((z) => { const t = v.resignSeconds?.[z]; return typeof t === 'number' ? esc(humanDuration(t)) : '–'; })])));
+  }
+  if (b.keygen?.length) {
+    out.push('<h4>Key generation</h4>', htmlTable(['Algorithm', ...LATENCY_HEADERS], b.keygen.map((k) => [esc(k.algorithm), ...latencyCells(k.latency)])));
+  }
+  if (b.random) out.push('<h4>Random numbers</h4>', htmlTable(['Bytes', 'ops/s', ...LATENCY_HEADERS], [[esc(b.random.bytes), num(b.random.opsPerSec), ...latencyCells(b.random.latency)]]));
+  if (b.hsmspeed) {
+    const h = b.hsmspeed;
+    out.push(`<h4>Side by side with ${esc(h.tool)}</h4>`);
+    if (h.skipped) out.push(`<p class="reason">not run: ${esc(h.skipped)}</p>`);
+    if (h.rows?.length) {
+      out.push(htmlTable(['Threads', 'Signatures/thread', `${h.tool} sig/s (best)`, 'harness sig/s (best)', 'ratio'],
+        h.rows.map((r) => [esc(r.threads), esc(r.iterationsPerThread),
+          r.ods ? num(r.ods.best) : `<span class="reason">${esc(r.odsError ?? '–')}</span>`,
+          r.harness ? num(r.harness.best) : `<span class="reason">${esc(r.harnessError ?? '–')}</span>`,
+          num(r.ratio)])));
+    }
+  }
+  if (b.documented) {
+    const d = b.documented;
+    out.push(`<h4>Documented figures: ${esc(d.family)}</h4><p class="muted">Source: ${esc(d.source)}. ${d.applies
+      ? `The token (${esc(d.token)}) is the documented device: each figure gets a verdict.`
+      : `Reference only: the token (${esc(d.token || 'unnamed')}) is not a CardContact ${esc(d.family)}.`}</p>`);
+    out.push(htmlTable(['Operation', 'Documented', 'Measured ms', ...(d.applies ? ['Verdict'] : []), 'Notes'], d.rows.map((r) => [esc(r.operation), esc(r.documented),
+      num(r.measuredMs), ...(d.applies ? [r.verdict ? pill(r.verdict === 'slower' ? 'fail' : 'pass', r.verdict) : '–'] : []),
+      `<span class="reason">${esc([r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; '))}</span>`])));
+  }
+  if (b.environment) out.push('<details><summary>Environment</summary>', renderValue(b.environment, 1), '</details>');
+  return out.join('\n');
+}
+
+function renderKmipBench(data: unknown): string | undefined {
+  const k = data as KmipBenchSection;
+  if (!k || !Array.isArray(k.sign)) return undefined;
+  if (k.skipped) return `<p class="reason">not run: ${esc(k.skipped)}</p>`;
+  const out = [htmlTable(['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s (one connection)'],
+    k.sign.map((x) => [esc(x.algorithm), num(x.latency.mean), num(x.latency.p99), `±${num(x.latency.rme)}%`, num(x.opsPerSec)]))];
+  if (k.connections?.length) {
+    out.push(htmlTable(['Algorithm', 'Connections', 'Round trips', 'Wall s', 'Round trips/s'],
+      k.connections.map((x) => [esc(x.algorithm), esc(x.connections), esc(x.completed), num(x.wallSeconds), num(x.opsPerSec)])));
+  }
+  return out.join('');
+}
+
+/** The benchmark charts across drivers, inline so the page stays one file. */
+function benchCharts(results: RunResults): string {
+  const charts = [renderThroughputSvg(results), renderDocumentedSvg(results)].filter((c): c is string => c !== undefined);
+  if (!charts.length) return '';
+  return '<p class="muted">Speed is reported, never asserted. Figures per driver are in each driver\'s section.</p>'
+    + charts.map((svg) => `<figure>${svg.replace(/^<\?xml[^>]*\?>\s*/, '')}</figure>`).join('\n');
+}
+
+export const benchReport: SectionReport = {
+  title: 'Benchmarks',
+  html: renderBench,
+  overview(results) {
+    const html = benchCharts(results);
+    return html ? { id: 'bench', title: 'Benchmarks', html } : undefined;
+  },
+  writers: benchWriters,
+};
+
+export const kmipBenchReport: SectionReport = { title: 'KMIP benchmarks', html: renderKmipBench };

@@ -1,14 +1,14 @@
-import type { Command } from './types.js';
-import { parse } from './args.js';
-import { runMatrix } from '../runner/run.js';
-import { makeProgress } from '../runner/progress.js';
-import { UsageError } from '../errors.js';
-import { ReportDir } from '../reports/outdir.js';
-import { redactFreeText } from '../secrets.js';
-import { unique } from './args.js';
-import { benchWritersWith, renderBenchJson, type MicroFigure } from '../reports/bench.js';
-import { writeReports } from '../reports/write.js';
-import type { BenchOptions, BenchSection, KmipBenchSection } from '../../bench/types.js';
+/** `hsm-harness bench`: lives beside the benchmarks; src/commands/index.ts loads it by path when it runs. */
+import type { Command } from '../src/commands/types.js';
+import { parse, unique } from '../src/commands/args.js';
+import { runMatrix } from '../src/runner/run.js';
+import { makeProgress } from '../src/runner/progress.js';
+import { UsageError } from '../src/errors.js';
+import { ReportDir } from '../src/reports/outdir.js';
+import { redactFreeText } from '../src/secrets.js';
+import { writeReports } from '../src/reports/write.js';
+import { benchWritersWith, renderBenchJson, type MicroFigure } from './report.js';
+import type { BenchOptions } from './types.js';
 
 export const benchCommand: Command = {
   name: 'bench',
@@ -59,8 +59,8 @@ export const benchCommand: Command = {
         for (const c of d.cases.filter((x) => x.status === 'fail' || x.status === 'crash' || x.status === 'timeout')) {
           process.stdout.write(`${d.id}: ${c.suite}/${c.case} ${c.status}: ${c.reason ?? ''}\n`);
         }
-        const section = d.sections.bench as BenchSection | undefined;
-        const kmip = d.sections['bench-kmip'] as KmipBenchSection | undefined;
+        const section = d.sections.bench;
+        const kmip = d.sections['bench-kmip'];
         for (const s of kmip?.sign ?? []) process.stdout.write(`${d.id}: KMIP sign ${s.algorithm}: ${s.latency.mean.toFixed(2)} ms mean, ${s.opsPerSec.toFixed(1)} round trips/s\n`);
         if (kmip && !section) continue;
         if (!d.available) { process.stdout.write(`${d.id}: unavailable: ${d.availabilityReason}\n`); continue; }
@@ -91,8 +91,8 @@ export const benchCommand: Command = {
 /** The driver-less figures: KMIP codec throughput, and (full runs only) one DKEK share-file key derivation. */
 async function microBenchmarks(quick: boolean): Promise<MicroFigure[]> {
   // Loaded here, not at start-up: every other command would pay for them.
-  const { benchKmipCodec } = await import('../../bench/kmip-codec.js');
-  const { benchDkekKdf } = await import('../../bench/dkek-kdf.js');
+  const { benchKmipCodec } = await import('./kmip-codec.js');
+  const { benchDkekKdf } = await import('./dkek-kdf.js');
   const out: MicroFigure[] = [];
   const codec = await benchKmipCodec({ timeMs: quick ? 300 : 1000 });
   const extra = `${codec.messageBytes}-byte batched Sign request`;
