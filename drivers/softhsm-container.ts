@@ -64,7 +64,7 @@ export const driver: Driver = {
         pkcs11: {
           modulePath: P11KIT_CLIENT, token: { label: LABEL }, pin,
           env: { P11_KIT_SERVER_ADDRESS: `unix:path=${socketPath}` }, wrongPinAllowed: true,
-          spareTokens: Array.from({ length: SPARES }, (_, i) => ({ token: { label: `${LABEL}-spare-${i + 1}` }, pin })),
+          spareTokens: Array.from({ length: SPARES }, (_, i) => ({ token: { label: `${LABEL}-spare-${i + 1}` }, pin })), backup: { method: 'aes-wrap' },
         },
       },
       // The container itself is reaped by testcontainers' Ryuk if this process dies.

@@ -32,7 +32,7 @@ export const driver: Driver = {
         pkcs11: {
           modulePath: P11KIT_CLIENT, token: { label: token.label }, pin: token.pin,
           env: { P11_KIT_SERVER_ADDRESS: server.address }, wrongPinAllowed: true,
-          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })),
+          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })), backup: { method: 'aes-wrap' },
         },
       },
       resources: { pids: [server.pid], dirs: [store.dir] },

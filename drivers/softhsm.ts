@@ -18,7 +18,7 @@ export const driver: Driver = {
     return {
       connections: {
         pkcs11: { modulePath: SOFTHSM_MODULE, token: { label: token.label }, pin: token.pin, env: store.env, wrongPinAllowed: true,
-          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })) },
+          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })), backup: { method: 'aes-wrap' } },
       },
       resources: { pids: [], dirs: [store.dir] },
       info: { tokenDirectory: store.dir },

@@ -39,6 +39,33 @@ export interface Pkcs11Connection {
   wrongPinAllowed: boolean;
   /** Further empty throwaway tokens on the same module (backup/restore round trips need a second token). */
   spareTokens?: { token: import('./pkcs11/token.js').TokenSelector; pin: string }[];
+  /** The backup and restore method the token offers; the DKEK suite for that method runs it. */
+  backup?: BackupOffer;
+}
+
+/**
+ * How a token's keys are backed up and restored. Each driver declares its own (from its own environment);
+ * suites/dkek/<method>.ts asks for it. Secrets in it exist only inside the driver's process.
+ */
+export type BackupOffer =
+  /** PKCS#11 C_WrapKey / C_UnwrapKey with a DKEK-derived AES key between the spare tokens. */
+  | { method: 'aes-wrap' }
+  | SmartcardHsmDkekOffer
+  /** YubiHSM 2 export and import under a temporary wrap key; runs only when the operator allowed it. */
+  | { method: 'yubihsm-wrap'; enabled: boolean };
+
+/** SmartCard-HSM DKEK: sc-hsm-tool --wrap-key / --unwrap-key on the card in the reader the driver chose. */
+export interface SmartcardHsmDkekOffer {
+  method: 'smartcard-hsm-dkek';
+  /** Exact reader name, for --reader of sc-hsm-tool and pkcs15-tool. */
+  reader: string;
+  /** PKCS#11 slot id of the card, for pkcs11-tool --slot. */
+  slotId: number;
+  /** The DKEK share files and their passwords; undefined with the reason when not configured. */
+  shares?: { file: string; password: string }[];
+  sharesMissing?: string;
+  /** Initialising the card (which erases it) is allowed, with this SO PIN. */
+  initialize?: { soPin: string };
 }
 
 export interface KmipConnection {

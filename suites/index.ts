@@ -14,7 +14,7 @@ import { sessionsSuite } from './pkcs11/sessions.js';
 import { suitabilitySuite } from './suitability.js';
 import { kmipConformance } from './kmip/conformance.js';
 import { kmipRobustness } from './kmip/robustness.js';
-import { dkekSuite } from './dkek.js';
+import { dkekAesWrapSuite, dkekSmartcardHsmSuite, dkekYubihsmWrapSuite } from './dkek/index.js';
 
 export const suites: Suite[] = [
   discoverySuite,
@@ -25,7 +25,9 @@ export const suites: Suite[] = [
   kmipConformance,
   kmipRobustness,
   nethsm,
-  dkekSuite,
+  dkekAesWrapSuite,
+  dkekSmartcardHsmSuite,
+  dkekYubihsmWrapSuite,
   benchSuite,
   benchKmipSuite,
   // Last: reads the capabilities every suite above recorded.

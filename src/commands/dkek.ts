@@ -11,7 +11,7 @@ import { parse } from './args.js';
 import { UsageError } from '../errors.js';
 import { readSecretSource, registerSecret, wipe } from '../secrets.js';
 import { writeFileAtomic } from '../fsutil.js';
-import { Dkek, DkekError, formatKcv, kcvOf } from '../dkek/dkek.js';
+import { Dkek, DkekError, DkekVerifyError, formatKcv, kcvOf } from '../dkek/dkek.js';
 import { createShareFile, decryptShareFile, type Password } from '../dkek/share.js';
 import { combinePassword, formatPasswordShare, colonHex, parsePasswordShares, randomSharePassword, splitPassword } from '../dkek/pwdshares.js';
 import { blobFromFile } from '../dkek/wrapfile.js';
@@ -28,6 +28,7 @@ const USAGE = `hsm-harness dkek <subcommand> [options]   (every subcommand takes
                                                       KCV of the DKEK assembled from the shares
   blob-verify   --wrap FILE --share FILE --password SRC [...] [--public-key PEM]
                                                       check a wrapped key offline; exit 1 if it is not restorable
+                                                      (other DKEK, bad CMAC, a failed check), 2 for bad input
 SRC is env:VAR, file:PATH, or shares:FILE / shares:- for a password split into n-of-m shares.
 Give one --password per --share (in the same order), or one for all.`;
 
@@ -231,7 +232,19 @@ const sub: Record<string, (argv: string[]) => Promise<number>> = {
     wipe(...shares);
     let report: BlobReport;
     try {
-      const r = await guard(() => verifyBlob(wrapFile.blob, dkek, { expectedPublicKey: expected, what: values.wrap }));
+      const r = await guard(() => {
+        try {
+          return verifyBlob(wrapFile.blob, dkek, { expectedPublicKey: expected, what: values.wrap });
+        } catch (err) {
+          if (!(err instanceof DkekVerifyError)) throw err;
+          // The input was readable; the backup is what fails. Said once, on stdout, with exit 1.
+          return { failed: err.message };
+        }
+      });
+      if ('failed' in r) {
+        out(values.json, { restorable: false, failure: r.failed }, `Restorable   : NO, ${r.failed}`);
+        return 1;
+      }
       wipeKey(r.key);
       report = r.report;
     } finally {

@@ -7,7 +7,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { aesCmac, aesCmacVerify } from './cmac.js';
-import { DkekError, formatKcv, type Dkek } from './dkek.js';
+import { DkekError, DkekVerifyError, formatKcv, type Dkek } from './dkek.js';
 import { wipe } from '../secrets.js';
 
 export const KEY_TYPE = { RSA: 5, RSA_CRT: 6, ECC: 12, AES: 15 } as const;
@@ -70,12 +70,12 @@ export function parseBlob(blob: Uint8Array, what = 'key blob'): BlobFields {
 export function unwrapBlob(blob: Uint8Array, dkek: Dkek, what = 'key blob'): { fields: BlobFields; key: UnwrappedKey } {
   const fields = parseBlob(blob, what);
   if (!fields.kcv.equals(dkek.kcv)) {
-    throw new DkekError(`blob wrapped under DKEK with KCV ${formatKcv(fields.kcv)}; these shares give ${dkek.kcvHex}`);
+    throw new DkekVerifyError(`blob wrapped under DKEK with KCV ${formatKcv(fields.kcv)}; these shares give ${dkek.kcvHex}`);
   }
   const kmac = dkek.kmac();
   const macOk = aesCmacVerify(kmac, fields.macInput, fields.mac);
   wipe(kmac);
-  if (!macOk) throw new DkekError(`${what}: CMAC check failed, the blob was altered or damaged; use an intact copy of the backup`);
+  if (!macOk) throw new DkekVerifyError(`${what}: CMAC check failed, the blob was altered or damaged; use an intact copy of the backup`);
   if (!(fields.keyType in KEY_TYPE_NAMES)) {
     throw new DkekError(`${what}: unknown key type ${fields.keyType} (known: 5 RSA, 6 RSA-CRT, 12 ECC, 15 AES)`);
   }

@@ -1,7 +1,8 @@
 /**
  * The DKEK itself (dkek.md §3): the XOR of its 32-byte shares, its key check value, and the two AES-256
  * keys derived from it for key blobs. Also the one error type of the DKEK library: DkekError carries a
- * one-line message that names the cause and never contains key material; the CLI turns it into exit 2.
+ * one-line message that names the cause and never contains key material; the CLI turns it into exit 2,
+ * except DkekVerifyError (a backup that fails verification), exit 1.
  */
 import { createHash } from 'node:crypto';
 import { wipe } from '../secrets.js';
@@ -10,6 +11,17 @@ export class DkekError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'DkekError';
+  }
+}
+
+/**
+ * The backup itself fails verification (wrapped under another DKEK, CMAC wrong): not bad input, a finding
+ * about the backup. `dkek blob-verify` reports it and exits 1.
+ */
+export class DkekVerifyError extends DkekError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DkekVerifyError';
   }
 }
 

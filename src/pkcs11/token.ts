@@ -213,7 +213,7 @@ function attrValue(template: Template, type: number): unknown {
  * Token did not create. Suites open further sessions with openSession(); they are closed by close().
  */
 export class Token {
-  readonly lib: pkcs11.PKCS11;
+  lib: pkcs11.PKCS11;
   private currentSession: Handle;
   private readonly extraSessions: Handle[] = [];
   private readonly owned = new Map<string, Owned>();
@@ -223,7 +223,7 @@ export class Token {
   /** How often cleanup had to reopen a lost session (reported by the cleanup case). */
   reconnects = 0;
 
-  constructor(readonly module: LoadedModule, public slot: Handle, private readonly pin: string, private readonly selector?: TokenSelector) {
+  constructor(public module: LoadedModule, public slot: Handle, private readonly pin: string, private readonly selector?: TokenSelector) {
     this.lib = module.lib;
     const info = this.lib.C_GetTokenInfo(slot);
     this.identity = { modulePath: module.path, label: trimPadded(info.label), serial: trimPadded(info.serialNumber) };
@@ -245,6 +245,66 @@ export class Token {
       mod.release();
       throw err;
     }
+  }
+
+  /**
+   * Finalize the module and start it again: a new session, a new login, and the module's first view of the
+   * token (OpenSC caches what it generated in this process; a fresh C_Initialize reads the card).
+   */
+  reopen(): void {
+    const restore = this.release();
+    restore();
+  }
+
+  /**
+   * Give the token to an outside process (sc-hsm-tool, pkcs15-tool, pkcs11-tool, ods-hsmspeed): close every
+   * session and C_Finalize, so that no PC/SC transaction or login of ours can block it; run fn; then reopen.
+   */
+  async handOver<T>(fn: () => Promise<T>): Promise<T> {
+    const restore = this.release();
+    try {
+      return await fn();
+    } finally {
+      restore();
+    }
+  }
+
+  /**
+   * Close and finalize; the returned function opens again. Handles do not survive C_Finalize, so each
+   * tracked object is found again by its run CKA_ID (and class) and its handle Buffer is rewritten in place:
+   * a suite holding that Buffer keeps pointing at the same object. Objects an outside tool made with a
+   * tracked CKA_ID and the run's label (a key it restored) are tracked too; a handle whose object is gone
+   * becomes CK_INVALID_HANDLE, so a stale handle can never reach another object.
+   */
+  private release(): () => void {
+    if (!this.selector) throw new Error('reopen needs a Token made by Token.open');
+    const known: { o: Owned; h: Handle; cls: number }[] = [];
+    for (const o of this.owned.values()) {
+      if (!o.destroyable) throw new Error('a tracked object without the run\'s CKA_ID and label could not be found again after C_Finalize');
+      for (const h of o.handles.values()) known.push({ o, h, cls: this.attrUlong(h, pkcs11.CKA_CLASS) });
+    }
+    const modulePath = this.module.path;
+    const wasLoggedIn = this.loggedIn;
+    this.close();
+    return () => {
+      this.module = loadModule(modulePath);
+      this.lib = this.module.lib;
+      openTokens.add(this);
+      this.mechanismList = undefined;
+      this.slot = findSlot(this.module, this.selector!);
+      this.currentSession = this.lib.C_OpenSession(this.slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
+      if (wasLoggedIn) this.login();
+      for (const o of this.owned.values()) {
+        o.handles.clear();
+        const found = this.find([{ type: pkcs11.CKA_ID, value: o.id }]).filter((h) => this.carriesMarks(h, o.id));
+        const claimed = new Set<string>();
+        for (const k of known.filter((x) => x.o === o)) {
+          const match = found.find((m) => !claimed.has(m.toString('hex')) && this.attrUlong(m, pkcs11.CKA_CLASS) === k.cls);
+          if (match) { claimed.add(match.toString('hex')); k.h.set(match); o.handles.set(k.h.toString('hex'), k.h); } else k.h.fill(0);
+        }
+        for (const m of found) if (!claimed.has(m.toString('hex'))) o.handles.set(m.toString('hex'), m);
+      }
+    };
   }
 
   /** Log in as USER. A wrong PIN becomes a UsageError: it is the operator's input that is wrong. */

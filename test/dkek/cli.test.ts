@@ -67,7 +67,7 @@ describe.concurrent('hsm-harness dkek', () => {
     expectUsageError(r, /wrong password or corrupted share file/);
   });
 
-  test('a blob under another DKEK names both KCVs', async () => {
+  test('a blob under another DKEK fails verification: exit 1, both KCVs named once', async () => {
     // A bare blob wrapped by the library under a random DKEK; the CLI decrypts only the fixture share.
     const share = randomBytes(32);
     const path = join(dir, 'other.blob');
@@ -75,7 +75,12 @@ describe.concurrent('hsm-harness dkek', () => {
     const r = await cli(['blob-verify', '--wrap', path, '--share', SHARE, '--password', 'env:DKEK_PW']);
     // The blob's KCV by dkek.md §3 (SHA-256 of the one-share DKEK, first 8 bytes), computed with node:crypto.
     const kcv = createHash('sha256').update(share).digest().subarray(0, 8).toString('hex').toUpperCase();
-    expectUsageError(r, new RegExp(`blob wrapped under DKEK with KCV ${kcv}; these shares give ${vector.kcv}`));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('');
+    const finding = `blob wrapped under DKEK with KCV ${kcv}; these shares give ${vector.kcv}`;
+    expect(r.stdout.split(finding)).toHaveLength(2);
+    expect(r.stdout).toMatch(/Restorable {3}: NO/);
+    for (const s of [vector.password, vector.share]) expect(r.stdout).not.toContain(s);
   });
 
   test('an authentic blob whose key fails the math (Q is not d·G) exits 1 with the failed check', async () => {

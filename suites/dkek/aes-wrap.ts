@@ -1,0 +1,224 @@
+/**
+ * DKEK backup by PKCS#11 key wrapping, for tokens whose driver declares the 'aes-wrap' method and offers two
+ * spare tokens (SoftHSM): the same DKEK-derived AES-256 key on tokens A and B; a key generated on A is
+ * wrapped (CKM_AES_KEY_WRAP_PAD), unwrapped on B, signs there and verifies with A's public key. The same key
+ * is also exported as a SmartCard-HSM key blob by src/dkek, verified offline, restored from the blob into a
+ * third token and used to sign. Where the mechanism is missing (p11-kit's RPC drops it) the blob round trip
+ * still runs, from a non-sensitive key.
+ */
+import { createDecipheriv, createPrivateKey, type KeyObject } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Suite, SuiteContext } from '../../src/suite.js';
+import { pkcs11, Token, ckrOf, type Handle, type Template } from '../../src/pkcs11/token.js';
+import { ckrName } from '../../src/pkcs11/constants.js';
+import { generateKeyPair, publicKeyObject, readPublicKey, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { DkekError, type Dkek } from '../../src/dkek/dkek.js';
+import { wrapBlob, unwrapBlob, type KeyToWrap, type UnwrappedKey } from '../../src/dkek/blob.js';
+import { curveByName } from '../../src/dkek/curves.js';
+import { encodeWrapFile, parseWrapFile } from '../../src/dkek/wrapfile.js';
+import { verifyBlob, wipeKey } from '../../src/dkek/verify.js';
+import { curveOf, keyToWrapFromKeyObject, rsaPrivateExponent } from '../../src/dkek/keys.js';
+import { wipe } from '../../src/secrets.js';
+import { makeDirs } from '../../src/fsutil.js';
+import { dkekSection, harnessDkekFromEnv, offered, randomDkek, signAndVerify, unwrapTemplate, type RoundTrip } from './common.js';
+
+/** Node's name for RFC 5649 AES key wrap with padding; its default IV is the RFC's A65959A6. */
+const KWP_CIPHER = 'id-aes256-wrap-pad';
+const KWP_IV = Buffer.from('a65959a6', 'hex');
+
+/** Import the AES-256 key-wrapping key (derived from the DKEK) as a secret-key object. */
+function importWrapKey(token: Token, value: Buffer): Handle {
+  const h = token.lib.C_CreateObject(token.session, [
+    { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
+    { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
+    { type: pkcs11.CKA_TOKEN, value: true },
+    { type: pkcs11.CKA_PRIVATE, value: true },
+    { type: pkcs11.CKA_SENSITIVE, value: true },
+    { type: pkcs11.CKA_EXTRACTABLE, value: false },
+    { type: pkcs11.CKA_WRAP, value: true },
+    { type: pkcs11.CKA_UNWRAP, value: true },
+    { type: pkcs11.CKA_LABEL, value: 'hsm-harness-dkek-kwp' },
+    { type: pkcs11.CKA_VALUE, value },
+  ]);
+  token.track(h);
+  return h;
+}
+
+/** C_CreateObject template for a private key restored from a SmartCard-HSM blob. */
+function privateKeyTemplate(key: UnwrappedKey, label: string): Template {
+  const base: Template = [
+    { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+    { type: pkcs11.CKA_TOKEN, value: true },
+    { type: pkcs11.CKA_PRIVATE, value: true },
+    { type: pkcs11.CKA_SENSITIVE, value: true },
+    { type: pkcs11.CKA_SIGN, value: true },
+    { type: pkcs11.CKA_LABEL, value: label },
+  ];
+  if (key.kind === 'ec') {
+    return [...base, { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_EC },
+      { type: pkcs11.CKA_EC_PARAMS, value: Buffer.from(curveOf(key).ecParams, 'hex') }, { type: pkcs11.CKA_VALUE, value: key.d }];
+  }
+  if (key.kind === 'rsa') {
+    const t: Template = [...base, { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_RSA },
+      { type: pkcs11.CKA_MODULUS, value: key.n }, { type: pkcs11.CKA_PUBLIC_EXPONENT, value: key.e },
+      { type: pkcs11.CKA_PRIVATE_EXPONENT, value: rsaPrivateExponent(key) }];
+    if (key.p && key.q && key.dp && key.dq && key.qInv) {
+      t.push({ type: pkcs11.CKA_PRIME_1, value: key.p }, { type: pkcs11.CKA_PRIME_2, value: key.q },
+        { type: pkcs11.CKA_EXPONENT_1, value: key.dp }, { type: pkcs11.CKA_EXPONENT_2, value: key.dq }, { type: pkcs11.CKA_COEFFICIENT, value: key.qInv });
+    }
+    return t;
+  }
+  throw new Error('AES blobs are not restored as signing keys');
+}
+
+/** The private components of a non-sensitive key pair, read as attributes, in the form wrapBlob takes. */
+function readPrivateKey(token: Token, pair: KeyPair): KeyToWrap {
+  const a = (t: number) => token.attr(pair.privateKey, t);
+  const info = KEY_ALGS[pair.alg];
+  if (info.family === 'ec') {
+    const curve = curveByName(info.curve!);
+    if (!curve) throw new Error(`no blob curve for ${pair.alg}`);
+    return { kind: 'ec', curve, d: a(pkcs11.CKA_VALUE), q: readPublicKey(token, pair.publicKey).point! };
+  }
+  return { kind: 'rsa', n: a(pkcs11.CKA_MODULUS), e: a(pkcs11.CKA_PUBLIC_EXPONENT), d: a(pkcs11.CKA_PRIVATE_EXPONENT), p: a(pkcs11.CKA_PRIME_1),
+    q: a(pkcs11.CKA_PRIME_2), dp: a(pkcs11.CKA_EXPONENT_1), dq: a(pkcs11.CKA_EXPONENT_2), qInv: a(pkcs11.CKA_COEFFICIENT) };
+}
+
+async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>, roundTrips: RoundTrip[], kwpAdvertised: boolean): Promise<void> {
+  const pk = ctx.connections.pkcs11!;
+  const tokenA = ctx.token!;
+  const spares: Token[] = [];
+  const sparesBefore: number[] = [];
+  let dkek: Dkek | undefined;
+  let wrapKeyValue: Buffer | undefined;
+  const handles: { a?: Handle; b?: Handle } = {};
+  const exportDir = ctx.env.HSM_HARNESS_DKEK_EXPORT_DIR;
+  try {
+    const ok = await ctx.case('setup-wrap-key', async (c) => {
+      const d = (await harnessDkekFromEnv(ctx.env)) ?? randomDkek();
+      dkek = d.dkek;
+      section.dkekSource = d.source;
+      section.kcv = dkek.kcvHex;
+      wrapKeyValue = dkek.pkcs11WrapKey();
+      for (const s of pk.spareTokens!.slice(0, 2)) {
+        const t = Token.open(pk.modulePath, s.token, s.pin);
+        spares.push(t);
+        t.login();
+        sparesBefore.push(t.countObjects());
+      }
+      handles.a = importWrapKey(tokenA, wrapKeyValue);
+      handles.b = importWrapKey(spares[0]!, wrapKeyValue);
+      c.detail('kcv', dkek.kcvHex);
+    });
+    if (ok !== 'pass') { ctx.capability('wrap', false); return; }
+
+    for (const alg of ['ec-p256', 'rsa-2048'] as KeyAlg[]) {
+      let wrapped: Buffer | undefined;
+      let original: KeyObject | undefined;
+      const kwp = await ctx.case(`kwp-restore-${alg}`, async (c) => {
+        const pair = await generateKeyPair(tokenA, alg, { extractable: true, sensitive: true, label: `hsm-harness-dkek-${alg}` });
+        original = publicKeyObject(tokenA, pair.publicKey);
+        try {
+          wrapped = tokenA.lib.C_WrapKey(tokenA.session, { mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, handles.a!, pair.privateKey, Buffer.alloc(8192));
+        } catch (err) {
+          const code = ckrOf(err);
+          if (code !== undefined) c.ckr(code);
+          // Not advertised and refused: the token lacks it (p11-kit's RPC, for one, drops the mechanism).
+          if (!kwpAdvertised || code === pkcs11.CKR_MECHANISM_INVALID || code === pkcs11.CKR_FUNCTION_NOT_SUPPORTED) {
+            c.unsupported(`CKM_AES_KEY_WRAP_PAD ${kwpAdvertised ? 'is advertised but' : 'is not in the mechanism list and'} C_WrapKey returned ${code !== undefined ? ckrName(code) : (err as Error).message.split('\n')[0]}`);
+          }
+          throw err;
+        }
+        if (!kwpAdvertised) ctx.finding('unadvertised', 'C_WrapKey with CKM_AES_KEY_WRAP_PAD works although the mechanism list does not include it');
+        c.detail('wrappedBytes', wrapped.length);
+        const b = spares[0]!;
+        const restored = b.lib.C_UnwrapKey(b.session, { mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, handles.b!, wrapped, unwrapTemplate(alg, `hsm-harness-dkek-restored-${alg}`));
+        b.track(restored);
+        await signAndVerify(b, restored, alg, original);
+      });
+      roundTrips.push({ alg, method: 'C_WrapKey/C_UnwrapKey CKM_AES_KEY_WRAP_PAD, token A → token B', status: kwp as RoundTrip['status'] });
+      if (kwp === 'pass') ctx.capability('wrap', true);
+
+      const blobCase = await ctx.case(`blob-restore-${alg}`, async (c) => {
+        let toWrap: KeyToWrap;
+        if (wrapped && original) {
+          // The PKCS#8 inside the KWP wrapping, decrypted in software with the same DKEK-derived key.
+          const d = createDecipheriv(KWP_CIPHER, wrapKeyValue!, KWP_IV);
+          const pkcs8 = Buffer.concat([d.update(wrapped), d.final()]);
+          toWrap = keyToWrapFromKeyObject(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
+          wipe(pkcs8);
+          c.detail('keySource', 'C_WrapKey output, unwrapped in software');
+        } else {
+          // No key wrapping here: read the private value of an extractable, non-sensitive test key instead.
+          const pair = await generateKeyPair(tokenA, alg, { extractable: true, sensitive: false, label: `hsm-harness-dkek-plain-${alg}` });
+          original = publicKeyObject(tokenA, pair.publicKey);
+          toWrap = readPrivateKey(tokenA, pair);
+          c.detail('keySource', 'attributes of a non-sensitive key');
+        }
+        const blob = wrapBlob(toWrap, dkek!);
+        if (toWrap.kind === 'ec') wipe(toWrap.d);
+        else if (toWrap.kind === 'rsa') wipe(toWrap.d, toWrap.p, toWrap.q, toWrap.dp, toWrap.dq, toWrap.qInv);
+        const wrapFile = encodeWrapFile({ blob });
+        c.detail('blobBytes', blob.length);
+        if (exportDir) {
+          await makeDirs(exportDir);
+          await writeFile(join(exportDir, `${ctx.driverId}-${alg}.wrap`), wrapFile);
+        }
+        // Offline verification exactly as `dkek blob-verify` does it, including the token's public key.
+        const { report, key } = verifyBlob(parseWrapFile(wrapFile).blob, dkek!, { expectedPublicKey: original });
+        c.detail('checks', report.checks.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.name}`));
+        try {
+          if (!report.restorable) throw new Error(`offline verification failed: ${report.checks.filter((x) => !x.ok).map((x) => x.name).join(', ')}`);
+          const tokenC = spares[1]!;
+          const h = tokenC.lib.C_CreateObject(tokenC.session, privateKeyTemplate(key, `hsm-harness-dkek-blob-${alg}`));
+          tokenC.track(h);
+          await signAndVerify(tokenC, h, alg, original!);
+        } finally {
+          wipeKey(key);
+        }
+        // Tampering must be caught: a flipped ciphertext byte fails the CMAC.
+        const bad = Buffer.from(blob);
+        bad[bad.length - 20]! ^= 0x01;
+        let caught = false;
+        try { wipeKey(unwrapBlob(bad, dkek!).key); } catch (err) { caught = err instanceof DkekError && /CMAC/.test(err.message); }
+        if (!caught) throw new Error('a blob with a flipped byte was accepted');
+      });
+      roundTrips.push({ alg, method: 'SmartCard-HSM key blob from src/dkek, verified offline, C_CreateObject on token C', status: blobCase as RoundTrip['status'] });
+    }
+    if (ctx.has('wrap') === undefined) ctx.capability('wrap', false);
+  } finally {
+    wipe(wrapKeyValue);
+    dkek?.wipe();
+    await ctx.case('spare-tokens-clean', () => {
+      const problems: string[] = [];
+      spares.forEach((t, i) => {
+        const failures = t.cleanup();
+        const after = t.countObjects();
+        if (failures.length) problems.push(`spare ${i + 1}: could not destroy ${failures.length} object(s)`);
+        if (after !== sparesBefore[i]) problems.push(`spare ${i + 1} had ${sparesBefore[i]} objects before and ${after} after`);
+      });
+      for (const t of spares) t.close();
+      if (problems.length) throw new Error(problems.join('; '));
+    });
+  }
+}
+
+export const dkekAesWrapSuite: Suite = {
+  name: 'dkek',
+  title: 'DKEK backup → restore → sign: PKCS#11 key wrapping between tokens, and SmartCard-HSM key blobs',
+  needs: 'pkcs11',
+  async run(ctx) {
+    if (!offered(ctx, 'aes-wrap')) return;
+    const kwpAdvertised = ctx.token!.offeredMechanisms().has(pkcs11.CKM_AES_KEY_WRAP_PAD);
+    const { section, roundTrips } = dkekSection(ctx, kwpAdvertised ? 'pkcs11 key wrapping (CKM_AES_KEY_WRAP_PAD)'
+      : 'pkcs11 without CKM_AES_KEY_WRAP_PAD: blob restore from a non-sensitive key');
+    if ((ctx.connections.pkcs11?.spareTokens?.length ?? 0) < 2) {
+      section.path = 'none: the driver offers no two spare tokens to restore into';
+      if (!kwpAdvertised) ctx.capability('wrap', false);
+      await ctx.case('kwp-restore', (c) => c.skip('the driver offers no two spare tokens to restore into'));
+      return;
+    }
+    await softwarePath(ctx, section, roundTrips, kwpAdvertised);
+  },
+};
