@@ -66,6 +66,8 @@ export function makeContext(args: {
     capability(name, supported) { report.capabilities[capability(name)] = supported; },
     has(name) { return report.capabilities[name]; },
     finding(kind: Finding['kind'], text: string) {
+      // Said once: the same observation from every key or case is one finding.
+      if (report.findings.some((f) => f.kind === kind && f.text === text)) return;
       report.findings.push({ driver: args.driverId, suite: ctx.suite, kind, text });
     },
     log(line: string) { events.log(line); },

@@ -6,7 +6,7 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
-import { pkcs11, ckrOf, readBool, type Handle, type Token } from '../../src/pkcs11/token.js';
+import { pkcs11, ckrOf, readBool, trimPadded, type Handle, type Token } from '../../src/pkcs11/token.js';
 import { CKF_GENERATE_KEY_PAIR, attributeName, ckrName, mechanismName } from '../../src/pkcs11/constants.js';
 import {
   KEY_ALGS, generateKeyPair, readPublicKey, signAsync, toKeyObject, unwrapOctetString, type KeyAlg, type KeyPair,
@@ -77,7 +77,40 @@ async function generateAndCheck(ctx: SuiteContext, c: CaseHandle, token: Token, 
   return pair;
 }
 
+/** Flags the token sets at generation (PKCS#11 v2.40 §4.9), which OpenSC may report stale in the generating process. */
+const GENERATION_FLAGS = [pkcs11.CKA_SENSITIVE, pkcs11.CKA_ALWAYS_SENSITIVE, pkcs11.CKA_NEVER_EXTRACTABLE, pkcs11.CKA_LOCAL].map(attributeName);
+
 async function policyChecks(ctx: SuiteContext, c: CaseHandle, token: Token, pair: KeyPair): Promise<void> {
+  let problems = attributeProblems(token, pair);
+  const wrongFlags = (ps: string[]) => ps.filter((p) => GENERATION_FLAGS.some((f) => p.includes(` ${f} is false`)));
+  if (wrongFlags(problems).length) {
+    // Judge the token by what it stores, not by the module's in-process cache: a fresh C_Initialize and login.
+    const stale = wrongFlags(problems);
+    token.reopen();
+    problems = attributeProblems(token, pair);
+    if (!wrongFlags(problems).length) {
+      c.detail('staleInProcessView', stale);
+      ctx.finding('note', `${trimPadded(token.lib.C_GetInfo().libraryDescription)}: in the process that generated a key, the module reports `
+        + `${GENERATION_FLAGS.join(', ')} as false; a fresh module session reads them true from the token (a module cache, not the token's policy)`);
+    }
+  }
+  // The private value must not come out (CKR_ATTRIBUTE_SENSITIVE, v2.40 §5.7 C_GetAttributeValue).
+  const priv = pair.privateKey;
+  const family = KEY_ALGS[pair.alg].family;
+  const secret = family === 'rsa' ? pkcs11.CKA_PRIVATE_EXPONENT : pkcs11.CKA_VALUE;
+  let leaked = false;
+  try {
+    token.attr(priv, secret);
+    leaked = true;
+  } catch (err) {
+    const situation = `${attributeName(secret)} of a sensitive ${family === 'rsa' ? 'RSA' : family === 'ec' ? 'EC' : 'Ed25519'} private key`;
+    expectFailure(ctx, c, 'C_GetAttributeValue', situation, err, pkcs11.CKR_ATTRIBUTE_SENSITIVE);
+  }
+  if (leaked) problems.push(`${attributeName(secret)} of a SENSITIVE, non-EXTRACTABLE private key is readable`);
+  if (problems.length) throw new Error(problems.join('; '));
+}
+
+function attributeProblems(token: Token, pair: KeyPair): string[] {
   const problems: string[] = [];
   const expectBool = (h: Handle, type: number, want: boolean, half: string) => {
     try {
@@ -100,19 +133,7 @@ async function policyChecks(ctx: SuiteContext, c: CaseHandle, token: Token, pair
     if (token.attr(h, pkcs11.CKA_LABEL).toString('utf8') !== pair.label) problems.push(`${half} CKA_LABEL differs from the one set at generation`);
     if (!token.attr(h, pkcs11.CKA_ID).equals(pair.id)) problems.push(`${half} CKA_ID differs from the one set at generation`);
   }
-  // The private value must not come out (CKR_ATTRIBUTE_SENSITIVE, v2.40 §5.7 C_GetAttributeValue).
-  const family = KEY_ALGS[pair.alg].family;
-  const secret = family === 'rsa' ? pkcs11.CKA_PRIVATE_EXPONENT : pkcs11.CKA_VALUE;
-  let leaked = false;
-  try {
-    token.attr(priv, secret);
-    leaked = true;
-  } catch (err) {
-    const situation = `${attributeName(secret)} of a sensitive ${family === 'rsa' ? 'RSA' : family === 'ec' ? 'EC' : 'Ed25519'} private key`;
-    expectFailure(ctx, c, 'C_GetAttributeValue', situation, err, pkcs11.CKR_ATTRIBUTE_SENSITIVE);
-  }
-  if (leaked) problems.push(`${attributeName(secret)} of a SENSITIVE, non-EXTRACTABLE private key is readable`);
-  if (problems.length) throw new Error(problems.join('; '));
+  return problems;
 }
 
 export const keygenSuite: Suite = {

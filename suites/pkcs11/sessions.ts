@@ -129,6 +129,12 @@ export const sessionsSuite: Suite = {
     await ctx.case('key-function-not-permitted', async (c) => {
       const a = needKey(c);
       const pair = await generateKeyPair(token, a, { label: 'hsm-harness-sessions-nosign', extraPrivate: [{ type: pkcs11.CKA_SIGN, value: false }] });
+      if (token.attrBool(pair.privateKey, pkcs11.CKA_SIGN)) {
+        // The key the case needs does not exist: that is its own finding, not a C_SignInit that ignores CKA_SIGN.
+        token.destroyPair(pair);
+        ctx.finding('deviation', 'C_GenerateKeyPair ignored the template\'s CKA_SIGN=false: the private key reads back CKA_SIGN=true (PKCS#11 v2.40 §5.13)');
+        c.unsupported('template CKA_SIGN=false ignored: the key reads back CKA_SIGN=true, so C_SignInit on a non-signing key cannot be tried');
+      }
       const s = token.openSession();
       try {
         token.lib.C_SignInit(s, schemeForKey(a).mechanism, pair.privateKey);

@@ -17,6 +17,20 @@ import { capability } from '../../src/capabilities.js';
 const LENGTH_REPEATS: Partial<Record<KeyAlg, number>> = { 'ec-p521': 300, 'ec-p256': 48 };
 const LENGTH_BUDGET_MS = 20_000;
 
+/**
+ * OpenSC before 0.26 cannot tell a SmartCard-HSM P-521 signature with 65-byte halves from a 512-bit one and
+ * returns CKR_DATA_INVALID for about 1 signature in 20 (OpenSC issues #2421 and #2623, fixed by PR #3157 in
+ * 0.26.0). The reason to give when this module is such an OpenSC, else undefined.
+ */
+function openscP521Limitation(token: Token, alg: KeyAlg, err: unknown): string | undefined {
+  if (alg !== 'ec-p521' || ckrOf(err) !== pkcs11.CKR_DATA_INVALID) return undefined;
+  const info = token.lib.C_GetInfo();
+  const v = info.libraryVersion;
+  if (!/OpenSC/i.test(info.manufacturerID) || v.major > 0 || v.minor >= 26) return undefined;
+  return `OpenSC ${v.major}.${v.minor} rejects P-521 signatures whose halves are 65 bytes with CKR_DATA_INVALID `
+    + '(OpenSC issues #2421 and #2623, fixed by PR #3157 in OpenSC 0.26): a module limitation, not the token\'s';
+}
+
 function fieldBytes(key: KeyAlg): number {
   return Math.ceil(KEY_ALGS[key].bits / 8);
 }
@@ -127,10 +141,21 @@ export const signing: Suite = {
           const t0 = performance.now();
           let done = 0;
           let withLeadingZeroByte = 0;
+          let limitation: string | undefined;
+          let rejectedByModule = 0;
           await inSession(token, async (s) => {
             while (done < repeats && performance.now() - t0 < LENGTH_BUDGET_MS) {
               const data = randomBytes(32);
-              const sig = await signOnce(token, s, spec, kp.privateKey, spec.input(data));
+              let sig: Buffer;
+              try {
+                sig = await signOnce(token, s, spec, kp.privateKey, spec.input(data));
+              } catch (err) {
+                limitation = openscP521Limitation(token, alg, err);
+                if (!limitation) throw err;
+                done++;
+                rejectedByModule++;
+                continue;
+              }
               done++;
               if (sig.length !== want) {
                 noteEcdsa(false);
@@ -144,6 +169,11 @@ export const signing: Suite = {
           c.detail('signatures', done);
           c.detail('withLeadingZeroByte', withLeadingZeroByte);
           if (done < repeats) c.detail('stoppedAfterMs', LENGTH_BUDGET_MS);
+          if (limitation) {
+            c.detail('rejectedByModule', rejectedByModule);
+            ctx.finding('note', limitation);
+            c.unsupported(`${rejectedByModule} of ${done} signatures: ${limitation}; every other signature had the right length and verified`);
+          }
         });
       }
       if (ecdsaRaw !== undefined) ctx.capability('ecdsa-raw-signature', ecdsaRaw);

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { createCipheriv, generateKeyPairSync, randomBytes, sign, verify, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Dkek, DkekError } from '../../src/dkek/dkek.js';
+import { Dkek, DkekError, DkekVerifyError } from '../../src/dkek/dkek.js';
 import { parseBlob, unwrapBlob, wrapBlob } from '../../src/dkek/blob.js';
 import { encodeWrapFile, parseWrapFile, blobFromFile } from '../../src/dkek/wrapfile.js';
 import { verifyBlob } from '../../src/dkek/verify.js';
@@ -88,7 +88,7 @@ describe('the real-device wrap file (secp256k1 key wrapped by a Nitrokey HSM)', 
 
   test('a different DKEK is a KCV mismatch naming both KCVs', () => {
     const share = randomBytes(32);
-    expect(() => unwrapBlob(parseWrapFile(wrapFileBytes).blob, Dkek.fromShares([share]))).toThrow(new DkekError(`blob wrapped under DKEK with KCV ${vector.kcv}; these shares give ${kcvOf(share)}`));
+    expect(() => unwrapBlob(parseWrapFile(wrapFileBytes).blob, Dkek.fromShares([share]))).toThrow(new DkekVerifyError(`blob wrapped under DKEK with KCV ${vector.kcv}; these shares give ${kcvOf(share)}`));
   });
 
   test('an unknown key type with a valid CMAC is refused by name', () => {
