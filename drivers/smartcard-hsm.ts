@@ -20,14 +20,18 @@ async function readersWithCard(env: NodeJS.ProcessEnv): Promise<{ all: string[];
   if (r.code !== 0 && !/No smart card readers found/i.test(r.stdout + r.stderr)) {
     throw new Error(`opensc-tool --list-readers failed (${r.signal ?? `exit ${r.code}`}): ${(r.stderr.trim().split('\n').pop() ?? '').slice(0, 200)}`);
   }
+  return parseReaderList(r.stdout);
+}
+
+/** The "Nr.  Card  Features  Name" table of `opensc-tool --list-readers`. */
+export function parseReaderList(stdout: string): { all: string[]; withCard: string[] } {
   const all: string[] = [];
   const withCard: string[] = [];
-  for (const line of r.stdout.split('\n')) {
-    // "Nr.  Card  Features  Name" rows: "0    Yes             Virtual PCD 00 00"
-    const m = /^\s*(\d+)\s+(Yes|No)\s+(?:(?:PIN pad|Display)\s+)*(.+?)\s*$/.exec(line);
+  for (const line of stdout.split('\n')) {
+    const m = /^\s*\d+\s+(Yes|No)\s+(?:(?:PIN pad|Display)\s+)*(.+?)\s*$/.exec(line);
     if (!m) continue;
-    all.push(m[3]!);
-    if (m[2] === 'Yes') withCard.push(m[3]!);
+    all.push(m[2]!);
+    if (m[1] === 'Yes') withCard.push(m[2]!);
   }
   return { all, withCard };
 }
