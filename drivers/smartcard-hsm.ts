@@ -42,7 +42,9 @@ export function chooseReader(readers: { all: string[]; withCard: string[] }, wan
   if (wanted) {
     const matches = readers.all.filter((n) => n.includes(wanted));
     if (matches.length === 0) throw new UsageError(`smartcard-hsm: no reader name contains SCHSM_READER "${wanted}" (readers: ${list(readers.all)})`);
-    if (matches.length > 1) throw new UsageError(`smartcard-hsm: SCHSM_READER "${wanted}" matches ${matches.length} readers (${list(matches)}); make it longer`);
+    if (matches.length > 1) {
+      throw new UsageError(`smartcard-hsm: SCHSM_READER "${wanted}" matches ${matches.length} readers (${list(matches)}); make it longer`);
+    }
     if (!readers.withCard.includes(matches[0]!)) throw new UsageError(`smartcard-hsm: no card in reader "${matches[0]}"; insert the SmartCard-HSM`);
     return matches[0]!;
   }
@@ -62,7 +64,9 @@ function slotOfReader(modulePath: string, reader: string): number {
     // A card with several PINs has one slot per PIN; the user PIN's is the one to log in to.
     const user = slots.filter((s) => /UserPIN/.test(mod.lib.C_GetTokenInfo(s).label));
     const pick = user.length === 1 ? user[0] : slots.length === 1 ? slots[0] : undefined;
-    if (!pick) throw new UsageError(`smartcard-hsm: ${slots.length} PKCS#11 slots in reader "${reader}" and not one user-PIN slot among them; check the card with pkcs11-tool -L`);
+    if (!pick) {
+      throw new UsageError(`smartcard-hsm: ${slots.length} PKCS#11 slots in reader "${reader}", none of them a user-PIN slot; check with pkcs11-tool -L`);
+    }
     return pick.readUIntLE(0, 6);
   } finally {
     mod.release();

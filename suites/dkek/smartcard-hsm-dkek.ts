@@ -37,9 +37,9 @@ export interface CardStatus {
 /** Parse sc-hsm-tool's status output. Anything that is not a status report throws: it is never "no DKEK". */
 export function parseCardStatus(r: RunResult): CardStatus {
   const out = `${r.stdout}\n${r.stderr}`;
-  const why = r.signal ? `killed by ${r.signal} (timeout?)` : r.code !== 0 ? `exit ${r.code}`
-    : /Failed to connect|Card not present|No smart card readers|not a SmartCard-HSM/i.test(out) ? (out.match(/.*(Failed to connect|Card not present|No smart card readers|not a SmartCard-HSM).*/i)?.[0] ?? '').trim()
-    : !/User PIN tries left|SO-PIN tries left|Version\s*:/.test(r.stdout) ? 'no status in its output' : undefined;
+  const noCard = /.*(Failed to connect|Card not present|No smart card readers|not a SmartCard-HSM).*/i.exec(out)?.[0]?.trim();
+  const why = r.signal ? `killed by ${r.signal} (timeout?)` : r.code !== 0 ? `exit ${r.code}` : noCard
+    ?? (!/User PIN tries left|SO-PIN tries left|Version\s*:/.test(r.stdout) ? 'no status in its output' : undefined);
   if (why) throw new Error(`sc-hsm-tool status read failed (${why}); the card is left as it is`);
   const shares = Number(/DKEK shares\s*:\s*(\d+)/.exec(r.stdout)?.[1] ?? 0);
   const missing = Number(/(\d+)\s+share\(s\) still missing/.exec(r.stdout)?.[1] ?? 0);
@@ -103,12 +103,13 @@ async function ensureDkek(c: CaseHandle, t: Tools, offer: SmartcardHsmDkekOffer,
   await t.ok('sc-hsm-tool', ['--reader', offer.reader, '--initialize', '--so-pin', 'env:HSM_HARNESS_CARD_SO_PIN', '--pin', 'env:HSM_HARNESS_CARD_PIN',
     '--dkek-shares', String(n)], 120_000, '--initialize');
   for (let i = 0; i < n; i++) {
-    await t.ok('sc-hsm-tool', ['--reader', offer.reader, '--import-dkek-share', offer.shares![i]!.file, '--password', `env:HSM_HARNESS_SHARE_${i + 1}_PASSWORD`],
-      180_000, '--import-dkek-share');
+    const share = ['--import-dkek-share', offer.shares![i]!.file, '--password', `env:HSM_HARNESS_SHARE_${i + 1}_PASSWORD`];
+    await t.ok('sc-hsm-tool', ['--reader', offer.reader, ...share], 180_000, '--import-dkek-share');
   }
   const after = parseCardStatus(await t.run('sc-hsm-tool', ['--reader', offer.reader], 60_000));
   if (after.missing !== 0 || (after.kcv !== undefined && after.kcv !== dkek.kcvHex)) {
-    throw new Error(`after importing the shares the card reports ${after.missing ? `${after.missing} missing share(s)` : `KCV ${after.kcv}`}; the shares give ${dkek.kcvHex}`);
+    const what = after.missing ? `${after.missing} missing share(s)` : `KCV ${after.kcv}`;
+    throw new Error(`after importing the shares the card reports ${what}; the shares give ${dkek.kcvHex}`);
   }
   return after.kcv;
 }
@@ -145,9 +146,10 @@ async function roundTrip(c: CaseHandle, token: Token, offer: SmartcardHsmDkekOff
     let newRef = 1;
     while (used.has(newRef)) newRef++;
     await token.handOver(async () => {
-      await t.ok('sc-hsm-tool', ['--reader', offer.reader, '--unwrap-key', wrapPath, '--key-reference', String(newRef), '--pin', 'env:HSM_HARNESS_CARD_PIN', '--force'],
-        120_000, '--unwrap-key');
-      if (!(await listKeys(t, offer.reader)).some((k) => k.keyRef === newRef && k.id === id)) throw new Error(`no key with the original ID at reference ${newRef} after unwrapping`);
+      const unwrap = ['--unwrap-key', wrapPath, '--key-reference', String(newRef), '--pin', 'env:HSM_HARNESS_CARD_PIN', '--force'];
+      await t.ok('sc-hsm-tool', ['--reader', offer.reader, ...unwrap], 120_000, '--unwrap-key');
+      const restored = (await listKeys(t, offer.reader)).some((k) => k.keyRef === newRef && k.id === id);
+      if (!restored) throw new Error(`no key with the original ID at reference ${newRef} after unwrapping`);
     });
     // 5. Sign with the restored key (found by its ID after the hand-over) and verify with node:crypto.
     const restored = token.find([{ type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY }, { type: pkcs11.CKA_ID, value: pair.id }]);
