@@ -15,7 +15,7 @@ export const driver = moduleDriver({
   id: 'yubihsm',
   title: 'YubiHSM 2',
   order: 50,
-  envVars: ['YUBIHSM_PKCS11_CONF', 'YUBIHSM_PIN', 'YUBIHSM_PKCS11_MODULE', 'YUBIHSM_WRAP_ROUNDTRIP'],
+  envVars: ['YUBIHSM_PKCS11_CONF', 'YUBIHSM_PIN', 'YUBIHSM_PKCS11_MODULE', 'YUBIHSM_WRAP_ROUNDTRIP', 'YUBIHSM_SERIAL'],
   traits: { ...DEFAULT_TRAITS, physical: true, maxConcurrency: 8, caseTimeoutMs: 120_000, family: 'yubihsm2' },
   resolve(env) {
     if (!env.YUBIHSM_PKCS11_CONF) return 'YUBIHSM_PKCS11_CONF is not set (attach a YubiHSM 2 and point it at a yubihsm_pkcs11.conf to enable this driver)';
