@@ -17,7 +17,8 @@ describe('hsm-harness run on the embedded defaults', () => {
   let results: RunResults;
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'hh-default-'));
-    r = await cli(['run', '--out', out]);
+    // A hang guard, not a speed check: the whole default matrix, on a machine shared with the rest of the suite.
+    r = await cli(['run', '--out', out], {}, { timeoutMs: 570_000 });
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
   }, 600_000);
   afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });

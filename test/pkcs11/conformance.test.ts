@@ -40,7 +40,8 @@ beforeAll(async () => {
   toolOutput = (await tool).stdout;
   await run.catch((err: { stdout?: string; stderr?: string }) => { throw new Error(`hsm-harness run failed: ${err.stderr ?? err}`); });
   results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
-});
+  // A hang guard, not a speed check: three drivers exercise every function of every DNSSEC mechanism on a shared machine.
+}, 600_000);
 
 afterAll(async () => {
   await store?.remove();
