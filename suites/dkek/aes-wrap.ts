@@ -124,10 +124,11 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
         } catch (err) {
           const code = ckrOf(err);
           if (code !== undefined) c.ckr(code);
+          const answer = code !== undefined ? ckrName(code) : (err as Error).message.split('\n')[0];
           // Not advertised and refused: the token lacks it (p11-kit's RPC, for one, drops the mechanism).
-          if (!kwpAdvertised || code === pkcs11.CKR_MECHANISM_INVALID || code === pkcs11.CKR_FUNCTION_NOT_SUPPORTED) {
-            c.unsupported(`CKM_AES_KEY_WRAP_PAD ${kwpAdvertised ? 'is advertised but' : 'is not in the mechanism list and'} C_WrapKey returned ${code !== undefined ? ckrName(code) : (err as Error).message.split('\n')[0]}`);
-          }
+          if (!kwpAdvertised) c.unsupported(`CKM_AES_KEY_WRAP_PAD is not in the mechanism list and C_WrapKey returned ${answer}`);
+          // Advertised and refused is a lie (docs/status-model.md), whatever the code.
+          ctx.finding('lie', `CKM_AES_KEY_WRAP_PAD is advertised but C_WrapKey returned ${answer}`);
           throw err;
         }
         if (!kwpAdvertised) ctx.finding('unadvertised', 'C_WrapKey with CKM_AES_KEY_WRAP_PAD works although the mechanism list does not include it');
