@@ -7,5 +7,7 @@ import { kmipCommand } from './kmip.js';
 import { dkekCommand } from './dkek.js';
 import { benchCommand } from './bench.js';
 import { cleanupCommand } from './cleanup.js';
+import { mergeCommand } from './merge.js';
+import { diffCommand } from './diff.js';
 
-export const commands: Command[] = [runCommand, driversCommand, discoverCommand, kmipCommand, dkekCommand, benchCommand, cleanupCommand];
+export const commands: Command[] = [runCommand, driversCommand, discoverCommand, kmipCommand, dkekCommand, benchCommand, cleanupCommand, mergeCommand, diffCommand];

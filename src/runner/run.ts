@@ -10,7 +10,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drivers as allDrivers, driverById } from '../../drivers/index.js';
-import { emptyDriverReport, summarise } from '../results.js';
+import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise } from '../results.js';
+import { completeIdentity, runIdentity } from '../fleet/identity.js';
 import type { CaseRecord, DriverReport, RunLeftovers, RunResults } from '../results.js';
 import type { Driver, DriverResources } from '../driver.js';
 import type { Phase, WorkerMessage, WorkerRequest } from './protocol.js';
@@ -121,6 +122,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
     const r = await runDriverProcess(driver, opts.suites ?? null, env, opts.progress, opts.options ?? {}, journal, runPrefix);
     r.available = true;
     r.availabilityReason = availability.reason;
+    completeIdentity(r, env);
     reports.push(r);
   }
   journal.append({ t: 'end' });
@@ -132,10 +134,11 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
     fromEarlierRuns: earlier.map((e) => ({ journal: e.journal, removed: e.removed, left: e.left })),
   };
   return {
-    schemaVersion: 1,
+    schemaVersion: RESULTS_SCHEMA_VERSION,
     tool: { name: 'hsm-harness', version: toolVersion() },
     startedAt, finishedAt: new Date().toISOString(),
     environment: { node: process.version, platform: process.platform, arch: process.arch, hostname: hostname(), ci: !!env.CI },
+    identity: runIdentity(env),
     drivers: reports,
     summary: summarise(reports),
     ...(leftovers.left.length || leftovers.fromEarlierRuns.length ? { leftovers } : {}),
