@@ -7,7 +7,7 @@
 import { verdictLabel, type CaseStatus, type DriverReport } from '../results.js';
 import type { BenchRecord } from '../reports/bench.js';
 import type { LoadedRun } from './load.js';
-import { moduleLabel } from './matrix.js';
+import { mdCell, moduleLabel } from './matrix.js';
 
 export type ChangeKind = 'driver' | 'identity' | 'case' | 'golden' | 'capability' | 'mechanism' | 'verdict' | 'throughput';
 
@@ -124,15 +124,19 @@ function diffDriver(o: DriverReport, n: DriverReport, add: Add): void {
 
 /**
  * Throughput moved when the two figures are further apart than their margins of error (rme, 95 %) together.
- * Figures without a measured spread (best-of-N side-by-side rates) are not compared: no honest threshold exists.
+ * Figures without a measured spread (best-of-N side-by-side rates, single samples) are not compared: no honest
+ * threshold exists for them.
  */
+/** A margin of error needs at least two samples; from one (a single slow key generation) it reads as 0 %. */
+const hasSpread = (r: BenchRecord) => r.latencyMs !== undefined && r.latencyMs.samples >= 2 && r.latencyMs.rme > 0;
+
 function diffBench(oldRecs: BenchRecord[], newRecs: BenchRecord[], add: Add): void {
   const key = (r: BenchRecord) => `${r.operation} ${r.algorithm} c=${r.concurrency}`;
   const newer = new Map(newRecs.map((r) => [`${r.driver}\0${key(r)}`, r]));
   for (const a of oldRecs) {
     const b = newer.get(`${a.driver}\0${key(a)}`);
-    if (!b || a.latencyMs?.rme === undefined || b.latencyMs?.rme === undefined) continue;
-    const spread = (a.opsPerSec * a.latencyMs.rme + b.opsPerSec * b.latencyMs.rme) / 100;
+    if (!b || !hasSpread(a) || !hasSpread(b)) continue;
+    const spread = (a.opsPerSec * a.latencyMs!.rme + b.opsPerSec * b.latencyMs!.rme) / 100;
     if (Math.abs(b.opsPerSec - a.opsPerSec) <= spread) continue;
     const show = (r: BenchRecord) => `${r.opsPerSec.toFixed(1)} ops/s ±${r.latencyMs!.rme.toFixed(1)}%`;
     add(a.driver, 'throughput', key(a), show(a), show(b), b.opsPerSec < a.opsPerSec);
@@ -153,7 +157,7 @@ export function renderDiffText(d: RunDiff): string {
   return lines.join('\n');
 }
 
-const md = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/([*_`<>[\]])/g, '\\$1');
+const md = mdCell;
 
 export function renderDiffMarkdown(d: RunDiff): string {
   const head = `### hsm-harness diff\n\n${md(d.old.file)} (${md(d.old.finishedAt)}) → ${md(d.new.file)} (${md(d.new.finishedAt)})\n\n`;

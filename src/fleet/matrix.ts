@@ -133,7 +133,12 @@ function testedHeader(m: FleetMatrix): string[] {
   return ['HSM', 'Firmware', 'Interface', 'Module', ...m.signers.map(SHORT_SIGNER), 'Last tested'];
 }
 
-const mdCell = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/([*_`<>[\]])/g, '\\$1');
+/**
+ * Markdown table cell: HTML's own characters as entities (so no renderer can see a tag), Markdown's inline
+ * markup and the column separator behind a backslash, one line.
+ */
+export const mdCell = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\\/g, '\\\\')
+  .replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/([*_`[\]])/g, '\\$1');
 
 export function renderTestedMarkdown(m: FleetMatrix): string {
   const head = testedHeader(m);
