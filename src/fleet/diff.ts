@@ -123,24 +123,41 @@ function diffDriver(o: DriverReport, n: DriverReport, add: Add): void {
 }
 
 /**
- * Throughput moved when the two figures are further apart than their margins of error (rme, 95 %) together.
- * Figures without a measured spread (best-of-N side-by-side rates, single samples) are not compared: no honest
- * threshold exists for them.
+ * Throughput moved when the two runs' measurements do not overlap:
+ * - figures timed as repeated batches (rates): every batch of one run is slower than every batch of the other;
+ * - per-operation latencies: the two rates are further apart than their margins of error (rme, 95 %) together.
+ * A figure with neither (a single sample, a best-of-N side by side without its batches) is not compared: no
+ * honest threshold exists for it.
  */
-/** A margin of error needs at least two samples; from one (a single slow key generation) it reads as 0 %. */
-const hasSpread = (r: BenchRecord) => r.latencyMs !== undefined && r.latencyMs.samples >= 2 && r.latencyMs.rme > 0;
-
 function diffBench(oldRecs: BenchRecord[], newRecs: BenchRecord[], add: Add): void {
   const key = (r: BenchRecord) => `${r.operation} ${r.algorithm} c=${r.concurrency}`;
   const newer = new Map(newRecs.map((r) => [`${r.driver}\0${key(r)}`, r]));
   for (const a of oldRecs) {
     const b = newer.get(`${a.driver}\0${key(a)}`);
-    if (!b || !hasSpread(a) || !hasSpread(b)) continue;
-    const spread = (a.opsPerSec * a.latencyMs!.rme + b.opsPerSec * b.latencyMs!.rme) / 100;
-    if (Math.abs(b.opsPerSec - a.opsPerSec) <= spread) continue;
-    const show = (r: BenchRecord) => `${r.opsPerSec.toFixed(1)} ops/s ±${r.latencyMs!.rme.toFixed(1)}%`;
-    add(a.driver, 'throughput', key(a), show(a), show(b), b.opsPerSec < a.opsPerSec);
+    if (!b) continue;
+    const moved = apart(a, b);
+    if (moved === undefined || !moved) continue;
+    add(a.driver, 'throughput', key(a), showRate(a), showRate(b), b.opsPerSec < a.opsPerSec);
   }
+}
+
+const batches = (r: BenchRecord) => (r.rates && r.rates.length >= 2 ? r.rates : undefined);
+/** A margin of error needs at least two samples; from one (a single slow key generation) it reads as 0 %. */
+const rme = (r: BenchRecord) => (r.latencyMs && r.latencyMs.samples >= 2 && r.latencyMs.rme > 0 ? r.latencyMs.rme : undefined);
+
+/** true: beyond the measured spread; false: within it; undefined: no spread measured, not compared. */
+function apart(a: BenchRecord, b: BenchRecord): boolean | undefined {
+  const ra = batches(a), rb = batches(b);
+  if (ra && rb) return Math.max(...rb) < Math.min(...ra) || Math.min(...rb) > Math.max(...ra);
+  const ea = rme(a), eb = rme(b);
+  if (ea !== undefined && eb !== undefined) return Math.abs(b.opsPerSec - a.opsPerSec) > (a.opsPerSec * ea + b.opsPerSec * eb) / 100;
+  return undefined;
+}
+
+function showRate(r: BenchRecord): string {
+  const rates = batches(r);
+  if (rates) return `${r.opsPerSec.toFixed(1)} ops/s (batches ${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)})`;
+  return `${r.opsPerSec.toFixed(1)} ops/s ±${r.latencyMs!.rme.toFixed(1)}%`;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -98,6 +98,25 @@ export function serialHash(manufacturer: string, model: string, serial: string):
   return `sha256:${createHash('sha256').update(`hsm-harness token serial\0${manufacturer}\0${model}\0${serial}`).digest('hex').slice(0, 16)}`;
 }
 
+/** Serials hashed in this process, so that run-level text (leftovers from the journal) can be hashed alike. */
+const hashedSerials: { re: RegExp; hashed: string }[] = [];
+
+function replaceSerials<T>(value: T): T {
+  if (hashedSerials.length === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return hashedSerials.reduce((s, { re, hashed }) => s.replace(re, hashed), v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
+}
+
+/** Every serial hashed so far, hashed in `value` too (the run's leftovers name tokens by serial). */
+export function hashKnownSerials<T>(value: T): T {
+  return replaceSerials(value);
+}
+
 function hashSerial(report: DriverReport, token: NonNullable<DriverIdentity['token']>): void {
   const raw = token.serial;
   const hashed = serialHash(token.manufacturer, token.model, raw);
@@ -105,15 +124,9 @@ function hashSerial(report: DriverReport, token: NonNullable<DriverIdentity['tok
   token.serialHashed = true;
   // An empty serial identifies nothing; very short ones would also match unrelated numbers in the report.
   if (raw.length < 4) return;
-  const re = new RegExp(`(?<![A-Za-z0-9])${raw.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![A-Za-z0-9])`, 'g');
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return v.replace(re, hashed);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
-    return v;
-  };
+  hashedSerials.push({ re: new RegExp(`(?<![A-Za-z0-9])${raw.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![A-Za-z0-9])`, 'g'), hashed });
   const { identity, ...rest } = report;
-  Object.assign(report, walk(rest), { identity });
+  Object.assign(report, replaceSerials(rest), { identity });
 }
 
 /** The run's side: harness source, machine, runner. */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drivers as allDrivers, driverById } from '../../drivers/index.js';
 import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise } from '../results.js';
-import { completeIdentity, runIdentity } from '../fleet/identity.js';
+import { completeIdentity, hashKnownSerials, runIdentity } from '../fleet/identity.js';
 import type { CaseRecord, DriverReport, RunLeftovers, RunResults } from '../results.js';
 import type { Driver, DriverResources } from '../driver.js';
 import type { Phase, WorkerMessage, WorkerRequest } from './protocol.js';
@@ -141,7 +141,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
     identity: runIdentity(env),
     drivers: reports,
     summary: summarise(reports),
-    ...(leftovers.left.length || leftovers.fromEarlierRuns.length ? { leftovers } : {}),
+    ...(leftovers.left.length || leftovers.fromEarlierRuns.length ? { leftovers: hashKnownSerials(leftovers) } : {}),
   };
 }
 

@@ -229,10 +229,10 @@ describe('the site', () => {
       points: [...tr.querySelectorAll('td.points a')].map((a) => ({ href: a.getAttribute('href') ?? '', text: a.textContent ?? '' })),
     })));
     const records = benchRuns.map((r) => JSON.parse(readFileSync(join(r.dir, 'bench.json'), 'utf8')) as { records: { operation: string; algorithm: string; concurrency: number; opsPerSec: number }[] });
-    const sign = records.map((b) => b.records.filter((x) => x.operation === 'sign'));
+    const sign = records.map((b) => b.records.filter((x) => x.operation === 'sign-latency'));
     expect(sign[0]!.length).toBeGreaterThan(0);
     for (const rec of sign[0]!) {
-      const row = seriesRows.find((s) => s.name === `sign ${rec.algorithm} [softhsm]`)!;
+      const row = seriesRows.find((s) => s.name === `sign-latency ${rec.algorithm} [softhsm]`)!;
       expect(row, rec.algorithm).toBeTruthy();
       expect(row.points).toHaveLength(2);
       // Oldest first, each linked to its own run, each figure the one bench.json recorded (shown to 3 significant digits).
