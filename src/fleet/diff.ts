@@ -180,7 +180,8 @@ export function renderDiffMarkdown(d: RunDiff): string {
   const head = `### hsm-harness diff\n\n${md(d.old.file)} (${md(d.old.finishedAt)}) → ${md(d.new.file)} (${md(d.new.finishedAt)})\n\n`;
   if (d.changes.length === 0) return `${head}No changes.\n`;
   return `${head}**${d.regressions} regression(s)** in ${d.changes.length} change(s).\n\n| | Driver | What | Item | Old | New |\n|---|---|---|---|---|---|\n`
-    + d.changes.map((c) => `| ${c.regression ? '❌ regression' : 'changed'} | ${md(c.driver)} | ${c.kind} | ${md(c.key)} | ${md(c.old)} | ${md(c.new)} |`).join('\n')
+    + d.changes.map((c) => `| ${c.regression ? '❌ regression' : 'changed'} | ${md(c.driver)} | ${c.kind} | ${md(c.key)} `
+      + `| ${md(c.old)} | ${md(c.new)} |`).join('\n')
     + '\n';
 }
 

@@ -10,7 +10,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { readdirSync, realpathSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { cpus, hostname, release, type } from 'node:os';
 import type { DriverIdentity, DriverReport, PackageVersion, RunIdentity } from '../results.js';
 import { projectRoot, toolVersion } from '../paths.js';
@@ -72,17 +73,29 @@ function withPackage<T extends { package?: PackageVersion }>(target: T, path: st
   return target;
 }
 
-/** The Debian package that installed a file, and its version; undefined off Debian or for files dpkg does not know. */
+const DPKG_INFO = '/var/lib/dpkg/info';
+const owners = new Map<string, PackageVersion | null>();
+
+/**
+ * The Debian package that installed a file, and its version; undefined off Debian or for files dpkg does not
+ * know. The file lists are searched with grep rather than `dpkg -S`, which takes seconds on a busy machine.
+ */
 export function owningPackage(path: string): PackageVersion | undefined {
+  const cached = owners.get(path);
+  if (cached !== undefined) return cached ?? undefined;
   const candidates = [path];
   try { candidates.push(realpathSync(path)); } catch { /* not there: dpkg will not know it either */ }
-  for (const p of candidates) {
-    const owner = quiet('dpkg', ['-S', p])?.split('\n')[0]?.match(/^([^:,\s]+)(?::[\w-]+)?: /)?.[1];
-    if (!owner) continue;
-    const v = quiet('dpkg-query', ['-W', '-f=${Version}', owner]);
-    if (v) return { name: owner, version: v };
+  let lists: string[] = [];
+  try { lists = readdirSync(DPKG_INFO).filter((f) => f.endsWith('.list')).map((f) => join(DPKG_INFO, f)); } catch { /* not Debian */ }
+  let found: PackageVersion | undefined;
+  if (lists.length) {
+    const hits = quiet('grep', ['-lxF', ...candidates.flatMap((c) => ['-e', c]), ...lists])?.split('\n').filter(Boolean) ?? [];
+    const name = hits.map((f) => basename(f, '.list').replace(/:[\w-]+$/, ''))[0];
+    const version = name ? quiet('dpkg-query', ['-W', '-f=${Version}', name]) : undefined;
+    if (name && version) found = { name, version };
   }
-  return undefined;
+  owners.set(path, found ?? null);
+  return found;
 }
 
 function quiet(cmd: string, args: string[]): string | undefined {

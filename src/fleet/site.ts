@@ -55,7 +55,8 @@ function matrixTable(m: FleetMatrix): string {
   const rows = m.rows.map((r) => `<tr data-key="${esc(r.key)}"><td class="product">${esc(r.product)}</td><td class="firmware">${esc(r.firmware || '–')}</td>`
     + `<td class="module">${esc(r.module || '–')}</td><td class="interface">${esc(r.interface)}</td>${m.signers.map((s) => cell(r.cells[s])).join('')}`
     + `<td class="drivers">${esc(r.drivers.join(', '))}</td>`
-    + `<td class="last"><a href="${esc(runLink(r.lastRun.runId, r.lastRun.driver))}">${esc(day(r.lastRun.date))}</a> <span class="muted">(${esc(r.runs)} run${r.runs === 1 ? '' : 's'})</span></td></tr>`);
+    + `<td class="last"><a href="${esc(runLink(r.lastRun.runId, r.lastRun.driver))}">${esc(day(r.lastRun.date))}</a> `
+    + `<span class="muted">(${esc(r.runs)} run${r.runs === 1 ? '' : 's'})</span></td></tr>`);
   return `<div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>`
     + `<tbody>${rows.join('\n')}</tbody></table></div>`;
 }
@@ -77,7 +78,8 @@ function benchHistory(m: FleetMatrix): string {
   if (products.length === 0) return '<p class="muted">No run merged here has benchmark figures.</p>';
   return products.map((product) => {
     const rows = m.bench[product]!.map((s) => `<tr><td class="series">${esc(s.name)}</td><td>${sparkline(s)}</td><td class="points">`
-      + s.points.map((p) => `<a href="${esc(runLink(p.runId, p.driver))}" title="${esc(p.date)}">${esc(fmt(p.opsPerSec))}${p.rme !== undefined ? ` ±${esc(p.rme.toFixed(1))}%` : ''}`
+      + s.points.map((p) => `<a href="${esc(runLink(p.runId, p.driver))}" title="${esc(p.date)}">${esc(fmt(p.opsPerSec))}`
+        + `${p.rme !== undefined ? ` ±${esc(p.rme.toFixed(1))}%` : ''}`
         + ` <span class="date">${esc(day(p.date))}</span></a>`).join(' · ') + '</td></tr>');
     return `<section class="bench" data-product="${esc(product)}"><h3>${esc(product)}</h3>`
       + `<table class="bench-history"><thead><tr><th>Series (operations per second)</th><th>Trend</th><th>Runs, oldest first</th></tr></thead>`
