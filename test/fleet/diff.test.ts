@@ -68,10 +68,13 @@ describe('hsm-harness diff', () => {
 
     const json = await cli(['diff', runDir, changed, '--format', 'json']);
     expect(json.code, json.stderr).toBe(1);
-    const out = JSON.parse(json.stdout) as { changes: { driver: string; kind: string; key: string; old: string; new: string; regression: boolean }[]; regressions: number };
+    type Change = { driver: string; kind: string; key: string; old: string; new: string; regression: boolean };
+    const out = JSON.parse(json.stdout) as { changes: Change[]; regressions: number };
     const byKind = Object.fromEntries(out.changes.map((c) => [c.kind, c]));
     expect(out.changes.map((c) => c.kind).sort()).toEqual(['golden', 'mechanism', 'verdict']);
-    expect(byKind.golden).toEqual({ driver: 'softhsm', kind: 'golden', key: situation, old: 'CKR_BUFFER_TOO_SMALL', new: 'CKR_GENERAL_ERROR', regression: true });
+    expect(byKind.golden).toEqual({
+      driver: 'softhsm', kind: 'golden', key: situation, old: 'CKR_BUFFER_TOO_SMALL', new: 'CKR_GENERAL_ERROR', regression: true,
+    });
     expect(byKind.mechanism).toMatchObject({ key: 'CKM_ECDSA', old: 'offered', regression: true });
     expect(byKind.verdict).toMatchObject({ key: verdict.signer, old: verdictLabel(verdict), new: flippedTo, regression: flippedTo !== 'suitable' });
     expect(out.regressions).toBe(out.changes.filter((c) => c.regression).length);
@@ -100,12 +103,15 @@ describe('hsm-harness diff', () => {
     const i = figures.reduce((best, f, k) => (f.latency.rme < figures[best]!.latency.rme ? k : best), 0);
     const sign = figures[i]!;
     const r = sign.latency.rme / 100;
-    if (r >= 0.8) await skipWithReason(ctx, `every signing latency in this run has a margin of error of ±80 % or more (best ±${sign.latency.rme.toFixed(0)} %)`);
+    if (r >= 0.8) {
+      await skipWithReason(ctx, `every signing latency in this run has a margin of error of ±80 % or more (best ±${sign.latency.rme.toFixed(0)} %)`);
+    }
     // old − new > r·(old + new) needs new < old·(1 − r)/(1 + r); half of that is clearly beyond. The rate is 1000 / mean latency.
     const slower = await withSign(i, (s) => { s.latency.mean /= ((1 - r) / (1 + r)) / 2; });
     const out = await cli(['diff', runDir, slower, '--format', 'json']);
     expect(out.code).toBe(1);
-    expect(JSON.parse(out.stdout).changes).toEqual([expect.objectContaining({ kind: 'throughput', driver: 'softhsm', key: `sign-latency ${sign.algorithm} c=1`, regression: true })]);
+    expect(JSON.parse(out.stdout).changes).toEqual([
+      expect.objectContaining({ kind: 'throughput', driver: 'softhsm', key: `sign-latency ${sign.algorithm} c=1`, regression: true })]);
     // Within: a move of a quarter of the margin.
     const within = await withSign(i, (s) => { s.latency.mean /= 1 - r / 4; });
     const same = await cli(['diff', runDir, within, '--format', 'json']);
@@ -125,12 +131,16 @@ describe('hsm-harness diff', () => {
     });
     const fewer = await cli(['diff', runDir, await scale(factor), '--format', 'json']);
     expect(fewer.code).toBe(1);
-    expect(JSON.parse(fewer.stdout).changes).toEqual([expect.objectContaining({ kind: 'throughput', key: `sign-threads ${sign.algorithm} c=${t.threads}`, regression: true })]);
+    expect(JSON.parse(fewer.stdout).changes).toEqual([
+      expect.objectContaining({ kind: 'throughput', key: `sign-threads ${sign.algorithm} c=${t.threads}`, regression: true })]);
     const more = await cli(['diff', runDir, await scale(1 / factor), '--format', 'json']);
     expect(more.code).toBe(0);
     expect(JSON.parse(more.stdout).changes).toEqual([expect.objectContaining({ kind: 'throughput', regression: false })]);
     // Batches that overlap, however the medians differ, are within the spread.
-    const overlap = await withSign(0, (s) => { s.threads[0]!.rates = [Math.min(...t.rates), Math.max(...t.rates) * 0.99]; s.threads[0]!.median = Math.min(...t.rates); });
+    const overlap = await withSign(0, (s) => {
+      s.threads[0]!.rates = [Math.min(...t.rates), Math.max(...t.rates) * 0.99];
+      s.threads[0]!.median = Math.min(...t.rates);
+    });
     expect(JSON.parse((await cli(['diff', runDir, overlap, '--format', 'json'])).stdout).changes).toEqual([]);
   });
 
@@ -153,7 +163,8 @@ describe('hsm-harness diff', () => {
   });
 
   test('bad input: exit 2 with one line', async () => {
-    for (const args of [['diff', runDir], ['diff', runDir, runDir, '--format', 'html'], ['diff', runDir, join(runDir, 'nope.json')], ['diff', runDir, join(runDir, 'junit.xml')]]) {
+    const bad = [['diff', runDir], ['diff', runDir, runDir, '--format', 'html'], ['diff', runDir, join(runDir, 'nope.json')], ['diff', runDir, join(runDir, 'junit.xml')]];
+    for (const args of bad) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);

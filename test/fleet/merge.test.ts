@@ -228,7 +228,8 @@ describe('the site', () => {
       name: tr.querySelector('td.series')?.textContent ?? '',
       points: [...tr.querySelectorAll('td.points a')].map((a) => ({ href: a.getAttribute('href') ?? '', text: a.textContent ?? '' })),
     })));
-    const records = benchRuns.map((r) => JSON.parse(readFileSync(join(r.dir, 'bench.json'), 'utf8')) as { records: { operation: string; algorithm: string; concurrency: number; opsPerSec: number }[] });
+    type BenchJson = { records: { operation: string; algorithm: string; concurrency: number; opsPerSec: number }[] };
+    const records = benchRuns.map((r) => JSON.parse(readFileSync(join(r.dir, 'bench.json'), 'utf8')) as BenchJson);
     const sign = records.map((b) => b.records.filter((x) => x.operation === 'sign-latency'));
     expect(sign[0]!.length).toBeGreaterThan(0);
     for (const rec of sign[0]!) {
