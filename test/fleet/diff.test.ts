@@ -163,7 +163,8 @@ describe('hsm-harness diff', () => {
   });
 
   test('bad input: exit 2 with one line', async () => {
-    const bad = [['diff', runDir], ['diff', runDir, runDir, '--format', 'html'], ['diff', runDir, join(runDir, 'nope.json')], ['diff', runDir, join(runDir, 'junit.xml')]];
+    const bad = [['diff', runDir], ['diff', runDir, runDir, '--format', 'html'], ['diff', runDir, join(runDir, 'nope.json')],
+      ['diff', runDir, join(runDir, 'junit.xml')]];
     for (const args of bad) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
