@@ -14,32 +14,11 @@ import type { ReportWriter, SectionReport } from '../src/reports/sections.js';
 import { esc, isPlainObject, num, pill, renderValue, table as htmlTable } from '../src/reports/html.js';
 import { rangeChart, throughputChart, type Panel, type RangeRow } from '../src/reports/svg.js';
 import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure } from './types.js';
+import type { BenchRecord } from '../src/bench-format.js';
+
+export type { BenchRecord };
 import { ZONE_SIZES, humanDuration } from './dnssec.js';
 import { loadDocumentedTable } from './documented.js';
-
-/**
- * One figure. Rate figures from repeated batches carry every batch's rate; opsPerSec is their median and
- * best the fastest. Ratios are computed from figures of the same run: vsBareLoop = this best / the bare
- * loop's best; vsOneThread = this best / one thread's best; vsOdsHsmspeed = this best / ods-hsmspeed's best.
- */
-export interface BenchRecord {
-  driver: string;
-  operation: 'sign-latency' | 'sign-bare-loop' | 'sign-threads' | 'sign-event-loop' | 'keygen' | 'random' | 'ods-hsmspeed' | 'hsmspeed-method'
-    | 'kmip-sign' | 'kmip-sign-connections';
-  algorithm: string;
-  mechanism?: string;
-  /** Signer threads, operations in flight or connections. */
-  concurrency: number;
-  samples: number;
-  wallSeconds?: number;
-  opsPerSec: number;
-  best?: number;
-  rates?: number[];
-  vsBareLoop?: number;
-  vsOneThread?: number;
-  vsOdsHsmspeed?: number;
-  latencyMs?: LatencyStats;
-}
 
 export interface ActionEntry {
   name: string;

@@ -5,17 +5,9 @@
  */
 import type { KeyAlg } from '../src/pkcs11/keys.js';
 
-export interface LatencyStats {
-  samples: number;
-  mean: number;
-  p50: number;
-  p99: number;
-  min: number;
-  max: number;
-  sd: number;
-  /** Relative margin of error of the mean (95 %), in percent. */
-  rme: number;
-}
+import type { LatencyStats } from '../src/bench-format.js';
+
+export type { LatencyStats };
 
 /**
  * Repeated batches of one throughput measurement. Each batch is timed as a whole (all signatures of the

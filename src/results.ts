@@ -138,6 +138,8 @@ export interface DriverReport {
   sections: Sections;
   /** What this driver left behind although the harness tried to remove it (objects, servers, directories). */
   leftovers?: string[];
+  /** What exactly was tested (module, token, firmware, software versions); absent when the driver did not start. */
+  identity?: DriverIdentity;
 }
 
 /** What the run (or an earlier, killed run) left behind, from the run journal. */
@@ -149,12 +151,52 @@ export interface RunLeftovers {
   fromEarlierRuns: { journal: string; removed: boolean; left: string[] }[];
 }
 
+/**
+ * results.json format version (docs/results.schema.json, docs/results-format.md). Bump it when a field
+ * changes meaning or disappears; adding a field does not need a bump. Version 2 added `identity`.
+ */
+export const RESULTS_SCHEMA_VERSION = 2;
+
+/** A Debian package and its version, as dpkg reports it. */
+export interface PackageVersion { name: string; version: string }
+
+/**
+ * The identity of one tested target, so that runs from different machines can be merged and compared.
+ * Token serials are hashed unless HSM_PUBLISH_SERIALS=1 (see src/fleet/identity.ts).
+ */
+export interface DriverIdentity {
+  /** What a reader calls the device or server: "SoftHSM project SoftHSM v2", "PyKMIP". */
+  product: string;
+  /** Token firmware version (CK_TOKEN_INFO.firmwareVersion), or the server's version where that is all there is. */
+  firmware?: string;
+  hardware?: string;
+  /** The PKCS#11 module the harness loaded, with C_GetInfo's description of itself. */
+  module?: {
+    path: string; manufacturer: string; description: string; version: string; cryptokiVersion: string;
+    package?: PackageVersion;
+  };
+  /** The module behind a proxy (p11-kit's server side), where the driver names it. */
+  provider?: { path: string; package?: PackageVersion };
+  token?: { manufacturer: string; model: string; label: string; serial: string; serialHashed: boolean };
+  /** A KMIP or REST server: its product name, the executable the harness started and its package. */
+  server?: { product: string; vendor?: string; executable?: string; package?: PackageVersion };
+}
+
+/** Who ran the harness, where, and from which source. */
+export interface RunIdentity {
+  harness: { version: string; commit?: string; dirty?: boolean };
+  machine: { hostname: string; os: string; arch: string; cpus: number; cpuModel: string };
+  /** HSM_RUNNER_LABELS (comma-separated), plus the CI's own runner name and run URL when present. */
+  runner: { labels: string[]; name?: string; runUrl?: string };
+}
+
 export interface RunResults {
-  schemaVersion: 1;
+  schemaVersion: typeof RESULTS_SCHEMA_VERSION;
   tool: { name: 'hsm-harness'; version: string };
   startedAt: string;
   finishedAt: string;
   environment: { node: string; platform: string; arch: string; hostname: string; ci: boolean };
+  identity: RunIdentity;
   drivers: DriverReport[];
   summary: Record<CaseStatus, number> & { total: number };
   leftovers?: RunLeftovers;

@@ -10,7 +10,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDrivers } from '../registry.js';
-import { emptyDriverReport, summarise } from '../results.js';
+import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise } from '../results.js';
+import { completeIdentity, hashKnownSerials, runIdentity } from '../fleet/identity.js';
 import type { CaseRecord, DriverReport, RunLeftovers, RunResults } from '../results.js';
 import type { Driver, DriverResources } from '../driver.js';
 import type { Phase, WorkerMessage, WorkerRequest } from './protocol.js';
@@ -122,6 +123,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
     const r = await runDriverProcess(driver, opts.suites ?? null, env, opts.progress, opts.options ?? {}, journal, runPrefix);
     r.available = true;
     r.availabilityReason = availability.reason;
+    completeIdentity(r, env);
     reports.push(r);
   }
   journal.append({ t: 'end' });
@@ -133,13 +135,14 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
     fromEarlierRuns: earlier.map((e) => ({ journal: e.journal, removed: e.removed, left: e.left })),
   };
   return {
-    schemaVersion: 1,
+    schemaVersion: RESULTS_SCHEMA_VERSION,
     tool: { name: 'hsm-harness', version: toolVersion() },
     startedAt, finishedAt: new Date().toISOString(),
     environment: { node: process.version, platform: process.platform, arch: process.arch, hostname: hostname(), ci: !!env.CI },
+    identity: runIdentity(env),
     drivers: reports,
     summary: summarise(reports),
-    ...(leftovers.left.length || leftovers.fromEarlierRuns.length ? { leftovers } : {}),
+    ...(leftovers.left.length || leftovers.fromEarlierRuns.length ? { leftovers: hashKnownSerials(leftovers) } : {}),
   };
 }
 

@@ -13,6 +13,7 @@ import { onOwnedResource, ownedResources, releaseAllOwned } from '../proc.js';
 import { UsageError, describeError } from '../errors.js';
 import { onSecretRegistered, redactFreeText } from '../secrets.js';
 import type { DriverTraits, StartedDriver } from '../driver.js';
+import { pkcs11Identity } from '../fleet/identity.js';
 
 function send(msg: WorkerMessage): void {
   // Free text that leaves this process is cleaned (secrets masked); structure (statuses, ids, names) never is.
@@ -93,6 +94,7 @@ async function main(req: WorkerRequest): Promise<void> {
       send({ type: 'journal', entry: { t: 'token', token: token.identity, ephemeral: traits.ephemeral } });
       token.login();
       objectsBefore = token.countObjects();
+      report.identity = pkcs11Identity(pk.modulePath, token);
     }
     const ctx = makeContext({
       driverId: driver.id, traits, env: process.env, connections: started.connections, token,

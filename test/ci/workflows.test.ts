@@ -16,10 +16,11 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const WORKFLOWS = join(ROOT, '.github', 'workflows');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
-interface Step { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, unknown>; env?: Record<string, string> }
+interface Step { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, unknown>; env?: Record<string, string>; 'working-directory'?: string }
 interface Job {
   name?: string; needs?: string | string[]; if?: string; 'runs-on': string | string[]; 'timeout-minutes'?: number;
   strategy?: { 'fail-fast'?: boolean; matrix?: Record<string, unknown[]> };
+  concurrency?: unknown;
   container?: { image: string; volumes?: string[] };
   permissions?: Record<string, string>; env?: Record<string, string>; steps: Step[];
 }
@@ -35,9 +36,12 @@ const files = readdirSync(WORKFLOWS).filter((f) => /\.ya?ml$/.test(f)).sort();
 const workflows = new Map(files.map((f) => [f, load(f)]));
 const ci = workflows.get('ci.yml')!;
 const lab = workflows.get('lab.yml')!;
+const publish = workflows.get('publish.yml')!;
 const allSteps = [...workflows].flatMap(([file, wf]) =>
   Object.entries(wf.jobs).flatMap(([job, j]) => j.steps.map((s) => ({ where: `${file} ${job} "${s.name ?? s.uses ?? s.run}"`, job: j, step: s }))));
 const needsOf = (j: Job) => [j.needs ?? []].flat();
+const sourceText = () => ['src', 'drivers', 'suites'].flatMap((d) => readdirSync(join(ROOT, d), { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(ROOT, d, f), 'utf8'))).join('\n');
 
 /**
  * What a shell line points at, checked against the tree: `node <file>` (a built dist/*.js counts when its
@@ -91,7 +95,9 @@ describe('workflow files', () => {
     const cliRuns = allSteps.map((s) => s.step.run ?? '').flatMap((r) => [...r.matchAll(/dist\/src\/cli\.js\s+([\w-]+)/g)].map((m) => m[1]));
     expect(cliRuns.length).toBeGreaterThan(0);
     for (const c of cliRuns) expect(commands.map((x) => x.name)).toContain(c);
-    const ids = (lab.on.workflow_dispatch as { inputs: { drivers: { default: string } } }).inputs.drivers.default.split(/\s+/);
+    const devices = (Object.values(lab.jobs)[0]!.strategy?.matrix?.device ?? []) as { label: string; drivers: string }[];
+    const ids = devices.flatMap((d) => d.drivers.split(/\s+/));
+    expect(ids.length).toBeGreaterThan(0);
     const drivers = await loadDrivers();
     for (const id of ids) expect(drivers.map((d) => d.id)).toContain(id);
   });
@@ -207,10 +213,21 @@ describe('ci.yml', () => {
 
 describe('lab.yml', () => {
   const [job] = Object.values(lab.jobs);
+  const devices = (job.strategy?.matrix?.device ?? []) as { label: string; drivers: string }[];
 
-  test('started by hand on the self-hosted runner with the cards', () => {
-    expect(Object.keys(lab.on)).toEqual(['workflow_dispatch']);
-    expect(job['runs-on']).toEqual(expect.arrayContaining(['self-hosted', 'linux', 'smartcard']));
+  test('started by hand or weekly, one job per attached device on the self-hosted runner with its label', () => {
+    expect(Object.keys(lab.on).sort()).toEqual(['schedule', 'workflow_dispatch']);
+    expect(job.strategy?.['fail-fast']).toBe(false);
+    expect(devices.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(devices.map((d) => d.label)).size).toBe(devices.length);
+    expect(job['runs-on']).toEqual(expect.arrayContaining(['self-hosted', 'linux']));
+    // The device's label selects the runner: without it every leg could land on any lab machine.
+    expect((job['runs-on'] as string[]).some((l) => /^\$\{\{\s*matrix\.device\.label\s*\}\}$/.test(l))).toBe(true);
+    // Each device's drivers reach physical tokens (a leg of software tokens only would not need the lab).
+    for (const d of devices) expect(d.drivers.split(/\s+/).some((id) => driverById(id)?.traits.physical), d.label).toBe(true);
+    // The runner label is recorded in results.json, so the merged site says where a run was made.
+    expect(job.env?.HSM_RUNNER_LABELS).toMatch(/\$\{\{\s*matrix\.device\.label\s*\}\}/);
+    expect(sourceText()).toContain('HSM_RUNNER_LABELS');
   });
 
   test('token env comes from secrets, and every variable it sets is one the harness reads', () => {
@@ -221,19 +238,61 @@ describe('lab.yml', () => {
     // Destructive or PIN-burning switches are never set by the workflow.
     expect(env).not.toHaveProperty('HSM_ALLOW_WRONG_PIN');
     expect(env).not.toHaveProperty('SCHSM_ALLOW_INITIALIZE');
-    const sources = ['src', 'drivers', 'suites'].flatMap((d) => readdirSync(join(ROOT, d), { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(ROOT, d, f), 'utf8'))).join('\n');
-    const unread = Object.keys(env).filter((n) => /^(SCHSM|YUBIHSM)_/.test(n) && !sources.includes(n));
+    const unread = Object.keys(env).filter((n) => /^(SCHSM|YUBIHSM)_/.test(n) && !sourceText().includes(n));
     expect(unread, 'set by lab.yml but read nowhere in src/, drivers/, suites/').toEqual([]);
   });
 
-  test('builds before running the CLI and uploads the reports', () => {
+  test('builds before running the CLI and uploads the reports under a name per device', () => {
     const runs = job.steps.map((s) => s.run ?? '');
     const build = runs.findIndex((r) => /npm run build/.test(r));
     const cli = runs.findIndex((r) => /node dist\/src\/cli\.js run/.test(r));
     expect(build).toBeGreaterThanOrEqual(0);
     expect(cli).toBeGreaterThan(build);
-    expect(job.steps.some((s) => s.uses?.startsWith('actions/upload-artifact@'))).toBe(true);
+    const upload = job.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'))!;
+    expect(String(upload.with?.name)).toMatch(/^lab-reports-\$\{\{\s*matrix\.device\.label\s*\}\}-/);
+  });
+});
+
+describe('publish.yml', () => {
+  const [job] = Object.values(publish.jobs);
+  const runs = job.steps.map((s) => s.run ?? '').join('\n');
+
+  test('runs after ci and lab (and by hand), never for pull requests, one at a time', () => {
+    const wr = publish.on.workflow_run as { workflows: string[]; types: string[] };
+    expect(wr.workflows.sort()).toEqual([ci.name, lab.name].sort());
+    expect(wr.types).toEqual(['completed']);
+    expect(publish.on).toHaveProperty('workflow_dispatch');
+    expect(job.if).toMatch(/github\.event\.workflow_run\.event != 'pull_request'/);
+    expect((publish as unknown as { concurrency: { 'cancel-in-progress': boolean } }).concurrency['cancel-in-progress']).toBe(false);
+    expect(job.permissions).toEqual({ contents: 'write', actions: 'read' });
+  });
+
+  test('downloads exactly the artifacts ci and lab upload', () => {
+    const downloads = job.steps.filter((s) => s.uses?.startsWith('actions/download-artifact@'));
+    expect(downloads).toHaveLength(2);
+    for (const d of downloads) expect(String(d.with?.['run-id'])).toMatch(/github\.event\.workflow_run\.id/);
+    const ciUpload = ci.jobs.test.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'))!;
+    const legs = (ci.jobs.test.strategy!.matrix!.node as unknown[]).map((n) => String(ciUpload.with?.name).replace(/\$\{\{\s*matrix\.node\s*\}\}/, String(n)));
+    expect(legs).toContain(downloads.find((d) => /'ci'/.test(d.if ?? ''))!.with?.name);
+    const labUpload = Object.values(lab.jobs)[0]!.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'))!;
+    const pattern = String(downloads.find((d) => /'lab'/.test(d.if ?? ''))!.with?.pattern);
+    expect(pattern.endsWith('*')).toBe(true);
+    expect(String(labUpload.with?.name).startsWith(pattern.slice(0, -1))).toBe(true);
+  });
+
+  test('merges the published runs, the contributed ones and the new reports, then pushes to gh-pages without touching dev/bench', () => {
+    expect(runs).toMatch(/node dist\/src\/cli\.js merge .*--out site/);
+    expect(runs).toMatch(/pages\/fleet\/runs/);
+    expect(runs).toMatch(/fleet\/contrib/);
+    expect(runs).toMatch(/-not -path '\*\/selftest-\*'/);
+    expect(runs).toMatch(/git push origin gh-pages/);
+    expect(runs).not.toMatch(/dev\/bench/);
+    // The benchmark job writes its history to the same branch and folder this job must keep.
+    const bench = ci.jobs.benchmark.steps.filter((s) => s.uses?.startsWith('benchmark-action/'));
+    for (const s of bench) {
+      expect(s.with?.['gh-pages-branch']).toBe('gh-pages');
+      expect(s.with?.['benchmark-data-dir-path']).toBe('dev/bench');
+    }
   });
 });
 

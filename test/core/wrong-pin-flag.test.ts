@@ -21,7 +21,7 @@ describe('HSM_ALLOW_WRONG_PIN=1 on the generic driver', () => {
       });
       expect(r.code, r.stderr).toBe(0);
       const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
-      expect(results.schemaVersion).toBe(1);
+      expect(results.schemaVersion).toBe(2);
       const wrongPin = results.drivers[0]!.cases.find((c) => c.case === 'wrong-pin')!;
       expect(wrongPin.status).toBe('pass');
       expect(wrongPin.ckr?.name).toBe('CKR_PIN_INCORRECT');

@@ -1,0 +1,39 @@
+/**
+ * The benchmark figures as bench.json publishes them (one record per figure). A data format, like
+ * results.json: the benchmarks write it (bench/report.ts) and the fleet commands read it.
+ */
+export interface LatencyStats {
+  samples: number;
+  mean: number;
+  p50: number;
+  p99: number;
+  min: number;
+  max: number;
+  sd: number;
+  /** Relative margin of error of the mean (95 %), in percent. */
+  rme: number;
+}
+
+/**
+ * One figure. Rate figures from repeated batches carry every batch's rate; opsPerSec is their median and
+ * best the fastest. Ratios are computed from figures of the same run: vsBareLoop = this best / the bare
+ * loop's best; vsOneThread = this best / one thread's best; vsOdsHsmspeed = this best / ods-hsmspeed's best.
+ */
+export interface BenchRecord {
+  driver: string;
+  operation: 'sign-latency' | 'sign-bare-loop' | 'sign-threads' | 'sign-event-loop' | 'keygen' | 'random' | 'ods-hsmspeed' | 'hsmspeed-method'
+    | 'kmip-sign' | 'kmip-sign-connections';
+  algorithm: string;
+  mechanism?: string;
+  /** Signer threads, operations in flight or connections. */
+  concurrency: number;
+  samples: number;
+  wallSeconds?: number;
+  opsPerSec: number;
+  best?: number;
+  rates?: number[];
+  vsBareLoop?: number;
+  vsOneThread?: number;
+  vsOdsHsmspeed?: number;
+  latencyMs?: LatencyStats;
+}

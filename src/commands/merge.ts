@@ -1,0 +1,52 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Command } from './types.js';
+import { parse } from './args.js';
+import { UsageError } from '../errors.js';
+import { checkWritableDir, makeDirs } from '../fsutil.js';
+import { loadRun, resultsFiles, shortPath, type LoadedRun } from '../fleet/load.js';
+import { SITE_MARKER, renderSite } from '../fleet/site.js';
+
+export const mergeCommand: Command = {
+  name: 'merge',
+  summary: 'merge many runs (results.json files or directories) into one static site: matrix, tested-HSMs tables, benchmark history',
+  usage: 'hsm-harness merge <results.json|dir>... --out DIR',
+  async run(argv) {
+    const { values, positionals } = parse('merge', argv, { out: { type: 'string' } }, true);
+    if (positionals.length === 0) throw new UsageError('merge: give at least one results.json file or directory; see hsm-harness merge --help');
+    if (!values.out) throw new UsageError('merge: --out DIR is required (the site folder to write)');
+    const out = resolve(values.out);
+    // Every input is read and checked before anything is written.
+    const runs = new Map<string, LoadedRun>();
+    for (const arg of positionals) {
+      for (const file of resultsFiles(arg)) {
+        const run = await loadRun(file);
+        run.file = shortPath(file);
+        runs.set(run.id, run); // the same upload given twice is one run
+      }
+    }
+    if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(join(out, SITE_MARKER))) {
+      throw new UsageError(`merge: ${values.out} exists and is not a site written by hsm-harness merge; choose a new or empty directory for --out`);
+    }
+    const files = renderSite([...runs.values()]);
+    await checkWritableDir(out);
+    await makeDirs(dirname(out));
+    // Written beside the target, then swapped in: a failed merge leaves the previous site whole.
+    const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
+    await rm(tmp, { recursive: true, force: true });
+    try {
+      for (const [rel, text] of files) {
+        await mkdir(dirname(join(tmp, rel)), { recursive: true });
+        await writeFile(join(tmp, rel), text);
+      }
+      await rm(out, { recursive: true, force: true });
+      await rename(tmp, out);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+    process.stdout.write(`merged ${runs.size} run(s) into ${shortPath(out)}/index.html (tested-hsms.md, tested-hsms.rst, matrix.json)\n`);
+    return 0;
+  },
+};

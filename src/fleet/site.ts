@@ -1,0 +1,127 @@
+/**
+ * The static site `hsm-harness merge` writes: one folder that works offline (file:// or GitHub Pages).
+ *
+ *   index.html          compatibility matrix, tested-HSMs table, benchmark history, the runs merged
+ *   tested-hsms.md/.rst the tested-HSMs table for a manual to include
+ *   matrix.json         the merged model, for other tools
+ *   runs/<id>/          each run's own report (index.html) and its results.json: what every cell links to
+ *
+ * Like the per-run report, the pages have no script, inline CSS and SVG only, and a Content-Security-Policy
+ * that forbids every fetch; every piece of text from a run goes through esc().
+ */
+import { esc, renderHtml } from '../reports/html.js';
+import type { LoadedRun } from './load.js';
+import { buildMatrix, renderTestedMarkdown, renderTestedRst, type BenchSeries, type FleetMatrix, type MatrixCell } from './matrix.js';
+
+/** Marks a folder as a site this command wrote, so that a re-merge may replace it (and nothing else). */
+export const SITE_MARKER = '.hsm-harness-site';
+
+const CSS = `
+:root{--fg:#1b1f24;--muted:#636c76;--line:#d0d7de;--head:#f6f8fa;--pass:#1a7f37;--fail:#cf222e;--skip:#6e7781}
+body{font:14px/1.45 system-ui,sans-serif;color:var(--fg);margin:0 auto;padding:1rem 1.5rem;max-width:1500px}
+h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;margin:1.6rem 0 .5rem;border-bottom:1px solid var(--line)}h3{font-size:1rem}
+table{border-collapse:collapse;margin:.3rem 0 .8rem;font-size:13px}th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
+thead th{background:var(--head)}.scroll{overflow-x:auto}.muted,.date{color:var(--muted);font-size:12px}
+.v-suitable{color:var(--pass);font-weight:600}.v-notsuitable{color:var(--fail);font-weight:600}.v-nottested{color:var(--skip)}
+td.cell a{text-decoration:none}td.cell .date{display:block}svg{vertical-align:middle}code{font:12px ui-monospace,monospace}
+`;
+
+/** Run ids are made by load.ts from a date and a hex digest; this keeps a path from ever leaving runs/. */
+const runPath = (id: string) => `runs/${id.replace(/[^A-Za-z0-9_-]/g, '_')}/index.html`;
+const anchor = (s: string) => `driver-${s.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+const runLink = (runId: string, driver: string) => `${runPath(runId)}#${anchor(driver)}`;
+const day = (iso: string) => iso.slice(0, 10);
+
+function page(title: string, body: string): string {
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title><style>${CSS}</style></head>
+<body>${body}</body></html>
+`;
+}
+
+function cell(c: MatrixCell | undefined): string {
+  if (!c) return '<td class="cell na" data-verdict="">–</td>';
+  const title = `${c.driver}, run ${c.runId}${c.otherRuns ? `; ${c.otherRuns} other run(s)` : ''}${c.reasons.length ? `: ${c.reasons.join('; ')}` : ''}`;
+  return `<td class="cell" data-verdict="${esc(c.label)}" data-run="${esc(c.runId)}" data-driver="${esc(c.driver)}" title="${esc(title)}">`
+    + `<a href="${esc(runLink(c.runId, c.driver))}"><span class="v-${esc(c.label.replace(/\W/g, ''))}">${esc(c.label)}</span>`
+    + `<span class="date">${esc(day(c.date))}</span></a></td>`;
+}
+
+function matrixTable(m: FleetMatrix): string {
+  const head = ['HSM', 'Firmware', 'Module', 'Interface', ...m.signers, 'Drivers', 'Last run'];
+  const rows = m.rows.map((r) => `<tr data-key="${esc(r.key)}"><td class="product">${esc(r.product)}</td><td class="firmware">${esc(r.firmware || '–')}</td>`
+    + `<td class="module">${esc(r.module || '–')}</td><td class="interface">${esc(r.interface)}</td>${m.signers.map((s) => cell(r.cells[s])).join('')}`
+    + `<td class="drivers">${esc(r.drivers.join(', '))}</td>`
+    + `<td class="last"><a href="${esc(runLink(r.lastRun.runId, r.lastRun.driver))}">${esc(day(r.lastRun.date))}</a> `
+    + `<span class="muted">(${esc(r.runs)} run${r.runs === 1 ? '' : 's'})</span></td></tr>`);
+  return `<div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>`
+    + `<tbody>${rows.join('\n')}</tbody></table></div>`;
+}
+
+/** A small inline line chart of one series; no axes, the table beside it has the numbers. */
+function sparkline(s: BenchSeries): string {
+  const w = 160, h = 28, vals = s.points.map((p) => p.opsPerSec);
+  if (vals.length < 2) return '';
+  const max = Math.max(...vals), min = Math.min(...vals), span = max - min || 1;
+  const pts = vals.map((v, i) => `${(i * (w - 4)) / (vals.length - 1) + 2},${(h - 2 - ((v - min) / span) * (h - 4)).toFixed(1)}`).join(' ');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="trend">`
+    + `<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="${pts}"/></svg>`;
+}
+
+const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+
+function benchHistory(m: FleetMatrix): string {
+  const products = Object.keys(m.bench);
+  if (products.length === 0) return '<p class="muted">No run merged here has benchmark figures.</p>';
+  return products.map((product) => {
+    const rows = m.bench[product]!.map((s) => `<tr><td class="series">${esc(s.name)}</td><td>${sparkline(s)}</td><td class="points">`
+      + s.points.map((p) => `<a href="${esc(runLink(p.runId, p.driver))}" title="${esc(p.date)}">${esc(fmt(p.opsPerSec))}`
+        + `${p.rme !== undefined ? ` ±${esc(p.rme.toFixed(1))}%` : ''}`
+        + ` <span class="date">${esc(day(p.date))}</span></a>`).join(' · ') + '</td></tr>');
+    return `<section class="bench" data-product="${esc(product)}"><h3>${esc(product)}</h3>`
+      + `<table class="bench-history"><thead><tr><th>Series (operations per second)</th><th>Trend</th><th>Runs, oldest first</th></tr></thead>`
+      + `<tbody>${rows.join('')}</tbody></table></section>`;
+  }).join('\n');
+}
+
+function runsTable(m: FleetMatrix): string {
+  const rows = m.runs.map((r) => `<tr data-run="${esc(r.id)}"><td><a href="${esc(runPath(r.id))}">${esc(r.date)}</a></td><td>${esc(r.host)}</td>`
+    + `<td>${esc(r.labels.join(', ') || '–')}</td><td>${esc(r.version)}${r.commit ? ` <code>${esc(r.commit.slice(0, 12))}</code>` : ''}</td>`
+    + `<td>${esc(r.drivers.join(', '))}</td><td>${r.runUrl && /^https:\/\//.test(r.runUrl) ? `<a href="${esc(r.runUrl)}">CI run</a>` : '–'}</td></tr>`);
+  return `<table class="runs"><thead><tr><th>Finished</th><th>Machine</th><th>Runner labels</th><th>Harness</th><th>Drivers</th><th>Log</th></tr></thead>`
+    + `<tbody>${rows.join('\n')}</tbody></table>`;
+}
+
+export function renderSiteIndex(m: FleetMatrix, generatedAt: string): string {
+  return page('hsm-harness: tested HSMs', `
+<header><h1>Tested HSMs</h1>
+<p class="muted">Merged by hsm-harness from ${esc(m.runs.length)} run(s) on ${esc(generatedAt)}. Every cell links to the run that proved it.
+Also as <a href="tested-hsms.md">Markdown</a>, <a href="tested-hsms.rst">reStructuredText</a> and <a href="matrix.json">JSON</a>.</p></header>
+<main>
+<h2 id="matrix">Compatibility: token × firmware × module × DNSSEC signer</h2>
+${matrixTable(m)}
+<h2 id="bench">Benchmark history</h2>
+${benchHistory(m)}
+<h2 id="runs">Runs merged</h2>
+${runsTable(m)}
+</main>`);
+}
+
+/** Every file of the site, rendered in memory: the caller writes them only when all rendered. */
+export function renderSite(runs: LoadedRun[], generatedAt = new Date().toISOString()): Map<string, string> {
+  const m = buildMatrix(runs);
+  const files = new Map<string, string>();
+  files.set('index.html', renderSiteIndex(m, generatedAt));
+  files.set('tested-hsms.md', renderTestedMarkdown(m));
+  files.set('tested-hsms.rst', renderTestedRst(m));
+  files.set('matrix.json', JSON.stringify(m, null, 2) + '\n');
+  for (const r of runs) {
+    files.set(runPath(r.id), renderHtml(r.results));
+    files.set(runPath(r.id).replace(/index\.html$/, 'results.json'), JSON.stringify(r.results, null, 2) + '\n');
+  }
+  files.set(SITE_MARKER, 'Written by hsm-harness merge; the next merge with the same --out replaces this folder.\n');
+  return files;
+}
