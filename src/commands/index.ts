@@ -19,4 +19,5 @@ export const commands: CommandEntry[] = [
   // Beside the benchmarks it drives; loaded by path so that src/ does not import bench/.
   { name: 'bench', load: async () => (await importFromTree<{ benchCommand: Command }>('bench/command')).benchCommand },
   { name: 'cleanup', load: async () => (await import('./cleanup.js')).cleanupCommand },
+  { name: 'images', load: async () => (await import('./images.js')).imagesCommand },
 ];
