@@ -196,10 +196,10 @@ export async function buildBaseImage(env: NodeJS.ProcessEnv, b?: BuildHooks, say
  */
 export function buildFailureReason(stdout: string, stderr: string): string {
   const noise = /^(Step \d+\/\d+ :|---> |Removing intermediate container|Sending build context|Successfully|debconf: |\(Reading database|Selecting previously|Preparing to unpack|Unpacking |Setting up |Processing triggers|Get:\d+|Hit:\d+|Fetched |Reading package lists|Building dependency tree|Reading state information)/;
-  const lines = stdout.split('\n').map((l) => l.trim()).filter((l) => l && !noise.test(l));
+  const lines = stdout.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter((l) => l && !noise.test(l));
   const errorish = lines.filter((l) => /error|fail|could not|couldn't|unable|not found|denied|no such|E: |refused|timed out/i.test(l));
   const cause = errorish.pop() ?? lines.pop() ?? '';
-  const summary = lastLine(stderr).replace(/^The command '.*' returned/, 'the step returned');
+  const summary = lastLine(stderr.replace(/\x1b\[[0-9;]*m/g, '')).replace(/^The command '.*' returned/, 'the step returned');
   return [cause, summary].filter(Boolean).join('; ') || 'docker build failed without output';
 }
 
