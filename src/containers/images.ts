@@ -65,10 +65,10 @@ export function imageState(image: string, env: NodeJS.ProcessEnv, askRegistry = 
   let p = states.get(key);
   if (!p) {
     p = (async (): Promise<ImageState> => {
-      const local = await docker(['image', 'inspect', '--format', '{{.Id}}', image], env, { timeoutMs: 15_000 });
+      const local = await docker(['image', 'inspect', '--format', '{{.Id}}', image], env, { timeoutMs: 60_000 });
       if (local.code === 0) return { state: 'local', detail: `${image} is in the engine` };
       if (!askRegistry) return { state: 'unavailable', detail: `${image} is not in the engine` };
-      const remote = await docker(['manifest', 'inspect', image], env, { timeoutMs: 15_000 });
+      const remote = await docker(['manifest', 'inspect', image], env, { timeoutMs: 30_000 });
       if (remote.code === 0) return { state: 'pullable', detail: `${image} can be pulled` };
       return { state: 'unavailable', detail: `${image} is not in the engine and cannot be pulled: ${lastLine(remote.stderr) || `docker manifest inspect exited ${remote.code}`}` };
     })();

@@ -26,7 +26,7 @@ export interface RuntimeVerdict { ok: boolean; reason: string; env?: Record<stri
 /** Every "unavailable" reason starts with this, so reports and tests can tell the cause apart. */
 export const NO_RUNTIME = 'no container runtime';
 
-// Generous: a loaded machine needs seconds just to load testcontainers in the child. Only a hung socket waits this long.
+// From the moment the child has loaded testcontainers. Only a hung socket waits this long.
 export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
 
 /** The compiled child; tests running from src/ use the build in dist/ (npm test builds first). */
@@ -38,7 +38,13 @@ function childPath(): string {
   return built;
 }
 
-/** One probe, uncached. Resolves within timeoutMs (plus process start) whatever the runtime does. */
+/** Loading testcontainers in the child is bounded too, but generously: a loaded machine needs time, a socket is not involved yet. */
+const LOAD_BOUND_MS = 120_000;
+
+/**
+ * One probe, uncached. Resolves within timeoutMs of the child having loaded testcontainers (plus process start
+ * and module loading, bounded by LOAD_BOUND_MS) whatever the runtime does.
+ */
 export function probeContainerRuntime(env: NodeJS.ProcessEnv, timeoutMs = DEFAULT_PROBE_TIMEOUT_MS): Promise<RuntimeVerdict> {
   return new Promise((resolve) => {
     let settled = false;
@@ -53,13 +59,16 @@ export function probeContainerRuntime(env: NodeJS.ProcessEnv, timeoutMs = DEFAUL
       child.unref();
       resolve(v);
     };
-    const timer = setTimeout(() => finish({
-      ok: false,
-      reason: `${NO_RUNTIME}: the runtime did not answer within ${(timeoutMs / 1000).toFixed(1)} s (${where(env)})`,
-    }), timeoutMs);
-    child.on('message', (m: { ok: boolean; detail: string }) => finish(m.ok
-      ? { ok: true, reason: `container runtime: ${m.detail}` }
-      : { ok: false, reason: `${NO_RUNTIME} (${where(env)}): ${m.detail}` }));
+    const arm = (ms: number, reason: string) => setTimeout(() => finish({ ok: false, reason: `${NO_RUNTIME}: ${reason} (${where(env)})` }), ms);
+    let timer = arm(LOAD_BOUND_MS, `the probe did not load testcontainers within ${LOAD_BOUND_MS / 1000} s`);
+    child.on('message', (m: { type: 'loaded' } | { type: 'verdict'; ok: boolean; detail: string }) => {
+      if (m.type === 'loaded') {
+        clearTimeout(timer);
+        timer = arm(timeoutMs, `the runtime did not answer within ${(timeoutMs / 1000).toFixed(1)} s`);
+        return;
+      }
+      finish(m.ok ? { ok: true, reason: `container runtime: ${m.detail}` } : { ok: false, reason: `${NO_RUNTIME} (${where(env)}): ${m.detail}` });
+    });
     child.on('error', (err) => finish({ ok: false, reason: `${NO_RUNTIME}: probe could not start: ${err.message}` }));
     child.on('exit', (code, signal) => finish({ ok: false, reason: `${NO_RUNTIME}: probe exited (${signal ?? code}) without a verdict` }));
   });
