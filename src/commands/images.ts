@@ -10,11 +10,18 @@ import { UsageError, describeError } from '../errors.js';
 import { containerRuntime } from '../containers/runtime.js';
 import { buildBaseImage, buildImage, imageState, LOCAL_BASE_IMAGE, pinnedImage } from '../containers/images.js';
 import { importFromTree } from '../registry.js';
+import type { DriverResources, StartHooks } from '../driver.js';
 
 // The images are the drivers' own (their files, build arguments and repository); loaded by path so that src/
 // does not import drivers/.
-type SofthsmContainer = typeof import('../../drivers/softhsm-container.js');
-type BridgeContainer = typeof import('../../drivers/bridge-container.js');
+interface SofthsmContainer {
+  softhsmImage(env: NodeJS.ProcessEnv, held: DriverResources, hooks: StartHooks | undefined): Promise<string>;
+}
+interface BridgeContainer {
+  NLNETLABS_APT_KEY_URL: string;
+  bridgeBuildArgs(env: NodeJS.ProcessEnv, softhsmImage: string): Record<string, string>;
+  repositoryUnreachable(keyUrl: string): Promise<string | undefined>;
+}
 
 export const imagesCommand: Command = {
   name: 'images',
@@ -33,7 +40,7 @@ export const imagesCommand: Command = {
     }
     const env = { ...process.env, ...rt.env };
     say(rt.reason);
-    const held = { pids: [], dirs: [], containers: [] };
+    const held: DriverResources = { pids: [], dirs: [], containers: [] };
     const hooks = { hold: () => undefined, log: say };
     let softhsm: string;
     try {
