@@ -11,35 +11,30 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Driver } from '../src/driver.js';
+import type { Driver, DriverResources, StartHooks } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { UsageError } from '../src/errors.js';
 import { makeTempDir } from '../src/fsutil.js';
 import { containerRuntime } from '../src/containers/runtime.js';
-import { pinnedImage } from '../src/containers/images.js';
+import { imageState, pinnedImage } from '../src/containers/images.js';
+import { startNamedContainer } from '../src/containers/start.js';
 import { clientFor, markLaunchedContainer, newPassphrases, provisionNethsm, NETHSM_USERS } from '../src/nethsm/provision.js';
 
 const PORT = 8443;
 export const P11_SLOT_LABEL = 'hsm-harness-nethsm';
 
-async function startContainer(): Promise<{ baseUrl: string; id: string; stop: () => Promise<void> }> {
-  const { GenericContainer, Wait } = await import('testcontainers');
-  const container = await new GenericContainer(pinnedImage('nethsm'))
+async function startContainer(held: DriverResources, hooks: StartHooks | undefined): Promise<{ baseUrl: string; name: string; stop: () => Promise<void> }> {
+  const started = await startNamedContainer('nethsm', pinnedImage('nethsm'), held, hooks, (c, Wait) => c
     .withExposedPorts(PORT)
     .withWaitStrategy(Wait.forHttp('/api/v1/health/state', PORT).usingTls().allowInsecure().forStatusCode(200))
-    .withStartupTimeout(120_000)
-    .start();
-  const baseUrl = `https://${container.getHost()}:${container.getMappedPort(PORT)}/api/v1`;
+    .withStartupTimeout(120_000));
+  const baseUrl = `https://${started.container.getHost()}:${started.container.getMappedPort(PORT)}/api/v1`;
   markLaunchedContainer(baseUrl);
-  return {
-    baseUrl,
-    id: container.getId().slice(0, 12),
-    stop: async () => { await container.stop({ timeout: 5_000 }); },
-  };
+  return { baseUrl, name: started.name, stop: () => started.stop() };
 }
 
 /**
- * nethsm-pkcs11 configuration (devices.md §1.4; keys as in Nitrokey/nethsm-pkcs11 p11nethsm.example.conf):
+ * nethsm-pkcs11 configuration (keys as in Nitrokey/nethsm-pkcs11, p11nethsm.example.conf):
  * both logins, this instance only, bounded timeouts (the default is to wait forever).
  */
 export function p11nethsmConf(baseUrl: string, operatorPassphrase: string, adminPassphrase: string): string {
@@ -81,12 +76,20 @@ export const driver: Driver = {
     const image = pinnedImage('nethsm');
     const rt = await containerRuntime(env);
     if (!rt.ok) return rt;
-    return { ok: true, reason: `${image} on the ${rt.reason}${lib ? `; PKCS#11 through ${lib}` : ''}` };
+    // Asked before the run, so that a missing image is "unavailable" with the registry's own error, not a failed start.
+    const state = await imageState(image, { ...env, ...rt.env });
+    if (state.state === 'unavailable') {
+      return { ok: false, reason: `${state.detail} (load it from a machine with a registry: docker pull ${image}; docker save ${image} | docker load)` };
+    }
+    return { ok: true, reason: `${image} (${state.state}); ${rt.reason}${lib ? `; PKCS#11 through ${lib}` : ''}`, env: rt.env };
   },
-  async start(env) {
-    const primary = await startContainer();
-    const fresh: { stop: () => Promise<void> }[] = [];
+  async start(env, hooks) {
+    const held: DriverResources = { pids: [], dirs: [], containers: [] };
     const dir = await makeTempDir('nethsm');
+    held.dirs.push(dir.path);
+    hooks?.hold(held);
+    const primary = await startContainer(held, hooks).catch(async (err) => { await dir.remove(); throw err; });
+    const fresh: { stop: () => Promise<void> }[] = [];
     try {
       const pass = newPassphrases();
       const info = await provisionNethsm(clientFor(primary.baseUrl), pass);
@@ -104,16 +107,17 @@ export const driver: Driver = {
         connections: {
           nethsm: {
             baseUrl: primary.baseUrl, ...pass,
+            // Called by the suite after start(): hooks.hold still reaches the parent, so these are released too.
             startFresh: async () => {
-              const c = await startContainer();
+              const c = await startContainer(held, hooks);
               fresh.push(c);
               return c;
             },
           },
           ...(pkcs11 ? { pkcs11 } : {}),
         },
-        resources: { pids: [], dirs: [dir.path] },
-        info: { image: pinnedImage('nethsm'), containerId: primary.id, vendor: info.vendor, product: info.product, ...(lib ? { pkcs11Module: lib } : {}) },
+        resources: held,
+        info: { image: pinnedImage('nethsm'), container: primary.name, vendor: info.vendor, product: info.product, ...(lib ? { pkcs11Module: lib } : {}) },
         async stop() {
           for (const c of fresh) await c.stop().catch(() => undefined);
           await primary.stop();

@@ -1,22 +1,51 @@
 /**
  * SoftHSM 2 in the project's container (containers/softhsm), served by p11-kit server onto a bind-mounted
  * socket and reached from the host through p11-kit-client.so: every PKCS#11 suite runs unchanged. Needs a
- * container runtime; without one it is unavailable with the reason.
+ * container runtime and a Debian base image: the registry's, or one built from the machine's Debian mirror
+ * (src/containers/images.ts). Without them it is unavailable with the reason.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Driver } from '../src/driver.js';
+import type { Driver, DriverResources, StartHooks } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { P11KIT_CLIENT } from '../src/p11kit.js';
 import { randomPin } from '../src/softhsm.js';
 import { registerSecret } from '../src/secrets.js';
 import { makeTempDir } from '../src/fsutil.js';
 import { containerRuntime } from '../src/containers/runtime.js';
-import { buildImage } from '../src/containers/images.js';
+import { basePlan, buildBaseImage, buildImage, imageState, localImageName } from '../src/containers/images.js';
+import type { BasePlan } from '../src/containers/images.js';
+import { startNamedContainer } from '../src/containers/start.js';
 
 export const SOFTHSM_CONTAINER_FILES = ['Dockerfile', 'entrypoint.sh'];
 const LABEL = 'hsm-harness-container';
 const SPARES = 2;
+
+/** The image name for a base: content-addressed, so a changed Dockerfile or base is a new image. */
+export function softhsmImageName(base: string): string {
+  return localImageName('softhsm', SOFTHSM_CONTAINER_FILES, JSON.stringify({ BASE_IMAGE: base }));
+}
+
+/**
+ * Can the SoftHSM image be had, and how? Shared with bridge-container, which builds on it. Cached through
+ * imageState, so a run asks the engine once.
+ */
+export async function softhsmImagePlan(env: NodeJS.ProcessEnv): Promise<BasePlan> {
+  const base = await basePlan(env);
+  if (!base.ok) return base;
+  const image = softhsmImageName(base.image);
+  if (!base.build && (await imageState(image, env, false)).state === 'local') return { ok: true, image: base.image, build: false, how: `${image} (in the engine)` };
+  return base;
+}
+
+/** Build (or find) the SoftHSM image, building the base first when the plan says so. */
+export async function softhsmImage(env: NodeJS.ProcessEnv, held: DriverResources, hooks: StartHooks | undefined): Promise<string> {
+  const plan = await softhsmImagePlan(env);
+  if (!plan.ok) throw new Error(plan.reason);
+  const say = (line: string) => hooks?.log(line);
+  if (plan.build) await buildBaseImage(env, { held, hooks }, say);
+  return buildImage('softhsm', SOFTHSM_CONTAINER_FILES, { BASE_IMAGE: plan.image }, env, { held, hooks }, say);
+}
 
 export const driver: Driver = {
   id: 'softhsm-container',
@@ -24,38 +53,41 @@ export const driver: Driver = {
   order: 80,
   envVars: [],
   kind: 'pkcs11',
-  // Building the image on a cold cache (apt inside) takes minutes.
+  // Building the base image and the SoftHSM image on a cold engine takes minutes.
   traits: { ...DEFAULT_TRAITS, ephemeral: true, startTimeoutMs: 900_000 },
   async probe(env) {
     if (!existsSync(P11KIT_CLIENT)) return { ok: false, reason: `p11-kit client module ${P11KIT_CLIENT} is missing; apt-get install p11-kit-modules` };
     const rt = await containerRuntime(env);
-    return rt.ok ? { ok: true, reason: `containers/softhsm built and run on the ${rt.reason}` } : rt;
+    if (!rt.ok) return rt;
+    const plan = await softhsmImagePlan({ ...env, ...rt.env });
+    if (!plan.ok) return { ok: false, reason: `containers/softhsm cannot be built: ${plan.reason}` };
+    return { ok: true, reason: `containers/softhsm on ${plan.how}; ${rt.reason}`, env: rt.env };
   },
-  async start() {
-    const { GenericContainer, Wait } = await import('testcontainers');
+  async start(env, hooks) {
     const pin = randomPin();
     const soPin = randomPin();
     registerSecret(pin);
     registerSecret(soPin);
-    const image = await buildImage('softhsm', SOFTHSM_CONTAINER_FILES);
+    const held: DriverResources = { pids: [], dirs: [], containers: [] };
+    const image = await softhsmImage(env, held, hooks);
     // The socket directory is ours; the container's p11-kit server chowns the socket to our uid/gid. The
-    // daemon must see it at the same path: when the harness itself runs in a container (CI), TMPDIR points
-    // at a directory mounted at the same path on both sides (.github/workflows/ci.yml).
+    // engine must see it at the same path, so it has to run on this machine (or share this path with it).
     const sockets = await makeTempDir('softhsm-container');
-    const container = await new GenericContainer(image)
+    held.dirs.push(sockets.path);
+    hooks?.hold(held);
+    const started = await startNamedContainer('softhsm-container', image, held, hooks, (c, Wait) => c
       .withEnvironment({
         SOFTHSM_PIN: pin, SOFTHSM_SO_PIN: soPin, SOFTHSM_TOKEN_LABEL: LABEL, SOFTHSM_SPARE_TOKENS: String(SPARES),
         P11_KIT_CLIENT_UID: String(process.getuid?.() ?? 0), P11_KIT_CLIENT_GID: String(process.getgid?.() ?? 0),
       })
       .withBindMounts([{ source: sockets.path, target: '/run/p11-kit', mode: 'rw' }])
       .withWaitStrategy(Wait.forLogMessage(/P11_KIT_SERVER_ADDRESS=/))
-      .withStartupTimeout(120_000)
-      .start();
+      .withStartupTimeout(120_000)).catch(async (err) => { await sockets.remove(); throw err; });
     const socketPath = join(sockets.path, 'pkcs11');
     // p11-kit prints its address just before it binds: wait for the socket itself.
     for (let i = 0; i < 100 && !existsSync(socketPath); i++) await new Promise((r) => setTimeout(r, 50));
     if (!existsSync(socketPath)) {
-      await container.stop();
+      await started.stop();
       await sockets.remove();
       throw new Error(`the container's p11-kit socket did not appear in ${sockets.path}`);
     }
@@ -67,11 +99,10 @@ export const driver: Driver = {
           spareTokens: Array.from({ length: SPARES }, (_, i) => ({ token: { label: `${LABEL}-spare-${i + 1}` }, pin })), backup: { method: 'aes-wrap' },
         },
       },
-      // The container itself is reaped by testcontainers' Ryuk if this process dies.
-      resources: { pids: [], dirs: [sockets.path] },
-      info: { image, containerId: container.getId().slice(0, 12), socket: socketPath },
+      resources: held,
+      info: { image, container: started.name, socket: socketPath },
       async stop() {
-        await container.stop({ timeout: 5_000 });
+        await started.stop();
         await sockets.remove();
       },
     };

@@ -8,6 +8,11 @@ export interface Availability {
   ok: boolean;
   /** Human reason: why not, or how it will be reached. Never contains a secret. */
   reason: string;
+  /**
+   * Settings the probe decided for this run that the driver's process must use (e.g. the container drivers'
+   * TESTCONTAINERS_HOST_OVERRIDE and TESTCONTAINERS_RYUK_DISABLED); added to that process's environment.
+   */
+  env?: Record<string, string>;
 }
 
 /** Static facts a driver declares about the token it reaches. */
@@ -106,8 +111,22 @@ export interface Connections {
 export interface DriverResources {
   pids: number[];
   dirs: string[];
-  /** Container ids the driver started (removed with src/containers/cleanup.ts when the driver cannot stop them). */
+  /**
+   * Containers the driver started, by id or by the name it gave them before creating them (so they are held
+   * from their first moment); removed with src/containers/cleanup.ts when the driver cannot stop them.
+   */
   containers?: string[];
+}
+
+/** What a driver may tell the runner while start() is still running. */
+export interface StartHooks {
+  /**
+   * Everything held so far (the whole record, not an increment). A driver that creates something slowly (a
+   * container, an image build) calls this as soon as it exists, so the parent releases it if this process dies.
+   */
+  hold(resources: DriverResources): void;
+  /** A progress line, e.g. that a base image is being built (minutes, not a hang). */
+  log(line: string): void;
 }
 
 export interface StartedDriver {
@@ -134,7 +153,7 @@ export interface Driver {
   /** Cheap check, run in the parent: no module is loaded here. */
   probe(env: NodeJS.ProcessEnv): Promise<Availability>;
   /** Runs inside the driver's own process. */
-  start(env: NodeJS.ProcessEnv): Promise<StartedDriver>;
+  start(env: NodeJS.ProcessEnv, hooks?: StartHooks): Promise<StartedDriver>;
 }
 
 export const DEFAULT_TRAITS: DriverTraits = {

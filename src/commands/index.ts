@@ -21,4 +21,5 @@ export const commands: CommandEntry[] = [
   { name: 'cleanup', load: async () => (await import('./cleanup.js')).cleanupCommand },
   { name: 'merge', load: async () => (await import('./merge.js')).mergeCommand },
   { name: 'diff', load: async () => (await import('./diff.js')).diffCommand },
+  { name: 'images', load: async () => (await import('./images.js')).imagesCommand },
 ];

@@ -13,8 +13,20 @@ export async function removeContainers(ids: string[]): Promise<{ id: string; err
   const failures: { id: string; error: string }[] = [];
   for (const id of ids) {
     const r = await runTool(cli, ['rm', '-f', '-v', id], { timeoutMs: 30_000 });
-    // "No such container" means it is already gone: that is the goal.
+    // "No such container" means it is already gone: that is the goal. When another release (the interrupt
+    // handler and the driver's exit both release) is already removing it, wait until it is gone.
+    if (r.code !== 0 && /already in progress/i.test(r.stderr) && await gone(cli, id)) continue;
     if (r.code !== 0 && !/no such container/i.test(r.stderr)) failures.push({ id, error: r.stderr.trim().split('\n').pop() || `exit ${r.code}` });
   }
   return failures;
+}
+
+/** Wait (at most 30 s) until the engine no longer knows the container. */
+async function gone(cli: string, id: string): Promise<boolean> {
+  for (let i = 0; i < 150; i++) {
+    const r = await runTool(cli, ['container', 'inspect', '--format', '{{.Id}}', id], { timeoutMs: 30_000 });
+    if (r.code !== 0 && /no such/i.test(r.stderr)) return true;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return false;
 }

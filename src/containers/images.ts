@@ -1,11 +1,18 @@
 /**
- * The project's container definitions under containers/: where they are, the pinned image a one-line
- * Dockerfile names, and building an image with testcontainers (ecosystem.md §5).
+ * The project's container images: where their definitions are (containers/<name>), whether an image can be
+ * had on this engine (local, pullable, or why not), building one with the build's own error message, and
+ * the Debian base image built from the machine's Debian mirror when no registry answers (air-gapped labs).
+ * Every answer about an image is asked once per process and cached: a run asks the engine, not each driver.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { projectRoot } from '../paths.js';
+import { makeTempDir } from '../fsutil.js';
+import type { DriverResources, StartHooks } from '../driver.js';
+import { docker, HARNESS_LABEL, lastLine } from './docker.js';
+import { which } from '../proc.js';
+import { spawn } from 'node:child_process';
 
 export function containerDir(name: string): string {
   return join(projectRoot(), 'containers', name);
@@ -27,6 +34,12 @@ export function pinnedImage(name: string): string {
 
 export const FLOATING_TAGS = new Set(['latest', 'testing', 'main', 'master', 'edge', 'nightly']);
 
+/** The registry's Debian image containers/softhsm starts from (its BASE_IMAGE build argument's default). */
+export const REGISTRY_BASE_IMAGE = 'debian:bookworm-slim';
+/** The same release built on this machine from its Debian mirror (debootstrap + docker import). */
+export const LOCAL_BASE_IMAGE = 'hsm-harness-base:bookworm';
+const BASE_SUITE = 'bookworm';
+
 /** A local image name that changes when the build context does, so a stale image is never reused. */
 export function localImageName(name: string, files: string[], extra = ''): string {
   const h = createHash('sha256');
@@ -35,10 +48,177 @@ export function localImageName(name: string, files: string[], extra = ''): strin
   return `hsm-harness-${name}:${h.digest('hex').slice(0, 12)}`;
 }
 
-/** Build containers/<name> and return the image name. Imports testcontainers only when a runtime exists. */
-export async function buildImage(name: string, files: string[], buildArgs: Record<string, string> = {}): Promise<string> {
-  const { GenericContainer } = await import('testcontainers');
+export interface ImageState {
+  /** local: in the engine; pullable: a registry answers for it; unavailable: neither (detail says why). */
+  state: 'local' | 'pullable' | 'unavailable';
+  detail: string;
+}
+
+const states = new Map<string, Promise<ImageState>>();
+
+/**
+ * Is the image in the engine, and if not, would a pull work? `docker manifest inspect` asks the registry for
+ * the manifest only (cheap, nothing is downloaded); its error is the real reason (DNS, proxy, auth, no such tag).
+ */
+export function imageState(image: string, env: NodeJS.ProcessEnv, askRegistry = true): Promise<ImageState> {
+  const key = `${image} ${askRegistry}`;
+  let p = states.get(key);
+  if (!p) {
+    p = (async (): Promise<ImageState> => {
+      const local = await docker(['image', 'inspect', '--format', '{{.Id}}', image], env, { timeoutMs: 60_000 });
+      if (local.code === 0) return { state: 'local', detail: `${image} is in the engine` };
+      if (!askRegistry) return { state: 'unavailable', detail: `${image} is not in the engine` };
+      const remote = await docker(['manifest', 'inspect', image], env, { timeoutMs: 30_000 });
+      if (remote.code === 0) return { state: 'pullable', detail: `${image} can be pulled` };
+      return { state: 'unavailable', detail: `${image} is not in the engine and cannot be pulled: ${lastLine(remote.stderr) || `docker manifest inspect exited ${remote.code}`}` };
+    })();
+    states.set(key, p);
+  }
+  return p;
+}
+
+/** Forget cached answers about an image (after this process built or pulled it). */
+function forget(image: string): void {
+  for (const k of [...states.keys()]) if (k.startsWith(`${image} `)) states.delete(k);
+}
+
+/** The first `deb` mirror for Debian main in the machine's apt sources (one-line or deb822 format). */
+export function debianMirror(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.HSM_DEBIAN_MIRROR) return env.HSM_DEBIAN_MIRROR;
+  const files = ['/etc/apt/sources.list', ...(existsSync('/etc/apt/sources.list.d') ? readdirSync('/etc/apt/sources.list.d').map((f) => `/etc/apt/sources.list.d/${f}`) : [])];
+  for (const f of files) {
+    let text: string;
+    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n')) {
+      const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+\s+.*\bmain\b/.exec(line.trim());
+      if (m && !/security/.test(m[1]!)) return m[1];
+    }
+    for (const stanza of text.split(/\n\s*\n/)) {
+      const uri = /^URIs:\s*(\S+)/m.exec(stanza)?.[1];
+      if (/^Types:.*\bdeb\b/m.test(stanza) && /^Components:.*\bmain\b/m.test(stanza) && uri && !/security/.test(uri)) return uri;
+    }
+  }
+  return undefined;
+}
+
+/** Why the base image cannot be built here with debootstrap, or undefined when it can. */
+export async function debootstrapUnavailable(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  if (!(await which('debootstrap'))) return 'debootstrap is not installed (apt-get install debootstrap)';
+  if (process.getuid?.() !== 0) return 'debootstrap needs root';
+  if (!debianMirror(env)) return 'no Debian mirror in /etc/apt/sources.list* (set HSM_DEBIAN_MIRROR)';
+  return undefined;
+}
+
+export type BasePlan =
+  | { ok: true; image: string; build: boolean; how: string }
+  | { ok: false; reason: string };
+
+/**
+ * Which Debian base containers/softhsm starts from, in this order: one already in the engine (the registry's,
+ * then ours), the registry's if it can be pulled, else ours built now from the Debian mirror.
+ */
+export async function basePlan(env: NodeJS.ProcessEnv): Promise<BasePlan> {
+  const registry = await imageState(REGISTRY_BASE_IMAGE, env, false);
+  if (registry.state === 'local') return { ok: true, image: REGISTRY_BASE_IMAGE, build: false, how: `base ${REGISTRY_BASE_IMAGE} (in the engine)` };
+  const ours = await imageState(LOCAL_BASE_IMAGE, env, false);
+  if (ours.state === 'local') return { ok: true, image: LOCAL_BASE_IMAGE, build: false, how: `base ${LOCAL_BASE_IMAGE} (built earlier from the Debian mirror)` };
+  const pull = await imageState(REGISTRY_BASE_IMAGE, env, true);
+  if (pull.state === 'pullable') return { ok: true, image: REGISTRY_BASE_IMAGE, build: false, how: `base ${REGISTRY_BASE_IMAGE} (pulled)` };
+  const cannot = await debootstrapUnavailable(env);
+  if (cannot) {
+    return { ok: false, reason: `no base image: ${pull.detail}; and it cannot be built from the Debian mirror here: ${cannot}. Build it where it can: hsm-harness images build` };
+  }
+  return {
+    ok: true, image: LOCAL_BASE_IMAGE, build: true,
+    how: `base ${LOCAL_BASE_IMAGE} to be built from ${debianMirror(env)} with debootstrap, since no registry answers (${pull.detail}); about a minute, once per engine (pre-build: hsm-harness images build)`,
+  };
+}
+
+/** A child process that kills its whole group when asked (debootstrap runs chroot'ed helpers). */
+function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; onPid?: (pid: number) => void; timeoutMs: number }): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-20_000); });
+    child.stderr!.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-20_000); });
+    if (child.pid) opts.onPid?.(child.pid);
+    const timer = setTimeout(() => { output += `\n${cmd} did not finish within ${opts.timeoutMs / 1000} s`; try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, opts.timeoutMs);
+    child.on('error', (err) => { clearTimeout(timer); resolve({ code: null, output: `${output}\n${err.message}` }); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, output }); });
+  });
+}
+
+/** What a build holds while it runs, so a killed driver process leaves neither a build nor a chroot behind. */
+export interface BuildHooks { held: DriverResources; hooks?: StartHooks }
+
+function hold(b: BuildHooks | undefined, change: (r: DriverResources) => void): void {
+  if (!b) return;
+  change(b.held);
+  b.hooks?.hold(b.held);
+}
+
+/**
+ * Build LOCAL_BASE_IMAGE: `debootstrap --variant=minbase bookworm` from the machine's Debian mirror, then
+ * `docker import`. The image's apt sources point at that mirror, so the images built on it install from it.
+ */
+export async function buildBaseImage(env: NodeJS.ProcessEnv, b?: BuildHooks, say: (line: string) => void = () => undefined): Promise<string> {
+  const cannot = await debootstrapUnavailable(env);
+  if (cannot) throw new Error(`cannot build ${LOCAL_BASE_IMAGE}: ${cannot}`);
+  const mirror = debianMirror(env)!;
+  const dir = await makeTempDir('base-image');
+  hold(b, (r) => r.dirs.push(dir.path));
+  try {
+    const root = join(dir.path, 'root');
+    say(`building ${LOCAL_BASE_IMAGE}: debootstrap --variant=minbase ${BASE_SUITE} from ${mirror} (about a minute)`);
+    let pid = 0;
+    const boot = await run('debootstrap', ['--variant=minbase', BASE_SUITE, root, mirror], {
+      env, timeoutMs: 900_000, onPid: (p) => { pid = p; hold(b, (r) => r.pids.push(p)); },
+    });
+    hold(b, (r) => { r.pids = r.pids.filter((p) => p !== pid); });
+    if (boot.code !== 0) throw new Error(`debootstrap from ${mirror} failed: ${lastLine(boot.output)}`);
+    say(`importing ${LOCAL_BASE_IMAGE} into the engine`);
+    const imported = await run('sh', ['-c', 'tar -C "$1" -c . | docker import --change \'CMD ["/bin/bash"]\' --change "LABEL $2=base" - "$3"', 'sh', root, HARNESS_LABEL, LOCAL_BASE_IMAGE], {
+      env, timeoutMs: 600_000, onPid: (p) => { pid = p; hold(b, (r) => r.pids.push(p)); },
+    });
+    hold(b, (r) => { r.pids = r.pids.filter((p) => p !== pid); });
+    if (imported.code !== 0) throw new Error(`docker import of ${LOCAL_BASE_IMAGE} failed: ${lastLine(imported.output)}`);
+    forget(LOCAL_BASE_IMAGE);
+    return LOCAL_BASE_IMAGE;
+  } finally {
+    await dir.remove();
+    hold(b, (r) => { r.dirs = r.dirs.filter((d) => d !== dir.path); });
+  }
+}
+
+/**
+ * The reason a classic `docker build` failed, from its output: the failing step's last error-looking line
+ * (e.g. curl's "Could not resolve host: …") and the engine's summary ("returned a non-zero code: 6").
+ */
+export function buildFailureReason(stdout: string, stderr: string): string {
+  const noise = /^(Step \d+\/\d+ :|---> |Removing intermediate container|Sending build context|Successfully|debconf: |\(Reading database|Selecting previously|Preparing to unpack|Unpacking |Setting up |Processing triggers|Get:\d+|Hit:\d+|Fetched |Reading package lists|Building dependency tree|Reading state information)/;
+  const lines = stdout.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter((l) => l && !noise.test(l));
+  const errorish = lines.filter((l) => /error|fail|could not|couldn't|unable|not found|denied|no such|E: |refused|timed out/i.test(l));
+  const cause = errorish.pop() ?? lines.pop() ?? '';
+  const summary = lastLine(stderr.replace(/\x1b\[[0-9;]*m/g, '')).replace(/^The command '.*' returned/, 'the step returned');
+  return [cause, summary].filter(Boolean).join('; ') || 'docker build failed without output';
+}
+
+/**
+ * Build containers/<name> unless an image of the same content is already in the engine, and return its
+ * name. Built with the docker CLI: --force-rm so a failed step leaves no container behind, and the build's
+ * own error in the exception.
+ */
+export async function buildImage(name: string, files: string[], buildArgs: Record<string, string>, env: NodeJS.ProcessEnv, b?: BuildHooks,
+  say: (line: string) => void = () => undefined): Promise<string> {
   const image = localImageName(name, files, JSON.stringify(buildArgs));
-  await GenericContainer.fromDockerfile(containerDir(name)).withBuildArgs(buildArgs).build(image, { deleteOnExit: false });
+  if ((await imageState(image, env, false)).state === 'local') return image;
+  say(`building ${image} from containers/${name}`);
+  let pid = 0;
+  const args = ['build', '--force-rm', '--label', `${HARNESS_LABEL}=${name}`, '--tag', image,
+    ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]), containerDir(name)];
+  const r = await docker(args, { ...env, DOCKER_BUILDKIT: '0' }, { timeoutMs: 900_000, onPid: (p) => { pid = p; hold(b, (x) => x.pids.push(p)); } });
+  hold(b, (x) => { x.pids = x.pids.filter((p) => p !== pid); });
+  if (r.code !== 0) throw new Error(`containers/${name} did not build: ${buildFailureReason(r.stdout, r.stderr)}`);
+  forget(image);
   return image;
 }

@@ -44,6 +44,8 @@ export function makeProgress(stream: NodeJS.WriteStream = process.stderr, quiet 
     driverEnd(report) {
       write(`${tty ? '\r\x1b[2K' : ''}${pad(report.id)} ${report.status === 'ran' ? 'done' : report.status}: ${summary(report.id)}\n`);
     },
-    log(driver, line) { if (!tty) write(`${pad(driver)} ${free(line)}\n`); },
+    // On a TTY a log line is the live line until the next case: during a driver's start (an image build that
+    // takes a minute) it says what is happening.
+    log(driver, line) { write(tty ? `\r\x1b[2K${pad(driver)} ${free(line)}` : `${pad(driver)} ${free(line)}\n`); },
   };
 }

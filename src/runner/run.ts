@@ -120,7 +120,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
       reports.push(r);
       continue;
     }
-    const r = await runDriverProcess(driver, opts.suites ?? null, env, opts.progress, opts.options ?? {}, journal, runPrefix);
+    const r = await runDriverProcess(driver, opts.suites ?? null, { ...env, ...availability.env }, opts.progress, opts.options ?? {}, journal, runPrefix);
     r.available = true;
     r.availabilityReason = availability.reason;
     completeIdentity(r, env);

@@ -68,7 +68,10 @@ async function main(req: WorkerRequest): Promise<void> {
 
   send({ type: 'phase', phase: 'start', timeoutMs: override > 0 ? traits.caseTimeoutMs : Math.max(traits.caseTimeoutMs, traits.startTimeoutMs ?? 180_000) });
   try {
-    started = await driver.start(process.env);
+    started = await driver.start(process.env, {
+      hold: (resources) => send({ type: 'resources', resources }),
+      log: (line) => send({ type: 'log', line }),
+    });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     report.status = 'error';

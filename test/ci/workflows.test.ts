@@ -151,17 +151,22 @@ describe('ci.yml', () => {
     expect(testJob.container?.image).toMatch(/^node:\$\{\{\s*matrix\.node\s*\}\}-bookworm$/);
   });
 
-  test('installs the Debian packages, runs npm test and npm start with Docker reachable', () => {
+  test('installs the Debian packages, starts a private container engine, runs npm test and npm start, stops the engine', () => {
     const runs = testJob.steps.map((s) => s.run ?? '');
     const at = (re: RegExp) => runs.findIndex((r) => re.test(r));
     expect(at(/node scripts\/setup\.mjs/)).toBeGreaterThanOrEqual(0);
     expect(at(/^npm test$/)).toBeGreaterThan(at(/node scripts\/setup\.mjs/));
     expect(at(/^npm start$/)).toBeGreaterThan(at(/^npm test$/));
-    expect(testJob.container?.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
-    // Bind mounts are resolved on the host: the temporary directory must be at the same path on both sides.
-    const tmp = testJob.env?.TMPDIR;
-    expect(tmp).toBeTruthy();
-    expect(testJob.container?.volumes).toContain(`${tmp}:${tmp}`);
+    // The engine runs in the job (as in .ci/run), before the tests, and its DOCKER_HOST reaches later steps.
+    const engine = at(/containers\/engine\.sh start >> "\$GITHUB_ENV"/);
+    expect(engine).toBeGreaterThan(at(/node scripts\/setup\.mjs/));
+    expect(engine).toBeLessThan(at(/^npm test$/));
+    expect(existsSync(join(ROOT, 'containers', 'engine.sh'))).toBe(true);
+    const stop = testJob.steps.findIndex((s) => /containers\/engine\.sh stop/.test(s.run ?? ''));
+    expect(stop).toBeGreaterThan(at(/^npm start$/));
+    expect(testJob.steps[stop]!.if).toMatch(/always\(\)/);
+    // No host socket: nothing in CI depends on a docker.sock being mounted.
+    expect((testJob.container?.volumes ?? []).filter((v) => /docker\.sock/.test(v))).toEqual([]);
   });
 
   test('uploads reports per Node version and publishes both JUnit files', () => {

@@ -1,7 +1,8 @@
 /**
- * Without a container runtime (this machine: docker CLI, no daemon) the three container drivers show as
- * unavailable, with "no container runtime", in `drivers --json`, results.json, JUnit and capabilities.md;
- * and a hung daemon socket does not hang the CLI or delay its exit.
+ * Without a container runtime the three container drivers show as unavailable, with "no container runtime",
+ * in `drivers --json`, results.json, JUnit and capabilities.md; and a hung daemon socket does not hang the
+ * CLI or delay its exit. The no-engine path is forced (NO_ENGINE: DOCKER_HOST at a socket that does not
+ * exist), so these tests mean the same on a machine that has an engine.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import type { RunResults } from '../../src/results.js';
+import { NO_ENGINE } from './engine.js';
 
 const exec = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli.js');
@@ -34,11 +36,11 @@ afterAll(async () => {
 });
 
 /**
- * Hang guard, not a speed claim: a CLI still running after 30 s is killed, and `killed` says so. The
- * probe cap is 5 s here, so only a hang gets near the bound.
+ * Hang guard, not a speed claim: a CLI still running after 60 s is killed, and `killed` says so. The
+ * probe cap is 10 s here (generous, so a loaded machine still reaches the hung socket), so only a hang gets near the bound.
  */
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return exec('node', [CLI, ...args], { env: { ...process.env, NETHSM_PKCS11_LIB: '', ...env }, timeout: 30_000 })
+  return exec('node', [CLI, ...args], { env: { ...process.env, NETHSM_PKCS11_LIB: '', ...NO_ENGINE, ...env }, timeout: 60_000 })
     .then((r) => ({ ...r, killed: false }), (e: { stdout: string; stderr: string; code: number; killed?: boolean }) => ({ ...e, killed: e.killed ?? false }));
 }
 
@@ -54,7 +56,7 @@ describe('container drivers without a container runtime', () => {
     }
     expect(rows.find((x) => x.id === 'nethsm')!.kind).toBe('nethsm');
     expect(rows.find((x) => x.id === 'bridge-container')!.kind).toBe('kmip');
-    expect(r.killed, 'the CLI did not exit within 30 s').toBe(false);
+    expect(r.killed, 'the CLI did not exit within 60 s').toBe(false);
   });
 
   test('run: unavailable in results.json, skipped with the reason in JUnit and in capabilities.md', async () => {
@@ -80,13 +82,13 @@ describe('container drivers without a container runtime', () => {
   });
 
   test('a daemon socket that never answers: the CLI reports and exits instead of hanging', async () => {
-    const r = await cli(['drivers', '--json'], { DOCKER_HOST: `unix://${join(dir, 'hung.sock')}`, HSM_CONTAINER_PROBE_TIMEOUT_MS: '5000' });
+    const r = await cli(['drivers', '--json'], { DOCKER_HOST: `unix://${join(dir, 'hung.sock')}`, HSM_CONTAINER_PROBE_TIMEOUT_MS: '10000' });
     const rows = JSON.parse(r.stdout) as { id: string; available: boolean; reason: string }[];
     for (const id of CONTAINER_DRIVERS) {
-      expect(rows.find((x) => x.id === id)!.reason).toMatch(/no container runtime: the runtime did not answer within 5\.0 s/);
+      expect(rows.find((x) => x.id === id)!.reason).toMatch(/no container runtime: the runtime did not answer within 10\.0 s/);
     }
     expect(held.length).toBeGreaterThan(0);
     // Without the child process the dangling request would keep the CLI alive indefinitely.
-    expect(r.killed, 'the CLI did not exit within 30 s').toBe(false);
+    expect(r.killed, 'the CLI did not exit within 60 s').toBe(false);
   });
 });

@@ -1,8 +1,13 @@
 /**
  * The NetHSM provisioning client and the REST suite, run against a local HTTPS replay of the exchange in
- * fixtures/nethsm (see replay-server.ts: a stand-in for the NetHSM container, which cannot run here). The
- * replayed signatures were made by the OpenSSL CLI, so they verify only if the harness sends what the
- * NetHSM expects and decodes what it answers.
+ * fixtures/nethsm (see replay-server.ts), not against a NetHSM.
+ *
+ * What this proves and what it does not: the expected requests in the replay were written from the same
+ * reading of the NetHSM API as the suite itself. So these tests prove request order and parsing (the suite
+ * sends what that reading says, in that order, within the OpenAPI schemas, and decodes the answers; the
+ * replayed signatures were made by the OpenSSL CLI and must verify). They do not prove that a NetHSM behaves
+ * like this: a misreading shared by the suite and the replay would pass here. Only the real container does
+ * that (drivers/nethsm.ts, on a machine that can pull the image pinned in containers/nethsm/Dockerfile).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -61,7 +66,7 @@ async function runSuite(exchange: Exchange): Promise<{ report: DriverReport; pri
 
 const statuses = (cases: CaseRecord[]) => Object.fromEntries(cases.map((c) => [c.case, c.status]));
 
-describe('NetHSM REST client and suite against the replayed exchange', () => {
+describe('NetHSM suite against a replay written from our own reading of the API (request order and parsing only, not NetHSM behaviour)', () => {
   test('the fixture is consistent with the suite and the OpenAPI response schemas', () => {
     const ex = loadExchange();
     expect(ex.message).toBe(NETHSM_MESSAGE.toString());
@@ -70,7 +75,7 @@ describe('NetHSM REST client and suite against the replayed exchange', () => {
     }
   });
 
-  test('provisioning, key generation, signing (verified by node:crypto), backup, restore, unlock all pass', async () => {
+  test('replay: provisioning, key generation, signing (verified by node:crypto), backup, restore, unlock are requested in order and parsed', async () => {
     const { report, primary, fresh, pass, freshStopped } = await runSuite(loadExchange());
     expect(primary.problems).toEqual([]);
     expect(fresh.problems).toEqual([]);
@@ -172,7 +177,7 @@ describe('NetHSM REST client and suite against the replayed exchange', () => {
     expect(clientFor('https://127.0.0.1:8443/api/v1').baseUrl).toBe('https://127.0.0.1:8443/api/v1');
   });
 
-  test('p11nethsm.conf has the shape nethsm-pkcs11 reads (devices.md §1.4), with both logins and a timeout', () => {
+  test('p11nethsm.conf has the shape nethsm-pkcs11 reads (Nitrokey/nethsm-pkcs11 p11nethsm.example.conf), with both logins and a timeout', () => {
     const conf = parseYaml(p11nethsmConf('https://127.0.0.1:32768/api/v1', 'op "pass"', 'admin:pass')) as Record<string, unknown>;
     expect(conf).toEqual({
       enable_set_attribute_value: false,

@@ -1,8 +1,9 @@
 /**
  * A local HTTPS server on 127.0.0.1 that replays fixtures/nethsm/exchange.json.
  *
- * TEST FIXTURE, NOT A NETHSM: it stands in for the NetHSM container, which cannot run where no container
- * runtime exists. It answers the recorded responses in order and checks every request against the
+ * TEST FIXTURE, NOT A NETHSM: it stands in for the NetHSM container where its image cannot be pulled. The
+ * recording was written from the same reading of the NetHSM API as the suite, so it checks request order and
+ * parsing, never NetHSM behaviour. It answers the recorded responses in order and checks every request against the
  * recording: method and path, Basic-auth user, the OpenAPI schema of the body (fixtures/nethsm/
  * openapi-schemas.json, additional properties refused as the NetHSM does) and the fields that must match
  * exactly (key IDs, sign modes, the message to sign). Any difference is answered with 400 and recorded.

@@ -1,7 +1,7 @@
 /**
  * What `npm start` does: `hsm-harness run` with no arguments, every driver, every default suite, real
  * SoftHSM (in-process and through p11-kit) and real PyKMIP. It must exit 0 and write every report; drivers
- * that cannot run here are unavailable with their reason, in JUnit too.
+ * that cannot run here are unavailable with their reason, in JUnit too. The container engine is forced absent.
  */
 import { describe, expect, test, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { RunResults } from '../../src/results.js';
 import { cli, type CliResult } from './helpers.js';
+import { NO_ENGINE } from '../containers/engine.js';
 
 describe('hsm-harness run on the embedded defaults', () => {
   let out: string;
@@ -17,8 +18,13 @@ describe('hsm-harness run on the embedded defaults', () => {
   let results: RunResults;
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'hh-default-'));
+<<<<<<< HEAD
     // A hang guard, not a speed check: the whole default matrix, on a machine shared with the rest of the suite.
     r = await cli(['run', '--out', out], {}, { timeoutMs: 570_000 });
+=======
+    // Without an engine, explicitly: the same run with one is .ci/run's `npm start` and test/containers/engine.test.ts.
+    r = await cli(['run', '--out', out], NO_ENGINE);
+>>>>>>> 50cf6c5 (Containers in CI: .ci/run and the GitHub test job start a private engine (containers/engine.sh), build images, run the engine self-tests and npm start with it; self-tests choose the engine explicitly (engine.test.ts: softhsm-container end to end, bridge build error, cleanup after Ctrl-C/timeout/kill -9; no-engine tests force DOCKER_HOST to a missing socket); NetHSM replay tests say what they prove; README: containers, environments, offline images)
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
   }, 600_000);
   afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });
