@@ -115,7 +115,7 @@ export const benchSuite: Suite = {
     const signingKeys = new Map<KeyAlg, KeyPair>();
     try {
       if (!opts.compareOnly) await measureToken(ctx, token, opts, budgetMs, mechanisms, section, signingKeys);
-      await sideBySide(ctx, token, opts, opts.compareOnly ? budgetMs : budgetMs * 0.25, mechanisms, section, signingKeys);
+      await sideBySide(ctx, token, opts, opts.compareOnly ? budgetMs : budgetMs * 0.2, mechanisms, section, signingKeys);
       if (!opts.compareOnly) {
         const ti = token.tokenInfo();
         section.documented = compareWithDocumented(loadDocumentedTable(), section, { manufacturer: trimPadded(ti.manufacturerID), model: trimPadded(ti.model) });
@@ -136,8 +136,8 @@ async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions,
   const signable = signAlgs.filter((a) => !unsupportedReason(token, a, mechanisms, true));
   const keygenable = keygenAlgs.filter((a) => !unsupportedReason(token, a, mechanisms, false));
   const keygenMs = (budgetMs * 0.1) / keygenAlgs.length;
-  const signMs = (budgetMs * 0.6) / Math.max(1, signable.length);
-  const batches = opts.quick ? 4 : 8;
+  const signMs = (budgetMs * 0.65) / Math.max(1, signable.length);
+  const batches = opts.quick ? 3 : 5;
   const slowCase = ctx.traits.caseTimeoutMs;
   const eventLoop = !narrow;
   ctx.log(`bench: ${section.mode} pass, budget ${opts.timeSeconds} s, ${signable.length} signing algorithms, signer threads ${section.threadLevels.join('/')}`);
@@ -172,7 +172,7 @@ async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions,
       const key = signingKeys.get(alg);
       if (!key) c.skip(`no ${algorithmName(alg)} key: key generation for it failed (case keygen)`);
       const m = await measureSigning({
-        token, pin: ctx.connections.pkcs11!.pin, alg, key: key!, levels: section.threadLevels, batches, budgetMs: signMs, eventLoop, cpus: cpus().length,
+        token, pin: ctx.connections.pkcs11!.pin, alg, key: key!, levels: section.threadLevels, batches, budgetMs: signMs, eventLoop,
       });
       const path = signingPath(alg);
       const failed = verifySamples(m.samples, signatureCheck(token, key!.publicKey, path.scheme));
