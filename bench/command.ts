@@ -12,7 +12,8 @@ import type { BenchOptions } from './types.js';
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'measure signing throughput (beside a bare pkcs11js loop), signer-thread scaling and key generation; compare with ods-hsmspeed and the documented table',
+  summary: 'measure signing throughput (beside a bare pkcs11js loop), signer-thread scaling and key generation; '
+    + 'compare with ods-hsmspeed and the documented table',
   usage: 'hsm-harness bench [--driver ID ...] [--quick] [--time SECONDS] [--compare ods-hsmspeed] [--out DIR] [--json] [--quiet]',
   async run(argv) {
     const { values } = parse('bench', argv, {
@@ -66,9 +67,12 @@ export const benchCommand: Command = {
         if (!d.available) { process.stdout.write(`${d.id}: unavailable: ${d.availabilityReason}\n`); continue; }
         if (!section) { process.stdout.write(`${d.id}: ${d.status}${d.statusReason ? `: ${d.statusReason}` : ''}\n`); continue; }
         for (const s of section.sign) {
-          const threads = s.threads.slice(1).map((t) => `, ${t.threads} threads ${t.median.toFixed(1)} sig/s (${(t.best / s.threads[0]!.best).toFixed(2)}× one thread)`).join('');
-          process.stdout.write(`${d.id}: sign ${s.algorithm}: one session ${s.threads[0]!.median.toFixed(1)} sig/s, bare pkcs11js loop ${s.bareLoop.median.toFixed(1)} sig/s, `
-            + `ratio ${s.vsBareLoop.toFixed(3)}${threads}${s.eventLoop ? `; event loop (C_SignAsync, ${s.eventLoop.inFlight} in flight) ${s.eventLoop.opsPerSec.toFixed(1)} sig/s` : ''}\n`);
+          const one = s.threads[0]!;
+          const threads = s.threads.slice(1).map((t) => `, ${t.threads} threads ${t.median.toFixed(1)} sig/s (${(t.best / one.best).toFixed(2)}× one thread)`);
+          const ev = s.eventLoop ? `; event loop (C_SignAsync, ${s.eventLoop.inFlight} in flight) ${s.eventLoop.opsPerSec.toFixed(1)} sig/s` : '';
+          process.stdout.write(`${d.id}: sign ${s.algorithm}: one session ${one.median.toFixed(1)} sig/s, `
+            + `bare pkcs11js loop ${s.bareLoop.median.toFixed(1)} sig/s, `
+            + `ratio ${s.vsBareLoop.toFixed(3)}${threads.join('')}${ev}\n`);
         }
         for (const r of section.rejected) process.stdout.write(`${d.id}: sign ${r.algorithm}: no figure: ${r.reason}\n`);
         if (section.hsmspeed?.skipped) process.stdout.write(`${d.id}: ods-hsmspeed: skipped: ${section.hsmspeed.skipped}\n`);

@@ -53,7 +53,9 @@ export function isDocumentedDevice(table: DocumentedTable, token: TokenIdentity)
   return token.manufacturer.toLowerCase().includes(table.identify.manufacturer.toLowerCase());
 }
 
-export function compareWithDocumented(table: DocumentedTable, section: Pick<BenchSection, 'keygen' | 'sign' | 'random'>, token: TokenIdentity): DocumentedSection {
+export function compareWithDocumented(
+  table: DocumentedTable, section: Pick<BenchSection, 'keygen' | 'sign' | 'random'>, token: TokenIdentity,
+): DocumentedSection {
   const applies = isDocumentedDevice(table, token);
   const rows: DocumentedComparison[] = table.rows.map((row) => {
     const out: DocumentedComparison = { operation: row.operation, documented: row.documented, notes: row.notes };

@@ -92,7 +92,8 @@ export async function runHsmspeed(confPath: string, repository: string, threads:
   };
   let r;
   try {
-    r = await runTool(HSMSPEED_TOOL, ['-c', confPath, '-r', repository, '-s', '2048', '-t', String(threads), '-i', String(iterations)], { env, timeoutMs, onStderr });
+    const args = ['-c', confPath, '-r', repository, '-s', '2048', '-t', String(threads), '-i', String(iterations)];
+    r = await runTool(HSMSPEED_TOOL, args, { env, timeoutMs, onStderr });
   } finally {
     await removal;
     await rm(confPath, { force: true });

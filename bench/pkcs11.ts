@@ -2,7 +2,8 @@
  * PKCS#11 measurements on one logged-in token. Two methods, each where it is the right tool:
  * - throughput is timed as a whole: batches of blocking C_SignInit + C_Sign in a tight loop (no promise or
  *   timer per operation), repeated, reported as the rate of each batch; signer threads (bench/threads.ts)
- *   run the harness's figure, and a bare pkcs11js loop in this thread runs beside it as the reference;
+ *   run the harness's figure, each thread for the same window, and a bare pkcs11js loop of a fixed count in
+ *   this thread runs beside it as the reference;
  * - latency (p50/p99) is timed per operation with tinybench, where per-iteration timing is the point.
  * Every figure keeps a sample of the signatures it produced; a figure counts only if they verify.
  */
@@ -164,7 +165,9 @@ export function bareLoopBatch(token: Token, session: Handle, path: SigningPath, 
  * The event-loop path a Node application takes: `inFlight` sessions, each with one C_SignAsync outstanding
  * (pkcs11js hands the call to the libuv pool), re-issued as soon as it resolves, for `budgetMs`.
  */
-export async function benchEventLoop(token: Token, path: SigningPath, key: KeyPair, inFlight: number, budgetMs: number): Promise<{ figure: EventLoopFigure; signatures: Buffer[] }> {
+export async function benchEventLoop(
+  token: Token, path: SigningPath, key: KeyPair, inFlight: number, budgetMs: number,
+): Promise<{ figure: EventLoopFigure; signatures: Buffer[] }> {
   const sessions = Array.from({ length: inFlight }, () => token.openSession(false));
   const lib = token.lib;
   try {
@@ -206,7 +209,7 @@ export async function benchRandom(token: Token, bytes: number, budgetMs: number)
     bench.add(`random ${bytes}`, () => { token.lib.C_GenerateRandom(session, buf); });
     await bench.run();
     const latency = fromTinybench(bench.tasks[0]!);
-    const outputs = [Buffer.from(token.lib.C_GenerateRandom(session, Buffer.alloc(bytes))), Buffer.from(token.lib.C_GenerateRandom(session, Buffer.alloc(bytes)))];
+    const outputs = [0, 1].map(() => Buffer.from(token.lib.C_GenerateRandom(session, Buffer.alloc(bytes))));
     return { figure: { bytes, latency, opsPerSec: 1000 / latency.mean }, outputs };
   } finally {
     token.closeSession(session);
@@ -224,7 +227,6 @@ export interface SigningPlan {
   batches: number;
   budgetMs: number;
   eventLoop: boolean;
-  cpus: number;
 }
 
 /**
@@ -239,22 +241,22 @@ export async function measureSigning(plan: SigningPlan): Promise<{
   const { token, alg, key, levels, batches, budgetMs } = plan;
   const path = signingPath(alg);
   const samples: Buffer[] = [];
-  const lat = await benchLatency(token, path, key, budgetMs * 0.15);
+  const lat = await benchLatency(token, path, key, budgetMs * 0.1);
   samples.push(lat.signature);
   const perOpMs = Math.max(lat.latency.mean, 1e-3);
-  const batchMs = (budgetMs * (plan.eventLoop ? 0.7 : 0.85)) / (batches * (1 + levels.length));
-  // Signatures per thread so that a batch takes about batchMs: threads beyond the cores share them.
-  const iterationsFor = (threads: number) => Math.min(1_000_000, Math.max(5, Math.round((batchMs / perOpMs) * Math.min(threads, plan.cpus) / threads)));
-
-  const bareIterations = iterationsFor(1);
+  const batchMs = (budgetMs * (plan.eventLoop ? 0.78 : 0.88)) / (batches * (1 + levels.length));
+  // The bare loop's batch size: about batchMs of signatures, at least a few.
+  const bareIterations = Math.min(1_000_000, Math.max(5, Math.round(batchMs / perOpMs)));
   const bareRates: number[] = [];
-  const pools: { threads: number; iterations: number; pool: SignerThreads; rates: number[] }[] = [];
+  const pools: { threads: number; pool: SignerThreads; rates: number[]; signatures: number }[] = [];
   const session = token.openSession(false);
   try {
     for (const t of levels) {
-      const iterations = iterationsFor(t);
-      const pool = await SignerThreads.start({ token, pin: plan.pin, keyId: key.id, mechanism: path.mechanism.mechanism, input: path.input, threads: t, iterations });
-      pools.push({ threads: t, iterations, pool, rates: [] });
+      // Each thread signs for the same window: one thread slowed by other load cannot stretch the batch.
+      const pool = await SignerThreads.start({
+        token, pin: plan.pin, keyId: key.id, mechanism: path.mechanism.mechanism, input: path.input, threads: t, iterations: 0, windowMs: batchMs,
+      });
+      pools.push({ threads: t, pool, rates: [], signatures: 0 });
     }
     for (let b = 0; b < batches; b++) {
       const bare = bareLoopBatch(token, session, path, key, bareIterations);
@@ -263,6 +265,7 @@ export async function measureSigning(plan: SigningPlan): Promise<{
       for (const p of pools) {
         const r = await p.pool.batch();
         p.rates.push(r.rate);
+        p.signatures += r.signatureCount;
         samples.push(...r.signatures);
       }
     }
@@ -270,11 +273,11 @@ export async function measureSigning(plan: SigningPlan): Promise<{
     for (const p of pools) await p.pool.close();
     token.closeSession(session);
   }
-  const threads = pools.map((p) => ({ threads: p.threads, ...rateFigure(p.rates, p.iterations * p.threads) }));
+  const threads = pools.map((p) => ({ threads: p.threads, ...rateFigure(p.rates, Math.round(p.signatures / batches)) }));
 
   let eventLoop: EventLoopFigure | undefined;
   if (plan.eventLoop) {
-    const ev = await benchEventLoop(token, path, key, levels[levels.length - 1]!, budgetMs * 0.15);
+    const ev = await benchEventLoop(token, path, key, levels[levels.length - 1]!, budgetMs * 0.1);
     eventLoop = ev.figure;
     samples.push(...ev.signatures);
   }

@@ -50,11 +50,17 @@ export function benchRecords(results: RunResults): BenchRecord[] {
         opsPerSec: s.bareLoop.median, best: s.bareLoop.best, rates: s.bareLoop.rates });
       const one = s.threads[0];
       for (const t of s.threads) {
-        out.push({ ...base, operation: 'sign-threads', concurrency: t.threads, samples: t.rates.length * t.operationsPerBatch, opsPerSec: t.median, best: t.best, rates: t.rates,
-          ...(t.threads === 1 ? { vsBareLoop: s.vsBareLoop } : one ? { vsOneThread: t.best / one.best } : {}) });
+        out.push({
+          ...base, operation: 'sign-threads', concurrency: t.threads, samples: t.rates.length * t.operationsPerBatch,
+          opsPerSec: t.median, best: t.best, rates: t.rates,
+          ...(t.threads === 1 ? { vsBareLoop: s.vsBareLoop } : one ? { vsOneThread: t.best / one.best } : {}),
+        });
       }
       const e = s.eventLoop;
-      if (e) out.push({ ...base, operation: 'sign-event-loop', concurrency: e.inFlight, samples: e.completed, wallSeconds: e.wallSeconds, opsPerSec: e.opsPerSec, latencyMs: e.latency });
+      if (e) {
+        out.push({ ...base, operation: 'sign-event-loop', concurrency: e.inFlight, samples: e.completed, wallSeconds: e.wallSeconds, opsPerSec: e.opsPerSec,
+          latencyMs: e.latency });
+      }
     }
     for (const k of bench?.keygen ?? []) out.push({ driver: id, operation: 'keygen', algorithm: k.algorithm, concurrency: 1, samples: k.latency.samples, opsPerSec: 1000 / k.latency.mean, latencyMs: k.latency });
     if (bench?.random) out.push({ driver: id, operation: 'random', algorithm: `${bench.random.bytes} bytes`, concurrency: 1, samples: bench.random.latency.samples, opsPerSec: bench.random.opsPerSec, latencyMs: bench.random.latency });
@@ -62,7 +68,10 @@ export function benchRecords(results: RunResults): BenchRecord[] {
       const samples = r.threads * r.iterationsPerThread;
       const base = { driver: id, algorithm: 'RSA-2048', mechanism: 'CKM_RSA_PKCS', concurrency: r.threads, samples };
       if (r.ods) out.push({ ...base, operation: 'ods-hsmspeed', opsPerSec: r.ods.best, best: r.ods.best, rates: r.ods.rates });
-      if (r.harness) out.push({ ...base, operation: 'hsmspeed-method', opsPerSec: r.harness.best, best: r.harness.best, rates: r.harness.rates, ...(r.ratio !== undefined ? { vsOdsHsmspeed: r.ratio } : {}) });
+      if (r.harness) {
+        out.push({ ...base, operation: 'hsmspeed-method', opsPerSec: r.harness.best, best: r.harness.best, rates: r.harness.rates,
+          ...(r.ratio !== undefined ? { vsOdsHsmspeed: r.ratio } : {}) });
+      }
     }
     for (const s of kmip?.sign ?? []) out.push({ driver: id, operation: 'kmip-sign', algorithm: s.algorithm, concurrency: 1, samples: s.latency.samples, opsPerSec: s.opsPerSec, latencyMs: s.latency });
     for (const p of kmip?.connections ?? []) out.push({ driver: id, operation: 'kmip-sign-connections', algorithm: p.algorithm, concurrency: p.connections, samples: p.completed, opsPerSec: p.opsPerSec, wallSeconds: p.wallSeconds });
@@ -102,12 +111,18 @@ export function actionThroughput(results: RunResults, micro: MicroFigure[] = [])
     const d = driver.id;
     for (const s of bench?.sign ?? []) {
       const spread = (f: { worst: number; best: number }) => `${fix(f.worst)}-${fix(f.best)}`;
-      out.push({ name: `sign[${d}] ${s.algorithm} bare loop`, value: fix(s.bareLoop.median), unit: 'ops/s', range: spread(s.bareLoop), extra: `median of ${s.bareLoop.rates.length} batches` });
+      const batches = (f: { rates: number[] }) => `median of ${f.rates.length} batches`;
+      const bare = s.bareLoop;
+      out.push({ name: `sign[${d}] ${s.algorithm} bare loop`, value: fix(bare.median), unit: 'ops/s', range: spread(bare), extra: batches(bare) });
       for (const t of s.threads) {
-        out.push({ name: `sign[${d}] ${s.algorithm} threads=${t.threads}`, value: fix(t.median), unit: 'ops/s', range: spread(t), extra: `median of ${t.rates.length} batches` });
+        out.push({ name: `sign[${d}] ${s.algorithm} threads=${t.threads}`, value: fix(t.median), unit: 'ops/s', range: spread(t), extra: batches(t) });
       }
-      out.push({ name: `harness/bare-loop[${d}] ${s.algorithm}`, value: fix(s.vsBareLoop, 3), unit: 'ratio', extra: 'one signer thread, best batch each; target >= 0.95' });
-      if (s.eventLoop) out.push({ name: `sign[${d}] ${s.algorithm} event loop`, value: fix(s.eventLoop.opsPerSec), unit: 'ops/s', extra: `C_SignAsync, ${s.eventLoop.inFlight} in flight` });
+      out.push({ name: `harness/bare-loop[${d}] ${s.algorithm}`, value: fix(s.vsBareLoop, 3), unit: 'ratio',
+        extra: 'one signer thread, best batch each; target >= 0.95' });
+      if (s.eventLoop) {
+        const e = s.eventLoop;
+        out.push({ name: `sign[${d}] ${s.algorithm} event loop`, value: fix(e.opsPerSec), unit: 'ops/s', extra: `C_SignAsync, ${e.inFlight} in flight` });
+      }
     }
     if (bench?.random) out.push({ name: `random[${d}] ${bench.random.bytes} bytes`, value: fix(bench.random.opsPerSec), unit: 'ops/s', range: rme(bench.random.latency), extra: `samples=${bench.random.latency.samples}` });
     for (const r of bench?.hsmspeed?.rows ?? []) {
@@ -157,14 +172,17 @@ export const METHOD = 'Throughput is timed as a whole: repeated batches of block
 export function renderBenchMarkdown(results: RunResults): string | undefined {
   const drivers = benchDrivers(results);
   if (drivers.length === 0) return undefined;
-  const out: string[] = ['# Benchmarks\n', `Run ${results.startedAt} on ${results.environment.hostname} (${results.environment.platform}/${results.environment.arch}, Node ${results.environment.node}).\n`,
+  const env = results.environment;
+  const out: string[] = ['# Benchmarks\n', `Run ${results.startedAt} on ${env.hostname} (${env.platform}/${env.arch}, Node ${env.node}).\n`,
     `${METHOD} See docs/benchmarks.md. Charts: [throughput by signer threads](bench-throughput.svg), [measured vs documented](bench-documented.svg).\n`];
   for (const { driver, bench, kmip } of drivers) {
     out.push(`## ${driver.id} — ${driver.title}\n`);
     if (bench) {
       const e = bench.environment;
-      out.push(`${bench.mode} pass, budget ${bench.budgetSeconds} s. Module ${e.module} (${e.library} ${e.libraryVersion}), token ${e.token} firmware ${e.firmwareVersion}; `
-        + `signer threads ${bench.threadLevels.join('/')} (driver's maximum concurrency ${e.maxConcurrency}), ${e.cpus} CPUs, load average ${e.loadAverage ?? 'unknown'}, tinybench ${e.tinybench}.\n`);
+      out.push(`${bench.mode} pass, budget ${bench.budgetSeconds} s. Module ${e.module} (${e.library} ${e.libraryVersion}), `
+        + `token ${e.token} firmware ${e.firmwareVersion}; `
+        + `signer threads ${bench.threadLevels.join('/')} (driver's maximum concurrency ${e.maxConcurrency}), ${e.cpus} CPUs, `
+        + `load average ${e.loadAverage ?? 'unknown'}, tinybench ${e.tinybench}.\n`);
       if (bench.sign.length) {
         out.push('### Signing, one session (sig/s)\n');
         out.push(table(['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'p50 ms', 'p99 ms', 'signatures verified'],
@@ -173,7 +191,8 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
         const levels = bench.threadLevels;
         if (levels.length > 1) {
           out.push('### Signer threads (aggregate sig/s, × one thread)\n');
-          out.push(table(['Algorithm', ...levels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)], bench.sign.map((s) => [s.algorithm, ...levels.map((t) => {
+          const head = ['Algorithm', ...levels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)];
+          out.push(table(head, bench.sign.map((s) => [s.algorithm, ...levels.map((t) => {
             const f = s.threads.find((x) => x.threads === t);
             return f ? `${rate(f.median)}${t > 1 ? ` (${(f.best / s.threads[0]!.best).toFixed(2)}×)` : ''}` : '—';
           })])));
@@ -181,7 +200,8 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
         const ev = bench.sign.filter((s) => s.eventLoop);
         if (ev.length) {
           out.push('### Event-loop path (C_SignAsync)\n');
-          out.push(table(['Algorithm', 'in flight', 'sig/s', 'p50 ms', 'p99 ms'], ev.map((s) => [s.algorithm, s.eventLoop!.inFlight, rate(s.eventLoop!.opsPerSec), ms(s.eventLoop!.latency.p50), ms(s.eventLoop!.latency.p99)])));
+          out.push(table(['Algorithm', 'in flight', 'sig/s', 'p50 ms', 'p99 ms'], ev.map(({ algorithm, eventLoop: e }) => [
+            algorithm, e!.inFlight, rate(e!.opsPerSec), ms(e!.latency.p50), ms(e!.latency.p99)])));
         }
       }
       for (const r of bench.rejected) out.push(`**No figure for ${r.algorithm}:** ${r.reason}.\n`);
@@ -194,7 +214,8 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
         out.push('### DNSSEC view\n');
         out.push('Best signer-thread figure per algorithm; re-sign time = RRsets ÷ sig/s (one RRSIG per RRset, one ZSK).\n');
         out.push(table(['Algorithm', 'sig/s', 'threads', ...Object.keys(ZONE_SIZES).map((z) => `${z} RRsets`)],
-          bench.dnssec.map((v) => [`${v.algorithm} (${v.dnssec})`, rate(v.sigPerSec), v.threads, ...Object.keys(ZONE_SIZES).map((z) => humanDuration(v.resignSeconds[z]!))])));
+          bench.dnssec.map((v) => [`${v.algorithm} (${v.dnssec})`, rate(v.sigPerSec), v.threads,
+            ...Object.keys(ZONE_SIZES).map((z) => humanDuration(v.resignSeconds[z]!))])));
       }
       if (bench.hsmspeed) {
         out.push('### Side by side with ods-hsmspeed\n');
@@ -210,11 +231,13 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
       if (bench.documented) {
         const doc = bench.documented;
         out.push(`### Documented ${doc.family} figures\n`);
-        out.push(`${doc.applies ? `The token (${doc.token}) is the documented device: each figure gets a verdict.` : `Reference only: the token (${doc.token || 'unnamed'}) is not a CardContact ${doc.family}.`} Source: ${doc.source}.\n`);
+        out.push(`${doc.applies ? `The token (${doc.token}) is the documented device: each figure gets a verdict.`
+          : `Reference only: the token (${doc.token || 'unnamed'}) is not a CardContact ${doc.family}.`} Source: ${doc.source}.\n`);
         const notes = (r: typeof doc.rows[number]) => [r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; ');
         const measured = (r: typeof doc.rows[number]) => (r.measuredMs !== undefined ? `${ms(r.measuredMs)} ms` : '—');
         out.push(doc.applies
-          ? table(['Operation', 'Documented', 'Measured', 'Verdict', 'Notes'], doc.rows.map((r) => [r.operation, r.documented, measured(r), r.verdict ?? 'not measured', notes(r)]))
+          ? table(['Operation', 'Documented', 'Measured', 'Verdict', 'Notes'],
+            doc.rows.map((r) => [r.operation, r.documented, measured(r), r.verdict ?? 'not measured', notes(r)]))
           : table(['Operation', 'Documented', 'Measured', 'Notes'], doc.rows.map((r) => [r.operation, r.documented, measured(r), notes(r)])));
       }
     }
@@ -235,7 +258,10 @@ export function renderThroughputSvg(results: RunResults): string | undefined {
   const algs = [...new Set(drivers.flatMap((d) => d.bench!.sign.map((s) => s.algorithm)))];
   const panels: Panel[] = algs.map((a) => ({
     title: a,
-    series: drivers.map((d) => ({ driver: d.driver.id, points: (d.bench!.sign.find((s) => s.algorithm === a)?.threads ?? []).map((t) => ({ x: t.threads, y: t.median })) }))
+    series: drivers.map((d) => {
+      const threads = d.bench!.sign.find((s) => s.algorithm === a)?.threads ?? [];
+      return { driver: d.driver.id, points: threads.map((t) => ({ x: t.threads, y: t.median })) };
+    })
       .filter((s) => s.points.length),
   }));
   return throughputChart('Signing throughput (sig/s, median batch) by signer threads', levels, panels, 'signer threads');

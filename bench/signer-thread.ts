@@ -6,9 +6,12 @@
  * SHA-1 DigestInfo the parent built (src/pkcs11/mechanisms.ts).
  *
  * Protocol with the parent (bench/threads.ts): after a warm-up the thread posts 'ready' and waits on the
- * shared batch counter. Each new counter value starts one batch; the thread writes its finishing time into
- * shared memory (so no message latency enters the window) and posts 'done' with its last signature, which
- * the parent verifies. A negative counter ends the thread.
+ * shared batch counter. Each new counter value starts one batch: either `iterations` signatures (ods-hsmspeed's
+ * method), or as many as fit in `windowMs` from the moment the thread woke up, the clock read once every few
+ * signatures, so that a thread descheduled by other load cannot stretch the others' window. The thread writes
+ * its start and finishing times and its count into shared memory (so neither wake-up nor message latency
+ * enters the window) and posts 'done' with its last signature, which the parent verifies. A negative counter
+ * ends the thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
@@ -27,9 +30,15 @@ export interface SignerThreadData {
   input: Uint8Array;
   /** Re-hash SIGNED_DATA with SHA-1 into the last 20 bytes of `input` before every signature. */
   hsmspeedInput: boolean;
+  /** Signatures per batch; ignored when windowMs is set. */
   iterations: number;
+  /** Sign until this long after the batch's start time (ms). */
+  windowMs?: number;
   index: number;
-  /** Int32 batch counter at byte 0, then one BigInt64 finishing time (process.hrtime) per thread from byte 8. */
+  /**
+   * Int32 batch counter at byte 0; from byte 8 BigInt64 slots, three per thread: start time and finishing
+   * time (process.hrtime) of the current batch, then its signature count.
+   */
   shared: SharedArrayBuffer;
 }
 
@@ -38,6 +47,8 @@ export type SignerThreadMessage = { type: 'ready' } | { type: 'done'; batch: num
 // Session states (PKCS#11 v2.40 §5.6); pkcs11js does not export them.
 const CKS_RO_USER_FUNCTIONS = 1;
 const CKS_RW_USER_FUNCTIONS = 3;
+/** In a timed window, the clock is read once per this many signatures. */
+const CLOCK_EVERY = 4;
 
 function main(d: SignerThreadData): void {
   const lib = new pkcs11.PKCS11();
@@ -69,15 +80,28 @@ function main(d: SignerThreadData): void {
     // Warm-up before any window (JIT, first use of the key in this session).
     for (let i = 0; i < 3; i++) signOnce();
     const counter = new Int32Array(d.shared, 0, 1);
-    const finished = new BigInt64Array(d.shared, 8);
+    const slots = new BigInt64Array(d.shared, 8);
+    const windowNs = d.windowMs !== undefined ? BigInt(Math.round(d.windowMs * 1e6)) : undefined;
     parentPort!.postMessage({ type: 'ready' } satisfies SignerThreadMessage);
     let seen = 0;
     for (;;) {
       while (Atomics.load(counter, 0) === seen) Atomics.wait(counter, 0, seen);
       seen = Atomics.load(counter, 0);
       if (seen < 0) break;
-      for (let i = 0; i < d.iterations; i++) signOnce();
-      finished[d.index] = process.hrtime.bigint();
+      let count = 0;
+      const start = process.hrtime.bigint();
+      if (windowNs === undefined) {
+        for (; count < d.iterations; count++) signOnce();
+      } else {
+        const deadline = start + windowNs;
+        do {
+          for (let i = 0; i < CLOCK_EVERY; i++) signOnce();
+          count += CLOCK_EVERY;
+        } while (process.hrtime.bigint() < deadline);
+      }
+      slots[3 * d.index + 1] = process.hrtime.bigint();
+      slots[3 * d.index] = start;
+      slots[3 * d.index + 2] = BigInt(count);
       parentPort!.postMessage({ type: 'done', batch: seen, signature: new Uint8Array(signature) } satisfies SignerThreadMessage);
     }
   } finally {

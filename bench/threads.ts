@@ -1,8 +1,8 @@
 /**
  * The parent side of bench/signer-thread.ts: start T signer threads on one key, then run synchronised
- * batches. A batch's rate is all signatures of all threads divided by the wall time from the common start
- * to the last thread's finish. Used for the one-session figure (T = 1), the thread scaling and the
- * ods-hsmspeed side by side alike.
+ * batches. A batch's rate is all signatures of all threads divided by the wall time from the first thread's
+ * start to the last thread's finish (with windowMs, every thread signs for the same length of time). Used
+ * for the one-session figure (T = 1), the thread scaling and the ods-hsmspeed side by side alike.
  */
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
@@ -20,13 +20,16 @@ export interface SignerThreadsOptions {
   input: Buffer;
   hsmspeedInput?: boolean;
   threads: number;
-  /** Signatures per thread per batch. */
+  /** Signatures per thread per batch (ods-hsmspeed's method); or, with windowMs, a fixed time per batch. */
   iterations: number;
+  windowMs?: number;
 }
 
 export interface BatchResult {
   rate: number;
   seconds: number;
+  /** Signatures of all threads in this batch. */
+  signatureCount: number;
   /** The last signature of each thread, for verification. */
   signatures: Buffer[];
 }
@@ -48,7 +51,7 @@ export class SignerThreads {
   private constructor(private readonly opts: SignerThreadsOptions, private readonly workers: Worker[], private readonly shared: SharedArrayBuffer) {}
 
   static async start(opts: SignerThreadsOptions): Promise<SignerThreads> {
-    const shared = new SharedArrayBuffer(8 + 8 * opts.threads);
+    const shared = new SharedArrayBuffer(8 + 8 * 3 * opts.threads);
     const workers: Worker[] = [];
     const pool = new SignerThreads(opts, workers, shared);
     try {
@@ -56,7 +59,7 @@ export class SignerThreads {
         const data: SignerThreadData = {
           modulePath: opts.token.module.path, slot: new Uint8Array(opts.token.slot), keyId: new Uint8Array(opts.keyId), pin: opts.pin,
           mechanism: opts.mechanism, input: new Uint8Array(opts.input), hsmspeedInput: opts.hsmspeedInput === true,
-          iterations: opts.iterations, index, shared,
+          iterations: opts.iterations, index, shared, ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
         };
         const w = new Worker(threadScript(), { workerData: data });
         workers.push(w);
@@ -102,20 +105,25 @@ export class SignerThreads {
     const got = new Map<number, Buffer>();
     const done = new Promise<void>((resolve, reject) => { this.waiting = { batch, got, resolve, reject }; });
     const counter = new Int32Array(this.shared, 0, 1);
-    const finished = new BigInt64Array(this.shared, 8, this.opts.threads);
-    finished.fill(0n);
-    const start = process.hrtime.bigint();
+    const slots = new BigInt64Array(this.shared, 8);
+    slots.fill(0n);
     Atomics.store(counter, 0, batch);
     Atomics.notify(counter, 0);
     await done;
     this.waiting = undefined;
+    // The window runs from the first thread's start to the last thread's finish, as each thread measured it.
+    let start = 0n;
     let end = 0n;
-    for (const t of finished) {
-      if (t === 0n) throw new Error('a signer thread reported a batch without finishing it');
-      if (t > end) end = t;
+    let signatureCount = 0;
+    for (let i = 0; i < this.opts.threads; i++) {
+      const [began, finished, count] = [slots[3 * i]!, slots[3 * i + 1]!, slots[3 * i + 2]!];
+      if (finished === 0n) throw new Error('a signer thread reported a batch without finishing it');
+      if (start === 0n || began < start) start = began;
+      if (finished > end) end = finished;
+      signatureCount += Number(count);
     }
     const seconds = Number(end - start) / 1e9;
-    return { rate: (this.opts.threads * this.opts.iterations) / seconds, seconds, signatures: [...got.values()] };
+    return { rate: signatureCount / seconds, seconds, signatureCount, signatures: [...got.values()] };
   }
 
   async close(): Promise<void> {

@@ -128,7 +128,8 @@ export const benchKmipSuite: Suite = {
           ctx.log(`kmip sign ${k.algorithm}: mean ${latency.mean.toFixed(2)} ms, ${(1000 / latency.mean).toFixed(1)} round trips/s`);
           for (const point of points) {
             (section.connections ??= []).push({ algorithm: k.algorithm, ...point });
-            ctx.log(`kmip sign ${k.algorithm}, ${point.connections} connection(s): ${point.completed} round trips in ${point.wallSeconds.toFixed(2)} s = ${point.opsPerSec.toFixed(1)}/s`);
+            ctx.log(`kmip sign ${k.algorithm}, ${point.connections} connection(s): ${point.completed} round trips in ${point.wallSeconds.toFixed(2)} s`
+              + ` = ${point.opsPerSec.toFixed(1)}/s`);
           }
         }, { timeoutMs: ctx.traits.caseTimeoutMs + perKeyMs * 2 });
       }

@@ -115,10 +115,11 @@ export const benchSuite: Suite = {
     const signingKeys = new Map<KeyAlg, KeyPair>();
     try {
       if (!opts.compareOnly) await measureToken(ctx, token, opts, budgetMs, mechanisms, section, signingKeys);
-      await sideBySide(ctx, token, opts, opts.compareOnly ? budgetMs : budgetMs * 0.25, mechanisms, section, signingKeys);
+      await sideBySide(ctx, token, opts, opts.compareOnly ? budgetMs : budgetMs * 0.2, mechanisms, section, signingKeys);
       if (!opts.compareOnly) {
         const ti = token.tokenInfo();
-        section.documented = compareWithDocumented(loadDocumentedTable(), section, { manufacturer: trimPadded(ti.manufacturerID), model: trimPadded(ti.model) });
+        const identity = { manufacturer: trimPadded(ti.manufacturerID), model: trimPadded(ti.model) };
+        section.documented = compareWithDocumented(loadDocumentedTable(), section, identity);
         section.dnssec = dnssecViews(section.sign);
       }
     } finally {
@@ -136,8 +137,8 @@ async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions,
   const signable = signAlgs.filter((a) => !unsupportedReason(token, a, mechanisms, true));
   const keygenable = keygenAlgs.filter((a) => !unsupportedReason(token, a, mechanisms, false));
   const keygenMs = (budgetMs * 0.1) / keygenAlgs.length;
-  const signMs = (budgetMs * 0.6) / Math.max(1, signable.length);
-  const batches = opts.quick ? 4 : 8;
+  const signMs = (budgetMs * 0.65) / Math.max(1, signable.length);
+  const batches = opts.quick ? 3 : 5;
   const slowCase = ctx.traits.caseTimeoutMs;
   const eventLoop = !narrow;
   ctx.log(`bench: ${section.mode} pass, budget ${opts.timeSeconds} s, ${signable.length} signing algorithms, signer threads ${section.threadLevels.join('/')}`);
@@ -172,7 +173,7 @@ async function measureToken(ctx: SuiteContext, token: Token, opts: BenchOptions,
       const key = signingKeys.get(alg);
       if (!key) c.skip(`no ${algorithmName(alg)} key: key generation for it failed (case keygen)`);
       const m = await measureSigning({
-        token, pin: ctx.connections.pkcs11!.pin, alg, key: key!, levels: section.threadLevels, batches, budgetMs: signMs, eventLoop, cpus: cpus().length,
+        token, pin: ctx.connections.pkcs11!.pin, alg, key: key!, levels: section.threadLevels, batches, budgetMs: signMs, eventLoop,
       });
       const path = signingPath(alg);
       const failed = verifySamples(m.samples, signatureCheck(token, key!.publicKey, path.scheme));
@@ -216,7 +217,9 @@ function unusableKey(token: Token, alg: KeyAlg, k: KeyPair): string | undefined 
       return `public key is ${key.asymmetricKeyType} with ${details.modulusLength} bits`;
     }
     const curve = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' }[info.curve ?? 'P-256'];
-    if (info.family === 'ec' && (key.asymmetricKeyType !== 'ec' || details.namedCurve !== curve)) return `public key is ${key.asymmetricKeyType} on ${details.namedCurve}`;
+    if (info.family === 'ec' && (key.asymmetricKeyType !== 'ec' || details.namedCurve !== curve)) {
+      return `public key is ${key.asymmetricKeyType} on ${details.namedCurve}`;
+    }
     if (info.family === 'ed25519' && key.asymmetricKeyType !== 'ed25519') return `public key is ${key.asymmetricKeyType}`;
     return undefined;
   } catch (err) {
@@ -295,7 +298,8 @@ async function sideBySide(ctx: SuiteContext, token: Token, opts: BenchOptions, b
         if (own.length) row.harness = { rates: own, best: Math.max(...own) };
         if (row.ods && row.harness) row.ratio = row.harness.best / row.ods.best;
         const label = `${threads} ${threads === 1 ? 'thread' : 'threads'}, ${iterations} signatures per thread`;
-        ctx.log(`${label}: ods-hsmspeed ${row.ods ? row.ods.best.toFixed(2) : 'failed'} sig/s, harness ${row.harness ? row.harness.best.toFixed(2) : 'failed'} sig/s${row.ratio !== undefined ? `, ratio ${row.ratio.toFixed(3)}` : ''}`);
+        const fig = (f: { best: number } | undefined) => (f ? `${f.best.toFixed(2)} sig/s` : 'failed');
+        ctx.log(`${label}: ods-hsmspeed ${fig(row.ods)}, harness ${fig(row.harness)}${row.ratio !== undefined ? `, ratio ${row.ratio.toFixed(3)}` : ''}`);
         if (row.odsError) throw new Error(row.odsError);
         if (row.harnessError) throw new Error(row.harnessError);
         if (row.ratio! < TARGET_RATIO) {
@@ -311,7 +315,9 @@ async function sideBySide(ctx: SuiteContext, token: Token, opts: BenchOptions, b
 
 /** One signer thread's rate with the ods-hsmspeed method, to size the runs when no RSA-2048 figure exists yet. */
 async function calibrate(token: Token, pin: string, key: KeyPair): Promise<number> {
-  const pool = await SignerThreads.start({ token, pin, keyId: key.id, mechanism: hsmspeedPath.mechanism.mechanism, input: hsmspeedPath.input, hsmspeedInput: true, threads: 1, iterations: 20 });
+  const pool = await SignerThreads.start({
+    token, pin, keyId: key.id, mechanism: hsmspeedPath.mechanism.mechanism, input: hsmspeedPath.input, hsmspeedInput: true, threads: 1, iterations: 20,
+  });
   try { return (await pool.batch()).rate; } finally { await pool.close(); }
 }
 
