@@ -18,16 +18,14 @@ describe('hsm-harness run on the embedded defaults', () => {
   let results: RunResults;
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'hh-default-'));
-<<<<<<< HEAD
-    // A hang guard, not a speed check: the whole default matrix, on a machine shared with the rest of the suite.
-    r = await cli(['run', '--out', out], {}, { timeoutMs: 570_000 });
-=======
     // Without an engine, explicitly: the same run with one is .ci/run's `npm start` and test/containers/engine.test.ts.
-    r = await cli(['run', '--out', out], NO_ENGINE);
->>>>>>> 50cf6c5 (Containers in CI: .ci/run and the GitHub test job start a private engine (containers/engine.sh), build images, run the engine self-tests and npm start with it; self-tests choose the engine explicitly (engine.test.ts: softhsm-container end to end, bridge build error, cleanup after Ctrl-C/timeout/kill -9; no-engine tests force DOCKER_HOST to a missing socket); NetHSM replay tests say what they prove; README: containers, environments, offline images)
+    // A hang guard, not a speed check: the whole default matrix, on a machine shared with the rest of the suite.
+    r = await cli(['run', '--out', out], NO_ENGINE, { timeoutMs: 570_000 });
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
   }, 600_000);
-  afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });
+  afterAll(async () => {
+    if (out) await rm(out, { recursive: true, force: true });
+  });
 
   test('exits 0 and writes every report', async () => {
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
@@ -42,7 +40,10 @@ describe('hsm-harness run on the embedded defaults', () => {
     for (const id of ['softhsm', 'softhsm-p11kit', 'pykmip']) {
       const d = results.drivers.find((x) => x.id === id)!;
       expect(d.status, id).toBe('ran');
-      expect(d.cases.filter((c) => !['pass', 'unsupported', 'skip'].includes(c.status)), id).toEqual([]);
+      expect(
+        d.cases.filter((c) => !['pass', 'unsupported', 'skip'].includes(c.status)),
+        id,
+      ).toEqual([]);
       expect(d.cases.filter((c) => c.status === 'pass').length, id).toBeGreaterThan(10);
     }
     for (const id of ['softhsm', 'softhsm-p11kit']) {
@@ -58,7 +59,9 @@ describe('hsm-harness run on the embedded defaults', () => {
     expect(XMLValidator.validate(xml)).toBe(true);
     const suites = [new XMLParser({ ignoreAttributes: false }).parse(xml).testsuites.testsuite].flat();
     const unavailable = results.drivers.filter((d) => !d.available);
-    expect(unavailable.map((d) => d.id)).toEqual(expect.arrayContaining(['pkcs11', 'smartcard-hsm', 'yubihsm', 'cascade-hsm-bridge', 'softhsm-container', 'bridge-container', 'nethsm']));
+    expect(unavailable.map((d) => d.id)).toEqual(
+      expect.arrayContaining(['pkcs11', 'smartcard-hsm', 'yubihsm', 'cascade-hsm-bridge', 'softhsm-container', 'bridge-container', 'nethsm']),
+    );
     for (const d of unavailable) {
       expect(d.availabilityReason.length, d.id).toBeGreaterThan(10);
       const s = suites.find((x: Record<string, string>) => x['@_name'] === d.id);
