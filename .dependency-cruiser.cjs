@@ -6,19 +6,25 @@ module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', comment: 'The import graph has no cycles.', from: {}, to: { circular: true } },
     {
-      name: 'core-imports-no-plugins', severity: 'error',
+      name: 'core-imports-no-plugins',
+      severity: 'error',
       comment: 'src/ finds drivers and suites at run time by their folders (src/registry.ts); it never imports them.',
-      from: { path: '^src/' }, to: { path: '^(suites|bench|drivers)/' },
+      from: { path: '^src/' },
+      to: { path: '^(suites|bench|drivers)/' },
     },
     {
-      name: 'drivers-stand-alone', severity: 'error',
+      name: 'drivers-stand-alone',
+      severity: 'error',
       comment: 'A driver imports from src/ only; shared driver code lives in src/.',
-      from: { path: '^drivers/' }, to: { path: '^(drivers|suites|bench)/' },
+      from: { path: '^drivers/' },
+      to: { path: '^(drivers|suites|bench)/' },
     },
     {
-      name: 'suites-not-drivers', severity: 'error',
+      name: 'suites-not-drivers',
+      severity: 'error',
       comment: 'A suite asks for capabilities and connections, never for a driver.',
-      from: { path: '^(suites|bench)/' }, to: { path: '^drivers/' },
+      from: { path: '^(suites|bench)/' },
+      to: { path: '^drivers/' },
     },
   ],
   options: {

@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // forks: a native crash kills one worker, not the run (ecosystem.md §2).
+    // forks: a native crash kills one worker, not the run (observed with vitest 4.1; docs/architecture.md).
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,

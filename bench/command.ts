@@ -1,5 +1,6 @@
 /** `hsm-harness bench`: lives beside the benchmarks; src/commands/index.ts loads it by path when it runs. */
 import type { Command } from '../src/commands/types.js';
+import type { RunResults } from '../src/results.js';
 import { parse, unique } from '../src/commands/args.js';
 import { runMatrix } from '../src/runner/run.js';
 import { makeProgress } from '../src/runner/progress.js';
@@ -12,8 +13,9 @@ import type { BenchOptions } from './types.js';
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'measure signing throughput (beside a bare pkcs11js loop), signer-thread scaling and key generation; '
-    + 'compare with ods-hsmspeed and the documented table',
+  summary:
+    'measure signing throughput (beside a bare pkcs11js loop), signer-thread scaling and key generation; ' +
+    'compare with ods-hsmspeed and the documented table',
   usage: 'hsm-harness bench [--driver ID ...] [--quick] [--time SECONDS] [--compare ods-hsmspeed] [--out DIR] [--json] [--quiet]',
   async run(argv) {
     const { values } = parse('bench', argv, {
@@ -41,7 +43,7 @@ export const benchCommand: Command = {
     const suites = compareOnly ? ['bench'] : ['bench', 'bench-kmip'];
 
     const out = await ReportDir.open(values.out!);
-    let results;
+    let results: RunResults;
     let micro: MicroFigure[];
     let written: string[];
     try {
@@ -62,17 +64,26 @@ export const benchCommand: Command = {
         }
         const section = d.sections.bench;
         const kmip = d.sections['bench-kmip'];
-        for (const s of kmip?.sign ?? []) process.stdout.write(`${d.id}: KMIP sign ${s.algorithm}: ${s.latency.mean.toFixed(2)} ms mean, ${s.opsPerSec.toFixed(1)} round trips/s\n`);
+        for (const s of kmip?.sign ?? [])
+          process.stdout.write(`${d.id}: KMIP sign ${s.algorithm}: ${s.latency.mean.toFixed(2)} ms mean, ${s.opsPerSec.toFixed(1)} round trips/s\n`);
         if (kmip && !section) continue;
-        if (!d.available) { process.stdout.write(`${d.id}: unavailable: ${d.availabilityReason}\n`); continue; }
-        if (!section) { process.stdout.write(`${d.id}: ${d.status}${d.statusReason ? `: ${d.statusReason}` : ''}\n`); continue; }
+        if (!d.available) {
+          process.stdout.write(`${d.id}: unavailable: ${d.availabilityReason}\n`);
+          continue;
+        }
+        if (!section) {
+          process.stdout.write(`${d.id}: ${d.status}${d.statusReason ? `: ${d.statusReason}` : ''}\n`);
+          continue;
+        }
         for (const s of section.sign) {
           const one = s.threads[0]!;
           const threads = s.threads.slice(1).map((t) => `, ${t.threads} threads ${t.median.toFixed(1)} sig/s (${(t.best / one.best).toFixed(2)}× one thread)`);
           const ev = s.eventLoop ? `; event loop (C_SignAsync, ${s.eventLoop.inFlight} in flight) ${s.eventLoop.opsPerSec.toFixed(1)} sig/s` : '';
-          process.stdout.write(`${d.id}: sign ${s.algorithm}: one session ${one.median.toFixed(1)} sig/s, `
-            + `bare pkcs11js loop ${s.bareLoop.median.toFixed(1)} sig/s, `
-            + `ratio ${s.vsBareLoop.toFixed(3)}${threads.join('')}${ev}\n`);
+          process.stdout.write(
+            `${d.id}: sign ${s.algorithm}: one session ${one.median.toFixed(1)} sig/s, ` +
+              `bare pkcs11js loop ${s.bareLoop.median.toFixed(1)} sig/s, ` +
+              `ratio ${s.vsBareLoop.toFixed(3)}${threads.join('')}${ev}\n`,
+          );
         }
         for (const r of section.rejected) process.stdout.write(`${d.id}: sign ${r.algorithm}: no figure: ${r.reason}\n`);
         if (section.hsmspeed?.skipped) process.stdout.write(`${d.id}: ods-hsmspeed: skipped: ${section.hsmspeed.skipped}\n`);
@@ -86,8 +97,13 @@ export const benchCommand: Command = {
       for (const m of micro) process.stdout.write(`${m.name}: ${m.value} ${m.unit}\n`);
       process.stdout.write(`reports: ${written.join(', ') || 'none (no driver produced benchmark figures)'}\n`);
     }
-    const bad = results.drivers.some((d) => d.status === 'crash' || d.status === 'timeout' || d.status === 'error'
-      || d.cases.some((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout'));
+    const bad = results.drivers.some(
+      (d) =>
+        d.status === 'crash' ||
+        d.status === 'timeout' ||
+        d.status === 'error' ||
+        d.cases.some((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout'),
+    );
     return bad ? 1 : 0;
   },
 };
@@ -105,8 +121,13 @@ async function microBenchmarks(quick: boolean): Promise<MicroFigure[]> {
   // One DKEK share-file key derivation takes seconds by design (10 million MD5 iterations).
   if (!quick) {
     const kdf = await benchDkekKdf();
-    out.push({ name: 'dkek-kdf share key derivation', value: kdf.seconds, unit: 's', biggerIsBetter: false,
-      ...(kdf.naiveSecondsEstimate !== undefined ? { extra: `naive createHash loop: about ${kdf.naiveSecondsEstimate.toFixed(1)} s` } : {}) });
+    out.push({
+      name: 'dkek-kdf share key derivation',
+      value: kdf.seconds,
+      unit: 's',
+      biggerIsBetter: false,
+      ...(kdf.naiveSecondsEstimate !== undefined ? { extra: `naive createHash loop: about ${kdf.naiveSecondsEstimate.toFixed(1)} s` } : {}),
+    });
   }
   return out;
 }

@@ -1,6 +1,6 @@
 /**
  * Cost of one DKEK share-file key derivation: EVP_BytesToKey(MD5) with 10,000,000 iterations for a 32-byte
- * key and 16-byte IV, i.e. 30 million MD5 blocks (dkek.md §1). Reported in seconds next to an estimate for
+ * key and 16-byte IV, i.e. 30 million MD5 blocks (docs/dkek-formats.md §1). Reported in seconds next to an estimate for
  * the naive createHash('md5') loop (timed on 300,000 hashes and scaled), so the ratio is from one run.
  * sc-hsm-tool needs about 23 s for the same work. Called by the benchmark helper; also runnable on its own:
  *   node dist/bench/dkek-kdf.js
@@ -33,5 +33,7 @@ function round(s: number): number {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const r = await benchDkekKdf();
-  process.stdout.write(`one DKEK share KDF (3 × 10,000,000 MD5): ${r.seconds} s; naive createHash loop, estimated: ${r.naiveSecondsEstimate} s (${(r.naiveSecondsEstimate! / r.seconds).toFixed(1)}× slower)\n`);
+  process.stdout.write(
+    `one DKEK share KDF (3 × 10,000,000 MD5): ${r.seconds} s; naive createHash loop, estimated: ${r.naiveSecondsEstimate} s (${(r.naiveSecondsEstimate! / r.seconds).toFixed(1)}× slower)\n`,
+  );
 }

@@ -47,14 +47,19 @@ export function measuredMs(section: Pick<BenchSection, 'keygen' | 'sign' | 'rand
 }
 
 /** Token identity as C_GetTokenInfo reports it (trimmed). */
-export interface TokenIdentity { manufacturer: string; model: string }
+export interface TokenIdentity {
+  manufacturer: string;
+  model: string;
+}
 
 export function isDocumentedDevice(table: DocumentedTable, token: TokenIdentity): boolean {
   return token.manufacturer.toLowerCase().includes(table.identify.manufacturer.toLowerCase());
 }
 
 export function compareWithDocumented(
-  table: DocumentedTable, section: Pick<BenchSection, 'keygen' | 'sign' | 'random'>, token: TokenIdentity,
+  table: DocumentedTable,
+  section: Pick<BenchSection, 'keygen' | 'sign' | 'random'>,
+  token: TokenIdentity,
 ): DocumentedSection {
   const applies = isDocumentedDevice(table, token);
   const rows: DocumentedComparison[] = table.rows.map((row) => {
@@ -71,7 +76,10 @@ export function compareWithDocumented(
     return out;
   });
   return {
-    family: table.family, source: `${table.source.document} (${table.source.reliability})`, applies,
-    token: `${token.manufacturer} ${token.model}`.trim(), rows,
+    family: table.family,
+    source: `${table.source.document} (${table.source.reliability})`,
+    applies,
+    token: `${token.manufacturer} ${token.model}`.trim(),
+    rows,
   };
 }

@@ -83,14 +83,21 @@ export async function writeHsmspeedConf(dir: string, repo: HsmspeedRepository): 
  * ods-hsmspeed prints "Opening HSM Library..." on stderr, then parses conf.xml and opens the module, then
  * prints its next line; the file is not read again. It is deleted at the end in any case.
  */
-export async function runHsmspeed(confPath: string, repository: string, threads: number, iterations: number, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<HsmspeedResult> {
+export async function runHsmspeed(
+  confPath: string,
+  repository: string,
+  threads: number,
+  iterations: number,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<HsmspeedResult> {
   let stderr = '';
   let removal: Promise<void> | undefined;
   const onStderr = (chunk: string) => {
     stderr += chunk;
     if (!removal && /Opening HSM Library\.\.\.\n.+\n/.test(stderr)) removal = rm(confPath, { force: true });
   };
-  let r;
+  let r: Awaited<ReturnType<typeof runTool>>;
   try {
     const args = ['-c', confPath, '-r', repository, '-s', '2048', '-t', String(threads), '-i', String(iterations)];
     r = await runTool(HSMSPEED_TOOL, args, { env, timeoutMs, onStderr });
@@ -100,7 +107,9 @@ export async function runHsmspeed(confPath: string, repository: string, threads:
   }
   if (r.code !== 0) {
     const last = r.stderr.trim().split('\n').pop() ?? '';
-    throw new Error(redact(`ods-hsmspeed failed (${r.signal ?? `exit ${r.code}`}${r.signal === 'SIGKILL' ? `, time limit ${Math.round(timeoutMs / 1000)} s` : ''}): ${last}`));
+    throw new Error(
+      redact(`ods-hsmspeed failed (${r.signal ?? `exit ${r.code}`}${r.signal === 'SIGKILL' ? `, time limit ${Math.round(timeoutMs / 1000)} s` : ''}): ${last}`),
+    );
   }
   const result = parseHsmspeedOutput(r.stdout);
   if (result.threads !== threads || result.iterationsPerThread !== iterations) {

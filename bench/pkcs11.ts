@@ -8,7 +8,7 @@
  * Every figure keeps a sample of the signatures it produced; a figure counts only if they verify.
  */
 import { Bench, type Task } from 'tinybench';
-import { pkcs11, type Handle, type Token } from '../src/pkcs11/token.js';
+import type { pkcs11, Handle, Token } from '../src/pkcs11/token.js';
 import { KEY_ALGS, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../src/pkcs11/keys.js';
 import { schemeForKey, type Hash, type SignScheme } from '../src/pkcs11/mechanisms.js';
 import { DNSSEC_ALGORITHMS } from '../src/dnssec/dnskey.js';
@@ -67,7 +67,11 @@ export function signatureCheck(token: Token, publicKey: Handle, scheme: SignSche
 export function verifySamples(samples: Buffer[], check: (sig: Buffer) => boolean): string | undefined {
   if (samples.length === 0) return 'no signature was sampled';
   const bad = samples.filter((s) => {
-    try { return !check(s); } catch { return true; }
+    try {
+      return !check(s);
+    } catch {
+      return true;
+    }
   });
   if (bad.length === 0) return undefined;
   const lengths = [...new Set(bad.map((s) => s.length))].join(', ');
@@ -85,8 +89,9 @@ export function unsupportedReason(token: Token, alg: KeyAlg, mechanisms: Readonl
   if (info.family === 'rsa') {
     const mi = token.lib.C_GetMechanismInfo(token.slot, info.mechanism);
     // Some modules report sizes in bytes; accept either reading before calling the size unsupported.
-    const fits = (k: number) => (mi.minKeySize <= k && k <= mi.maxKeySize);
-    if (mi.maxKeySize > 0 && !fits(info.bits) && !fits(info.bits / 8)) return `RSA key size ${info.bits} is outside the token's range ${mi.minKeySize}–${mi.maxKeySize}`;
+    const fits = (k: number) => mi.minKeySize <= k && k <= mi.maxKeySize;
+    if (mi.maxKeySize > 0 && !fits(info.bits) && !fits(info.bits / 8))
+      return `RSA key size ${info.bits} is outside the token's range ${mi.minKeySize}–${mi.maxKeySize}`;
   }
   return undefined;
 }
@@ -112,7 +117,9 @@ export function rateFigure(rates: number[], operationsPerBatch: number): RateFig
 export async function benchKeygen(token: Token, alg: KeyAlg, minIterations: number, budgetMs: number): Promise<{ figure: KeygenFigure; keys: KeyPair[] }> {
   const keys: KeyPair[] = [];
   const bench = new Bench({ time: budgetMs, iterations: minIterations, warmup: false, throws: true });
-  bench.add(`keygen ${alg}`, async () => { keys.push(await generateKeyPair(token, alg)); });
+  bench.add(`keygen ${alg}`, async () => {
+    keys.push(await generateKeyPair(token, alg));
+  });
   try {
     await bench.run();
     return { figure: { alg, algorithm: algorithmName(alg), latency: fromTinybench(bench.tasks[0]!) }, keys };
@@ -166,30 +173,41 @@ export function bareLoopBatch(token: Token, session: Handle, path: SigningPath, 
  * (pkcs11js hands the call to the libuv pool), re-issued as soon as it resolves, for `budgetMs`.
  */
 export async function benchEventLoop(
-  token: Token, path: SigningPath, key: KeyPair, inFlight: number, budgetMs: number,
+  token: Token,
+  path: SigningPath,
+  key: KeyPair,
+  inFlight: number,
+  budgetMs: number,
 ): Promise<{ figure: EventLoopFigure; signatures: Buffer[] }> {
   const sessions = Array.from({ length: inFlight }, () => token.openSession(false));
   const lib = token.lib;
   try {
     const outs = sessions.map(() => Buffer.alloc(1024));
     const last: Buffer[] = sessions.map(() => Buffer.alloc(0));
-    await Promise.all(sessions.map(async (s, i) => {
-      for (let k = 0; k < 2; k++) { lib.C_SignInit(s, path.mechanism, key.privateKey); await lib.C_SignAsync(s, path.input, outs[i]!); }
-    }));
+    await Promise.all(
+      sessions.map(async (s, i) => {
+        for (let k = 0; k < 2; k++) {
+          lib.C_SignInit(s, path.mechanism, key.privateKey);
+          await lib.C_SignAsync(s, path.input, outs[i]!);
+        }
+      }),
+    );
     const latencies: number[] = [];
     const start = performance.now();
     const deadline = start + budgetMs;
     let lastEnd = start;
-    await Promise.all(sessions.map(async (s, i) => {
-      const out = outs[i]!;
-      while (performance.now() < deadline) {
-        const t = performance.now();
-        lib.C_SignInit(s, path.mechanism, key.privateKey);
-        last[i] = await lib.C_SignAsync(s, path.input, out);
-        lastEnd = performance.now();
-        latencies.push(lastEnd - t);
-      }
-    }));
+    await Promise.all(
+      sessions.map(async (s, i) => {
+        const out = outs[i]!;
+        while (performance.now() < deadline) {
+          const t = performance.now();
+          lib.C_SignInit(s, path.mechanism, key.privateKey);
+          last[i] = await lib.C_SignAsync(s, path.input, out);
+          lastEnd = performance.now();
+          latencies.push(lastEnd - t);
+        }
+      }),
+    );
     const wallSeconds = (lastEnd - start) / 1000;
     return {
       figure: { inFlight, completed: latencies.length, wallSeconds, opsPerSec: latencies.length / wallSeconds, latency: latencyStats(latencies) },
@@ -206,7 +224,9 @@ export async function benchRandom(token: Token, bytes: number, budgetMs: number)
   try {
     const buf = Buffer.alloc(bytes);
     const bench = new Bench({ time: budgetMs, iterations: 5, warmupTime: Math.min(50, budgetMs / 5), warmupIterations: 2, throws: true });
-    bench.add(`random ${bytes}`, () => { token.lib.C_GenerateRandom(session, buf); });
+    bench.add(`random ${bytes}`, () => {
+      token.lib.C_GenerateRandom(session, buf);
+    });
     await bench.run();
     const latency = fromTinybench(bench.tasks[0]!);
     const outputs = [0, 1].map(() => Buffer.from(token.lib.C_GenerateRandom(session, Buffer.alloc(bytes))));
@@ -236,7 +256,11 @@ export interface SigningPlan {
  * then the event-loop path. Returns the figures and every sampled signature.
  */
 export async function measureSigning(plan: SigningPlan): Promise<{
-  latency: LatencyStats; bare: RateFigure; threads: (RateFigure & { threads: number })[]; eventLoop?: EventLoopFigure; samples: Buffer[];
+  latency: LatencyStats;
+  bare: RateFigure;
+  threads: (RateFigure & { threads: number })[];
+  eventLoop?: EventLoopFigure;
+  samples: Buffer[];
 }> {
   const { token, alg, key, levels, batches, budgetMs } = plan;
   const path = signingPath(alg);
@@ -254,7 +278,14 @@ export async function measureSigning(plan: SigningPlan): Promise<{
     for (const t of levels) {
       // Each thread signs for the same window: one thread slowed by other load cannot stretch the batch.
       const pool = await SignerThreads.start({
-        token, pin: plan.pin, keyId: key.id, mechanism: path.mechanism.mechanism, input: path.input, threads: t, iterations: 0, windowMs: batchMs,
+        token,
+        pin: plan.pin,
+        keyId: key.id,
+        mechanism: path.mechanism.mechanism,
+        input: path.input,
+        threads: t,
+        iterations: 0,
+        windowMs: batchMs,
       });
       pools.push({ threads: t, pool, rates: [], signatures: 0 });
     }

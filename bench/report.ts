@@ -29,14 +29,18 @@ export interface ActionEntry {
 }
 
 /** Benchmarks without a driver (codec, KDF), measured by `hsm-harness bench` when their helpers exist. */
-export interface MicroFigure { name: string; value: number; unit: string; extra?: string; biggerIsBetter: boolean }
+export interface MicroFigure {
+  name: string;
+  value: number;
+  unit: string;
+  extra?: string;
+  biggerIsBetter: boolean;
+}
 
 type WithBench = { driver: DriverReport; bench?: BenchSection; kmip?: KmipBenchSection };
 
 function benchDrivers(results: RunResults): WithBench[] {
-  return results.drivers
-    .map((driver) => ({ driver, bench: driver.sections.bench, kmip: driver.sections['bench-kmip'] }))
-    .filter((d) => d.bench || d.kmip);
+  return results.drivers.map((driver) => ({ driver, bench: driver.sections.bench, kmip: driver.sections['bench-kmip'] })).filter((d) => d.bench || d.kmip);
 }
 
 export function benchRecords(results: RunResults): BenchRecord[] {
@@ -46,35 +50,96 @@ export function benchRecords(results: RunResults): BenchRecord[] {
     for (const s of bench?.sign ?? []) {
       const base = { driver: id, algorithm: s.algorithm, mechanism: s.mechanism };
       out.push({ ...base, operation: 'sign-latency', concurrency: 1, samples: s.latency.samples, opsPerSec: 1000 / s.latency.mean, latencyMs: s.latency });
-      out.push({ ...base, operation: 'sign-bare-loop', concurrency: 1, samples: s.bareLoop.rates.length * s.bareLoop.operationsPerBatch,
-        opsPerSec: s.bareLoop.median, best: s.bareLoop.best, rates: s.bareLoop.rates });
+      out.push({
+        ...base,
+        operation: 'sign-bare-loop',
+        concurrency: 1,
+        samples: s.bareLoop.rates.length * s.bareLoop.operationsPerBatch,
+        opsPerSec: s.bareLoop.median,
+        best: s.bareLoop.best,
+        rates: s.bareLoop.rates,
+      });
       const one = s.threads[0];
       for (const t of s.threads) {
         out.push({
-          ...base, operation: 'sign-threads', concurrency: t.threads, samples: t.rates.length * t.operationsPerBatch,
-          opsPerSec: t.median, best: t.best, rates: t.rates,
+          ...base,
+          operation: 'sign-threads',
+          concurrency: t.threads,
+          samples: t.rates.length * t.operationsPerBatch,
+          opsPerSec: t.median,
+          best: t.best,
+          rates: t.rates,
           ...(t.threads === 1 ? { vsBareLoop: s.vsBareLoop } : one ? { vsOneThread: t.best / one.best } : {}),
         });
       }
       const e = s.eventLoop;
       if (e) {
-        out.push({ ...base, operation: 'sign-event-loop', concurrency: e.inFlight, samples: e.completed, wallSeconds: e.wallSeconds, opsPerSec: e.opsPerSec,
-          latencyMs: e.latency });
+        out.push({
+          ...base,
+          operation: 'sign-event-loop',
+          concurrency: e.inFlight,
+          samples: e.completed,
+          wallSeconds: e.wallSeconds,
+          opsPerSec: e.opsPerSec,
+          latencyMs: e.latency,
+        });
       }
     }
-    for (const k of bench?.keygen ?? []) out.push({ driver: id, operation: 'keygen', algorithm: k.algorithm, concurrency: 1, samples: k.latency.samples, opsPerSec: 1000 / k.latency.mean, latencyMs: k.latency });
-    if (bench?.random) out.push({ driver: id, operation: 'random', algorithm: `${bench.random.bytes} bytes`, concurrency: 1, samples: bench.random.latency.samples, opsPerSec: bench.random.opsPerSec, latencyMs: bench.random.latency });
+    for (const k of bench?.keygen ?? [])
+      out.push({
+        driver: id,
+        operation: 'keygen',
+        algorithm: k.algorithm,
+        concurrency: 1,
+        samples: k.latency.samples,
+        opsPerSec: 1000 / k.latency.mean,
+        latencyMs: k.latency,
+      });
+    if (bench?.random)
+      out.push({
+        driver: id,
+        operation: 'random',
+        algorithm: `${bench.random.bytes} bytes`,
+        concurrency: 1,
+        samples: bench.random.latency.samples,
+        opsPerSec: bench.random.opsPerSec,
+        latencyMs: bench.random.latency,
+      });
     for (const r of bench?.hsmspeed?.rows ?? []) {
       const samples = r.threads * r.iterationsPerThread;
       const base = { driver: id, algorithm: 'RSA-2048', mechanism: 'CKM_RSA_PKCS', concurrency: r.threads, samples };
       if (r.ods) out.push({ ...base, operation: 'ods-hsmspeed', opsPerSec: r.ods.best, best: r.ods.best, rates: r.ods.rates });
       if (r.harness) {
-        out.push({ ...base, operation: 'hsmspeed-method', opsPerSec: r.harness.best, best: r.harness.best, rates: r.harness.rates,
-          ...(r.ratio !== undefined ? { vsOdsHsmspeed: r.ratio } : {}) });
+        out.push({
+          ...base,
+          operation: 'hsmspeed-method',
+          opsPerSec: r.harness.best,
+          best: r.harness.best,
+          rates: r.harness.rates,
+          ...(r.ratio !== undefined ? { vsOdsHsmspeed: r.ratio } : {}),
+        });
       }
     }
-    for (const s of kmip?.sign ?? []) out.push({ driver: id, operation: 'kmip-sign', algorithm: s.algorithm, concurrency: 1, samples: s.latency.samples, opsPerSec: s.opsPerSec, latencyMs: s.latency });
-    for (const p of kmip?.connections ?? []) out.push({ driver: id, operation: 'kmip-sign-connections', algorithm: p.algorithm, concurrency: p.connections, samples: p.completed, opsPerSec: p.opsPerSec, wallSeconds: p.wallSeconds });
+    for (const s of kmip?.sign ?? [])
+      out.push({
+        driver: id,
+        operation: 'kmip-sign',
+        algorithm: s.algorithm,
+        concurrency: 1,
+        samples: s.latency.samples,
+        opsPerSec: s.opsPerSec,
+        latencyMs: s.latency,
+      });
+    for (const p of kmip?.connections ?? [])
+      out.push({
+        driver: id,
+        operation: 'kmip-sign-connections',
+        algorithm: p.algorithm,
+        concurrency: p.connections,
+        samples: p.completed,
+        opsPerSec: p.opsPerSec,
+        wallSeconds: p.wallSeconds,
+      });
   }
   return out;
 }
@@ -82,23 +147,34 @@ export function benchRecords(results: RunResults): BenchRecord[] {
 export function renderBenchJson(results: RunResults, micro: MicroFigure[] = []): string | undefined {
   const drivers = benchDrivers(results);
   if (drivers.length === 0 && micro.length === 0) return undefined;
-  return JSON.stringify({
-    schemaVersion: 1,
-    tool: results.tool,
-    startedAt: results.startedAt,
-    finishedAt: results.finishedAt,
-    environment: results.environment,
-    drivers: drivers.map(({ driver, bench, kmip }) => ({
-      id: driver.id, title: driver.title, status: driver.status,
-      mode: bench?.mode ?? kmip?.mode, budgetSeconds: bench?.budgetSeconds,
-      environment: bench?.environment, threadLevels: bench?.threadLevels, rejected: bench?.rejected,
-      hsmspeed: bench?.hsmspeed, documented: bench?.documented, dnssec: bench?.dnssec,
-      kmip: kmip ? { profile: kmip.profile, skipped: kmip.skipped } : undefined,
-    })),
-    method: METHOD,
-    records: benchRecords(results),
-    micro,
-  }, null, 2) + '\n';
+  return `${JSON.stringify(
+    {
+      schemaVersion: 1,
+      tool: results.tool,
+      startedAt: results.startedAt,
+      finishedAt: results.finishedAt,
+      environment: results.environment,
+      drivers: drivers.map(({ driver, bench, kmip }) => ({
+        id: driver.id,
+        title: driver.title,
+        status: driver.status,
+        mode: bench?.mode ?? kmip?.mode,
+        budgetSeconds: bench?.budgetSeconds,
+        environment: bench?.environment,
+        threadLevels: bench?.threadLevels,
+        rejected: bench?.rejected,
+        hsmspeed: bench?.hsmspeed,
+        documented: bench?.documented,
+        dnssec: bench?.dnssec,
+        kmip: kmip ? { profile: kmip.profile, skipped: kmip.skipped } : undefined,
+      })),
+      method: METHOD,
+      records: benchRecords(results),
+      micro,
+    },
+    null,
+    2,
+  )}\n`;
 }
 
 const fix = (v: number, d = 2) => Number(v.toFixed(d));
@@ -106,7 +182,9 @@ const rme = (l: LatencyStats) => `±${l.rme.toFixed(1)}%`;
 
 /** customBiggerIsBetter: rates. */
 export function actionThroughput(results: RunResults, micro: MicroFigure[] = []): ActionEntry[] {
-  const out: ActionEntry[] = micro.filter((m) => m.biggerIsBetter).map((m) => ({ name: m.name, value: fix(m.value), unit: m.unit, ...(m.extra ? { extra: m.extra } : {}) }));
+  const out: ActionEntry[] = micro
+    .filter((m) => m.biggerIsBetter)
+    .map((m) => ({ name: m.name, value: fix(m.value), unit: m.unit, ...(m.extra ? { extra: m.extra } : {}) }));
   for (const { driver, bench, kmip } of benchDrivers(results)) {
     const d = driver.id;
     for (const s of bench?.sign ?? []) {
@@ -117,14 +195,25 @@ export function actionThroughput(results: RunResults, micro: MicroFigure[] = [])
       for (const t of s.threads) {
         out.push({ name: `sign[${d}] ${s.algorithm} threads=${t.threads}`, value: fix(t.median), unit: 'ops/s', range: spread(t), extra: batches(t) });
       }
-      out.push({ name: `harness/bare-loop[${d}] ${s.algorithm}`, value: fix(s.vsBareLoop, 3), unit: 'ratio',
-        extra: 'one signer thread, best batch each; target >= 0.95' });
+      out.push({
+        name: `harness/bare-loop[${d}] ${s.algorithm}`,
+        value: fix(s.vsBareLoop, 3),
+        unit: 'ratio',
+        extra: 'one signer thread, best batch each; target >= 0.95',
+      });
       if (s.eventLoop) {
         const e = s.eventLoop;
         out.push({ name: `sign[${d}] ${s.algorithm} event loop`, value: fix(e.opsPerSec), unit: 'ops/s', extra: `C_SignAsync, ${e.inFlight} in flight` });
       }
     }
-    if (bench?.random) out.push({ name: `random[${d}] ${bench.random.bytes} bytes`, value: fix(bench.random.opsPerSec), unit: 'ops/s', range: rme(bench.random.latency), extra: `samples=${bench.random.latency.samples}` });
+    if (bench?.random)
+      out.push({
+        name: `random[${d}] ${bench.random.bytes} bytes`,
+        value: fix(bench.random.opsPerSec),
+        unit: 'ops/s',
+        range: rme(bench.random.latency),
+        extra: `samples=${bench.random.latency.samples}`,
+      });
     for (const r of bench?.hsmspeed?.rows ?? []) {
       const cfg = `RSA-2048 t=${r.threads}`;
       const extra = `${r.iterationsPerThread} signatures per thread, best of ${bench!.hsmspeed!.repetitions}`;
@@ -132,8 +221,21 @@ export function actionThroughput(results: RunResults, micro: MicroFigure[] = [])
       if (r.harness) out.push({ name: `hsmspeed-method[${d}] ${cfg}`, value: fix(r.harness.best), unit: 'sig/s', extra });
       if (r.ratio !== undefined) out.push({ name: `harness/ods-hsmspeed[${d}] ${cfg}`, value: fix(r.ratio, 3), unit: 'ratio', extra: 'target >= 0.95' });
     }
-    for (const s of kmip?.sign ?? []) out.push({ name: `kmip-sign[${d}] ${s.algorithm}`, value: fix(s.opsPerSec), unit: 'ops/s', range: rme(s.latency), extra: `samples=${s.latency.samples}` });
-    for (const p of kmip?.connections ?? []) out.push({ name: `kmip-sign[${d}] ${p.algorithm} connections=${p.connections}`, value: fix(p.opsPerSec), unit: 'ops/s', extra: `completed=${p.completed} wall=${p.wallSeconds.toFixed(2)}s` });
+    for (const s of kmip?.sign ?? [])
+      out.push({
+        name: `kmip-sign[${d}] ${s.algorithm}`,
+        value: fix(s.opsPerSec),
+        unit: 'ops/s',
+        range: rme(s.latency),
+        extra: `samples=${s.latency.samples}`,
+      });
+    for (const p of kmip?.connections ?? [])
+      out.push({
+        name: `kmip-sign[${d}] ${p.algorithm} connections=${p.connections}`,
+        value: fix(p.opsPerSec),
+        unit: 'ops/s',
+        extra: `completed=${p.completed} wall=${p.wallSeconds.toFixed(2)}s`,
+      });
   }
   return out;
 }
@@ -141,7 +243,13 @@ export function actionThroughput(results: RunResults, micro: MicroFigure[] = [])
 /** customSmallerIsBetter: latencies (mean, ms). */
 export function actionLatency(results: RunResults): ActionEntry[] {
   const out: ActionEntry[] = [];
-  const entry = (name: string, l: LatencyStats): ActionEntry => ({ name, value: fix(l.mean, 4), unit: 'ms', range: rme(l), extra: `p50=${l.p50.toFixed(3)}ms p99=${l.p99.toFixed(3)}ms samples=${l.samples}` });
+  const entry = (name: string, l: LatencyStats): ActionEntry => ({
+    name,
+    value: fix(l.mean, 4),
+    unit: 'ms',
+    range: rme(l),
+    extra: `p50=${l.p50.toFixed(3)}ms p99=${l.p99.toFixed(3)}ms samples=${l.samples}`,
+  });
   for (const { driver, bench, kmip } of benchDrivers(results)) {
     const d = driver.id;
     for (const s of bench?.sign ?? []) out.push(entry(`sign latency[${d}] ${s.algorithm}`, s.latency));
@@ -154,7 +262,7 @@ export function actionLatency(results: RunResults): ActionEntry[] {
 
 function table(head: string[], rows: (string | number)[][]): string {
   const cell = (v: string | number) => String(v).replace(/\|/g, '\\|');
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n') + '\n';
+  return `${[`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n')}\n`;
 }
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
@@ -162,106 +270,187 @@ const rate = (v: number) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : 
 const spreadOf = (f: RateFigure) => `${rate(f.median)} (${rate(f.worst)}–${rate(f.best)})`;
 
 /** How the figures are measured, stated in every report (bench.md, bench.json, the HTML). */
-export const METHOD = 'Throughput is timed as a whole: repeated batches of blocking C_SignInit + C_Sign in a tight loop, '
-  + 'each batch\'s rate = its signatures / its wall time; shown as median (slowest–fastest batch). The harness\'s figure comes from '
-  + 'signer threads (worker_threads, one session each, synchronous calls); a bare pkcs11js loop on one session runs beside it in '
-  + 'alternating batches, and harness ÷ bare loop compares their fastest batches. Latency (p50/p99) is timed per operation with '
-  + 'tinybench. The event-loop figure is what a Node application gets with C_SignAsync (one call in flight per session). '
-  + 'A figure is published only if a sample of its signatures verified with node:crypto. Speed is reported, never asserted.';
+export const METHOD =
+  'Throughput is timed as a whole: repeated batches of blocking C_SignInit + C_Sign in a tight loop, ' +
+  "each batch's rate = its signatures / its wall time; shown as median (slowest–fastest batch). The harness's figure comes from " +
+  'signer threads (worker_threads, one session each, synchronous calls); a bare pkcs11js loop on one session runs beside it in ' +
+  'alternating batches, and harness ÷ bare loop compares their fastest batches. Latency (p50/p99) is timed per operation with ' +
+  'tinybench. The event-loop figure is what a Node application gets with C_SignAsync (one call in flight per session). ' +
+  'A figure is published only if a sample of its signatures verified with node:crypto. Speed is reported, never asserted.';
 
 export function renderBenchMarkdown(results: RunResults): string | undefined {
   const drivers = benchDrivers(results);
   if (drivers.length === 0) return undefined;
   const env = results.environment;
-  const out: string[] = ['# Benchmarks\n', `Run ${results.startedAt} on ${env.hostname} (${env.platform}/${env.arch}, Node ${env.node}).\n`,
-    `${METHOD} See docs/benchmarks.md. Charts: [throughput by signer threads](bench-throughput.svg), [measured vs documented](bench-documented.svg).\n`];
+  const out: string[] = [
+    '# Benchmarks\n',
+    `Run ${results.startedAt} on ${env.hostname} (${env.platform}/${env.arch}, Node ${env.node}).\n`,
+    `${METHOD} See docs/benchmarks.md. Charts: [throughput by signer threads](bench-throughput.svg), [measured vs documented](bench-documented.svg).\n`,
+  ];
   for (const { driver, bench, kmip } of drivers) {
     out.push(`## ${driver.id} — ${driver.title}\n`);
     if (bench) {
       const e = bench.environment;
-      out.push(`${bench.mode} pass, budget ${bench.budgetSeconds} s. Module ${e.module} (${e.library} ${e.libraryVersion}), `
-        + `token ${e.token} firmware ${e.firmwareVersion}; `
-        + `signer threads ${bench.threadLevels.join('/')} (driver's maximum concurrency ${e.maxConcurrency}), ${e.cpus} CPUs, `
-        + `load average ${e.loadAverage ?? 'unknown'}, tinybench ${e.tinybench}.\n`);
+      out.push(
+        `${bench.mode} pass, budget ${bench.budgetSeconds} s. Module ${e.module} (${e.library} ${e.libraryVersion}), ` +
+          `token ${e.token} firmware ${e.firmwareVersion}; ` +
+          `signer threads ${bench.threadLevels.join('/')} (driver's maximum concurrency ${e.maxConcurrency}), ${e.cpus} CPUs, ` +
+          `load average ${e.loadAverage ?? 'unknown'}, tinybench ${e.tinybench}.\n`,
+      );
       if (bench.sign.length) {
         out.push('### Signing, one session (sig/s)\n');
-        out.push(table(['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'p50 ms', 'p99 ms', 'signatures verified'],
-          bench.sign.map((s) => [s.algorithm, s.dnssec, s.mechanism, spreadOf(s.bareLoop), spreadOf(s.threads[0]!), s.vsBareLoop.toFixed(3),
-            ms(s.latency.p50), ms(s.latency.p99), s.verifiedSignatures])));
+        out.push(
+          table(
+            ['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'p50 ms', 'p99 ms', 'signatures verified'],
+            bench.sign.map((s) => [
+              s.algorithm,
+              s.dnssec,
+              s.mechanism,
+              spreadOf(s.bareLoop),
+              spreadOf(s.threads[0]!),
+              s.vsBareLoop.toFixed(3),
+              ms(s.latency.p50),
+              ms(s.latency.p99),
+              s.verifiedSignatures,
+            ]),
+          ),
+        );
         const levels = bench.threadLevels;
         if (levels.length > 1) {
           out.push('### Signer threads (aggregate sig/s, × one thread)\n');
           const head = ['Algorithm', ...levels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)];
-          out.push(table(head, bench.sign.map((s) => [s.algorithm, ...levels.map((t) => {
-            const f = s.threads.find((x) => x.threads === t);
-            return f ? `${rate(f.median)}${t > 1 ? ` (${(f.best / s.threads[0]!.best).toFixed(2)}×)` : ''}` : '—';
-          })])));
+          out.push(
+            table(
+              head,
+              bench.sign.map((s) => [
+                s.algorithm,
+                ...levels.map((t) => {
+                  const f = s.threads.find((x) => x.threads === t);
+                  return f ? `${rate(f.median)}${t > 1 ? ` (${(f.best / s.threads[0]!.best).toFixed(2)}×)` : ''}` : '—';
+                }),
+              ]),
+            ),
+          );
         }
         const ev = bench.sign.filter((s) => s.eventLoop);
         if (ev.length) {
           out.push('### Event-loop path (C_SignAsync)\n');
-          out.push(table(['Algorithm', 'in flight', 'sig/s', 'p50 ms', 'p99 ms'], ev.map(({ algorithm, eventLoop: e }) => [
-            algorithm, e!.inFlight, rate(e!.opsPerSec), ms(e!.latency.p50), ms(e!.latency.p99)])));
+          out.push(
+            table(
+              ['Algorithm', 'in flight', 'sig/s', 'p50 ms', 'p99 ms'],
+              ev.map(({ algorithm, eventLoop: e }) => [algorithm, e!.inFlight, rate(e!.opsPerSec), ms(e!.latency.p50), ms(e!.latency.p99)]),
+            ),
+          );
         }
       }
       for (const r of bench.rejected) out.push(`**No figure for ${r.algorithm}:** ${r.reason}.\n`);
       if (bench.keygen.length) {
         out.push('### Key generation\n');
-        out.push(table(['Algorithm', 'mean', 'min', 'max', 'samples'], bench.keygen.map((k) => [k.algorithm, `${ms(k.latency.mean)} ms`, `${ms(k.latency.min)} ms`, `${ms(k.latency.max)} ms`, k.latency.samples])));
+        out.push(
+          table(
+            ['Algorithm', 'mean', 'min', 'max', 'samples'],
+            bench.keygen.map((k) => [k.algorithm, `${ms(k.latency.mean)} ms`, `${ms(k.latency.min)} ms`, `${ms(k.latency.max)} ms`, k.latency.samples]),
+          ),
+        );
       }
-      if (bench.random) out.push(`Random numbers (C_GenerateRandom, ${bench.random.bytes} bytes): mean ${ms(bench.random.latency.mean)} ms, ${rate(bench.random.opsPerSec)} calls/s.\n`);
+      if (bench.random)
+        out.push(
+          `Random numbers (C_GenerateRandom, ${bench.random.bytes} bytes): mean ${ms(bench.random.latency.mean)} ms, ${rate(bench.random.opsPerSec)} calls/s.\n`,
+        );
       if (bench.dnssec.length) {
         out.push('### DNSSEC view\n');
         out.push('Best signer-thread figure per algorithm; re-sign time = RRsets ÷ sig/s (one RRSIG per RRset, one ZSK).\n');
-        out.push(table(['Algorithm', 'sig/s', 'threads', ...Object.keys(ZONE_SIZES).map((z) => `${z} RRsets`)],
-          bench.dnssec.map((v) => [`${v.algorithm} (${v.dnssec})`, rate(v.sigPerSec), v.threads,
-            ...Object.keys(ZONE_SIZES).map((z) => humanDuration(v.resignSeconds[z]!))])));
+        out.push(
+          table(
+            ['Algorithm', 'sig/s', 'threads', ...Object.keys(ZONE_SIZES).map((z) => `${z} RRsets`)],
+            bench.dnssec.map((v) => [
+              `${v.algorithm} (${v.dnssec})`,
+              rate(v.sigPerSec),
+              v.threads,
+              ...Object.keys(ZONE_SIZES).map((z) => humanDuration(v.resignSeconds[z]!)),
+            ]),
+          ),
+        );
       }
       if (bench.hsmspeed) {
         out.push('### Side by side with ods-hsmspeed\n');
         if (bench.hsmspeed.skipped) out.push(`Not run: ${bench.hsmspeed.skipped}\n`);
         else {
-          out.push(`Same method on both sides: RSA-2048, SHA-1 + DigestInfo in software, CKM_RSA_PKCS, one session per thread, C_SignInit per signature, wall-clock rate; run alternately, best of ${bench.hsmspeed.repetitions}. Target ratio ≥ 0.95.\n`);
-          out.push(table(['Configuration', 'ods-hsmspeed sig/s', 'harness sig/s', 'ratio'],
-            bench.hsmspeed.rows.map((r) => [`${r.threads} ${r.threads === 1 ? 'thread' : 'threads'}, ${r.iterationsPerThread} signatures per thread`,
-              r.ods ? r.ods.best.toFixed(2) : `failed: ${r.odsError ?? ''}`, r.harness ? r.harness.best.toFixed(2) : `failed: ${r.harnessError ?? ''}`,
-              r.ratio !== undefined ? r.ratio.toFixed(3) : '—'])));
+          out.push(
+            `Same method on both sides: RSA-2048, SHA-1 + DigestInfo in software, CKM_RSA_PKCS, one session per thread, C_SignInit per signature, wall-clock rate; run alternately, best of ${bench.hsmspeed.repetitions}. Target ratio ≥ 0.95.\n`,
+          );
+          out.push(
+            table(
+              ['Configuration', 'ods-hsmspeed sig/s', 'harness sig/s', 'ratio'],
+              bench.hsmspeed.rows.map((r) => [
+                `${r.threads} ${r.threads === 1 ? 'thread' : 'threads'}, ${r.iterationsPerThread} signatures per thread`,
+                r.ods ? r.ods.best.toFixed(2) : `failed: ${r.odsError ?? ''}`,
+                r.harness ? r.harness.best.toFixed(2) : `failed: ${r.harnessError ?? ''}`,
+                r.ratio !== undefined ? r.ratio.toFixed(3) : '—',
+              ]),
+            ),
+          );
         }
       }
       if (bench.documented) {
         const doc = bench.documented;
         out.push(`### Documented ${doc.family} figures\n`);
-        out.push(`${doc.applies ? `The token (${doc.token}) is the documented device: each figure gets a verdict.`
-          : `Reference only: the token (${doc.token || 'unnamed'}) is not a CardContact ${doc.family}.`} Source: ${doc.source}.\n`);
-        const notes = (r: typeof doc.rows[number]) => [r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; ');
-        const measured = (r: typeof doc.rows[number]) => (r.measuredMs !== undefined ? `${ms(r.measuredMs)} ms` : '—');
-        out.push(doc.applies
-          ? table(['Operation', 'Documented', 'Measured', 'Verdict', 'Notes'],
-            doc.rows.map((r) => [r.operation, r.documented, measured(r), r.verdict ?? 'not measured', notes(r)]))
-          : table(['Operation', 'Documented', 'Measured', 'Notes'], doc.rows.map((r) => [r.operation, r.documented, measured(r), notes(r)])));
+        out.push(
+          `${
+            doc.applies
+              ? `The token (${doc.token}) is the documented device: each figure gets a verdict.`
+              : `Reference only: the token (${doc.token || 'unnamed'}) is not a CardContact ${doc.family}.`
+          } Source: ${doc.source}.\n`,
+        );
+        const notes = (r: (typeof doc.rows)[number]) => [r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; ');
+        const measured = (r: (typeof doc.rows)[number]) => (r.measuredMs !== undefined ? `${ms(r.measuredMs)} ms` : '—');
+        out.push(
+          doc.applies
+            ? table(
+                ['Operation', 'Documented', 'Measured', 'Verdict', 'Notes'],
+                doc.rows.map((r) => [r.operation, r.documented, measured(r), r.verdict ?? 'not measured', notes(r)]),
+              )
+            : table(
+                ['Operation', 'Documented', 'Measured', 'Notes'],
+                doc.rows.map((r) => [r.operation, r.documented, measured(r), notes(r)]),
+              ),
+        );
       }
     }
     if (kmip) {
       out.push('### KMIP Sign round trips\n');
       if (kmip.skipped) out.push(`Skipped: ${kmip.skipped}\n`);
-      else out.push(table(['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s'], kmip.sign.map((s) => [s.algorithm, ms(s.latency.mean), ms(s.latency.p99), `±${s.latency.rme.toFixed(1)}%`, rate(s.opsPerSec)])));
-      if (kmip.connections?.length) out.push(table(['Algorithm', 'connections', 'round trips', 'wall s', 'round trips/s'], kmip.connections.map((p) => [p.algorithm, String(p.connections), String(p.completed), p.wallSeconds.toFixed(2), rate(p.opsPerSec)])));
+      else
+        out.push(
+          table(
+            ['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s'],
+            kmip.sign.map((s) => [s.algorithm, ms(s.latency.mean), ms(s.latency.p99), `±${s.latency.rme.toFixed(1)}%`, rate(s.opsPerSec)]),
+          ),
+        );
+      if (kmip.connections?.length)
+        out.push(
+          table(
+            ['Algorithm', 'connections', 'round trips', 'wall s', 'round trips/s'],
+            kmip.connections.map((p) => [p.algorithm, String(p.connections), String(p.completed), p.wallSeconds.toFixed(2), rate(p.opsPerSec)]),
+          ),
+        );
     }
   }
   return out.join('\n');
 }
 
 export function renderThroughputSvg(results: RunResults): string | undefined {
-  const drivers = benchDrivers(results).filter((d) => d.bench && d.bench.sign.length);
+  const drivers = benchDrivers(results).filter((d) => d.bench?.sign.length);
   if (drivers.length === 0) return undefined;
   const levels = [...new Set(drivers.flatMap((d) => d.bench!.threadLevels))].sort((a, b) => a - b);
   const algs = [...new Set(drivers.flatMap((d) => d.bench!.sign.map((s) => s.algorithm)))];
   const panels: Panel[] = algs.map((a) => ({
     title: a,
-    series: drivers.map((d) => {
-      const threads = d.bench!.sign.find((s) => s.algorithm === a)?.threads ?? [];
-      return { driver: d.driver.id, points: threads.map((t) => ({ x: t.threads, y: t.median })) };
-    })
+    series: drivers
+      .map((d) => {
+        const threads = d.bench!.sign.find((s) => s.algorithm === a)?.threads ?? [];
+        return { driver: d.driver.id, points: threads.map((t) => ({ x: t.threads, y: t.median })) };
+      })
       .filter((s) => s.points.length),
   }));
   return throughputChart('Signing throughput (sig/s, median batch) by signer threads', levels, panels, 'signer threads');
@@ -271,17 +460,22 @@ export function renderDocumentedSvg(results: RunResults): string | undefined {
   const drivers = benchDrivers(results).filter((d) => d.bench?.documented);
   if (drivers.length === 0) return undefined;
   const table = loadDocumentedTable();
-  const rows: RangeRow[] = table.rows.filter((r) => r.measure).map((r) => ({
-    label: r.operation, min: r.minMs, max: r.maxMs, suspect: !!r.suspect,
-    measured: drivers.flatMap((d) => {
-      const m = d.bench!.documented!.rows.find((x) => x.operation === r.operation)?.measuredMs;
-      return m !== undefined ? [{ driver: d.driver.id, ms: m }] : [];
-    }),
-  }));
+  const rows: RangeRow[] = table.rows
+    .filter((r) => r.measure)
+    .map((r) => ({
+      label: r.operation,
+      min: r.minMs,
+      max: r.maxMs,
+      suspect: !!r.suspect,
+      measured: drivers.flatMap((d) => {
+        const m = d.bench!.documented!.rows.find((x) => x.operation === r.operation)?.measuredMs;
+        return m !== undefined ? [{ driver: d.driver.id, ms: m }] : [];
+      }),
+    }));
   return rangeChart(`Measured vs documented (${table.family}, go-keychain's published table)`, rows);
 }
 
-const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
+const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
 export const benchWriters: ReportWriter[] = [
   { file: 'bench.json', render: renderBenchJson },
@@ -307,9 +501,8 @@ export function benchWritersWith(micro: MicroFigure[]): ReportWriter[] {
 // ---------------------------------------------------------------------------------------------------------
 // index.html parts.
 
-const latencyCells = (l: LatencyStats | undefined) => l
-  ? [num(l.mean), num(l.p50), num(l.p99), `±${num(l.rme, 2)} %`, esc(l.samples)]
-  : ['–', '–', '–', '–', '–'];
+const latencyCells = (l: LatencyStats | undefined) =>
+  l ? [num(l.mean), num(l.p50), num(l.p99), `±${num(l.rme, 2)} %`, esc(l.samples)] : ['–', '–', '–', '–', '–'];
 const LATENCY_HEADERS = ['mean ms', 'p50 ms', 'p99 ms', 'rme', 'samples'];
 
 function renderBench(data: unknown): string | undefined {
@@ -318,53 +511,122 @@ function renderBench(data: unknown): string | undefined {
   const out: string[] = [`<p class="muted">${esc(b.mode)} pass, budget ${esc(b.budgetSeconds)} s per driver. ${esc(METHOD)}</p>`];
   const rateCell = (f: RateFigure | undefined) => (f ? `${num(f.median)} <span class="muted">(${num(f.worst)}–${num(f.best)})</span>` : '–');
   if (b.sign.length) {
-    out.push('<h4>Signing, one session (sig/s)</h4>', htmlTable(['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'signatures verified', ...LATENCY_HEADERS],
-      b.sign.map((f) => [esc(f.algorithm), esc(f.dnssec), `<code>${esc(f.mechanism)}</code>`, rateCell(f.bareLoop), rateCell(f.threads[0]), num(f.vsBareLoop),
-        esc(f.verifiedSignatures), ...latencyCells(f.latency)])));
+    out.push(
+      '<h4>Signing, one session (sig/s)</h4>',
+      htmlTable(
+        ['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'signatures verified', ...LATENCY_HEADERS],
+        b.sign.map((f) => [
+          esc(f.algorithm),
+          esc(f.dnssec),
+          `<code>${esc(f.mechanism)}</code>`,
+          rateCell(f.bareLoop),
+          rateCell(f.threads[0]),
+          num(f.vsBareLoop),
+          esc(f.verifiedSignatures),
+          ...latencyCells(f.latency),
+        ]),
+      ),
+    );
     if (b.threadLevels.length > 1) {
-      out.push('<h4>Signer threads (aggregate sig/s)</h4>', htmlTable(['Algorithm', ...b.threadLevels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)],
-        b.sign.map((f) => [esc(f.algorithm), ...b.threadLevels!.map((t) => {
-          const x = f.threads.find((y) => y.threads === t);
-          return x ? `${rateCell(x)}${t > 1 && f.threads[0] ? ` ×${num(x.best / f.threads[0].best)}` : ''}` : '–';
-        })])));
+      out.push(
+        '<h4>Signer threads (aggregate sig/s)</h4>',
+        htmlTable(
+          ['Algorithm', ...b.threadLevels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)],
+          b.sign.map((f) => [
+            esc(f.algorithm),
+            ...b.threadLevels!.map((t) => {
+              const x = f.threads.find((y) => y.threads === t);
+              return x ? `${rateCell(x)}${t > 1 && f.threads[0] ? ` ×${num(x.best / f.threads[0].best)}` : ''}` : '–';
+            }),
+          ]),
+        ),
+      );
     }
     const ev = b.sign.filter((f) => f.eventLoop);
     if (ev.length) {
-      out.push('<h4>Event-loop path (C_SignAsync)</h4>', htmlTable(['Algorithm', 'In flight', 'sig/s', ...LATENCY_HEADERS],
-        ev.map((f) => [esc(f.algorithm), esc(f.eventLoop!.inFlight), num(f.eventLoop!.opsPerSec), ...latencyCells(f.eventLoop!.latency)])));
+      out.push(
+        '<h4>Event-loop path (C_SignAsync)</h4>',
+        htmlTable(
+          ['Algorithm', 'In flight', 'sig/s', ...LATENCY_HEADERS],
+          ev.map((f) => [esc(f.algorithm), esc(f.eventLoop!.inFlight), num(f.eventLoop!.opsPerSec), ...latencyCells(f.eventLoop!.latency)]),
+        ),
+      );
     }
   }
   for (const r of b.rejected ?? []) out.push(`<p class="reason">No figure for ${esc(r.algorithm)}: ${esc(r.reason)}</p>`);
   if (b.dnssec?.length) {
     const sizes = [...new Set(b.dnssec.flatMap((v) => Object.keys(v.resignSeconds ?? {})))];
-    out.push('<h4>DNSSEC view</h4>', htmlTable(['Algorithm', 'DNSSEC', 'Signer threads', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets`)],
-      b.dnssec.map((v) => [esc(v.algorithm), esc(v.dnssec), esc(v.threads), num(v.sigPerSec),
-        ...sizes.map((z) => { const t = v.resignSeconds?.[z]; return typeof t === 'number' ? esc(humanDuration(t)) : '–'; })])));
+    out.push(
+      '<h4>DNSSEC view</h4>',
+      htmlTable(
+        ['Algorithm', 'DNSSEC', 'Signer threads', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets`)],
+        b.dnssec.map((v) => [
+          esc(v.algorithm),
+          esc(v.dnssec),
+          esc(v.threads),
+          num(v.sigPerSec),
+          ...sizes.map((z) => {
+            const t = v.resignSeconds?.[z];
+            return typeof t === 'number' ? esc(humanDuration(t)) : '–';
+          }),
+        ]),
+      ),
+    );
   }
   if (b.keygen?.length) {
-    out.push('<h4>Key generation</h4>', htmlTable(['Algorithm', ...LATENCY_HEADERS], b.keygen.map((k) => [esc(k.algorithm), ...latencyCells(k.latency)])));
+    out.push(
+      '<h4>Key generation</h4>',
+      htmlTable(
+        ['Algorithm', ...LATENCY_HEADERS],
+        b.keygen.map((k) => [esc(k.algorithm), ...latencyCells(k.latency)]),
+      ),
+    );
   }
-  if (b.random) out.push('<h4>Random numbers</h4>', htmlTable(['Bytes', 'ops/s', ...LATENCY_HEADERS], [[esc(b.random.bytes), num(b.random.opsPerSec), ...latencyCells(b.random.latency)]]));
+  if (b.random)
+    out.push(
+      '<h4>Random numbers</h4>',
+      htmlTable(['Bytes', 'ops/s', ...LATENCY_HEADERS], [[esc(b.random.bytes), num(b.random.opsPerSec), ...latencyCells(b.random.latency)]]),
+    );
   if (b.hsmspeed) {
     const h = b.hsmspeed;
     out.push(`<h4>Side by side with ${esc(h.tool)}</h4>`);
     if (h.skipped) out.push(`<p class="reason">not run: ${esc(h.skipped)}</p>`);
     if (h.rows?.length) {
-      out.push(htmlTable(['Threads', 'Signatures/thread', `${h.tool} sig/s (best)`, 'harness sig/s (best)', 'ratio'],
-        h.rows.map((r) => [esc(r.threads), esc(r.iterationsPerThread),
-          r.ods ? num(r.ods.best) : `<span class="reason">${esc(r.odsError ?? '–')}</span>`,
-          r.harness ? num(r.harness.best) : `<span class="reason">${esc(r.harnessError ?? '–')}</span>`,
-          num(r.ratio)])));
+      out.push(
+        htmlTable(
+          ['Threads', 'Signatures/thread', `${h.tool} sig/s (best)`, 'harness sig/s (best)', 'ratio'],
+          h.rows.map((r) => [
+            esc(r.threads),
+            esc(r.iterationsPerThread),
+            r.ods ? num(r.ods.best) : `<span class="reason">${esc(r.odsError ?? '–')}</span>`,
+            r.harness ? num(r.harness.best) : `<span class="reason">${esc(r.harnessError ?? '–')}</span>`,
+            num(r.ratio),
+          ]),
+        ),
+      );
     }
   }
   if (b.documented) {
     const d = b.documented;
-    out.push(`<h4>Documented figures: ${esc(d.family)}</h4><p class="muted">Source: ${esc(d.source)}. ${d.applies
-      ? `The token (${esc(d.token)}) is the documented device: each figure gets a verdict.`
-      : `Reference only: the token (${esc(d.token || 'unnamed')}) is not a CardContact ${esc(d.family)}.`}</p>`);
-    out.push(htmlTable(['Operation', 'Documented', 'Measured ms', ...(d.applies ? ['Verdict'] : []), 'Notes'], d.rows.map((r) => [esc(r.operation), esc(r.documented),
-      num(r.measuredMs), ...(d.applies ? [r.verdict ? pill(r.verdict === 'slower' ? 'fail' : 'pass', r.verdict) : '–'] : []),
-      `<span class="reason">${esc([r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; '))}</span>`])));
+    out.push(
+      `<h4>Documented figures: ${esc(d.family)}</h4><p class="muted">Source: ${esc(d.source)}. ${
+        d.applies
+          ? `The token (${esc(d.token)}) is the documented device: each figure gets a verdict.`
+          : `Reference only: the token (${esc(d.token || 'unnamed')}) is not a CardContact ${esc(d.family)}.`
+      }</p>`,
+    );
+    out.push(
+      htmlTable(
+        ['Operation', 'Documented', 'Measured ms', ...(d.applies ? ['Verdict'] : []), 'Notes'],
+        d.rows.map((r) => [
+          esc(r.operation),
+          esc(r.documented),
+          num(r.measuredMs),
+          ...(d.applies ? [r.verdict ? pill(r.verdict === 'slower' ? 'fail' : 'pass', r.verdict) : '–'] : []),
+          `<span class="reason">${esc([r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; '))}</span>`,
+        ]),
+      ),
+    );
   }
   if (b.environment) out.push('<details><summary>Environment</summary>', renderValue(b.environment, 1), '</details>');
   return out.join('\n');
@@ -374,11 +636,19 @@ function renderKmipBench(data: unknown): string | undefined {
   const k = data as KmipBenchSection;
   if (!k || !Array.isArray(k.sign)) return undefined;
   if (k.skipped) return `<p class="reason">not run: ${esc(k.skipped)}</p>`;
-  const out = [htmlTable(['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s (one connection)'],
-    k.sign.map((x) => [esc(x.algorithm), num(x.latency.mean), num(x.latency.p99), `±${num(x.latency.rme)}%`, num(x.opsPerSec)]))];
+  const out = [
+    htmlTable(
+      ['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s (one connection)'],
+      k.sign.map((x) => [esc(x.algorithm), num(x.latency.mean), num(x.latency.p99), `±${num(x.latency.rme)}%`, num(x.opsPerSec)]),
+    ),
+  ];
   if (k.connections?.length) {
-    out.push(htmlTable(['Algorithm', 'Connections', 'Round trips', 'Wall s', 'Round trips/s'],
-      k.connections.map((x) => [esc(x.algorithm), esc(x.connections), esc(x.completed), num(x.wallSeconds), num(x.opsPerSec)])));
+    out.push(
+      htmlTable(
+        ['Algorithm', 'Connections', 'Round trips', 'Wall s', 'Round trips/s'],
+        k.connections.map((x) => [esc(x.algorithm), esc(x.connections), esc(x.completed), num(x.wallSeconds), num(x.opsPerSec)]),
+      ),
+    );
   }
   return out.join('');
 }
@@ -387,8 +657,10 @@ function renderKmipBench(data: unknown): string | undefined {
 function benchCharts(results: RunResults): string {
   const charts = [renderThroughputSvg(results), renderDocumentedSvg(results)].filter((c): c is string => c !== undefined);
   if (!charts.length) return '';
-  return '<p class="muted">Speed is reported, never asserted. Figures per driver are in each driver\'s section.</p>'
-    + charts.map((svg) => `<figure>${svg.replace(/^<\?xml[^>]*\?>\s*/, '')}</figure>`).join('\n');
+  return (
+    '<p class="muted">Speed is reported, never asserted. Figures per driver are in each driver\'s section.</p>' +
+    charts.map((svg) => `<figure>${svg.replace(/^<\?xml[^>]*\?>\s*/, '')}</figure>`).join('\n')
+  );
 }
 
 export const benchReport: SectionReport = {

@@ -62,7 +62,10 @@ function main(d: SignerThreadData): void {
   const session = lib.C_OpenSession(Buffer.from(d.slot), pkcs11.CKF_SERIAL_SESSION);
   const state = lib.C_GetSessionInfo(session).state;
   if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) lib.C_Login(session, pkcs11.CKU_USER, d.pin);
-  lib.C_FindObjectsInit(session, [{ type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY }, { type: pkcs11.CKA_ID, value: Buffer.from(d.keyId) }]);
+  lib.C_FindObjectsInit(session, [
+    { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+    { type: pkcs11.CKA_ID, value: Buffer.from(d.keyId) },
+  ]);
   const [key] = lib.C_FindObjects(session, 1);
   lib.C_FindObjectsFinal(session);
   if (!key) throw new Error('the signing key is not visible from the signer thread');
@@ -106,7 +109,11 @@ function main(d: SignerThreadData): void {
     }
   } finally {
     // No C_Finalize: the module belongs to the parent thread.
-    try { lib.C_CloseSession(session); } catch { /* gone */ }
+    try {
+      lib.C_CloseSession(session);
+    } catch {
+      /* gone */
+    }
   }
 }
 

@@ -48,7 +48,11 @@ export class SignerThreads {
   private waiting?: { batch: number; got: Map<number, Buffer>; resolve: () => void; reject: (e: unknown) => void };
   private failure?: unknown;
 
-  private constructor(private readonly opts: SignerThreadsOptions, private readonly workers: Worker[], private readonly shared: SharedArrayBuffer) {}
+  private constructor(
+    private readonly opts: SignerThreadsOptions,
+    private readonly workers: Worker[],
+    private readonly shared: SharedArrayBuffer,
+  ) {}
 
   static async start(opts: SignerThreadsOptions): Promise<SignerThreads> {
     const shared = new SharedArrayBuffer(8 + 8 * 3 * opts.threads);
@@ -57,22 +61,37 @@ export class SignerThreads {
     try {
       for (let index = 0; index < opts.threads; index++) {
         const data: SignerThreadData = {
-          modulePath: opts.token.module.path, slot: new Uint8Array(opts.token.slot), keyId: new Uint8Array(opts.keyId), pin: opts.pin,
-          mechanism: opts.mechanism, input: new Uint8Array(opts.input), hsmspeedInput: opts.hsmspeedInput === true,
-          iterations: opts.iterations, index, shared, ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
+          modulePath: opts.token.module.path,
+          slot: new Uint8Array(opts.token.slot),
+          keyId: new Uint8Array(opts.keyId),
+          pin: opts.pin,
+          mechanism: opts.mechanism,
+          input: new Uint8Array(opts.input),
+          hsmspeedInput: opts.hsmspeedInput === true,
+          iterations: opts.iterations,
+          index,
+          shared,
+          ...(opts.windowMs !== undefined ? { windowMs: opts.windowMs } : {}),
         };
         const w = new Worker(threadScript(), { workerData: data });
         workers.push(w);
         let ready!: () => void;
-        const isReady = new Promise<void>((resolve) => { ready = resolve; });
+        const isReady = new Promise<void>((resolve) => {
+          ready = resolve;
+        });
         w.on('message', (m: SignerThreadMessage) => {
           if (m.type === 'ready') ready();
           else pool.onDone(index, m.batch, Buffer.from(m.signature));
         });
         const failed = new Promise<never>((_, reject) => {
-          const fail = (err: unknown) => { pool.fail(err); reject(err); };
+          const fail = (err: unknown) => {
+            pool.fail(err);
+            reject(err);
+          };
           w.on('error', fail);
-          w.on('exit', (code) => { if (pool.batchNo >= 0) fail(new Error(`a signer thread exited (code ${code}) before the benchmark ended`)); });
+          w.on('exit', (code) => {
+            if (pool.batchNo >= 0) fail(new Error(`a signer thread exited (code ${code}) before the benchmark ended`));
+          });
         });
         failed.catch(() => undefined);
         // One thread at a time up to 'ready': a thread that must log in (its own connection) never does so
@@ -103,7 +122,9 @@ export class SignerThreads {
     if (this.failure) throw this.failure;
     const batch = ++this.batchNo;
     const got = new Map<number, Buffer>();
-    const done = new Promise<void>((resolve, reject) => { this.waiting = { batch, got, resolve, reject }; });
+    const done = new Promise<void>((resolve, reject) => {
+      this.waiting = { batch, got, resolve, reject };
+    });
     const counter = new Int32Array(this.shared, 0, 1);
     const slots = new BigInt64Array(this.shared, 8);
     slots.fill(0n);
@@ -132,10 +153,23 @@ export class SignerThreads {
     Atomics.store(counter, 0, -1);
     Atomics.notify(counter, 0);
     // Threads leave their loop and close their session; terminate() only for one stuck in a module call.
-    await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
-      if (w.threadId === -1) { resolve(); return; }
-      const t = setTimeout(() => { void w.terminate().then(() => resolve()); }, 10_000);
-      w.once('exit', () => { clearTimeout(t); resolve(); });
-    })));
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.threadId === -1) {
+              resolve();
+              return;
+            }
+            const t = setTimeout(() => {
+              void w.terminate().then(() => resolve());
+            }, 10_000);
+            w.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+          }),
+      ),
+    );
   }
 }

@@ -63,7 +63,8 @@ export const driver: Driver = {
     const plan = await softhsmImagePlan(e);
     if (!plan.ok) return { ok: false, reason: `containers/bridge cannot be built: ${plan.reason}` };
     const image = localImageName('bridge', BRIDGE_FILES, JSON.stringify(bridgeBuildArgs(e, softhsmImageName(plan.image))));
-    if (!plan.build && (await imageState(image, e, false)).state === 'local') return { ok: true, reason: `${image} (in the engine); ${rt.reason}`, env: rt.env };
+    if (!plan.build && (await imageState(image, e, false)).state === 'local')
+      return { ok: true, reason: `${image} (in the engine); ${rt.reason}`, env: rt.env };
     const keyUrl = e.NLNETLABS_APT_KEY_URL || NLNETLABS_APT_KEY_URL;
     const unreachable = await repositoryUnreachable(keyUrl);
     if (unreachable) return { ok: false, reason: `containers/bridge cannot be built: NLnet Labs' package repository is unreachable: ${unreachable}` };
@@ -77,25 +78,32 @@ export const driver: Driver = {
     const held: DriverResources = { pids: [], dirs: [], containers: [] };
     const base = await softhsmImage(env, held, hooks);
     const image = await buildImage('bridge', BRIDGE_FILES, bridgeBuildArgs(env, base), env, { held, hooks }, (line) => hooks?.log(line));
-    const started = await startNamedContainer('bridge-container', image, held, hooks, (c, Wait) => c
-      .withEnvironment({ SOFTHSM_PIN: pin, SOFTHSM_SO_PIN: soPin, SOFTHSM_TOKEN_LABEL: LABEL })
-      .withExposedPorts(KMIP_PORT)
-      .withWaitStrategy(Wait.forListeningPorts())
-      .withStartupTimeout(120_000));
+    const started = await startNamedContainer('bridge-container', image, held, hooks, (c, Wait) =>
+      c
+        .withEnvironment({ SOFTHSM_PIN: pin, SOFTHSM_SO_PIN: soPin, SOFTHSM_TOKEN_LABEL: LABEL })
+        .withExposedPorts(KMIP_PORT)
+        .withWaitStrategy(Wait.forListeningPorts())
+        .withStartupTimeout(120_000),
+    );
     return {
       connections: {
         kmip: {
-          host: started.container.getHost(), port: started.container.getMappedPort(KMIP_PORT),
+          host: started.container.getHost(),
+          port: started.container.getMappedPort(KMIP_PORT),
           // The bridge makes a new self-signed certificate at every start (no identity in the config).
           insecure: true,
           // The bridge's credential: username = token label, password = user PIN.
-          username: LABEL, password: pin,
-          profile: 'cascade-hsm-bridge', launchedByHarness: true,
+          username: LABEL,
+          password: pin,
+          profile: 'cascade-hsm-bridge',
+          launchedByHarness: true,
         },
       },
       resources: held,
       info: { image, container: started.name, tokenLabel: LABEL },
-      async stop() { await started.stop(); },
+      async stop() {
+        await started.stop();
+      },
     };
   },
 };

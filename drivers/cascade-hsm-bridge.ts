@@ -5,7 +5,7 @@
  *      (the user PIN), plus KMIP_CA (PEM file) or KMIP_INSECURE=1; or
  *  (b) from a binary (KMIP_BRIDGE_BIN, or cascade-hsm-bridge / kmip2pkcs11 on PATH) that the harness starts on
  *      a fresh SoftHSM token and a free loopback port, with a config written in the current `version = "v1"`
- *      format and, for the 0.1.0-alpha release, the older flat format (kmip.md §7).
+ *      format and, for the 0.1.0-alpha release, the older flat format (docs/kmip-profile.md §5).
  * Otherwise it is unavailable, with that reason.
  */
 import { existsSync } from 'node:fs';
@@ -108,7 +108,8 @@ export const driver: Driver = {
     if (env.KMIP_BRIDGE_ADDR) {
       const missing = externalMissing(env);
       if (missing.length) return { ok: false, reason: `KMIP_BRIDGE_ADDR is set but ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not` };
-      if (env.KMIP_CA && !existsSync(env.KMIP_CA)) throw new UsageError(`KMIP_CA ${env.KMIP_CA} does not exist; point it at the bridge's CA certificate (PEM) or set KMIP_INSECURE=1`);
+      if (env.KMIP_CA && !existsSync(env.KMIP_CA))
+        throw new UsageError(`KMIP_CA ${env.KMIP_CA} does not exist; point it at the bridge's CA certificate (PEM) or set KMIP_INSECURE=1`);
       const { host, port } = parseAddr(env.KMIP_BRIDGE_ADDR);
       return { ok: true, reason: `external bridge at ${host}:${port}${env.KMIP_INSECURE === '1' ? ' (certificate not verified: KMIP_INSECURE=1)' : ''}` };
     }
@@ -130,10 +131,21 @@ export const driver: Driver = {
       registerSecret(env.KMIP_PASSWORD, 'KMIP_PASSWORD');
       const { host, port } = parseAddr(env.KMIP_BRIDGE_ADDR);
       const kmip: KmipConnection = {
-        host, port, ca: env.KMIP_CA || undefined, insecure: env.KMIP_INSECURE === '1',
-        username: env.KMIP_USERNAME, password: env.KMIP_PASSWORD, profile: 'cascade-hsm-bridge', launchedByHarness: false,
+        host,
+        port,
+        ca: env.KMIP_CA || undefined,
+        insecure: env.KMIP_INSECURE === '1',
+        username: env.KMIP_USERNAME,
+        password: env.KMIP_PASSWORD,
+        profile: 'cascade-hsm-bridge',
+        launchedByHarness: false,
       };
-      return { connections: { kmip }, resources: { pids: [], dirs: [] }, info: { server: 'cascade-hsm-bridge (external)', address: `${host}:${port}` }, async stop() {} };
+      return {
+        connections: { kmip },
+        resources: { pids: [], dirs: [] },
+        info: { server: 'cascade-hsm-bridge (external)', address: `${host}:${port}` },
+        async stop() {},
+      };
     }
     const bin = await findBinary(env);
     if (!bin) throw new Error('cascade-hsm-bridge binary disappeared after the probe');
@@ -144,7 +156,14 @@ export const driver: Driver = {
       const token = await store.addToken(TOKEN_LABEL);
       const pki = await makeTestPki(store.dir);
       const port = await freePort(HOST);
-      const cfg: BridgeConfig = { libPath: SOFTHSM_MODULE, host: HOST, port, certPath: pki.serverCert, keyPath: pki.serverKey, logFile: join(store.dir, 'bridge.log') };
+      const cfg: BridgeConfig = {
+        libPath: SOFTHSM_MODULE,
+        host: HOST,
+        port,
+        certPath: pki.serverCert,
+        keyPath: pki.serverKey,
+        logFile: join(store.dir, 'bridge.log'),
+      };
       const configs = [
         { format: 'v1', path: join(store.dir, 'config-v1.toml'), text: bridgeConfigV1(cfg) },
         { format: 'flat (0.1.0-alpha)', path: join(store.dir, 'config-flat.toml'), text: bridgeConfigFlat(cfg) },
@@ -156,8 +175,14 @@ export const driver: Driver = {
         for (const c of configs) {
           try {
             server = await launchServer({
-              cmd: bin, args: ['-c', c.path], env: { ...process.env, ...store.env }, logFile: join(store.dir, 'stdout.log'),
-              host: HOST, port, what: `${bin} (${c.format} config)`, readyTimeoutMs: 15_000,
+              cmd: bin,
+              args: ['-c', c.path],
+              env: { ...process.env, ...store.env },
+              logFile: join(store.dir, 'stdout.log'),
+              host: HOST,
+              port,
+              what: `${bin} (${c.format} config)`,
+              readyTimeoutMs: 15_000,
             });
             used = c.format;
             resources.pids.splice(0, resources.pids.length, server.pid);
@@ -170,14 +195,27 @@ export const driver: Driver = {
       };
       await launch();
       const kmip: KmipConnection = {
-        host: HOST, port, ca: pki.ca, username: token.label, password: token.pin,
-        profile: 'cascade-hsm-bridge', launchedByHarness: true,
-        async restart() { await server?.stop(1000); await launch(); announceResources(resources); },
+        host: HOST,
+        port,
+        ca: pki.ca,
+        username: token.label,
+        password: token.pin,
+        profile: 'cascade-hsm-bridge',
+        launchedByHarness: true,
+        async restart() {
+          await server?.stop(1000);
+          await launch();
+          announceResources(resources);
+        },
       };
       return {
-        connections: { kmip }, resources,
+        connections: { kmip },
+        resources,
         info: { server: 'cascade-hsm-bridge', executable: bin, address: `${HOST}:${port}`, configFormat: used, token: TOKEN_LABEL },
-        async stop() { await server?.stop(); await store.remove(); },
+        async stop() {
+          await server?.stop();
+          await store.remove();
+        },
       };
     } catch (err) {
       await server?.stop(200);

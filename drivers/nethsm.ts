@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Driver, DriverResources, StartHooks } from '../src/driver.js';
+import type { Driver, DriverResources, Pkcs11Connection, StartHooks } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { UsageError } from '../src/errors.js';
 import { makeTempDir } from '../src/fsutil.js';
@@ -24,10 +24,12 @@ const PORT = 8443;
 export const P11_SLOT_LABEL = 'hsm-harness-nethsm';
 
 async function startContainer(held: DriverResources, hooks: StartHooks | undefined): Promise<{ baseUrl: string; name: string; stop: () => Promise<void> }> {
-  const started = await startNamedContainer('nethsm', pinnedImage('nethsm'), held, hooks, (c, Wait) => c
-    .withExposedPorts(PORT)
-    .withWaitStrategy(Wait.forHttp('/api/v1/health/state', PORT).usingTls().allowInsecure().forStatusCode(200))
-    .withStartupTimeout(120_000));
+  const started = await startNamedContainer('nethsm', pinnedImage('nethsm'), held, hooks, (c, Wait) =>
+    c
+      .withExposedPorts(PORT)
+      .withWaitStrategy(Wait.forHttp('/api/v1/health/state', PORT).usingTls().allowInsecure().forStatusCode(200))
+      .withStartupTimeout(120_000),
+  );
   const baseUrl = `https://${started.container.getHost()}:${started.container.getMappedPort(PORT)}/api/v1`;
   markLaunchedContainer(baseUrl);
   return { baseUrl, name: started.name, stop: () => started.stop() };
@@ -88,25 +90,32 @@ export const driver: Driver = {
     const dir = await makeTempDir('nethsm');
     held.dirs.push(dir.path);
     hooks?.hold(held);
-    const primary = await startContainer(held, hooks).catch(async (err) => { await dir.remove(); throw err; });
+    const primary = await startContainer(held, hooks).catch(async (err) => {
+      await dir.remove();
+      throw err;
+    });
     const fresh: { stop: () => Promise<void> }[] = [];
     try {
       const pass = newPassphrases();
       const info = await provisionNethsm(clientFor(primary.baseUrl), pass);
       const lib = env.NETHSM_PKCS11_LIB;
-      let pkcs11;
+      let pkcs11: Pkcs11Connection | undefined;
       if (lib) {
         const conf = join(dir.path, 'p11nethsm.conf');
         await writeFile(conf, p11nethsmConf(primary.baseUrl, pass.operatorPassphrase, pass.adminPassphrase), { mode: 0o600 });
         pkcs11 = {
-          modulePath: lib, token: { label: P11_SLOT_LABEL }, pin: pass.operatorPassphrase,
-          env: { P11NETHSM_CONFIG_FILE: conf }, wrongPinAllowed: true,
+          modulePath: lib,
+          token: { label: P11_SLOT_LABEL },
+          pin: pass.operatorPassphrase,
+          env: { P11NETHSM_CONFIG_FILE: conf },
+          wrongPinAllowed: true,
         };
       }
       return {
         connections: {
           nethsm: {
-            baseUrl: primary.baseUrl, ...pass,
+            baseUrl: primary.baseUrl,
+            ...pass,
             // Called by the suite after start(): hooks.hold still reaches the parent, so these are released too.
             startFresh: async () => {
               const c = await startContainer(held, hooks);

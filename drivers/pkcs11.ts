@@ -24,7 +24,9 @@ export const driver = moduleDriver({
       // An attribute we cannot match would widen the selection to a token the operator did not mean.
       const unmatched = Object.keys(uri.other);
       if (unmatched.length) {
-        throw new UsageError(`HSM_PKCS11_URI has attribute(s) this harness cannot match: ${unmatched.join(', ')}; remove them or use token=, serial= or slot-id=`);
+        throw new UsageError(
+          `HSM_PKCS11_URI has attribute(s) this harness cannot match: ${unmatched.join(', ')}; remove them or use token=, serial= or slot-id=`,
+        );
       }
       const modulePath = uri.modulePath ?? env.HSM_PKCS11_MODULE;
       if (!modulePath) return 'HSM_PKCS11_URI has no module-path and HSM_PKCS11_MODULE is not set';
@@ -36,9 +38,15 @@ export const driver = moduleDriver({
       if (token.label === undefined && token.serial === undefined && token.slotId === undefined) {
         throw new UsageError('HSM_PKCS11_URI names no token; add token=<label> (or serial=, slot-id=), or set HSM_PKCS11_TOKEN');
       }
-      const readPin = uri.pinValue !== undefined ? async () => { registerSecret(uri.pinValue, 'pin-value in HSM_PKCS11_URI'); return uri.pinValue!; }
-        : uri.pinSource !== undefined ? () => readSecretSource(uri.pinSource!.startsWith('file:') ? uri.pinSource! : `file:${uri.pinSource}`, 'pin-source')
-        : pinFromEnv(env, 'HSM_PKCS11_PIN', 'pkcs11');
+      const readPin =
+        uri.pinValue !== undefined
+          ? async () => {
+              registerSecret(uri.pinValue, 'pin-value in HSM_PKCS11_URI');
+              return uri.pinValue!;
+            }
+          : uri.pinSource !== undefined
+            ? () => readSecretSource(uri.pinSource!.startsWith('file:') ? uri.pinSource! : `file:${uri.pinSource}`, 'pin-source')
+            : pinFromEnv(env, 'HSM_PKCS11_PIN', 'pkcs11');
       const describe = `${modulePath} (${describeSelector(token)}, from HSM_PKCS11_URI)`;
       return { modulePath, token, readPin, env: {}, backup: { method: 'aes-wrap' }, describe };
     }

@@ -2,7 +2,7 @@
  * PyKMIP 0.10 (Debian's python3-pykmip) as a loopback KMIP server: a generated CA with server and client
  * certificates, the TLS1.2 auth suite, a private SQLite database and config, on a free 127.0.0.1 port.
  * /usr/bin/pykmip-server is run directly: its shebang is the system python, which has its dependencies
- * (another python3 on PATH usually does not). kmip.md §8.
+ * (another python3 on PATH usually does not). docs/kmip-profile.md §6.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -25,7 +25,8 @@ export const driver: Driver = {
   kind: 'kmip',
   traits: { ...DEFAULT_TRAITS, ephemeral: true, maxConcurrency: 4, caseTimeoutMs: 60_000 },
   async probe() {
-    if (!existsSync(PYKMIP_SERVER)) return { ok: false, reason: `${PYKMIP_SERVER} is missing; apt-get install python3-pykmip (or run npm start, which sets it up)` };
+    if (!existsSync(PYKMIP_SERVER))
+      return { ok: false, reason: `${PYKMIP_SERVER} is missing; apt-get install python3-pykmip (or run npm start, which sets it up)` };
     return { ok: true, reason: `${PYKMIP_SERVER} started by the harness on a free 127.0.0.1 port` };
   },
   async start() {
@@ -38,23 +39,43 @@ export const driver: Driver = {
       await mkdir(join(dir, 'policies'));
       const port = await freePort(HOST);
       const conf = join(dir, 'server.conf');
-      await writeFile(conf, [
-        '[server]', `hostname=${HOST}`, `port=${port}`,
-        `certificate_path=${pki.serverCert}`, `key_path=${pki.serverKey}`, `ca_path=${pki.ca}`,
-        'auth_suite=TLS1.2', `policy_path=${join(dir, 'policies')}`, 'enable_tls_client_auth=True',
-        'logging_level=INFO', `database_path=${join(dir, 'pykmip.db')}`, '',
-      ].join('\n'));
+      await writeFile(
+        conf,
+        [
+          '[server]',
+          `hostname=${HOST}`,
+          `port=${port}`,
+          `certificate_path=${pki.serverCert}`,
+          `key_path=${pki.serverKey}`,
+          `ca_path=${pki.ca}`,
+          'auth_suite=TLS1.2',
+          `policy_path=${join(dir, 'policies')}`,
+          'enable_tls_client_auth=True',
+          'logging_level=INFO',
+          `database_path=${join(dir, 'pykmip.db')}`,
+          '',
+        ].join('\n'),
+      );
       const launch = async () => {
         server = await launchServer({
-          cmd: PYKMIP_SERVER, args: ['-f', conf, '-l', join(dir, 'server.log')], logFile: join(dir, 'stdout.log'),
-          host: HOST, port, what: 'pykmip-server',
+          cmd: PYKMIP_SERVER,
+          args: ['-f', conf, '-l', join(dir, 'server.log')],
+          logFile: join(dir, 'stdout.log'),
+          host: HOST,
+          port,
+          what: 'pykmip-server',
         });
         resources.pids.splice(0, resources.pids.length, server.pid);
       };
       await launch();
       const kmip: KmipConnection = {
-        host: HOST, port, ca: pki.ca, clientCert: pki.clientCert, clientKey: pki.clientKey,
-        profile: 'pykmip', launchedByHarness: true,
+        host: HOST,
+        port,
+        ca: pki.ca,
+        clientCert: pki.clientCert,
+        clientKey: pki.clientKey,
+        profile: 'pykmip',
+        launchedByHarness: true,
         async restart() {
           await server?.stop(1000);
           await launch();

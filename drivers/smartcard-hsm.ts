@@ -75,14 +75,20 @@ function slotOfReader(modulePath: string, reader: string): number {
 
 function dkekOffer(env: NodeJS.ProcessEnv, reader: string, slotId: number): SmartcardHsmDkekOffer {
   const offer: SmartcardHsmDkekOffer = { method: 'smartcard-hsm-dkek', reader, slotId };
-  const files = (env.SCHSM_DKEK_SHARES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const files = (env.SCHSM_DKEK_SHARES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!files.length) {
-    offer.sharesMissing = 'SCHSM_DKEK_SHARES is not set (list the card\'s DKEK share files and export SCHSM_DKEK_PASSWORD or SCHSM_DKEK_<n>_PASSWORD)';
+    offer.sharesMissing = "SCHSM_DKEK_SHARES is not set (list the card's DKEK share files and export SCHSM_DKEK_PASSWORD or SCHSM_DKEK_<n>_PASSWORD)";
   } else {
     const shares: { file: string; password: string }[] = [];
     for (let i = 0; i < files.length; i++) {
       const password = env[`SCHSM_DKEK_${i + 1}_PASSWORD`] ?? env.SCHSM_DKEK_PASSWORD;
-      if (!password) { offer.sharesMissing = `SCHSM_DKEK_${i + 1}_PASSWORD (or SCHSM_DKEK_PASSWORD) is not set for ${files[i]}`; break; }
+      if (!password) {
+        offer.sharesMissing = `SCHSM_DKEK_${i + 1}_PASSWORD (or SCHSM_DKEK_PASSWORD) is not set for ${files[i]}`;
+        break;
+      }
       registerSecret(password, `SCHSM_DKEK_${i + 1}_PASSWORD`);
       shares.push({ file: files[i]!, password });
     }

@@ -34,7 +34,8 @@ export async function softhsmImagePlan(env: NodeJS.ProcessEnv): Promise<BasePlan
   const base = await basePlan(env);
   if (!base.ok) return base;
   const image = softhsmImageName(base.image);
-  if (!base.build && (await imageState(image, env, false)).state === 'local') return { ok: true, image: base.image, build: false, how: `${image} (in the engine)` };
+  if (!base.build && (await imageState(image, env, false)).state === 'local')
+    return { ok: true, image: base.image, build: false, how: `${image} (in the engine)` };
   return base;
 }
 
@@ -75,14 +76,23 @@ export const driver: Driver = {
     const sockets = await makeTempDir('softhsm-container');
     held.dirs.push(sockets.path);
     hooks?.hold(held);
-    const started = await startNamedContainer('softhsm-container', image, held, hooks, (c, Wait) => c
-      .withEnvironment({
-        SOFTHSM_PIN: pin, SOFTHSM_SO_PIN: soPin, SOFTHSM_TOKEN_LABEL: LABEL, SOFTHSM_SPARE_TOKENS: String(SPARES),
-        P11_KIT_CLIENT_UID: String(process.getuid?.() ?? 0), P11_KIT_CLIENT_GID: String(process.getgid?.() ?? 0),
-      })
-      .withBindMounts([{ source: sockets.path, target: '/run/p11-kit', mode: 'rw' }])
-      .withWaitStrategy(Wait.forLogMessage(/P11_KIT_SERVER_ADDRESS=/))
-      .withStartupTimeout(120_000)).catch(async (err) => { await sockets.remove(); throw err; });
+    const started = await startNamedContainer('softhsm-container', image, held, hooks, (c, Wait) =>
+      c
+        .withEnvironment({
+          SOFTHSM_PIN: pin,
+          SOFTHSM_SO_PIN: soPin,
+          SOFTHSM_TOKEN_LABEL: LABEL,
+          SOFTHSM_SPARE_TOKENS: String(SPARES),
+          P11_KIT_CLIENT_UID: String(process.getuid?.() ?? 0),
+          P11_KIT_CLIENT_GID: String(process.getgid?.() ?? 0),
+        })
+        .withBindMounts([{ source: sockets.path, target: '/run/p11-kit', mode: 'rw' }])
+        .withWaitStrategy(Wait.forLogMessage(/P11_KIT_SERVER_ADDRESS=/))
+        .withStartupTimeout(120_000),
+    ).catch(async (err) => {
+      await sockets.remove();
+      throw err;
+    });
     const socketPath = join(sockets.path, 'pkcs11');
     // p11-kit prints its address just before it binds: wait for the socket itself.
     for (let i = 0; i < 100 && !existsSync(socketPath); i++) await new Promise((r) => setTimeout(r, 50));
@@ -94,9 +104,13 @@ export const driver: Driver = {
     return {
       connections: {
         pkcs11: {
-          modulePath: P11KIT_CLIENT, token: { label: LABEL }, pin,
-          env: { P11_KIT_SERVER_ADDRESS: `unix:path=${socketPath}` }, wrongPinAllowed: true,
-          spareTokens: Array.from({ length: SPARES }, (_, i) => ({ token: { label: `${LABEL}-spare-${i + 1}` }, pin })), backup: { method: 'aes-wrap' },
+          modulePath: P11KIT_CLIENT,
+          token: { label: LABEL },
+          pin,
+          env: { P11_KIT_SERVER_ADDRESS: `unix:path=${socketPath}` },
+          wrongPinAllowed: true,
+          spareTokens: Array.from({ length: SPARES }, (_, i) => ({ token: { label: `${LABEL}-spare-${i + 1}` }, pin })),
+          backup: { method: 'aes-wrap' },
         },
       },
       resources: held,

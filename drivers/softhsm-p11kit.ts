@@ -30,14 +30,21 @@ export const driver: Driver = {
     return {
       connections: {
         pkcs11: {
-          modulePath: P11KIT_CLIENT, token: { label: token.label }, pin: token.pin,
-          env: { P11_KIT_SERVER_ADDRESS: server.address }, wrongPinAllowed: true,
-          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })), backup: { method: 'aes-wrap' },
+          modulePath: P11KIT_CLIENT,
+          token: { label: token.label },
+          pin: token.pin,
+          env: { P11_KIT_SERVER_ADDRESS: server.address },
+          wrongPinAllowed: true,
+          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })),
+          backup: { method: 'aes-wrap' },
         },
       },
       resources: { pids: [server.pid], dirs: [store.dir] },
       info: { serverAddress: server.address, provider: SOFTHSM_MODULE },
-      async stop() { await server.stop(); await store.remove(); },
+      async stop() {
+        await server.stop();
+        await store.remove();
+      },
     };
   },
 };

@@ -17,8 +17,15 @@ export const driver: Driver = {
     const spares = [await store.addToken('hsm-harness-spare-1'), await store.addToken('hsm-harness-spare-2')];
     return {
       connections: {
-        pkcs11: { modulePath: SOFTHSM_MODULE, token: { label: token.label }, pin: token.pin, env: store.env, wrongPinAllowed: true,
-          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })), backup: { method: 'aes-wrap' } },
+        pkcs11: {
+          modulePath: SOFTHSM_MODULE,
+          token: { label: token.label },
+          pin: token.pin,
+          env: store.env,
+          wrongPinAllowed: true,
+          spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })),
+          backup: { method: 'aes-wrap' },
+        },
       },
       resources: { pids: [], dirs: [store.dir] },
       info: { tokenDirectory: store.dir },

@@ -37,8 +37,11 @@ export const driver = moduleDriver({
         try {
           const serials = mod.lib.C_GetSlotList(true).map((s) => trimPadded(mod.lib.C_GetTokenInfo(s).serialNumber));
           if (serials.length === 1) return { token: { serial: serials[0] }, backup, info: { serial: serials[0] } };
-          throw new UsageError(serials.length === 0 ? 'yubihsm: no YubiHSM 2 found through the connector; check YUBIHSM_PKCS11_CONF'
-            : `yubihsm: ${serials.length} YubiHSM 2 tokens present (serials ${serials.join(', ')}); set YUBIHSM_SERIAL to the one to test`);
+          throw new UsageError(
+            serials.length === 0
+              ? 'yubihsm: no YubiHSM 2 found through the connector; check YUBIHSM_PKCS11_CONF'
+              : `yubihsm: ${serials.length} YubiHSM 2 tokens present (serials ${serials.join(', ')}); set YUBIHSM_SERIAL to the one to test`,
+          );
         } finally {
           mod.release();
         }

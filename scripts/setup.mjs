@@ -29,7 +29,10 @@ function missingPackages() {
   const names = Object.keys(DEBIAN_PACKAGES);
   const r = spawnSync('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\n', ...names], { encoding: 'utf8' });
   const installed = new Set(
-    (r.stdout || '').split('\n').filter((l) => l.endsWith(' installed')).map((l) => l.split(' ')[0]),
+    (r.stdout || '')
+      .split('\n')
+      .filter((l) => l.endsWith(' installed'))
+      .map((l) => l.split(' ')[0]),
   );
   return names.filter((n) => !installed.has(n));
 }
@@ -40,7 +43,9 @@ function fail(msg) {
 }
 
 const quiet = process.argv.includes('--quiet');
-const log = (m) => { if (!quiet) process.stderr.write(`setup: ${m}\n`); };
+const log = (m) => {
+  if (!quiet) process.stderr.write(`setup: ${m}\n`);
+};
 
 if (!existsSync('/usr/bin/dpkg-query')) {
   fail('this set-up expects Debian (dpkg/apt-get); install the packages listed in README.md by hand');

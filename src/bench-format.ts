@@ -21,8 +21,17 @@ export interface LatencyStats {
  */
 export interface BenchRecord {
   driver: string;
-  operation: 'sign-latency' | 'sign-bare-loop' | 'sign-threads' | 'sign-event-loop' | 'keygen' | 'random' | 'ods-hsmspeed' | 'hsmspeed-method'
-    | 'kmip-sign' | 'kmip-sign-connections';
+  operation:
+    | 'sign-latency'
+    | 'sign-bare-loop'
+    | 'sign-threads'
+    | 'sign-event-loop'
+    | 'keygen'
+    | 'random'
+    | 'ods-hsmspeed'
+    | 'hsmspeed-method'
+    | 'kmip-sign'
+    | 'kmip-sign-connections';
   algorithm: string;
   mechanism?: string;
   /** Signer threads, operations in flight or connections. */

@@ -6,12 +6,26 @@
  */
 export const KEY_NAMES = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519'] as const;
 const SCHEMES = [
-  'CKM_RSA_PKCS/rsa-2048', 'CKM_SHA256_RSA_PKCS/rsa-2048', 'CKM_SHA512_RSA_PKCS/rsa-2048', 'CKM_RSA_PKCS_PSS/rsa-2048',
-  'CKM_ECDSA/ec-p256', 'CKM_ECDSA/ec-p384', 'CKM_ECDSA/ec-p521', 'CKM_ECDSA_SHA256/ec-p256', 'CKM_ECDSA_SHA384/ec-p384',
+  'CKM_RSA_PKCS/rsa-2048',
+  'CKM_SHA256_RSA_PKCS/rsa-2048',
+  'CKM_SHA512_RSA_PKCS/rsa-2048',
+  'CKM_RSA_PKCS_PSS/rsa-2048',
+  'CKM_ECDSA/ec-p256',
+  'CKM_ECDSA/ec-p384',
+  'CKM_ECDSA/ec-p521',
+  'CKM_ECDSA_SHA256/ec-p256',
+  'CKM_ECDSA_SHA384/ec-p384',
   'CKM_EDDSA/ed25519',
 ] as const;
 const SIGN_MECHANISMS = [
-  'CKM_RSA_PKCS', 'CKM_SHA256_RSA_PKCS', 'CKM_SHA512_RSA_PKCS', 'CKM_RSA_PKCS_PSS', 'CKM_ECDSA', 'CKM_ECDSA_SHA256', 'CKM_ECDSA_SHA384', 'CKM_EDDSA',
+  'CKM_RSA_PKCS',
+  'CKM_SHA256_RSA_PKCS',
+  'CKM_SHA512_RSA_PKCS',
+  'CKM_RSA_PKCS_PSS',
+  'CKM_ECDSA',
+  'CKM_ECDSA_SHA256',
+  'CKM_ECDSA_SHA384',
+  'CKM_EDDSA',
 ] as const;
 
 type KeyName = (typeof KEY_NAMES)[number];
@@ -20,24 +34,57 @@ type SchemeName = (typeof SCHEMES)[number];
 
 export type Capability =
   | `keygen:${KeyName}`
-  | `sign:${SignMechanism}` | `sign:${SchemeName}`
-  | `verify:${SignMechanism}` | `verify:${SchemeName}`
-  | 'dnssec:8' | 'dnssec:10' | 'dnssec:13' | 'dnssec:14' | 'dnssec:15'
-  | 'ecdsa-raw-signature' | 'multipart-sign' | 'ec-point:der'
-  | 'id-binary-16' | 'id-binary-20' | 'find-by-id' | 'find-by-label' | 'set-label' | 'create-object'
-  | 'random' | 'wrap'
+  | `sign:${SignMechanism}`
+  | `sign:${SchemeName}`
+  | `verify:${SignMechanism}`
+  | `verify:${SchemeName}`
+  | 'dnssec:8'
+  | 'dnssec:10'
+  | 'dnssec:13'
+  | 'dnssec:14'
+  | 'dnssec:15'
+  | 'ecdsa-raw-signature'
+  | 'multipart-sign'
+  | 'ec-point:der'
+  | 'id-binary-16'
+  | 'id-binary-20'
+  | 'find-by-id'
+  | 'find-by-label'
+  | 'set-label'
+  | 'create-object'
+  | 'random'
+  | 'wrap'
   | 'nethsm:backup-restore'
-  | 'kmip:tls1.3' | 'kmip:cascade-profile' | 'kmip:rsa-2048' | 'kmip:ecdsa-p256';
+  | 'kmip:tls1.3'
+  | 'kmip:cascade-profile'
+  | 'kmip:rsa-2048'
+  | 'kmip:ecdsa-p256';
 
 /** Every capability name, at run time (the union above, spelled out). */
 export const CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>([
   ...KEY_NAMES.map((k) => `keygen:${k}` as const),
   ...[...SIGN_MECHANISMS, ...SCHEMES].flatMap((m) => [`sign:${m}`, `verify:${m}`] as const),
-  'dnssec:8', 'dnssec:10', 'dnssec:13', 'dnssec:14', 'dnssec:15',
-  'ecdsa-raw-signature', 'multipart-sign', 'ec-point:der',
-  'id-binary-16', 'id-binary-20', 'find-by-id', 'find-by-label', 'set-label', 'create-object',
-  'random', 'wrap', 'nethsm:backup-restore',
-  'kmip:tls1.3', 'kmip:cascade-profile', 'kmip:rsa-2048', 'kmip:ecdsa-p256',
+  'dnssec:8',
+  'dnssec:10',
+  'dnssec:13',
+  'dnssec:14',
+  'dnssec:15',
+  'ecdsa-raw-signature',
+  'multipart-sign',
+  'ec-point:der',
+  'id-binary-16',
+  'id-binary-20',
+  'find-by-id',
+  'find-by-label',
+  'set-label',
+  'create-object',
+  'random',
+  'wrap',
+  'nethsm:backup-restore',
+  'kmip:tls1.3',
+  'kmip:cascade-profile',
+  'kmip:rsa-2048',
+  'kmip:ecdsa-p256',
 ]);
 
 export function isCapability(name: string): name is Capability {

@@ -23,28 +23,45 @@ async function help(): Promise<string> {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name) { process.stderr.write(await help()); return 2; }
-  if (name === '--help' || name === '-h' || name === 'help') { process.stdout.write(await help()); return 0; }
-  if (name === '--version') { process.stdout.write(`${toolVersion()}\n`); return 0; }
+  if (!name) {
+    process.stderr.write(await help());
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(await help());
+    return 0;
+  }
+  if (name === '--version') {
+    process.stdout.write(`${toolVersion()}\n`);
+    return 0;
+  }
   const entry = commands.find((c) => c.name === name);
   if (!entry) throw new UsageError(`unknown command "${name}"; commands: ${commands.map((c) => c.name).join(', ')}`);
   const cmd = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write(`usage: ${cmd.usage}\n${cmd.summary}\n`); return 0; }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`usage: ${cmd.usage}\n${cmd.summary}\n`);
+    return 0;
+  }
   return cmd.run(rest);
 }
 
 // `hsm-harness … | head` closes our stdout early: that is the reader's choice, not an error.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw err; });
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  else throw err;
+});
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err) => {
     if (err instanceof UsageError) {
       process.stderr.write(`hsm-harness: ${err.message}\n`);
       process.exitCode = 2;
     } else {
       process.stderr.write(`hsm-harness: internal error: ${describeError(err)}\n`);
-      if (process.env.HSM_HARNESS_DEBUG && err instanceof Error && err.stack) process.stderr.write(cleanText(err.stack) + '\n');
+      if (process.env.HSM_HARNESS_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${cleanText(err.stack)}\n`);
       process.exitCode = 1;
     }
   },

@@ -157,5 +157,8 @@ export interface Driver {
 }
 
 export const DEFAULT_TRAITS: DriverTraits = {
-  physical: false, ephemeral: false, maxConcurrency: 4, caseTimeoutMs: 60_000,
+  physical: false,
+  ephemeral: false,
+  maxConcurrency: 4,
+  caseTimeoutMs: 60_000,
 };

@@ -35,7 +35,11 @@ export interface Expectation {
   why: string;
   source: ExpectationSource;
 }
-export interface ExpectationsFile { $comment?: string; cases: Record<string, Expectation>; goldenCodes?: Record<string, string> }
+export interface ExpectationsFile {
+  $comment?: string;
+  cases: Record<string, Expectation>;
+  goldenCodes?: Record<string, string>;
+}
 
 /** What the run made of the expectations file: reported in results.json (sections.expectations) and the reports. */
 export interface ExpectationsAudit {
@@ -57,10 +61,15 @@ function validate(path: string, file: ExpectationsFile): ExpectationsFile {
     if (e.status !== 'unsupported' && e.status !== 'fail') throw bad(key, `has status ${JSON.stringify(e.status)}, expected "unsupported" or "fail"`);
     if (!e.code && !e.message) throw bad(key, 'states neither the expected code nor a message pattern');
     if (e.message !== undefined) {
-      try { new RegExp(e.message); } catch { throw bad(key, `has an invalid message pattern ${JSON.stringify(e.message)}`); }
+      try {
+        new RegExp(e.message);
+      } catch {
+        throw bad(key, `has an invalid message pattern ${JSON.stringify(e.message)}`);
+      }
     }
     if (!e.why) throw bad(key, 'gives no reason ("why")');
-    if (!e.source || (e.source.kind !== 'run' && e.source.kind !== 'document') || !e.source.ref) throw bad(key, 'needs a source { kind: "run" | "document", ref }');
+    if (!e.source || (e.source.kind !== 'run' && e.source.kind !== 'document') || !e.source.ref)
+      throw bad(key, 'needs a source { kind: "run" | "document", ref }');
     if (e.source.kind === 'document' && !/^https?:\/\//.test(e.source.ref)) throw bad(key, 'is from a document but its source ref is not a URL');
   }
   return { ...file, cases: file.cases ?? {} };
@@ -70,7 +79,10 @@ export class Expectations {
   /** Per entry key: the outcomes of the cases it named in this run. */
   private readonly seen = new Map<string, { caseId: string; outcome: 'applied' | 'passed' | 'mismatch' | 'not reached'; observed: string }[]>();
 
-  constructor(readonly file: ExpectationsFile, readonly path = 'expectations') {
+  constructor(
+    readonly file: ExpectationsFile,
+    readonly path = 'expectations',
+  ) {
     this.file = validate(path, file);
   }
 
@@ -168,6 +180,6 @@ export async function updateGoldenCodes(id: string, observed: Record<string, str
   const path = join(projectRoot(), 'drivers', `${id}.expect.json`);
   const file: ExpectationsFile = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : { cases: {} };
   file.goldenCodes = Object.fromEntries(Object.entries({ ...(file.goldenCodes ?? {}), ...observed }).sort(([a], [b]) => a.localeCompare(b)));
-  await writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n');
+  await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`);
   return path;
 }

@@ -26,7 +26,13 @@ export async function writeFileAtomic(path: string, content: string | Buffer): P
 export async function makeTempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `hsm-harness-${prefix}-`));
   ownResource({ dir: path });
-  return { path, remove: async () => { await rm(path, { recursive: true, force: true }); releaseOwned({ dir: path }); } };
+  return {
+    path,
+    remove: async () => {
+      await rm(path, { recursive: true, force: true });
+      releaseOwned({ dir: path });
+    },
+  };
 }
 
 /**
@@ -50,7 +56,12 @@ export async function makeDirs(dir: string): Promise<string[]> {
   }
   const created: string[] = [];
   for (const d of missing) {
-    try { await mkdir(d); created.push(d); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; }
+    try {
+      await mkdir(d);
+      created.push(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
   return created;
 }

@@ -73,14 +73,30 @@ export class Journal {
 
 function readEntries(file: string): JournalEntry[] {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch { return []; }
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
   const out: JournalEntry[] = [];
   // A line cut short by a kill is ignored; every line before it is whole (appends are sequential).
-  for (const line of text.split('\n')) { if (line.trim()) { try { out.push(JSON.parse(line) as JournalEntry); } catch { /* torn */ } } }
+  for (const line of text.split('\n')) {
+    if (line.trim()) {
+      try {
+        out.push(JSON.parse(line) as JournalEntry);
+      } catch {
+        /* torn */
+      }
+    }
+  }
   return out;
 }
 
-export interface TokenObjects { token: TokenIdentity; ephemeral: boolean; objects: { id: string; label: string }[] }
+export interface TokenObjects {
+  token: TokenIdentity;
+  ephemeral: boolean;
+  objects: { id: string; label: string }[];
+}
 
 export interface DriverLeftovers {
   workers: { pid: number; start?: string }[];
@@ -115,12 +131,24 @@ export function outstanding(entries: JournalEntry[]): Outstanding {
   };
   for (const e of entries) {
     switch (e.t) {
-      case 'run': result.run = { pid: e.pid, start: e.start, startedAt: e.startedAt }; break;
-      case 'worker': d(e.driver).workers.push({ pid: e.pid, start: e.start }); break;
-      case 'pid': if (!d(e.driver).pids.some((p) => p.pid === e.pid)) d(e.driver).pids.push({ pid: e.pid, start: e.start }); break;
-      case 'dir': if (!d(e.driver).dirs.includes(e.path)) d(e.driver).dirs.push(e.path); break;
-      case 'container': if (!d(e.driver).containers.includes(e.id)) d(e.driver).containers.push(e.id); break;
-      case 'token': tokenOf(e.driver, e.token, e.ephemeral); break;
+      case 'run':
+        result.run = { pid: e.pid, start: e.start, startedAt: e.startedAt };
+        break;
+      case 'worker':
+        d(e.driver).workers.push({ pid: e.pid, start: e.start });
+        break;
+      case 'pid':
+        if (!d(e.driver).pids.some((p) => p.pid === e.pid)) d(e.driver).pids.push({ pid: e.pid, start: e.start });
+        break;
+      case 'dir':
+        if (!d(e.driver).dirs.includes(e.path)) d(e.driver).dirs.push(e.path);
+        break;
+      case 'container':
+        if (!d(e.driver).containers.includes(e.id)) d(e.driver).containers.push(e.id);
+        break;
+      case 'token':
+        tokenOf(e.driver, e.token, e.ephemeral);
+        break;
       case 'object': {
         const t = tokenOf(e.driver, e.token);
         if (!t.objects.some((o) => o.id === e.id)) t.objects.push({ id: e.id, label: e.label });
@@ -133,12 +161,17 @@ export function outstanding(entries: JournalEntry[]): Outstanding {
       }
       case 'released': {
         const x = d(e.driver);
-        if (e.kind === 'pid') { x.pids = x.pids.filter((p) => String(p.pid) !== e.value); x.workers = x.workers.filter((p) => String(p.pid) !== e.value); }
+        if (e.kind === 'pid') {
+          x.pids = x.pids.filter((p) => String(p.pid) !== e.value);
+          x.workers = x.workers.filter((p) => String(p.pid) !== e.value);
+        }
         if (e.kind === 'dir') x.dirs = x.dirs.filter((p) => p !== e.value);
         if (e.kind === 'container') x.containers = x.containers.filter((p) => p !== e.value);
         break;
       }
-      case 'end': result.ended = true; break;
+      case 'end':
+        result.ended = true;
+        break;
     }
   }
   for (const x of result.drivers.values()) x.tokens = x.tokens.filter((t) => t.objects.length > 0);
@@ -147,26 +180,35 @@ export function outstanding(entries: JournalEntry[]): Outstanding {
 
 /** Whether anything of this driver is still outstanding. */
 export function hasLeftovers(x: DriverLeftovers | undefined): boolean {
-  return !!x && (x.workers.length + x.pids.length + x.dirs.length + x.containers.length + x.tokens.length) > 0;
+  return !!x && x.workers.length + x.pids.length + x.dirs.length + x.containers.length + x.tokens.length > 0;
 }
 
 /** The journals of runs that are no longer running (their parent process is gone). */
 export function deadRunJournals(env: NodeJS.ProcessEnv = process.env): string[] {
   const dir = journalDir(env);
   let names: string[];
-  try { names = readdirSync(dir); } catch { return []; }
-  return names.filter((n) => n.endsWith('.jsonl')).map((n) => join(dir, n)).filter((file) => {
-    const o = Journal.at(file).read();
-    return !o.run || !sameProcessAlive(o.run.pid, o.run.start);
-  });
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n.endsWith('.jsonl'))
+    .map((n) => join(dir, n))
+    .filter((file) => {
+      const o = Journal.at(file).read();
+      return !o.run || !sameProcessAlive(o.run.pid, o.run.start);
+    });
 }
 
 /** One line per kind of leftover, for crash/timeout records and the cleanup command's output. */
 export function describeLeftovers(x: DriverLeftovers): string[] {
   const lines: string[] = [];
   for (const t of x.tokens) {
-    lines.push(`${t.objects.length} object(s) on token "${t.token.label}" (serial ${t.token.serial || '?'}, module ${t.token.modulePath}), `
-      + `CKA_ID ${t.objects.map((o) => o.id).join(', ')}`);
+    lines.push(
+      `${t.objects.length} object(s) on token "${t.token.label}" (serial ${t.token.serial || '?'}, module ${t.token.modulePath}), ` +
+        `CKA_ID ${t.objects.map((o) => o.id).join(', ')}`,
+    );
   }
   if (x.pids.length) lines.push(`process(es) ${x.pids.map((p) => p.pid).join(', ')}`);
   if (x.workers.length) lines.push(`driver process(es) ${x.workers.map((p) => p.pid).join(', ')}`);

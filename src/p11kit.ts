@@ -1,6 +1,6 @@
 /**
  * p11-kit remoting: serve one token of a module over a Unix socket (`p11-kit server -f`) so that the
- * harness (or a container's host) reaches it through p11-kit-client.so. pkcs11.md §3.
+ * harness (or a container's host) reaches it through p11-kit-client.so. p11-kit(8) "server"; docs/pkcs11-notes.md §8.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
@@ -10,7 +10,12 @@ import { killTree, ownResource } from './proc.js';
 
 export const P11KIT_CLIENT = process.env.P11KIT_CLIENT_MODULE ?? '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
 
-export interface P11KitServer { address: string; socketPath: string; pid: number; stop(): Promise<void> }
+export interface P11KitServer {
+  address: string;
+  socketPath: string;
+  pid: number;
+  stop(): Promise<void>;
+}
 
 export async function startP11KitServer(provider: string, tokenLabels: string[], env: Record<string, string>, workDir: string): Promise<P11KitServer> {
   const runtime = join(workDir, 'runtime');
@@ -18,33 +23,53 @@ export async function startP11KitServer(provider: string, tokenLabels: string[],
   // stderr goes to a file: a pipe would be held open by the server and never reach EOF.
   const errLog = await open(join(workDir, 'p11-kit-server.log'), 'w');
   const child = spawn('p11-kit', ['server', '-f', '-s', '--provider', provider, ...tokenLabels.map((l) => `pkcs11:token=${encodeURIComponent(l)}`)], {
-    env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime }, stdio: ['ignore', 'pipe', errLog.fd], detached: true,
+    env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime },
+    stdio: ['ignore', 'pipe', errLog.fd],
+    detached: true,
   });
   await errLog.close();
   if (child.pid !== undefined) ownResource({ pid: child.pid });
   const address = await new Promise<string>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => { killTree(child.pid!); reject(new Error('p11-kit server did not print its address within 10 s')); }, 10_000);
+    const timer = setTimeout(() => {
+      killTree(child.pid!);
+      reject(new Error('p11-kit server did not print its address within 10 s'));
+    }, 10_000);
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
       const m = /P11_KIT_SERVER_ADDRESS=([^;\s]+)/.exec(buf);
-      if (m && /P11_KIT_SERVER_PID=/.test(buf)) { clearTimeout(timer); resolve(m[1]!); }
+      if (m && /P11_KIT_SERVER_PID=/.test(buf)) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
     });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`p11-kit server exited (${code}) before it was ready; see ${join(workDir, 'p11-kit-server.log')}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`p11-kit server exited (${code}) before it was ready; see ${join(workDir, 'p11-kit-server.log')}`));
+    });
   });
   child.stdout!.resume();
   const socketPath = address.replace(/^unix:path=/, '');
   for (let i = 0; i < 100 && !existsSync(socketPath); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!existsSync(socketPath)) { killTree(child.pid!); throw new Error(`p11-kit server socket ${socketPath} did not appear`); }
+  if (!existsSync(socketPath)) {
+    killTree(child.pid!);
+    throw new Error(`p11-kit server socket ${socketPath} did not appear`);
+  }
   child.unref();
   (child.stdout as unknown as { unref?: () => void }).unref?.();
   const pid = child.pid!;
   return {
-    address, socketPath, pid,
+    address,
+    socketPath,
+    pid,
     async stop() {
       killTree(pid, 'SIGTERM');
       for (let i = 0; i < 40; i++) {
-        try { process.kill(pid, 0); } catch { return; }
+        try {
+          process.kill(pid, 0);
+        } catch {
+          return;
+        }
         await new Promise((r) => setTimeout(r, 50));
       }
       killTree(pid, 'SIGKILL');

@@ -7,17 +7,34 @@ import { access, constants } from 'node:fs/promises';
 import { $ } from 'zx';
 import { redact } from './secrets.js';
 
-export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
-export async function runTool(cmd: string, args: string[], opts: {
-  env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string; cwd?: string;
-  /** Sees stderr as it arrives (e.g. to act on a progress line while the tool still runs). */
-  onStderr?: (chunk: string) => void;
-} = {}): Promise<RunResult> {
+export async function runTool(
+  cmd: string,
+  args: string[],
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    input?: string;
+    cwd?: string;
+    /** Sees stderr as it arrives (e.g. to act on a progress line while the tool still runs). */
+    onStderr?: (chunk: string) => void;
+  } = {},
+): Promise<RunResult> {
   // zx quotes each interpolated argument, so arguments with spaces or shell characters stay one argv entry.
   const p = $({
-    env: opts.env ?? process.env, cwd: opts.cwd, input: opts.input ?? '', nothrow: true, quiet: true,
-    timeout: opts.timeoutMs ?? 60_000, timeoutSignal: 'SIGKILL',
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    input: opts.input ?? '',
+    nothrow: true,
+    quiet: true,
+    timeout: opts.timeoutMs ?? 60_000,
+    timeoutSignal: 'SIGKILL',
   })`${cmd} ${args}`;
   if (opts.onStderr) p.stderr.on('data', (d: Buffer) => opts.onStderr!(d.toString()));
   const out = await p;
@@ -36,18 +53,36 @@ export async function runToolOk(cmd: string, args: string[], opts: Parameters<ty
 
 /** Kill a process and its group, ignoring processes that are already gone. */
 export function killTree(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
-  try { process.kill(-pid, signal); } catch { /* not a group leader or gone */ }
-  try { process.kill(pid, signal); } catch { /* gone */ }
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    /* not a group leader or gone */
+  }
+  try {
+    process.kill(pid, signal);
+  } catch {
+    /* gone */
+  }
 }
 
 export async function which(cmd: string): Promise<string | undefined> {
   if (cmd.includes('/')) {
-    try { await access(cmd, constants.X_OK); return cmd; } catch { return undefined; }
+    try {
+      await access(cmd, constants.X_OK);
+      return cmd;
+    } catch {
+      return undefined;
+    }
   }
   for (const dir of (process.env.PATH ?? '').split(':')) {
     if (!dir) continue;
     const p = `${dir}/${cmd}`;
-    try { await access(p, constants.X_OK); return p; } catch { /* next */ }
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
   }
   return undefined;
 }
@@ -84,13 +119,19 @@ export function killIfSame(pid: number, start: string | undefined): boolean {
  * forwards every change to the parent's journal, so a start that hangs or a parent that dies leaves
  * nothing unknown behind.
  */
-export interface Owned { pids: number[]; dirs: string[] }
+export interface Owned {
+  pids: number[];
+  dirs: string[];
+}
 const owned: Owned = { pids: [], dirs: [] };
 const ownedStarts = new Map<number, string | undefined>();
 let ownedListener: ((o: Owned) => void) | undefined;
 
 export function ownResource(r: { pid?: number; dir?: string }): void {
-  if (r.pid !== undefined && !owned.pids.includes(r.pid)) { owned.pids.push(r.pid); ownedStarts.set(r.pid, processStartTime(r.pid)); }
+  if (r.pid !== undefined && !owned.pids.includes(r.pid)) {
+    owned.pids.push(r.pid);
+    ownedStarts.set(r.pid, processStartTime(r.pid));
+  }
   if (r.dir !== undefined && !owned.dirs.includes(r.dir)) owned.dirs.push(r.dir);
   ownedListener?.({ pids: [...owned.pids], dirs: [...owned.dirs] });
 }
@@ -112,5 +153,11 @@ export function onOwnedResource(listener: (o: Owned) => void): void {
 /** Last resort when this process must stop at once: kill what it started and remove its directories. */
 export function releaseAllOwned(): void {
   for (const pid of owned.pids) killIfSame(pid, ownedStarts.get(pid));
-  for (const dir of owned.dirs) { try { rmSync(dir, { recursive: true, force: true }); } catch { /* leave it */ } }
+  for (const dir of owned.dirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* leave it */
+    }
+  }
 }

@@ -16,20 +16,95 @@ const listeners: ((value: string) => void)[] = [];
  * every driver id and suite name is listed.
  */
 export const STRUCTURAL_WORDS = [
-  'pass', 'passed', 'fail', 'failed', 'skip', 'skipped', 'unsupported', 'crash', 'crashed', 'timeout', 'error', 'ran',
-  'unavailable', 'done', 'starting', 'true', 'false', 'null', 'undefined', 'none', 'unknown', 'expected',
-  'softhsm', 'softhsm-p11kit', 'pkcs11', 'smartcard-hsm', 'yubihsm', 'pykmip', 'cascade-hsm-bridge', 'softhsm-container',
-  'bridge-container', 'nethsm', 'discovery', 'keygen', 'signing', 'dnssec', 'sessions', 'kmip', 'kmip-robustness', 'dkek',
-  'bench', 'bench-kmip', 'suitability', 'golden', 'cleanup', 'driver', 'suite', 'case', 'token', 'module', 'session',
-  'slot', 'login', 'signature', 'report', 'results', 'hsm-harness', 'harness', 'reports', 'junit', 'capabilities',
+  'pass',
+  'passed',
+  'fail',
+  'failed',
+  'skip',
+  'skipped',
+  'unsupported',
+  'crash',
+  'crashed',
+  'timeout',
+  'error',
+  'ran',
+  'unavailable',
+  'done',
+  'starting',
+  'true',
+  'false',
+  'null',
+  'undefined',
+  'none',
+  'unknown',
+  'expected',
+  'softhsm',
+  'softhsm-p11kit',
+  'pkcs11',
+  'smartcard-hsm',
+  'yubihsm',
+  'pykmip',
+  'cascade-hsm-bridge',
+  'softhsm-container',
+  'bridge-container',
+  'nethsm',
+  'discovery',
+  'keygen',
+  'signing',
+  'dnssec',
+  'sessions',
+  'kmip',
+  'kmip-robustness',
+  'dkek',
+  'bench',
+  'bench-kmip',
+  'suitability',
+  'golden',
+  'cleanup',
+  'driver',
+  'suite',
+  'case',
+  'token',
+  'module',
+  'session',
+  'slot',
+  'login',
+  'signature',
+  'report',
+  'results',
+  'hsm-harness',
+  'harness',
+  'reports',
+  'junit',
+  'capabilities',
 ];
 
 /** Keys whose values are structure, never free text: they are not masked (see redactFreeText). */
 const STRUCTURAL_KEYS = new Set([
-  'type', 'driver', 'id', 'suite', 'case', 'status', 'kind', 'phase', 'title', 'unexpectedPass', 'resources',
-  'capabilities', 'goldenCodes', 'schemaVersion', 'tool', 'startedAt', 'finishedAt', 'durationMs', 'summary',
+  'type',
+  'driver',
+  'id',
+  'suite',
+  'case',
+  'status',
+  'kind',
+  'phase',
+  'title',
+  'unexpectedPass',
+  'resources',
+  'capabilities',
+  'goldenCodes',
+  'schemaVersion',
+  'tool',
+  'startedAt',
+  'finishedAt',
+  'durationMs',
+  'summary',
   // Paths the harness chose or was given for the module and tools it loads.
-  'module', 'modulePath', 'tokenDirectory', 'executable',
+  'module',
+  'modulePath',
+  'tokenDirectory',
+  'executable',
 ]);
 
 const extraWords: string[] = [];
@@ -71,13 +146,20 @@ function base64Forms(bytes: Buffer): string[] {
   for (let k = 0; k < 3; k++) {
     const enc = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
     const core = enc.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6));
-    if (core.length >= 6) { out.add(core); out.add(core.replace(/\+/g, '-').replace(/\//g, '_')); }
+    if (core.length >= 6) {
+      out.add(core);
+      out.add(core.replace(/\+/g, '-').replace(/\//g, '_'));
+    }
   }
   return [...out];
 }
 
 function alternation(forms: Iterable<string>): string {
-  return [...new Set(forms)].filter((f) => f.length > 0).sort((a, b) => b.length - a.length).map(escapeRegExp).join('|');
+  return [...new Set(forms)]
+    .filter((f) => f.length > 0)
+    .sort((a, b) => b.length - a.length)
+    .map(escapeRegExp)
+    .join('|');
 }
 
 function patterns(): [RegExp, RegExp] | null {

@@ -27,7 +27,9 @@ async function importDriver(file: string): Promise<Driver | undefined> {
 /** Every driver, in report order (its `order`, then its id). */
 export function loadDrivers(): Promise<Driver[]> {
   drivers ??= (async () => {
-    const files = readdirSync(join(tree, 'drivers')).filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`)).sort();
+    const files = readdirSync(join(tree, 'drivers'))
+      .filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`))
+      .sort();
     const found = (await Promise.all(files.map(importDriver))).filter((d): d is Driver => d !== undefined);
     return found.sort((a, b) => a.order - b.order || a.id.localeCompare(b.id));
   })();

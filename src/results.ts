@@ -109,7 +109,7 @@ export type DriverStatus = 'ran' | 'unavailable' | 'crash' | 'timeout' | 'error'
  * declaration merging (bench/types.ts), so reports read a typed section without a cast and the core imports
  * no suite. A section whose type is not declared stays unknown.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging beside each section's suite
 export interface SectionTypes {}
 export type Sections = Partial<SectionTypes> & Record<string, unknown>;
 
@@ -158,7 +158,10 @@ export interface RunLeftovers {
 export const RESULTS_SCHEMA_VERSION = 2;
 
 /** A Debian package and its version, as dpkg reports it. */
-export interface PackageVersion { name: string; version: string }
+export interface PackageVersion {
+  name: string;
+  version: string;
+}
 
 /**
  * The identity of one tested target, so that runs from different machines can be merged and compared.
@@ -172,7 +175,11 @@ export interface DriverIdentity {
   hardware?: string;
   /** The PKCS#11 module the harness loaded, with C_GetInfo's description of itself. */
   module?: {
-    path: string; manufacturer: string; description: string; version: string; cryptokiVersion: string;
+    path: string;
+    manufacturer: string;
+    description: string;
+    version: string;
+    cryptokiVersion: string;
     package?: PackageVersion;
   };
   /** The module behind a proxy (p11-kit's server side), where the driver names it. */
@@ -204,15 +211,30 @@ export interface RunResults {
 
 export function emptyDriverReport(id: string, title: string, kind: string): DriverReport {
   return {
-    id, title, kind,
-    available: false, availabilityReason: '', status: 'unavailable',
-    info: {}, mechanisms: [], capabilities: {}, goldenCodes: {}, suitability: [], findings: [], cases: [], sections: {},
+    id,
+    title,
+    kind,
+    available: false,
+    availabilityReason: '',
+    status: 'unavailable',
+    info: {},
+    mechanisms: [],
+    capabilities: {},
+    goldenCodes: {},
+    suitability: [],
+    findings: [],
+    cases: [],
+    sections: {},
   };
 }
 
 export function summarise(drivers: DriverReport[]): RunResults['summary'] {
   const s = { pass: 0, fail: 0, skip: 0, unsupported: 0, crash: 0, timeout: 0, total: 0 };
-  for (const d of drivers) for (const c of d.cases) { s[c.status]++; s.total++; }
+  for (const d of drivers)
+    for (const c of d.cases) {
+      s[c.status]++;
+      s.total++;
+    }
   return s;
 }
 

@@ -20,7 +20,17 @@ import { UsageError } from './errors.js';
 import { refusal, rememberSecret } from './redact.js';
 
 // The store and the masking live in src/redact.ts; they are part of this module's interface.
-export { STRUCTURAL_WORDS, addStructuralWords, refusal, rememberSecret, onSecretRegistered, redact, escapeControls, cleanText, redactFreeText } from './redact.js';
+export {
+  STRUCTURAL_WORDS,
+  addStructuralWords,
+  refusal,
+  rememberSecret,
+  onSecretRegistered,
+  redact,
+  escapeControls,
+  cleanText,
+  redactFreeText,
+} from './redact.js';
 
 /**
  * Remember a secret the harness read or generated so that redact() masks it. Refuses (UsageError, exit 2)

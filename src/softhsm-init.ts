@@ -9,7 +9,12 @@
 import pkcs11 from 'pkcs11js';
 import { ckrName } from './pkcs11/constants.js';
 
-interface Request { module: string; label: string; pin: string; soPin: string }
+interface Request {
+  module: string;
+  label: string;
+  pin: string;
+  soPin: string;
+}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -55,5 +60,8 @@ async function main(): Promise<void> {
 
 main().then(
   () => process.exit(0),
-  (err) => { process.stderr.write(`softhsm-init: ${(err as Error).message}\n`); process.exit(1); },
+  (err) => {
+    process.stderr.write(`softhsm-init: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
 );

@@ -16,10 +16,18 @@ import { runToolOk, which } from './proc.js';
 
 export const SOFTHSM_MODULE = process.env.SOFTHSM2_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so';
 
-export interface SoftHsmToken { label: string; pin: string; soPin: string }
+export interface SoftHsmToken {
+  label: string;
+  pin: string;
+  soPin: string;
+}
 
 export class SoftHsmStore {
-  private constructor(readonly dir: string, readonly conf: string, private readonly removeDir: () => Promise<void>) {}
+  private constructor(
+    readonly dir: string,
+    readonly conf: string,
+    private readonly removeDir: () => Promise<void>,
+  ) {}
 
   /** The environment a process needs to see this store. */
   get env(): Record<string, string> {
@@ -43,7 +51,9 @@ export class SoftHsmStore {
     registerSecret(pin, 'the SoftHSM user PIN (HSM_HARNESS_SOFTHSM_PIN)');
     registerSecret(soPin, 'the SoftHSM SO PIN');
     await runToolOk(process.execPath, [initScript()], {
-      env: { ...process.env, ...this.env }, timeoutMs: 30_000, input: JSON.stringify({ module: SOFTHSM_MODULE, label, pin, soPin }),
+      env: { ...process.env, ...this.env },
+      timeoutMs: 30_000,
+      input: JSON.stringify({ module: SOFTHSM_MODULE, label, pin, soPin }),
     });
     return { label, pin, soPin };
   }

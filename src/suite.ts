@@ -67,7 +67,10 @@ export interface SuiteContext {
 
 /** Thrown by CaseHandle.unsupported / skip. */
 export class CaseStop extends Error {
-  constructor(readonly status: 'unsupported' | 'skip', reason: string) {
+  constructor(
+    readonly status: 'unsupported' | 'skip',
+    reason: string,
+  ) {
     super(reason);
     this.name = 'CaseStop';
   }

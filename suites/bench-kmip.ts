@@ -29,7 +29,8 @@ const KEYS: { algorithm: string; spec: { algorithm: 'RSA' | 'ECDSA'; length: num
 ];
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-export const EXTERNAL_LOAD_SKIP = 'benchmark load goes only to KMIP servers the harness started on loopback; set HSM_ALLOW_EXTERNAL_LOAD=1 to benchmark this one';
+export const EXTERNAL_LOAD_SKIP =
+  'benchmark load goes only to KMIP servers the harness started on loopback; set HSM_ALLOW_EXTERNAL_LOAD=1 to benchmark this one';
 
 const CONNECTIONS_LIMIT = 4;
 
@@ -50,12 +51,14 @@ async function aggregateRate(conn: Parameters<typeof KmipClient.connect>[0], con
   const t0 = performance.now();
   const deadline = t0 + windowMs;
   try {
-    await Promise.all(clients.map(async (cl, i) => {
-      while (performance.now() < deadline && completed < 10_000) {
-        last[i] = Buffer.from(await cl.sign(keyId, SIGNED_DATA, params));
-        completed++;
-      }
-    }));
+    await Promise.all(
+      clients.map(async (cl, i) => {
+        while (performance.now() < deadline && completed < 10_000) {
+          last[i] = Buffer.from(await cl.sign(keyId, SIGNED_DATA, params));
+          completed++;
+        }
+      }),
+    );
   } finally {
     for (const cl of clients) cl.close();
   }
@@ -71,7 +74,9 @@ export const benchKmipSuite: Suite = {
   async run(ctx) {
     const conn = ctx.connections.kmip!;
     if (!(conn.launchedByHarness && LOOPBACK.test(conn.host)) && ctx.env.HSM_ALLOW_EXTERNAL_LOAD !== '1') {
-      await ctx.case('load', (c) => c.skip(`${EXTERNAL_LOAD_SKIP} (${conn.host}:${conn.port} ${conn.launchedByHarness ? 'is not loopback' : 'was not started by the harness'})`));
+      await ctx.case('load', (c) =>
+        c.skip(`${EXTERNAL_LOAD_SKIP} (${conn.host}:${conn.port} ${conn.launchedByHarness ? 'is not loopback' : 'was not started by the harness'})`),
+      );
       return;
     }
     const opts = benchOptions(ctx.options);
@@ -84,54 +89,64 @@ export const benchKmipSuite: Suite = {
       client = await KmipClient.connect(conn, { timeoutMs: 30_000 });
     } catch (err) {
       section.skipped = `cannot connect: ${(err as Error).message}`;
-      await ctx.case('connect', () => { throw err; });
+      await ctx.case('connect', () => {
+        throw err;
+      });
       return;
     }
     const created: string[] = [];
     const active: string[] = [];
     try {
       for (const k of KEYS) {
-        await ctx.case(`sign-${k.spec.algorithm.toLowerCase()}-${k.spec.length}`, async (c) => {
-          const tag = randomBytes(6).toString('hex');
-          let ids: { privateId: string; publicId: string };
-          try {
-            ids = await client!.createKeyPair({ ...k.spec, privateName: `hsmh-bench-${tag}-pri`, publicName: `hsmh-bench-${tag}-pub` });
-          } catch (err) {
-            // A refused algorithm is the target's choice (PyKMIP has no ECDSA); the conformance suite judges it.
-            if (err instanceof KmipError) c.unsupported(`the target refused to create ${k.algorithm} keys: ${err.message}`);
-            throw err;
-          }
-          created.push(ids.privateId, ids.publicId);
-          await client!.activate(ids.privateId);
-          active.push(ids.privateId);
-          const first = Buffer.from(await client!.sign(ids.privateId, SIGNED_DATA, k.params));
-          const samples: Buffer[] = [first];
-          let lastSig: Buffer = first;
-          const bench = new Bench({ time: perKeyMs, iterations: 5, warmupTime: Math.min(200, perKeyMs / 5), warmupIterations: 2, throws: true });
-          bench.add(`kmip sign ${k.algorithm}`, async () => { lastSig = Buffer.from(await client!.sign(ids.privateId, SIGNED_DATA, k.params)); });
-          await bench.run();
-          samples.push(lastSig);
-          const r = bench.tasks[0]!.result;
-          if (r.state !== 'completed') throw new Error(`benchmark ended in state ${r.state}`);
-          const l = r.latency;
-          const latency = { samples: l.samplesCount, mean: l.mean, p50: l.p50, p99: l.p99, min: l.min, max: l.max, sd: l.sd, rme: l.rme };
-          const points = [];
-          for (const n of connectionCounts) {
-            const { point, signatures } = await aggregateRate(conn, n, perKeyMs / connectionCounts.length, ids.privateId, k.params);
-            points.push(point);
-            samples.push(...signatures);
-          }
-          const failed = verifySamples(samples, kmipCheck(publicKeyFromGet(await client!.get(ids.publicId)).key, k.spec.algorithm));
-          c.detail('signaturesVerified', samples.length);
-          if (failed) throw new Error(`benchmark figures withheld: ${failed}`);
-          section.sign.push({ algorithm: k.algorithm, latency, opsPerSec: 1000 / latency.mean });
-          ctx.log(`kmip sign ${k.algorithm}: mean ${latency.mean.toFixed(2)} ms, ${(1000 / latency.mean).toFixed(1)} round trips/s`);
-          for (const point of points) {
-            (section.connections ??= []).push({ algorithm: k.algorithm, ...point });
-            ctx.log(`kmip sign ${k.algorithm}, ${point.connections} connection(s): ${point.completed} round trips in ${point.wallSeconds.toFixed(2)} s`
-              + ` = ${point.opsPerSec.toFixed(1)}/s`);
-          }
-        }, { timeoutMs: ctx.traits.caseTimeoutMs + perKeyMs * 2 });
+        await ctx.case(
+          `sign-${k.spec.algorithm.toLowerCase()}-${k.spec.length}`,
+          async (c) => {
+            const tag = randomBytes(6).toString('hex');
+            let ids: { privateId: string; publicId: string };
+            try {
+              ids = await client!.createKeyPair({ ...k.spec, privateName: `hsmh-bench-${tag}-pri`, publicName: `hsmh-bench-${tag}-pub` });
+            } catch (err) {
+              // A refused algorithm is the target's choice (PyKMIP has no ECDSA); the conformance suite judges it.
+              if (err instanceof KmipError) c.unsupported(`the target refused to create ${k.algorithm} keys: ${err.message}`);
+              throw err;
+            }
+            created.push(ids.privateId, ids.publicId);
+            await client!.activate(ids.privateId);
+            active.push(ids.privateId);
+            const first = Buffer.from(await client!.sign(ids.privateId, SIGNED_DATA, k.params));
+            const samples: Buffer[] = [first];
+            let lastSig: Buffer = first;
+            const bench = new Bench({ time: perKeyMs, iterations: 5, warmupTime: Math.min(200, perKeyMs / 5), warmupIterations: 2, throws: true });
+            bench.add(`kmip sign ${k.algorithm}`, async () => {
+              lastSig = Buffer.from(await client!.sign(ids.privateId, SIGNED_DATA, k.params));
+            });
+            await bench.run();
+            samples.push(lastSig);
+            const r = bench.tasks[0]!.result;
+            if (r.state !== 'completed') throw new Error(`benchmark ended in state ${r.state}`);
+            const l = r.latency;
+            const latency = { samples: l.samplesCount, mean: l.mean, p50: l.p50, p99: l.p99, min: l.min, max: l.max, sd: l.sd, rme: l.rme };
+            const points = [];
+            for (const n of connectionCounts) {
+              const { point, signatures } = await aggregateRate(conn, n, perKeyMs / connectionCounts.length, ids.privateId, k.params);
+              points.push(point);
+              samples.push(...signatures);
+            }
+            const failed = verifySamples(samples, kmipCheck(publicKeyFromGet(await client!.get(ids.publicId)).key, k.spec.algorithm));
+            c.detail('signaturesVerified', samples.length);
+            if (failed) throw new Error(`benchmark figures withheld: ${failed}`);
+            section.sign.push({ algorithm: k.algorithm, latency, opsPerSec: 1000 / latency.mean });
+            ctx.log(`kmip sign ${k.algorithm}: mean ${latency.mean.toFixed(2)} ms, ${(1000 / latency.mean).toFixed(1)} round trips/s`);
+            for (const point of points) {
+              (section.connections ??= []).push({ algorithm: k.algorithm, ...point });
+              ctx.log(
+                `kmip sign ${k.algorithm}, ${point.connections} connection(s): ${point.completed} round trips in ${point.wallSeconds.toFixed(2)} s` +
+                  ` = ${point.opsPerSec.toFixed(1)}/s`,
+              );
+            }
+          },
+          { timeoutMs: ctx.traits.caseTimeoutMs + perKeyMs * 2 },
+        );
       }
     } finally {
       // Active keys must be revoked before KMIP allows Destroy.

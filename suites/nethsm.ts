@@ -1,5 +1,5 @@
 /**
- * The NetHSM REST suite (devices.md §1.2): generate EC P-256, RSA-2048 and Ed25519 keys, sign in ECDSA,
+ * The NetHSM REST suite (Nitrokey/nethsm docs/nethsm-api.yaml; docs/drivers.md): generate EC P-256, RSA-2048 and Ed25519 keys, sign in ECDSA,
  * PKCS1 and EdDSA modes and verify every signature with node:crypto; back up, restore into a fresh
  * instance, unlock it with the original unlock passphrase, and sign there with the restored key.
  *
@@ -9,7 +9,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Suite, SuiteContext } from '../src/suite.js';
 import type { NethsmConnection } from '../src/driver.js';
-import { NethsmClient, systemTime } from '../src/nethsm/client.js';
+import { type NethsmClient, systemTime } from '../src/nethsm/client.js';
 import type { KeyType, SignMode } from '../src/nethsm/client.js';
 import { clientFor, credentials } from '../src/nethsm/provision.js';
 import { schemeForKey, type SignScheme } from '../src/pkcs11/mechanisms.js';
@@ -69,7 +69,12 @@ export const nethsm: Suite = {
     try {
       for (const spec of NETHSM_KEYS) {
         const status = await ctx.case(`generate/${spec.type}${spec.length ? `-${spec.length}` : ''}`, async (c) => {
-          const id = await client.generateKey(admin, { mechanisms: [spec.mechanism], type: spec.type, ...(spec.length ? { length: spec.length } : {}), id: spec.id });
+          const id = await client.generateKey(admin, {
+            mechanisms: [spec.mechanism],
+            type: spec.type,
+            ...(spec.length ? { length: spec.length } : {}),
+            id: spec.id,
+          });
           created.push(id);
           if (id !== spec.id) throw new Error(`asked for key ID ${spec.id}, the NetHSM answered ${id}`);
           const pub = createPublicKey(await client.publicKeyPem(admin, spec.id));

@@ -21,7 +21,13 @@ export interface Requirement {
   soft?: boolean;
   source: string;
 }
-export interface SignerProfile { id: string; signer: string; source: string; requirements: Requirement[]; notes?: string[] }
+export interface SignerProfile {
+  id: string;
+  signer: string;
+  source: string;
+  requirements: Requirement[];
+  notes?: string[];
+}
 
 export type State = 'yes' | 'no' | 'not tested';
 
@@ -37,7 +43,8 @@ export function loadProfiles(path = join(projectRoot(), 'fixtures', 'pkcs11', 's
     if (!p.source) throw new Error(`signer profile ${p.id} names no source`);
     for (const r of p.requirements) {
       const unknown = namedCapabilities(r).filter((c) => !isCapability(c));
-      if (unknown.length) throw new Error(`signer profile ${p.id}, requirement "${r.need}": unknown capability ${unknown.join(', ')} (see src/capabilities.ts)`);
+      if (unknown.length)
+        throw new Error(`signer profile ${p.id}, requirement "${r.need}": unknown capability ${unknown.join(', ')} (see src/capabilities.ts)`);
       if (namedCapabilities(r).length === 0) throw new Error(`signer profile ${p.id}, requirement "${r.need}" names no capability`);
       if (!r.source) throw new Error(`signer profile ${p.id}, requirement "${r.need}" names no source`);
     }
@@ -60,7 +67,10 @@ export function evaluate(req: Requirement, caps: Record<string, boolean>): { sta
   return { state: 'no', blocking: [...new Set(results.flatMap((r) => r.blocking))] };
 }
 
-export function verdictFor(p: SignerProfile, caps: Record<string, boolean>): { verdict: SuitabilityVerdict; rows: { need: string; state: State; soft: boolean; source: string }[] } {
+export function verdictFor(
+  p: SignerProfile,
+  caps: Record<string, boolean>,
+): { verdict: SuitabilityVerdict; rows: { need: string; state: State; soft: boolean; source: string }[] } {
   const reasons: string[] = [];
   const rows = p.requirements.map((r) => {
     const { state, blocking } = evaluate(r, caps);

@@ -18,12 +18,16 @@ export const discoverCommand: Command = {
     const d = results.drivers[0]!;
     if (!d.available) throw new UsageError(`driver ${d.id} is unavailable: ${d.availabilityReason}`);
     if (values.json) {
-      process.stdout.write(JSON.stringify({ id: d.id, status: d.status, info: d.info, mechanisms: d.mechanisms, findings: d.findings, cases: d.cases }, null, 2) + '\n');
+      process.stdout.write(
+        `${JSON.stringify({ id: d.id, status: d.status, info: d.info, mechanisms: d.mechanisms, findings: d.findings, cases: d.cases }, null, 2)}\n`,
+      );
     } else {
       for (const [k, v] of Object.entries(d.info)) if (typeof v !== 'object') process.stdout.write(`${k}: ${v}\n`);
       process.stdout.write('\n');
       for (const m of d.mechanisms) {
-        process.stdout.write(`${m.name.padEnd(34)} ${String(m.minKeySize).padStart(6)} ${String(m.maxKeySize).padStart(6)}  ${m.flags.join(',')}${m.exercised ? `  [${m.exercised}]` : ''}\n`);
+        process.stdout.write(
+          `${m.name.padEnd(34)} ${String(m.minKeySize).padStart(6)} ${String(m.maxKeySize).padStart(6)}  ${m.flags.join(',')}${m.exercised ? `  [${m.exercised}]` : ''}\n`,
+        );
       }
       for (const f of d.findings) process.stdout.write(`finding [${f.kind}]: ${f.text}\n`);
     }

@@ -55,7 +55,10 @@ async function readInput(path: string, what: string): Promise<Buffer> {
   }
 }
 
-interface ResolvedPassword { password: Password; fromShares?: number }
+interface ResolvedPassword {
+  password: Password;
+  fromShares?: number;
+}
 
 async function resolvePassword(source: string, what: string): Promise<ResolvedPassword> {
   if (source.startsWith('shares:')) {
@@ -84,16 +87,20 @@ async function decryptShares(files: string[], sources: string[]): Promise<Buffer
       const file = await readInput(files[i]!, 'share file');
       const pw = await resolvePassword(sources[sources.length === 1 ? 0 : i]!, `--password for ${files[i]}`);
       try {
-        shares.push(await guard(() => {
-          try {
-            return decryptShareFile(file, pw.password, files[i]!);
-          } catch (err) {
-            if (err instanceof DkekError && pw.fromShares !== undefined && /wrong password/.test(err.message)) {
-              throw new DkekError(`${files[i]}: wrong password or corrupted share file (password combined from ${pw.fromShares} password shares: too few or wrong shares?)`);
+        shares.push(
+          await guard(() => {
+            try {
+              return decryptShareFile(file, pw.password, files[i]!);
+            } catch (err) {
+              if (err instanceof DkekError && pw.fromShares !== undefined && /wrong password/.test(err.message)) {
+                throw new DkekError(
+                  `${files[i]}: wrong password or corrupted share file (password combined from ${pw.fromShares} password shares: too few or wrong shares?)`,
+                );
+              }
+              throw err;
             }
-            throw err;
-          }
-        }));
+          }),
+        );
       } finally {
         wipePassword(pw);
       }
@@ -129,20 +136,34 @@ const sub: Record<string, (argv: string[]) => Promise<number>> = {
   },
 
   async 'share-decrypt'(argv) {
-    const { values, positionals } = parse('dkek share-decrypt', argv, { password: { type: 'string' }, reveal: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } }, true);
+    const { values, positionals } = parse(
+      'dkek share-decrypt',
+      argv,
+      { password: { type: 'string' }, reveal: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+      true,
+    );
     if (positionals.length !== 1 || !values.password) throw new UsageError('dkek share-decrypt: give one share FILE and --password env:VAR|file:PATH');
     const [share] = await decryptShares(positionals, [values.password]);
     const kcv = formatKcv(kcvOf(share!));
     const revealed = values.reveal ? share!.toString('hex') : undefined;
     wipe(share);
-    out(values.json, { file: positionals[0], kcv, ...(revealed ? { share: revealed } : {}) },
-      `KCV of this share alone: ${kcv}${revealed ? `\nshare: ${revealed}` : ''}`);
+    out(
+      values.json,
+      { file: positionals[0], kcv, ...(revealed ? { share: revealed } : {}) },
+      `KCV of this share alone: ${kcv}${revealed ? `\nshare: ${revealed}` : ''}`,
+    );
     return 0;
   },
 
   async 'pwd-split'(argv) {
-    const { values } = parse('dkek pwd-split', argv, { threshold: { type: 'string' }, total: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false } });
-    const t = Number(values.threshold), n = Number(values.total);
+    const { values } = parse('dkek pwd-split', argv, {
+      threshold: { type: 'string' },
+      total: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    });
+    const t = Number(values.threshold),
+      n = Number(values.total);
     if (!values.out || !Number.isInteger(t) || !Number.isInteger(n)) throw new UsageError('dkek pwd-split: give --threshold T --total N --out FILE');
     await refuseOverwrite(values.out);
     const password = randomSharePassword();
@@ -153,16 +174,26 @@ const sub: Record<string, (argv: string[]) => Promise<number>> = {
     wipe(share);
     await writeFileAtomic(values.out, file);
     const blocks = set.shares.map((s, i) => `Share ${i + 1} of ${n}\n\n${formatPasswordShare(set, s)}`);
-    out(values.json,
+    out(
+      values.json,
       { file: values.out, kcv, threshold: t, total: n, prime: colonHex(set.prime), shares: set.shares.map((s) => ({ id: s.id, value: colonHex(s.value) })) },
-      [`DKEK share created and saved to ${values.out} (KCV of this share alone: ${kcv})`,
+      [
+        `DKEK share created and saved to ${values.out} (KCV of this share alone: ${kcv})`,
         `Its password is 8 random bytes split ${t}-of-${n}; give each custodian one block. Share IDs are decimal; when typing them into sc-hsm-tool, type ids 10 and above in hex (10 = a).`,
-        '', ...blocks.flatMap((b) => [b, ''])].join('\n'));
+        '',
+        ...blocks.flatMap((b) => [b, '']),
+      ].join('\n'),
+    );
     return 0;
   },
 
   async 'pwd-combine'(argv) {
-    const { values, positionals } = parse('dkek pwd-combine', argv, { share: { type: 'string' }, reveal: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } }, true);
+    const { values, positionals } = parse(
+      'dkek pwd-combine',
+      argv,
+      { share: { type: 'string' }, reveal: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+      true,
+    );
     if (positionals.length > 1) throw new UsageError('dkek pwd-combine: give at most one file of password shares (or - for stdin)');
     const source = positionals[0] ?? '-';
     const text = (await readInput(source, 'password shares')).toString('utf8');
@@ -179,7 +210,9 @@ const sub: Record<string, (argv: string[]) => Promise<number>> = {
             return decryptShareFile(file, pw, values.share);
           } catch (err) {
             if (err instanceof DkekError && /wrong password/.test(err.message)) {
-              throw new DkekError(`${values.share}: wrong password or corrupted share file (password combined from ${set.shares.length} password shares: too few or wrong shares?)`);
+              throw new DkekError(
+                `${values.share}: wrong password or corrupted share file (password combined from ${set.shares.length} password shares: too few or wrong shares?)`,
+              );
             }
             throw err;
           }
@@ -200,7 +233,11 @@ const sub: Record<string, (argv: string[]) => Promise<number>> = {
   },
 
   async kcv(argv) {
-    const { values } = parse('dkek kcv', argv, { share: { type: 'string', multiple: true }, password: { type: 'string', multiple: true }, json: { type: 'boolean', default: false } });
+    const { values } = parse('dkek kcv', argv, {
+      share: { type: 'string', multiple: true },
+      password: { type: 'string', multiple: true },
+      json: { type: 'boolean', default: false },
+    });
     const shares = await decryptShares(values.share ?? [], values.password ?? []);
     const dkek = Dkek.fromShares(shares);
     wipe(...shares);
@@ -212,8 +249,11 @@ const sub: Record<string, (argv: string[]) => Promise<number>> = {
 
   async 'blob-verify'(argv) {
     const { values } = parse('dkek blob-verify', argv, {
-      wrap: { type: 'string' }, share: { type: 'string', multiple: true }, password: { type: 'string', multiple: true },
-      'public-key': { type: 'string' }, json: { type: 'boolean', default: false },
+      wrap: { type: 'string' },
+      share: { type: 'string', multiple: true },
+      password: { type: 'string', multiple: true },
+      'public-key': { type: 'string' },
+      json: { type: 'boolean', default: false },
     });
     if (!values.wrap) throw new UsageError('dkek blob-verify: give --wrap FILE (an sc-hsm-tool wrap file or a bare key blob)');
     const data = await readInput(values.wrap, 'wrap file');
@@ -258,8 +298,12 @@ const sub: Record<string, (argv: string[]) => Promise<number>> = {
 
 function formatReport(r: BlobReport, extras: { prkd: boolean; certificate: boolean }): string {
   const pub = r.publicKey;
-  const pubLine = pub.kind === 'ec' ? `${pub.curve ?? 'unknown curve'} ${pub.point}`
-    : pub.kind === 'rsa' ? `RSA ${pub.modulusBits} bits, e = 0x${pub.exponent}` : '(secret key: none)';
+  const pubLine =
+    pub.kind === 'ec'
+      ? `${pub.curve ?? 'unknown curve'} ${pub.point}`
+      : pub.kind === 'rsa'
+        ? `RSA ${pub.modulusBits} bits, e = 0x${pub.exponent}`
+        : '(secret key: none)';
   return [
     `Key type     : ${r.keyType} (${r.keyTypeName})`,
     `Key size     : ${r.keySize} ${r.keySizeUnit}`,
@@ -281,7 +325,10 @@ export const dkekCommand: Command = {
   async run(argv) {
     const [name, ...rest] = argv;
     const fn = name ? sub[name] : undefined;
-    if (!fn) throw new UsageError(`dkek: ${name ? `unknown subcommand "${name}"` : 'missing subcommand'}; use one of ${Object.keys(sub).join(', ')} (see hsm-harness dkek --help)`);
+    if (!fn)
+      throw new UsageError(
+        `dkek: ${name ? `unknown subcommand "${name}"` : 'missing subcommand'}; use one of ${Object.keys(sub).join(', ')} (see hsm-harness dkek --help)`,
+      );
     return fn(rest);
   },
 };

@@ -1,4 +1,5 @@
 import type { Command } from './types.js';
+import type { Availability } from '../driver.js';
 import { parse } from './args.js';
 import { loadDrivers } from '../registry.js';
 import { UsageError, describeError } from '../errors.js';
@@ -11,7 +12,7 @@ export const driversCommand: Command = {
     const { values } = parse('drivers', argv, { json: { type: 'boolean', default: false } });
     const rows = [];
     for (const d of await loadDrivers()) {
-      let availability;
+      let availability: Availability;
       try {
         availability = await d.probe(process.env);
       } catch (err) {
@@ -21,9 +22,10 @@ export const driversCommand: Command = {
       rows.push({ id: d.id, title: d.title, kind: d.kind, available: availability.ok, reason: availability.reason });
     }
     if (values.json) {
-      process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     } else {
-      for (const r of rows) process.stdout.write(`${r.id.padEnd(18)} ${r.kind.padEnd(7)} ${(r.available ? 'available' : 'unavailable').padEnd(12)} ${r.reason}\n`);
+      for (const r of rows)
+        process.stdout.write(`${r.id.padEnd(18)} ${r.kind.padEnd(7)} ${(r.available ? 'available' : 'unavailable').padEnd(12)} ${r.reason}\n`);
     }
     return 0;
   },

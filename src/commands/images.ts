@@ -25,7 +25,7 @@ interface BridgeContainer {
 
 export const imagesCommand: Command = {
   name: 'images',
-  summary: 'build the container drivers\' images now (from the Debian mirror when no registry answers)',
+  summary: "build the container drivers' images now (from the Debian mirror when no registry answers)",
   usage: 'hsm-harness images build [--from-mirror]',
   async run(argv) {
     const { values, positionals } = parse('images', argv, { 'from-mirror': { type: 'boolean', default: false } }, true);
@@ -63,7 +63,9 @@ export const imagesCommand: Command = {
       }
     }
     const nethsm = await imageState(pinnedImage('nethsm'), env);
-    say(`nethsm: ${nethsm.state === 'unavailable' ? `${nethsm.detail} (docker pull it where a registry answers, then docker save | docker load here)` : `${nethsm.detail}; the first run pulls it`}`);
+    say(
+      `nethsm: ${nethsm.state === 'unavailable' ? `${nethsm.detail} (docker pull it where a registry answers, then docker save | docker load here)` : `${nethsm.detail}; the first run pulls it`}`,
+    );
     return 0;
   },
 };

@@ -28,12 +28,19 @@ function hexToBytes(text: string): Buffer {
     const v = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
     if (v === -1) {
       if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
-      throw new UsageError(`kmip decode: input is not hex: character ${JSON.stringify(text[i])} at offset ${i}; pass the TTLV bytes as hex (whitespace allowed)`);
+      throw new UsageError(
+        `kmip decode: input is not hex: character ${JSON.stringify(text[i])} at offset ${i}; pass the TTLV bytes as hex (whitespace allowed)`,
+      );
     }
     if (high === -1) high = v;
-    else { digits[n++] = (high << 4) | v; high = -1; }
+    else {
+      digits[n++] = (high << 4) | v;
+      high = -1;
+    }
     if (n > DEFAULT_MAX_MESSAGE_BYTES) {
-      throw new UsageError(`kmip decode: message is larger than the limit of ${DEFAULT_MAX_MESSAGE_BYTES} bytes (byte ${DEFAULT_MAX_MESSAGE_BYTES} reached at input offset ${i})`);
+      throw new UsageError(
+        `kmip decode: message is larger than the limit of ${DEFAULT_MAX_MESSAGE_BYTES} bytes (byte ${DEFAULT_MAX_MESSAGE_BYTES} reached at input offset ${i})`,
+      );
     }
   }
   if (high !== -1) throw new UsageError('kmip decode: input has an odd number of hex digits; pass the TTLV bytes as hex (whitespace allowed)');
@@ -44,7 +51,8 @@ function hexToBytes(text: string): Buffer {
 async function input(arg: string | undefined, what: string): Promise<string> {
   if (arg === undefined) throw new UsageError(`kmip ${what}: give the input as an argument or "-" for standard input; usage: ${USAGE}`);
   if (arg !== '-') {
-    if (arg.length > MAX_INPUT_CHARS) throw new UsageError(`kmip ${what}: input is larger than ${MAX_INPUT_CHARS} characters (a TTLV message is at most ${DEFAULT_MAX_MESSAGE_BYTES} bytes)`);
+    if (arg.length > MAX_INPUT_CHARS)
+      throw new UsageError(`kmip ${what}: input is larger than ${MAX_INPUT_CHARS} characters (a TTLV message is at most ${DEFAULT_MAX_MESSAGE_BYTES} bytes)`);
     return arg;
   }
   // Streamed rather than readFileSync(0), which fails with EAGAIN on non-blocking pipes.
@@ -52,7 +60,8 @@ async function input(arg: string | undefined, what: string): Promise<string> {
   let size = 0;
   for await (const c of process.stdin) {
     size += (c as Buffer).length;
-    if (size > MAX_INPUT_CHARS) throw new UsageError(`kmip ${what}: input is larger than ${MAX_INPUT_CHARS} bytes (a TTLV message is at most ${DEFAULT_MAX_MESSAGE_BYTES} bytes)`);
+    if (size > MAX_INPUT_CHARS)
+      throw new UsageError(`kmip ${what}: input is larger than ${MAX_INPUT_CHARS} bytes (a TTLV message is at most ${DEFAULT_MAX_MESSAGE_BYTES} bytes)`);
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -68,7 +77,7 @@ export const kmipCommand: Command = {
     if (sub === 'decode') {
       const bytes = hexToBytes(await input(arg, 'decode'));
       try {
-        process.stdout.write(JSON.stringify(toJson(decode(bytes)), null, 2) + '\n');
+        process.stdout.write(`${JSON.stringify(toJson(decode(bytes)), null, 2)}\n`);
       } catch (err) {
         if (err instanceof TtlvError) throw new UsageError(`kmip decode: ${err.message}; check the message bytes`);
         throw err;
@@ -87,7 +96,7 @@ export const kmipCommand: Command = {
         throw new UsageError(`kmip encode: input is not valid JSON (${(err as Error).message}); pass the output of kmip decode`);
       }
       try {
-        process.stdout.write(encode(fromJson(json)).toString('hex').toUpperCase() + '\n');
+        process.stdout.write(`${encode(fromJson(json)).toString('hex').toUpperCase()}\n`);
       } catch (err) {
         if (err instanceof TtlvJsonError) throw new UsageError(`kmip encode: ${err.message}; see the JSON that kmip decode prints`);
         if (err instanceof TtlvError) throw new UsageError(`kmip encode: ${err.message}; a KMIP message is at most ${DEFAULT_MAX_MESSAGE_BYTES} bytes`);

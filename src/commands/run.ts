@@ -3,7 +3,7 @@ import { parse } from './args.js';
 import { runMatrix } from '../runner/run.js';
 import { makeProgress } from '../runner/progress.js';
 import { writeReports } from '../reports/write.js';
-import { runPassed } from '../results.js';
+import { runPassed, type RunResults } from '../results.js';
 import { loadSuites } from '../registry.js';
 import { UsageError } from '../errors.js';
 import { updateGoldenCodes } from '../expectations.js';
@@ -32,14 +32,19 @@ export const runCommand: Command = {
     }
     // Checked and locked before anything runs: a bad --out or a second run on it is found in a second.
     const out = await ReportDir.open(values.out!);
-    let results;
+    let results: RunResults;
     let written: string[];
     try {
       const progress = makeProgress(process.stderr, values.quiet || values.json);
       // A driver or suite named twice runs once.
-      results = redactFreeText(await runMatrix({
-        driverIds: unique(values.driver), suites: unique(values.suite), progress, options: { updateGolden: values['update-golden'] },
-      }));
+      results = redactFreeText(
+        await runMatrix({
+          driverIds: unique(values.driver),
+          suites: unique(values.suite),
+          progress,
+          options: { updateGolden: values['update-golden'] },
+        }),
+      );
       written = await writeReports(results, out);
     } finally {
       await out.release();
@@ -47,7 +52,9 @@ export const runCommand: Command = {
     // Asking for drivers by name and getting none of them must not look like a green run.
     const nothingRan = (values.driver?.length ?? 0) > 0 && results.drivers.every((d) => !d.available);
     if (nothingRan) {
-      process.stderr.write(`hsm-harness: none of the requested drivers could run, so nothing was tested: ${results.drivers.map((d) => `${d.id} (${d.availabilityReason})`).join('; ')}\n`);
+      process.stderr.write(
+        `hsm-harness: none of the requested drivers could run, so nothing was tested: ${results.drivers.map((d) => `${d.id} (${d.availabilityReason})`).join('; ')}\n`,
+      );
     }
     const ok = runPassed(results) && !nothingRan;
     if (values['update-golden']) {
@@ -59,10 +66,12 @@ export const runCommand: Command = {
       }
     }
     if (values.json) {
-      process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+      process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     } else {
       const s = results.summary;
-      process.stdout.write(`${s.total} cases: ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.unsupported} unsupported, ${s.crash} crashed, ${s.timeout} timed out\n`);
+      process.stdout.write(
+        `${s.total} cases: ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.unsupported} unsupported, ${s.crash} crashed, ${s.timeout} timed out\n`,
+      );
       for (const d of results.drivers) {
         process.stdout.write(`  ${d.id.padEnd(18)} ${d.available ? d.status : `unavailable: ${d.availabilityReason}`}\n`);
       }

@@ -15,7 +15,7 @@ export async function removeContainers(ids: string[]): Promise<{ id: string; err
     const r = await runTool(cli, ['rm', '-f', '-v', id], { timeoutMs: 30_000 });
     // "No such container" means it is already gone: that is the goal. When another release (the interrupt
     // handler and the driver's exit both release) is already removing it, wait until it is gone.
-    if (r.code !== 0 && /already in progress/i.test(r.stderr) && await gone(cli, id)) continue;
+    if (r.code !== 0 && /already in progress/i.test(r.stderr) && (await gone(cli, id))) continue;
     if (r.code !== 0 && !/no such container/i.test(r.stderr)) failures.push({ id, error: r.stderr.trim().split('\n').pop() || `exit ${r.code}` });
   }
   return failures;

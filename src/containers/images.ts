@@ -24,7 +24,10 @@ export function containerDir(name: string): string {
  */
 export function pinnedImage(name: string): string {
   const text = readFileSync(join(containerDir(name), 'Dockerfile'), 'utf8');
-  const from = text.split('\n').map((l) => l.trim()).find((l) => /^FROM\s/i.test(l));
+  const from = text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => /^FROM\s/i.test(l));
   const image = from?.split(/\s+/)[1];
   if (!image || !/:[^/]+$/.test(image)) throw new Error(`containers/${name}/Dockerfile must be "FROM image:tag"`);
   const tag = image.slice(image.lastIndexOf(':') + 1);
@@ -70,7 +73,10 @@ export function imageState(image: string, env: NodeJS.ProcessEnv, askRegistry = 
       if (!askRegistry) return { state: 'unavailable', detail: `${image} is not in the engine` };
       const remote = await docker(['manifest', 'inspect', image], env, { timeoutMs: 30_000 });
       if (remote.code === 0) return { state: 'pullable', detail: `${image} can be pulled` };
-      return { state: 'unavailable', detail: `${image} is not in the engine and cannot be pulled: ${lastLine(remote.stderr) || `docker manifest inspect exited ${remote.code}`}` };
+      return {
+        state: 'unavailable',
+        detail: `${image} is not in the engine and cannot be pulled: ${lastLine(remote.stderr) || `docker manifest inspect exited ${remote.code}`}`,
+      };
     })();
     states.set(key, p);
   }
@@ -85,10 +91,17 @@ function forget(image: string): void {
 /** The first `deb` mirror for Debian main in the machine's apt sources (one-line or deb822 format). */
 export function debianMirror(env: NodeJS.ProcessEnv): string | undefined {
   if (env.HSM_DEBIAN_MIRROR) return env.HSM_DEBIAN_MIRROR;
-  const files = ['/etc/apt/sources.list', ...(existsSync('/etc/apt/sources.list.d') ? readdirSync('/etc/apt/sources.list.d').map((f) => `/etc/apt/sources.list.d/${f}`) : [])];
+  const files = [
+    '/etc/apt/sources.list',
+    ...(existsSync('/etc/apt/sources.list.d') ? readdirSync('/etc/apt/sources.list.d').map((f) => `/etc/apt/sources.list.d/${f}`) : []),
+  ];
   for (const f of files) {
     let text: string;
-    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
     for (const line of text.split('\n')) {
       const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+\s+.*\bmain\b/.exec(line.trim());
       if (m && !/security/.test(m[1]!)) return m[1];
@@ -109,9 +122,7 @@ export async function debootstrapUnavailable(env: NodeJS.ProcessEnv): Promise<st
   return undefined;
 }
 
-export type BasePlan =
-  | { ok: true; image: string; build: boolean; how: string }
-  | { ok: false; reason: string };
+export type BasePlan = { ok: true; image: string; build: boolean; how: string } | { ok: false; reason: string };
 
 /**
  * Which Debian base containers/softhsm starts from, in this order: one already in the engine (the registry's,
@@ -121,35 +132,65 @@ export async function basePlan(env: NodeJS.ProcessEnv): Promise<BasePlan> {
   const registry = await imageState(REGISTRY_BASE_IMAGE, env, false);
   if (registry.state === 'local') return { ok: true, image: REGISTRY_BASE_IMAGE, build: false, how: `base ${REGISTRY_BASE_IMAGE} (in the engine)` };
   const ours = await imageState(LOCAL_BASE_IMAGE, env, false);
-  if (ours.state === 'local') return { ok: true, image: LOCAL_BASE_IMAGE, build: false, how: `base ${LOCAL_BASE_IMAGE} (built earlier from the Debian mirror)` };
+  if (ours.state === 'local')
+    return { ok: true, image: LOCAL_BASE_IMAGE, build: false, how: `base ${LOCAL_BASE_IMAGE} (built earlier from the Debian mirror)` };
   const pull = await imageState(REGISTRY_BASE_IMAGE, env, true);
   if (pull.state === 'pullable') return { ok: true, image: REGISTRY_BASE_IMAGE, build: false, how: `base ${REGISTRY_BASE_IMAGE} (pulled)` };
   const cannot = await debootstrapUnavailable(env);
   if (cannot) {
-    return { ok: false, reason: `no base image: ${pull.detail}; and it cannot be built from the Debian mirror here: ${cannot}. Build it where it can: hsm-harness images build` };
+    return {
+      ok: false,
+      reason: `no base image: ${pull.detail}; and it cannot be built from the Debian mirror here: ${cannot}. Build it where it can: hsm-harness images build`,
+    };
   }
   return {
-    ok: true, image: LOCAL_BASE_IMAGE, build: true,
+    ok: true,
+    image: LOCAL_BASE_IMAGE,
+    build: true,
     how: `base ${LOCAL_BASE_IMAGE} to be built from ${debianMirror(env)} with debootstrap, since no registry answers (${pull.detail}); about a minute, once per engine (pre-build: hsm-harness images build)`,
   };
 }
 
 /** A child process that kills its whole group when asked (debootstrap runs chroot'ed helpers). */
-function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; onPid?: (pid: number) => void; timeoutMs: number }): Promise<{ code: number | null; output: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; onPid?: (pid: number) => void; timeoutMs: number },
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout!.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-20_000); });
-    child.stderr!.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-20_000); });
+    child.stdout!.on('data', (d: Buffer) => {
+      output = (output + d.toString()).slice(-20_000);
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      output = (output + d.toString()).slice(-20_000);
+    });
     if (child.pid) opts.onPid?.(child.pid);
-    const timer = setTimeout(() => { output += `\n${cmd} did not finish within ${opts.timeoutMs / 1000} s`; try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, opts.timeoutMs);
-    child.on('error', (err) => { clearTimeout(timer); resolve({ code: null, output: `${output}\n${err.message}` }); });
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, output }); });
+    const timer = setTimeout(() => {
+      output += `\n${cmd} did not finish within ${opts.timeoutMs / 1000} s`;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, opts.timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: null, output: `${output}\n${err.message}` });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
   });
 }
 
 /** What a build holds while it runs, so a killed driver process leaves neither a build nor a chroot behind. */
-export interface BuildHooks { held: DriverResources; hooks?: StartHooks }
+export interface BuildHooks {
+  held: DriverResources;
+  hooks?: StartHooks;
+}
 
 function hold(b: BuildHooks | undefined, change: (r: DriverResources) => void): void {
   if (!b) return;
@@ -172,21 +213,41 @@ export async function buildBaseImage(env: NodeJS.ProcessEnv, b?: BuildHooks, say
     say(`building ${LOCAL_BASE_IMAGE}: debootstrap --variant=minbase ${BASE_SUITE} from ${mirror} (about a minute)`);
     let pid = 0;
     const boot = await run('debootstrap', ['--variant=minbase', BASE_SUITE, root, mirror], {
-      env, timeoutMs: 900_000, onPid: (p) => { pid = p; hold(b, (r) => r.pids.push(p)); },
+      env,
+      timeoutMs: 900_000,
+      onPid: (p) => {
+        pid = p;
+        hold(b, (r) => r.pids.push(p));
+      },
     });
-    hold(b, (r) => { r.pids = r.pids.filter((p) => p !== pid); });
+    hold(b, (r) => {
+      r.pids = r.pids.filter((p) => p !== pid);
+    });
     if (boot.code !== 0) throw new Error(`debootstrap from ${mirror} failed: ${lastLine(boot.output)}`);
     say(`importing ${LOCAL_BASE_IMAGE} into the engine`);
-    const imported = await run('sh', ['-c', 'tar -C "$1" -c . | docker import --change \'CMD ["/bin/bash"]\' --change "LABEL $2=base" - "$3"', 'sh', root, HARNESS_LABEL, LOCAL_BASE_IMAGE], {
-      env, timeoutMs: 600_000, onPid: (p) => { pid = p; hold(b, (r) => r.pids.push(p)); },
+    const imported = await run(
+      'sh',
+      ['-c', 'tar -C "$1" -c . | docker import --change \'CMD ["/bin/bash"]\' --change "LABEL $2=base" - "$3"', 'sh', root, HARNESS_LABEL, LOCAL_BASE_IMAGE],
+      {
+        env,
+        timeoutMs: 600_000,
+        onPid: (p) => {
+          pid = p;
+          hold(b, (r) => r.pids.push(p));
+        },
+      },
+    );
+    hold(b, (r) => {
+      r.pids = r.pids.filter((p) => p !== pid);
     });
-    hold(b, (r) => { r.pids = r.pids.filter((p) => p !== pid); });
     if (imported.code !== 0) throw new Error(`docker import of ${LOCAL_BASE_IMAGE} failed: ${lastLine(imported.output)}`);
     forget(LOCAL_BASE_IMAGE);
     return LOCAL_BASE_IMAGE;
   } finally {
     await dir.remove();
-    hold(b, (r) => { r.dirs = r.dirs.filter((d) => d !== dir.path); });
+    hold(b, (r) => {
+      r.dirs = r.dirs.filter((d) => d !== dir.path);
+    });
   }
 }
 
@@ -195,8 +256,13 @@ export async function buildBaseImage(env: NodeJS.ProcessEnv, b?: BuildHooks, say
  * (e.g. curl's "Could not resolve host: …") and the engine's summary ("returned a non-zero code: 6").
  */
 export function buildFailureReason(stdout: string, stderr: string): string {
-  const noise = /^(Step \d+\/\d+ :|---> |Removing intermediate container|Sending build context|Successfully|debconf: |\(Reading database|Selecting previously|Preparing to unpack|Unpacking |Setting up |Processing triggers|Get:\d+|Hit:\d+|Fetched |Reading package lists|Building dependency tree|Reading state information)/;
-  const lines = stdout.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter((l) => l && !noise.test(l));
+  const noise =
+    /^(Step \d+\/\d+ :|---> |Removing intermediate container|Sending build context|Successfully|debconf: |\(Reading database|Selecting previously|Preparing to unpack|Unpacking |Setting up |Processing triggers|Get:\d+|Hit:\d+|Fetched |Reading package lists|Building dependency tree|Reading state information)/;
+  const lines = stdout
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !noise.test(l));
   const errorish = lines.filter((l) => /error|fail|could not|couldn't|unable|not found|denied|no such|E: |refused|timed out/i.test(l));
   const cause = errorish.pop() ?? lines.pop() ?? '';
   const summary = lastLine(stderr.replace(/\x1b\[[0-9;]*m/g, '')).replace(/^The command '.*' returned/, 'the step returned');
@@ -208,16 +274,42 @@ export function buildFailureReason(stdout: string, stderr: string): string {
  * name. Built with the docker CLI: --force-rm so a failed step leaves no container behind, and the build's
  * own error in the exception.
  */
-export async function buildImage(name: string, files: string[], buildArgs: Record<string, string>, env: NodeJS.ProcessEnv, b?: BuildHooks,
-  say: (line: string) => void = () => undefined): Promise<string> {
+export async function buildImage(
+  name: string,
+  files: string[],
+  buildArgs: Record<string, string>,
+  env: NodeJS.ProcessEnv,
+  b?: BuildHooks,
+  say: (line: string) => void = () => undefined,
+): Promise<string> {
   const image = localImageName(name, files, JSON.stringify(buildArgs));
   if ((await imageState(image, env, false)).state === 'local') return image;
   say(`building ${image} from containers/${name}`);
   let pid = 0;
-  const args = ['build', '--force-rm', '--label', `${HARNESS_LABEL}=${name}`, '--tag', image,
-    ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]), containerDir(name)];
-  const r = await docker(args, { ...env, DOCKER_BUILDKIT: '0' }, { timeoutMs: 900_000, onPid: (p) => { pid = p; hold(b, (x) => x.pids.push(p)); } });
-  hold(b, (x) => { x.pids = x.pids.filter((p) => p !== pid); });
+  const args = [
+    'build',
+    '--force-rm',
+    '--label',
+    `${HARNESS_LABEL}=${name}`,
+    '--tag',
+    image,
+    ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+    containerDir(name),
+  ];
+  const r = await docker(
+    args,
+    { ...env, DOCKER_BUILDKIT: '0' },
+    {
+      timeoutMs: 900_000,
+      onPid: (p) => {
+        pid = p;
+        hold(b, (x) => x.pids.push(p));
+      },
+    },
+  );
+  hold(b, (x) => {
+    x.pids = x.pids.filter((p) => p !== pid);
+  });
   if (r.code !== 0) throw new Error(`containers/${name} did not build: ${buildFailureReason(r.stdout, r.stderr)}`);
   forget(image);
   return image;

@@ -5,7 +5,11 @@
  * may hang forever on a daemon that accepts but never answers; the parent kills it at the cap, so no
  * dangling request is left in the harness's own process.
  */
-interface Verdict { type: 'verdict'; ok: boolean; detail: string }
+interface Verdict {
+  type: 'verdict';
+  ok: boolean;
+  detail: string;
+}
 
 function reply(v: Verdict): void {
   process.send?.(v, () => process.exit(0));

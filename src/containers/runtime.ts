@@ -21,7 +21,11 @@ import { projectRoot } from '../paths.js';
 import { dockerCli } from './docker.js';
 import { imageState } from './images.js';
 
-export interface RuntimeVerdict { ok: boolean; reason: string; env?: Record<string, string> }
+export interface RuntimeVerdict {
+  ok: boolean;
+  reason: string;
+  env?: Record<string, string>;
+}
 
 /** Every "unavailable" reason starts with this, so reports and tests can tell the cause apart. */
 export const NO_RUNTIME = 'no container runtime';
@@ -110,7 +114,10 @@ export function containerRuntime(env: NodeJS.ProcessEnv): Promise<RuntimeVerdict
     const v = await probeContainerRuntime({ ...env, ...pin }, ms);
     if (!v.ok) return v;
     if (!(await dockerCli())) {
-      return { ok: false, reason: `${NO_RUNTIME} client: the harness builds images and removes containers with the docker CLI, which is not on PATH (Debian: apt-get install docker.io; Podman: podman-docker)` };
+      return {
+        ok: false,
+        reason: `${NO_RUNTIME} client: the harness builds images and removes containers with the docker CLI, which is not on PATH (Debian: apt-get install docker.io; Podman: podman-docker)`,
+      };
     }
     const reaper = await reaperSetting({ ...env, ...pin });
     return { ok: true, reason: `${v.reason}; ${reaper.note}`, env: { ...pin, ...reaper.env } };

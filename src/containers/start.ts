@@ -9,10 +9,19 @@ import type { DriverResources, StartHooks } from '../driver.js';
 import { HARNESS_LABEL } from './docker.js';
 import { removeContainers } from './cleanup.js';
 
-export interface HeldContainer { name: string; container: StartedTestContainer; stop(): Promise<void> }
+export interface HeldContainer {
+  name: string;
+  container: StartedTestContainer;
+  stop(): Promise<void>;
+}
 
-export async function startNamedContainer(driverId: string, image: string, held: DriverResources, hooks: StartHooks | undefined,
-  configure: (c: GenericContainer, wait: typeof Wait) => GenericContainer): Promise<HeldContainer> {
+export async function startNamedContainer(
+  driverId: string,
+  image: string,
+  held: DriverResources,
+  hooks: StartHooks | undefined,
+  configure: (c: GenericContainer, wait: typeof Wait) => GenericContainer,
+): Promise<HeldContainer> {
   const { GenericContainer, Wait } = await import('testcontainers');
   const name = `hsm-harness-${driverId}-${randomBytes(4).toString('hex')}`;
   (held.containers ??= []).push(name);
@@ -31,7 +40,8 @@ export async function startNamedContainer(driverId: string, image: string, held:
     throw err;
   }
   return {
-    name, container,
+    name,
+    container,
     async stop() {
       await container.stop({ timeout: 5_000 }).catch(() => undefined);
       // Without the reaper nothing else would notice a stop that failed half-way.

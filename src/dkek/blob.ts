@@ -1,8 +1,8 @@
 /**
- * SmartCard-HSM wrapped-key blobs (output of WRAP KEY, input of UNWRAP KEY; dkek.md §4):
+ * SmartCard-HSM wrapped-key blobs (output of WRAP KEY, input of UNWRAP KEY; docs/dkek-formats.md §4):
  *   KCV[8] ‖ type[1] ‖ len‖default algorithm OID ‖ len‖allowed algorithms ‖ len‖access conditions ‖
  *   len‖key OID ‖ AES-256-CBC(Kenc, IV 0, 8 random ‖ uint16 size ‖ components ‖ padding) ‖ CMAC(Kmac)[16]
- * Parsing is lenient as the reference asks (trailing bytes after the components, empty A, non-empty
+ * Parsing is lenient as docs/dkek-formats.md §4 explains (trailing bytes after the components, empty A, non-empty
  * fields 4–6, type 5 at any size) because pico-hsm and CardContact encode slightly differently.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
@@ -55,14 +55,24 @@ export function parseBlob(blob: Uint8Array, what = 'key blob'): BlobFields {
     off += 2 + len;
     return v;
   };
-  const algorithm = field(), allowedAlgorithms = field(), accessConditions = field(), keyOid = field();
+  const algorithm = field(),
+    allowedAlgorithms = field(),
+    accessConditions = field(),
+    keyOid = field();
   const ciphertext = b.subarray(off, b.length - 16);
   if (ciphertext.length === 0 || ciphertext.length % 16 !== 0) {
     throw new DkekError(`${what} ${NOT_A_BLOB} (encrypted part of ${ciphertext.length} bytes is not a whole number of AES blocks)`);
   }
   return {
-    kcv: b.subarray(0, 8), keyType: b[8]!, algorithm, allowedAlgorithms, accessConditions, keyOid, ciphertext,
-    mac: b.subarray(b.length - 16), macInput: b.subarray(0, b.length - 16),
+    kcv: b.subarray(0, 8),
+    keyType: b[8]!,
+    algorithm,
+    allowedAlgorithms,
+    accessConditions,
+    keyOid,
+    ciphertext,
+    mac: b.subarray(b.length - 16),
+    macInput: b.subarray(0, b.length - 16),
   };
 }
 
@@ -105,15 +115,29 @@ function decodeKey(keyType: number, plain: Buffer, what: string): UnwrappedKey {
   };
   switch (keyType) {
     case KEY_TYPE.RSA: {
-      const d = next('d'), n = next('n'), e = next('e');
+      const d = next('d'),
+        n = next('n'),
+        e = next('e');
       return { kind: 'rsa', keyType: 5, bits: size, n, e, d };
     }
     case KEY_TYPE.RSA_CRT: {
-      const dp = next('dp1'), dq = next('dq1'), p = next('p'), qInv = next('pq'), q = next('q'), n = next('n'), e = next('e');
+      const dp = next('dp1'),
+        dq = next('dq1'),
+        p = next('p'),
+        qInv = next('pq'),
+        q = next('q'),
+        n = next('n'),
+        e = next('e');
       return { kind: 'rsa', keyType: 6, bits: size, n, e, p, q, dp, dq, qInv };
     }
     case KEY_TYPE.ECC: {
-      const a = next('A'), b = next('B'), prime = next('P'), order = next('N'), g = next('G'), d = next('D'), q = next('Q');
+      const a = next('A'),
+        b = next('B'),
+        prime = next('P'),
+        order = next('N'),
+        g = next('G'),
+        d = next('D'),
+        q = next('Q');
       return { kind: 'ec', bits: size, a, b, prime, order, g, d, q };
     }
     default: {
@@ -146,7 +170,9 @@ export type KeyToWrap =
  * 8 zero bytes when that leaves a half block; RSA above 2048 bits or without CRT parts goes as type 5.
  */
 export function wrapBlob(key: KeyToWrap, dkek: Dkek): Buffer {
-  let keyType: number, algorithm: Buffer, allowed = Buffer.alloc(0);
+  let keyType: number,
+    algorithm: Buffer,
+    allowed = Buffer.alloc(0);
   const parts: Buffer[] = [randomBytes(8)];
   if (key.kind === 'rsa') {
     const crt = key.p && key.q && key.dp && key.dq && key.qInv && key.n.length <= 256;

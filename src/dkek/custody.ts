@@ -1,6 +1,6 @@
 /**
  * Custody option: an M-of-N split of the DKEK itself (the idea of go-keychain's smartcardhsm backend,
- * dkek.md §9), so that no single custodian's share file holds the whole DKEK. The field arithmetic comes
+ * docs/dkek-formats.md §9), so that no single custodian's share file holds the whole DKEK. The field arithmetic comes
  * from the independently audited `shamir-secret-sharing` package (GF(256), byte-wise); we only add a text
  * form that carries the threshold and the DKEK's KCV, so that combining too few or mixed shares is caught
  * instead of yielding a wrong DKEK. The result feeds back in as a single 32-byte DKEK share.
@@ -11,7 +11,11 @@ import { wipe } from '../secrets.js';
 
 const PREFIX = 'hsm-harness-dkek-custody-v1';
 
-export interface CustodyShare { threshold: number; kcv: string; value: Buffer }
+export interface CustodyShare {
+  threshold: number;
+  kcv: string;
+  value: Buffer;
+}
 
 export async function splitDkek(dkek: Uint8Array, threshold: number, total: number): Promise<string[]> {
   if (dkek.length !== SHARE_BYTES) throw new DkekError(`a DKEK is ${SHARE_BYTES} bytes`);
@@ -36,7 +40,8 @@ export async function combineDkek(texts: string[]): Promise<Buffer> {
   const shares = texts.map(parseCustodyShare);
   if (shares.length === 0) throw new DkekError('no custody shares given');
   const { threshold, kcv } = shares[0]!;
-  if (shares.some((s) => s.kcv !== kcv || s.threshold !== threshold)) throw new DkekError('custody shares come from different splits (their KCVs or thresholds differ)');
+  if (shares.some((s) => s.kcv !== kcv || s.threshold !== threshold))
+    throw new DkekError('custody shares come from different splits (their KCVs or thresholds differ)');
   if (shares.length < threshold) throw new DkekError(`too few custody shares: got ${shares.length}, the split needs ${threshold}`);
   const dkek = Buffer.from(await combine(shares.map((s) => Uint8Array.from(s.value))));
   for (const s of shares) wipe(s.value);

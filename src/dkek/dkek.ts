@@ -1,5 +1,5 @@
 /**
- * The DKEK itself (dkek.md §3): the XOR of its 32-byte shares, its key check value, and the two AES-256
+ * The DKEK itself (docs/dkek-formats.md §3): the XOR of its 32-byte shares, its key check value, and the two AES-256
  * keys derived from it for key blobs. Also the one error type of the DKEK library: DkekError carries a
  * one-line message that names the cause and never contains key material; the CLI turns it into exit 2,
  * except DkekVerifyError (a backup that fails verification), exit 1.
@@ -87,11 +87,19 @@ export class Dkek {
   }
 
   /** Derived keys are fresh buffers: the caller wipes them. */
-  kenc(): Buffer { return kencOf(this.value); }
-  kmac(): Buffer { return kmacOf(this.value); }
-  pkcs11WrapKey(): Buffer { return pkcs11WrapKeyOf(this.value); }
+  kenc(): Buffer {
+    return kencOf(this.value);
+  }
+  kmac(): Buffer {
+    return kmacOf(this.value);
+  }
+  pkcs11WrapKey(): Buffer {
+    return pkcs11WrapKeyOf(this.value);
+  }
   /** The raw DKEK (for custody splits). A copy: the caller wipes it. */
-  exportValue(): Buffer { return Buffer.from(this.value); }
+  exportValue(): Buffer {
+    return Buffer.from(this.value);
+  }
 
   wipe(): void {
     wipe(this.value);

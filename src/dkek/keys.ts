@@ -44,7 +44,17 @@ export function keyToWrapFromKeyObject(key: KeyObject): KeyToWrap {
     return { kind: 'ec', curve, d: b64u(jwk.d), q: Buffer.concat([Buffer.from([4]), b64u(jwk.x), b64u(jwk.y)]) };
   }
   if (jwk.kty === 'RSA') {
-    return { kind: 'rsa', n: b64u(jwk.n), e: b64u(jwk.e), d: b64u(jwk.d), p: b64u(jwk.p), q: b64u(jwk.q), dp: b64u(jwk.dp), dq: b64u(jwk.dq), qInv: b64u(jwk.qi) };
+    return {
+      kind: 'rsa',
+      n: b64u(jwk.n),
+      e: b64u(jwk.e),
+      d: b64u(jwk.d),
+      p: b64u(jwk.p),
+      q: b64u(jwk.q),
+      dp: b64u(jwk.dp),
+      dq: b64u(jwk.dq),
+      qInv: b64u(jwk.qi),
+    };
   }
   throw new DkekError(`key type ${jwk.kty} cannot go into a SmartCard-HSM key blob (RSA, EC or AES only)`);
 }
@@ -52,7 +62,9 @@ export function keyToWrapFromKeyObject(key: KeyObject): KeyToWrap {
 /** RSA private exponent, computed from p and q for CRT blobs (type 6 does not carry d). */
 export function rsaPrivateExponent(key: Extract<UnwrappedKey, { kind: 'rsa' }>): Buffer {
   if (key.d) return key.d;
-  const p = big(key.p!), q = big(key.q!), e = big(key.e);
+  const p = big(key.p!),
+    q = big(key.q!),
+    e = big(key.e);
   const lambda = ((p - 1n) * (q - 1n)) / gcd(p - 1n, q - 1n);
   return bytes(modInverse(e, lambda));
 }
@@ -69,15 +81,31 @@ export function privateKeyObject(key: UnwrappedKey): KeyObject {
     const c = curveOf(key);
     const n = c.bytes;
     const pad = (b: Buffer) => Buffer.concat([Buffer.alloc(Math.max(0, n - b.length)), b]).subarray(-n);
-    return createPrivateKey({ key: { kty: 'EC', crv: c.name, d: pad(key.d).toString('base64url'), x: key.q.subarray(1, 1 + n).toString('base64url'), y: key.q.subarray(1 + n).toString('base64url') }, format: 'jwk' });
+    return createPrivateKey({
+      key: {
+        kty: 'EC',
+        crv: c.name,
+        d: pad(key.d).toString('base64url'),
+        x: key.q.subarray(1, 1 + n).toString('base64url'),
+        y: key.q.subarray(1 + n).toString('base64url'),
+      },
+      format: 'jwk',
+    });
   }
   if (key.kind === 'rsa') {
     const d = rsaPrivateExponent(key);
-    const p = key.p ? big(key.p) : undefined, q = key.q ? big(key.q) : undefined;
+    const p = key.p ? big(key.p) : undefined,
+      q = key.q ? big(key.q) : undefined;
     const jwk: Record<string, string> = { kty: 'RSA', n: key.n.toString('base64url'), e: key.e.toString('base64url'), d: d.toString('base64url') };
     if (p && q) {
       const dd = big(d);
-      Object.assign(jwk, { p: key.p!.toString('base64url'), q: key.q!.toString('base64url'), dp: bytes(dd % (p - 1n)).toString('base64url'), dq: bytes(dd % (q - 1n)).toString('base64url'), qi: bytes(modInverse(q, p)).toString('base64url') });
+      Object.assign(jwk, {
+        p: key.p!.toString('base64url'),
+        q: key.q!.toString('base64url'),
+        dp: bytes(dd % (p - 1n)).toString('base64url'),
+        dq: bytes(dd % (q - 1n)).toString('base64url'),
+        qi: bytes(modInverse(q, p)).toString('base64url'),
+      });
     }
     return createPrivateKey({ key: jwk, format: 'jwk' } as Parameters<typeof createPrivateKey>[0]);
   }

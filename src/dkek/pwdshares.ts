@@ -1,6 +1,6 @@
 /**
  * n-of-m split of a share-file password, compatible with sc-hsm-tool's `--pwd-shares-threshold/-total`
- * (dkek.md §2): the password is 8 random bytes with the top bit cleared, shared with Shamir's scheme over
+ * (docs/dkek-formats.md §2): the password is 8 random bytes with the top bit cleared, shared with Shamir's scheme over
  * GF(p) for a 64-bit safe prime p. Printed per custodian as
  *   Prime       : <colon hex>
  *   Share ID    : <decimal>
@@ -14,8 +14,15 @@ import { DkekError } from './dkek.js';
 
 export const PASSWORD_BYTES = 8;
 
-export interface PasswordShare { id: number; value: bigint }
-export interface PasswordShares { prime: bigint; threshold?: number; shares: PasswordShare[] }
+export interface PasswordShare {
+  id: number;
+  value: bigint;
+}
+export interface PasswordShares {
+  prime: bigint;
+  threshold?: number;
+  shares: PasswordShare[];
+}
 
 function mod(a: bigint, p: bigint): bigint {
   const r = a % p;
@@ -53,7 +60,7 @@ export function randomSharePassword(): Buffer {
 }
 
 export function splitPassword(password: Uint8Array, threshold: number, total: number): PasswordShares {
-  if (password.length !== PASSWORD_BYTES || (password[0]! & 0x80)) throw new DkekError('a split password must be 8 bytes with the top bit clear');
+  if (password.length !== PASSWORD_BYTES || password[0]! & 0x80) throw new DkekError('a split password must be 8 bytes with the top bit clear');
   if (!Number.isInteger(threshold) || !Number.isInteger(total) || threshold < 2 || total < threshold || total > 255) {
     throw new DkekError(`invalid split ${threshold}-of-${total}; use 2 <= threshold <= total <= 255`);
   }
@@ -78,11 +85,12 @@ export function combinePassword(set: PasswordShares): Buffer {
     throw new DkekError(`too few password shares: got ${shares.length}, the split needs ${set.threshold}`);
   }
   const ids = new Set(shares.map((s) => s.id));
-  if (ids.size !== shares.length) throw new DkekError('the same password share id appears twice; give each custodian\'s share once');
+  if (ids.size !== shares.length) throw new DkekError("the same password share id appears twice; give each custodian's share once");
   if (prime < 3n) throw new DkekError('the prime of the password shares is missing or too small');
   let secret = 0n;
   for (const si of shares) {
-    let num = 1n, den = 1n;
+    let num = 1n,
+      den = 1n;
     for (const sj of shares) {
       if (sj === si) continue;
       num = mod(num * BigInt(sj.id), prime);
@@ -91,7 +99,8 @@ export function combinePassword(set: PasswordShares): Buffer {
     secret = mod(secret + si.value * num * modInverse(den, prime), prime);
   }
   // The card clears the top bit, so anything wider than 63 bits came from wrong or too few shares.
-  if (secret >= 1n << 63n) throw new DkekError(`password shares do not combine to a valid password (${shares.length} share(s)): too few or wrong shares, or a wrong prime`);
+  if (secret >= 1n << 63n)
+    throw new DkekError(`password shares do not combine to a valid password (${shares.length} share(s)): too few or wrong shares, or a wrong prime`);
   return Buffer.from(secret.toString(16).padStart(PASSWORD_BYTES * 2, '0'), 'hex');
 }
 
@@ -125,9 +134,17 @@ export function parsePasswordShares(text: string): PasswordShares {
   const trimmed = text.trim();
   if (trimmed.startsWith('{')) {
     let j: { prime?: string; threshold?: number; shares?: { id: number; value: string }[] };
-    try { j = JSON.parse(trimmed); } catch { throw new DkekError('password shares look like JSON but do not parse; give the JSON pwd-split printed or the printed text'); }
+    try {
+      j = JSON.parse(trimmed);
+    } catch {
+      throw new DkekError('password shares look like JSON but do not parse; give the JSON pwd-split printed or the printed text');
+    }
     if (!j.prime || !Array.isArray(j.shares)) throw new DkekError('password shares JSON needs "prime" and "shares"');
-    return { prime: parseHex(j.prime, 'prime'), threshold: j.threshold, shares: j.shares.map((s) => ({ id: Number(s.id), value: parseHex(String(s.value), 'share value') })) };
+    return {
+      prime: parseHex(j.prime, 'prime'),
+      threshold: j.threshold,
+      shares: j.shares.map((s) => ({ id: Number(s.id), value: parseHex(String(s.value), 'share value') })),
+    };
   }
   let prime: bigint | undefined;
   let threshold: number | undefined;

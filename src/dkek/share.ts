@@ -1,5 +1,5 @@
 /**
- * DKEK share files (`*.pbe`, dkek.md §1): "Salted__" ‖ salt[8] ‖ AES-256-CBC(share[32] ‖ 16 × 0x10), key and
+ * DKEK share files (`*.pbe`, docs/dkek-formats.md §1): "Salted__" ‖ salt[8] ‖ AES-256-CBC(share[32] ‖ 16 × 0x10), key and
  * IV from EVP_BytesToKey(MD5, 10,000,000 iterations). Byte-compatible with `sc-hsm-tool --create-dkek-share`.
  */
 import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -23,7 +23,10 @@ export function isShareFile(data: Uint8Array): boolean {
 }
 
 /** Encrypt a share (32 random bytes unless given) under a password. */
-export function createShareFile(password: Password, opts: { share?: Uint8Array; salt?: Uint8Array; iterations?: number } = {}): { file: Buffer; share: Buffer } {
+export function createShareFile(
+  password: Password,
+  opts: { share?: Uint8Array; salt?: Uint8Array; iterations?: number } = {},
+): { file: Buffer; share: Buffer } {
   const share = opts.share ? Buffer.from(opts.share) : randomBytes(SHARE_BYTES);
   if (share.length !== SHARE_BYTES) throw new DkekError(`a DKEK share must be ${SHARE_BYTES} bytes`);
   const salt = opts.salt ? Buffer.from(opts.salt) : randomBytes(8);
@@ -40,7 +43,9 @@ export function createShareFile(password: Password, opts: { share?: Uint8Array; 
 /** Decrypt a share file. `what` names the file in errors. */
 export function decryptShareFile(file: Uint8Array, password: Password, what = 'share file', iterations = SHARE_KDF_ITERATIONS): Buffer {
   if (!isShareFile(file)) {
-    throw new DkekError(`${what} is not a DKEK share file (expected ${SHARE_FILE_BYTES} bytes starting with "Salted__", got ${file.length} bytes); check that it is the .pbe file sc-hsm-tool created`);
+    throw new DkekError(
+      `${what} is not a DKEK share file (expected ${SHARE_FILE_BYTES} bytes starting with "Salted__", got ${file.length} bytes); check that it is the .pbe file sc-hsm-tool created`,
+    );
   }
   const data = Buffer.from(file);
   const pw = passwordBytes(password);

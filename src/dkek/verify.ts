@@ -1,5 +1,5 @@
 /**
- * Offline backup verification (dkek.md §7): does a key blob restore to a usable key? After unwrapBlob has
+ * Offline backup verification (docs/dkek-formats.md §7): does a key blob restore to a usable key? After unwrapBlob has
  * checked KCV and CMAC and decoded the key, the checks here are the mathematical ones, done with
  * node:crypto and BigInt rather than our own curve code: Q = d·G (node:crypto ECDH derives the public
  * point from d), (m^e)^d ≡ m (mod n) for a random m, and consistency of the stated sizes and OIDs.
@@ -11,7 +11,11 @@ import { formatKcv, type Dkek } from './dkek.js';
 import { wipe } from '../secrets.js';
 import { stripLeadingZeros, toKeyObject } from '../pkcs11/keys.js';
 
-export interface Check { name: string; ok: boolean; detail?: string }
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
 
 export interface PublicKeyInfo {
   kind: 'rsa' | 'ec' | 'aes';
@@ -55,7 +59,6 @@ function modPow(base: bigint, exp: bigint, m: bigint): bigint {
   return r;
 }
 
-
 function bitLength(b: Buffer): number {
   const s = stripLeadingZeros(b);
   return s[0] === 0 ? 0 : (s.length - 1) * 8 + (32 - Math.clz32(s[0]!));
@@ -85,11 +88,11 @@ function checkEc(key: Extract<UnwrappedKey, { kind: 'ec' }>, checks: Check[]): {
     return { pub, curve };
   }
   checks.push({ name: 'Q = d·G', ok: derived.equals(key.q), detail: derived.equals(key.q) ? undefined : 'the public point in the blob is not d·G' });
-  {
-    try {
-      const ko = createPublicKey({ key: Buffer.concat([Buffer.from(spkiPrefix(curve), 'hex'), key.q]), format: 'der', type: 'spki' });
-      describeKeyObject(ko, pub);
-    } catch { /* point not on the curve: already reported by Q = d·G */ }
+  try {
+    const ko = createPublicKey({ key: Buffer.concat([Buffer.from(spkiPrefix(curve), 'hex'), key.q]), format: 'der', type: 'spki' });
+    describeKeyObject(ko, pub);
+  } catch {
+    /* point not on the curve: already reported by Q = d·G */
   }
   return { pub, curve };
 }
@@ -112,18 +115,21 @@ function describeKeyObject(ko: KeyObject, pub: PublicKeyInfo): void {
 }
 
 function checkRsa(key: Extract<UnwrappedKey, { kind: 'rsa' }>, checks: Check[]): PublicKeyInfo {
-  const n = big(key.n), e = big(key.e);
+  const n = big(key.n),
+    e = big(key.e);
   const bits = bitLength(key.n);
   checks.push({ name: 'key size', ok: bits === key.bits || key.n.length * 8 === key.bits, detail: `${key.bits} bits stated, modulus has ${bits}` });
   if (key.keyType === 6) {
-    const p = big(key.p!), q = big(key.q!);
+    const p = big(key.p!),
+      q = big(key.q!);
     const crtOk = p * q === n && (big(key.qInv!) * q) % p === 1n;
     checks.push({ name: 'p·q = n and pq·q ≡ 1 (mod p)', ok: crtOk });
     // Decrypt with the CRT parts (dp, dq, qInv), as the card would: Garner's recombination.
     const m = big(randomBytes(key.n.length)) % n;
     const c = modPow(m, e, n);
-    const mp = modPow(c, big(key.dp!), p), mq = modPow(c, big(key.dq!), q);
-    const h = (big(key.qInv!) * ((mp - mq) % p + p)) % p;
+    const mp = modPow(c, big(key.dp!), p),
+      mq = modPow(c, big(key.dq!), q);
+    const h = (big(key.qInv!) * (((mp - mq) % p) + p)) % p;
     const back = mq + h * q;
     checks.push({ name: '(m^e)^d ≡ m (mod n)', ok: back === m });
   } else {
@@ -134,14 +140,23 @@ function checkRsa(key: Extract<UnwrappedKey, { kind: 'rsa' }>, checks: Check[]):
   const pub: PublicKeyInfo = { kind: 'rsa', modulusBits: bits, exponent: key.e.toString('hex') };
   try {
     describeKeyObject(toKeyObject({ family: 'rsa', modulus: key.n, exponent: key.e }), pub);
-  } catch { /* reported by the checks */ }
+  } catch {
+    /* reported by the checks */
+  }
   return pub;
 }
 
 /** Unwrap and check one blob. KCV, CMAC and decoding failures throw DkekError (bad input). */
-export function verifyBlob(blob: Uint8Array, dkek: Dkek, opts: { expectedPublicKey?: KeyObject; what?: string } = {}): { report: BlobReport; key: UnwrappedKey; fields: BlobFields } {
+export function verifyBlob(
+  blob: Uint8Array,
+  dkek: Dkek,
+  opts: { expectedPublicKey?: KeyObject; what?: string } = {},
+): { report: BlobReport; key: UnwrappedKey; fields: BlobFields } {
   const { fields, key } = unwrapBlob(blob, dkek, opts.what);
-  const checks: Check[] = [{ name: 'KCV matches the DKEK', ok: true }, { name: 'CMAC', ok: true }];
+  const checks: Check[] = [
+    { name: 'KCV matches the DKEK', ok: true },
+    { name: 'CMAC', ok: true },
+  ];
   let pub: PublicKeyInfo;
   let expectedOid: Buffer;
   if (key.kind === 'ec') {
@@ -155,19 +170,30 @@ export function verifyBlob(blob: Uint8Array, dkek: Dkek, opts: { expectedPublicK
     pub = { kind: 'aes' };
     expectedOid = ALGORITHM_OID.aes;
   }
-  // Firmware 3.0–3.2 encoded the AES OID wrongly (dkek.md §4): a note, not a failure.
+  // Firmware 3.0–3.2 encoded the AES OID wrongly (docs/dkek-formats.md §4): a note, not a failure.
   const oidOk = fields.algorithm.equals(expectedOid);
-  checks.push({ name: 'default algorithm matches the key type', ok: oidOk || key.kind === 'aes', detail: oidOk ? undefined : `OID bytes ${fields.algorithm.toString('hex')}` });
+  checks.push({
+    name: 'default algorithm matches the key type',
+    ok: oidOk || key.kind === 'aes',
+    detail: oidOk ? undefined : `OID bytes ${fields.algorithm.toString('hex')}`,
+  });
   if (opts.expectedPublicKey) {
     const want = opts.expectedPublicKey.export({ format: 'der', type: 'spki' });
     const same = pub.spkiSha256 !== undefined && pub.spkiSha256 === createHash('sha256').update(want).digest('hex');
-    checks.push({ name: 'public key equals the token\'s', ok: same });
+    checks.push({ name: "public key equals the token's", ok: same });
   }
   const report: BlobReport = {
-    kcv: formatKcv(fields.kcv), keyType: fields.keyType, keyTypeName: KEY_TYPE_NAMES[fields.keyType]!,
-    keySize: key.kind === 'aes' ? key.bytes : key.bits, keySizeUnit: key.kind === 'aes' ? 'bytes' : 'bits',
-    algorithmOid: fields.algorithm.toString('hex'), allowedAlgorithms: fields.allowedAlgorithms.toString('hex'),
-    cmac: 'valid', checks, publicKey: pub, restorable: checks.every((c) => c.ok),
+    kcv: formatKcv(fields.kcv),
+    keyType: fields.keyType,
+    keyTypeName: KEY_TYPE_NAMES[fields.keyType]!,
+    keySize: key.kind === 'aes' ? key.bytes : key.bits,
+    keySizeUnit: key.kind === 'aes' ? 'bytes' : 'bits',
+    algorithmOid: fields.algorithm.toString('hex'),
+    allowedAlgorithms: fields.allowedAlgorithms.toString('hex'),
+    cmac: 'valid',
+    checks,
+    publicKey: pub,
+    restorable: checks.every((c) => c.ok),
   };
   return { report, key, fields };
 }

@@ -1,5 +1,5 @@
 /**
- * The file `sc-hsm-tool --wrap-key` writes and `--unwrap-key` reads (dkek.md §5):
+ * The file `sc-hsm-tool --wrap-key` writes and `--unwrap-key` reads (docs/dkek-formats.md §5):
  *   SEQUENCE { OCTET STRING blob, [PRKD TLV], [certificate TLV] }
  * PRKD (PKCS#15 private key description) and certificate (X.509 or the CV request) are kept as whole TLVs.
  */
@@ -15,7 +15,12 @@ export interface WrapFile {
 /** A file that is a wrap file but damaged (trailing or extra data): never to be re-read as a bare blob. */
 class DamagedWrapFile extends DkekError {}
 
-interface Tlv { tag: number; constructed: boolean; headerLength: number; length: number }
+interface Tlv {
+  tag: number;
+  constructed: boolean;
+  headerLength: number;
+  length: number;
+}
 
 /** Read one BER/DER tag and definite length at `off`; undefined when the bytes do not hold a whole TLV. */
 function readTlv(b: Buffer, off: number): Tlv | undefined {
@@ -56,18 +61,22 @@ function tlv(tag: number, value: Buffer): Buffer {
 export function parseWrapFile(data: Uint8Array, what = 'wrap file'): WrapFile {
   const b = Buffer.from(data);
   const outer = readTlv(b, 0);
-  if (!outer || outer.tag !== 0x30 || !outer.constructed) {
-    throw new DkekError(`${what} is truncated or not an sc-hsm-tool wrap file (expected a DER SEQUENCE); check that it is the file sc-hsm-tool --wrap-key wrote`);
+  if (outer?.tag !== 0x30 || !outer.constructed) {
+    throw new DkekError(
+      `${what} is truncated or not an sc-hsm-tool wrap file (expected a DER SEQUENCE); check that it is the file sc-hsm-tool --wrap-key wrote`,
+    );
   }
   const end = outer.headerLength + outer.length;
   // sc-hsm-tool reads the SEQUENCE and nothing else: bytes after it mean a damaged or concatenated file,
   // which must not pass as a restorable backup.
   if (end !== b.length) {
-    throw new DamagedWrapFile(`${what} has ${b.length - end} bytes of trailing data after its DER SEQUENCE (at offset ${end}); it is damaged or not one wrap file`);
+    throw new DamagedWrapFile(
+      `${what} has ${b.length - end} bytes of trailing data after its DER SEQUENCE (at offset ${end}); it is damaged or not one wrap file`,
+    );
   }
   const body = b.subarray(0, end);
   const first = readTlv(body, outer.headerLength);
-  if (!first || first.tag !== 0x04 || first.constructed) {
+  if (first?.tag !== 0x04 || first.constructed) {
     throw new DkekError(`${what} is not an sc-hsm-tool wrap file (its first element is not an OCTET STRING key blob)`);
   }
   let off = outer.headerLength + first.headerLength;
@@ -80,7 +89,8 @@ export function parseWrapFile(data: Uint8Array, what = 'wrap file'): WrapFile {
     rest.push(Buffer.from(body.subarray(off, off + t.headerLength + t.length)));
     off += t.headerLength + t.length;
   }
-  if (off !== end) throw new DamagedWrapFile(`${what} holds more than a key blob, a PRKD and a certificate (extra data at offset ${off}); it is damaged or not a wrap file`);
+  if (off !== end)
+    throw new DamagedWrapFile(`${what} holds more than a key blob, a PRKD and a certificate (extra data at offset ${off}); it is damaged or not a wrap file`);
   return { blob, prkd: rest[0], certificate: rest[1] };
 }
 
@@ -100,7 +110,11 @@ export function blobFromFile(data: Uint8Array, what: string): WrapFile {
       if (!(err instanceof DkekError) || err instanceof DamagedWrapFile) throw err;
       // Not a wrap file: a bare blob then, but only if it parses as one; otherwise the wrap-file error
       // ("truncated …") is the one that tells the user what is wrong.
-      try { parseBlob(data, what); } catch { throw err; }
+      try {
+        parseBlob(data, what);
+      } catch {
+        throw err;
+      }
     }
   }
   return { blob: Buffer.from(data) };

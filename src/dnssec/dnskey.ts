@@ -60,11 +60,13 @@ export function dnskeyPublicKey(alg: DnssecAlgorithm, key: KeyObject | RawPublic
     return Buffer.concat([len, e, n]);
   }
   if (info.family === 'ec') {
-    if (jwk.kty !== 'EC' || jwk.crv !== info.curve) throw new Error(`algorithm ${alg} (${info.name}) needs a ${info.curve} key, got ${jwk.kty} ${jwk.crv ?? ''}`.trim());
+    if (jwk.kty !== 'EC' || jwk.crv !== info.curve)
+      throw new Error(`algorithm ${alg} (${info.name}) needs a ${info.curve} key, got ${jwk.kty} ${jwk.crv ?? ''}`.trim());
     // RFC 6605 §4: X ‖ Y, each exactly the field size (no 04 prefix).
     return Buffer.concat([leftPad(Buffer.from(jwk.x!, 'base64url'), info.fieldBytes!), leftPad(Buffer.from(jwk.y!, 'base64url'), info.fieldBytes!)]);
   }
-  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') throw new Error(`algorithm ${alg} (${info.name}) needs an Ed25519 key, got ${jwk.kty} ${jwk.crv ?? ''}`.trim());
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519')
+    throw new Error(`algorithm ${alg} (${info.name}) needs an Ed25519 key, got ${jwk.kty} ${jwk.crv ?? ''}`.trim());
   // RFC 8080 §3: the 32-octet public key of RFC 8032.
   return Buffer.from(jwk.x!, 'base64url');
 }

@@ -26,8 +26,13 @@ export interface RrsigFields {
 /** RRSIG RDATA up to (not including) the Signature field. */
 export function rrsigRdataPrefix(f: RrsigFields): Buffer {
   return Buffer.concat([
-    u16(f.typeCovered), Buffer.from([f.algorithm, f.labels]), u32(f.originalTtl),
-    u32(f.expiration), u32(f.inception), u16(f.keyTag), nameToWire(f.signerName),
+    u16(f.typeCovered),
+    Buffer.from([f.algorithm, f.labels]),
+    u32(f.originalTtl),
+    u32(f.expiration),
+    u32(f.inception),
+    u16(f.keyTag),
+    nameToWire(f.signerName),
   ]);
 }
 
@@ -51,12 +56,16 @@ export function rrsigTime(seconds: number): string {
 }
 
 /** An RRSIG record; `rrsig` keeps the fields so that a test can re-make it with a damaged signature. */
-export interface RrsigRr extends Rr { rrsig: { fields: RrsigFields; signature: Buffer } }
+export interface RrsigRr extends Rr {
+  rrsig: { fields: RrsigFields; signature: Buffer };
+}
 
 export function rrsigRecord(owner: string, fields: RrsigFields, signature: Buffer): RrsigRr {
   const f = fields;
   return {
-    owner: canonicalName(owner), type: 46, ttl: f.originalTtl,
+    owner: canonicalName(owner),
+    type: 46,
+    ttl: f.originalTtl,
     rdata: Buffer.concat([rrsigRdataPrefix(f), signature]),
     text: `${typeName(f.typeCovered)} ${f.algorithm} ${f.labels} ${f.originalTtl} ${rrsigTime(f.expiration)} ${rrsigTime(f.inception)} ${f.keyTag} ${canonicalName(f.signerName)} ${signature.toString('base64')}`,
     rrsig: { fields, signature },
@@ -66,7 +75,7 @@ export function rrsigRecord(owner: string, fields: RrsigFields, signature: Buffe
 /** Signs a signing input and returns the signature in DNSSEC wire form (RSA: RFC 3110; ECDSA: r‖s; Ed25519: 64 octets). */
 export type DnssecSigner = (data: Buffer) => Promise<Buffer>;
 
-/** A signer backed by a token's private key, with the mechanisms DNSSEC signers use (pkcs11.md §6). */
+/** A signer backed by a token's private key, with the mechanisms DNSSEC signers use (docs/pkcs11-notes.md §6). */
 export function tokenSigner(token: Token, alg: DnssecAlgorithm, privateKey: Handle, session: Handle = token.session): DnssecSigner {
   // CKM_ECDSA returns r‖s, each padded to the field size: exactly RFC 6605's wire form.
   const scheme = dnssecScheme(alg);

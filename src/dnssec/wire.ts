@@ -86,10 +86,24 @@ export function ns(owner: string, ttl: number, host: string): Rr {
 }
 
 export function mx(owner: string, ttl: number, preference: number, exchange: string): Rr {
-  return { owner: canonicalName(owner), type: RRTYPE.MX, ttl, rdata: Buffer.concat([u16(preference), nameToWire(exchange)]), text: `${preference} ${canonicalName(exchange)}` };
+  return {
+    owner: canonicalName(owner),
+    type: RRTYPE.MX,
+    ttl,
+    rdata: Buffer.concat([u16(preference), nameToWire(exchange)]),
+    text: `${preference} ${canonicalName(exchange)}`,
+  };
 }
 
-export interface SoaFields { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
+export interface SoaFields {
+  mname: string;
+  rname: string;
+  serial: number;
+  refresh: number;
+  retry: number;
+  expire: number;
+  minimum: number;
+}
 
 export function soa(owner: string, ttl: number, f: SoaFields): Rr {
   const rdata = Buffer.concat([nameToWire(f.mname), nameToWire(f.rname), u32(f.serial), u32(f.refresh), u32(f.retry), u32(f.expire), u32(f.minimum)]);
@@ -129,7 +143,9 @@ export function typeBitmap(types: number[]): Buffer {
 export function nsec(owner: string, ttl: number, next: string, types: number[]): Rr {
   const sorted = [...new Set(types)].sort((x, y) => x - y);
   return {
-    owner: canonicalName(owner), type: RRTYPE.NSEC, ttl,
+    owner: canonicalName(owner),
+    type: RRTYPE.NSEC,
+    ttl,
     rdata: Buffer.concat([nameToWire(next), typeBitmap(sorted)]),
     text: `${canonicalName(next)} ${sorted.map(typeName).join(' ')}`,
   };

@@ -68,8 +68,14 @@ export async function signZone(opts: SignZoneOptions): Promise<SignedZone> {
     for (const type of types) {
       const rrset = data.filter((r) => r.owner === owner && r.type === type);
       const fields = {
-        typeCovered: type, algorithm: opts.algorithm, labels: labelCount(owner), originalTtl: rrset[0]!.ttl,
-        expiration: opts.expiration, inception: opts.inception, keyTag: tag, signerName: origin,
+        typeCovered: type,
+        algorithm: opts.algorithm,
+        labels: labelCount(owner),
+        originalTtl: rrset[0]!.ttl,
+        expiration: opts.expiration,
+        inception: opts.inception,
+        keyTag: tag,
+        signerName: origin,
       };
       const signature = await opts.sign(signingInput(fields, rrset));
       out.push(...rrset, rrsigRecord(owner, fields, signature));

@@ -47,8 +47,10 @@ export function diffRuns(oldRun: LoadedRun, newRun: LoadedRun): RunDiff {
   const oldDrivers = new Map(oldRun.results.drivers.map((d) => [d.id, d]));
   const newDrivers = new Map(newRun.results.drivers.map((d) => [d.id, d]));
   for (const id of union(oldDrivers.keys(), newDrivers.keys())) {
-    const o = oldDrivers.get(id), n = newDrivers.get(id);
-    const os = o ? driverState(o) : ABSENT, ns = n ? driverState(n) : ABSENT;
+    const o = oldDrivers.get(id),
+      n = newDrivers.get(id);
+    const os = o ? driverState(o) : ABSENT,
+      ns = n ? driverState(n) : ABSENT;
     // A driver left out of the new run was not asked for; one that ran and now could not is worse.
     if (os !== ns) add(id, 'driver', 'status', os, ns, os === 'ran' && ns !== 'ran' && ns !== ABSENT);
     if (!o?.available || !n?.available) continue;
@@ -77,7 +79,8 @@ function driverState(d: DriverReport): string {
 
 /** The firmware or module moved: context for everything else, not a regression by itself. */
 function diffIdentity(o: DriverReport, n: DriverReport, add: Add): void {
-  const oi = o.identity, ni = n.identity;
+  const oi = o.identity,
+    ni = n.identity;
   if (!oi || !ni) return;
   const fields: [string, string, string][] = [
     ['product', oi.product, ni.product],
@@ -93,30 +96,49 @@ function diffDriver(o: DriverReport, n: DriverReport, add: Add): void {
   const oc = new Map(o.cases.map((c) => [caseKey(c), c.status]));
   const nc = new Map(n.cases.map((c) => [caseKey(c), c.status]));
   for (const k of union(oc.keys(), nc.keys())) {
-    const a = oc.get(k) ?? ABSENT, b = nc.get(k) ?? ABSENT;
+    const a = oc.get(k) ?? ABSENT,
+      b = nc.get(k) ?? ABSENT;
     if (a !== b) add(id, 'case', k, a, b, caseRegressed(a, b));
   }
   for (const k of union(Object.keys(o.goldenCodes), Object.keys(n.goldenCodes))) {
-    const a = o.goldenCodes[k], b = n.goldenCodes[k];
+    const a = o.goldenCodes[k],
+      b = n.goldenCodes[k];
     // A code that changed breaks whoever relied on it; one only seen now (or no longer exercised) is listed.
     if (a !== b) add(id, 'golden', k, a ?? ABSENT, b ?? ABSENT, a !== undefined && b !== undefined);
   }
   for (const k of union(Object.keys(o.capabilities), Object.keys(n.capabilities))) {
-    const a = o.capabilities[k], b = n.capabilities[k];
+    const a = o.capabilities[k],
+      b = n.capabilities[k];
     if (a === b) continue;
     const show = (v: boolean | undefined) => (v === undefined ? 'not recorded' : v ? 'works' : 'does not work');
     add(id, 'capability', k, show(a), show(b), a === true);
   }
-  const om = new Map(o.mechanisms.map((m) => [m.name, m])), nm = new Map(n.mechanisms.map((m) => [m.name, m]));
+  const om = new Map(o.mechanisms.map((m) => [m.name, m])),
+    nm = new Map(n.mechanisms.map((m) => [m.name, m]));
   for (const k of union(om.keys(), nm.keys())) {
-    const a = om.get(k), b = nm.get(k);
-    if (!a || !b) { add(id, 'mechanism', k, a ? 'offered' : ABSENT, b ? 'offered' : ABSENT, !b); continue; }
-    const af = [...a.flags].sort().join(' '), bf = [...b.flags].sort().join(' ');
-    if (af !== bf) add(id, 'mechanism', `${k} flags`, af, bf, a.flags.some((f) => !b.flags.includes(f)));
+    const a = om.get(k),
+      b = nm.get(k);
+    if (!a || !b) {
+      add(id, 'mechanism', k, a ? 'offered' : ABSENT, b ? 'offered' : ABSENT, !b);
+      continue;
+    }
+    const af = [...a.flags].sort().join(' '),
+      bf = [...b.flags].sort().join(' ');
+    if (af !== bf)
+      add(
+        id,
+        'mechanism',
+        `${k} flags`,
+        af,
+        bf,
+        a.flags.some((f) => !b.flags.includes(f)),
+      );
   }
-  const ov = new Map(o.suitability.map((v) => [v.signer, verdictLabel(v)])), nv = new Map(n.suitability.map((v) => [v.signer, verdictLabel(v)]));
+  const ov = new Map(o.suitability.map((v) => [v.signer, verdictLabel(v)])),
+    nv = new Map(n.suitability.map((v) => [v.signer, verdictLabel(v)]));
   for (const k of union(ov.keys(), nv.keys())) {
-    const a = ov.get(k), b = nv.get(k);
+    const a = ov.get(k),
+      b = nv.get(k);
     if (a === b) continue;
     add(id, 'verdict', k, a ?? ABSENT, b ?? ABSENT, a !== undefined && (b === undefined || VERDICT_RANK[b] < VERDICT_RANK[a]));
   }
@@ -147,9 +169,11 @@ const rme = (r: BenchRecord) => (r.latencyMs && r.latencyMs.samples >= 2 && r.la
 
 /** true: beyond the measured spread; false: within it; undefined: no spread measured, not compared. */
 function apart(a: BenchRecord, b: BenchRecord): boolean | undefined {
-  const ra = batches(a), rb = batches(b);
+  const ra = batches(a),
+    rb = batches(b);
   if (ra && rb) return Math.max(...rb) < Math.min(...ra) || Math.min(...rb) > Math.max(...ra);
-  const ea = rme(a), eb = rme(b);
+  const ea = rme(a),
+    eb = rme(b);
   if (ea !== undefined && eb !== undefined) return Math.abs(b.opsPerSec - a.opsPerSec) > (a.opsPerSec * ea + b.opsPerSec * eb) / 100;
   return undefined;
 }
@@ -167,7 +191,7 @@ export function renderDiffText(d: RunDiff): string {
   if (d.changes.length === 0) return [...lines, 'no changes', ''].join('\n');
   let driver = '';
   for (const c of d.changes) {
-    if (c.driver !== driver) lines.push(`${driver = c.driver}:`);
+    if (c.driver !== driver) lines.push(`${(driver = c.driver)}:`);
     lines.push(`  ${c.regression ? 'REGRESSION' : 'changed   '} ${c.kind.padEnd(10)} ${c.key}: ${c.old} → ${c.new}`);
   }
   lines.push(`${d.changes.length} change(s), ${d.regressions} regression(s)`, '');
@@ -179,12 +203,15 @@ const md = mdCell;
 export function renderDiffMarkdown(d: RunDiff): string {
   const head = `### hsm-harness diff\n\n${md(d.old.file)} (${md(d.old.finishedAt)}) → ${md(d.new.file)} (${md(d.new.finishedAt)})\n\n`;
   if (d.changes.length === 0) return `${head}No changes.\n`;
-  return `${head}**${d.regressions} regression(s)** in ${d.changes.length} change(s).\n\n| | Driver | What | Item | Old | New |\n|---|---|---|---|---|---|\n`
-    + d.changes.map((c) => `| ${c.regression ? '❌ regression' : 'changed'} | ${md(c.driver)} | ${c.kind} | ${md(c.key)} `
-      + `| ${md(c.old)} | ${md(c.new)} |`).join('\n')
-    + '\n';
+  return (
+    `${head}**${d.regressions} regression(s)** in ${d.changes.length} change(s).\n\n| | Driver | What | Item | Old | New |\n|---|---|---|---|---|---|\n` +
+    d.changes
+      .map((c) => `| ${c.regression ? '❌ regression' : 'changed'} | ${md(c.driver)} | ${c.kind} | ${md(c.key)} ` + `| ${md(c.old)} | ${md(c.new)} |`)
+      .join('\n') +
+    '\n'
+  );
 }
 
 export function renderDiffJson(d: RunDiff): string {
-  return JSON.stringify(d, null, 2) + '\n';
+  return `${JSON.stringify(d, null, 2)}\n`;
 }

@@ -33,8 +33,11 @@ export function pkcs11Identity(modulePath: string, token: Token): DriverIdentity
     firmware: version(t.firmwareVersion),
     hardware: version(t.hardwareVersion),
     module: {
-      path: modulePath, manufacturer: trimPadded(lib.manufacturerID), description: trimPadded(lib.libraryDescription),
-      version: version(lib.libraryVersion), cryptokiVersion: version(lib.cryptokiVersion),
+      path: modulePath,
+      manufacturer: trimPadded(lib.manufacturerID),
+      description: trimPadded(lib.libraryDescription),
+      version: version(lib.libraryVersion),
+      cryptokiVersion: version(lib.cryptokiVersion),
     },
     token: { manufacturer, model, label: trimPadded(t.label), serial: trimPadded(t.serialNumber), serialHashed: false },
   };
@@ -84,12 +87,25 @@ export function owningPackage(path: string): PackageVersion | undefined {
   const cached = owners.get(path);
   if (cached !== undefined) return cached ?? undefined;
   const candidates = [path];
-  try { candidates.push(realpathSync(path)); } catch { /* not there: dpkg will not know it either */ }
+  try {
+    candidates.push(realpathSync(path));
+  } catch {
+    /* not there: dpkg will not know it either */
+  }
   let lists: string[] = [];
-  try { lists = readdirSync(DPKG_INFO).filter((f) => f.endsWith('.list')).map((f) => join(DPKG_INFO, f)); } catch { /* not Debian */ }
+  try {
+    lists = readdirSync(DPKG_INFO)
+      .filter((f) => f.endsWith('.list'))
+      .map((f) => join(DPKG_INFO, f));
+  } catch {
+    /* not Debian */
+  }
   let found: PackageVersion | undefined;
   if (lists.length) {
-    const hits = quiet('grep', ['-lxF', ...candidates.flatMap((c) => ['-e', c]), ...lists])?.split('\n').filter(Boolean) ?? [];
+    const hits =
+      quiet('grep', ['-lxF', ...candidates.flatMap((c) => ['-e', c]), ...lists])
+        ?.split('\n')
+        .filter(Boolean) ?? [];
     const name = hits.map((f) => basename(f, '.list').replace(/:[\w-]+$/, ''))[0];
     const version = name ? quiet('dpkg-query', ['-W', '-f=${Version}', name]) : undefined;
     if (name && version) found = { name, version };
@@ -156,7 +172,10 @@ export function runIdentity(env: NodeJS.ProcessEnv): RunIdentity {
   }
   const cpu = cpus();
   const runner: RunIdentity['runner'] = {
-    labels: (env.HSM_RUNNER_LABELS ?? '').split(',').map((l) => l.trim()).filter(Boolean),
+    labels: (env.HSM_RUNNER_LABELS ?? '')
+      .split(',')
+      .map((l) => l.trim())
+      .filter(Boolean),
   };
   if (env.RUNNER_NAME) runner.name = env.RUNNER_NAME;
   if (env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID) {

@@ -4,7 +4,7 @@
  * a clear usage error naming the file, never a half-right site or diff.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
@@ -12,7 +12,6 @@ import { RESULTS_SCHEMA_VERSION, type RunResults } from '../results.js';
 import { UsageError } from '../errors.js';
 import { projectRoot, toolVersion } from '../paths.js';
 import type { BenchRecord } from '../bench-format.js';
-import type { RunResults as Results } from '../results.js';
 import { importFromTree } from '../registry.js';
 
 export const SCHEMA_PATH = join('docs', 'results.schema.json');
@@ -62,13 +61,17 @@ export async function loadRun(file: string): Promise<LoadedRun> {
   const version = (value as { schemaVersion?: unknown } | null)?.schemaVersion;
   if (version !== RESULTS_SCHEMA_VERSION) {
     const what = typeof version === 'number' ? `results schema version ${version}` : 'no schemaVersion';
-    throw new UsageError(`${file} has ${what}; hsm-harness ${toolVersion()} reads version ${RESULTS_SCHEMA_VERSION} only `
-      + `(docs/results-format.md): run that token again with this version of the harness`);
+    throw new UsageError(
+      `${file} has ${what}; hsm-harness ${toolVersion()} reads version ${RESULTS_SCHEMA_VERSION} only ` +
+        `(docs/results-format.md): run that token again with this version of the harness`,
+    );
   }
   const errors = schemaErrors(value);
   if (errors.length) {
-    throw new UsageError(`${file} does not match docs/results.schema.json version ${RESULTS_SCHEMA_VERSION}: ${errors.slice(0, 3).join('; ')}`
-      + `${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}`);
+    throw new UsageError(
+      `${file} does not match docs/results.schema.json version ${RESULTS_SCHEMA_VERSION}: ${errors.slice(0, 3).join('; ')}` +
+        `${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}`,
+    );
   }
   const results = value as RunResults;
   const digest = createHash('sha256').update(text).digest('hex').slice(0, 12);
@@ -83,10 +86,12 @@ async function benchBeside(file: string, results: RunResults): Promise<BenchReco
       const b = JSON.parse(readFileSync(path, 'utf8')) as { startedAt?: string; records?: BenchRecord[] };
       // Only the bench.json of this same run: a stale one from an earlier run would date figures wrongly.
       if (b.startedAt === results.startedAt && Array.isArray(b.records)) return b.records;
-    } catch { /* fall back to the run's own sections */ }
+    } catch {
+      /* fall back to the run's own sections */
+    }
   }
   // No bench.json of this run beside it: derive the records from the run's own sections, as bench.json does.
-  const { benchRecords } = await importFromTree<{ benchRecords(r: Results): BenchRecord[] }>('bench/report');
+  const { benchRecords } = await importFromTree<{ benchRecords(r: RunResults): BenchRecord[] }>('bench/report');
   return benchRecords(results);
 }
 
@@ -96,7 +101,7 @@ async function benchBeside(file: string, results: RunResults): Promise<BenchReco
  */
 export function resultsFiles(arg: string): string[] {
   const path = resolve(arg);
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch {
@@ -105,7 +110,8 @@ export function resultsFiles(arg: string): string[] {
   if (st.isFile()) return [path];
   const found = readdirSync(path, { recursive: true, encoding: 'utf8' })
     .filter((f) => basename(f) === 'results.json' && !f.split(/[\\/]/).includes('node_modules'))
-    .map((f) => join(path, f)).sort();
+    .map((f) => join(path, f))
+    .sort();
   if (found.length === 0) throw new UsageError(`${arg} holds no results.json; give the reports directory of a run (hsm-harness run --out DIR)`);
   return found;
 }

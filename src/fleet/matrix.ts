@@ -8,7 +8,11 @@ import { verdictLabel, type DriverIdentity, type DriverReport, type PackageVersi
 import type { BenchRecord } from '../bench-format.js';
 import type { LoadedRun } from './load.js';
 
-export interface RunRef { runId: string; driver: string; date: string }
+export interface RunRef {
+  runId: string;
+  driver: string;
+  date: string;
+}
 
 export interface MatrixCell extends RunRef {
   label: 'suitable' | 'not suitable' | 'not tested';
@@ -32,8 +36,14 @@ export interface MatrixRow {
   runs: number;
 }
 
-export interface BenchPoint extends RunRef { opsPerSec: number; rme?: number }
-export interface BenchSeries { name: string; points: BenchPoint[] }
+export interface BenchPoint extends RunRef {
+  opsPerSec: number;
+  rme?: number;
+}
+export interface BenchSeries {
+  name: string;
+  points: BenchPoint[];
+}
 
 export interface FleetMatrix {
   signers: string[];
@@ -75,7 +85,7 @@ export function buildMatrix(runs: LoadedRun[]): FleetMatrix {
       const key = JSON.stringify([row.product, row.firmware, row.module, row.interface]);
       const ref: RunRef = { runId: run.id, driver: d.id, date };
       let r = rows.get(key);
-      if (!r) rows.set(key, r = { key, ...row, drivers: [], cells: {}, lastRun: ref, runs: 0 });
+      if (!r) rows.set(key, (r = { key, ...row, drivers: [], cells: {}, lastRun: ref, runs: 0 }));
       r.runs++;
       if (!r.drivers.includes(d.id)) r.drivers.push(d.id);
       if (newer(ref, r.lastRun)) r.lastRun = ref;
@@ -90,18 +100,34 @@ export function buildMatrix(runs: LoadedRun[]): FleetMatrix {
     }
     for (const rec of run.bench) addBench(bench, run, rec);
   }
-  const sortedRows = [...rows.values()].sort((a, b) => a.product.localeCompare(b.product) || a.interface.localeCompare(b.interface)
-    || a.firmware.localeCompare(b.firmware) || a.module.localeCompare(b.module));
+  const sortedRows = [...rows.values()].sort(
+    (a, b) =>
+      a.product.localeCompare(b.product) || a.interface.localeCompare(b.interface) || a.firmware.localeCompare(b.firmware) || a.module.localeCompare(b.module),
+  );
   return {
     signers,
     rows: sortedRows,
-    bench: Object.fromEntries(Object.entries(bench).sort(([a], [b]) => a.localeCompare(b)).map(([product, m]) => [product,
-      [...m.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => ({ ...s, points: s.points.sort((a, b) => (newer(a, b) ? 1 : -1)) }))])),
-    runs: runs.map((r) => ({
-      id: r.id, file: r.file, date: r.results.finishedAt, version: r.results.identity.harness.version, commit: r.results.identity.harness.commit,
-      host: r.results.identity.machine.hostname, labels: r.results.identity.runner.labels, runUrl: r.results.identity.runner.runUrl,
-      drivers: r.results.drivers.filter((d) => d.available).map((d) => d.id),
-    })).sort((a, b) => (a.date !== b.date ? (a.date < b.date ? 1 : -1) : a.id < b.id ? 1 : -1)),
+    bench: Object.fromEntries(
+      Object.entries(bench)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([product, m]) => [
+          product,
+          [...m.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => ({ ...s, points: s.points.sort((a, b) => (newer(a, b) ? 1 : -1)) })),
+        ]),
+    ),
+    runs: runs
+      .map((r) => ({
+        id: r.id,
+        file: r.file,
+        date: r.results.finishedAt,
+        version: r.results.identity.harness.version,
+        commit: r.results.identity.harness.commit,
+        host: r.results.identity.machine.hostname,
+        labels: r.results.identity.runner.labels,
+        runUrl: r.results.identity.runner.runUrl,
+        drivers: r.results.drivers.filter((d) => d.available).map((d) => d.id),
+      }))
+      .sort((a, b) => (a.date !== b.date ? (a.date < b.date ? 1 : -1) : a.id < b.id ? 1 : -1)),
   };
 }
 
@@ -112,7 +138,7 @@ function addBench(bench: Record<string, Map<string, BenchSeries>>, run: LoadedRu
   const name = `${rec.operation} ${rec.algorithm}${rec.concurrency > 1 ? ` ×${rec.concurrency}` : ''} [${rec.driver}]`;
   const series = (bench[product] ??= new Map());
   let s = series.get(name);
-  if (!s) series.set(name, s = { name, points: [] });
+  if (!s) series.set(name, (s = { name, points: [] }));
   const point: BenchPoint = { runId: run.id, driver: rec.driver, date: run.results.finishedAt, opsPerSec: rec.opsPerSec };
   if (rec.latencyMs?.rme !== undefined) point.rme = rec.latencyMs.rme;
   s.points.push(point);
@@ -125,8 +151,14 @@ const SHORT_SIGNER = (s: string) => s.replace(/\s*\(.*\)\s*$/, '');
 const day = (iso: string) => iso.slice(0, 10);
 
 function testedRows(m: FleetMatrix): string[][] {
-  return m.rows.map((r) => [r.product, r.firmware || '–', r.interface, r.module || '–',
-    ...m.signers.map((s) => r.cells[s]?.label ?? '–'), day(r.lastRun.date)]);
+  return m.rows.map((r) => [
+    r.product,
+    r.firmware || '–',
+    r.interface,
+    r.module || '–',
+    ...m.signers.map((s) => r.cells[s]?.label ?? '–'),
+    day(r.lastRun.date),
+  ]);
 }
 
 function testedHeader(m: FleetMatrix): string[] {
@@ -137,8 +169,15 @@ function testedHeader(m: FleetMatrix): string[] {
  * Markdown table cell: HTML's own characters as entities (so no renderer can see a tag), Markdown's inline
  * markup and the column separator behind a backslash, one line.
  */
-export const mdCell = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\\/g, '\\\\')
-  .replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ').replace(/([*_`[\]])/g, '\\$1');
+export const mdCell = (s: string) =>
+  s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/([*_`[\]])/g, '\\$1');
 
 export function renderTestedMarkdown(m: FleetMatrix): string {
   const head = testedHeader(m);
@@ -153,14 +192,23 @@ export function renderTestedMarkdown(m: FleetMatrix): string {
 }
 
 /** Inline markup characters are escaped with a backslash; a list-table has no column separators to break. */
-const rstCell = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/([\\*`_|[\]<>:])/g, '\\$1').replace(/^([-+#]|\d+[.)])(?=\s|$)/, '\\$1');
+const rstCell = (s: string) =>
+  s
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/([\\*`_|[\]<>:])/g, '\\$1')
+    .replace(/^([-+#]|\d+[.)])(?=\s|$)/, '\\$1');
 
 export function renderTestedRst(m: FleetMatrix): string {
   const rows = [testedHeader(m), ...testedRows(m)];
-  const lines = ['.. Generated by hsm-harness merge from machine-checked runs; do not edit by hand.', '', '.. list-table:: Tested HSMs',
-    '   :header-rows: 1', ''];
+  const lines = [
+    '.. Generated by hsm-harness merge from machine-checked runs; do not edit by hand.',
+    '',
+    '.. list-table:: Tested HSMs',
+    '   :header-rows: 1',
+    '',
+  ];
   for (const r of rows) {
-    r.forEach((c, i) => lines.push(`   ${i === 0 ? '*' : ' '} - ${rstCell(c) || '\\ '}`));
+    for (const [i, c] of r.entries()) lines.push(`   ${i === 0 ? '*' : ' '} - ${rstCell(c) || '\\ '}`);
   }
   lines.push('');
   return lines.join('\n');

@@ -45,30 +45,43 @@ function page(title: string, body: string): string {
 function cell(c: MatrixCell | undefined): string {
   if (!c) return '<td class="cell na" data-verdict="">–</td>';
   const title = `${c.driver}, run ${c.runId}${c.otherRuns ? `; ${c.otherRuns} other run(s)` : ''}${c.reasons.length ? `: ${c.reasons.join('; ')}` : ''}`;
-  return `<td class="cell" data-verdict="${esc(c.label)}" data-run="${esc(c.runId)}" data-driver="${esc(c.driver)}" title="${esc(title)}">`
-    + `<a href="${esc(runLink(c.runId, c.driver))}"><span class="v-${esc(c.label.replace(/\W/g, ''))}">${esc(c.label)}</span>`
-    + `<span class="date">${esc(day(c.date))}</span></a></td>`;
+  return (
+    `<td class="cell" data-verdict="${esc(c.label)}" data-run="${esc(c.runId)}" data-driver="${esc(c.driver)}" title="${esc(title)}">` +
+    `<a href="${esc(runLink(c.runId, c.driver))}"><span class="v-${esc(c.label.replace(/\W/g, ''))}">${esc(c.label)}</span>` +
+    `<span class="date">${esc(day(c.date))}</span></a></td>`
+  );
 }
 
 function matrixTable(m: FleetMatrix): string {
   const head = ['HSM', 'Firmware', 'Module', 'Interface', ...m.signers, 'Drivers', 'Last run'];
-  const rows = m.rows.map((r) => `<tr data-key="${esc(r.key)}"><td class="product">${esc(r.product)}</td><td class="firmware">${esc(r.firmware || '–')}</td>`
-    + `<td class="module">${esc(r.module || '–')}</td><td class="interface">${esc(r.interface)}</td>${m.signers.map((s) => cell(r.cells[s])).join('')}`
-    + `<td class="drivers">${esc(r.drivers.join(', '))}</td>`
-    + `<td class="last"><a href="${esc(runLink(r.lastRun.runId, r.lastRun.driver))}">${esc(day(r.lastRun.date))}</a> `
-    + `<span class="muted">(${esc(r.runs)} run${r.runs === 1 ? '' : 's'})</span></td></tr>`);
-  return `<div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>`
-    + `<tbody>${rows.join('\n')}</tbody></table></div>`;
+  const rows = m.rows.map(
+    (r) =>
+      `<tr data-key="${esc(r.key)}"><td class="product">${esc(r.product)}</td><td class="firmware">${esc(r.firmware || '–')}</td>` +
+      `<td class="module">${esc(r.module || '–')}</td><td class="interface">${esc(r.interface)}</td>${m.signers.map((s) => cell(r.cells[s])).join('')}` +
+      `<td class="drivers">${esc(r.drivers.join(', '))}</td>` +
+      `<td class="last"><a href="${esc(runLink(r.lastRun.runId, r.lastRun.driver))}">${esc(day(r.lastRun.date))}</a> ` +
+      `<span class="muted">(${esc(r.runs)} run${r.runs === 1 ? '' : 's'})</span></td></tr>`,
+  );
+  return (
+    `<div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>` +
+    `<tbody>${rows.join('\n')}</tbody></table></div>`
+  );
 }
 
 /** A small inline line chart of one series; no axes, the table beside it has the numbers. */
 function sparkline(s: BenchSeries): string {
-  const w = 160, h = 28, vals = s.points.map((p) => p.opsPerSec);
+  const w = 160,
+    h = 28,
+    vals = s.points.map((p) => p.opsPerSec);
   if (vals.length < 2) return '';
-  const max = Math.max(...vals), min = Math.min(...vals), span = max - min || 1;
+  const max = Math.max(...vals),
+    min = Math.min(...vals),
+    span = max - min || 1;
   const pts = vals.map((v, i) => `${(i * (w - 4)) / (vals.length - 1) + 2},${(h - 2 - ((v - min) / span) * (h - 4)).toFixed(1)}`).join(' ');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="trend">`
-    + `<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="${pts}"/></svg>`;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="trend">` +
+    `<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="${pts}"/></svg>`
+  );
 }
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
@@ -76,27 +89,47 @@ const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
 function benchHistory(m: FleetMatrix): string {
   const products = Object.keys(m.bench);
   if (products.length === 0) return '<p class="muted">No run merged here has benchmark figures.</p>';
-  return products.map((product) => {
-    const rows = m.bench[product]!.map((s) => `<tr><td class="series">${esc(s.name)}</td><td>${sparkline(s)}</td><td class="points">`
-      + s.points.map((p) => `<a href="${esc(runLink(p.runId, p.driver))}" title="${esc(p.date)}">${esc(fmt(p.opsPerSec))}`
-        + `${p.rme !== undefined ? ` ±${esc(p.rme.toFixed(1))}%` : ''}`
-        + ` <span class="date">${esc(day(p.date))}</span></a>`).join(' · ') + '</td></tr>');
-    return `<section class="bench" data-product="${esc(product)}"><h3>${esc(product)}</h3>`
-      + `<table class="bench-history"><thead><tr><th>Series (operations per second)</th><th>Trend</th><th>Runs, oldest first</th></tr></thead>`
-      + `<tbody>${rows.join('')}</tbody></table></section>`;
-  }).join('\n');
+  return products
+    .map((product) => {
+      const rows = m.bench[product]!.map(
+        (s) =>
+          `<tr><td class="series">${esc(s.name)}</td><td>${sparkline(s)}</td><td class="points">` +
+          s.points
+            .map(
+              (p) =>
+                `<a href="${esc(runLink(p.runId, p.driver))}" title="${esc(p.date)}">${esc(fmt(p.opsPerSec))}` +
+                `${p.rme !== undefined ? ` ±${esc(p.rme.toFixed(1))}%` : ''}` +
+                ` <span class="date">${esc(day(p.date))}</span></a>`,
+            )
+            .join(' · ') +
+          '</td></tr>',
+      );
+      return (
+        `<section class="bench" data-product="${esc(product)}"><h3>${esc(product)}</h3>` +
+        `<table class="bench-history"><thead><tr><th>Series (operations per second)</th><th>Trend</th><th>Runs, oldest first</th></tr></thead>` +
+        `<tbody>${rows.join('')}</tbody></table></section>`
+      );
+    })
+    .join('\n');
 }
 
 function runsTable(m: FleetMatrix): string {
-  const rows = m.runs.map((r) => `<tr data-run="${esc(r.id)}"><td><a href="${esc(runPath(r.id))}">${esc(r.date)}</a></td><td>${esc(r.host)}</td>`
-    + `<td>${esc(r.labels.join(', ') || '–')}</td><td>${esc(r.version)}${r.commit ? ` <code>${esc(r.commit.slice(0, 12))}</code>` : ''}</td>`
-    + `<td>${esc(r.drivers.join(', '))}</td><td>${r.runUrl && /^https:\/\//.test(r.runUrl) ? `<a href="${esc(r.runUrl)}">CI run</a>` : '–'}</td></tr>`);
-  return `<table class="runs"><thead><tr><th>Finished</th><th>Machine</th><th>Runner labels</th><th>Harness</th><th>Drivers</th><th>Log</th></tr></thead>`
-    + `<tbody>${rows.join('\n')}</tbody></table>`;
+  const rows = m.runs.map(
+    (r) =>
+      `<tr data-run="${esc(r.id)}"><td><a href="${esc(runPath(r.id))}">${esc(r.date)}</a></td><td>${esc(r.host)}</td>` +
+      `<td>${esc(r.labels.join(', ') || '–')}</td><td>${esc(r.version)}${r.commit ? ` <code>${esc(r.commit.slice(0, 12))}</code>` : ''}</td>` +
+      `<td>${esc(r.drivers.join(', '))}</td><td>${r.runUrl && /^https:\/\//.test(r.runUrl) ? `<a href="${esc(r.runUrl)}">CI run</a>` : '–'}</td></tr>`,
+  );
+  return (
+    `<table class="runs"><thead><tr><th>Finished</th><th>Machine</th><th>Runner labels</th><th>Harness</th><th>Drivers</th><th>Log</th></tr></thead>` +
+    `<tbody>${rows.join('\n')}</tbody></table>`
+  );
 }
 
 export function renderSiteIndex(m: FleetMatrix, generatedAt: string): string {
-  return page('hsm-harness: tested HSMs', `
+  return page(
+    'hsm-harness: tested HSMs',
+    `
 <header><h1>Tested HSMs</h1>
 <p class="muted">Merged by hsm-harness from ${esc(m.runs.length)} run(s) on ${esc(generatedAt)}. Every cell links to the run that proved it.
 Also as <a href="tested-hsms.md">Markdown</a>, <a href="tested-hsms.rst">reStructuredText</a> and <a href="matrix.json">JSON</a>.</p></header>
@@ -107,7 +140,8 @@ ${matrixTable(m)}
 ${benchHistory(m)}
 <h2 id="runs">Runs merged</h2>
 ${runsTable(m)}
-</main>`);
+</main>`,
+  );
 }
 
 /** Every file of the site, rendered in memory: the caller writes them only when all rendered. */
@@ -117,10 +151,10 @@ export function renderSite(runs: LoadedRun[], generatedAt = new Date().toISOStri
   files.set('index.html', renderSiteIndex(m, generatedAt));
   files.set('tested-hsms.md', renderTestedMarkdown(m));
   files.set('tested-hsms.rst', renderTestedRst(m));
-  files.set('matrix.json', JSON.stringify(m, null, 2) + '\n');
+  files.set('matrix.json', `${JSON.stringify(m, null, 2)}\n`);
   for (const r of runs) {
     files.set(runPath(r.id), renderHtml(r.results));
-    files.set(runPath(r.id).replace(/index\.html$/, 'results.json'), JSON.stringify(r.results, null, 2) + '\n');
+    files.set(runPath(r.id).replace(/index\.html$/, 'results.json'), `${JSON.stringify(r.results, null, 2)}\n`);
   }
   files.set(SITE_MARKER, 'Written by hsm-harness merge; the next merge with the same --out replaces this folder.\n');
   return files;

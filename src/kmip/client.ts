@@ -24,12 +24,29 @@ import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { KmipConnection } from '../driver.js';
-import { decode, encode, frameLength, TtlvError } from './ttlv.js';
+import { decode, encode, frameLength, type TtlvError } from './ttlv.js';
 import type { Item } from './ttlv.js';
 import { E, T, operationName } from './tags.js';
 import {
-  attribute, bytes, child, children, cryptoParams, enumItem, int, nameAttribute, numberOf, parseResponse, protocolVersion,
-  requestMessage, resultReasonName, resultStatusName, struct, text, textOf, usageMask, usageMaskAttribute,
+  attribute,
+  bytes,
+  child,
+  children,
+  cryptoParams,
+  enumItem,
+  int,
+  nameAttribute,
+  numberOf,
+  parseResponse,
+  protocolVersion,
+  requestMessage,
+  resultReasonName,
+  resultStatusName,
+  struct,
+  text,
+  textOf,
+  usageMask,
+  usageMaskAttribute,
 } from './messages.js';
 import type { CryptoParams, ParsedResponse, ProtocolVersion, RequestBatchItem, RequestOptions } from './messages.js';
 import { registerSecret } from '../secrets.js';
@@ -49,7 +66,12 @@ export interface KmipClientOptions {
 }
 
 export class KmipError extends Error {
-  constructor(readonly operation: number, readonly resultStatus: number, readonly resultReason: number | undefined, readonly resultMessage: string | undefined) {
+  constructor(
+    readonly operation: number,
+    readonly resultStatus: number,
+    readonly resultReason: number | undefined,
+    readonly resultMessage: string | undefined,
+  ) {
     super(`${operationName(operation)}: ${resultStatusName(resultStatus)} / ${resultReasonName(resultReason)}${resultMessage ? `: ${resultMessage}` : ''}`);
     this.name = 'KmipError';
   }
@@ -57,7 +79,10 @@ export class KmipError extends Error {
 
 /** The connection broke, timed out, or the peer sent something that is not a KMIP response. */
 export class KmipTransportError extends Error {
-  constructor(message: string) { super(message); this.name = 'KmipTransportError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'KmipTransportError';
+  }
 }
 
 const OP = (name: string) => E('Operation', name);
@@ -74,11 +99,28 @@ function checkAuthentication(conn: KmipConnection, credentialSent: boolean, item
   if (!credentialSent || conn.launchedByHarness) return;
   const rejected = items.find((it) => it.resultStatus !== 0 && (it.resultReason === AUTH_FAILED || PIN_REJECTED.test(it.resultMessage ?? '')));
   if (!rejected) return;
-  throw new UsageError(`the KMIP server at ${conn.host}:${conn.port} rejected the credentials (${resultReasonName(rejected.resultReason)}${rejected.resultMessage ? `: ${rejected.resultMessage}` : ''}); check KMIP_USERNAME and KMIP_PASSWORD`);
+  throw new UsageError(
+    `the KMIP server at ${conn.host}:${conn.port} rejected the credentials (${resultReasonName(rejected.resultReason)}${rejected.resultMessage ? `: ${rejected.resultMessage}` : ''}); check KMIP_USERNAME and KMIP_PASSWORD`,
+  );
 }
 
-const CASCADE_V10 = new Set(['Create', 'Create Key Pair', 'Register', 'Locate', 'Get', 'Get Attributes', 'Get Attribute List',
-  'Add Attribute', 'Modify Attribute', 'Delete Attribute', 'Activate', 'Revoke', 'Destroy'].map(OP));
+const CASCADE_V10 = new Set(
+  [
+    'Create',
+    'Create Key Pair',
+    'Register',
+    'Locate',
+    'Get',
+    'Get Attributes',
+    'Get Attribute List',
+    'Add Attribute',
+    'Modify Attribute',
+    'Delete Attribute',
+    'Activate',
+    'Revoke',
+    'Destroy',
+  ].map(OP),
+);
 
 /** The Protocol Version Cascade's client puts in the header for a request whose first item is `op`. */
 export function cascadeVersionFor(op: number): ProtocolVersion {
@@ -87,11 +129,32 @@ export function cascadeVersionFor(op: number): ProtocolVersion {
   return { major: 1, minor: 2 };
 }
 
-export interface TlsInfo { version: string; cipher: string; cipherStandardName?: string }
+export interface TlsInfo {
+  version: string;
+  cipher: string;
+  cipherStandardName?: string;
+}
 
-export interface QueryResult { operations: number[]; objectTypes: number[]; vendorIdentification?: string; serverInformation?: Item }
-export interface GetResult { objectType?: number; uniqueId?: string; keyFormatType?: number; keyMaterial?: Item; algorithm?: number; length?: number; payload: Item }
-export interface AttributeValue { name: string; index?: number; value: Item }
+export interface QueryResult {
+  operations: number[];
+  objectTypes: number[];
+  vendorIdentification?: string;
+  serverInformation?: Item;
+}
+export interface GetResult {
+  objectType?: number;
+  uniqueId?: string;
+  keyFormatType?: number;
+  keyMaterial?: Item;
+  algorithm?: number;
+  length?: number;
+  payload: Item;
+}
+export interface AttributeValue {
+  name: string;
+  index?: number;
+  value: Item;
+}
 
 export interface KeyPairSpec {
   algorithm: 'RSA' | 'ECDSA';
@@ -110,11 +173,28 @@ export class KmipClient {
   private closedReason: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly socket: tls.TLSSocket, readonly conn: KmipConnection, readonly opts: Required<Omit<KmipClientOptions, 'version' | 'maximumResponseSize'>> & KmipClientOptions, readonly tls: TlsInfo) {
-    socket.on('data', (d: Buffer) => { this.buffered = Buffer.concat([this.buffered, d]); this.wake(); });
-    socket.on('end', () => { this.closedReason ??= 'the server closed the connection'; this.wake(); });
-    socket.on('close', () => { this.closedReason ??= 'the connection closed'; this.wake(); });
-    socket.on('error', (e) => { this.closedReason ??= `connection error: ${e.message}`; this.wake(); });
+  private constructor(
+    private readonly socket: tls.TLSSocket,
+    readonly conn: KmipConnection,
+    readonly opts: Required<Omit<KmipClientOptions, 'version' | 'maximumResponseSize'>> & KmipClientOptions,
+    readonly tls: TlsInfo,
+  ) {
+    socket.on('data', (d: Buffer) => {
+      this.buffered = Buffer.concat([this.buffered, d]);
+      this.wake();
+    });
+    socket.on('end', () => {
+      this.closedReason ??= 'the server closed the connection';
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closedReason ??= 'the connection closed';
+      this.wake();
+    });
+    socket.on('error', (e) => {
+      this.closedReason ??= `connection error: ${e.message}`;
+      this.wake();
+    });
   }
 
   static async connect(conn: KmipConnection, options: KmipClientOptions = {}): Promise<KmipClient> {
@@ -122,7 +202,8 @@ export class KmipClient {
     registerSecret(conn.password, 'the KMIP password');
     const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
       const s = tls.connect({
-        host: conn.host, port: conn.port,
+        host: conn.host,
+        port: conn.port,
         ca: conn.ca ? readFileSync(conn.ca) : undefined,
         rejectUnauthorized: !conn.insecure,
         cert: conn.clientCert ? readFileSync(conn.clientCert) : undefined,
@@ -131,15 +212,28 @@ export class KmipClient {
         servername: /^[\d.:]+$/.test(conn.host) ? undefined : conn.host,
         minVersion: 'TLSv1.2',
       });
-      const timer = setTimeout(() => { s.destroy(); reject(new KmipTransportError(`TLS handshake with ${conn.host}:${conn.port} did not finish within ${opts.timeoutMs} ms`)); }, opts.timeoutMs);
-      s.once('secureConnect', () => { clearTimeout(timer); resolve(s); });
-      s.once('error', (e) => { clearTimeout(timer); reject(new KmipTransportError(`cannot connect to ${conn.host}:${conn.port}: ${e.message}`)); });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new KmipTransportError(`TLS handshake with ${conn.host}:${conn.port} did not finish within ${opts.timeoutMs} ms`));
+      }, opts.timeoutMs);
+      s.once('secureConnect', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      s.once('error', (e) => {
+        clearTimeout(timer);
+        reject(new KmipTransportError(`cannot connect to ${conn.host}:${conn.port}: ${e.message}`));
+      });
     });
     const c = socket.getCipher();
     return new KmipClient(socket, conn, opts, { version: socket.getProtocol() ?? 'unknown', cipher: c.name, cipherStandardName: c.standardName });
   }
 
-  private wake(): void { const w = this.waiter; this.waiter = null; w?.(); }
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
 
   /** Read one TTLV-framed message from the stream. */
   private async readFrame(timeoutMs: number): Promise<Buffer> {
@@ -162,7 +256,10 @@ export class KmipClient {
       if (left <= 0) throw new KmipTransportError(`no complete response within ${timeoutMs} ms (${this.buffered.length} bytes received)`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
-        this.waiter = () => { clearTimeout(t); resolve(); };
+        this.waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
     }
   }
@@ -177,10 +274,14 @@ export class KmipClient {
   }
 
   /** Send raw bytes without waiting for an answer (half-open and truncation probes). */
-  writeRaw(data: Uint8Array): void { this.socket.write(data); }
+  writeRaw(data: Uint8Array): void {
+    this.socket.write(data);
+  }
 
   /** Whether the server has closed or broken the connection. */
-  get closed(): string | null { return this.closedReason; }
+  get closed(): string | null {
+    return this.closedReason;
+  }
 
   private serialised<R>(fn: () => Promise<R>): Promise<R> {
     const run = this.queue.then(fn, fn);
@@ -227,7 +328,10 @@ export class KmipClient {
   }
 
   async query(functions: string[] = ['Query Operations', 'Query Objects', 'Query Server Information']): Promise<QueryResult> {
-    const p = await this.call('Query', functions.map((f) => enumItem('Query Function', f)));
+    const p = await this.call(
+      'Query',
+      functions.map((f) => enumItem('Query Function', f)),
+    );
     return {
       operations: children(p, 'Operation').map((o) => o.value as number),
       objectTypes: children(p, 'Object Type').map((o) => o.value as number),
@@ -236,7 +340,7 @@ export class KmipClient {
     };
   }
 
-  /** Cascade's template shape (kmip.md §6): algorithm + length common; Name + usage mask per half. */
+  /** Cascade's template shape (NLnetLabs/domain-kmip src/lib.rs; docs/kmip-profile.md §4): algorithm + length common; Name + usage mask per half. */
   async createKeyPair(spec: KeyPairSpec): Promise<{ privateId: string; publicId: string }> {
     const p = await this.call('Create Key Pair', [
       struct('Common Template-Attribute', [
@@ -250,7 +354,7 @@ export class KmipClient {
     let privateId = textOf(p, 'Private Key Unique Identifier');
     let publicId = textOf(p, 'Public Key Unique Identifier');
     if (privateId === undefined || publicId === undefined) {
-      // KMIP 1.0 use case 8.1 as reproduced in places uses the generic tag for both (kmip.md §5).
+      // KMIP 1.0 use case 8.1 as reproduced in places uses the generic tag for both (docs/kmip-profile.md §8).
       const ids = children(p, 'Unique Identifier').map((u) => u.value as string);
       if (ids.length === 2) {
         this.deviations.push('Create Key Pair response uses Unique Identifier (420094) instead of Private/Public Key Unique Identifier');
@@ -264,21 +368,32 @@ export class KmipClient {
 
   async get(id: string, keyFormatType?: string): Promise<GetResult> {
     const p = await this.call('Get', [text('Unique Identifier', id), ...(keyFormatType ? [enumItem('Key Format Type', keyFormatType)] : [])]);
-    const obj = p?.type === 'Structure' ? p.value.find((c) => c.tag === T('Public Key') || c.tag === T('Private Key') || c.tag === T('Symmetric Key')) : undefined;
+    const obj =
+      p?.type === 'Structure' ? p.value.find((c) => c.tag === T('Public Key') || c.tag === T('Private Key') || c.tag === T('Symmetric Key')) : undefined;
     const block = child(obj, 'Key Block');
     return {
-      objectType: numberOf(p, 'Object Type'), uniqueId: textOf(p, 'Unique Identifier'),
-      keyFormatType: numberOf(block, 'Key Format Type'), keyMaterial: child(child(block, 'Key Value'), 'Key Material'),
-      algorithm: numberOf(block, 'Cryptographic Algorithm'), length: numberOf(block, 'Cryptographic Length'), payload: p!,
+      objectType: numberOf(p, 'Object Type'),
+      uniqueId: textOf(p, 'Unique Identifier'),
+      keyFormatType: numberOf(block, 'Key Format Type'),
+      keyMaterial: child(child(block, 'Key Value'), 'Key Material'),
+      algorithm: numberOf(block, 'Cryptographic Algorithm'),
+      length: numberOf(block, 'Cryptographic Length'),
+      payload: p!,
     };
   }
 
   async getAttributes(id: string, names: string[] = []): Promise<AttributeValue[]> {
     const p = await this.call('Get Attributes', [text('Unique Identifier', id), ...names.map((n) => text('Attribute Name', n))]);
-    return children(p, 'Attribute').map((a) => ({ name: textOf(a, 'Attribute Name') ?? '', index: numberOf(a, 'Attribute Index'), value: child(a, 'Attribute Value')! }));
+    return children(p, 'Attribute').map((a) => ({
+      name: textOf(a, 'Attribute Name') ?? '',
+      index: numberOf(a, 'Attribute Index'),
+      value: child(a, 'Attribute Value')!,
+    }));
   }
 
-  async activate(id: string): Promise<void> { await this.call('Activate', [text('Unique Identifier', id)]); }
+  async activate(id: string): Promise<void> {
+    await this.call('Activate', [text('Unique Identifier', id)]);
+  }
 
   private signItem(privateId: string, data: Uint8Array, params?: CryptoParams): Item[] {
     return [text('Unique Identifier', privateId), ...(params ? [cryptoParams(params)] : []), bytes('Data', data)];
@@ -308,7 +423,12 @@ export class KmipClient {
   }
 
   async signatureVerify(publicId: string, data: Uint8Array, signature: Uint8Array, params?: CryptoParams): Promise<boolean> {
-    const p = await this.call('Signature Verify', [text('Unique Identifier', publicId), ...(params ? [cryptoParams(params)] : []), bytes('Data', data), bytes('Signature Data', signature)]);
+    const p = await this.call('Signature Verify', [
+      text('Unique Identifier', publicId),
+      ...(params ? [cryptoParams(params)] : []),
+      bytes('Data', data),
+      bytes('Signature Data', signature),
+    ]);
     return numberOf(p, 'Validity Indicator') === 1;
   }
 
@@ -328,12 +448,15 @@ export class KmipClient {
   }
 
   async revoke(id: string, reason = 'Cessation of Operation', message?: string): Promise<void> {
-    await this.call('Revoke', [text('Unique Identifier', id), struct('Revocation Reason', [
-      enumItem('Revocation Reason Code', reason), ...(message ? [text('Revocation Message', message)] : []),
-    ])]);
+    await this.call('Revoke', [
+      text('Unique Identifier', id),
+      struct('Revocation Reason', [enumItem('Revocation Reason Code', reason), ...(message ? [text('Revocation Message', message)] : [])]),
+    ]);
   }
 
-  async destroy(id: string): Promise<void> { await this.call('Destroy', [text('Unique Identifier', id)]); }
+  async destroy(id: string): Promise<void> {
+    await this.call('Destroy', [text('Unique Identifier', id)]);
+  }
 
   async rngRetrieve(length: number): Promise<Uint8Array> {
     const p = await this.call('RNG Retrieve', [int('Data Length', length)]);

@@ -18,7 +18,10 @@ export interface JsonItem {
 
 /** Thrown for JSON that does not describe a TTLV tree; `path` says where. */
 export class TtlvJsonError extends Error {
-  constructor(reason: string, readonly path: string[]) {
+  constructor(
+    reason: string,
+    readonly path: string[],
+  ) {
     super(`${reason}${path.length ? ` at ${path.join(' / ')}` : ''}`);
     this.name = 'TtlvJsonError';
   }
@@ -48,16 +51,20 @@ export function toJson(item: Item, attributeName?: string): JsonItem {
     }
     case 'Enumeration':
       return { tag, type: item.type, value: enumName(enumTable(item.tag, attributeName), item.value) ?? item.value };
-    case 'LongInteger': return { tag, type: item.type, value: item.value.toString() };
-    case 'BigInteger': return { tag, type: item.type, value: item.value < 0n ? `-0x${(-item.value).toString(16)}` : `0x${item.value.toString(16)}` };
-    case 'ByteString': return { tag, type: item.type, value: Buffer.from(item.value).toString('hex') };
+    case 'LongInteger':
+      return { tag, type: item.type, value: item.value.toString() };
+    case 'BigInteger':
+      return { tag, type: item.type, value: item.value < 0n ? `-0x${(-item.value).toString(16)}` : `0x${item.value.toString(16)}` };
+    case 'ByteString':
+      return { tag, type: item.type, value: Buffer.from(item.value).toString('hex') };
     case 'DateTime': {
       const s = item.value;
       const iso = s >= -MAX_DATE_SECONDS && s <= MAX_DATE_SECONDS ? new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z') : undefined;
       // ISO strings only when they parse back to the same second (years beyond 9999 do not).
       return { tag, type: item.type, value: iso && /^\d{4}-/.test(iso) ? iso : s.toString() };
     }
-    default: return { tag, type: item.type, value: item.value };
+    default:
+      return { tag, type: item.type, value: item.value };
   }
 }
 
@@ -73,7 +80,8 @@ export function checkJsonNesting(text: string, maxDepth = DEFAULT_MAX_DEPTH): vo
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;
@@ -98,7 +106,9 @@ export function fromJson(json: unknown, path: string[] = [], attributeName?: str
   }
   const type = j.type as ItemType;
   const v = j.value;
-  const bad = (what: string): never => { throw new TtlvJsonError(`${type} value must be ${what}`, here); };
+  const bad = (what: string): never => {
+    throw new TtlvJsonError(`${type} value must be ${what}`, here);
+  };
   switch (type) {
     case 'Structure': {
       if (!Array.isArray(v)) return bad('an array of items');

@@ -1,7 +1,7 @@
 /**
  * Launching a loopback KMIP server the harness owns: a free port, the server in its own process group (so that
  * its helper processes die with it), readiness by TCP connect, and a stop that does not trust SIGTERM
- * (PyKMIP ignores it for 10 s or more: kmip.md §8).
+ * (PyKMIP ignores it for 10 s or more: docs/kmip-profile.md §6).
  */
 import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
@@ -23,7 +23,10 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 export function tcpReachable(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
-    const done = (ok: boolean) => { s.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
     s.setTimeout(timeoutMs, () => done(false));
     s.once('connect', () => done(true));
     s.once('error', () => done(false));
@@ -39,15 +42,29 @@ export interface LaunchedServer {
 }
 
 export async function launchServer(opts: {
-  cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile: string; host: string; port: number; readyTimeoutMs?: number; what: string;
+  cmd: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  logFile: string;
+  host: string;
+  port: number;
+  readyTimeoutMs?: number;
+  what: string;
 }): Promise<LaunchedServer> {
   // Output goes to a file: a pipe would be held open by the server's children and never reach EOF.
   const log = await open(opts.logFile, 'a');
   const child = spawn(opts.cmd, opts.args, { env: opts.env ?? process.env, stdio: ['ignore', log.fd, log.fd], detached: true });
   await log.close();
   let exited: string | null = null;
-  const gone = new Promise<void>((resolve) => child.once('exit', (code, sig) => { exited = sig ?? `exit ${code}`; resolve(); }));
-  child.once('error', (e) => { exited = e.message; });
+  const gone = new Promise<void>((resolve) =>
+    child.once('exit', (code, sig) => {
+      exited = sig ?? `exit ${code}`;
+      resolve();
+    }),
+  );
+  child.once('error', (e) => {
+    exited = e.message;
+  });
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${opts.what} did not start: ${opts.cmd} could not be run`);
@@ -56,7 +73,10 @@ export async function launchServer(opts: {
     pid,
     alive: () => exited === null,
     async stop(graceMs = 2000) {
-      if (exited !== null) { killTree(pid, 'SIGKILL'); return; }
+      if (exited !== null) {
+        killTree(pid, 'SIGKILL');
+        return;
+      }
       killTree(pid, 'SIGINT');
       await Promise.race([gone, new Promise((r) => setTimeout(r, graceMs))]);
       killTree(pid, 'SIGKILL');

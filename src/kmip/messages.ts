@@ -9,15 +9,25 @@ import { E, ENUMS, T, operationName, tagName } from './tags.js';
 // Small item constructors, by tag name.
 export const struct = (tag: string, value: Item[]): Item => ({ tag: T(tag), type: 'Structure', value });
 export const int = (tag: string, value: number): Item => ({ tag: T(tag), type: 'Integer', value });
-export const enumItem = (tag: string, value: string | number): Item => ({ tag: T(tag), type: 'Enumeration', value: typeof value === 'number' ? value : E(tag, value) });
+export const enumItem = (tag: string, value: string | number): Item => ({
+  tag: T(tag),
+  type: 'Enumeration',
+  value: typeof value === 'number' ? value : E(tag, value),
+});
 export const text = (tag: string, value: string): Item => ({ tag: T(tag), type: 'TextString', value });
 export const bytes = (tag: string, value: Uint8Array): Item => ({ tag: T(tag), type: 'ByteString', value });
 export const bool = (tag: string, value: boolean): Item => ({ tag: T(tag), type: 'Boolean', value });
 export const dateTime = (tag: string, seconds: bigint): Item => ({ tag: T(tag), type: 'DateTime', value: seconds });
 
-export interface ProtocolVersion { major: number; minor: number }
+export interface ProtocolVersion {
+  major: number;
+  minor: number;
+}
 
-export interface Credential { username: string; password?: string }
+export interface Credential {
+  username: string;
+  password?: string;
+}
 
 export interface RequestBatchItem {
   operation: number;
@@ -41,9 +51,7 @@ export function protocolVersion(v: ProtocolVersion): Item {
 export function credentialItem(c: Credential): Item {
   const value: Item[] = [text('Username', c.username)];
   if (c.password !== undefined) value.push(text('Password', c.password));
-  return struct('Authentication', [struct('Credential', [
-    enumItem('Credential Type', 'Username and Password'), struct('Credential Value', value),
-  ])]);
+  return struct('Authentication', [struct('Credential', [enumItem('Credential Type', 'Username and Password'), struct('Credential Value', value)])]);
 }
 
 export function requestMessage(opts: RequestOptions, items: RequestBatchItem[]): Item {
@@ -55,11 +63,13 @@ export function requestMessage(opts: RequestOptions, items: RequestBatchItem[]):
   header.push(int('Batch Count', items.length));
   return struct('Request Message', [
     struct('Request Header', header),
-    ...items.map((b) => struct('Batch Item', [
-      enumItem('Operation', b.operation),
-      ...(b.uniqueBatchItemId ? [bytes('Unique Batch Item ID', b.uniqueBatchItemId)] : []),
-      struct('Request Payload', b.payload),
-    ])),
+    ...items.map((b) =>
+      struct('Batch Item', [
+        enumItem('Operation', b.operation),
+        ...(b.uniqueBatchItemId ? [bytes('Unique Batch Item ID', b.uniqueBatchItemId)] : []),
+        struct('Request Payload', b.payload),
+      ]),
+    ),
   ]);
 }
 
@@ -117,17 +127,20 @@ export interface ParsedResponse {
 
 /** A response that does not have the shape of a Response Message at all. */
 export class KmipProtocolError extends Error {
-  constructor(message: string) { super(message); this.name = 'KmipProtocolError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'KmipProtocolError';
+  }
 }
 
 export function child(s: Item | undefined, tag: string): Item | undefined {
-  if (!s || s.type !== 'Structure') return undefined;
+  if (s?.type !== 'Structure') return undefined;
   const t = T(tag);
   return s.value.find((c) => c.tag === t);
 }
 
 export function children(s: Item | undefined, tag: string): Item[] {
-  if (!s || s.type !== 'Structure') return [];
+  if (s?.type !== 'Structure') return [];
   const t = T(tag);
   return s.value.filter((c) => c.tag === t);
 }
@@ -167,8 +180,11 @@ export function parseResponse(msg: Item, request?: { items: RequestBatchItem[] }
     if (status === 1 && reason === undefined) deviations.push(`failed Batch Item ${i} has no Result Reason`);
     if (reason !== undefined && reason > 0x15 && reason !== 0x100) deviations.push(`Result Reason 0x${reason.toString(16)} is not defined in KMIP 1.2`);
     return {
-      operation: numberOf(b, 'Operation'), uniqueBatchItemId: bytesOf(b, 'Unique Batch Item ID'),
-      resultStatus: status, resultReason: reason, resultMessage: textOf(b, 'Result Message'),
+      operation: numberOf(b, 'Operation'),
+      uniqueBatchItemId: bytesOf(b, 'Unique Batch Item ID'),
+      resultStatus: status,
+      resultReason: reason,
+      resultMessage: textOf(b, 'Result Message'),
       payload: child(b, 'Response Payload'),
     };
   });
@@ -178,7 +194,9 @@ export function parseResponse(msg: Item, request?: { items: RequestBatchItem[] }
       const req = request.items[i];
       if (!req) return;
       if (it.operation === undefined) {
-        deviations.push(`${it.resultStatus === 0 ? 'a successful' : 'an error'} Batch Item for ${operationName(req.operation)} carries no Operation (required when the request had one)`);
+        deviations.push(
+          `${it.resultStatus === 0 ? 'a successful' : 'an error'} Batch Item for ${operationName(req.operation)} carries no Operation (required when the request had one)`,
+        );
       }
       if (req.uniqueBatchItemId && !it.uniqueBatchItemId) {
         deviations.push(`Batch Item for ${operationName(req.operation)} does not echo the Unique Batch Item ID`);
@@ -188,5 +206,5 @@ export function parseResponse(msg: Item, request?: { items: RequestBatchItem[] }
   return { version, timeStamp: ts?.type === 'DateTime' ? ts.value : undefined, batchCount, items, deviations };
 }
 
-export const resultReasonName = (r: number | undefined) => (r === undefined ? 'no reason' : ENUMS[T('Result Reason')]![r] ?? `reason 0x${r.toString(16)}`);
+export const resultReasonName = (r: number | undefined) => (r === undefined ? 'no reason' : (ENUMS[T('Result Reason')]![r] ?? `reason 0x${r.toString(16)}`));
 export const resultStatusName = (s: number) => ENUMS[T('Result Status')]![s] ?? `status ${s}`;

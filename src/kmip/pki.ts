@@ -7,7 +7,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runToolOk } from '../proc.js';
 
-export interface TestPki { ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string }
+export interface TestPki {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
 
 const EXTENSIONS = `[server]
 basicConstraints = CA:FALSE
@@ -27,8 +33,26 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
   await runToolOk('openssl', ['req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', '/CN=hsm-harness test CA']);
   for (const who of ['server', 'client'] as const) {
     await runToolOk('openssl', ['req', ...ec, '-keyout', p(`${who}.key`), '-out', p(`${who}.csr`), '-subj', `/CN=hsm-harness-${who}`]);
-    await runToolOk('openssl', ['x509', '-req', '-in', p(`${who}.csr`), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-set_serial', who === 'server' ? '2' : '3',
-      '-days', '2', '-out', p(`${who}.pem`), '-extfile', p('extensions.cnf'), '-extensions', who]);
+    await runToolOk('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      p(`${who}.csr`),
+      '-CA',
+      p('ca.pem'),
+      '-CAkey',
+      p('ca.key'),
+      '-set_serial',
+      who === 'server' ? '2' : '3',
+      '-days',
+      '2',
+      '-out',
+      p(`${who}.pem`),
+      '-extfile',
+      p('extensions.cnf'),
+      '-extensions',
+      who,
+    ]);
   }
   return { ca: p('ca.pem'), serverCert: p('server.pem'), serverKey: p('server.key'), clientCert: p('client.pem'), clientKey: p('client.key') };
 }

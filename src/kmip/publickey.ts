@@ -1,6 +1,6 @@
 /**
  * Turn the public key a KMIP Get returned into a node:crypto KeyObject, accepting the shapes Cascade accepts
- * (kmip.md §6): PKCS#1 DER (PyKMIP), Raw or X.509 holding a SubjectPublicKeyInfo (Fortanix, the bridge for
+ * (docs/kmip-profile.md §4): PKCS#1 DER (PyKMIP), Raw or X.509 holding a SubjectPublicKeyInfo (Fortanix, the bridge for
  * EC), and Transparent RSA Public Key (the bridge for RSA). Deviations (a modulus sent as Byte String, or as a
  * "negative" Big Integer) are reported, not fatal.
  */
@@ -12,7 +12,11 @@ import type { Item } from './ttlv.js';
 import { unsignedToBytes } from './ttlv.js';
 import { toKeyObject } from '../pkcs11/keys.js';
 
-export interface ExtractedKey { key: KeyObject; format: string; deviations: string[] }
+export interface ExtractedKey {
+  key: KeyObject;
+  format: string;
+  deviations: string[];
+}
 
 const KFT = (n: string) => E('Key Format Type', n);
 

@@ -22,19 +22,36 @@ export type Item =
 export type ItemType = Item['type'];
 
 export const TYPE_CODES: Record<ItemType, number> = {
-  Structure: 0x01, Integer: 0x02, LongInteger: 0x03, BigInteger: 0x04, Enumeration: 0x05, Boolean: 0x06,
-  TextString: 0x07, ByteString: 0x08, DateTime: 0x09, Interval: 0x0a,
+  Structure: 0x01,
+  Integer: 0x02,
+  LongInteger: 0x03,
+  BigInteger: 0x04,
+  Enumeration: 0x05,
+  Boolean: 0x06,
+  TextString: 0x07,
+  ByteString: 0x08,
+  DateTime: 0x09,
+  Interval: 0x0a,
 };
 const TYPE_BY_CODE = new Map<number, ItemType>(Object.entries(TYPE_CODES).map(([k, v]) => [v, k as ItemType]));
 
 /** The length the specification fixes for each fixed-size type. */
 const FIXED_LENGTH: Partial<Record<ItemType, number>> = {
-  Integer: 4, LongInteger: 8, Enumeration: 4, Boolean: 8, DateTime: 8, Interval: 4,
+  Integer: 4,
+  LongInteger: 8,
+  Enumeration: 4,
+  Boolean: 8,
+  DateTime: 8,
+  Interval: 4,
 };
 
 /** The codec's one error type: what was wrong, at which byte, inside which tags. */
 export class TtlvError extends Error {
-  constructor(readonly reason: string, readonly offset: number, readonly path: string[]) {
+  constructor(
+    readonly reason: string,
+    readonly offset: number,
+    readonly path: string[],
+  ) {
     super(`TTLV: ${reason} at byte ${offset}${path.length ? ` (${path.join(' / ')})` : ''}`);
     this.name = 'TtlvError';
   }
@@ -81,11 +98,13 @@ export function decode(buf: Uint8Array, opts: DecodeOptions = {}): Item {
     if (!type) throw new TtlvError(`unknown item type 0x${code.toString(16).padStart(2, '0')}`, off + 3, path);
     const fixed = FIXED_LENGTH[type];
     if (fixed !== undefined && len !== fixed) throw new TtlvError(`${type} with length ${len} (must be ${fixed})`, off + 4, path);
-    if (type === 'BigInteger' && (len === 0 || len % 8 !== 0)) throw new TtlvError(`BigInteger with length ${len} (must be a non-zero multiple of 8)`, off + 4, path);
+    if (type === 'BigInteger' && (len === 0 || len % 8 !== 0))
+      throw new TtlvError(`BigInteger with length ${len} (must be a non-zero multiple of 8)`, off + 4, path);
     if (type === 'Structure' && len % 8 !== 0) throw new TtlvError(`Structure with length ${len} (must be a multiple of 8)`, off + 4, path);
     const v = off + 8;
     const padded = len + pad8(len);
-    if (padded > end - v) throw new TtlvError(`value of ${len} bytes (${padded} with padding) overruns its container by ${padded - (end - v)} bytes`, off + 4, path);
+    if (padded > end - v)
+      throw new TtlvError(`value of ${len} bytes (${padded} with padding) overruns its container by ${padded - (end - v)} bytes`, off + 4, path);
     let out: Item;
     switch (type) {
       case 'Structure': {
@@ -100,25 +119,43 @@ export function decode(buf: Uint8Array, opts: DecodeOptions = {}): Item {
         out = { tag, type, value: children };
         break;
       }
-      case 'Integer': out = { tag, type, value: view.getInt32(v) }; break;
-      case 'Enumeration': out = { tag, type, value: view.getUint32(v) }; break;
-      case 'Interval': out = { tag, type, value: view.getUint32(v) }; break;
-      case 'LongInteger': out = { tag, type, value: view.getBigInt64(v) }; break;
-      case 'DateTime': out = { tag, type, value: view.getBigInt64(v) }; break;
+      case 'Integer':
+        out = { tag, type, value: view.getInt32(v) };
+        break;
+      case 'Enumeration':
+        out = { tag, type, value: view.getUint32(v) };
+        break;
+      case 'Interval':
+        out = { tag, type, value: view.getUint32(v) };
+        break;
+      case 'LongInteger':
+        out = { tag, type, value: view.getBigInt64(v) };
+        break;
+      case 'DateTime':
+        out = { tag, type, value: view.getBigInt64(v) };
+        break;
       case 'Boolean': {
         const b = view.getBigUint64(v);
         if (b > 1n) throw new TtlvError(`Boolean value ${b} (must be 0 or 1)`, v, path);
         out = { tag, type, value: b === 1n };
         break;
       }
-      case 'BigInteger': out = { tag, type, value: bigFromBytes(buf.subarray(v, v + len)) }; break;
+      case 'BigInteger':
+        out = { tag, type, value: bigFromBytes(buf.subarray(v, v + len)) };
+        break;
       case 'TextString': {
         let s: string;
-        try { s = utf8.decode(buf.subarray(v, v + len)); } catch { throw new TtlvError('Text String is not valid UTF-8', v, path); }
+        try {
+          s = utf8.decode(buf.subarray(v, v + len));
+        } catch {
+          throw new TtlvError('Text String is not valid UTF-8', v, path);
+        }
         out = { tag, type, value: s };
         break;
       }
-      case 'ByteString': out = { tag, type, value: buf.slice(v, v + len) }; break;
+      case 'ByteString':
+        out = { tag, type, value: buf.slice(v, v + len) };
+        break;
     }
     for (let i = v + len; i < v + padded; i++) {
       if (buf[i] !== 0) {
@@ -175,12 +212,25 @@ function checkDepth(root: Item, maxDepth: number): void {
 /** Value length as the Length field states it (padding excluded). */
 function valueLength(item: Item): number {
   switch (item.type) {
-    case 'Structure': { let n = 0; for (const c of item.value) n += encodedSize(c); return n; }
-    case 'Integer': case 'Enumeration': case 'Interval': return 4;
-    case 'LongInteger': case 'DateTime': case 'Boolean': return 8;
-    case 'BigInteger': return bigToBytes(item.value).length;
-    case 'TextString': return Buffer.byteLength(item.value, 'utf8');
-    case 'ByteString': return item.value.length;
+    case 'Structure': {
+      let n = 0;
+      for (const c of item.value) n += encodedSize(c);
+      return n;
+    }
+    case 'Integer':
+    case 'Enumeration':
+    case 'Interval':
+      return 4;
+    case 'LongInteger':
+    case 'DateTime':
+    case 'Boolean':
+      return 8;
+    case 'BigInteger':
+      return bigToBytes(item.value).length;
+    case 'TextString':
+      return Buffer.byteLength(item.value, 'utf8');
+    case 'ByteString':
+      return item.value.length;
   }
 }
 
@@ -202,13 +252,37 @@ function write(item: Item, buf: Buffer, off: number): number {
       len = p - v;
       break;
     }
-    case 'Integer': buf.writeInt32BE(item.value, v); len = 4; break;
-    case 'Enumeration': case 'Interval': buf.writeUInt32BE(item.value, v); len = 4; break;
-    case 'LongInteger': case 'DateTime': buf.writeBigInt64BE(item.value, v); len = 8; break;
-    case 'Boolean': buf.writeBigUInt64BE(item.value ? 1n : 0n, v); len = 8; break;
-    case 'BigInteger': { const b = bigToBytes(item.value); b.copy(buf, v); len = b.length; break; }
-    case 'TextString': len = buf.write(item.value, v, 'utf8'); break;
-    case 'ByteString': buf.set(item.value, v); len = item.value.length; break;
+    case 'Integer':
+      buf.writeInt32BE(item.value, v);
+      len = 4;
+      break;
+    case 'Enumeration':
+    case 'Interval':
+      buf.writeUInt32BE(item.value, v);
+      len = 4;
+      break;
+    case 'LongInteger':
+    case 'DateTime':
+      buf.writeBigInt64BE(item.value, v);
+      len = 8;
+      break;
+    case 'Boolean':
+      buf.writeBigUInt64BE(item.value ? 1n : 0n, v);
+      len = 8;
+      break;
+    case 'BigInteger': {
+      const b = bigToBytes(item.value);
+      b.copy(buf, v);
+      len = b.length;
+      break;
+    }
+    case 'TextString':
+      len = buf.write(item.value, v, 'utf8');
+      break;
+    case 'ByteString':
+      buf.set(item.value, v);
+      len = item.value.length;
+      break;
   }
   buf.writeUInt32BE(len, off + 4);
   return v + len + pad8(len);

@@ -1,5 +1,5 @@
 /**
- * A small client for the NetHSM REST API (Nitrokey/nethsm docs/nethsm-api.yaml; devices.md §1): health,
+ * A small client for the NetHSM REST API (Nitrokey/nethsm docs/nethsm-api.yaml): health,
  * provisioning, users, keys, signing, backup, restore and unlock. node:https only.
  *
  * TLS: a NetHSM answers with its own self-signed certificate. `{ insecure: true }` turns verification off
@@ -13,19 +13,31 @@ import { redact } from '../secrets.js';
 
 export type NethsmState = 'Unprovisioned' | 'Locked' | 'Operational';
 export type NethsmTls = { insecure: true } | { ca: string };
-export interface Credentials { user: string; passphrase: string }
+export interface Credentials {
+  user: string;
+  passphrase: string;
+}
 export type UserRole = 'Administrator' | 'Operator' | 'Metrics' | 'Backup';
 export type KeyType = 'RSA' | 'Curve25519' | 'EC_P256' | 'EC_P384' | 'EC_P521';
 export type SignMode = 'PKCS1' | 'PSS_SHA256' | 'PSS_SHA384' | 'PSS_SHA512' | 'EdDSA' | 'ECDSA';
 
 export class NethsmError extends Error {
-  constructor(readonly method: string, readonly path: string, readonly status: number, serverMessage: string) {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    serverMessage: string,
+  ) {
     super(redact(`NetHSM ${method} ${path} answered ${status}${serverMessage ? `: ${serverMessage}` : ''}`));
     this.name = 'NethsmError';
   }
 }
 
-interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
 
 interface RequestOptions {
   auth?: Credentials;
@@ -44,7 +56,11 @@ export function systemTime(d = new Date()): string {
 
 export class NethsmClient {
   /** baseUrl ends in /api/v1, e.g. https://127.0.0.1:32768/api/v1 */
-  constructor(readonly baseUrl: string, private readonly tls: NethsmTls, private readonly timeoutMs = 30_000) {}
+  constructor(
+    readonly baseUrl: string,
+    private readonly tls: NethsmTls,
+    private readonly timeoutMs = 30_000,
+  ) {}
 
   async call(method: string, path: string, opts: RequestOptions = {}): Promise<Reply> {
     const url = new URL(this.baseUrl.replace(/\/$/, '') + path);
@@ -59,15 +75,21 @@ export class NethsmClient {
     if (body) headers['content-length'] = String(body.length);
     if (opts.auth) headers.authorization = `Basic ${Buffer.from(`${opts.auth.user}:${opts.auth.passphrase}`).toString('base64')}`;
     const reply = await new Promise<Reply>((resolve, reject) => {
-      const req = request(url, {
-        method, headers, timeout: this.timeoutMs,
-        ...('insecure' in this.tls ? { rejectUnauthorized: false } : { ca: this.tls.ca, checkServerIdentity: () => undefined }),
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
+      const req = request(
+        url,
+        {
+          method,
+          headers,
+          timeout: this.timeoutMs,
+          ...('insecure' in this.tls ? { rejectUnauthorized: false } : { ca: this.tls.ca, checkServerIdentity: () => undefined }),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`NetHSM ${method} ${path}: no answer within ${this.timeoutMs / 1000} s`)));
       req.on('error', reject);
       req.end(body);
@@ -98,7 +120,8 @@ export class NethsmClient {
       } catch (err) {
         last = err instanceof Error ? err.message : String(err);
       }
-      if (Date.now() > until) throw new Error(`NetHSM at ${this.baseUrl} did not reach ${wanted.join('/')} within ${timeoutMs / 1000} s (last: ${redact(last)})`);
+      if (Date.now() > until)
+        throw new Error(`NetHSM at ${this.baseUrl} did not reach ${wanted.join('/')} within ${timeoutMs / 1000} s (last: ${redact(last)})`);
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -139,7 +162,8 @@ export class NethsmClient {
   /** `message` as the mode wants it: the hash for ECDSA/PSS, DigestInfo ‖ hash for PKCS1, the data for EdDSA. */
   async sign(operator: Credentials, keyId: string, mode: SignMode, message: Buffer): Promise<Buffer> {
     const r = await this.json<{ signature: string }>('POST', `/keys/${encodeURIComponent(keyId)}/sign`, {
-      auth: operator, json: { mode, message: message.toString('base64') },
+      auth: operator,
+      json: { mode, message: message.toString('base64') },
     });
     return Buffer.from(r.signature, 'base64');
   }
@@ -161,7 +185,9 @@ export class NethsmClient {
     const body = Buffer.concat([
       Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="arguments"\r\nContent-Type: application/json\r\n\r\n`),
       Buffer.from(JSON.stringify({ backupPassphrase, systemTime: time })),
-      Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="backup_file"; filename="backup.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      Buffer.from(
+        `\r\n--${boundary}\r\nContent-Disposition: form-data; name="backup_file"; filename="backup.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
       data,
       Buffer.from(`\r\n--${boundary}--\r\n`),
     ]);

@@ -1,5 +1,5 @@
 /**
- * Bring a fresh (Unprovisioned) NetHSM into a known state for a run (devices.md §1.2): provision with
+ * Bring a fresh (Unprovisioned) NetHSM into a known state for a run (Nitrokey/nethsm docs/nethsm-api.yaml; docs/drivers.md, NetHSM sequence): provision with
  * unlock and admin passphrases and the current time, add an operator and a backup user, set the backup
  * passphrase. Every passphrase is generated here, per run, and registered as a secret before use.
  */
@@ -30,7 +30,9 @@ export function newPassphrase(): string {
 
 export function newPassphrases(): NethsmPassphrases {
   return {
-    unlockPassphrase: newPassphrase(), adminPassphrase: newPassphrase(), operatorPassphrase: newPassphrase(),
+    unlockPassphrase: newPassphrase(),
+    adminPassphrase: newPassphrase(),
+    operatorPassphrase: newPassphrase(),
     backupPassphrase: newPassphrase(),
   };
 }

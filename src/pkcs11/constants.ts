@@ -10,11 +10,25 @@ export const CKM_EDDSA = 0x1057;
 export const CKK_EC_EDWARDS = 0x40;
 /** pkcs11js exposes CKF_* flags, but CKF_EC_F_P etc. share values with others, so name them here. */
 const MECHANISM_FLAGS: [number, string][] = [
-  [0x1, 'HW'], [0x100, 'ENCRYPT'], [0x200, 'DECRYPT'], [0x400, 'DIGEST'], [0x800, 'SIGN'],
-  [0x1000, 'SIGN_RECOVER'], [0x2000, 'VERIFY'], [0x4000, 'VERIFY_RECOVER'], [0x8000, 'GENERATE'],
-  [0x10000, 'GENERATE_KEY_PAIR'], [0x20000, 'WRAP'], [0x40000, 'UNWRAP'], [0x80000, 'DERIVE'],
-  [0x100000, 'EC_F_P'], [0x200000, 'EC_F_2M'], [0x400000, 'EC_ECPARAMETERS'], [0x800000, 'EC_NAMEDCURVE'],
-  [0x1000000, 'EC_UNCOMPRESS'], [0x2000000, 'EC_COMPRESS'],
+  [0x1, 'HW'],
+  [0x100, 'ENCRYPT'],
+  [0x200, 'DECRYPT'],
+  [0x400, 'DIGEST'],
+  [0x800, 'SIGN'],
+  [0x1000, 'SIGN_RECOVER'],
+  [0x2000, 'VERIFY'],
+  [0x4000, 'VERIFY_RECOVER'],
+  [0x8000, 'GENERATE'],
+  [0x10000, 'GENERATE_KEY_PAIR'],
+  [0x20000, 'WRAP'],
+  [0x40000, 'UNWRAP'],
+  [0x80000, 'DERIVE'],
+  [0x100000, 'EC_F_P'],
+  [0x200000, 'EC_F_2M'],
+  [0x400000, 'EC_ECPARAMETERS'],
+  [0x800000, 'EC_NAMEDCURVE'],
+  [0x1000000, 'EC_UNCOMPRESS'],
+  [0x2000000, 'EC_COMPRESS'],
 ];
 export const CKF_SIGN = 0x800;
 export const CKF_VERIFY = 0x2000;

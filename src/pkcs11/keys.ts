@@ -1,6 +1,6 @@
 /**
  * Key pairs on a token and their public halves in node:crypto. One place for key templates, so that every
- * suite and benchmark generates keys the way DNSSEC signers do (pkcs11.md §6): TOKEN, PRIVATE, SENSITIVE,
+ * suite and benchmark generates keys the way DNSSEC signers do (docs/pkcs11-notes.md §5, §9): TOKEN, PRIVATE, SENSITIVE,
  * not EXTRACTABLE, label and CKA_ID set at generation.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
@@ -108,7 +108,7 @@ export async function generateKeyPair(token: Token, alg: KeyAlg, opts: GenerateO
 
 /**
  * Unwrap a DER OCTET STRING (04 len …) if the value is one; otherwise return it unchanged.
- * PKCS#11 says CKA_EC_POINT is DER-wrapped; some tokens return the raw point (pkcs11.md §8).
+ * PKCS#11 says CKA_EC_POINT is DER-wrapped; some tokens return the raw point (PKCS#11 2.40 mechanisms §2.3; docs/pkcs11-notes.md §6).
  */
 export function unwrapOctetString(v: Buffer): { point: Buffer; derWrapped: boolean } {
   if (v.length >= 2 && v[0] === 0x04) {
@@ -150,7 +150,9 @@ export function readPublicKey(token: Token, handle: Handle, session?: Handle): R
 }
 
 const CURVE_BY_PARAMS: Record<string, 'P-256' | 'P-384' | 'P-521'> = {
-  '06082a8648ce3d030107': 'P-256', '06052b81040022': 'P-384', '06052b81040023': 'P-521',
+  '06082a8648ce3d030107': 'P-256',
+  '06052b81040022': 'P-384',
+  '06052b81040023': 'P-521',
 };
 
 function b64u(b: Buffer): string {

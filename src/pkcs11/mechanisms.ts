@@ -24,8 +24,18 @@ export type KeyFamily = 'rsa' | 'ec' | 'ed25519';
 
 /** CK_MECHANISM_INFO function flags (PKCS#11 v2.40 §3.3, pkcs11t.h); the EC_* and HW bits are not functions. */
 export const FLAG = {
-  ENCRYPT: 0x100, DECRYPT: 0x200, DIGEST: 0x400, SIGN: 0x800, SIGN_RECOVER: 0x1000, VERIFY: 0x2000,
-  VERIFY_RECOVER: 0x4000, GENERATE: 0x8000, GENERATE_KEY_PAIR: 0x10000, WRAP: 0x20000, UNWRAP: 0x40000, DERIVE: 0x80000,
+  ENCRYPT: 0x100,
+  DECRYPT: 0x200,
+  DIGEST: 0x400,
+  SIGN: 0x800,
+  SIGN_RECOVER: 0x1000,
+  VERIFY: 0x2000,
+  VERIFY_RECOVER: 0x4000,
+  GENERATE: 0x8000,
+  GENERATE_KEY_PAIR: 0x10000,
+  WRAP: 0x20000,
+  UNWRAP: 0x40000,
+  DERIVE: 0x80000,
 } as const;
 export type FlagName = keyof typeof FLAG;
 export const FUNCTION_FLAGS = Object.keys(FLAG) as FlagName[];
@@ -63,30 +73,115 @@ const SIGN_VERIFY: FlagName[] = ['SIGN', 'VERIFY'];
 
 /** Every DNSSEC-relevant mechanism, once. */
 export const MECHANISMS: readonly MechanismSpec[] = [
-  { code: pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, name: 'CKM_RSA_PKCS_KEY_PAIR_GEN', class: 'key-pair-gen', allowedFlags: ['GENERATE_KEY_PAIR'],
-    keyFamily: 'rsa', generates: ['rsa-2048', 'rsa-3072', 'rsa-4096'] },
-  { code: pkcs11.CKM_EC_KEY_PAIR_GEN, name: 'CKM_EC_KEY_PAIR_GEN', class: 'key-pair-gen', allowedFlags: ['GENERATE_KEY_PAIR'],
-    keyFamily: 'ec', generates: ['ec-p256', 'ec-p384', 'ec-p521'] },
-  { code: CKM_EC_EDWARDS_KEY_PAIR_GEN, name: 'CKM_EC_EDWARDS_KEY_PAIR_GEN', class: 'key-pair-gen', allowedFlags: ['GENERATE_KEY_PAIR'],
-    keyFamily: 'ed25519', generates: ['ed25519'] },
+  {
+    code: pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN,
+    name: 'CKM_RSA_PKCS_KEY_PAIR_GEN',
+    class: 'key-pair-gen',
+    allowedFlags: ['GENERATE_KEY_PAIR'],
+    keyFamily: 'rsa',
+    generates: ['rsa-2048', 'rsa-3072', 'rsa-4096'],
+  },
+  {
+    code: pkcs11.CKM_EC_KEY_PAIR_GEN,
+    name: 'CKM_EC_KEY_PAIR_GEN',
+    class: 'key-pair-gen',
+    allowedFlags: ['GENERATE_KEY_PAIR'],
+    keyFamily: 'ec',
+    generates: ['ec-p256', 'ec-p384', 'ec-p521'],
+  },
+  {
+    code: CKM_EC_EDWARDS_KEY_PAIR_GEN,
+    name: 'CKM_EC_EDWARDS_KEY_PAIR_GEN',
+    class: 'key-pair-gen',
+    allowedFlags: ['GENERATE_KEY_PAIR'],
+    keyFamily: 'ed25519',
+    generates: ['ed25519'],
+  },
   // CKM_RSA_PKCS is also an encryption and key-wrapping mechanism (v2.40 §2.1.6).
-  { code: pkcs11.CKM_RSA_PKCS, name: 'CKM_RSA_PKCS', class: 'sign',
+  {
+    code: pkcs11.CKM_RSA_PKCS,
+    name: 'CKM_RSA_PKCS',
+    class: 'sign',
     allowedFlags: ['SIGN', 'VERIFY', 'SIGN_RECOVER', 'VERIFY_RECOVER', 'ENCRYPT', 'DECRYPT', 'WRAP', 'UNWRAP'],
-    keyFamily: 'rsa', input: 'digest-info', multipart: false, deterministic: true },
-  { code: pkcs11.CKM_SHA256_RSA_PKCS, name: 'CKM_SHA256_RSA_PKCS', class: 'sign', allowedFlags: SIGN_VERIFY,
-    keyFamily: 'rsa', input: 'message', hash: 'sha256', multipart: true, deterministic: true },
-  { code: pkcs11.CKM_SHA512_RSA_PKCS, name: 'CKM_SHA512_RSA_PKCS', class: 'sign', allowedFlags: SIGN_VERIFY,
-    keyFamily: 'rsa', input: 'message', hash: 'sha512', multipart: true, deterministic: true },
-  { code: pkcs11.CKM_RSA_PKCS_PSS, name: 'CKM_RSA_PKCS_PSS', class: 'sign', allowedFlags: SIGN_VERIFY,
-    keyFamily: 'rsa', input: 'digest', multipart: false, deterministic: false },
-  { code: pkcs11.CKM_ECDSA, name: 'CKM_ECDSA', class: 'sign', allowedFlags: SIGN_VERIFY,
-    keyFamily: 'ec', input: 'digest', multipart: false, deterministic: false },
-  { code: pkcs11.CKM_ECDSA_SHA256, name: 'CKM_ECDSA_SHA256', class: 'sign', allowedFlags: SIGN_VERIFY,
-    keyFamily: 'ec', input: 'message', hash: 'sha256', multipart: true, deterministic: false },
-  { code: pkcs11.CKM_ECDSA_SHA384, name: 'CKM_ECDSA_SHA384', class: 'sign', allowedFlags: SIGN_VERIFY,
-    keyFamily: 'ec', input: 'message', hash: 'sha384', multipart: true, deterministic: false },
-  { code: CKM_EDDSA, name: 'CKM_EDDSA', class: 'sign', allowedFlags: SIGN_VERIFY,
-    keyFamily: 'ed25519', input: 'message', multipart: false, deterministic: false },
+    keyFamily: 'rsa',
+    input: 'digest-info',
+    multipart: false,
+    deterministic: true,
+  },
+  {
+    code: pkcs11.CKM_SHA256_RSA_PKCS,
+    name: 'CKM_SHA256_RSA_PKCS',
+    class: 'sign',
+    allowedFlags: SIGN_VERIFY,
+    keyFamily: 'rsa',
+    input: 'message',
+    hash: 'sha256',
+    multipart: true,
+    deterministic: true,
+  },
+  {
+    code: pkcs11.CKM_SHA512_RSA_PKCS,
+    name: 'CKM_SHA512_RSA_PKCS',
+    class: 'sign',
+    allowedFlags: SIGN_VERIFY,
+    keyFamily: 'rsa',
+    input: 'message',
+    hash: 'sha512',
+    multipart: true,
+    deterministic: true,
+  },
+  {
+    code: pkcs11.CKM_RSA_PKCS_PSS,
+    name: 'CKM_RSA_PKCS_PSS',
+    class: 'sign',
+    allowedFlags: SIGN_VERIFY,
+    keyFamily: 'rsa',
+    input: 'digest',
+    multipart: false,
+    deterministic: false,
+  },
+  {
+    code: pkcs11.CKM_ECDSA,
+    name: 'CKM_ECDSA',
+    class: 'sign',
+    allowedFlags: SIGN_VERIFY,
+    keyFamily: 'ec',
+    input: 'digest',
+    multipart: false,
+    deterministic: false,
+  },
+  {
+    code: pkcs11.CKM_ECDSA_SHA256,
+    name: 'CKM_ECDSA_SHA256',
+    class: 'sign',
+    allowedFlags: SIGN_VERIFY,
+    keyFamily: 'ec',
+    input: 'message',
+    hash: 'sha256',
+    multipart: true,
+    deterministic: false,
+  },
+  {
+    code: pkcs11.CKM_ECDSA_SHA384,
+    name: 'CKM_ECDSA_SHA384',
+    class: 'sign',
+    allowedFlags: SIGN_VERIFY,
+    keyFamily: 'ec',
+    input: 'message',
+    hash: 'sha384',
+    multipart: true,
+    deterministic: false,
+  },
+  {
+    code: CKM_EDDSA,
+    name: 'CKM_EDDSA',
+    class: 'sign',
+    allowedFlags: SIGN_VERIFY,
+    keyFamily: 'ed25519',
+    input: 'message',
+    multipart: false,
+    deterministic: false,
+  },
   // Hashing on the token (some signers hash with C_Digest) and the AES key wrap used for key backup.
   { code: pkcs11.CKM_SHA_1, name: 'CKM_SHA_1', class: 'digest', allowedFlags: ['DIGEST'], hash: 'sha1' },
   { code: pkcs11.CKM_SHA256, name: 'CKM_SHA256', class: 'digest', allowedFlags: ['DIGEST'], hash: 'sha256' },
@@ -142,7 +237,10 @@ export interface SignScheme {
 
 const CURVE_HASH: Record<string, Hash> = { 'P-256': 'sha256', 'P-384': 'sha384', 'P-521': 'sha512' };
 const MGF1: Record<Hash, number> = {
-  sha1: pkcs11.CKG_MGF1_SHA1, sha256: pkcs11.CKG_MGF1_SHA256, sha384: pkcs11.CKG_MGF1_SHA384, sha512: pkcs11.CKG_MGF1_SHA512,
+  sha1: pkcs11.CKG_MGF1_SHA1,
+  sha256: pkcs11.CKG_MGF1_SHA256,
+  sha384: pkcs11.CKG_MGF1_SHA384,
+  sha512: pkcs11.CKG_MGF1_SHA512,
 };
 const HASH_MECHANISM: Record<Hash, number> = { sha1: pkcs11.CKM_SHA_1, sha256: pkcs11.CKM_SHA256, sha384: pkcs11.CKM_SHA384, sha512: pkcs11.CKM_SHA512 };
 const HASH_BYTES: Record<Hash, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
@@ -162,17 +260,21 @@ function dnssecNumber(family: KeyFamily, key: KeyAlg, hash: Hash | null): Dnssec
  */
 export function signScheme(code: number, key: KeyAlg, hash?: Hash): SignScheme {
   const spec = BY_CODE.get(code);
-  if (!spec || spec.class !== 'sign') throw new Error(`not a signing mechanism in the table: 0x${code.toString(16)}`);
+  if (spec?.class !== 'sign') throw new Error(`not a signing mechanism in the table: 0x${code.toString(16)}`);
   const info = KEY_ALGS[key];
   if (info.family !== spec.keyFamily) throw new Error(`${spec.name} needs a ${spec.keyFamily} key, not ${key}`);
-  const h: Hash | null = spec.keyFamily === 'ed25519' ? null
-    : spec.hash ?? hash ?? (spec.keyFamily === 'ec' ? CURVE_HASH[info.curve!]! : 'sha256');
-  const parameter = spec.code === pkcs11.CKM_RSA_PKCS_PSS && h
-    ? ({ type: pkcs11.CK_PARAMS_RSA_PSS, hashAlg: HASH_MECHANISM[h], mgf: MGF1[h], saltLen: HASH_BYTES[h] } as pkcs11.RsaPSS)
-    : undefined;
+  const h: Hash | null = spec.keyFamily === 'ed25519' ? null : (spec.hash ?? hash ?? (spec.keyFamily === 'ec' ? CURVE_HASH[info.curve!]! : 'sha256'));
+  const parameter =
+    spec.code === pkcs11.CKM_RSA_PKCS_PSS && h
+      ? ({ type: pkcs11.CK_PARAMS_RSA_PSS, hashAlg: HASH_MECHANISM[h], mgf: MGF1[h], saltLen: HASH_BYTES[h] } as pkcs11.RsaPSS)
+      : undefined;
   const digest = (m: Buffer) => createHash(h!).update(m).digest();
   return {
-    spec, key, hash: h, dnssec: dnssecNumber(spec.keyFamily!, key, h), name: `${spec.name}/${key}`,
+    spec,
+    key,
+    hash: h,
+    dnssec: dnssecNumber(spec.keyFamily!, key, h),
+    name: `${spec.name}/${key}`,
     mechanism: parameter ? { mechanism: code, parameter } : { mechanism: code },
     input(message) {
       if (spec.input === 'message') return message;
@@ -214,7 +316,11 @@ export function schemeForKey(key: KeyAlg, hash?: Hash): SignScheme {
 /** The key and scheme for a DNSSEC algorithm, the raw-mechanism way (schemeForKey). */
 export function dnssecScheme(alg: DnssecAlgorithm): SignScheme {
   const key: Record<DnssecAlgorithm, [KeyAlg, Hash?]> = {
-    8: ['rsa-2048', 'sha256'], 10: ['rsa-2048', 'sha512'], 13: ['ec-p256'], 14: ['ec-p384'], 15: ['ed25519'],
+    8: ['rsa-2048', 'sha256'],
+    10: ['rsa-2048', 'sha512'],
+    13: ['ec-p256'],
+    14: ['ec-p384'],
+    15: ['ed25519'],
   };
   const [k, h] = key[alg];
   return schemeForKey(k, h);

@@ -1,6 +1,6 @@
 /**
  * The one PKCS#11 session helper. Everything that talks to a token goes through here:
- * - one pkcs11js instance per module per process, initialised with CKF_OS_LOCKING_OK (pkcs11.md §1);
+ * - one pkcs11js instance per module per process, initialised with CKF_OS_LOCKING_OK (PKCS#11 3.0 §5.4.1; docs/pkcs11-notes.md §1);
  * - tokens are selected by label, serial or slot id, never by slot position;
  * - attributes are read one per call, because C_GetAttributeValue is all-or-nothing in pkcs11js;
  * - objects are created through Token methods only: each gets a run-unique CKA_ID and a prefixed label, is
@@ -51,7 +51,9 @@ export function loadModule(path: string): LoadedModule {
   try {
     lib.load(path);
   } catch (err) {
-    throw new UsageError(`cannot load PKCS#11 module ${path}: ${(err as Error).message.split('\n')[0]}; check that it is a PKCS#11 library for this architecture`);
+    throw new UsageError(
+      `cannot load PKCS#11 module ${path}: ${(err as Error).message.split('\n')[0]}; check that it is a PKCS#11 library for this architecture`,
+    );
   }
   let initCode = 0;
   try {
@@ -69,14 +71,20 @@ export function loadModule(path: string): LoadedModule {
 function handleFor(path: string, entry: { lib: pkcs11.PKCS11; refs: number; initCode: number }): LoadedModule {
   let released = false;
   return {
-    path, lib: entry.lib, initCode: entry.initCode,
+    path,
+    lib: entry.lib,
+    initCode: entry.initCode,
     release() {
       if (released) return;
       released = true;
       entry.refs--;
       if (entry.refs === 0) {
-        // C_Finalize but no dlclose: some modules crash when unloaded with threads running (pkcs11.md §1).
-        try { entry.lib.C_Finalize(); } catch { /* already finalised */ }
+        // C_Finalize but no dlclose: some modules crash when unloaded with threads running (Nitrokey/nethsm-pkcs11#327; docs/pkcs11-notes.md §1).
+        try {
+          entry.lib.C_Finalize();
+        } catch {
+          /* already finalised */
+        }
         loaded.delete(path);
       }
     },
@@ -86,8 +94,14 @@ function handleFor(path: string, entry: { lib: pkcs11.PKCS11; refs: number; init
 /** The CK_RV of a pkcs11js error, or undefined for anything else. */
 export function ckrOf(err: unknown): number | undefined {
   if (err instanceof pkcs11.Pkcs11Error) return err.code;
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'number'
-      && (err as { name?: string }).name === 'Pkcs11Error') return (err as { code: number }).code;
+  if (
+    err &&
+    typeof err === 'object' &&
+    'code' in err &&
+    typeof (err as { code: unknown }).code === 'number' &&
+    (err as { name?: string }).name === 'Pkcs11Error'
+  )
+    return (err as { code: number }).code;
   // pkcs11js 2.1 throws a plain Error "CKR_…:<decimal>" from C_CreateObject, C_SetAttributeValue and C_CopyObject
   // (its wrappers for those call the native method directly, bypassing its Pkcs11Error conversion).
   const m = err instanceof Error ? /^(CKR_[A-Z0-9_]+):(\d+)$/.exec(err.message) : null;
@@ -120,13 +134,21 @@ export function findSlot(mod: LoadedModule, sel: TokenSelector): Handle {
     if (sel.serial !== undefined && serial !== sel.serial) continue;
     if (sel.slotId !== undefined && slot.readUIntLE(0, 6) !== sel.slotId) continue;
     if (sel.labelIncludes !== undefined && !label.includes(sel.labelIncludes)) continue;
-    if (sel.slotDescriptionIncludes !== undefined
-        && !trimPadded(mod.lib.C_GetSlotInfo(slot).slotDescription).includes(sel.slotDescriptionIncludes)) continue;
+    if (sel.slotDescriptionIncludes !== undefined && !trimPadded(mod.lib.C_GetSlotInfo(slot).slotDescription).includes(sel.slotDescriptionIncludes)) continue;
     return slot;
   }
-  const want = sel.label !== undefined ? `label "${sel.label}"` : sel.serial !== undefined ? `serial "${sel.serial}"`
-    : sel.slotId !== undefined ? `slot id ${sel.slotId}` : sel.labelIncludes !== undefined ? `a label containing "${sel.labelIncludes}"`
-    : sel.slotDescriptionIncludes !== undefined ? `a reader named like "${sel.slotDescriptionIncludes}"` : 'any token';
+  const want =
+    sel.label !== undefined
+      ? `label "${sel.label}"`
+      : sel.serial !== undefined
+        ? `serial "${sel.serial}"`
+        : sel.slotId !== undefined
+          ? `slot id ${sel.slotId}`
+          : sel.labelIncludes !== undefined
+            ? `a label containing "${sel.labelIncludes}"`
+            : sel.slotDescriptionIncludes !== undefined
+              ? `a reader named like "${sel.slotDescriptionIncludes}"`
+              : 'any token';
   const have = seen.length ? seen.map((l) => JSON.stringify(l)).join(', ') : 'none';
   throw new UsageError(`no token with ${want} in ${mod.path} (tokens present: ${have}); set HSM_PKCS11_TOKEN or the URI's token= to one of them`);
 }
@@ -152,7 +174,11 @@ export const LABEL_PREFIX = 'hsm-harness-';
 export const ID_HEAD_BYTES = 12;
 
 /** Where a token lives, as the journal records it (no PIN: cleanup reads that from the same environment as the run). */
-export interface TokenIdentity { modulePath: string; label: string; serial: string }
+export interface TokenIdentity {
+  modulePath: string;
+  label: string;
+  serial: string;
+}
 
 /** Told about every object before it is created and after it is proven gone: the run's journal listens. */
 export interface ObjectListener {
@@ -189,8 +215,12 @@ export function runPrefix(): Buffer {
  * and a reader can drop the card. After one of these, cleanup reopens a session and logs in again.
  */
 const SESSION_LOST = new Set<number>([
-  pkcs11.CKR_SESSION_HANDLE_INVALID, pkcs11.CKR_SESSION_CLOSED, pkcs11.CKR_USER_NOT_LOGGED_IN, pkcs11.CKR_DEVICE_REMOVED,
-  pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED,
+  pkcs11.CKR_SESSION_HANDLE_INVALID,
+  pkcs11.CKR_SESSION_CLOSED,
+  pkcs11.CKR_USER_NOT_LOGGED_IN,
+  pkcs11.CKR_DEVICE_REMOVED,
+  pkcs11.CKR_TOKEN_NOT_PRESENT,
+  pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED,
 ]);
 export function isSessionLost(err: unknown): boolean {
   const code = ckrOf(err);
@@ -198,9 +228,18 @@ export function isSessionLost(err: unknown): boolean {
 }
 
 /** An object this Token created: its CKA_ID and label, and the handles it is known by (none while pending). */
-interface Owned { id: Buffer; label: string; handles: Map<string, Handle>; destroyable: boolean }
+interface Owned {
+  id: Buffer;
+  label: string;
+  handles: Map<string, Handle>;
+  destroyable: boolean;
+}
 
-export interface CleanupFailure { handle: string; id?: string; error: string }
+export interface CleanupFailure {
+  handle: string;
+  id?: string;
+  error: string;
+}
 
 function attrValue(template: Template, type: number): unknown {
   return template.find((a) => a.type === type)?.value;
@@ -223,7 +262,12 @@ export class Token {
   /** How often cleanup had to reopen a lost session (reported by the cleanup case). */
   reconnects = 0;
 
-  constructor(public module: LoadedModule, public slot: Handle, private readonly pin: string, private readonly selector?: TokenSelector) {
+  constructor(
+    public module: LoadedModule,
+    public slot: Handle,
+    private readonly pin: string,
+    private readonly selector?: TokenSelector,
+  ) {
     this.lib = module.lib;
     const info = this.lib.C_GetTokenInfo(slot);
     this.identity = { modulePath: module.path, label: trimPadded(info.label), serial: trimPadded(info.serialNumber) };
@@ -280,7 +324,7 @@ export class Token {
     if (!this.selector) throw new Error('reopen needs a Token made by Token.open');
     const known: { o: Owned; h: Handle; cls: number }[] = [];
     for (const o of this.owned.values()) {
-      if (!o.destroyable) throw new Error('a tracked object without the run\'s CKA_ID and label could not be found again after C_Finalize');
+      if (!o.destroyable) throw new Error("a tracked object without the run's CKA_ID and label could not be found again after C_Finalize");
       for (const h of o.handles.values()) known.push({ o, h, cls: this.attrUlong(h, pkcs11.CKA_CLASS) });
     }
     const modulePath = this.module.path;
@@ -300,7 +344,11 @@ export class Token {
         const claimed = new Set<string>();
         for (const k of known.filter((x) => x.o === o)) {
           const match = found.find((m) => !claimed.has(m.toString('hex')) && this.attrUlong(m, pkcs11.CKA_CLASS) === k.cls);
-          if (match) { claimed.add(match.toString('hex')); k.h.set(match); o.handles.set(k.h.toString('hex'), k.h); } else k.h.fill(0);
+          if (match) {
+            claimed.add(match.toString('hex'));
+            k.h.set(match);
+            o.handles.set(k.h.toString('hex'), k.h);
+          } else k.h.fill(0);
         }
         for (const m of found) if (!claimed.has(m.toString('hex'))) o.handles.set(m.toString('hex'), m);
       }
@@ -314,11 +362,17 @@ export class Token {
       this.lib.C_Login(this.session, pkcs11.CKU_USER, this.pin);
     } catch (err) {
       const code = ckrOf(err);
-      if (code === pkcs11.CKR_USER_ALREADY_LOGGED_IN) { this.loggedIn = true; return; }
-      if (code === pkcs11.CKR_PIN_INCORRECT || code === pkcs11.CKR_PIN_LEN_RANGE || code === pkcs11.CKR_PIN_INVALID) {
-        throw new UsageError(`the PIN was rejected by the token (${ckrName(code)}); check the PIN source (HSM_PKCS11_PIN or pin-source) and the token's retry counter`);
+      if (code === pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+        this.loggedIn = true;
+        return;
       }
-      if (code === pkcs11.CKR_PIN_LOCKED) throw new UsageError('the token reports its user PIN as locked (CKR_PIN_LOCKED); unblock it with the SO PIN before running the harness');
+      if (code === pkcs11.CKR_PIN_INCORRECT || code === pkcs11.CKR_PIN_LEN_RANGE || code === pkcs11.CKR_PIN_INVALID) {
+        throw new UsageError(
+          `the PIN was rejected by the token (${ckrName(code)}); check the PIN source (HSM_PKCS11_PIN or pin-source) and the token's retry counter`,
+        );
+      }
+      if (code === pkcs11.CKR_PIN_LOCKED)
+        throw new UsageError('the token reports its user PIN as locked (CKR_PIN_LOCKED); unblock it with the SO PIN before running the harness');
       throw err;
     }
     this.loggedIn = true;
@@ -329,7 +383,13 @@ export class Token {
    * one), open a fresh read-write session and log in.
    */
   reconnect(): void {
-    for (const s of [...this.extraSessions, this.currentSession]) { try { this.lib.C_CloseSession(s); } catch { /* already gone */ } }
+    for (const s of [...this.extraSessions, this.currentSession]) {
+      try {
+        this.lib.C_CloseSession(s);
+      } catch {
+        /* already gone */
+      }
+    }
     this.extraSessions.length = 0;
     if (this.selector) this.slot = findSlot(this.module, this.selector);
     this.currentSession = this.lib.C_OpenSession(this.slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
@@ -348,7 +408,11 @@ export class Token {
   closeSession(s: Handle): void {
     const i = this.extraSessions.findIndex((x) => x.equals(s));
     if (i >= 0) this.extraSessions.splice(i, 1);
-    try { this.lib.C_CloseSession(s); } catch { /* already closed */ }
+    try {
+      this.lib.C_CloseSession(s);
+    } catch {
+      /* already closed */
+    }
   }
 
   /** A fresh CKA_ID: run prefix (8 bytes) ‖ counter (4 bytes) ‖ random bytes up to `length`. */
@@ -396,8 +460,12 @@ export class Token {
   }
 
   /** C_GenerateKeyPairAsync (timers keep running); both halves get the same run CKA_ID. */
-  async generateKeyPair(mechanism: pkcs11.Mechanism, publicTemplate: Template, privateTemplate: Template, session: Handle = this.session)
-    : Promise<{ publicKey: Handle; privateKey: Handle; id: Buffer; label: string }> {
+  async generateKeyPair(
+    mechanism: pkcs11.Mechanism,
+    publicTemplate: Template,
+    privateTemplate: Template,
+    session: Handle = this.session,
+  ): Promise<{ publicKey: Handle; privateKey: Handle; id: Buffer; label: string }> {
     const priv = this.prepare(privateTemplate);
     const pub = this.prepare(publicTemplate, priv.owned.id);
     if (pub.owned !== priv.owned) throw new Error('both halves of a key pair carry the same CKA_ID');
@@ -449,7 +517,9 @@ export class Token {
       try {
         id = this.attr(h, pkcs11.CKA_ID);
         label = this.attr(h, pkcs11.CKA_LABEL).toString('utf8');
-      } catch { id = Buffer.alloc(0); }
+      } catch {
+        id = Buffer.alloc(0);
+      }
       // An object without a readable CKA_ID is tracked by handle alone, under a key no CKA_ID can have.
       const key = id.length ? id : Buffer.from(`handle:${h.toString('hex')}`);
       const o = this.register(key, label, id.length > 0 && label.startsWith(LABEL_PREFIX));
@@ -502,8 +572,20 @@ export class Token {
     if (!pair) return;
     const o = this.ownerOf(pair.privateKey) ?? this.ownerOf(pair.publicKey);
     if (!o) return;
-    for (const h of [pair.privateKey, pair.publicKey]) { try { if (o.handles.has(h.toString('hex'))) this.destroy(h); } catch { /* below */ } }
-    if (this.owned.has(o.id.toString('hex'))) { try { this.purge(o); } catch { /* left tracked */ } }
+    for (const h of [pair.privateKey, pair.publicKey]) {
+      try {
+        if (o.handles.has(h.toString('hex'))) this.destroy(h);
+      } catch {
+        /* below */
+      }
+    }
+    if (this.owned.has(o.id.toString('hex'))) {
+      try {
+        this.purge(o);
+      } catch {
+        /* left tracked */
+      }
+    }
   }
 
   /** Objects still held (handles), for suites that must not log out while others hold private handles. */
@@ -537,7 +619,10 @@ export class Token {
   removeLeftover(id: Buffer): number {
     let n = 0;
     for (const h of this.find([{ type: pkcs11.CKA_ID, value: id }])) {
-      if (this.carriesMarks(h, id)) { this.lib.C_DestroyObject(this.session, h); n++; }
+      if (this.carriesMarks(h, id)) {
+        this.lib.C_DestroyObject(this.session, h);
+        n++;
+      }
     }
     const left = this.find([{ type: pkcs11.CKA_ID, value: id }]).filter((h) => this.carriesMarks(h, id));
     if (left.length) throw new Error(`${left.length} object(s) with CKA_ID ${id.toString('hex')} are still on the token`);
@@ -555,7 +640,11 @@ export class Token {
     for (const o of [...this.owned.values()]) {
       for (const h of [...o.handles.values()]) {
         if (lost) break;
-        try { this.destroy(h); } catch (err) { if (isSessionLost(err)) lost = true; }
+        try {
+          this.destroy(h);
+        } catch (err) {
+          if (isSessionLost(err)) lost = true;
+        }
       }
     }
     if (!lost && this.owned.size > 0) {
@@ -563,26 +652,35 @@ export class Token {
       try {
         const { state } = this.lib.C_GetSessionInfo(this.session);
         if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) lost = true;
-      } catch (err) { if (isSessionLost(err)) lost = true; }
+      } catch (err) {
+        if (isSessionLost(err)) lost = true;
+      }
     }
     const failures: CleanupFailure[] = [];
     if (lost) {
-      try { this.reconnect(); } catch (err) {
+      try {
+        this.reconnect();
+      } catch (err) {
         const error = `session lost and could not be reopened: ${describeCkr(err)}`;
         for (const o of this.owned.values()) failures.push({ handle: [...o.handles.keys()].join(',') || '(pending)', id: o.id.toString('hex'), error });
         return failures;
       }
     }
     for (const o of [...this.owned.values()]) {
-      try { this.purge(o); } catch (err) {
-        if (!o.destroyable && o.handles.size === 0) { this.owned.delete(o.id.toString('hex')); continue; }
+      try {
+        this.purge(o);
+      } catch (err) {
+        if (!o.destroyable && o.handles.size === 0) {
+          this.owned.delete(o.id.toString('hex'));
+          continue;
+        }
         failures.push({ handle: [...o.handles.keys()].join(',') || '(pending)', id: o.id.toString('hex'), error: describeCkr(err) });
       }
     }
     return failures;
   }
 
-  /** Collect all matching handles first, then finish the search, before any other call (pkcs11.md §8). */
+  /** Collect all matching handles first, then finish the search, before any other call (PKCS#11 3.0 §5.7.7-5.7.9; pkcs11-provider#148). */
   find(template: Template, session: Handle = this.session): Handle[] {
     this.lib.C_FindObjectsInit(session, template);
     const out: Handle[] = [];
@@ -633,8 +731,16 @@ export class Token {
   close(): void {
     openTokens.delete(this);
     for (const s of [...this.extraSessions]) this.closeSession(s);
-    try { if (this.loggedIn) this.lib.C_Logout(this.session); } catch { /* session gone */ }
-    try { this.lib.C_CloseSession(this.session); } catch { /* ignore */ }
+    try {
+      if (this.loggedIn) this.lib.C_Logout(this.session);
+    } catch {
+      /* session gone */
+    }
+    try {
+      this.lib.C_CloseSession(this.session);
+    } catch {
+      /* ignore */
+    }
     this.loggedIn = false;
     this.module.release();
   }

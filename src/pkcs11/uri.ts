@@ -24,8 +24,21 @@ export interface Pkcs11Uri {
   other: Record<string, string>;
 }
 
-const PATH_ATTRS = new Set(['token', 'manufacturer', 'model', 'serial', 'slot-id', 'slot-description', 'slot-manufacturer',
-  'library-manufacturer', 'library-description', 'library-version', 'object', 'id', 'type']);
+const PATH_ATTRS = new Set([
+  'token',
+  'manufacturer',
+  'model',
+  'serial',
+  'slot-id',
+  'slot-description',
+  'slot-manufacturer',
+  'library-manufacturer',
+  'library-description',
+  'library-version',
+  'object',
+  'id',
+  'type',
+]);
 const QUERY_ATTRS = new Set(['module-path', 'module-name', 'pin-source', 'pin-value']);
 /** RFC 7512 pk11-v-attr-nm-char: vendor-specific attributes are allowed; this harness ignores them. */
 const VENDOR_NAME = /^[a-z0-9_-]+$/i;
@@ -50,7 +63,11 @@ function decodeBytes(value: string, attr: string, uri: string): Buffer {
 /** Whether an attribute name (or a segment without "=") may carry a PIN: anything naming "pin" but pin-source. */
 function pinLike(name: string): boolean {
   let n = name;
-  try { n = decodeURIComponent(name); } catch { /* keep it as written */ }
+  try {
+    n = decodeURIComponent(name);
+  } catch {
+    /* keep it as written */
+  }
   n = n.toLowerCase();
   return n.includes('pin') && n !== 'pin-source';
 }
@@ -85,7 +102,9 @@ export function showableUri(uri: string): string {
 }
 
 function bad(uri: string, what: string): UsageError {
-  return new UsageError(`malformed PKCS#11 URI ${JSON.stringify(showableUri(uri))}: ${what}; see RFC 7512, e.g. pkcs11:token=MyToken?module-path=/usr/lib/softhsm/libsofthsm2.so`);
+  return new UsageError(
+    `malformed PKCS#11 URI ${JSON.stringify(showableUri(uri))}: ${what}; see RFC 7512, e.g. pkcs11:token=MyToken?module-path=/usr/lib/softhsm/libsofthsm2.so`,
+  );
 }
 
 export function parsePkcs11Uri(uri: string): Pkcs11Uri {
@@ -101,27 +120,54 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
     if (seen.has(attr) && !inQuery) throw bad(uri, `attribute "${attr}" appears twice`);
     seen.add(attr);
     const bytes = decodeBytes(raw, attr, uri);
-    if (attr === 'id') { out.id = bytes; return; }
+    if (attr === 'id') {
+      out.id = bytes;
+      return;
+    }
     const v = bytes.toString('utf8');
     switch (attr) {
-      case 'token': out.token = v; break;
-      case 'manufacturer': out.manufacturer = v; break;
-      case 'model': out.model = v; break;
-      case 'serial': out.serial = v; break;
+      case 'token':
+        out.token = v;
+        break;
+      case 'manufacturer':
+        out.manufacturer = v;
+        break;
+      case 'model':
+        out.model = v;
+        break;
+      case 'serial':
+        out.serial = v;
+        break;
       case 'slot-id': {
         if (!/^\d+$/.test(v)) throw bad(uri, `slot-id must be a decimal number, got "${v}"`);
-        out.slotId = Number(v); break;
+        out.slotId = Number(v);
+        break;
       }
-      case 'slot-description': out.slotDescription = v; break;
-      case 'object': out.object = v; break;
+      case 'slot-description':
+        out.slotDescription = v;
+        break;
+      case 'object':
+        out.object = v;
+        break;
       case 'type':
         if (!['public', 'private', 'cert', 'secret-key', 'data'].includes(v)) throw bad(uri, `unknown type "${v}"`);
-        out.type = v; break;
-      case 'module-path': out.modulePath = v; break;
-      case 'module-name': out.moduleName = v; break;
-      case 'pin-source': out.pinSource = v; break;
-      case 'pin-value': registerSecret(v, 'pin-value in the PKCS#11 URI'); out.pinValue = v; break;
-      default: out.other[attr] = v;
+        out.type = v;
+        break;
+      case 'module-path':
+        out.modulePath = v;
+        break;
+      case 'module-name':
+        out.moduleName = v;
+        break;
+      case 'pin-source':
+        out.pinSource = v;
+        break;
+      case 'pin-value':
+        registerSecret(v, 'pin-value in the PKCS#11 URI');
+        out.pinValue = v;
+        break;
+      default:
+        out.other[attr] = v;
     }
   };
 

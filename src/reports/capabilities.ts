@@ -52,10 +52,14 @@ export function renderCapabilities(results: RunResults): string {
     const signers = [...new Set(withVerdicts.flatMap((d) => d.suitability.map((v) => v.signer)))];
     lines.push(`| Driver | ${signers.join(' | ')} |`, `|---|${signers.map(() => '---').join('|')}|`);
     for (const d of withVerdicts) {
-      lines.push(`| ${d.id} | ${signers.map((s) => {
-        const v = d.suitability.find((x) => x.signer === s);
-        return v ? verdictLabel(v) : '–';
-      }).join(' | ')} |`);
+      lines.push(
+        `| ${d.id} | ${signers
+          .map((s) => {
+            const v = d.suitability.find((x) => x.signer === s);
+            return v ? verdictLabel(v) : '–';
+          })
+          .join(' | ')} |`,
+      );
     }
     lines.push('');
   }
@@ -65,7 +69,10 @@ export function renderCapabilities(results: RunResults): string {
     lines.push(`## ${d.id}: ${d.title}`, '');
     const counts = new Map<string, number>();
     for (const c of d.cases) counts.set(c.status, (counts.get(c.status) ?? 0) + 1);
-    lines.push(`Status: ${d.status}${d.statusReason ? ` (${cell(d.statusReason)})` : ''}. Cases: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}.`, '');
+    lines.push(
+      `Status: ${d.status}${d.statusReason ? ` (${cell(d.statusReason)})` : ''}. Cases: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}.`,
+      '',
+    );
     const infoKeys = Object.entries(d.info).filter(([, v]) => typeof v !== 'object');
     if (infoKeys.length) {
       lines.push('| Property | Value |', '|---|---|');
@@ -124,7 +131,9 @@ function renderKmip(d: DriverReport): string[] {
   const lines = ['### KMIP', ''];
   if (k.server?.vendorIdentification) lines.push(`Server: ${cell(k.server.vendorIdentification)}${k.address ? ` at ${k.address}` : ''}.`);
   if (k.tls) {
-    lines.push(`TLS: ${k.tls.version ?? '?'} with ${k.tls.cipherStandardName ?? k.tls.cipher ?? '?'}; TLS 1.3 ${k.tls.tls13Supported ? 'supported' : 'not offered (Cascade requires TLS 1.3)'}.`);
+    lines.push(
+      `TLS: ${k.tls.version ?? '?'} with ${k.tls.cipherStandardName ?? k.tls.cipher ?? '?'}; TLS 1.3 ${k.tls.tls13Supported ? 'supported' : 'not offered (Cascade requires TLS 1.3)'}.`,
+    );
   }
   if (k.versions?.length) lines.push(`Protocol versions offered: ${k.versions.join(', ')}.`);
   lines.push('');
@@ -135,7 +144,7 @@ function renderKmip(d: DriverReport): string[] {
   }
   const robust = d.sections['kmip-robustness'] as Record<string, string> | undefined;
   if (robust && Object.keys(robust).length) {
-    lines.push('| Hostile input | Target\'s answer |', '|---|---|');
+    lines.push("| Hostile input | Target's answer |", '|---|---|');
     for (const [name, outcome] of Object.entries(robust)) lines.push(`| ${name} | ${cell(collapseRepeats(String(outcome)))} |`);
     lines.push('');
   }

@@ -32,8 +32,10 @@ function mark(v: boolean | undefined): string {
 }
 
 export function table(headers: string[], rows: string[][], cls = ''): string {
-  return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>`
-    + `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  return (
+    `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>` +
+    `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -110,11 +112,19 @@ function renderKmip(data: unknown): string | undefined {
 function renderDkek(data: unknown): string | undefined {
   if (!isPlainObject(data) || !Array.isArray(data.roundTrips)) return undefined;
   const { roundTrips, ...rest } = data;
-  const rows = roundTrips.filter(isPlainObject).map((r) => [esc(r.alg), esc(r.method), pill(String(r.status)),
-    r.blobBytes === undefined ? '–' : esc(r.blobBytes), r.note ? `<span class="reason">${esc(r.note)}</span>` : '']);
-  return renderValue(rest, 1) + (rows.length
-    ? table(['Key', 'Method', 'Status', 'Blob bytes', 'Note'], rows, 'dkek-round-trips')
-    : '<p class="muted">no round trips ran</p>');
+  const rows = roundTrips
+    .filter(isPlainObject)
+    .map((r) => [
+      esc(r.alg),
+      esc(r.method),
+      pill(String(r.status)),
+      r.blobBytes === undefined ? '–' : esc(r.blobBytes),
+      r.note ? `<span class="reason">${esc(r.note)}</span>` : '',
+    ]);
+  return (
+    renderValue(rest, 1) +
+    (rows.length ? table(['Key', 'Method', 'Status', 'Blob bytes', 'Note'], rows, 'dkek-round-trips') : '<p class="muted">no round trips ran</p>')
+  );
 }
 
 const sectionRenderers: Record<string, { title: string; render?: SectionRenderer }> = {
@@ -138,7 +148,11 @@ function renderSection(name: string, data: unknown, reports: ReadonlyMap<string,
 function countStatuses(cases: CaseRecord[]): string {
   const n = new Map<CaseStatus, number>();
   for (const c of cases) n.set(c.status, (n.get(c.status) ?? 0) + 1);
-  return STATUSES.filter((s) => n.get(s)).map((s) => pill(s, `${n.get(s)} ${s}`)).join(' ') || '<span class="muted">no cases</span>';
+  return (
+    STATUSES.filter((s) => n.get(s))
+      .map((s) => pill(s, `${n.get(s)} ${s}`))
+      .join(' ') || '<span class="muted">no cases</span>'
+  );
 }
 
 function driverStatus(d: DriverReport): string {
@@ -149,9 +163,12 @@ function driverStatus(d: DriverReport): string {
 
 function matrix(results: RunResults): string {
   const head = ['Driver', 'Kind', 'Status', ...MATRIX_COLUMNS.map((c) => c.title)];
-  const rows = results.drivers.map((d) => `<tr data-driver="${esc(d.id)}"><th scope="row"><a href="#${anchor('driver', d.id)}">${esc(d.id)}</a></th>`
-    + `<td>${esc(d.kind)}</td><td class="status">${driverStatus(d)}</td>`
-    + `${MATRIX_COLUMNS.map((c) => mark(d.capabilities[c.key])).join('')}</tr>`);
+  const rows = results.drivers.map(
+    (d) =>
+      `<tr data-driver="${esc(d.id)}"><th scope="row"><a href="#${anchor('driver', d.id)}">${esc(d.id)}</a></th>` +
+      `<td>${esc(d.kind)}</td><td class="status">${driverStatus(d)}</td>` +
+      `${MATRIX_COLUMNS.map((c) => mark(d.capabilities[c.key])).join('')}</tr>`,
+  );
   return `<section id="matrix"><h2>Capability matrix</h2>
 <p class="muted">✔ works · ✘ does not work · – not tried (unavailable, or not applicable)</p>
 <div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>
@@ -175,7 +192,9 @@ function suitabilityOverview(results: RunResults): string {
 
 function casesTable(cases: CaseRecord[]): string {
   const rows = cases.map((c) => [
-    esc(c.suite), esc(c.case), pill(c.status, statusLabel(c)) + (c.unexpectedPass ? ' <span class="reason">passed, but expected not to: update the expectations file</span>' : ''),
+    esc(c.suite),
+    esc(c.case),
+    pill(c.status, statusLabel(c)) + (c.unexpectedPass ? ' <span class="reason">passed, but expected not to: update the expectations file</span>' : ''),
     c.ckr ? `<code>${esc(c.ckr.name)}</code> <span class="muted">0x${esc(c.ckr.code.toString(16))}</span>` : '',
     `<span class="nw">${esc(c.durationMs.toFixed(0))} ms</span>`,
     `${c.reason ? `<span class="reason">${esc(c.reason)}</span>` : ''}${c.details && Object.keys(c.details).length ? renderValue(c.details, 2) : ''}`,
@@ -186,33 +205,58 @@ function casesTable(cases: CaseRecord[]): string {
 function driverSection(d: DriverReport, sections: ReadonlyMap<string, SectionReport>): string {
   const parts: string[] = [];
   parts.push(`<section class="driver" id="${anchor('driver', d.id)}"><h2>${esc(d.id)} <small>${esc(d.title)}</small></h2>`);
-  parts.push(`<p>${driverStatus(d)}${d.available ? ` · ${esc(d.availabilityReason)}` : ''}${d.durationMs !== undefined ? ` · ${esc((d.durationMs / 1000).toFixed(1))} s` : ''}</p>`);
-  if (!d.available) return parts.join('') + '</section>';
+  parts.push(
+    `<p>${driverStatus(d)}${d.available ? ` · ${esc(d.availabilityReason)}` : ''}${d.durationMs !== undefined ? ` · ${esc((d.durationMs / 1000).toFixed(1))} s` : ''}</p>`,
+  );
+  if (!d.available) return `${parts.join('')}</section>`;
   parts.push(`<p>${countStatuses(d.cases)}</p>`);
-  if (Object.keys(d.info).length) parts.push(`<section class="sub"><h3>${d.kind === 'pkcs11' ? 'Library and token' : 'Target'}</h3>${renderValue(d.info, 1)}</section>`);
+  if (Object.keys(d.info).length)
+    parts.push(`<section class="sub"><h3>${d.kind === 'pkcs11' ? 'Library and token' : 'Target'}</h3>${renderValue(d.info, 1)}</section>`);
   if (d.suitability.length) {
-    parts.push(`<section class="sub"><h3>Suitability</h3><ul>${d.suitability.map((v) => `<li><b>${esc(v.signer)}</b>: `
-      + `${suitabilityPill(v)}${v.reasons.length ? ` — ${v.reasons.map(esc).join('; ')}` : ''}</li>`).join('')}</ul></section>`);
+    parts.push(
+      `<section class="sub"><h3>Suitability</h3><ul>${d.suitability
+        .map((v) => `<li><b>${esc(v.signer)}</b>: ` + `${suitabilityPill(v)}${v.reasons.length ? ` — ${v.reasons.map(esc).join('; ')}` : ''}</li>`)
+        .join('')}</ul></section>`,
+    );
   }
   if (d.findings.length) {
-    parts.push(`<section class="sub"><h3>Findings</h3><ul class="findings">${d.findings.map((f) =>
-      `<li>${pill(f.kind === 'note' ? 'skip' : f.kind === 'unadvertised' ? 'unsupported' : 'fail', f.kind)} <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`).join('')}</ul></section>`);
+    parts.push(
+      `<section class="sub"><h3>Findings</h3><ul class="findings">${d.findings
+        .map(
+          (f) =>
+            `<li>${pill(f.kind === 'note' ? 'skip' : f.kind === 'unadvertised' ? 'unsupported' : 'fail', f.kind)} <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`,
+        )
+        .join('')}</ul></section>`,
+    );
   }
   if (d.mechanisms.length) {
-    const rows = d.mechanisms.map((m) => [`<code>${esc(m.name)}</code>`, `0x${esc(m.code.toString(16))}`, esc(m.minKeySize), esc(m.maxKeySize),
-      esc(m.flags.join(' ')), m.exercised ? (m.exercised === 'works' ? pill('pass', 'works') : `<span class="reason">${esc(m.exercised)}</span>`) : '']);
-    parts.push(`<section class="sub"><details><summary><h3>Mechanisms (${d.mechanisms.length})</h3></summary>`
-      + `${table(['Mechanism', 'Code', 'Min', 'Max', 'Flags', 'Exercised'], rows, 'mechanisms')}</details></section>`);
+    const rows = d.mechanisms.map((m) => [
+      `<code>${esc(m.name)}</code>`,
+      `0x${esc(m.code.toString(16))}`,
+      esc(m.minKeySize),
+      esc(m.maxKeySize),
+      esc(m.flags.join(' ')),
+      m.exercised ? (m.exercised === 'works' ? pill('pass', 'works') : `<span class="reason">${esc(m.exercised)}</span>`) : '',
+    ]);
+    parts.push(
+      `<section class="sub"><details><summary><h3>Mechanisms (${d.mechanisms.length})</h3></summary>` +
+        `${table(['Mechanism', 'Code', 'Min', 'Max', 'Flags', 'Exercised'], rows, 'mechanisms')}</details></section>`,
+    );
   }
   if (Object.keys(d.goldenCodes).length) {
-    parts.push(`<section class="sub"><h3>Observed return codes</h3>${table(['Case', 'Code'], Object.entries(d.goldenCodes).map(([k, v]) => [esc(k), `<code>${esc(v)}</code>`]))}</section>`);
+    parts.push(
+      `<section class="sub"><h3>Observed return codes</h3>${table(
+        ['Case', 'Code'],
+        Object.entries(d.goldenCodes).map(([k, v]) => [esc(k), `<code>${esc(v)}</code>`]),
+      )}</section>`,
+    );
   }
   for (const [name, data] of Object.entries(d.sections)) parts.push(renderSection(name, data, sections));
   if (d.cases.length) {
     const open = d.cases.some((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout') ? ' open' : '';
     parts.push(`<section class="sub"><details${open}><summary><h3>Cases (${d.cases.length})</h3></summary>${casesTable(d.cases)}</details></section>`);
   }
-  return parts.join('\n') + '</section>';
+  return `${parts.join('\n')}</section>`;
 }
 
 const CSS = `
@@ -251,7 +295,9 @@ export function renderHtml(results: RunResults, sections: ReadonlyMap<string, Se
 <body>
 <header><h1>hsm-harness report</h1>
 <p class="muted">hsm-harness ${esc(results.tool.version)} · ${esc(results.startedAt)} → ${esc(results.finishedAt)} · Node ${esc(env.node)} · ${esc(env.platform)}/${esc(env.arch)} · ${esc(env.hostname)}${env.ci ? ' · CI' : ''}</p>
-<p class="summary"><b>${esc(s.total)} cases</b> ${STATUSES.filter((k) => s[k] > 0).map((k) => pill(k, `${s[k]} ${k}`)).join(' ')}</p>
+<p class="summary"><b>${esc(s.total)} cases</b> ${STATUSES.filter((k) => s[k] > 0)
+    .map((k) => pill(k, `${s[k]} ${k}`))
+    .join(' ')}</p>
 <nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
 </header>
 <main>

@@ -13,6 +13,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.js';
@@ -26,7 +27,11 @@ function pidAlive(pid: number): boolean {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   // A recycled pid belongs to some other program: only a node process counts as a live run.
-  try { return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('node'); } catch { return true; }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('node');
+  } catch {
+    return true;
+  }
 }
 
 const errCode = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
@@ -36,13 +41,23 @@ export class ReportDir {
   private readonly created: string[];
   private readonly onExit = () => this.releaseSync();
 
-  private constructor(readonly dir: string, readonly option: string, created: string[]) {
+  private constructor(
+    readonly dir: string,
+    readonly option: string,
+    created: string[],
+  ) {
     this.created = created;
   }
 
-  private get parent(): string { return dirname(this.dir); }
-  private get base(): string { return basename(this.dir); }
-  private get lockPath(): string { return join(this.parent, `.${this.base}.hsm-harness.lock`); }
+  private get parent(): string {
+    return dirname(this.dir);
+  }
+  private get base(): string {
+    return basename(this.dir);
+  }
+  private get lockPath(): string {
+    return join(this.parent, `.${this.base}.hsm-harness.lock`);
+  }
 
   /**
    * Check --out before anything runs (bad input is found in a second, not after a long run) and take the
@@ -54,7 +69,9 @@ export class ReportDir {
     const dir = resolve(out);
     const rel = relative(dir, process.cwd());
     if (dir === dirname(dir) || rel === '' || !(rel === '..' || rel.startsWith(`..${sep}`))) {
-      throw new UsageError(`${option} ${dir} is the current directory or one of its parents; reports replace their directory as a whole, so choose a directory of their own, e.g. ${option} reports`);
+      throw new UsageError(
+        `${option} ${dir} is the current directory or one of its parents; reports replace their directory as a whole, so choose a directory of their own, e.g. ${option} reports`,
+      );
     }
     let created: string[];
     try {
@@ -110,7 +127,11 @@ export class ReportDir {
         throw new UsageError(`another hsm-harness run (pid ${pid}) is writing reports to ${this.dir}; wait for it to finish or choose another ${this.option}`);
       }
       // The run that held it is gone (killed): its lock is stale.
-      try { unlinkSync(this.lockPath); } catch { /* raced with another run; try again */ }
+      try {
+        unlinkSync(this.lockPath);
+      } catch {
+        /* raced with another run; try again */
+      }
     }
     throw new UsageError(`another hsm-harness run is taking the lock on ${this.dir}; wait for it to finish or choose another ${this.option}`);
   }
@@ -128,12 +149,18 @@ export class ReportDir {
   }
 
   private async checkTarget(): Promise<void> {
-    let st;
-    try { st = await stat(this.dir); } catch { return; }
+    let st: Stats;
+    try {
+      st = await stat(this.dir);
+    } catch {
+      return;
+    }
     if (!st.isDirectory()) throw new UsageError(`${this.option} ${this.dir} is a file; give a directory for the reports`);
     for (const e of await readdir(this.dir, { withFileTypes: true })) {
       if (!e.isFile()) {
-        throw new UsageError(`${this.option} ${this.dir} holds ${e.isDirectory() ? 'a directory' : 'something other than files'} (${e.name}), so it is not a report directory; choose a new or empty directory`);
+        throw new UsageError(
+          `${this.option} ${this.dir} holds ${e.isDirectory() ? 'a directory' : 'something other than files'} (${e.name}), so it is not a report directory; choose a new or empty directory`,
+        );
       }
     }
   }
@@ -154,7 +181,9 @@ export class ReportDir {
       }
     } catch (err) {
       await rm(stage, { recursive: true, force: true }).catch(() => undefined);
-      throw new UsageError(`cannot write reports to ${this.dir} (${errCode(err)}); the previous reports are unchanged; free space or choose another ${this.option}`);
+      throw new UsageError(
+        `cannot write reports to ${this.dir} (${errCode(err)}); the previous reports are unchanged; free space or choose another ${this.option}`,
+      );
     }
     const old = join(this.parent, `.${this.base}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
     const hadOld = existsSync(this.dir);
@@ -187,10 +216,16 @@ export class ReportDir {
     process.off('exit', this.onExit);
     try {
       if (Number(readFileSafe(this.lockPath).trim()) === process.pid) rmSync(this.lockPath, { force: true });
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   }
 }
 
 function readFileSafe(path: string): string {
-  try { return readFileSync(path, 'utf8'); } catch { return ''; }
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }

@@ -17,7 +17,7 @@ export type { ReportWriter } from './sections.js';
 export async function reportWriters(): Promise<ReportWriter[]> {
   const sections = await loadSectionReports();
   return [
-    { file: 'results.json', render: (r) => JSON.stringify(r, null, 2) + '\n' },
+    { file: 'results.json', render: (r) => `${JSON.stringify(r, null, 2)}\n` },
     { file: 'junit.xml', render: renderJUnit },
     { file: 'capabilities.md', render: renderCapabilities },
     { file: 'index.html', render: (r) => renderHtml(r, sections) },

@@ -11,7 +11,10 @@ import type { TokenObjects } from '../journal.js';
 import { describeError } from '../errors.js';
 import { redactFreeText } from '../secrets.js';
 
-export interface CleanupRequest { driver: string; tokens: TokenObjects[] }
+export interface CleanupRequest {
+  driver: string;
+  tokens: TokenObjects[];
+}
 export interface CleanupReply {
   gone: { token: TokenObjects['token']; id: string }[];
   failed: { token: TokenObjects['token']; id: string; error: string }[];
@@ -19,9 +22,14 @@ export interface CleanupReply {
 
 async function clean(req: CleanupRequest): Promise<CleanupReply> {
   const reply: CleanupReply = { gone: [], failed: [] };
-  const fail = (t: TokenObjects, error: string) => { for (const o of t.objects) reply.failed.push({ token: t.token, id: o.id, error }); };
+  const fail = (t: TokenObjects, error: string) => {
+    for (const o of t.objects) reply.failed.push({ token: t.token, id: o.id, error });
+  };
   const driver = await driverById(req.driver);
-  if (!driver) { for (const t of req.tokens) fail(t, `driver "${req.driver}" is unknown to this version of hsm-harness`); return reply; }
+  if (!driver) {
+    for (const t of req.tokens) fail(t, `driver "${req.driver}" is unknown to this version of hsm-harness`);
+    return reply;
+  }
   const probe = await driver.probe(process.env).catch((err) => ({ ok: false, reason: describeError(err) }));
   if (!probe.ok) {
     for (const t of req.tokens) fail(t, `driver ${req.driver} is not configured here (${probe.reason}); run hsm-harness cleanup with the run's environment`);
@@ -30,12 +38,23 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
   const started = await driver.start(process.env);
   try {
     const pk = started.connections.pkcs11;
-    if (!pk) { for (const t of req.tokens) fail(t, `driver ${req.driver} has no PKCS#11 connection`); return reply; }
+    if (!pk) {
+      for (const t of req.tokens) fail(t, `driver ${req.driver} has no PKCS#11 connection`);
+      return reply;
+    }
     Object.assign(process.env, pk.env);
     for (const t of req.tokens) {
-      if (pk.modulePath !== t.token.modulePath) { fail(t, `the driver now uses module ${pk.modulePath}, not ${t.token.modulePath}`); continue; }
+      if (pk.modulePath !== t.token.modulePath) {
+        fail(t, `the driver now uses module ${pk.modulePath}, not ${t.token.modulePath}`);
+        continue;
+      }
       let token: Token;
-      try { token = Token.open(pk.modulePath, { label: t.token.label }, pk.pin); } catch (err) { fail(t, describeError(err)); continue; }
+      try {
+        token = Token.open(pk.modulePath, { label: t.token.label }, pk.pin);
+      } catch (err) {
+        fail(t, describeError(err));
+        continue;
+      }
       try {
         const serial = trimPadded(token.tokenInfo().serialNumber);
         if (serial !== t.token.serial) {
@@ -47,7 +66,9 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
           try {
             token.removeLeftover(Buffer.from(o.id, 'hex'));
             reply.gone.push({ token: t.token, id: o.id });
-          } catch (err) { reply.failed.push({ token: t.token, id: o.id, error: describeError(err) }); }
+          } catch (err) {
+            reply.failed.push({ token: t.token, id: o.id, error: describeError(err) });
+          }
         }
       } finally {
         token.close();
@@ -61,7 +82,10 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
 
 process.once('message', (req: CleanupRequest) => {
   clean(req).then(
-    (reply) => { process.send?.(redactFreeText(reply)); process.exit(0); },
+    (reply) => {
+      process.send?.(redactFreeText(reply));
+      process.exit(0);
+    },
     (err) => {
       const error = describeError(err);
       const reply: CleanupReply = { gone: [], failed: req.tokens.flatMap((t) => t.objects.map((o) => ({ token: t.token, id: o.id, error }))) };

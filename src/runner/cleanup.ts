@@ -35,7 +35,9 @@ function removeObjects(req: CleanupRequest, env: NodeJS.ProcessEnv, timeoutMs: n
     let reply: CleanupReply | undefined;
     const child = fork(cleanupWorkerPath(), [], { env, stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('message', (m: CleanupReply) => { reply = m; });
+    child.on('message', (m: CleanupReply) => {
+      reply = m;
+    });
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
@@ -57,8 +59,13 @@ export function formatSeconds(ms: number): string {
  * (empty when everything is gone). `objects` says whether to remove objects from persistent tokens too
  * (after a crash, timeout or interruption; after a normal end the driver's own cleanup case already tried).
  */
-export async function releaseDriver(journal: Journal, driver: string, env: NodeJS.ProcessEnv, objects: boolean,
-  timeoutMs = cleanupTimeoutMs(env)): Promise<DriverLeftovers | undefined> {
+export async function releaseDriver(
+  journal: Journal,
+  driver: string,
+  env: NodeJS.ProcessEnv,
+  objects: boolean,
+  timeoutMs = cleanupTimeoutMs(env),
+): Promise<DriverLeftovers | undefined> {
   let x = journal.read().drivers.get(driver);
   if (!x) return undefined;
   const released = (kind: 'pid' | 'dir' | 'container', value: string) => journal.append({ t: 'released', driver, kind, value });
@@ -71,7 +78,11 @@ export async function releaseDriver(journal: Journal, driver: string, env: NodeJ
   for (const failure of await removeContainers(x.containers)) x.containers = x.containers.filter((c) => c !== failure.id);
   for (const c of x.containers) released('container', c);
   for (const dir of x.dirs) {
-    try { rmSync(dir, { recursive: true, force: true }); } catch { /* reported as left */ }
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* reported as left */
+    }
     if (!existsSync(dir)) released('dir', dir);
   }
   x = journal.read().drivers.get(driver)!;
@@ -90,7 +101,11 @@ export async function releaseDriver(journal: Journal, driver: string, env: NodeJ
   return hasLeftovers(x) ? x : undefined;
 }
 
-export interface CleanupOutcome { journal: string; removed: boolean; left: string[] }
+export interface CleanupOutcome {
+  journal: string;
+  removed: boolean;
+  left: string[];
+}
 
 /**
  * Finish the work of runs that died (kill -9, power loss): for every journal whose run is gone, release each

@@ -11,7 +11,7 @@ import type { Token } from '../pkcs11/token.js';
 import { ckrOf } from '../pkcs11/token.js';
 import { ckrName } from '../pkcs11/constants.js';
 import { describeError, UsageError } from '../errors.js';
-import { Expectations, auditProblems } from '../expectations.js';
+import { type Expectations, auditProblems } from '../expectations.js';
 import { makeTempDir } from '../fsutil.js';
 import { capability } from '../capabilities.js';
 
@@ -24,23 +24,44 @@ export interface CaseEvents {
 }
 
 export function makeContext(args: {
-  driverId: string; traits: DriverTraits; env: NodeJS.ProcessEnv; connections: Connections; token?: Token;
-  report: DriverReport; expectations: Expectations; events: CaseEvents; options?: Record<string, unknown>;
+  driverId: string;
+  traits: DriverTraits;
+  env: NodeJS.ProcessEnv;
+  connections: Connections;
+  token?: Token;
+  report: DriverReport;
+  expectations: Expectations;
+  events: CaseEvents;
+  options?: Record<string, unknown>;
 }): SuiteContext {
   const { report, expectations, events } = args;
   const ctx: SuiteContext = {
-    driverId: args.driverId, traits: args.traits, env: args.env, connections: args.connections, token: args.token,
-    report, suite: '', options: args.options ?? {},
+    driverId: args.driverId,
+    traits: args.traits,
+    env: args.env,
+    connections: args.connections,
+    token: args.token,
+    report,
+    suite: '',
+    options: args.options ?? {},
     async case(name: string, fn: (c: CaseHandle) => unknown, opts: CaseOptions = {}): Promise<CaseStatus> {
       const suite = ctx.suite;
       const timeoutMs = opts.timeoutMs ?? args.traits.caseTimeoutMs;
       events.onCaseStart(suite, name, timeoutMs);
       const record: CaseRecord = { driver: args.driverId, suite, case: name, status: 'pass', durationMs: 0 };
       const handle: CaseHandle = {
-        unsupported(reason: string): never { throw new CaseStop('unsupported', reason); },
-        skip(reason: string): never { throw new CaseStop('skip', reason); },
-        ckr(code: number) { record.ckr = { code, name: ckrName(code) }; },
-        detail(key: string, value: unknown) { (record.details ??= {})[key] = value; },
+        unsupported(reason: string): never {
+          throw new CaseStop('unsupported', reason);
+        },
+        skip(reason: string): never {
+          throw new CaseStop('skip', reason);
+        },
+        ckr(code: number) {
+          record.ckr = { code, name: ckrName(code) };
+        },
+        detail(key: string, value: unknown) {
+          (record.details ??= {})[key] = value;
+        },
       };
       const t0 = performance.now();
       try {
@@ -63,18 +84,30 @@ export function makeContext(args: {
       events.onCaseEnd(record);
       return record.status;
     },
-    capability(name, supported) { report.capabilities[capability(name)] = supported; },
-    has(name) { return report.capabilities[name]; },
+    capability(name, supported) {
+      report.capabilities[capability(name)] = supported;
+    },
+    has(name) {
+      return report.capabilities[name];
+    },
     finding(kind: Finding['kind'], text: string) {
       // Said once: the same observation from every key or case is one finding.
       if (report.findings.some((f) => f.kind === kind && f.text === text)) return;
       report.findings.push({ driver: args.driverId, suite: ctx.suite, kind, text });
     },
-    log(line: string) { events.log(line); },
+    log(line: string) {
+      events.log(line);
+    },
     async tempDir(prefix: string) {
       const dir = await makeTempDir(prefix);
       events.onTempDir?.(dir.path, true);
-      return { path: dir.path, remove: async () => { await dir.remove(); events.onTempDir?.(dir.path, false); } };
+      return {
+        path: dir.path,
+        remove: async () => {
+          await dir.remove();
+          events.onTempDir?.(dir.path, false);
+        },
+      };
     },
   };
   return ctx;

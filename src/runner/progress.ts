@@ -17,7 +17,9 @@ export interface Progress {
 
 export function makeProgress(stream: NodeJS.WriteStream = process.stderr, quiet = false): Progress {
   const tty = stream.isTTY === true;
-  const write = (s: string) => { if (!quiet) stream.write(s); };
+  const write = (s: string) => {
+    if (!quiet) stream.write(s);
+  };
   const free = (s: string) => cleanText(s, true);
   const counts = new Map<string, Record<string, number>>();
   const tally = (d: string) => {
@@ -27,12 +29,22 @@ export function makeProgress(stream: NodeJS.WriteStream = process.stderr, quiet 
   };
   const summary = (d: string) => {
     const c = tally(d);
-    return Object.entries(c).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ') || 'no cases';
+    return (
+      Object.entries(c)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ') || 'no cases'
+    );
   };
   const pad = (s: string) => s.padEnd(16);
   return {
-    unavailable(driver, reason) { write(`${pad(driver)} unavailable: ${free(reason)}\n`); },
-    driverStart(driver) { tally(driver); if (!tty) write(`${pad(driver)} starting\n`); },
+    unavailable(driver, reason) {
+      write(`${pad(driver)} unavailable: ${free(reason)}\n`);
+    },
+    driverStart(driver) {
+      tally(driver);
+      if (!tty) write(`${pad(driver)} starting\n`);
+    },
     caseStart(driver, suite, name) {
       if (tty) write(`\r\x1b[2K${pad(driver)} ${summary(driver)} … ${suite}/${name}`);
     },
@@ -46,6 +58,8 @@ export function makeProgress(stream: NodeJS.WriteStream = process.stderr, quiet 
     },
     // On a TTY a log line is the live line until the next case: during a driver's start (an image build that
     // takes a minute) it says what is happening.
-    log(driver, line) { write(tty ? `\r\x1b[2K${pad(driver)} ${free(line)}` : `${pad(driver)} ${free(line)}\n`); },
+    log(driver, line) {
+      write(tty ? `\r\x1b[2K${pad(driver)} ${free(line)}` : `${pad(driver)} ${free(line)}\n`);
+    },
   };
 }

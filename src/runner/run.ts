@@ -54,7 +54,10 @@ let runJournal: Journal | undefined;
 function installSignalHandlers(): void {
   if (signalHandlersInstalled) return;
   signalHandlersInstalled = true;
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.once(signal, () => {
       const entries = [...live.values()];
       for (const entry of entries) entry.kill();
@@ -137,7 +140,8 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   return {
     schemaVersion: RESULTS_SCHEMA_VERSION,
     tool: { name: 'hsm-harness', version: toolVersion() },
-    startedAt, finishedAt: new Date().toISOString(),
+    startedAt,
+    finishedAt: new Date().toISOString(),
     environment: { node: process.version, platform: process.platform, arch: process.arch, hostname: hostname(), ci: !!env.CI },
     identity: runIdentity(env),
     drivers: reports,
@@ -146,8 +150,15 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   };
 }
 
-function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.ProcessEnv, progress: Progress, options: Record<string, unknown>,
-  journal: Journal, runPrefix: string): Promise<DriverReport> {
+function runDriverProcess(
+  driver: Driver,
+  suites: string[] | null,
+  env: NodeJS.ProcessEnv,
+  progress: Progress,
+  options: Record<string, unknown>,
+  journal: Journal,
+  runPrefix: string,
+): Promise<DriverReport> {
   return new Promise((resolve, reject) => {
     // pkcs11js async calls run on the libuv pool: size it for 8 in-flight operations plus file I/O.
     const childEnv = { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? '16' };
@@ -166,7 +177,7 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
     let timer: NodeJS.Timeout | undefined;
     let stderrTail = '';
     const t0 = performance.now();
-    const setupMs = Number(env.HSM_CASE_TIMEOUT_S) > 0 ? Number(env.HSM_CASE_TIMEOUT_S) * 1000 : driver.traits.setupTimeoutMs ?? driver.traits.caseTimeoutMs;
+    const setupMs = Number(env.HSM_CASE_TIMEOUT_S) > 0 ? Number(env.HSM_CASE_TIMEOUT_S) * 1000 : (driver.traits.setupTimeoutMs ?? driver.traits.caseTimeoutMs);
 
     // The watchdog is re-armed at every message that changes what the worker is doing, and never disarmed:
     // whatever the worker does next (a case, a suite's setup, cleanup, stop) has a limit.
@@ -177,9 +188,10 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
         child.kill('SIGKILL');
       }, ms);
     };
-    const describePhase = () => phase.phase === 'setup'
-      ? `suite ${phase.suite} outside its cases (${phase.after ? `after case ${phase.after}` : 'setup, before its first case'})`
-      : `driver ${phase.phase}`;
+    const describePhase = () =>
+      phase.phase === 'setup'
+        ? `suite ${phase.suite} outside its cases (${phase.after ? `after case ${phase.after}` : 'setup, before its first case'})`
+        : `driver ${phase.phase}`;
     arm(driver.traits.caseTimeoutMs + 180_000, 'driver start');
     progress.driverStart(driver.id);
 
@@ -189,38 +201,73 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
         known.pids.add(pid);
         journal.append({ t: 'pid', driver: driver.id, pid, start: processStartTime(pid) });
       }
-      for (const dir of r.dirs) { if (!known.dirs.has(dir)) { known.dirs.add(dir); journal.append({ t: 'dir', driver: driver.id, path: dir }); } }
+      for (const dir of r.dirs) {
+        if (!known.dirs.has(dir)) {
+          known.dirs.add(dir);
+          journal.append({ t: 'dir', driver: driver.id, path: dir });
+        }
+      }
       for (const id of r.containers ?? []) {
-        if (!known.containers.has(id)) { known.containers.add(id); journal.append({ t: 'container', driver: driver.id, id }); }
+        if (!known.containers.has(id)) {
+          known.containers.add(id);
+          journal.append({ t: 'container', driver: driver.id, id });
+        }
       }
     };
 
-    child.stdout?.on('data', () => { /* modules may print; not part of the results */ });
-    child.stderr?.on('data', (d: Buffer) => { stderrTail = (stderrTail + d.toString()).slice(-8000); });
+    child.stdout?.on('data', () => {
+      /* modules may print; not part of the results */
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderrTail = (stderrTail + d.toString()).slice(-8000);
+    });
     child.on('message', (msg: WorkerMessage) => {
       switch (msg.type) {
         case 'phase':
           phase = { phase: msg.phase, suite: msg.suite };
           arm(msg.timeoutMs, describePhase());
           break;
-        case 'resources': noteResources(msg.resources); break;
-        case 'journal': journal.append({ ...msg.entry, driver: driver.id }); break;
-        case 'case-start': current = { suite: msg.suite, case: msg.case }; arm(msg.timeoutMs, `case ${msg.suite}/${msg.case}`); progress.caseStart(driver.id, msg.suite, msg.case); break;
+        case 'resources':
+          noteResources(msg.resources);
+          break;
+        case 'journal':
+          journal.append({ ...msg.entry, driver: driver.id });
+          break;
+        case 'case-start':
+          current = { suite: msg.suite, case: msg.case };
+          arm(msg.timeoutMs, `case ${msg.suite}/${msg.case}`);
+          progress.caseStart(driver.id, msg.suite, msg.case);
+          break;
         case 'case-end':
           current = null;
           if (phase.phase === 'setup') phase = { ...phase, after: msg.record.case };
           arm(setupMs, describePhase());
           progress.caseEnd(msg.record);
           break;
-        case 'report': report = msg.report; break;
-        case 'log': progress.log(driver.id, msg.line); break;
-        case 'usage-error': usageError = msg.message; break;
-        case 'fatal': fatal = msg.message; break;
-        case 'done': done = true; break;
-        case 'secret': rememberSecret(msg.value); break;
+        case 'report':
+          report = msg.report;
+          break;
+        case 'log':
+          progress.log(driver.id, msg.line);
+          break;
+        case 'usage-error':
+          usageError = msg.message;
+          break;
+        case 'fatal':
+          fatal = msg.message;
+          break;
+        case 'done':
+          done = true;
+          break;
+        case 'secret':
+          rememberSecret(msg.value);
+          break;
       }
     });
-    child.on('error', (err) => { if (timer) clearTimeout(timer); reject(err); });
+    child.on('error', (err) => {
+      if (timer) clearTimeout(timer);
+      reject(err);
+    });
     child.on('exit', (code, signal) => {
       if (timer) clearTimeout(timer);
       void (async () => {
@@ -236,12 +283,20 @@ function runDriverProcess(driver: Driver, suites: string[] | null, env: NodeJS.P
         if (!done) {
           const status = killedFor ? 'timeout' : fatal ? 'fail' : 'crash';
           const where = current ? `case ${current.suite}/${current.case}` : describePhase();
-          const how = killedFor ? killedFor.reason : fatal ? `harness error during ${where}: ${fatal}` : `the driver's process died (${signal ?? `exit code ${code}`}) during ${where}`;
+          const how = killedFor
+            ? killedFor.reason
+            : fatal
+              ? `harness error during ${where}: ${fatal}`
+              : `the driver's process died (${signal ?? `exit code ${code}`}) during ${where}`;
           // Module stderr is free text from outside: secrets masked, control characters escaped, kept short.
           const lastErr = cleanText(stderrTail.trim().split('\n').pop() ?? '', true).slice(0, 500);
           const record: CaseRecord = {
-            driver: driver.id, suite: current?.suite ?? phase.suite ?? 'driver', case: current?.case ?? phase.phase, status,
-            durationMs: 0, reason: `${killedFor || !lastErr ? how : `${how}; last stderr line: ${lastErr}`}${leftNote}`,
+            driver: driver.id,
+            suite: current?.suite ?? phase.suite ?? 'driver',
+            case: current?.case ?? phase.phase,
+            status,
+            durationMs: 0,
+            reason: `${killedFor || !lastErr ? how : `${how}; last stderr line: ${lastErr}`}${leftNote}`,
           };
           report.cases.push(record);
           report.status = status === 'fail' ? 'error' : status;

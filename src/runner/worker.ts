@@ -34,9 +34,19 @@ let started: StartedDriver | undefined;
  * servers and remove the directories it holds, and exit. Each step is bounded.
  */
 async function orphaned(): Promise<void> {
-  const hardStop = setTimeout(() => { releaseAllOwned(); process.exit(1); }, 20_000);
+  const hardStop = setTimeout(() => {
+    releaseAllOwned();
+    process.exit(1);
+  }, 20_000);
   hardStop.unref();
-  for (const t of liveTokens()) { try { t.cleanup(); t.close(); } catch { /* module state lost */ } }
+  for (const t of liveTokens()) {
+    try {
+      t.cleanup();
+      t.close();
+    } catch {
+      /* module state lost */
+    }
+  }
   await Promise.race([started?.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000))]);
   releaseAllOwned();
   process.exit(1);
@@ -100,11 +110,20 @@ async function main(req: WorkerRequest): Promise<void> {
       report.identity = pkcs11Identity(pk.modulePath, token);
     }
     const ctx = makeContext({
-      driverId: driver.id, traits, env: process.env, connections: started.connections, token,
-      report, expectations, options: req.options,
+      driverId: driver.id,
+      traits,
+      env: process.env,
+      connections: started.connections,
+      token,
+      report,
+      expectations,
+      options: req.options,
       events: {
         onCaseStart: (suite, name, timeoutMs) => send({ type: 'case-start', suite, case: name, timeoutMs }),
-        onCaseEnd: (record: CaseRecord) => { send({ type: 'case-end', record }); push(); },
+        onCaseEnd: (record: CaseRecord) => {
+          send({ type: 'case-end', record });
+          push();
+        },
         log: (line) => send({ type: 'log', line }),
         onTempDir: (path, held) => {
           const res = startedDriver.resources;
@@ -123,7 +142,14 @@ async function main(req: WorkerRequest): Promise<void> {
         await suite.run(ctx);
       } catch (err) {
         if (err instanceof UsageError) throw err;
-        const record: CaseRecord = { driver: driver.id, suite: suite.name, case: 'suite', status: 'fail', durationMs: 0, reason: `suite aborted: ${describeError(err)}` };
+        const record: CaseRecord = {
+          driver: driver.id,
+          suite: suite.name,
+          case: 'suite',
+          status: 'fail',
+          durationMs: 0,
+          reason: `suite aborted: ${describeError(err)}`,
+        };
         report.cases.push(record);
         send({ type: 'case-end', record });
         push();
@@ -137,7 +163,9 @@ async function main(req: WorkerRequest): Promise<void> {
         const diffs = expectations.goldenDifferences(report.goldenCodes);
         c.detail('compared', Object.keys(expectations.file.goldenCodes!).filter((k) => k in report.goldenCodes).length);
         if (diffs.length) {
-          throw new Error(`return codes changed since drivers/${driver.id}.expect.json was recorded: ${diffs.map((d) => `${d.situation}: ${d.observed}, golden ${d.golden}`).join('; ')} (review, then hsm-harness run --update-golden)`);
+          throw new Error(
+            `return codes changed since drivers/${driver.id}.expect.json was recorded: ${diffs.map((d) => `${d.situation}: ${d.observed}, golden ${d.golden}`).join('; ')} (review, then hsm-harness run --update-golden)`,
+          );
         }
       });
     }
@@ -152,13 +180,18 @@ async function main(req: WorkerRequest): Promise<void> {
         c.detail('before', before);
         c.detail('after', after);
         if (tok.reconnects) c.detail('sessionsReopened', tok.reconnects);
-        if (failures.length) throw new Error(`could not destroy ${failures.length} object(s): ${failures.map((f) => `CKA_ID ${f.id ?? '?'}: ${f.error}`).join(', ')}`);
+        if (failures.length)
+          throw new Error(`could not destroy ${failures.length} object(s): ${failures.map((f) => `CKA_ID ${f.id ?? '?'}: ${f.error}`).join(', ')}`);
         if (after !== before) throw new Error(`token had ${before} objects before the run and ${after} after`);
       });
     }
   } finally {
     send({ type: 'phase', phase: 'stop', timeoutMs: 60_000 });
-    try { token?.close(); } catch { /* module state lost */ }
+    try {
+      token?.close();
+    } catch {
+      /* module state lost */
+    }
     await started.stop().catch((err) => send({ type: 'log', line: `stop failed: ${describeError(err)}` }));
   }
   report.durationMs = Math.round(performance.now() - t0);
@@ -166,12 +199,19 @@ async function main(req: WorkerRequest): Promise<void> {
 }
 
 // Ctrl-C reaches the whole process group; the parent decides what happens to this driver (and cleans up).
-process.on('SIGINT', () => { /* the parent will stop us */ });
-process.once('disconnect', () => { void orphaned(); });
+process.on('SIGINT', () => {
+  /* the parent will stop us */
+});
+process.once('disconnect', () => {
+  void orphaned();
+});
 
 process.once('message', (req: WorkerRequest) => {
   main(req).then(
-    () => { send({ type: 'done' }); process.exit(0); },
+    () => {
+      send({ type: 'done' });
+      process.exit(0);
+    },
     (err) => {
       if (err instanceof UsageError) send({ type: 'usage-error', message: err.message });
       else send({ type: 'fatal', message: describeError(err) });

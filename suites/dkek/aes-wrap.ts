@@ -56,16 +56,29 @@ function privateKeyTemplate(key: UnwrappedKey, label: string): Template {
     { type: pkcs11.CKA_LABEL, value: label },
   ];
   if (key.kind === 'ec') {
-    return [...base, { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_EC },
-      { type: pkcs11.CKA_EC_PARAMS, value: Buffer.from(curveOf(key).ecParams, 'hex') }, { type: pkcs11.CKA_VALUE, value: key.d }];
+    return [
+      ...base,
+      { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_EC },
+      { type: pkcs11.CKA_EC_PARAMS, value: Buffer.from(curveOf(key).ecParams, 'hex') },
+      { type: pkcs11.CKA_VALUE, value: key.d },
+    ];
   }
   if (key.kind === 'rsa') {
-    const t: Template = [...base, { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_RSA },
-      { type: pkcs11.CKA_MODULUS, value: key.n }, { type: pkcs11.CKA_PUBLIC_EXPONENT, value: key.e },
-      { type: pkcs11.CKA_PRIVATE_EXPONENT, value: rsaPrivateExponent(key) }];
+    const t: Template = [
+      ...base,
+      { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_RSA },
+      { type: pkcs11.CKA_MODULUS, value: key.n },
+      { type: pkcs11.CKA_PUBLIC_EXPONENT, value: key.e },
+      { type: pkcs11.CKA_PRIVATE_EXPONENT, value: rsaPrivateExponent(key) },
+    ];
     if (key.p && key.q && key.dp && key.dq && key.qInv) {
-      t.push({ type: pkcs11.CKA_PRIME_1, value: key.p }, { type: pkcs11.CKA_PRIME_2, value: key.q },
-        { type: pkcs11.CKA_EXPONENT_1, value: key.dp }, { type: pkcs11.CKA_EXPONENT_2, value: key.dq }, { type: pkcs11.CKA_COEFFICIENT, value: key.qInv });
+      t.push(
+        { type: pkcs11.CKA_PRIME_1, value: key.p },
+        { type: pkcs11.CKA_PRIME_2, value: key.q },
+        { type: pkcs11.CKA_EXPONENT_1, value: key.dp },
+        { type: pkcs11.CKA_EXPONENT_2, value: key.dq },
+        { type: pkcs11.CKA_COEFFICIENT, value: key.qInv },
+      );
     }
     return t;
   }
@@ -81,8 +94,17 @@ function readPrivateKey(token: Token, pair: KeyPair): KeyToWrap {
     if (!curve) throw new Error(`no blob curve for ${pair.alg}`);
     return { kind: 'ec', curve, d: a(pkcs11.CKA_VALUE), q: readPublicKey(token, pair.publicKey).point! };
   }
-  return { kind: 'rsa', n: a(pkcs11.CKA_MODULUS), e: a(pkcs11.CKA_PUBLIC_EXPONENT), d: a(pkcs11.CKA_PRIVATE_EXPONENT), p: a(pkcs11.CKA_PRIME_1),
-    q: a(pkcs11.CKA_PRIME_2), dp: a(pkcs11.CKA_EXPONENT_1), dq: a(pkcs11.CKA_EXPONENT_2), qInv: a(pkcs11.CKA_COEFFICIENT) };
+  return {
+    kind: 'rsa',
+    n: a(pkcs11.CKA_MODULUS),
+    e: a(pkcs11.CKA_PUBLIC_EXPONENT),
+    d: a(pkcs11.CKA_PRIVATE_EXPONENT),
+    p: a(pkcs11.CKA_PRIME_1),
+    q: a(pkcs11.CKA_PRIME_2),
+    dp: a(pkcs11.CKA_EXPONENT_1),
+    dq: a(pkcs11.CKA_EXPONENT_2),
+    qInv: a(pkcs11.CKA_COEFFICIENT),
+  };
 }
 
 async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>, roundTrips: RoundTrip[], kwpAdvertised: boolean): Promise<void> {
@@ -111,7 +133,10 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
       handles.b = importWrapKey(spares[0]!, wrapKeyValue);
       c.detail('kcv', dkek.kcvHex);
     });
-    if (ok !== 'pass') { ctx.capability('wrap', false); return; }
+    if (ok !== 'pass') {
+      ctx.capability('wrap', false);
+      return;
+    }
 
     for (const alg of ['ec-p256', 'rsa-2048'] as KeyAlg[]) {
       let wrapped: Buffer | undefined;
@@ -134,7 +159,13 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
         if (!kwpAdvertised) ctx.finding('unadvertised', 'C_WrapKey with CKM_AES_KEY_WRAP_PAD works although the mechanism list does not include it');
         c.detail('wrappedBytes', wrapped.length);
         const b = spares[0]!;
-        const restored = b.lib.C_UnwrapKey(b.session, { mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, handles.b!, wrapped, unwrapTemplate(alg, `hsm-harness-dkek-restored-${alg}`));
+        const restored = b.lib.C_UnwrapKey(
+          b.session,
+          { mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD },
+          handles.b!,
+          wrapped,
+          unwrapTemplate(alg, `hsm-harness-dkek-restored-${alg}`),
+        );
         b.track(restored);
         await signAndVerify(b, restored, alg, original);
       });
@@ -168,9 +199,18 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
         }
         // Offline verification exactly as `dkek blob-verify` does it, including the token's public key.
         const { report, key } = verifyBlob(parseWrapFile(wrapFile).blob, dkek!, { expectedPublicKey: original });
-        c.detail('checks', report.checks.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.name}`));
+        c.detail(
+          'checks',
+          report.checks.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.name}`),
+        );
         try {
-          if (!report.restorable) throw new Error(`offline verification failed: ${report.checks.filter((x) => !x.ok).map((x) => x.name).join(', ')}`);
+          if (!report.restorable)
+            throw new Error(
+              `offline verification failed: ${report.checks
+                .filter((x) => !x.ok)
+                .map((x) => x.name)
+                .join(', ')}`,
+            );
           const tokenC = spares[1]!;
           const h = tokenC.lib.C_CreateObject(tokenC.session, privateKeyTemplate(key, `hsm-harness-dkek-blob-${alg}`));
           tokenC.track(h);
@@ -182,10 +222,18 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
         const bad = Buffer.from(blob);
         bad[bad.length - 20]! ^= 0x01;
         let caught = false;
-        try { wipeKey(unwrapBlob(bad, dkek!).key); } catch (err) { caught = err instanceof DkekError && /CMAC/.test(err.message); }
+        try {
+          wipeKey(unwrapBlob(bad, dkek!).key);
+        } catch (err) {
+          caught = err instanceof DkekError && /CMAC/.test(err.message);
+        }
         if (!caught) throw new Error('a blob with a flipped byte was accepted');
       });
-      roundTrips.push({ alg, method: 'SmartCard-HSM key blob from src/dkek, verified offline, C_CreateObject on token C', status: blobCase as RoundTrip['status'] });
+      roundTrips.push({
+        alg,
+        method: 'SmartCard-HSM key blob from src/dkek, verified offline, C_CreateObject on token C',
+        status: blobCase as RoundTrip['status'],
+      });
     }
     if (ctx.has('wrap') === undefined) ctx.capability('wrap', false);
   } finally {
@@ -212,8 +260,10 @@ export const dkekAesWrapSuite: Suite = {
   async run(ctx) {
     if (!offered(ctx, 'aes-wrap')) return;
     const kwpAdvertised = ctx.token!.offeredMechanisms().has(pkcs11.CKM_AES_KEY_WRAP_PAD);
-    const { section, roundTrips } = dkekSection(ctx, kwpAdvertised ? 'pkcs11 key wrapping (CKM_AES_KEY_WRAP_PAD)'
-      : 'pkcs11 without CKM_AES_KEY_WRAP_PAD: blob restore from a non-sensitive key');
+    const { section, roundTrips } = dkekSection(
+      ctx,
+      kwpAdvertised ? 'pkcs11 key wrapping (CKM_AES_KEY_WRAP_PAD)' : 'pkcs11 without CKM_AES_KEY_WRAP_PAD: blob restore from a non-sensitive key',
+    );
     if ((ctx.connections.pkcs11?.spareTokens?.length ?? 0) < 2) {
       section.path = 'none: the driver offers no two spare tokens to restore into';
       if (!kwpAdvertised) ctx.capability('wrap', false);

@@ -13,7 +13,11 @@ import { Dkek, DkekError } from '../../src/dkek/dkek.js';
 import { decryptShareFile } from '../../src/dkek/share.js';
 import { registerSecret, wipe } from '../../src/secrets.js';
 
-export interface RoundTrip { alg: KeyAlg; method: string; status: 'pass' | 'fail' | 'skip' | 'unsupported' }
+export interface RoundTrip {
+  alg: KeyAlg;
+  method: string;
+  status: 'pass' | 'fail' | 'skip' | 'unsupported';
+}
 
 /** The backup method this run's driver declared, when it is the one a suite implements. */
 export function offered<M extends BackupOffer['method']>(ctx: SuiteContext, method: M): Extract<BackupOffer, { method: M }> | undefined {
@@ -48,7 +52,10 @@ export async function dkekFromShares(shares: { file: string; password: string }[
  * (comma-separated, passwords in HSM_HARNESS_DKEK_<n>_PASSWORD or one HSM_HARNESS_DKEK_PASSWORD).
  */
 export async function harnessDkekFromEnv(env: NodeJS.ProcessEnv): Promise<{ dkek: Dkek; source: string } | undefined> {
-  const files = (env.HSM_HARNESS_DKEK_SHARES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const files = (env.HSM_HARNESS_DKEK_SHARES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!files.length) return undefined;
   const shares = files.map((file, i) => {
     const password = env[`HSM_HARNESS_DKEK_${i + 1}_PASSWORD`] ?? env.HSM_HARNESS_DKEK_PASSWORD;
@@ -72,10 +79,11 @@ export async function signAndVerify(token: Token, key: Handle, alg: KeyAlg, orig
   if (alg.startsWith('ec-')) {
     const digest = createHash('sha256').update(MESSAGE).digest();
     const sig = await signAsync(token, token.session, { mechanism: pkcs11.CKM_ECDSA }, key, digest);
-    if (!cryptoVerify('sha256', MESSAGE, { key: original, dsaEncoding: 'ieee-p1363' }, sig)) throw new Error('the restored key\'s ECDSA signature does not verify with the original public key');
+    if (!cryptoVerify('sha256', MESSAGE, { key: original, dsaEncoding: 'ieee-p1363' }, sig))
+      throw new Error("the restored key's ECDSA signature does not verify with the original public key");
   } else {
     const sig = await signAsync(token, token.session, { mechanism: pkcs11.CKM_SHA256_RSA_PKCS }, key, MESSAGE);
-    if (!cryptoVerify('sha256', MESSAGE, original, sig)) throw new Error('the restored key\'s RSA signature does not verify with the original public key');
+    if (!cryptoVerify('sha256', MESSAGE, original, sig)) throw new Error("the restored key's RSA signature does not verify with the original public key");
   }
 }
 

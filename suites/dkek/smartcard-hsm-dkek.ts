@@ -38,8 +38,11 @@ export interface CardStatus {
 export function parseCardStatus(r: RunResult): CardStatus {
   const out = `${r.stdout}\n${r.stderr}`;
   const noCard = /.*(Failed to connect|Card not present|No smart card readers|not a SmartCard-HSM).*/i.exec(out)?.[0]?.trim();
-  const why = r.signal ? `killed by ${r.signal} (timeout?)` : r.code !== 0 ? `exit ${r.code}` : noCard
-    ?? (!/User PIN tries left|SO-PIN tries left|Version\s*:/.test(r.stdout) ? 'no status in its output' : undefined);
+  const why = r.signal
+    ? `killed by ${r.signal} (timeout?)`
+    : r.code !== 0
+      ? `exit ${r.code}`
+      : (noCard ?? (!/User PIN tries left|SO-PIN tries left|Version\s*:/.test(r.stdout) ? 'no status in its output' : undefined));
   if (why) throw new Error(`sc-hsm-tool status read failed (${why}); the card is left as it is`);
   const shares = Number(/DKEK shares\s*:\s*(\d+)/.exec(r.stdout)?.[1] ?? 0);
   const missing = Number(/(\d+)\s+share\(s\) still missing/.exec(r.stdout)?.[1] ?? 0);
@@ -68,7 +71,9 @@ function tools(offer: SmartcardHsmDkekOffer, pin: string): Tools {
   // Secrets reach the tools as env:VAR references, never on the command line.
   const env: NodeJS.ProcessEnv = { ...process.env, HSM_HARNESS_CARD_PIN: pin };
   if (offer.initialize) env.HSM_HARNESS_CARD_SO_PIN = offer.initialize.soPin;
-  offer.shares?.forEach((s, i) => { env[`HSM_HARNESS_SHARE_${i + 1}_PASSWORD`] = s.password; });
+  offer.shares?.forEach((s, i) => {
+    env[`HSM_HARNESS_SHARE_${i + 1}_PASSWORD`] = s.password;
+  });
   const run = (cmd: string, args: string[], timeoutMs: number) => runTool(cmd, args, { env, timeoutMs });
   return {
     run,
@@ -78,7 +83,15 @@ function tools(offer: SmartcardHsmDkekOffer, pin: string): Tools {
       // sc-hsm-tool 0.23 exits 0 after "Failed to connect to card": the output decides too.
       const bad = r.code !== 0 || r.signal || /Failed to connect|Card not present|error|failed/i.test(out.replace(/^Using reader.*$/m, ''));
       if (bad) {
-        const last = (out.trim().split('\n').filter((l) => /fail|error|not|denied/i.test(l)).pop() ?? out.trim().split('\n').pop() ?? '').slice(0, 200);
+        const last = (
+          out
+            .trim()
+            .split('\n')
+            .filter((l) => /fail|error|not|denied/i.test(l))
+            .pop() ??
+          out.trim().split('\n').pop() ??
+          ''
+        ).slice(0, 200);
         throw new Error(`${cmd} ${what} failed (${r.signal ?? `exit ${r.code}`}): ${last}`);
       }
       return r;
@@ -96,12 +109,19 @@ async function ensureDkek(c: CaseHandle, t: Tools, offer: SmartcardHsmDkekOffer,
   c.detail('cardKcv', status.kcv ?? (status.shares ? 'not shown before PIN verification' : 'no DKEK'));
   const usable = status.shares > 0 && status.missing === 0;
   if (usable && (status.kcv === undefined || status.kcv === dkek.kcvHex)) return status.kcv;
-  const what = !usable ? (status.shares ? `the card waits for ${status.missing} more DKEK share(s)` : 'the card has no DKEK')
+  const what = !usable
+    ? status.shares
+      ? `the card waits for ${status.missing} more DKEK share(s)`
+      : 'the card has no DKEK'
     : `the card's DKEK KCV is ${status.kcv}, the shares give ${dkek.kcvHex}`;
   if (!offer.initialize) c.skip(`${what}; initialising would erase the card, so it is done only with SCHSM_ALLOW_INITIALIZE=1 and SCHSM_SO_PIN`);
   const n = offer.shares!.length;
-  await t.ok('sc-hsm-tool', ['--reader', offer.reader, '--initialize', '--so-pin', 'env:HSM_HARNESS_CARD_SO_PIN', '--pin', 'env:HSM_HARNESS_CARD_PIN',
-    '--dkek-shares', String(n)], 120_000, '--initialize');
+  await t.ok(
+    'sc-hsm-tool',
+    ['--reader', offer.reader, '--initialize', '--so-pin', 'env:HSM_HARNESS_CARD_SO_PIN', '--pin', 'env:HSM_HARNESS_CARD_PIN', '--dkek-shares', String(n)],
+    120_000,
+    '--initialize',
+  );
   for (let i = 0; i < n; i++) {
     const share = ['--import-dkek-share', offer.shares![i]!.file, '--password', `env:HSM_HARNESS_SHARE_${i + 1}_PASSWORD`];
     await t.ok('sc-hsm-tool', ['--reader', offer.reader, ...share], 180_000, '--import-dkek-share');
@@ -129,19 +149,30 @@ async function roundTrip(c: CaseHandle, token: Token, offer: SmartcardHsmDkekOff
       const list = await listKeys(t, offer.reader);
       const mine = list.find((k) => k.id === id);
       if (!mine) throw new Error('the generated key does not appear in pkcs15-tool --list-keys');
-      await t.ok('sc-hsm-tool', ['--reader', offer.reader, '--wrap-key', wrapPath, '--key-reference', String(mine.keyRef), '--pin', 'env:HSM_HARNESS_CARD_PIN'],
-        120_000, '--wrap-key');
+      await t.ok(
+        'sc-hsm-tool',
+        ['--reader', offer.reader, '--wrap-key', wrapPath, '--key-reference', String(mine.keyRef), '--pin', 'env:HSM_HARNESS_CARD_PIN'],
+        120_000,
+        '--wrap-key',
+      );
       return list;
     });
     // 3. Verify offline against the token's public key, with the project's DKEK library.
     const { report, key } = verifyBlob(parseWrapFile(await readFile(wrapPath)).blob, dkek, { expectedPublicKey: original });
     wipeKey(key);
-    c.detail('checks', report.checks.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.name}`));
-    if (!report.restorable) throw new Error('the card\'s backup of the key does not verify offline');
+    c.detail(
+      'checks',
+      report.checks.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.name}`),
+    );
+    if (!report.restorable) throw new Error("the card's backup of the key does not verify offline");
     // 4. A real restore: the original goes, the backup is unwrapped into a new key reference. The restored
     //    key carries the original PRKD and so the original CKA_ID; handOver tracks it again by that ID.
     token.destroy(pair.privateKey);
-    try { token.destroy(pair.publicKey); } catch { /* OpenSC derives the public key from the private key's files */ }
+    try {
+      token.destroy(pair.publicKey);
+    } catch {
+      /* OpenSC derives the public key from the private key's files */
+    }
     const used = new Set(keys.map((k) => k.keyRef));
     let newRef = 1;
     while (used.has(newRef)) newRef++;
@@ -152,7 +183,10 @@ async function roundTrip(c: CaseHandle, token: Token, offer: SmartcardHsmDkekOff
       if (!restored) throw new Error(`no key with the original ID at reference ${newRef} after unwrapping`);
     });
     // 5. Sign with the restored key (found by its ID after the hand-over) and verify with node:crypto.
-    const restored = token.find([{ type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY }, { type: pkcs11.CKA_ID, value: pair.id }]);
+    const restored = token.find([
+      { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+      { type: pkcs11.CKA_ID, value: pair.id },
+    ]);
     if (restored.length !== 1) throw new Error(`${restored.length} private keys carry the test key's ID after the restore, expected 1`);
     await signAndVerify(token, restored[0]!, 'ec-p256', original);
     c.detail('restoredKeyRef', newRef);
@@ -160,7 +194,11 @@ async function roundTrip(c: CaseHandle, token: Token, offer: SmartcardHsmDkekOff
     await tmp.remove();
     // Everything that carries the test key's ID (restored key, public key, CV request) is ours to delete.
     for (const h of token.find([{ type: pkcs11.CKA_ID, value: pair.id }])) {
-      try { token.destroy(h); } catch { token.track(h); }
+      try {
+        token.destroy(h);
+      } catch {
+        token.track(h);
+      }
     }
   }
 }
@@ -173,18 +211,22 @@ export const dkekSmartcardHsmSuite: Suite = {
     const offer = offered(ctx, 'smartcard-hsm-dkek');
     if (!offer) return;
     const { section, roundTrips } = dkekSection(ctx, 'smartcard-hsm (sc-hsm-tool)');
-    const status = await ctx.case('smartcard-hsm-wrap-unwrap-ec-p256', async (c) => {
-      const shares = offer.shares ?? c.skip(offer.sharesMissing ?? 'no DKEK shares configured');
-      if (!(await which('sc-hsm-tool')) || !(await which('pkcs15-tool'))) c.skip('sc-hsm-tool / pkcs15-tool not on PATH (apt-get install opensc)');
-      for (const s of shares) registerSecret(s.password);
-      const dkek = await dkekFromShares(shares);
-      section.kcv = dkek.kcvHex;
-      try {
-        await roundTrip(c, ctx.token!, offer, ctx.connections.pkcs11!.pin, dkek);
-      } finally {
-        dkek.wipe();
-      }
-    }, { timeoutMs: 900_000 });
+    const status = await ctx.case(
+      'smartcard-hsm-wrap-unwrap-ec-p256',
+      async (c) => {
+        const shares = offer.shares ?? c.skip(offer.sharesMissing ?? 'no DKEK shares configured');
+        if (!(await which('sc-hsm-tool')) || !(await which('pkcs15-tool'))) c.skip('sc-hsm-tool / pkcs15-tool not on PATH (apt-get install opensc)');
+        for (const s of shares) registerSecret(s.password);
+        const dkek = await dkekFromShares(shares);
+        section.kcv = dkek.kcvHex;
+        try {
+          await roundTrip(c, ctx.token!, offer, ctx.connections.pkcs11!.pin, dkek);
+        } finally {
+          dkek.wipe();
+        }
+      },
+      { timeoutMs: 900_000 },
+    );
     roundTrips.push({ alg: 'ec-p256', method: 'sc-hsm-tool --wrap-key / --unwrap-key', status: status as RoundTrip['status'] });
     if (status === 'pass' || status === 'fail') ctx.capability('wrap', status === 'pass');
   },

@@ -24,9 +24,14 @@ export const dkekYubihsmWrapSuite: Suite = {
       const token = ctx.token!;
       if (!token.offeredMechanisms().has(CKM_YUBICO_AES_CCM_WRAP)) c.unsupported('CKM_YUBICO_AES_CCM_WRAP is not in the mechanism list');
       const wrapKey = token.lib.C_GenerateKey(token.session, { mechanism: pkcs11.CKM_GENERIC_SECRET_KEY_GEN }, [
-        { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY }, { type: pkcs11.CKA_KEY_TYPE, value: CKK_YUBICO_AES256_CCM_WRAP },
-        { type: pkcs11.CKA_VALUE_LEN, value: 32 }, { type: pkcs11.CKA_TOKEN, value: true }, { type: pkcs11.CKA_SENSITIVE, value: true },
-        { type: pkcs11.CKA_EXTRACTABLE, value: false }, { type: pkcs11.CKA_WRAP, value: true }, { type: pkcs11.CKA_UNWRAP, value: true },
+        { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
+        { type: pkcs11.CKA_KEY_TYPE, value: CKK_YUBICO_AES256_CCM_WRAP },
+        { type: pkcs11.CKA_VALUE_LEN, value: 32 },
+        { type: pkcs11.CKA_TOKEN, value: true },
+        { type: pkcs11.CKA_SENSITIVE, value: true },
+        { type: pkcs11.CKA_EXTRACTABLE, value: false },
+        { type: pkcs11.CKA_WRAP, value: true },
+        { type: pkcs11.CKA_UNWRAP, value: true },
         { type: pkcs11.CKA_LABEL, value: 'hsm-harness-dkek-wrap' },
       ]);
       token.track(wrapKey);
@@ -36,7 +41,13 @@ export const dkekYubihsmWrapSuite: Suite = {
       c.detail('wrappedBytes', wrapped.length);
       // The YubiHSM restores an object under its original ID, so the original goes first: a real restore.
       token.destroy(pair.privateKey);
-      const restored = token.lib.C_UnwrapKey(token.session, { mechanism: CKM_YUBICO_AES_CCM_WRAP }, wrapKey, wrapped, unwrapTemplate('ec-p256', 'hsm-harness-dkek-yubihsm'));
+      const restored = token.lib.C_UnwrapKey(
+        token.session,
+        { mechanism: CKM_YUBICO_AES_CCM_WRAP },
+        wrapKey,
+        wrapped,
+        unwrapTemplate('ec-p256', 'hsm-harness-dkek-yubihsm'),
+      );
       token.track(restored);
       await signAndVerify(token, restored, 'ec-p256', original);
     });

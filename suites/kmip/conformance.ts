@@ -1,5 +1,5 @@
 /**
- * KMIP conformance: the operations Cascade uses, in Cascade's order (kmip.md §6), then the KMIP 1.2
+ * KMIP conformance: the operations Cascade uses, in Cascade's order (docs/kmip-profile.md §4), then the KMIP 1.2
  * baseline operations. Signatures are verified locally with node:crypto; public keys become DNSKEYs with
  * src/dnssec. What a target is known not to do lives in drivers/<id>.expect.json; departures from the
  * specification become findings; the KMIP section of the report holds TLS, server and per-operation facts.
@@ -40,17 +40,26 @@ export const kmipConformance: Suite = {
   async run(ctx) {
     const conn = ctx.connections.kmip!;
     const ops = new Map<string, OpOutcome>();
-    const note = (op: string, outcome: OpOutcome) => { if (ops.get(op) !== 'works') ops.set(op, outcome); };
+    const note = (op: string, outcome: OpOutcome) => {
+      if (ops.get(op) !== 'works') ops.set(op, outcome);
+    };
     const section: Record<string, unknown> = { profile: conn.profile, address: `${conn.host}:${conn.port}` };
     ctx.report.sections.kmip = section;
     const findings = new Set<string>();
-    const deviation = (text: string) => { if (!findings.has(text)) { findings.add(text); ctx.finding('deviation', text); } };
+    const deviation = (text: string) => {
+      if (!findings.has(text)) {
+        findings.add(text);
+        ctx.finding('deviation', text);
+      }
+    };
 
     let client: KmipClient;
     try {
       client = await KmipClient.connect(conn);
     } catch (err) {
-      await ctx.case('cascade/connect', () => { throw err; });
+      await ctx.case('cascade/connect', () => {
+        throw err;
+      });
       return;
     }
     /** Run one operation for the support table: outcome recorded, errors rethrown. */
@@ -142,7 +151,7 @@ export const kmipConformance: Suite = {
             throw new Error(`expected a P-256 key, got ${jwk.kty} ${jwk.crv ?? ''}`);
           }
           const rdata = dnskeyRdata(k.dnssec, ex.key, FLAGS_ZSK);
-          c.detail('dnskey', dnskeyText(rdata).slice(0, 40) + '…');
+          c.detail('dnskey', `${dnskeyText(rdata).slice(0, 40)}…`);
           c.detail('keyTag', keyTag(rdata));
           k.publicKey = ex.key;
         });
@@ -167,22 +176,31 @@ export const kmipConformance: Suite = {
           c.detail('signatureBytes', sigs[0]!.length);
           sigs.forEach((sig, i) => {
             const ok = verify('sha256', inputs[i]!, k.algorithm === 'RSA' ? k.publicKey! : { key: k.publicKey!, dsaEncoding: 'der' }, sig);
-            if (!ok) throw new Error(`signature ${i} of the batch does not verify with node:crypto (${k.algorithm === 'RSA' ? 'RSA PKCS#1 v1.5' : 'ECDSA DER'}, SHA-256)`);
+            if (!ok)
+              throw new Error(
+                `signature ${i} of the batch does not verify with node:crypto (${k.algorithm === 'RSA' ? 'RSA PKCS#1 v1.5' : 'ECDSA DER'}, SHA-256)`,
+              );
           });
           // A tampered input must not verify: proves the check is not vacuous.
-          const bad = Buffer.from(inputs[0]!); bad[0]! ^= 1;
-          if (verify('sha256', bad, k.algorithm === 'RSA' ? k.publicKey! : { key: k.publicKey!, dsaEncoding: 'der' }, sigs[0]!)) throw new Error('a signature verified over altered data');
+          const bad = Buffer.from(inputs[0]!);
+          bad[0]! ^= 1;
+          if (verify('sha256', bad, k.algorithm === 'RSA' ? k.publicKey! : { key: k.publicKey!, dsaEncoding: 'der' }, sigs[0]!))
+            throw new Error('a signature verified over altered data');
         });
       }
 
       for (const k of keys) {
         await ctx.case(`cascade/modify-attribute-name-${k.label}`, async (c) => {
           need(k, c, 'ids');
-          for (const [id, suffix] of [[k.ids!.publicId, 'pub'], [k.ids!.privateId, 'pri']] as const) {
+          for (const [id, suffix] of [
+            [k.ids!.publicId, 'pub'],
+            [k.ids!.privateId, 'pri'],
+          ] as const) {
             const name = `hsmh-renamed-${randomBytes(4).toString('hex')}-${suffix}`;
             const echoed = await run('Modify Attribute', () => client.modifyAttribute(id, nameAttribute(name)));
             if (!echoed) deviation('Modify Attribute response does not echo the Attribute');
-            if (suffix === 'pub') k.names!.publicName = name; else k.names!.privateName = name;
+            if (suffix === 'pub') k.names!.publicName = name;
+            else k.names!.privateName = name;
           }
         });
       }
@@ -192,13 +210,17 @@ export const kmipConformance: Suite = {
         need(rsa, c, 'ids');
         const found = await run('Locate', () => client.locate([nameAttribute(rsa.names!.publicName)]));
         c.detail('found', found.length);
-        if (!found.includes(rsa.ids!.publicId)) throw new Error(`Locate by Name did not return the public key ${rsa.ids!.publicId} (got ${found.join(', ') || 'nothing'})`);
+        if (!found.includes(rsa.ids!.publicId))
+          throw new Error(`Locate by Name did not return the public key ${rsa.ids!.publicId} (got ${found.join(', ') || 'nothing'})`);
       });
 
       await ctx.case('baseline/get-attributes', async (c) => {
         need(rsa, c, 'ids');
         const attrs = await run('Get Attributes', () => client.getAttributes(rsa.ids!.publicId, ['Cryptographic Algorithm', 'Cryptographic Length', 'State']));
-        c.detail('attributes', attrs.map((a) => a.name));
+        c.detail(
+          'attributes',
+          attrs.map((a) => a.name),
+        );
         const get = (n: string) => attrs.find((a) => a.name === n)?.value.value;
         if (get('Cryptographic Algorithm') !== E('Cryptographic Algorithm', 'RSA')) throw new Error('Cryptographic Algorithm is not RSA');
         if (get('Cryptographic Length') !== 2048) throw new Error(`Cryptographic Length is ${String(get('Cryptographic Length'))}, expected 2048`);
@@ -206,19 +228,23 @@ export const kmipConformance: Suite = {
 
       await ctx.case('baseline/add-attribute', async (c) => {
         need(rsa, c, 'ids');
-        await run('Add Attribute', () => client.addAttribute(rsa.ids!.publicId, attribute('Contact Information', { type: 'TextString', value: 'hsm-harness' })));
+        await run('Add Attribute', () =>
+          client.addAttribute(rsa.ids!.publicId, attribute('Contact Information', { type: 'TextString', value: 'hsm-harness' })),
+        );
       });
 
       await ctx.case('baseline/signature-verify', async (c) => {
         need(rsa, c, 'activated');
-        // Only sent when advertised: some servers abort on operations they do not implement (kmip.md §7).
+        // Only sent when advertised: some servers abort on operations they do not implement (docs/kmip-profile.md §3, §5).
         if (!advertised?.includes(E('Operation', 'Signature Verify'))) c.unsupported('Signature Verify is not advertised by Query');
         // Some servers (PyKMIP) want the verifying public key Active too; Cascade never activates it.
         await client.activate(rsa.ids!.publicId).catch((err) => c.detail('activatePublicKey', (err as Error).message));
         const data = randomBytes(64);
         const sig = await client.sign(rsa.ids!.privateId, data, rsa.params);
-        if (!(await run('Signature Verify', () => client.signatureVerify(rsa.ids!.publicId, data, sig, rsa.params)))) throw new Error('a valid signature was reported invalid');
-        const bad = Buffer.from(sig); bad[bad.length - 1]! ^= 1;
+        if (!(await run('Signature Verify', () => client.signatureVerify(rsa.ids!.publicId, data, sig, rsa.params))))
+          throw new Error('a valid signature was reported invalid');
+        const bad = Buffer.from(sig);
+        bad[bad.length - 1]! ^= 1;
         if (await client.signatureVerify(rsa.ids!.publicId, data, bad, rsa.params)) throw new Error('an altered signature was reported valid');
       });
 
@@ -256,23 +282,47 @@ export const kmipConformance: Suite = {
       });
 
       const profileCases = ['cascade/query', 'cascade/discover-versions'];
-      const chainOk = (label: string) => ['create-key-pair', 'get-public-key', 'activate', 'sign-batched'].every((step) => status(ctx, `cascade/${step}-${label}`) === 'pass');
+      const chainOk = (label: string) =>
+        ['create-key-pair', 'get-public-key', 'activate', 'sign-batched'].every((step) => status(ctx, `cascade/${step}-${label}`) === 'pass');
       const cascadeOk = profileCases.every((n) => status(ctx, n) === 'pass') && (chainOk('rsa-2048') || chainOk('ecdsa-p256'));
       ctx.capability('kmip:cascade-profile', cascadeOk);
       ctx.capability('kmip:rsa-2048', chainOk('rsa-2048'));
       ctx.capability('kmip:ecdsa-p256', chainOk('ecdsa-p256'));
     } finally {
       for (const d of client.deviations) deviation(d);
-      section.operations = Object.fromEntries(['Discover Versions', 'Query', 'Create Key Pair', 'Get', 'Activate', 'Sign', 'Modify Attribute',
-        'Locate', 'Get Attributes', 'Add Attribute', 'Signature Verify', 'RNG Retrieve', 'Revoke', 'Destroy'].map((op) => [op, {
-        advertised: advertised ? advertised.includes(E('Operation', op)) : null,
-        observed: ops.get(op) ?? 'not tried',
-      }]));
+      section.operations = Object.fromEntries(
+        [
+          'Discover Versions',
+          'Query',
+          'Create Key Pair',
+          'Get',
+          'Activate',
+          'Sign',
+          'Modify Attribute',
+          'Locate',
+          'Get Attributes',
+          'Add Attribute',
+          'Signature Verify',
+          'RNG Retrieve',
+          'Revoke',
+          'Destroy',
+        ].map((op) => [
+          op,
+          {
+            advertised: advertised ? advertised.includes(E('Operation', op)) : null,
+            observed: ops.get(op) ?? 'not tried',
+          },
+        ]),
+      );
       const table = section.operations as Record<string, { advertised: boolean | null; observed: string }>;
       for (const [op, row] of Object.entries(table)) {
         if (row.advertised === false && row.observed === 'works') ctx.finding('unadvertised', `${op} works but Query Operations does not list it`);
       }
-      const byOutcome = (pred: (o: string) => boolean) => Object.entries(table).filter(([, r]) => pred(r.observed)).map(([op]) => op).join(', ') || 'none';
+      const byOutcome = (pred: (o: string) => boolean) =>
+        Object.entries(table)
+          .filter(([, r]) => pred(r.observed))
+          .map(([op]) => op)
+          .join(', ') || 'none';
       ctx.report.info.kmipOperationsWorking = byOutcome((o) => o === 'works');
       ctx.report.info.kmipOperationsFailing = byOutcome((o) => o.startsWith('fails'));
       section.deviations = [...findings];
@@ -296,7 +346,9 @@ async function destroyAll(client: KmipClient, ids: string[], run: <R>(op: string
         await client.revoke(id, 'Cessation of Operation');
         await client.destroy(id);
         continue;
-      } catch { /* still there */ }
+      } catch {
+        /* still there */
+      }
       left.push(id);
     }
   }
@@ -307,13 +359,20 @@ async function destroyAll(client: KmipClient, ids: string[], run: <R>(op: string
 function supportsTls13(conn: KmipConnection): Promise<boolean> {
   return new Promise((resolve) => {
     const s = tls.connect({
-      host: conn.host, port: conn.port, minVersion: 'TLSv1.3', rejectUnauthorized: !conn.insecure,
+      host: conn.host,
+      port: conn.port,
+      minVersion: 'TLSv1.3',
+      rejectUnauthorized: !conn.insecure,
       ca: conn.ca ? readFileSync(conn.ca) : undefined,
       cert: conn.clientCert ? readFileSync(conn.clientCert) : undefined,
       key: conn.clientKey ? readFileSync(conn.clientKey) : undefined,
       servername: /^[\d.:]+$/.test(conn.host) ? undefined : conn.host,
     });
-    const done = (ok: boolean) => { clearTimeout(t); s.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(ok);
+    };
     const t = setTimeout(() => done(false), 5000);
     s.once('secureConnect', () => done(s.getProtocol() === 'TLSv1.3'));
     s.once('error', () => done(false));

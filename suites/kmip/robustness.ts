@@ -12,7 +12,17 @@ import { decode, encode } from '../../src/kmip/ttlv.js';
 import type { Item } from '../../src/kmip/ttlv.js';
 import { E, T } from '../../src/kmip/tags.js';
 import {
-  bytes, credentialItem, enumItem, int, parseResponse, protocolVersion, requestMessage, resultReasonName, resultStatusName, struct, text,
+  bytes,
+  credentialItem,
+  enumItem,
+  int,
+  parseResponse,
+  protocolVersion,
+  requestMessage,
+  resultReasonName,
+  resultStatusName,
+  struct,
+  text,
 } from '../../src/kmip/messages.js';
 import type { Credential, RequestBatchItem } from '../../src/kmip/messages.js';
 
@@ -48,8 +58,11 @@ function custom(header: Item[], batch: Item[]): Buffer {
 function describe(raw: Buffer): { summary: string; success: boolean } {
   try {
     const r = parseResponse(decode(raw, { lenientPadding: [] }));
-    const parts = r.items.map((i) => i.resultStatus === 0 ? 'Success' : `${resultStatusName(i.resultStatus)} / ${resultReasonName(i.resultReason)}`);
-    return { summary: `answered (${raw.length} bytes): ${parts.join('; ') || 'no batch items'}`, success: r.items.length > 0 && r.items.every((i) => i.resultStatus === 0) };
+    const parts = r.items.map((i) => (i.resultStatus === 0 ? 'Success' : `${resultStatusName(i.resultStatus)} / ${resultReasonName(i.resultReason)}`));
+    return {
+      summary: `answered (${raw.length} bytes): ${parts.join('; ') || 'no batch items'}`,
+      success: r.items.length > 0 && r.items.every((i) => i.resultStatus === 0),
+    };
   } catch (err) {
     return { summary: `answered with ${raw.length} undecodable bytes (${(err as Error).message})`, success: false };
   }
@@ -76,7 +89,11 @@ async function sendBytes(conn: KmipConnection, data: Buffer, opts: { endAfter?: 
   }
 }
 
-const withLength = (b: Buffer, len: number) => { const x = Buffer.from(b); x.writeUInt32BE(len, 4); return x; };
+const withLength = (b: Buffer, len: number) => {
+  const x = Buffer.from(b);
+  x.writeUInt32BE(len, 4);
+  return x;
+};
 
 function probes(conn: KmipConnection): Probe[] {
   const base = message(conn);
@@ -84,7 +101,8 @@ function probes(conn: KmipConnection): Probe[] {
     const cred = credentialOf(conn);
     return [protocolVersion(version), ...(cred ? [credentialItem(cred)] : []), ...extra, int('Batch Count', count)];
   };
-  const batch = (op: number, payload: Item[], extra: Item[] = []) => struct('Batch Item', [enumItem('Operation', op), ...extra, struct('Request Payload', payload)]);
+  const batch = (op: number, payload: Item[], extra: Item[] = []) =>
+    struct('Batch Item', [enumItem('Operation', op), ...extra, struct('Request Payload', payload)]);
   const qf = enumItem('Query Function', 'Query Operations');
   let nested: Item = qf;
   for (let i = 0; i < 200; i++) nested = struct('Request Payload', [nested]);
@@ -95,19 +113,59 @@ function probes(conn: KmipConnection): Probe[] {
     p('length-shorter-than-sent', () => withLength(base, base.length - 8 - 16)),
     p('structure-length-not-multiple-of-8', () => withLength(base, base.length - 8 - 3)),
     p('huge-declared-length', () => withLength(base.subarray(0, 16), 0xfffffff0)),
-    p('integer-with-length-8', () => { const b = Buffer.from(base); b.writeUInt32BE(8, 28); return b; }),
+    p('integer-with-length-8', () => {
+      const b = Buffer.from(base);
+      b.writeUInt32BE(8, 28);
+      return b;
+    }),
     p('operation-as-text-string', () => custom(hdr(), [struct('Batch Item', [text('Operation', 'Query'), struct('Request Payload', [qf])])])),
     p('batch-count-mismatch', () => custom(hdr([], undefined, 3), [batch(QUERY, [qf])])),
-    p('non-zero-padding', () => { const b = Buffer.from(base); b[39] = 0xff; return b; }),
-    p('invalid-utf8-text', () => { const b = custom(hdr(), [batch(E('Operation', 'Locate'), [struct('Attribute', [
-      text('Attribute Name', '\u0001\u0002\u0003'), { tag: T('Attribute Value'), type: 'TextString', value: 'x' }])])]);
-      Buffer.from([0xff, 0xfe, 0x80]).copy(b, b.indexOf(Buffer.from([1, 2, 3]))); return b; }),
-    p('boolean-value-2', () => { const b = custom(hdr([{ tag: T('Batch Order Option'), type: 'Boolean', value: true }]), [batch(QUERY, [qf])]);
-      const i = b.indexOf(Buffer.from('42001006', 'hex')); b[i + 15] = 2; return b; }),
-    p('date-time-extended-type-0b', () => { const b = custom(hdr([{ tag: T('Time Stamp'), type: 'DateTime', value: BigInt(Math.floor(Date.now() / 1000)) }]), [batch(QUERY, [qf])]);
-      const i = b.indexOf(Buffer.from('42009209', 'hex')); b[i + 3] = 0x0b; return b; }),
-    p('request-over-8-KiB', () => message(conn, [{ operation: E('Operation', 'Locate'), payload: [struct('Attribute', [text('Attribute Name', 'Name'),
-      { tag: T('Attribute Value'), type: 'Structure', value: [text('Name Value', 'x'.repeat(9000)), enumItem('Name Type', 'Uninterpreted Text String')] }])] }]), false),
+    p('non-zero-padding', () => {
+      const b = Buffer.from(base);
+      b[39] = 0xff;
+      return b;
+    }),
+    p('invalid-utf8-text', () => {
+      const b = custom(hdr(), [
+        batch(E('Operation', 'Locate'), [
+          struct('Attribute', [text('Attribute Name', '\u0001\u0002\u0003'), { tag: T('Attribute Value'), type: 'TextString', value: 'x' }]),
+        ]),
+      ]);
+      Buffer.from([0xff, 0xfe, 0x80]).copy(b, b.indexOf(Buffer.from([1, 2, 3])));
+      return b;
+    }),
+    p('boolean-value-2', () => {
+      const b = custom(hdr([{ tag: T('Batch Order Option'), type: 'Boolean', value: true }]), [batch(QUERY, [qf])]);
+      const i = b.indexOf(Buffer.from('42001006', 'hex'));
+      b[i + 15] = 2;
+      return b;
+    }),
+    p('date-time-extended-type-0b', () => {
+      const b = custom(hdr([{ tag: T('Time Stamp'), type: 'DateTime', value: BigInt(Math.floor(Date.now() / 1000)) }]), [batch(QUERY, [qf])]);
+      const i = b.indexOf(Buffer.from('42009209', 'hex'));
+      b[i + 3] = 0x0b;
+      return b;
+    }),
+    p(
+      'request-over-8-KiB',
+      () =>
+        message(conn, [
+          {
+            operation: E('Operation', 'Locate'),
+            payload: [
+              struct('Attribute', [
+                text('Attribute Name', 'Name'),
+                {
+                  tag: T('Attribute Value'),
+                  type: 'Structure',
+                  value: [text('Name Value', 'x'.repeat(9000)), enumItem('Name Type', 'Uninterpreted Text String')],
+                },
+              ]),
+            ],
+          },
+        ]),
+      false,
+    ),
     p('deep-nesting-200', () => custom(hdr(), [batch(QUERY, [nested])])),
     p('unknown-tag-in-header', () => custom(hdr([{ tag: 0x540001, type: 'TextString', value: 'vendor extension' }]), [batch(QUERY, [qf])]), false),
     p('unknown-tag-in-payload', () => custom(hdr(), [batch(QUERY, [qf, { tag: 0x42ffff, type: 'Integer', value: 7 }])]), false),
@@ -116,20 +174,67 @@ function probes(conn: KmipConnection): Probe[] {
     p('protocol-version-9.31', () => message(conn, [queryItem()], { major: 9, minor: 31 })),
     p('protocol-version-2.0', () => message(conn, [queryItem()], { major: 2, minor: 0 }), false),
     p('empty-request-message', () => encode(struct('Request Message', []))),
-    p('response-message-as-request', () => { const b = Buffer.from(base); b.writeUIntBE(T('Response Message'), 0, 3); return b; }),
+    p('response-message-as-request', () => {
+      const b = Buffer.from(base);
+      b.writeUIntBE(T('Response Message'), 0, 3);
+      return b;
+    }),
     p('random-bytes', () => Buffer.from(Array.from({ length: 96 }, (_, i) => (i * 73 + 41) & 0xff))),
-    p('many-batch-items-100', () => message(conn, Array.from({ length: 100 }, () => ({ ...queryItem(), uniqueBatchItemId: Buffer.from([0, 0]) }))), false),
-    p('duplicate-unique-batch-item-ids', () => message(conn, [{ ...queryItem(), uniqueBatchItemId: Buffer.from('aa', 'hex') }, { ...queryItem(), uniqueBatchItemId: Buffer.from('aa', 'hex') }]), false),
-    p('missing-credentials', () => encode(requestMessage({ version: { major: 1, minor: 1 } }, [{ operation: E('Operation', 'Discover Versions'), payload: [] }])), conn.username !== undefined),
-    p('wrong-password', () => encode(requestMessage({ version: { major: 1, minor: 1 }, credential: { username: conn.username ?? 'hsm-harness', password: 'wrong-password-for-probe' } },
-      [{ operation: E('Operation', 'Discover Versions'), payload: [] }])), conn.username !== undefined),
+    p(
+      'many-batch-items-100',
+      () =>
+        message(
+          conn,
+          Array.from({ length: 100 }, () => ({ ...queryItem(), uniqueBatchItemId: Buffer.from([0, 0]) })),
+        ),
+      false,
+    ),
+    p(
+      'duplicate-unique-batch-item-ids',
+      () =>
+        message(conn, [
+          { ...queryItem(), uniqueBatchItemId: Buffer.from('aa', 'hex') },
+          { ...queryItem(), uniqueBatchItemId: Buffer.from('aa', 'hex') },
+        ]),
+      false,
+    ),
+    p(
+      'missing-credentials',
+      () => encode(requestMessage({ version: { major: 1, minor: 1 } }, [{ operation: E('Operation', 'Discover Versions'), payload: [] }])),
+      conn.username !== undefined,
+    ),
+    p(
+      'wrong-password',
+      () =>
+        encode(
+          requestMessage({ version: { major: 1, minor: 1 }, credential: { username: conn.username ?? 'hsm-harness', password: 'wrong-password-for-probe' } }, [
+            { operation: E('Operation', 'Discover Versions'), payload: [] },
+          ]),
+        ),
+      conn.username !== undefined,
+    ),
     { name: 'truncated-then-closed', send: (cn) => sendBytes(cn, base.subarray(0, 40), { endAfter: true }) },
     { name: 'header-only-then-closed', send: (cn) => sendBytes(cn, base.subarray(0, 5), { endAfter: true }) },
     { name: 'half-open-idle-connection', send: halfOpen },
     { name: 'plaintext-on-tls-port', send: plaintext },
-    { name: 'unknown-attribute-name', mustReject: false, send: (cn) => sendBytes(cn, message(cn, [{ operation: E('Operation', 'Locate'), payload: [struct('Attribute', [
-      text('Attribute Name', 'x-hsm-harness-unknown'), { tag: T('Attribute Value'), type: 'TextString', value: 'x' }])] }])) },
-    { name: 'byte-string-id-as-unique-identifier', send: (cn) => sendBytes(cn, message(cn, [{ operation: E('Operation', 'Get'), payload: [bytes('Unique Identifier', Buffer.from('01', 'hex'))] }])) },
+    {
+      name: 'unknown-attribute-name',
+      mustReject: false,
+      send: (cn) =>
+        sendBytes(
+          cn,
+          message(cn, [
+            {
+              operation: E('Operation', 'Locate'),
+              payload: [struct('Attribute', [text('Attribute Name', 'x-hsm-harness-unknown'), { tag: T('Attribute Value'), type: 'TextString', value: 'x' }])],
+            },
+          ]),
+        ),
+    },
+    {
+      name: 'byte-string-id-as-unique-identifier',
+      send: (cn) => sendBytes(cn, message(cn, [{ operation: E('Operation', 'Get'), payload: [bytes('Unique Identifier', Buffer.from('01', 'hex'))] }])),
+    },
   ];
 }
 
@@ -143,26 +248,48 @@ async function halfOpen(conn: KmipConnection): Promise<Outcome> {
       return { kind: 'answer', summary: 'a second client was served while an idle connection stayed open', success: true };
     } catch (err) {
       return { kind: 'closed', summary: `second client not served while an idle connection was open: ${(err as Error).message}` };
-    } finally { other.close(); }
-  } finally { idle.close(); }
+    } finally {
+      other.close();
+    }
+  } finally {
+    idle.close();
+  }
 }
 
 /** Bytes that are not TLS at all, on the TLS port. */
 function plaintext(conn: KmipConnection): Promise<Outcome> {
   return new Promise((resolve) => {
     const s = net.connect({ host: conn.host, port: conn.port });
-    const t = setTimeout(() => { s.destroy(); resolve({ kind: 'silent', summary: 'no reaction within the wait' }); }, ANSWER_WAIT_MS);
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve({ kind: 'silent', summary: 'no reaction within the wait' });
+    }, ANSWER_WAIT_MS);
     s.once('connect', () => s.write('GET / HTTP/1.0\r\n\r\n'));
-    s.once('data', (d) => { clearTimeout(t); s.destroy(); resolve({ kind: 'closed', summary: `replied ${d.length} bytes and closed` }); });
-    s.once('close', () => { clearTimeout(t); resolve({ kind: 'closed', summary: 'closed the connection' }); });
-    s.once('error', () => { clearTimeout(t); resolve({ kind: 'closed', summary: 'reset the connection' }); });
+    s.once('data', (d) => {
+      clearTimeout(t);
+      s.destroy();
+      resolve({ kind: 'closed', summary: `replied ${d.length} bytes and closed` });
+    });
+    s.once('close', () => {
+      clearTimeout(t);
+      resolve({ kind: 'closed', summary: 'closed the connection' });
+    });
+    s.once('error', () => {
+      clearTimeout(t);
+      resolve({ kind: 'closed', summary: 'reset the connection' });
+    });
   });
 }
 
 async function alive(conn: KmipConnection): Promise<string | null> {
   try {
     const c = await KmipClient.connect(conn, { timeoutMs: 5000 });
-    try { await c.query(['Query Operations']); return null; } finally { c.close(); }
+    try {
+      await c.query(['Query Operations']);
+      return null;
+    } finally {
+      c.close();
+    }
   } catch (err) {
     return (err as Error).message;
   }
@@ -175,38 +302,56 @@ export const kmipRobustness: Suite = {
   async run(ctx) {
     const conn = ctx.connections.kmip!;
     if (!conn.launchedByHarness || !LOOPBACK.test(conn.host)) {
-      await ctx.case('hostile-inputs', (c) => c.skip(`robustness probes only go to loopback servers the harness launched (${conn.host} ${conn.launchedByHarness ? 'is not loopback' : 'was not launched by the harness'})`));
+      await ctx.case('hostile-inputs', (c) =>
+        c.skip(
+          `robustness probes only go to loopback servers the harness launched (${conn.host} ${conn.launchedByHarness ? 'is not loopback' : 'was not launched by the harness'})`,
+        ),
+      );
       return;
     }
     const initial = await alive(conn);
     if (initial) {
-      await ctx.case('target-alive-before', () => { throw new Error(`target does not answer Query before any probe: ${initial}`); });
+      await ctx.case('target-alive-before', () => {
+        throw new Error(`target does not answer Query before any probe: ${initial}`);
+      });
       return;
     }
     const summary: Record<string, string> = {};
     for (const probe of probes(conn)) {
-      await ctx.case(probe.name, async (c) => {
-        const outcome = await probe.send(conn);
-        c.detail('outcome', outcome.kind);
-        c.detail('response', outcome.summary);
-        summary[probe.name] = outcome.summary;
-        const dead = await alive(conn);
-        if (dead) {
-          c.detail('afterwards', dead);
-          let restarted = 'no restart available';
-          if (conn.restart) {
-            try { await conn.restart(); restarted = 'restarted'; } catch (err) { restarted = `restart failed: ${(err as Error).message}`; }
+      await ctx.case(
+        probe.name,
+        async (c) => {
+          const outcome = await probe.send(conn);
+          c.detail('outcome', outcome.kind);
+          c.detail('response', outcome.summary);
+          summary[probe.name] = outcome.summary;
+          const dead = await alive(conn);
+          if (dead) {
+            c.detail('afterwards', dead);
+            let restarted = 'no restart available';
+            if (conn.restart) {
+              try {
+                await conn.restart();
+                restarted = 'restarted';
+              } catch (err) {
+                restarted = `restart failed: ${(err as Error).message}`;
+              }
+            }
+            throw new Error(`target stopped answering after this input (${outcome.summary}); fresh Query: ${dead}; ${restarted}`);
           }
-          throw new Error(`target stopped answering after this input (${outcome.summary}); fresh Query: ${dead}; ${restarted}`);
-        }
-        if (probe.mustReject && outcome.kind === 'answer' && outcome.success) {
-          ctx.finding('deviation', `accepted a malformed request (${probe.name}): ${outcome.summary}`);
-        }
-      }, { timeoutMs: 60_000 });
+          if (probe.mustReject && outcome.kind === 'answer' && outcome.success) {
+            ctx.finding('deviation', `accepted a malformed request (${probe.name}): ${outcome.summary}`);
+          }
+        },
+        { timeoutMs: 60_000 },
+      );
     }
     if (conn.username === undefined && /Success/.test(summary['wrong-password'] ?? '') && /Success/.test(summary['missing-credentials'] ?? '')) {
       // Not a deviation for a server that authenticates by client certificate, but an operator should know.
-      ctx.finding('note', 'the Username/Password credential in the request header is not checked (a wrong password and no credential both succeed): this target authenticates clients by their TLS client certificate only');
+      ctx.finding(
+        'note',
+        'the Username/Password credential in the request header is not checked (a wrong password and no credential both succeed): this target authenticates clients by their TLS client certificate only',
+      );
     }
     (ctx.report.sections as Record<string, unknown>)['kmip-robustness'] = summary;
   },

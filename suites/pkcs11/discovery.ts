@@ -12,21 +12,50 @@ import type { MechanismRow } from '../../src/results.js';
 import { pkcs11, ckrOf, trimPadded, type Handle, type Token } from '../../src/pkcs11/token.js';
 import { ckrName, mechanismFlagNames, mechanismName } from '../../src/pkcs11/constants.js';
 import { generateKeyPair, keyTemplates, publicKeyObject, signAsync, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
-import { FLAG, FUNCTION_FLAGS, MECHANISMS, SMALLEST_KEY, signScheme, type FlagName, type MechanismClass, type MechanismSpec } from '../../src/pkcs11/mechanisms.js';
+import {
+  FLAG,
+  FUNCTION_FLAGS,
+  MECHANISMS,
+  SMALLEST_KEY,
+  signScheme,
+  type FlagName,
+  type MechanismClass,
+  type MechanismSpec,
+} from '../../src/pkcs11/mechanisms.js';
 
 // CK_SLOT_INFO and CK_TOKEN_INFO flag bits, PKCS#11 v2.40 §3.2 (pkcs11t.h).
-const SLOT_FLAGS: [number, string][] = [[0x1, 'TOKEN_PRESENT'], [0x2, 'REMOVABLE_DEVICE'], [0x4, 'HW_SLOT']];
+const SLOT_FLAGS: [number, string][] = [
+  [0x1, 'TOKEN_PRESENT'],
+  [0x2, 'REMOVABLE_DEVICE'],
+  [0x4, 'HW_SLOT'],
+];
 const TOKEN_FLAGS: [number, string][] = [
-  [0x1, 'RNG'], [0x2, 'WRITE_PROTECTED'], [0x4, 'LOGIN_REQUIRED'], [0x8, 'USER_PIN_INITIALIZED'],
-  [0x20, 'RESTORE_KEY_NOT_NEEDED'], [0x40, 'CLOCK_ON_TOKEN'], [0x100, 'PROTECTED_AUTHENTICATION_PATH'],
-  [0x200, 'DUAL_CRYPTO_OPERATIONS'], [0x400, 'TOKEN_INITIALIZED'], [0x800, 'SECONDARY_AUTHENTICATION'],
-  [0x10000, 'USER_PIN_COUNT_LOW'], [0x20000, 'USER_PIN_FINAL_TRY'], [0x40000, 'USER_PIN_LOCKED'],
-  [0x80000, 'USER_PIN_TO_BE_CHANGED'], [0x100000, 'SO_PIN_COUNT_LOW'], [0x200000, 'SO_PIN_FINAL_TRY'],
-  [0x400000, 'SO_PIN_LOCKED'], [0x800000, 'SO_PIN_TO_BE_CHANGED'], [0x1000000, 'ERROR_STATE'],
+  [0x1, 'RNG'],
+  [0x2, 'WRITE_PROTECTED'],
+  [0x4, 'LOGIN_REQUIRED'],
+  [0x8, 'USER_PIN_INITIALIZED'],
+  [0x20, 'RESTORE_KEY_NOT_NEEDED'],
+  [0x40, 'CLOCK_ON_TOKEN'],
+  [0x100, 'PROTECTED_AUTHENTICATION_PATH'],
+  [0x200, 'DUAL_CRYPTO_OPERATIONS'],
+  [0x400, 'TOKEN_INITIALIZED'],
+  [0x800, 'SECONDARY_AUTHENTICATION'],
+  [0x10000, 'USER_PIN_COUNT_LOW'],
+  [0x20000, 'USER_PIN_FINAL_TRY'],
+  [0x40000, 'USER_PIN_LOCKED'],
+  [0x80000, 'USER_PIN_TO_BE_CHANGED'],
+  [0x100000, 'SO_PIN_COUNT_LOW'],
+  [0x200000, 'SO_PIN_FINAL_TRY'],
+  [0x400000, 'SO_PIN_LOCKED'],
+  [0x800000, 'SO_PIN_TO_BE_CHANGED'],
+  [0x1000000, 'ERROR_STATE'],
 ];
 
 function flagNames(flags: number, table: [number, string][]): string {
-  return table.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n).join(' | ');
+  return table
+    .filter(([bit]) => (flags & bit) !== 0)
+    .map(([, n]) => n)
+    .join(' | ');
 }
 const version = (v: { major: number; minor: number }) => `${v.major}.${v.minor}`;
 
@@ -140,7 +169,10 @@ export const discoverySuite: Suite = {
         if (RSA_MECHS.has(r.code) && r.maxKeySize > 0 && r.maxKeySize <= 512) wrong.push(`${r.name} max ${r.maxKeySize} (bytes?)`);
         if ((EC_MECHS.has(r.code) || EDDSA_MECHS.has(r.code)) && r.maxKeySize > 0 && r.maxKeySize < 160) wrong.push(`${r.name} max ${r.maxKeySize} (bytes?)`);
         if (EDDSA_MECHS.has(r.code) && (![255, 448].includes(r.minKeySize) || ![255, 448].includes(r.maxKeySize))) {
-          ctx.finding('deviation', `${r.name} reports key sizes ${r.minKeySize}..${r.maxKeySize}; Edwards curves are 255 (Ed25519) and 448 (Ed448) bits (SoftHSMv2#559)`);
+          ctx.finding(
+            'deviation',
+            `${r.name} reports key sizes ${r.minKeySize}..${r.maxKeySize}; Edwards curves are 255 (Ed25519) and 448 (Ed448) bits (SoftHSMv2#559)`,
+          );
           c.detail(`${r.name}`, `${r.minKeySize}..${r.maxKeySize}`);
         }
       }
@@ -166,7 +198,9 @@ export const discoverySuite: Suite = {
               ctx.finding('unadvertised', `${m.name} works for ${VERB[primary]} but is not in C_GetMechanismList`);
               return;
             }
-            return c.unsupported(`${m.name} is not offered (not in C_GetMechanismList), and ${VERB[primary]} ${o.tried ? 'fails' : 'cannot be tried'}: ${o.why}`);
+            return c.unsupported(
+              `${m.name} is not offered (not in C_GetMechanismList), and ${VERB[primary]} ${o.tried ? 'fails' : 'cannot be tried'}: ${o.why}`,
+            );
           }
           const flags = flagsByCode.get(m.code) ?? 0;
           const observed: Record<string, string> = {};
@@ -185,7 +219,7 @@ export const discoverySuite: Suite = {
             const o = await probe.exercise(m, f);
             observed[f] = o.works ? 'works' : o.tried ? `fails: ${o.why}` : `not tried: ${o.why}`;
             if (o.tried && !o.works) {
-              if (o.code !== undefined && !refusalCode) c.ckr(refusalCode = o.code); // the first refusal is the case's code
+              if (o.code !== undefined && !refusalCode) c.ckr((refusalCode = o.code)); // the first refusal is the case's code
               ctx.finding('lie', `${m.name} advertises CKF_${f} but ${VERB[f]} fails: ${o.why}`);
               lies.push(`advertised CKF_${f} but fails: ${o.why}`);
             }
@@ -196,7 +230,10 @@ export const discoverySuite: Suite = {
             observed[primary] = o.works ? 'works (not advertised)' : `not advertised; ${o.tried ? 'fails' : 'not tried'}: ${o.why}`;
             if (o.works) ctx.finding('unadvertised', `${m.name} works for ${VERB[primary]} but lacks CKF_${primary}`);
           }
-          row.exercised = Object.entries(observed).map(([f, r]) => `${f} ${r}`).join('; ') || 'no function flag to exercise';
+          row.exercised =
+            Object.entries(observed)
+              .map(([f, r]) => `${f} ${r}`)
+              .join('; ') || 'no function flag to exercise';
           row.exercisedFlags = observed;
           c.detail('flags', observed);
           if (lies.length) throw new Error(lies.join('; '));
@@ -215,25 +252,50 @@ export const discoverySuite: Suite = {
 /** The function that defines each class, and the function flags exercised for it ("where relevant" for DNSSEC). */
 const PRIMARY: Record<MechanismClass, FlagName> = { 'key-pair-gen': 'GENERATE_KEY_PAIR', 'key-gen': 'GENERATE', sign: 'SIGN', digest: 'DIGEST', wrap: 'WRAP' };
 const EXERCISED: Record<MechanismClass, FlagName[]> = {
-  'key-pair-gen': ['GENERATE_KEY_PAIR'], 'key-gen': ['GENERATE'], sign: ['SIGN', 'VERIFY'], digest: ['DIGEST'], wrap: ['WRAP', 'UNWRAP', 'ENCRYPT', 'DECRYPT'],
+  'key-pair-gen': ['GENERATE_KEY_PAIR'],
+  'key-gen': ['GENERATE'],
+  sign: ['SIGN', 'VERIFY'],
+  digest: ['DIGEST'],
+  wrap: ['WRAP', 'UNWRAP', 'ENCRYPT', 'DECRYPT'],
 };
 const CLASS_TEXT: Record<MechanismClass, string> = {
-  'key-pair-gen': 'key pair generation', 'key-gen': 'secret key generation', sign: 'signature', digest: 'digest', wrap: 'key wrapping',
+  'key-pair-gen': 'key pair generation',
+  'key-gen': 'secret key generation',
+  sign: 'signature',
+  digest: 'digest',
+  wrap: 'key wrapping',
 };
 const VERB: Partial<Record<FlagName, string>> & Record<FlagName, string> = {
-  ENCRYPT: 'encryption', DECRYPT: 'decryption', DIGEST: 'digesting', SIGN: 'signing', SIGN_RECOVER: 'signing with recovery', VERIFY: 'verification',
-  VERIFY_RECOVER: 'verification with recovery', GENERATE: 'key generation', GENERATE_KEY_PAIR: 'key generation', WRAP: 'key wrapping',
-  UNWRAP: 'key unwrapping', DERIVE: 'key derivation',
+  ENCRYPT: 'encryption',
+  DECRYPT: 'decryption',
+  DIGEST: 'digesting',
+  SIGN: 'signing',
+  SIGN_RECOVER: 'signing with recovery',
+  VERIFY: 'verification',
+  VERIFY_RECOVER: 'verification with recovery',
+  GENERATE: 'key generation',
+  GENERATE_KEY_PAIR: 'key generation',
+  WRAP: 'key wrapping',
+  UNWRAP: 'key unwrapping',
+  DERIVE: 'key derivation',
 };
 
-interface Outcome { works: boolean; tried: boolean; why: string; code?: number }
+interface Outcome {
+  works: boolean;
+  tried: boolean;
+  why: string;
+  code?: number;
+}
 const works: Outcome = { works: true, tried: true, why: '' };
 const notTried = (why: string): Outcome => ({ works: false, tried: false, why });
 const failed = (err: unknown): Outcome => ({ works: false, tried: true, why: describe(err), code: ckrOf(err) });
 
 const AES_TEMPLATE = (extra: pkcs11.Template = []): pkcs11.Template => [
-  { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY }, { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
-  { type: pkcs11.CKA_TOKEN, value: false }, { type: pkcs11.CKA_VALUE_LEN, value: 32 }, ...extra,
+  { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
+  { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
+  { type: pkcs11.CKA_TOKEN, value: false },
+  { type: pkcs11.CKA_VALUE_LEN, value: 32 },
+  ...extra,
 ];
 
 /** Runs each function of a mechanism once, in its own session, with keys made for the purpose. */
@@ -241,11 +303,18 @@ class Probe {
   /** One signature per signing mechanism, for the VERIFY check. */
   private readonly signatures = new Map<number, { data: Buffer; signature: Buffer; key: KeyPair }>();
 
-  constructor(private readonly token: Token, private readonly keys: Map<KeyAlg, KeyPair | Error>) {}
+  constructor(
+    private readonly token: Token,
+    private readonly keys: Map<KeyAlg, KeyPair | Error>,
+  ) {}
 
   private async inSession<T>(fn: (s: Handle) => Promise<T> | T): Promise<T> {
     const s = this.token.openSession();
-    try { return await fn(s); } finally { this.token.closeSession(s); }
+    try {
+      return await fn(s);
+    } finally {
+      this.token.closeSession(s);
+    }
   }
 
   async exercise(m: MechanismSpec, f: FlagName): Promise<Outcome> {
@@ -255,14 +324,19 @@ class Probe {
           const k = await keyFor(this.token, m.generates![0]!, this.keys);
           return k instanceof Error ? { works: false, tried: true, why: `${m.generates![0]} key generation failed: ${k.message}` } : works;
         }
-        case 'SIGN': return await this.sign(m);
-        case 'VERIFY': return await this.verify(m);
-        case 'DIGEST': return await this.digest(m);
-        case 'GENERATE': return await this.inSession((s) => {
-          this.token.lib.C_DestroyObject(s, this.token.lib.C_GenerateKey(s, { mechanism: m.code }, AES_TEMPLATE()));
-          return works;
-        });
-        default: return await this.wrap(m, f);
+        case 'SIGN':
+          return await this.sign(m);
+        case 'VERIFY':
+          return await this.verify(m);
+        case 'DIGEST':
+          return await this.digest(m);
+        case 'GENERATE':
+          return await this.inSession((s) => {
+            this.token.lib.C_DestroyObject(s, this.token.lib.C_GenerateKey(s, { mechanism: m.code }, AES_TEMPLATE()));
+            return works;
+          });
+        default:
+          return await this.wrap(m, f);
       }
     } catch (err) {
       return failed(err);
@@ -275,7 +349,8 @@ class Probe {
     const scheme = signScheme(m.code, k.alg);
     const data = randomBytes(100);
     const sig = await this.inSession((s) => signAsync(this.token, s, scheme.mechanism, k.privateKey, scheme.input(data)));
-    if (!scheme.verify(publicKeyObject(this.token, k.publicKey), data, sig)) return { works: false, tried: true, why: 'signature does not verify with node:crypto' };
+    if (!scheme.verify(publicKeyObject(this.token, k.publicKey), data, sig))
+      return { works: false, tried: true, why: 'signature does not verify with node:crypto' };
     this.signatures.set(m.code, { data, signature: sig, key: k });
     return works;
   }
@@ -283,16 +358,19 @@ class Probe {
   /** With a token signature: it must verify and a tampered copy must not. Without one: a wrong signature must be rejected. */
   private async verify(m: MechanismSpec): Promise<Outcome> {
     const made = this.signatures.get(m.code);
-    const k = made?.key ?? await keyFor(this.token, SMALLEST_KEY[m.keyFamily!], this.keys);
+    const k = made?.key ?? (await keyFor(this.token, SMALLEST_KEY[m.keyFamily!], this.keys));
     if (k instanceof Error) return notTried(`no ${SMALLEST_KEY[m.keyFamily!]} key (${k.message})`);
     const scheme = signScheme(m.code, k.alg);
-    const check = (data: Buffer, sig: Buffer) => this.inSession((s) => {
-      this.token.lib.C_VerifyInit(s, scheme.mechanism, k.publicKey);
-      try { return this.token.lib.C_Verify(s, scheme.input(data), sig); } catch (err) {
-        if (ckrOf(err) === pkcs11.CKR_SIGNATURE_INVALID || ckrOf(err) === pkcs11.CKR_SIGNATURE_LEN_RANGE) return false;
-        throw err;
-      }
-    });
+    const check = (data: Buffer, sig: Buffer) =>
+      this.inSession((s) => {
+        this.token.lib.C_VerifyInit(s, scheme.mechanism, k.publicKey);
+        try {
+          return this.token.lib.C_Verify(s, scheme.input(data), sig);
+        } catch (err) {
+          if (ckrOf(err) === pkcs11.CKR_SIGNATURE_INVALID || ckrOf(err) === pkcs11.CKR_SIGNATURE_LEN_RANGE) return false;
+          throw err;
+        }
+      });
     if (made) {
       if (!(await check(made.data, made.signature))) return { works: false, tried: true, why: 'C_Verify rejects a valid signature' };
       const bad = Buffer.from(made.signature);
@@ -311,7 +389,7 @@ class Probe {
       this.token.lib.C_DigestInit(s, { mechanism: m.code });
       return this.token.lib.C_Digest(s, data, Buffer.alloc(64));
     });
-    return got.equals(createHash(m.hash!).update(data).digest()) ? works : { works: false, tried: true, why: 'the digest differs from node:crypto\'s' };
+    return got.equals(createHash(m.hash!).update(data).digest()) ? works : { works: false, tried: true, why: "the digest differs from node:crypto's" };
   }
 
   /** AES key wrap: encrypt/decrypt and wrap/unwrap round trips with keys made on the token (session objects). */
@@ -319,10 +397,16 @@ class Probe {
     if (!this.token.offeredMechanisms().has(pkcs11.CKM_AES_KEY_GEN)) return notTried('the token does not offer CKM_AES_KEY_GEN to make a key');
     return this.inSession((s) => {
       const lib = this.token.lib;
-      const kek = lib.C_GenerateKey(s, { mechanism: pkcs11.CKM_AES_KEY_GEN }, AES_TEMPLATE([
-        { type: pkcs11.CKA_ENCRYPT, value: true }, { type: pkcs11.CKA_DECRYPT, value: true },
-        { type: pkcs11.CKA_WRAP, value: true }, { type: pkcs11.CKA_UNWRAP, value: true },
-      ]));
+      const kek = lib.C_GenerateKey(
+        s,
+        { mechanism: pkcs11.CKM_AES_KEY_GEN },
+        AES_TEMPLATE([
+          { type: pkcs11.CKA_ENCRYPT, value: true },
+          { type: pkcs11.CKA_DECRYPT, value: true },
+          { type: pkcs11.CKA_WRAP, value: true },
+          { type: pkcs11.CKA_UNWRAP, value: true },
+        ]),
+      );
       if (f === 'ENCRYPT' || f === 'DECRYPT') {
         const plain = randomBytes(32);
         lib.C_EncryptInit(s, { mechanism: m.code }, kek);
@@ -331,12 +415,17 @@ class Probe {
         const back = lib.C_Decrypt(s, sealed, Buffer.alloc(64));
         return back.equals(plain) ? works : { works: false, tried: true, why: 'decryption does not give back the plaintext' };
       }
-      const secret = [{ type: pkcs11.CKA_SENSITIVE, value: false }, { type: pkcs11.CKA_EXTRACTABLE, value: true }];
+      const secret = [
+        { type: pkcs11.CKA_SENSITIVE, value: false },
+        { type: pkcs11.CKA_EXTRACTABLE, value: true },
+      ];
       const key = lib.C_GenerateKey(s, { mechanism: pkcs11.CKM_AES_KEY_GEN }, AES_TEMPLATE(secret));
       const wrapped = lib.C_WrapKey(s, { mechanism: m.code }, kek, key, Buffer.alloc(128));
       const unwrapped = lib.C_UnwrapKey(s, { mechanism: m.code }, kek, wrapped, [
-        { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY }, { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
-        { type: pkcs11.CKA_TOKEN, value: false }, ...secret,
+        { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
+        { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
+        { type: pkcs11.CKA_TOKEN, value: false },
+        ...secret,
       ]);
       const value = (h: Handle) => this.token.attr(h, pkcs11.CKA_VALUE, s);
       return value(unwrapped).equals(value(key)) ? works : { works: false, tried: true, why: 'the unwrapped key differs from the wrapped one' };
@@ -345,27 +434,42 @@ class Probe {
 
   /** A flag outside the mechanism's class: what the token answers when the function is started with it. */
   async contradiction(m: MechanismSpec, f: FlagName): Promise<string> {
-    const answer = (fn: string, start: (s: Handle) => unknown) => this.inSession((s) => {
-      try {
-        const made = start(s);
-        if (Buffer.isBuffer(made)) this.token.lib.C_DestroyObject(s, made);
-        return `${fn} accepted it`;
-      } catch (err) { return `${fn} returned ${describe(err)}`; }
-    });
+    const answer = (fn: string, start: (s: Handle) => unknown) =>
+      this.inSession((s) => {
+        try {
+          const made = start(s);
+          if (Buffer.isBuffer(made)) this.token.lib.C_DestroyObject(s, made);
+          return `${fn} accepted it`;
+        } catch (err) {
+          return `${fn} returned ${describe(err)}`;
+        }
+      });
     const rsa = f === 'SIGN' || f === 'VERIFY' ? await keyFor(this.token, 'rsa-2048', this.keys) : undefined;
     if (rsa instanceof Error) return `not tried: no rsa-2048 key (${rsa.message})`;
     switch (f) {
-      case 'SIGN': return answer('C_SignInit', (s) => { this.token.lib.C_SignInit(s, { mechanism: m.code }, rsa!.privateKey); });
-      case 'VERIFY': return answer('C_VerifyInit', (s) => { this.token.lib.C_VerifyInit(s, { mechanism: m.code }, rsa!.publicKey); });
-      case 'DIGEST': return answer('C_DigestInit', (s) => { this.token.lib.C_DigestInit(s, { mechanism: m.code }); });
-      case 'GENERATE': return answer('C_GenerateKey', (s) => this.token.lib.C_GenerateKey(s, { mechanism: m.code }, AES_TEMPLATE()));
-      case 'GENERATE_KEY_PAIR': return answer('C_GenerateKeyPair', (s) => {
-        const { publicTemplate, privateTemplate } = keyTemplates('rsa-2048', 'hsm-harness-discovery-contradiction', randomBytes(20), { onToken: false });
-        const pair = this.token.lib.C_GenerateKeyPair(s, { mechanism: m.code }, publicTemplate, privateTemplate);
-        this.token.lib.C_DestroyObject(s, pair.privateKey);
-        return pair.publicKey;
-      });
-      default: return 'not tried';
+      case 'SIGN':
+        return answer('C_SignInit', (s) => {
+          this.token.lib.C_SignInit(s, { mechanism: m.code }, rsa!.privateKey);
+        });
+      case 'VERIFY':
+        return answer('C_VerifyInit', (s) => {
+          this.token.lib.C_VerifyInit(s, { mechanism: m.code }, rsa!.publicKey);
+        });
+      case 'DIGEST':
+        return answer('C_DigestInit', (s) => {
+          this.token.lib.C_DigestInit(s, { mechanism: m.code });
+        });
+      case 'GENERATE':
+        return answer('C_GenerateKey', (s) => this.token.lib.C_GenerateKey(s, { mechanism: m.code }, AES_TEMPLATE()));
+      case 'GENERATE_KEY_PAIR':
+        return answer('C_GenerateKeyPair', (s) => {
+          const { publicTemplate, privateTemplate } = keyTemplates('rsa-2048', 'hsm-harness-discovery-contradiction', randomBytes(20), { onToken: false });
+          const pair = this.token.lib.C_GenerateKeyPair(s, { mechanism: m.code }, publicTemplate, privateTemplate);
+          this.token.lib.C_DestroyObject(s, pair.privateKey);
+          return pair.publicKey;
+        });
+      default:
+        return 'not tried';
     }
   }
 }

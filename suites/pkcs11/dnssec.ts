@@ -1,5 +1,5 @@
 /**
- * DNSSEC end to end, the way OpenDNSSEC and Cascade's bridge use a token (pkcs11.md §6): generate the key
+ * DNSSEC end to end, the way OpenDNSSEC and Cascade's bridge use a token (docs/pkcs11-notes.md §9): generate the key
  * on the token, build the DNSKEY from the public key read back from it, sign every RRset of a small zone
  * with the token (hash on the host; CKM_RSA_PKCS over the DigestInfo, CKM_ECDSA over the digest, CKM_EDDSA
  * over the data), and have NLnet Labs' ldns-verify-zone accept the zone — and reject it once one
@@ -10,8 +10,18 @@ import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg } from '../../src
 import { mechanismName } from '../../src/pkcs11/constants.js';
 import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
 import {
-  DNSSEC_ALGORITHMS, dnskeyRdata, exampleZone, keyTag, ldnsAvailable, ldnsDs, ldnsVerifyZone, signZone,
-  tokenSigner, withDamagedSignature, zoneText, type DnssecAlgorithm,
+  DNSSEC_ALGORITHMS,
+  dnskeyRdata,
+  exampleZone,
+  keyTag,
+  ldnsAvailable,
+  ldnsDs,
+  ldnsVerifyZone,
+  signZone,
+  tokenSigner,
+  withDamagedSignature,
+  zoneText,
+  type DnssecAlgorithm,
 } from '../../src/dnssec/index.js';
 
 const KEY_FOR: Record<DnssecAlgorithm, KeyAlg> = { 8: 'rsa-2048', 10: 'rsa-2048', 13: 'ec-p256', 14: 'ec-p384', 15: 'ed25519' };
@@ -43,8 +53,13 @@ export const dnssec: Suite = {
 
           const now = Math.floor(Date.now() / 1000);
           const zone = await signZone({
-            origin: ORIGIN, records: exampleZone(ORIGIN), algorithm: alg, dnskey,
-            sign: tokenSigner(token, alg, kp.privateKey), inception: now - 3600, expiration: now + 14 * 86400,
+            origin: ORIGIN,
+            records: exampleZone(ORIGIN),
+            algorithm: alg,
+            dnskey,
+            sign: tokenSigner(token, alg, kp.privateKey),
+            inception: now - 3600,
+            expiration: now + 14 * 86400,
           });
           c.detail('signatures', zone.signatures);
           const verdict = await ldnsVerifyZone(zoneText(zone.records));

@@ -1,16 +1,14 @@
 /**
- * Key generation and attribute policy, the way DNSSEC signers create and find keys (pkcs11.md §6):
+ * Key generation and attribute policy, the way DNSSEC signers create and find keys (docs/pkcs11-notes.md §5, §9):
  * on-token RSA/EC/Ed25519 pairs that are SENSITIVE and not EXTRACTABLE, label and binary CKA_ID set at
  * generation, lookup by label and by ID, relabelling, and importing keys with C_CreateObject (Knot).
- * Attributes are read one per call: pkcs11js's C_GetAttributeValue is all-or-nothing (pkcs11.md §1).
+ * Attributes are read one per call: pkcs11js's C_GetAttributeValue is all-or-nothing (PKCS#11 3.0 §5.7.5; docs/pkcs11-notes.md §5).
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
 import { pkcs11, ckrOf, readBool, trimPadded, type Handle, type Token } from '../../src/pkcs11/token.js';
 import { CKF_GENERATE_KEY_PAIR, attributeName, ckrName, mechanismName } from '../../src/pkcs11/constants.js';
-import {
-  KEY_ALGS, generateKeyPair, readPublicKey, signAsync, toKeyObject, unwrapOctetString, type KeyAlg, type KeyPair,
-} from '../../src/pkcs11/keys.js';
+import { KEY_ALGS, generateKeyPair, readPublicKey, signAsync, toKeyObject, unwrapOctetString, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { schemeForKey } from '../../src/pkcs11/mechanisms.js';
 import type { Capability } from '../../src/capabilities.js';
 import { CAPABILITY_ANSWERS } from '../../src/results.js';
@@ -18,8 +16,13 @@ import { allowedFor, expectFailure } from './codes.js';
 
 const ALGS: KeyAlg[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519'];
 const CAPABILITY: Record<KeyAlg, Capability> = {
-  'rsa-2048': 'keygen:rsa-2048', 'rsa-3072': 'keygen:rsa-3072', 'rsa-4096': 'keygen:rsa-4096',
-  'ec-p256': 'keygen:ec-p256', 'ec-p384': 'keygen:ec-p384', 'ec-p521': 'keygen:ec-p521', ed25519: 'keygen:ed25519',
+  'rsa-2048': 'keygen:rsa-2048',
+  'rsa-3072': 'keygen:rsa-3072',
+  'rsa-4096': 'keygen:rsa-4096',
+  'ec-p256': 'keygen:ec-p256',
+  'ec-p384': 'keygen:ec-p384',
+  'ec-p521': 'keygen:ec-p521',
+  ed25519: 'keygen:ed25519',
 };
 /** node:crypto's names for the curves, to check the token made the curve it was asked for. */
 const NODE_CURVE = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' } as const;
@@ -39,7 +42,11 @@ function mechanismBlocks(token: Token, alg: KeyAlg): string | undefined {
 }
 
 function sameHandles(a: Handle[], b: Handle[]): boolean {
-  const hex = (hs: Handle[]) => hs.map((h) => h.toString('hex')).sort().join(',');
+  const hex = (hs: Handle[]) =>
+    hs
+      .map((h) => h.toString('hex'))
+      .sort()
+      .join(',');
   return hex(a) === hex(b);
 }
 
@@ -59,7 +66,7 @@ function unsupportedWithCode(ctx: SuiteContext, c: CaseHandle, fn: string, situa
   throw new Error(`${fn} (${situation}) failed with ${ckrName(code)}`);
 }
 
-async function generateAndCheck(ctx: SuiteContext, c: CaseHandle, token: Token, alg: KeyAlg): Promise<KeyPair> {
+async function generateAndCheck(c: CaseHandle, token: Token, alg: KeyAlg): Promise<KeyPair> {
   const info = KEY_ALGS[alg];
   const pair = await generateKeyPair(token, alg, { label: `hsm-harness-keygen-${alg}` });
   const key = toKeyObject(readPublicKey(token, pair.publicKey));
@@ -91,8 +98,11 @@ async function policyChecks(ctx: SuiteContext, c: CaseHandle, token: Token, pair
     const stale = before.filter((p) => !problems.includes(p));
     if (stale.length) {
       c.detail('staleInProcessView', stale);
-      ctx.finding('note', `${trimPadded(token.lib.C_GetInfo().libraryDescription)}: in the process that generated a key, the module reports `
-        + 'attributes the token sets at generation as false that a fresh module session reads true (a module cache, not the token\'s policy)');
+      ctx.finding(
+        'note',
+        `${trimPadded(token.lib.C_GetInfo().libraryDescription)}: in the process that generated a key, the module reports ` +
+          "attributes the token sets at generation as false that a fresh module session reads true (a module cache, not the token's policy)",
+      );
     }
   }
   // The private value must not come out (CKR_ATTRIBUTE_SENSITIVE, v2.40 §5.7 C_GetAttributeValue).
@@ -130,7 +140,10 @@ function attributeProblems(token: Token, pair: KeyPair): string[] {
   expectBool(priv, pkcs11.CKA_NEVER_EXTRACTABLE, true, 'private');
   expectBool(priv, pkcs11.CKA_LOCAL, true, 'private');
   expectBool(pair.publicKey, pkcs11.CKA_LOCAL, true, 'public');
-  for (const [half, h] of [['private', priv], ['public', pair.publicKey]] as const) {
+  for (const [half, h] of [
+    ['private', priv],
+    ['public', pair.publicKey],
+  ] as const) {
     if (token.attr(h, pkcs11.CKA_LABEL).toString('utf8') !== pair.label) problems.push(`${half} CKA_LABEL differs from the one set at generation`);
     if (!token.attr(h, pkcs11.CKA_ID).equals(pair.id)) problems.push(`${half} CKA_ID differs from the one set at generation`);
   }
@@ -150,9 +163,12 @@ export const keygenSuite: Suite = {
       try {
         await ctx.case(`generate/${alg}`, async (c) => {
           const blocked = mechanismBlocks(token, alg);
-          if (blocked) { ctx.capability(CAPABILITY[alg], false); c.unsupported(blocked); }
+          if (blocked) {
+            ctx.capability(CAPABILITY[alg], false);
+            c.unsupported(blocked);
+          }
           try {
-            pair = await generateAndCheck(ctx, c, token, alg);
+            pair = await generateAndCheck(c, token, alg);
           } catch (err) {
             ctx.capability(CAPABILITY[alg], false);
             throw err;
@@ -161,7 +177,11 @@ export const keygenSuite: Suite = {
           if (KEY_ALGS[alg].family === 'ec') ecPointsDer.push(unwrapOctetString(token.attr(pair.publicKey, pkcs11.CKA_EC_POINT)).derWrapped);
           if (alg === 'ed25519') {
             const raw = token.attr(pair.publicKey, pkcs11.CKA_EC_POINT);
-            if (raw.length !== 32) ctx.finding('note', `Ed25519 CKA_EC_POINT is ${raw.length} bytes (${unwrapOctetString(raw).derWrapped ? 'DER OCTET STRING' : 'unknown form'}); PKCS#11 3.1 specifies the raw 32-byte key, 3.0 a DER encoding, so consumers must accept both (pkcs11-provider #478)`);
+            if (raw.length !== 32)
+              ctx.finding(
+                'note',
+                `Ed25519 CKA_EC_POINT is ${raw.length} bytes (${unwrapOctetString(raw).derWrapped ? 'DER OCTET STRING' : 'unknown form'}); PKCS#11 3.1 specifies the raw 32-byte key, 3.0 a DER encoding, so consumers must accept both (pkcs11-provider #478)`,
+              );
           }
         });
         await ctx.case(`policy/${alg}`, async (c) => {
@@ -175,7 +195,11 @@ export const keygenSuite: Suite = {
     if (ecPointsDer.length) {
       const der = ecPointsDer.every(Boolean);
       ctx.capability('ec-point:der', der);
-      if (!der) ctx.finding('deviation', 'CKA_EC_POINT of EC keys is a raw point; PKCS#11 2.40 §2.3.3 requires a DER OCTET STRING (PowerDNS and OpenSSL providers expect it)');
+      if (!der)
+        ctx.finding(
+          'deviation',
+          'CKA_EC_POINT of EC keys is a raw point; PKCS#11 2.40 §2.3.3 requires a DER OCTET STRING (PowerDNS and OpenSSL providers expect it)',
+        );
     }
 
     // Labels and IDs on the cheapest key type the token generates.
@@ -185,7 +209,7 @@ export const keygenSuite: Suite = {
       for (const len of [16, 20] as const) {
         await ctx.case(`id-binary-${len}`, async (c) => {
           if (!idAlg) return c.skip('no key type could be generated');
-          // Binary IDs with 0x00 and 0xff: OpenDNSSEC uses 16 random bytes, Cascade and Knot 20 (pkcs11.md §6).
+          // Binary IDs with 0x00 and 0xff: OpenDNSSEC uses 16 random bytes, Cascade and Knot 20 (docs/pkcs11-notes.md §9).
           // The first 12 bytes are the run's prefix and counter (so a leftover is provably ours); the bytes after them are free.
           const id = token.newId(len);
           id[len - 2] = 0x00;
@@ -207,8 +231,11 @@ export const keygenSuite: Suite = {
         const pair = pairs.at(-1);
         if (!pair) return c.skip('no key pair from the ID cases');
         const both = token.find([{ type: pkcs11.CKA_LABEL, value: pair.label }]);
-        // PowerDNS looks keys up by CKA_LABEL + CKA_CLASS (pkcs11.md §6).
-        const priv = token.find([{ type: pkcs11.CKA_LABEL, value: pair.label }, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY }]);
+        // PowerDNS looks keys up by CKA_LABEL + CKA_CLASS (PowerDNS/pdns pdns/pkcs11signers.cc).
+        const priv = token.find([
+          { type: pkcs11.CKA_LABEL, value: pair.label },
+          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+        ]);
         const ok = sameHandles(both, [pair.privateKey, pair.publicKey]) && sameHandles(priv, [pair.privateKey]);
         ctx.capability('find-by-label', ok);
         if (!ok) throw new Error(`C_FindObjects by label found ${both.length} objects (expected 2) and by label + class ${priv.length} (expected 1)`);
@@ -229,7 +256,8 @@ export const keygenSuite: Suite = {
         const found = token.find([{ type: pkcs11.CKA_LABEL, value: label }]);
         const ok = readBack && sameHandles(found, [pair.privateKey, pair.publicKey]);
         ctx.capability('set-label', ok);
-        if (!ok) throw new Error(`C_SetAttributeValue(CKA_LABEL) returned CKR_OK but the label ${readBack ? 'is not found by C_FindObjects' : 'did not change'}`);
+        if (!ok)
+          throw new Error(`C_SetAttributeValue(CKA_LABEL) returned CKR_OK but the label ${readBack ? 'is not found by C_FindObjects' : 'did not change'}`);
       });
     } finally {
       for (const p of pairs) token.destroyPair(p);
@@ -239,7 +267,7 @@ export const keygenSuite: Suite = {
   },
 };
 
-/** Knot imports keys with C_CreateObject (pkcs11.md §6). The key material comes from node:crypto. */
+/** Knot imports keys with C_CreateObject (CZ-NIC/knot src/libknot/dnssec/keystore/pkcs11.c). The key material comes from node:crypto. */
 async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void> {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = privateKey.export({ format: 'jwk' });
@@ -250,8 +278,11 @@ async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void>
   const id = token.newId();
   const label = `hsm-harness-import-${id.subarray(8, 12).toString('hex')}`;
   const common = [
-    { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_EC }, { type: pkcs11.CKA_TOKEN, value: true },
-    { type: pkcs11.CKA_LABEL, value: label }, { type: pkcs11.CKA_ID, value: id }, { type: pkcs11.CKA_EC_PARAMS, value: ecParams },
+    { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_EC },
+    { type: pkcs11.CKA_TOKEN, value: true },
+    { type: pkcs11.CKA_LABEL, value: label },
+    { type: pkcs11.CKA_ID, value: id },
+    { type: pkcs11.CKA_EC_PARAMS, value: ecParams },
   ];
   const created: Handle[] = [];
   const works: Record<'public' | 'private', boolean> = { public: false, private: false };
@@ -259,9 +290,16 @@ async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void>
     await ctx.case('create-object/public', (c) => {
       let h: Handle;
       try {
-        h = token.createObject([...common, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PUBLIC_KEY },
-          { type: pkcs11.CKA_PRIVATE, value: false }, { type: pkcs11.CKA_VERIFY, value: true }, { type: pkcs11.CKA_EC_POINT, value: point }]);
-      } catch (err) { unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 public key', err); }
+        h = token.createObject([
+          ...common,
+          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PUBLIC_KEY },
+          { type: pkcs11.CKA_PRIVATE, value: false },
+          { type: pkcs11.CKA_VERIFY, value: true },
+          { type: pkcs11.CKA_EC_POINT, value: point },
+        ]);
+      } catch (err) {
+        unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 public key', err);
+      }
       created.push(h);
       const back = toKeyObject(readPublicKey(token, h)).export({ format: 'jwk' });
       if (back.x !== jwk.x || back.y !== jwk.y) throw new Error('the imported public key reads back as a different point');
@@ -270,10 +308,18 @@ async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void>
     await ctx.case('create-object/private', async (c) => {
       let h: Handle;
       try {
-        h = token.createObject([...common, { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
-          { type: pkcs11.CKA_PRIVATE, value: true }, { type: pkcs11.CKA_SENSITIVE, value: true }, { type: pkcs11.CKA_EXTRACTABLE, value: false },
-          { type: pkcs11.CKA_SIGN, value: true }, { type: pkcs11.CKA_VALUE, value: Buffer.from(jwk.d!, 'base64url') }]);
-      } catch (err) { unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 private key', err); }
+        h = token.createObject([
+          ...common,
+          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+          { type: pkcs11.CKA_PRIVATE, value: true },
+          { type: pkcs11.CKA_SENSITIVE, value: true },
+          { type: pkcs11.CKA_EXTRACTABLE, value: false },
+          { type: pkcs11.CKA_SIGN, value: true },
+          { type: pkcs11.CKA_VALUE, value: Buffer.from(jwk.d!, 'base64url') },
+        ]);
+      } catch (err) {
+        unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 private key', err);
+      }
       created.push(h);
       // The imported key must sign, and node:crypto's copy of the public key must accept the signature.
       const data = randomBytes(64);
@@ -282,7 +328,9 @@ async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void>
       let sig: Buffer;
       try {
         sig = await signAsync(token, session, scheme.mechanism, h, scheme.input(data));
-      } finally { token.closeSession(session); }
+      } finally {
+        token.closeSession(session);
+      }
       if (!scheme.verify(publicKey, data, sig)) throw new Error('signature by the imported private key does not verify');
       // PKCS#11 v2.40 §4.9: CKA_LOCAL is true only for keys generated on the token.
       const local = readBool(token.attr(h, pkcs11.CKA_LOCAL));

@@ -28,7 +28,13 @@ function cheapestAlg(token: Token): KeyAlg | undefined {
  * after logging in again (v2.40 §5.6 C_Logout; SoftHSM does exactly that), so we use a spare token when the
  * driver has one, and the main token only when no suite holds objects on it.
  */
-interface LoginControl { token: Token; pin: string; logout(): void; login(): void; done(): void }
+interface LoginControl {
+  token: Token;
+  pin: string;
+  logout(): void;
+  login(): void;
+  done(): void;
+}
 
 function loginControl(ctx: SuiteContext, c: CaseHandle): LoginControl {
   const pk = ctx.connections.pkcs11!;
@@ -36,7 +42,10 @@ function loginControl(ctx: SuiteContext, c: CaseHandle): LoginControl {
   if (spare) {
     const t = Token.open(pk.modulePath, spare.token, spare.pin);
     t.login();
-    return control(t, spare.pin, () => { t.cleanup(); t.close(); });
+    return control(t, spare.pin, () => {
+      t.cleanup();
+      t.close();
+    });
   }
   const main = ctx.token!;
   if (main.trackedCount > 0) c.skip(`${main.trackedCount} objects of earlier suites are open on the token and C_Logout would invalidate their handles`);
@@ -45,9 +54,22 @@ function loginControl(ctx: SuiteContext, c: CaseHandle): LoginControl {
 
 function control(t: Token, pin: string, close: () => void): LoginControl {
   const login = () => {
-    try { t.lib.C_Login(t.session, pkcs11.CKU_USER, pin); } catch (err) { if (!isCkr(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN)) throw err; }
+    try {
+      t.lib.C_Login(t.session, pkcs11.CKU_USER, pin);
+    } catch (err) {
+      if (!isCkr(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN)) throw err;
+    }
   };
-  return { token: t, pin, login, logout: () => t.lib.C_Logout(t.session), done: () => { login(); close(); } };
+  return {
+    token: t,
+    pin,
+    login,
+    logout: () => t.lib.C_Logout(t.session),
+    done: () => {
+      login();
+      close();
+    },
+  };
 }
 
 /** A wrong PIN of the same length (so it is not rejected as CKR_PIN_LEN_RANGE instead). */
@@ -132,7 +154,7 @@ export const sessionsSuite: Suite = {
       if (token.attrBool(pair.privateKey, pkcs11.CKA_SIGN)) {
         // The key the case needs does not exist: that is its own finding, not a C_SignInit that ignores CKA_SIGN.
         token.destroyPair(pair);
-        ctx.finding('deviation', 'C_GenerateKeyPair ignored the template\'s CKA_SIGN=false: the private key reads back CKA_SIGN=true (PKCS#11 v2.40 §5.13)');
+        ctx.finding('deviation', "C_GenerateKeyPair ignored the template's CKA_SIGN=false: the private key reads back CKA_SIGN=true (PKCS#11 v2.40 §5.13)");
         c.unsupported('template CKA_SIGN=false ignored: the key reads back CKA_SIGN=true, so C_SignInit on a non-signing key cannot be tried');
       }
       const s = token.openSession();
@@ -170,7 +192,9 @@ export const sessionsSuite: Suite = {
           sig = await token.lib.C_SignAsync(s, input, Buffer.alloc(1024));
         } catch (err) {
           const code = ckrOf(err);
-          throw new Error(`the retry with a large buffer failed with ${code !== undefined ? ckrName(code) : (err as Error).message}: the operation was lost after CKR_BUFFER_TOO_SMALL`);
+          throw new Error(
+            `the retry with a large buffer failed with ${code !== undefined ? ckrName(code) : (err as Error).message}: the operation was lost after CKR_BUFFER_TOO_SMALL`,
+          );
         }
         c.detail('signatureBytes', sig.length);
         if (!scheme.verify(publicKeyObject(token, pair.publicKey), data, sig)) throw new Error('the signature from the retry does not verify with node:crypto');
@@ -195,7 +219,9 @@ export const sessionsSuite: Suite = {
       } catch (err) {
         const code = ckrOf(err);
         if (code !== undefined) c.ckr(code);
-        throw new Error(`C_OpenSession failed after ${sessions.length} extra sessions (the token allows ${max}): ${code !== undefined ? ckrName(code) : (err as Error).message}`);
+        throw new Error(
+          `C_OpenSession failed after ${sessions.length} extra sessions (the token allows ${max}): ${code !== undefined ? ckrName(code) : (err as Error).message}`,
+        );
       } finally {
         c.detail('opened', sessions.length);
         ctx.report.info.sessionsProbed = already + sessions.length;

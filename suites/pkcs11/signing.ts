@@ -2,7 +2,7 @@
  * Signing: every mechanism a DNSSEC signer might use, where the token offers it, verified independently
  * with node:crypto against the public key READ FROM THE TOKEN (never a key we computed ourselves).
  * Also: tampered signatures fail, ECDSA signatures are exactly 2 × the field size (repeated, because
- * leading-zero bugs show up in a fraction of signatures, pkcs11.md §8), multi-part equals single-part,
+ * leading-zero bugs show up in a fraction of signatures, aws-kms-pkcs11 PR #50; docs/pkcs11-notes.md §6), multi-part equals single-part,
  * and C_Verify per mechanism and key as a separate, optional capability.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
@@ -27,8 +27,10 @@ function openscP521Limitation(token: Token, alg: KeyAlg, err: unknown): string |
   const info = token.lib.C_GetInfo();
   const v = info.libraryVersion;
   if (!/OpenSC/i.test(info.manufacturerID) || v.major > 0 || v.minor >= 26) return undefined;
-  return `OpenSC ${v.major}.${v.minor} rejects P-521 signatures whose halves are 65 bytes with CKR_DATA_INVALID `
-    + '(OpenSC issues #2421 and #2623, fixed by PR #3157 in OpenSC 0.26): a module limitation, not the token\'s';
+  return (
+    `OpenSC ${v.major}.${v.minor} rejects P-521 signatures whose halves are 65 bytes with CKR_DATA_INVALID ` +
+    "(OpenSC issues #2421 and #2623, fixed by PR #3157 in OpenSC 0.26): a module limitation, not the token's"
+  );
 }
 
 function fieldBytes(key: KeyAlg): number {
@@ -49,10 +51,19 @@ async function signOnce(token: Token, session: Handle, spec: SignScheme, key: Ha
 /** Runs fn in a fresh session, so that an operation a failure left active cannot leak into the next case. */
 async function inSession<T>(token: Token, fn: (s: Handle) => Promise<T>): Promise<T> {
   const s = token.openSession();
-  try { return await fn(s); } finally { token.closeSession(s); }
+  try {
+    return await fn(s);
+  } finally {
+    token.closeSession(s);
+  }
 }
 
-interface Signed { spec: SignScheme; key: KeyPair; input: Buffer; signature: Buffer }
+interface Signed {
+  spec: SignScheme;
+  key: KeyPair;
+  input: Buffer;
+  signature: Buffer;
+}
 
 export const signing: Suite = {
   name: 'signing',
@@ -73,12 +84,17 @@ export const signing: Suite = {
     const publicKeys = new Map<KeyAlg, KeyObject>();
     const pubFor = (kp: KeyPair) => {
       let p = publicKeys.get(kp.alg);
-      if (!p) { p = publicKeyObject(token, kp.publicKey); publicKeys.set(kp.alg, p); }
+      if (!p) {
+        p = publicKeyObject(token, kp.publicKey);
+        publicKeys.set(kp.alg, p);
+      }
       return p;
     };
     const signed: Signed[] = [];
     let ecdsaRaw: boolean | undefined;
-    const noteEcdsa = (ok: boolean) => { ecdsaRaw = (ecdsaRaw ?? true) && ok; };
+    const noteEcdsa = (ok: boolean) => {
+      ecdsaRaw = (ecdsaRaw ?? true) && ok;
+    };
 
     /** Explain a wrong-length ECDSA signature as a finding; returns the failure message. */
     const ecdsaDeviation = (spec: SignScheme, pub: KeyObject, data: Buffer, sig: Buffer): string => {
@@ -96,7 +112,8 @@ export const signing: Suite = {
 
     const needMechanisms = (c: CaseHandle, spec: SignScheme) => {
       if (!offered.has(spec.spec.code)) c.unsupported(`token does not offer ${spec.spec.name}`);
-      if (!offered.has(KEY_ALGS[spec.key].mechanism)) c.unsupported(`token does not offer ${mechanismName(KEY_ALGS[spec.key].mechanism)} to make a ${spec.key} key`);
+      if (!offered.has(KEY_ALGS[spec.key].mechanism))
+        c.unsupported(`token does not offer ${mechanismName(KEY_ALGS[spec.key].mechanism)} to make a ${spec.key} key`);
     };
 
     try {
@@ -221,15 +238,16 @@ export const signing: Suite = {
           if ((token.lib.C_GetMechanismInfo(token.slot, spec.spec.code).flags & FLAG.VERIFY) === 0) {
             c.unsupported(`${spec.spec.name} does not advertise CKF_VERIFY; verification is done in software`);
           }
-          const result = (sig: Buffer) => inSession(token, async (s) => {
-            token.lib.C_VerifyInit(s, spec.mechanism, key.publicKey);
-            try {
-              return token.lib.C_Verify(s, input, sig);
-            } catch (err) {
-              if (ckrOf(err) === pkcs11.CKR_SIGNATURE_INVALID || ckrOf(err) === pkcs11.CKR_SIGNATURE_LEN_RANGE) return false;
-              throw err;
-            }
-          });
+          const result = (sig: Buffer) =>
+            inSession(token, async (s) => {
+              token.lib.C_VerifyInit(s, spec.mechanism, key.publicKey);
+              try {
+                return token.lib.C_Verify(s, input, sig);
+              } catch (err) {
+                if (ckrOf(err) === pkcs11.CKR_SIGNATURE_INVALID || ckrOf(err) === pkcs11.CKR_SIGNATURE_LEN_RANGE) return false;
+                throw err;
+              }
+            });
           // Advertised: a refusal (even CKR_FUNCTION_NOT_SUPPORTED) is a failure, never `unsupported`.
           if (!(await result(signature))) throw new Error(`C_Verify rejected a valid ${spec.name} signature`);
           if (await result(flipped(signature))) throw new Error(`C_Verify accepted a tampered ${spec.name} signature`);

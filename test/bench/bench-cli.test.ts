@@ -38,15 +38,24 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
     run = await cli(['bench', '--driver', 'softhsm', '--quick', '--out', out]);
     for (const f of await readdir(out)) files[f] = await readFile(join(out, f), 'utf8');
   }, 300_000);
-  afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });
+  afterAll(async () => {
+    if (out) await rm(out, { recursive: true, force: true });
+  });
 
   test('exits 0 and writes every benchmark file, and only those', () => {
     expect(run.stderr).not.toMatch(/\bfail\b/);
     expect(run.code).toBe(0);
-    expect(Object.keys(files).sort()).toEqual(['bench-action-latency.json', 'bench-action.json', 'bench-documented.svg', 'bench-throughput.svg', 'bench.json', 'bench.md']);
+    expect(Object.keys(files).sort()).toEqual([
+      'bench-action-latency.json',
+      'bench-action.json',
+      'bench-documented.svg',
+      'bench-throughput.svg',
+      'bench.json',
+      'bench.md',
+    ]);
   });
 
-  test('bench-action files keep github-action-benchmark\'s custom format', () => {
+  test("bench-action files keep github-action-benchmark's custom format", () => {
     for (const f of ['bench-action.json', 'bench-action-latency.json']) {
       const data = JSON.parse(files[f]!);
       expect(actionFormatProblems(data)).toEqual([]);
@@ -77,21 +86,37 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
       expect(r.opsPerSec).toBeGreaterThan(0);
     }
     const ops = new Set(records.map((r) => r.operation));
-    for (const op of ['sign-latency', 'sign-bare-loop', 'sign-threads', 'sign-event-loop', 'keygen', 'random', 'ods-hsmspeed', 'hsmspeed-method']) expect(ops).toContain(op);
+    for (const op of ['sign-latency', 'sign-bare-loop', 'sign-threads', 'sign-event-loop', 'keygen', 'random', 'ods-hsmspeed', 'hsmspeed-method'])
+      expect(ops).toContain(op);
     // Signer threads from 1 up to the driver's declared maximum, never beyond.
     expect(driver.threadLevels[0]).toBe(1);
     expect(Math.max(...driver.threadLevels)).toBeLessThanOrEqual(driver.environment.maxConcurrency);
     const rsa = records.filter((r) => r.operation === 'sign-threads' && r.algorithm === 'RSA-2048').map((r) => r.concurrency);
     expect(rsa).toEqual(driver.threadLevels);
     // Every signing algorithm SoftHSM 2.6 offers through its own module.
-    expect(records.filter((r) => r.operation === 'sign-bare-loop').map((r) => r.algorithm))
-      .toEqual(['RSA-2048', 'RSA-3072', 'RSA-4096', 'ECDSA P-256', 'ECDSA P-384', 'Ed25519']);
+    expect(records.filter((r) => r.operation === 'sign-bare-loop').map((r) => r.algorithm)).toEqual([
+      'RSA-2048',
+      'RSA-3072',
+      'RSA-4096',
+      'ECDSA P-256',
+      'ECDSA P-384',
+      'Ed25519',
+    ]);
     expect(driver.rejected).toEqual([]);
   });
 
   test('ratios come from the figures measured in this run, and every figure was verified', () => {
     const doc = JSON.parse(files['bench.json']!);
-    type Rec = { operation: string; algorithm: string; concurrency: number; opsPerSec: number; best: number; rates: number[]; vsBareLoop?: number; vsOneThread?: number };
+    type Rec = {
+      operation: string;
+      algorithm: string;
+      concurrency: number;
+      opsPerSec: number;
+      best: number;
+      rates: number[];
+      vsBareLoop?: number;
+      vsOneThread?: number;
+    };
     const records = doc.records as Rec[];
     for (const bare of records.filter((r) => r.operation === 'sign-bare-loop')) {
       const threads = records.filter((r) => r.operation === 'sign-threads' && r.algorithm === bare.algorithm);
@@ -111,7 +136,9 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
     for (const e of ratios) expect(e.unit).toBe('ratio');
     const driver = doc.drivers.find((d: { id: string }) => d.id === 'softhsm');
     expect(driver.rejected).toEqual([]);
-    expect(run.stdout).toMatch(/softhsm: sign ECDSA P-256: one session [\d.]+ sig\/s, bare pkcs11js loop [\d.]+ sig\/s, ratio [\d.]+, 2 threads [\d.]+ sig\/s \([\d.]+× one thread\)/);
+    expect(run.stdout).toMatch(
+      /softhsm: sign ECDSA P-256: one session [\d.]+ sig\/s, bare pkcs11js loop [\d.]+ sig\/s, ratio [\d.]+, 2 threads [\d.]+ sig\/s \([\d.]+× one thread\)/,
+    );
   });
 
   test('ods-hsmspeed side by side: both figures and the ratio, for 1 and 2 threads', () => {
@@ -158,7 +185,9 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
       const groups = [p.g].flat();
       expect(groups.some((g: Record<string, string>) => g['@_class'] === 'axis x-axis')).toBe(true);
       expect(groups.some((g: Record<string, string>) => g['@_class'] === 'axis y-axis')).toBe(true);
-      expect(groups.filter((g: Record<string, string>) => g['@_class'] === 'series').map((g: Record<string, string>) => g['@_data-driver'])).toEqual(['softhsm']);
+      expect(groups.filter((g: Record<string, string>) => g['@_class'] === 'series').map((g: Record<string, string>) => g['@_data-driver'])).toEqual([
+        'softhsm',
+      ]);
     }
     expect(XMLValidator.validate(files['bench-documented.svg']!)).toBe(true);
     const doc = parser.parse(files['bench-documented.svg']!);

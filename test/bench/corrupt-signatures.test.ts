@@ -33,11 +33,20 @@ beforeAll(async () => {
   await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, join(ROOT, 'fixtures', 'pkcs11', 'corrupting-shim.c'), '-ldl']);
   store = await SoftHsmStore.create();
   const token = await store.addToken('hh-corrupt');
-  const env = { ...process.env, ...store.env, SHIM_REAL_MODULE: SOFTHSM_MODULE,
-    HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin, HSM_PKCS11_URI: '' };
+  const env = {
+    ...process.env,
+    ...store.env,
+    SHIM_REAL_MODULE: SOFTHSM_MODULE,
+    HSM_PKCS11_MODULE: shim,
+    HSM_PKCS11_TOKEN: token.label,
+    HSM_PKCS11_PIN: token.pin,
+    HSM_PKCS11_URI: '',
+  };
   const out = join(dir, 'reports');
-  exitCode = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'bench', '--out', out], { env })
-    .then(() => 0, (err: { code?: number }) => err.code ?? -1);
+  exitCode = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'bench', '--out', out], { env }).then(
+    () => 0,
+    (err: { code?: number }) => err.code ?? -1,
+  );
   report = (JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as { drivers: DriverReport[] }).drivers[0]!;
   bench = JSON.parse(await readFile(join(out, 'bench.json'), 'utf8'));
   action = JSON.parse(await readFile(join(out, 'bench-action.json'), 'utf8'));

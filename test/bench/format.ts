@@ -1,13 +1,16 @@
 /**
  * github-action-benchmark's custom formats (customBiggerIsBetter / customSmallerIsBetter, v1.22): the file is
  * a JSON array of { name: string, value: number, unit: string, range?: string, extra?: string }
- * (reference: shared bench.md §4, from the action's extract.ts). Returns the problems found.
+ * (benchmark-action/github-action-benchmark src/extract.ts). Returns the problems found.
  */
 export function actionFormatProblems(data: unknown): string[] {
   if (!Array.isArray(data)) return ['not a JSON array'];
   const problems: string[] = [];
   data.forEach((e: Record<string, unknown>, i) => {
-    if (typeof e !== 'object' || e === null) { problems.push(`entry ${i} is not an object`); return; }
+    if (typeof e !== 'object' || e === null) {
+      problems.push(`entry ${i} is not an object`);
+      return;
+    }
     if (typeof e.name !== 'string' || e.name === '') problems.push(`entry ${i}: name must be a non-empty string`);
     if (typeof e.value !== 'number' || !Number.isFinite(e.value)) problems.push(`entry ${i}: value must be a finite number`);
     if (typeof e.unit !== 'string') problems.push(`entry ${i}: unit must be a string`);

@@ -31,9 +31,14 @@ describe('conf.xml with the PIN', () => {
     const conf = await writeHsmspeedConf(dir, { name: 'r', modulePath: SOFTHSM_MODULE, tokenLabel: token.label, pin: token.pin });
     let settled = false;
     let goneWhileRunning = false;
-    const run = runHsmspeed(conf, 'r', 1, 1000, { ...process.env, ...store.env }, 300_000).finally(() => { settled = true; });
+    const run = runHsmspeed(conf, 'r', 1, 1000, { ...process.env, ...store.env }, 300_000).finally(() => {
+      settled = true;
+    });
     while (!settled) {
-      if (!existsSync(conf)) { goneWhileRunning = true; break; }
+      if (!existsSync(conf)) {
+        goneWhileRunning = true;
+        break;
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
     const result = await run;
@@ -49,8 +54,11 @@ describe('Ctrl-C during the ods-hsmspeed side by side', () => {
     const out = join(tmp, 'reports');
     try {
       // The CLI and everything it starts get their own TMPDIR, so other runs on the machine do not interfere.
-      const child = spawn('node', [CLI, 'bench', '--driver', 'softhsm', '--compare', 'ods-hsmspeed', '--time', '120', '--quiet', '--out', out],
-        { env: { ...process.env, TMPDIR: tmp }, detached: true, stdio: 'ignore' });
+      const child = spawn('node', [CLI, 'bench', '--driver', 'softhsm', '--compare', 'ods-hsmspeed', '--time', '120', '--quiet', '--out', out], {
+        env: { ...process.env, TMPDIR: tmp },
+        detached: true,
+        stdio: 'ignore',
+      });
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       const deadline = Date.now() + 120_000;
       let seen = false;

@@ -29,8 +29,12 @@ beforeAll(async () => {
   before = token.countObjects();
   report = emptyDriverReport('card-like', 'card-like', 'pkcs11');
   const ctx = makeContext({
-    driverId: 'card-like', traits: { ...DEFAULT_TRAITS, physical: true, maxConcurrency: 1 }, env: process.env, report,
-    expectations: new Expectations({ cases: {} }), token,
+    driverId: 'card-like',
+    traits: { ...DEFAULT_TRAITS, physical: true, maxConcurrency: 1 },
+    env: process.env,
+    report,
+    expectations: new Expectations({ cases: {} }),
+    token,
     connections: { pkcs11: { modulePath: SOFTHSM_MODULE, token: { label: t.label }, pin: t.pin, env: store.env, wrongPinAllowed: false } },
     events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
     options: { bench: { quick: true, timeSeconds: 4, compareOnly: false } },
@@ -41,7 +45,11 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  try { token?.close(); } catch { /* gone */ }
+  try {
+    token?.close();
+  } catch {
+    /* gone */
+  }
   await store?.remove();
 });
 

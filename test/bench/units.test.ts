@@ -74,7 +74,7 @@ describe('statistics', () => {
     expect(s.min).toBe(1);
     expect(s.max).toBe(5);
     expect(s.sd).toBeCloseTo(Math.sqrt(2.5), 10);
-    expect(s.rme).toBeCloseTo((2.776 * Math.sqrt(2.5) / Math.sqrt(5) / 3) * 100, 2);
+    expect(s.rme).toBeCloseTo(((2.776 * Math.sqrt(2.5)) / Math.sqrt(5) / 3) * 100, 2);
   });
 });
 
@@ -102,7 +102,11 @@ describe('signature sampling', () => {
   });
 
   test('a check that throws counts as a failure', () => {
-    expect(verifySamples([good()], () => { throw new Error('bad key'); })).toMatch(/1 of 1/);
+    expect(
+      verifySamples([good()], () => {
+        throw new Error('bad key');
+      }),
+    ).toMatch(/1 of 1/);
   });
 });
 
@@ -140,7 +144,7 @@ describe('documented SmartCard-HSM table', () => {
     expect(verdict(12, rng)).toBe('slower');
   });
 
-  test('the documented device is recognised from the token\'s manufacturer, not from the driver', () => {
+  test("the documented device is recognised from the token's manufacturer, not from the driver", () => {
     // OpenSC reports a SmartCard-HSM as manufacturer "www.CardContact.de", model "PKCS#15 emulated".
     expect(isDocumentedDevice(table, { manufacturer: 'www.CardContact.de', model: 'PKCS#15 emulated' })).toBe(true);
     expect(isDocumentedDevice(table, { manufacturer: 'SoftHSM project', model: 'SoftHSM v2' })).toBe(false);
@@ -165,18 +169,45 @@ describe('reports from two drivers', () => {
   const lat = (mean: number): LatencyStats => ({ samples: 10, mean, p50: mean, p99: mean * 2, min: mean / 2, max: mean * 3, sd: 0.1, rme: 1.5 });
   const rates = (base: number) => rateFigure([base * 0.9, base, base * 1.1], 100);
   const section = (scale: number): BenchSection => ({
-    mode: 'quick', budgetSeconds: 10, environment: {}, dnssec: [], threadLevels: [1, 2, 4], rejected: [],
+    mode: 'quick',
+    budgetSeconds: 10,
+    environment: {},
+    dnssec: [],
+    threadLevels: [1, 2, 4],
+    rejected: [],
     sign: ['RSA-2048', 'ECDSA P-256'].map((algorithm) => ({
-      alg: (algorithm === 'RSA-2048' ? 'rsa-2048' : 'ec-p256') as 'rsa-2048' | 'ec-p256', algorithm, dnssec: 'X', mechanism: 'CKM_X', latency: lat(1 / scale),
-      bareLoop: rates(1000 * scale), threads: [1, 2, 4].map((t) => ({ threads: t, ...rates(1000 * scale * Math.min(t, 2)) })), vsBareLoop: 1, verifiedSignatures: 12,
+      alg: (algorithm === 'RSA-2048' ? 'rsa-2048' : 'ec-p256') as 'rsa-2048' | 'ec-p256',
+      algorithm,
+      dnssec: 'X',
+      mechanism: 'CKM_X',
+      latency: lat(1 / scale),
+      bareLoop: rates(1000 * scale),
+      threads: [1, 2, 4].map((t) => ({ threads: t, ...rates(1000 * scale * Math.min(t, 2)) })),
+      vsBareLoop: 1,
+      verifiedSignatures: 12,
     })),
     keygen: [{ alg: 'rsa-2048', algorithm: 'RSA-2048', latency: lat(100 / scale) }],
-    documented: { family: 'smartcard-hsm', source: 's', applies: false, token: 'x', rows: [{ operation: 'RSA 2048 Sign', documented: '50-100 ms', notes: '', measure: 'sign:rsa-2048', measuredMs: 1 / scale }] },
+    documented: {
+      family: 'smartcard-hsm',
+      source: 's',
+      applies: false,
+      token: 'x',
+      rows: [{ operation: 'RSA 2048 Sign', documented: '50-100 ms', notes: '', measure: 'sign:rsa-2048', measuredMs: 1 / scale }],
+    },
   });
   const results: RunResults = {
-    schemaVersion: 1, tool: { name: 'hsm-harness', version: '0' }, startedAt: '', finishedAt: '',
-    environment: { node: '', platform: '', arch: '', hostname: '', ci: false }, summary: { pass: 0, fail: 0, skip: 0, unsupported: 0, crash: 0, timeout: 0, total: 0 },
-    drivers: ['alpha', 'beta'].map((id, i) => ({ ...emptyDriverReport(id, id, 'pkcs11'), available: true, status: 'ran' as const, sections: { bench: section(i + 1) } })),
+    schemaVersion: 1,
+    tool: { name: 'hsm-harness', version: '0' },
+    startedAt: '',
+    finishedAt: '',
+    environment: { node: '', platform: '', arch: '', hostname: '', ci: false },
+    summary: { pass: 0, fail: 0, skip: 0, unsupported: 0, crash: 0, timeout: 0, total: 0 },
+    drivers: ['alpha', 'beta'].map((id, i) => ({
+      ...emptyDriverReport(id, id, 'pkcs11'),
+      available: true,
+      status: 'ran' as const,
+      sections: { bench: section(i + 1) },
+    })),
   };
 
   test('throughput chart: axes and one series per driver in every panel', () => {

@@ -21,7 +21,10 @@ describe('OpenSC tool output', () => {
     // A second block (the same fields, ID first) must not borrow the first block's reference.
     const second = 'Private EC Key [other]\n\tID             : A1B2\n\tUsage          : [0x04], sign\n\tKey ref        : 3 (0x03)\n';
     const noRef = 'Private RSA Key [no ref]\n\tID             : C3D4\n';
-    expect(parseKeyList(`${captured}${noRef}${second}`)).toEqual([{ keyRef: 0, id: '0000000000000000000000000000000000000000' }, { keyRef: 3, id: 'a1b2' }]);
+    expect(parseKeyList(`${captured}${noRef}${second}`)).toEqual([
+      { keyRef: 0, id: '0000000000000000000000000000000000000000' },
+      { keyRef: 3, id: 'a1b2' },
+    ]);
   });
 
   test('sc-hsm-tool status: shares parsed; a KCV of zeros is "not shown", not a KCV', () => {

@@ -36,8 +36,10 @@ function cardEnv(): Record<string, string> {
 
 /** Every object the user can see on the card, as pkcs11-tool lists it. */
 async function listing(env: Record<string, string>): Promise<string> {
-  const r = await exec('pkcs11-tool', ['--module', OPENSC_MODULE, '--list-objects', '--login', '--pin', 'env:SCHSM_PIN'],
-    { env: { ...process.env, ...env }, timeout: 60_000 });
+  const r = await exec('pkcs11-tool', ['--module', OPENSC_MODULE, '--list-objects', '--login', '--pin', 'env:SCHSM_PIN'], {
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  });
   // pkcs11-tool prints a profile object's handle, which differs from process to process: not part of the card's state.
   return r.stdout.replace(/^(Profile object) \d+$/gm, '$1');
 }
@@ -49,7 +51,9 @@ describe.sequential('smartcard-hsm on a card', () => {
   beforeAll(() => {
     if (!envFile) return;
     env = cardEnv();
-    secrets = Object.entries(env).filter(([k]) => /(PIN|PASSWORD)$/.test(k)).map(([, v]) => v);
+    secrets = Object.entries(env)
+      .filter(([k]) => /(PIN|PASSWORD)$/.test(k))
+      .map(([, v]) => v);
   });
 
   test('run: only listed card/OpenSC limitations fail; the DKEK round trip passes; the card is left as it was', async (ctx) => {
@@ -93,11 +97,18 @@ describe.sequential('smartcard-hsm on a card', () => {
     if (!envFile) return skipWithReason(ctx, NO_CARD);
     const before = await listing(env);
     const out = await mkdtemp(join(tmpdir(), 'hh-card-int-'));
-    const child = spawn('node', [CLI, 'run', '--driver', 'smartcard-hsm', '--suite', 'keygen', '--out', join(out, 'reports')],
-      { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('node', [CLI, 'run', '--driver', 'smartcard-hsm', '--suite', 'keygen', '--out', join(out, 'reports')], {
+      env: { ...process.env, ...env },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let text = '';
-    child.stdout!.on('data', (b: Buffer) => { text += b.toString(); });
-    child.stderr!.on('data', (b: Buffer) => { text += b.toString(); });
+    child.stdout!.on('data', (b: Buffer) => {
+      text += b.toString();
+    });
+    child.stderr!.on('data', (b: Buffer) => {
+      text += b.toString();
+    });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Interrupt once the first key pair is on the card (its generate case has passed), bounded.
     for (let i = 0; i < 600 && !/keygen\/generate\/rsa-2048/.test(text); i++) await new Promise((r) => setTimeout(r, 200));

@@ -16,15 +16,34 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const WORKFLOWS = join(ROOT, '.github', 'workflows');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
-interface Step { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, unknown>; env?: Record<string, string>; 'working-directory'?: string }
+interface Step {
+  name?: string;
+  uses?: string;
+  run?: string;
+  if?: string;
+  with?: Record<string, unknown>;
+  env?: Record<string, string>;
+  'working-directory'?: string;
+}
 interface Job {
-  name?: string; needs?: string | string[]; if?: string; 'runs-on': string | string[]; 'timeout-minutes'?: number;
+  name?: string;
+  needs?: string | string[];
+  if?: string;
+  'runs-on': string | string[];
+  'timeout-minutes'?: number;
   strategy?: { 'fail-fast'?: boolean; matrix?: Record<string, unknown[]> };
   concurrency?: unknown;
   container?: { image: string; volumes?: string[] };
-  permissions?: Record<string, string>; env?: Record<string, string>; steps: Step[];
+  permissions?: Record<string, string>;
+  env?: Record<string, string>;
+  steps: Step[];
 }
-interface Workflow { name: string; on: Record<string, unknown>; permissions?: Record<string, string>; jobs: Record<string, Job> }
+interface Workflow {
+  name: string;
+  on: Record<string, unknown>;
+  permissions?: Record<string, string>;
+  jobs: Record<string, Job>;
+}
 
 function load(file: string): Workflow {
   const doc = parseDocument(readFileSync(join(WORKFLOWS, file), 'utf8'), { uniqueKeys: true });
@@ -32,16 +51,25 @@ function load(file: string): Workflow {
   return doc.toJS() as Workflow;
 }
 
-const files = readdirSync(WORKFLOWS).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = readdirSync(WORKFLOWS)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const workflows = new Map(files.map((f) => [f, load(f)]));
 const ci = workflows.get('ci.yml')!;
 const lab = workflows.get('lab.yml')!;
 const publish = workflows.get('publish.yml')!;
 const allSteps = [...workflows].flatMap(([file, wf]) =>
-  Object.entries(wf.jobs).flatMap(([job, j]) => j.steps.map((s) => ({ where: `${file} ${job} "${s.name ?? s.uses ?? s.run}"`, job: j, step: s }))));
+  Object.entries(wf.jobs).flatMap(([job, j]) => j.steps.map((s) => ({ where: `${file} ${job} "${s.name ?? s.uses ?? s.run}"`, job: j, step: s }))),
+);
 const needsOf = (j: Job) => [j.needs ?? []].flat();
-const sourceText = () => ['src', 'drivers', 'suites'].flatMap((d) => readdirSync(join(ROOT, d), { recursive: true, encoding: 'utf8' })
-  .filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(ROOT, d, f), 'utf8'))).join('\n');
+const sourceText = () =>
+  ['src', 'drivers', 'suites']
+    .flatMap((d) =>
+      readdirSync(join(ROOT, d), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => readFileSync(join(ROOT, d, f), 'utf8')),
+    )
+    .join('\n');
 
 /**
  * What a shell line points at, checked against the tree: `node <file>` (a built dist/*.js counts when its
@@ -80,7 +108,9 @@ describe('workflow files', () => {
   test('the reference checker catches a missing script, npm script and source', () => {
     // Guards the test above against a regex that silently matches nothing.
     expect(brokenReferences('node scripts/no-such.mjs && npm run no-such && node dist/src/nope.js && npm test')).toEqual([
-      'node scripts/no-such.mjs (no scripts/no-such.mjs)', 'node dist/src/nope.js (no src/nope.ts)', 'npm script "no-such" is not in package.json',
+      'node scripts/no-such.mjs (no scripts/no-such.mjs)',
+      'node dist/src/nope.js (no src/nope.ts)',
+      'npm script "no-such" is not in package.json',
     ]);
   });
 
@@ -230,7 +260,11 @@ describe('lab.yml', () => {
     // The device's label selects the runner: without it every leg could land on any lab machine.
     expect((job['runs-on'] as string[]).some((l) => /^\$\{\{\s*matrix\.device\.label\s*\}\}$/.test(l))).toBe(true);
     // Each device's drivers reach physical tokens (a leg of software tokens only would not need the lab).
-    for (const d of devices) expect(d.drivers.split(/\s+/).some((id) => drivers.find((x) => x.id === id)?.traits.physical), d.label).toBe(true);
+    for (const d of devices)
+      expect(
+        d.drivers.split(/\s+/).some((id) => drivers.find((x) => x.id === id)?.traits.physical),
+        d.label,
+      ).toBe(true);
     // The runner label is recorded in results.json, so the merged site says where a run was made.
     expect(job.env?.HSM_RUNNER_LABELS).toMatch(/\$\{\{\s*matrix\.device\.label\s*\}\}/);
     expect(sourceText()).toContain('HSM_RUNNER_LABELS');
@@ -303,9 +337,11 @@ describe('publish.yml', () => {
 });
 
 describe('scripts/ci-gate.mjs', () => {
-  const gate = (needs: unknown, ...args: string[]) => spawnSync('node', [join(ROOT, 'scripts', 'ci-gate.mjs'), ...args], {
-    env: { ...process.env, NEEDS: typeof needs === 'string' ? needs : JSON.stringify(needs) }, encoding: 'utf8',
-  });
+  const gate = (needs: unknown, ...args: string[]) =>
+    spawnSync('node', [join(ROOT, 'scripts', 'ci-gate.mjs'), ...args], {
+      env: { ...process.env, NEEDS: typeof needs === 'string' ? needs : JSON.stringify(needs) },
+      encoding: 'utf8',
+    });
   const job = (result: string) => ({ result, outputs: {} });
 
   test('passes when every job succeeded, or an excused job was skipped', () => {

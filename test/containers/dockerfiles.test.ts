@@ -11,7 +11,10 @@ import { pinnedImage, FLOATING_TAGS, LOCAL_BASE_IMAGE, REGISTRY_BASE_IMAGE } fro
 
 const CONTAINERS = join(import.meta.dirname, '..', '..', 'containers');
 
-interface Instruction { op: string; args: string }
+interface Instruction {
+  op: string;
+  args: string;
+}
 
 /** Dockerfile instructions, with continuation lines joined and comments dropped. */
 function parseDockerfile(text: string): Instruction[] {
@@ -80,7 +83,10 @@ describe('containers/*/Dockerfile', () => {
     expect(argsDeclared(ins).get('BASE_IMAGE')).toBe(REGISTRY_BASE_IMAGE);
     expect(REGISTRY_BASE_IMAGE).toBe('debian:bookworm-slim');
     expect(LOCAL_BASE_IMAGE).toMatch(/:bookworm$/);
-    const run = ins.filter((i) => i.op === 'RUN').map((i) => i.args).join(' ');
+    const run = ins
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join(' ');
     expect(run).toMatch(/apt-get install[^&]*\bsofthsm2\b/);
     expect(run).toMatch(/apt-get install[^&]*\bp11-kit\b/);
     const entry = JSON.parse(ins.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
@@ -98,7 +104,12 @@ describe('containers/*/Dockerfile', () => {
     // Declared without a value: the repository and key come from the build, not from this file.
     expect(args.has('NLNETLABS_APT_URL') && args.get('NLNETLABS_APT_URL') === undefined).toBe(true);
     expect(args.has('NLNETLABS_APT_KEY_URL') && args.get('NLNETLABS_APT_KEY_URL') === undefined).toBe(true);
-    expect(ins.filter((i) => i.op === 'RUN').map((i) => i.args).join(' ')).not.toMatch(/https?:\/\//);
+    expect(
+      ins
+        .filter((i) => i.op === 'RUN')
+        .map((i) => i.args)
+        .join(' '),
+    ).not.toMatch(/https?:\/\//);
     expect(ins.find((i) => i.op === 'EXPOSE')!.args).toBe('5696');
     expect(JSON.parse(ins.find((i) => i.op === 'ENTRYPOINT')!.args)).toEqual(['/usr/local/bin/hsm-entrypoint.sh']);
     expect(JSON.parse(ins.find((i) => i.op === 'CMD')!.args)[0]).toBe('cascade-hsm-bridge');
@@ -109,8 +120,13 @@ describe('containers/*/Dockerfile', () => {
 
   test('bridge: config.toml is the v1 format with a PKCS#11 library path and a server address on 5696', () => {
     // Parsed by Python's tomllib, an independent TOML implementation.
-    const conf = JSON.parse(execFileSync('python3', ['-c', 'import json,sys,tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], "rb"))))',
-      join(CONTAINERS, 'bridge', 'config.toml')], { encoding: 'utf8' }));
+    const conf = JSON.parse(
+      execFileSync(
+        'python3',
+        ['-c', 'import json,sys,tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], "rb"))))', join(CONTAINERS, 'bridge', 'config.toml')],
+        { encoding: 'utf8' },
+      ),
+    );
     expect(conf.version).toBe('v1');
     expect(conf.pkcs11['lib-path']).toBe('/usr/lib/softhsm/libsofthsm2.so');
     expect(conf.server.addr).toMatch(/:5696$/);
@@ -119,7 +135,9 @@ describe('containers/*/Dockerfile', () => {
   });
 
   test('nethsm: one line, FROM nitrokey/nethsm at a commit-hash tag, which the driver reads', () => {
-    const lines = readFileSync(join(CONTAINERS, 'nethsm', 'Dockerfile'), 'utf8').split('\n').filter((l) => l.trim());
+    const lines = readFileSync(join(CONTAINERS, 'nethsm', 'Dockerfile'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim());
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^FROM nitrokey\/nethsm:[0-9a-f]{7,40}$/);
     expect(pinnedImage('nethsm')).toBe(lines[0]!.slice('FROM '.length));

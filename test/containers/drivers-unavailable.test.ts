@@ -26,7 +26,10 @@ const held: Socket[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hh-containers-'));
-  silent = createServer((s) => { held.push(s); s.resume(); });
+  silent = createServer((s) => {
+    held.push(s);
+    s.resume();
+  });
   await new Promise<void>((r) => silent.listen(join(dir, 'hung.sock'), r));
 });
 afterAll(async () => {
@@ -40,8 +43,10 @@ afterAll(async () => {
  * probe cap is 10 s here (generous, so a loaded machine still reaches the hung socket), so only a hang gets near the bound.
  */
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return exec('node', [CLI, ...args], { env: { ...process.env, NETHSM_PKCS11_LIB: '', ...NO_ENGINE, ...env }, timeout: 60_000 })
-    .then((r) => ({ ...r, killed: false }), (e: { stdout: string; stderr: string; code: number; killed?: boolean }) => ({ ...e, killed: e.killed ?? false }));
+  return exec('node', [CLI, ...args], { env: { ...process.env, NETHSM_PKCS11_LIB: '', ...NO_ENGINE, ...env }, timeout: 60_000 }).then(
+    (r) => ({ ...r, killed: false }),
+    (e: { stdout: string; stderr: string; code: number; killed?: boolean }) => ({ ...e, killed: e.killed ?? false }),
+  );
 }
 
 describe('container drivers without a container runtime', () => {

@@ -18,14 +18,20 @@ import { allContainers, docker, engineMissing, harnessContainers } from './engin
 const missing = engineMissing();
 let dir: string;
 
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'hh-engine-')); });
-beforeEach(async (ctx: TestContext) => { if (missing) await skipWithReason(ctx, missing); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hh-engine-'));
+});
+beforeEach(async (ctx: TestContext) => {
+  if (missing) await skipWithReason(ctx, missing);
+});
 
 /** A run in the background, for interrupting it: exit code, stderr so far, and its pid. */
 function backgroundRun(args: string[], env: NodeJS.ProcessEnv = {}) {
   const child = spawn('node', [CLI, 'run', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, exited, stderr: () => stderr };
 }
@@ -42,12 +48,16 @@ async function runningContainer(what: () => string): Promise<string> {
 
 /** The pids of a process's direct children (the runner's driver processes). */
 function childrenOf(pid: number): number[] {
-  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).flatMap((e) => {
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid ? [Number(e)] : [];
-    } catch { return []; }
-  });
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .flatMap((e) => {
+      try {
+        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid ? [Number(e)] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 describe('container drivers on a real engine', () => {
@@ -63,7 +73,9 @@ describe('container drivers on a real engine', () => {
     // This machine has /.dockerenv; without the pin testcontainers would pick the bridge gateway.
     expect(row('softhsm-container').reason).toMatch(/ at 127\.0\.0\.1;/);
     // Ryuk only when its image can be had; otherwise off, with the engine's own reason.
-    expect(row('softhsm-container').reason).toMatch(/reaper (testcontainers\/ryuk:\S+ \((local|pullable)\)|off, the harness removes its containers \(.+cannot be pulled: .+\))/);
+    expect(row('softhsm-container').reason).toMatch(
+      /reaper (testcontainers\/ryuk:\S+ \((local|pullable)\)|off, the harness removes its containers \(.+cannot be pulled: .+\))/,
+    );
     const nethsm = row('nethsm');
     if (!nethsm.available) expect(nethsm.reason).toMatch(/^nitrokey\/nethsm:\S+ is not in the engine and cannot be pulled: \S.{10,}/);
     else expect(nethsm.reason).toMatch(/^nitrokey\/nethsm:\S+ \((local|pullable)\)/);
@@ -100,15 +112,20 @@ describe('container drivers on a real engine', () => {
     expect(harnessContainers()).toEqual([]);
   }, 900_000);
 
-  test('a bridge build whose package repository cannot resolve fails with the fetch\'s own error and leaves no container', async () => {
+  test("a bridge build whose package repository cannot resolve fails with the fetch's own error and leaves no container", async () => {
     const before = allContainers();
     const { buildImage } = await import('../../src/containers/images.js');
     const { softhsmImage } = await import('../../drivers/softhsm-container.js');
     const { bridgeBuildArgs } = await import('../../drivers/bridge-container.js');
     const env = { ...process.env, NLNETLABS_APT_URL: 'https://packages.invalid/debian', NLNETLABS_APT_KEY_URL: 'https://packages.invalid/aptkey.asc' };
     const base = await softhsmImage(env, { pids: [], dirs: [], containers: [] }, undefined);
-    const err = await buildImage('bridge', ['Dockerfile', 'config.toml'], bridgeBuildArgs(env, base), env).then(() => undefined, (e: Error) => e);
-    expect(err?.message).toMatch(/^containers\/bridge did not build: curl: \(6\) Could not resolve host: packages\.invalid; the step returned a non-zero code: \d+$/);
+    const err = await buildImage('bridge', ['Dockerfile', 'config.toml'], bridgeBuildArgs(env, base), env).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(
+      /^containers\/bridge did not build: curl: \(6\) Could not resolve host: packages\.invalid; the step returned a non-zero code: \d+$/,
+    );
     // --force-rm: the failed step's intermediate container is gone too.
     expect(allContainers()).toEqual(before);
   }, 900_000);
@@ -134,7 +151,7 @@ describe('container drivers on a real engine', () => {
     expect(harnessContainers()).toEqual([]);
   }, 300_000);
 
-  test('kill -9 of the driver\'s process: recorded as a crash, and its container removed', async () => {
+  test("kill -9 of the driver's process: recorded as a crash, and its container removed", async () => {
     const out = join(dir, 'kill');
     const run = backgroundRun(['--driver', 'softhsm-container', '--out', out]);
     await runningContainer(run.stderr);

@@ -16,7 +16,8 @@ export function docker(args: string[], env: NodeJS.ProcessEnv = process.env) {
 export function engineMissing(): string | undefined {
   if (!process.env.DOCKER_HOST) return 'no engine given: these tests use the engine in DOCKER_HOST (CI starts one with containers/engine.sh)';
   const r = docker(['version', '--format', '{{.Server.Version}}']);
-  if (r.status !== 0) return `the engine at DOCKER_HOST=${process.env.DOCKER_HOST} does not answer: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
+  if (r.status !== 0)
+    return `the engine at DOCKER_HOST=${process.env.DOCKER_HOST} does not answer: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
   return undefined;
 }
 

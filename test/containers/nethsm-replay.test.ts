@@ -36,14 +36,35 @@ let dir: string;
 beforeAll(() => {
   // A throwaway self-signed certificate, like the NetHSM's own.
   dir = mkdtempSync(join(tmpdir(), 'hh-nethsm-replay-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-    '-subj', '/CN=nethsm-replay', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=nethsm-replay',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   tls = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Provision against `primary`, then run the suite with startFresh handing out `fresh`. */
-async function runSuite(exchange: Exchange): Promise<{ report: DriverReport; primary: ReplayServer; fresh: ReplayServer; pass: NethsmPassphrases; freshStopped: boolean }> {
+async function runSuite(
+  exchange: Exchange,
+): Promise<{ report: DriverReport; primary: ReplayServer; fresh: ReplayServer; pass: NethsmPassphrases; freshStopped: boolean }> {
   const primary = await startReplayServer(exchange.primary, tls);
   const fresh = await startReplayServer(exchange.fresh, tls);
   const pass = newPassphrases();
@@ -51,9 +72,22 @@ async function runSuite(exchange: Exchange): Promise<{ report: DriverReport; pri
   const report = emptyDriverReport('nethsm', 'NetHSM replay', 'nethsm');
   let freshStopped = false;
   const ctx = makeContext({
-    driverId: 'nethsm', traits: DEFAULT_TRAITS, env: process.env, report, expectations: new Expectations({ cases: {} }),
+    driverId: 'nethsm',
+    traits: DEFAULT_TRAITS,
+    env: process.env,
+    report,
+    expectations: new Expectations({ cases: {} }),
     connections: {
-      nethsm: { baseUrl: primary.baseUrl, ...pass, startFresh: async () => ({ baseUrl: fresh.baseUrl, stop: async () => { freshStopped = true; } }) },
+      nethsm: {
+        baseUrl: primary.baseUrl,
+        ...pass,
+        startFresh: async () => ({
+          baseUrl: fresh.baseUrl,
+          stop: async () => {
+            freshStopped = true;
+          },
+        }),
+      },
     },
     events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
   });
@@ -82,13 +116,26 @@ describe('NetHSM suite against a replay written from our own reading of the API 
     expect(primary.remaining()).toBe(0);
     expect(fresh.remaining()).toBe(0);
     expect(statuses(report.cases)).toEqual({
-      'generate/EC_P256': 'pass', 'generate/RSA-2048': 'pass', 'generate/Curve25519': 'pass',
-      'sign/ECDSA': 'pass', 'sign/PKCS1': 'pass', 'sign/EdDSA': 'pass',
-      backup: 'pass', restore: 'pass', 'restore/unlock': 'pass', 'restore/sign': 'pass', cleanup: 'pass',
+      'generate/EC_P256': 'pass',
+      'generate/RSA-2048': 'pass',
+      'generate/Curve25519': 'pass',
+      'sign/ECDSA': 'pass',
+      'sign/PKCS1': 'pass',
+      'sign/EdDSA': 'pass',
+      backup: 'pass',
+      restore: 'pass',
+      'restore/unlock': 'pass',
+      'restore/sign': 'pass',
+      cleanup: 'pass',
     });
     expect(report.capabilities).toMatchObject({
-      'keygen:ec-p256': true, 'keygen:rsa-2048': true, 'keygen:ed25519': true,
-      'sign:CKM_ECDSA': true, 'sign:CKM_RSA_PKCS': true, 'sign:CKM_EDDSA': true, 'nethsm:backup-restore': true,
+      'keygen:ec-p256': true,
+      'keygen:rsa-2048': true,
+      'keygen:ed25519': true,
+      'sign:CKM_ECDSA': true,
+      'sign:CKM_RSA_PKCS': true,
+      'sign:CKM_EDDSA': true,
+      'nethsm:backup-restore': true,
     });
     expect(freshStopped).toBe(true);
 
@@ -128,7 +175,10 @@ describe('NetHSM suite against a replay written from our own reading of the API 
   });
 
   test('a NetHSM that is not Unprovisioned is not provisioned again', async () => {
-    const server = await startReplayServer([{ request: { method: 'GET', path: '/health/state' }, response: { status: 200, json: { state: 'Operational' } } }], tls);
+    const server = await startReplayServer(
+      [{ request: { method: 'GET', path: '/health/state' }, response: { status: 200, json: { state: 'Operational' } } }],
+      tls,
+    );
     try {
       await expect(provisionNethsm(clientFor(server.baseUrl), newPassphrases(), 5_000)).rejects.toThrow(/is Operational, not Unprovisioned/);
       expect(server.seen.map((s) => s.path)).toEqual(['/health/state']);
@@ -153,14 +203,34 @@ describe('NetHSM suite against a replay written from our own reading of the API 
   });
 
   test('verification against a pinned certificate accepts that certificate and refuses another', async () => {
-    const server = await startReplayServer([
-      { request: { method: 'GET', path: '/health/state' }, response: { status: 200, json: { state: 'Unprovisioned' } } },
-    ], tls);
+    const server = await startReplayServer(
+      [{ request: { method: 'GET', path: '/health/state' }, response: { status: 200, json: { state: 'Unprovisioned' } } }],
+      tls,
+    );
     try {
       expect(await new NethsmClient(server.baseUrl, { ca: tls.cert }).state()).toBe('Unprovisioned');
       const other = join(dir, 'other');
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-        '-subj', '/CN=someone-else', '-keyout', `${other}.key`, '-out', `${other}.pem`], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '2',
+          '-subj',
+          '/CN=someone-else',
+          '-keyout',
+          `${other}.key`,
+          '-out',
+          `${other}.pem`,
+        ],
+        { stdio: 'ignore' },
+      );
       await expect(new NethsmClient(server.baseUrl, { ca: readFileSync(`${other}.pem`, 'utf8') }).state()).rejects.toThrow();
       expect(server.seen).toHaveLength(1);
     } finally {
@@ -181,14 +251,16 @@ describe('NetHSM suite against a replay written from our own reading of the API 
     const conf = parseYaml(p11nethsmConf('https://127.0.0.1:32768/api/v1', 'op "pass"', 'admin:pass')) as Record<string, unknown>;
     expect(conf).toEqual({
       enable_set_attribute_value: false,
-      slots: [{
-        label: P11_SLOT_LABEL,
-        operator: { username: 'operator', password: 'op "pass"' },
-        administrator: { username: 'admin', password: 'admin:pass' },
-        instances: [{ url: 'https://127.0.0.1:32768/api/v1', danger_insecure_cert: true, max_idle_connections: 10 }],
-        retries: { count: 2, delay_seconds: 1 },
-        timeout_seconds: 30,
-      }],
+      slots: [
+        {
+          label: P11_SLOT_LABEL,
+          operator: { username: 'operator', password: 'op "pass"' },
+          administrator: { username: 'admin', password: 'admin:pass' },
+          instances: [{ url: 'https://127.0.0.1:32768/api/v1', danger_insecure_cert: true, max_idle_connections: 10 }],
+          retries: { count: 2, delay_seconds: 1 },
+          timeout_seconds: 30,
+        },
+      ],
     });
   });
 });

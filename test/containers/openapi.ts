@@ -7,11 +7,22 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface Schema {
-  $ref?: string; type?: string; properties?: Record<string, Schema>; required?: string[]; enum?: string[];
-  pattern?: string; minLength?: number; maxLength?: number; minimum?: number; maximum?: number; items?: Schema; format?: string;
+  $ref?: string;
+  type?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  enum?: string[];
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  items?: Schema;
+  format?: string;
 }
 
-export const NETHSM_SCHEMAS = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'nethsm', 'openapi-schemas.json'), 'utf8')).schemas as Record<string, Schema>;
+export const NETHSM_SCHEMAS = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'nethsm', 'openapi-schemas.json'), 'utf8'))
+  .schemas as Record<string, Schema>;
 
 /** Problems found, empty when the value conforms. */
 export function validate(schemaName: string, value: unknown): string[] {
@@ -26,13 +37,19 @@ function check(s: Schema, v: unknown, at: string, out: string[]): void {
   if (s.$ref) {
     const name = s.$ref.replace('#/components/schemas/', '');
     const target = NETHSM_SCHEMAS[name];
-    if (!target) { out.push(`${at}: unresolved ${s.$ref}`); return; }
+    if (!target) {
+      out.push(`${at}: unresolved ${s.$ref}`);
+      return;
+    }
     check(target, v, at, out);
     return;
   }
   switch (s.type) {
     case 'object': {
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) { out.push(`${at}: not an object`); return; }
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+        out.push(`${at}: not an object`);
+        return;
+      }
       const o = v as Record<string, unknown>;
       for (const r of s.required ?? []) if (!(r in o)) out.push(`${at}.${r}: required`);
       for (const [k, x] of Object.entries(o)) {
@@ -43,16 +60,25 @@ function check(s: Schema, v: unknown, at: string, out: string[]): void {
       return;
     }
     case 'array':
-      if (!Array.isArray(v)) { out.push(`${at}: not an array`); return; }
-      v.forEach((x, i) => s.items && check(s.items, x, `${at}[${i}]`, out));
+      if (!Array.isArray(v)) {
+        out.push(`${at}: not an array`);
+        return;
+      }
+      for (const [i, x] of v.entries()) if (s.items) check(s.items, x, `${at}[${i}]`, out);
       return;
     case 'integer':
-      if (!Number.isInteger(v)) { out.push(`${at}: not an integer`); return; }
+      if (!Number.isInteger(v)) {
+        out.push(`${at}: not an integer`);
+        return;
+      }
       if (s.minimum !== undefined && (v as number) < s.minimum) out.push(`${at}: below ${s.minimum}`);
       if (s.maximum !== undefined && (v as number) > s.maximum) out.push(`${at}: above ${s.maximum}`);
       return;
     case 'string': {
-      if (typeof v !== 'string') { out.push(`${at}: not a string`); return; }
+      if (typeof v !== 'string') {
+        out.push(`${at}: not a string`);
+        return;
+      }
       if (s.enum && !s.enum.includes(v)) out.push(`${at}: "${v}" is not one of ${s.enum.join(', ')}`);
       if (s.minLength !== undefined && v.length < s.minLength) out.push(`${at}: shorter than ${s.minLength}`);
       if (s.maxLength !== undefined && v.length > s.maxLength) out.push(`${at}: longer than ${s.maxLength}`);

@@ -18,23 +18,44 @@ import { validate } from './openapi.js';
 
 export interface ExchangeEntry {
   request: {
-    method: string; path: string; auth?: string; schema?: string; body?: Record<string, unknown>;
+    method: string;
+    path: string;
+    auth?: string;
+    schema?: string;
+    body?: Record<string, unknown>;
     multipart?: { schema: string; fileBase64: string };
   };
   response: { status: number; json?: unknown; text?: string; base64?: string; contentType?: string; headers?: Record<string, string> };
   responseSchema?: string;
 }
 
-export interface Exchange { message: string; primary: ExchangeEntry[]; fresh: ExchangeEntry[] }
+export interface Exchange {
+  message: string;
+  primary: ExchangeEntry[];
+  fresh: ExchangeEntry[];
+}
 
 export function loadExchange(): Exchange {
   return JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'nethsm', 'exchange.json'), 'utf8')) as Exchange;
 }
 
 /** What the server saw, for assertions after the run (passphrases included: the test checks they line up). */
-export interface SeenRequest { method: string; path: string; user?: string; passphrase?: string; json?: Record<string, unknown>; multipartJson?: Record<string, unknown> }
+export interface SeenRequest {
+  method: string;
+  path: string;
+  user?: string;
+  passphrase?: string;
+  json?: Record<string, unknown>;
+  multipartJson?: Record<string, unknown>;
+}
 
-export interface ReplayServer { baseUrl: string; seen: SeenRequest[]; problems: string[]; remaining(): number; close(): Promise<void> }
+export interface ReplayServer {
+  baseUrl: string;
+  seen: SeenRequest[];
+  problems: string[];
+  remaining(): number;
+  close(): Promise<void>;
+}
 
 export async function startReplayServer(entries: ExchangeEntry[], tls: { key: string; cert: string }): Promise<ReplayServer> {
   const seen: SeenRequest[] = [];
@@ -66,7 +87,11 @@ export async function startReplayServer(entries: ExchangeEntry[], tls: { key: st
       if (s.user !== undefined && !s.passphrase) return fail('empty passphrase');
       if (want.schema) {
         if (!/^application\/json/.test(req.headers['content-type'] ?? '')) return fail('body is not application/json');
-        try { s.json = JSON.parse(body.toString('utf8')) as Record<string, unknown>; } catch { return fail('body is not JSON'); }
+        try {
+          s.json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+        } catch {
+          return fail('body is not JSON');
+        }
         const bad = validate(want.schema, s.json);
         if (bad.length) return fail(bad.join('; '));
         for (const [k, v] of Object.entries(want.body ?? {})) {
@@ -75,8 +100,12 @@ export async function startReplayServer(entries: ExchangeEntry[], tls: { key: st
       }
       if (want.multipart) {
         const parts = parseMultipart(req.headers['content-type'] ?? '', body);
-        if (!parts || parts.length !== 2) return fail('expected multipart/form-data with two parts');
-        try { s.multipartJson = JSON.parse(parts[0]!.toString('utf8')) as Record<string, unknown>; } catch { return fail('first part is not JSON'); }
+        if (parts?.length !== 2) return fail('expected multipart/form-data with two parts');
+        try {
+          s.multipartJson = JSON.parse(parts[0]!.toString('utf8')) as Record<string, unknown>;
+        } catch {
+          return fail('first part is not JSON');
+        }
         const bad = validate(want.multipart.schema, s.multipartJson);
         if (bad.length) return fail(bad.join('; '));
         if (!parts[1]!.equals(Buffer.from(want.multipart.fileBase64, 'base64'))) return fail('second part is not the backup that was served');
@@ -85,18 +114,33 @@ export async function startReplayServer(entries: ExchangeEntry[], tls: { key: st
       const r = entry.response;
       const headers: Record<string, string> = { ...(r.headers ?? {}) };
       let out: Buffer = Buffer.alloc(0);
-      if (r.json !== undefined) { out = Buffer.from(JSON.stringify(r.json)); headers['content-type'] = 'application/json'; }
-      if (r.text !== undefined) { out = Buffer.from(r.text); headers['content-type'] = r.contentType ?? 'text/plain'; }
-      if (r.base64 !== undefined) { out = Buffer.from(r.base64, 'base64'); headers['content-type'] = r.contentType ?? 'application/octet-stream'; }
+      if (r.json !== undefined) {
+        out = Buffer.from(JSON.stringify(r.json));
+        headers['content-type'] = 'application/json';
+      }
+      if (r.text !== undefined) {
+        out = Buffer.from(r.text);
+        headers['content-type'] = r.contentType ?? 'text/plain';
+      }
+      if (r.base64 !== undefined) {
+        out = Buffer.from(r.base64, 'base64');
+        headers['content-type'] = r.contentType ?? 'application/octet-stream';
+      }
       res.writeHead(r.status, headers).end(out);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    baseUrl: `https://127.0.0.1:${port}/api/v1`, seen, problems,
+    baseUrl: `https://127.0.0.1:${port}/api/v1`,
+    seen,
+    problems,
     remaining: () => entries.length - next,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -21,7 +21,13 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hh-probe-'));
   silentPath = join(dir, 'docker.sock');
   // Accepts, reads, never writes: a hung daemon.
-  silent = createServer((s) => { held.push(s); s.on('close', () => { closed++; }); s.resume(); });
+  silent = createServer((s) => {
+    held.push(s);
+    s.on('close', () => {
+      closed++;
+    });
+    s.resume();
+  });
   await new Promise<void>((r) => silent.listen(silentPath, r));
 });
 afterAll(async () => {

@@ -27,6 +27,8 @@ describe('container settings for a run', () => {
   test('a reaper image that cannot be had turns the reaper off, with the reason', async () => {
     const r = await reaperSetting({ ...process.env, ...NO_ENGINE, RYUK_CONTAINER_IMAGE: 'hsm-harness-test/no-such-reaper:0' });
     expect(r.env).toEqual({ TESTCONTAINERS_RYUK_DISABLED: 'true' });
-    expect(r.note).toMatch(/^reaper off, the harness removes its containers \(hsm-harness-test\/no-such-reaper:0 is not in the engine and cannot be pulled: \S/);
+    expect(r.note).toMatch(
+      /^reaper off, the harness removes its containers \(hsm-harness-test\/no-such-reaper:0 is not in the engine and cannot be pulled: \S/,
+    );
   });
 });

@@ -22,7 +22,12 @@ const ENTRYPOINT = join(ROOT, 'containers', 'softhsm', 'entrypoint.sh');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const LABEL = 'entrypoint-test';
 
-interface Served { dir: string; socket: string; child: ChildProcess; log: () => string }
+interface Served {
+  dir: string;
+  socket: string;
+  child: ChildProcess;
+  log: () => string;
+}
 
 /** Start the entrypoint against temporary directories and wait for its socket. */
 async function serve(pin: string, extraEnv: Record<string, string> = {}): Promise<Served> {
@@ -32,17 +37,32 @@ async function serve(pin: string, extraEnv: Record<string, string> = {}): Promis
   const socket = join(dir, 'run', 'pkcs11');
   let out = '';
   const child = spawn('sh', [ENTRYPOINT], {
-    detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: {
-      PATH: process.env.PATH, SOFTHSM_PIN: pin, SOFTHSM_SO_PIN: randomPin(), SOFTHSM_TOKEN_LABEL: LABEL, SOFTHSM_SPARE_TOKENS: '1',
-      SOFTHSM_TOKEN_DIR: join(dir, 'tokens'), SOFTHSM2_CONF: join(dir, 'softhsm2.conf'), P11_KIT_SOCKET_DIR: join(dir, 'run'), ...extraEnv,
+      PATH: process.env.PATH,
+      SOFTHSM_PIN: pin,
+      SOFTHSM_SO_PIN: randomPin(),
+      SOFTHSM_TOKEN_LABEL: LABEL,
+      SOFTHSM_SPARE_TOKENS: '1',
+      SOFTHSM_TOKEN_DIR: join(dir, 'tokens'),
+      SOFTHSM2_CONF: join(dir, 'softhsm2.conf'),
+      P11_KIT_SOCKET_DIR: join(dir, 'run'),
+      ...extraEnv,
     },
   });
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   // The socket can appear a moment before p11-kit prints its address line: wait for both.
   for (let i = 0; i < 200 && !(existsSync(socket) && out.includes('P11_KIT_SERVER_ADDRESS=')); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!existsSync(socket)) { killTree(child.pid!); throw new Error(`entrypoint did not create ${socket}: ${out}`); }
+  if (!existsSync(socket)) {
+    killTree(child.pid!);
+    throw new Error(`entrypoint did not create ${socket}: ${out}`);
+  }
   return { dir, socket, child, log: () => out };
 }
 
@@ -55,7 +75,9 @@ function stop(s: Served | undefined): void {
 describe('containers/softhsm/entrypoint.sh on a local SoftHSM and p11-kit', () => {
   const pin = randomPin();
   let served: Served;
-  beforeAll(async () => { served = await serve(pin); });
+  beforeAll(async () => {
+    served = await serve(pin);
+  });
   afterAll(() => stop(served));
 
   test('it initialises the token and a spare, then serves both on the socket', () => {
@@ -77,13 +99,18 @@ describe('containers/softhsm/entrypoint.sh on a local SoftHSM and p11-kit', () =
     expect(login.stderr).not.toMatch(/CKR_PIN_INCORRECT|error/i);
   });
 
-  test('the harness\'s PKCS#11 signing suite runs unchanged through the socket (pkcs11 driver, p11-kit-client.so)', async () => {
+  test("the harness's PKCS#11 signing suite runs unchanged through the socket (pkcs11 driver, p11-kit-client.so)", async () => {
     const out = join(served.dir, 'reports');
     const r = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'signing', '--out', out, '--quiet'], {
       timeout: 90_000,
       env: {
-        ...process.env, HSM_PKCS11_URI: '', HSM_PKCS11_MODULE: P11KIT_CLIENT, HSM_PKCS11_TOKEN: LABEL, HSM_PKCS11_PIN: pin,
-        HSM_PKCS11_EPHEMERAL: '1', P11_KIT_SERVER_ADDRESS: `unix:path=${served.socket}`,
+        ...process.env,
+        HSM_PKCS11_URI: '',
+        HSM_PKCS11_MODULE: P11KIT_CLIENT,
+        HSM_PKCS11_TOKEN: LABEL,
+        HSM_PKCS11_PIN: pin,
+        HSM_PKCS11_EPHEMERAL: '1',
+        P11_KIT_SERVER_ADDRESS: `unix:path=${served.socket}`,
       },
     }).catch((e: { stdout: string; stderr: string }) => e);
     expect(existsSync(join(out, 'results.json')), `no results.json; stderr: ${r.stderr}`).toBe(true);
@@ -111,7 +138,9 @@ describe.skipIf(process.getuid?.() !== 0)('entrypoint P11_KIT_CLIENT_UID/GID (ne
     const asNobody = await new Promise<string>((resolve) => {
       const c = spawn('pkcs11-tool', args, { uid: 65534, gid: 65534, env });
       let o = '';
-      c.stdout.on('data', (d: Buffer) => { o += d.toString(); });
+      c.stdout.on('data', (d: Buffer) => {
+        o += d.toString();
+      });
       c.on('close', () => resolve(o));
     });
     expect(asNobody).toMatch(new RegExp(`token label\\s+: ${LABEL}\\n`));
@@ -120,7 +149,7 @@ describe.skipIf(process.getuid?.() !== 0)('entrypoint P11_KIT_CLIENT_UID/GID (ne
   });
 });
 
-test('an ECDSA signature made through the entrypoint\'s socket verifies with node:crypto', async () => {
+test("an ECDSA signature made through the entrypoint's socket verifies with node:crypto", async () => {
   // Sign with pkcs11-tool through the entrypoint's socket, verify the ECDSA signature with node:crypto.
   const pin = randomPin();
   const s = await serve(pin);
@@ -133,7 +162,11 @@ test('an ECDSA signature made through the entrypoint\'s socket verifies with nod
     const pub = join(s.dir, 'pub.der');
     const message = Buffer.from('signed through the SoftHSM container entrypoint');
     writeFileSync(data, createHash('sha256').update(message).digest());
-    await exec('pkcs11-tool', [...base, '--sign', '--mechanism', 'ECDSA', '--id', '01', '--signature-format', 'openssl', '--input-file', data, '--output-file', sig], { env });
+    await exec(
+      'pkcs11-tool',
+      [...base, '--sign', '--mechanism', 'ECDSA', '--id', '01', '--signature-format', 'openssl', '--input-file', data, '--output-file', sig],
+      { env },
+    );
     await exec('pkcs11-tool', [...base, '--read-object', '--type', 'pubkey', '--id', '01', '--output-file', pub], { env });
     const key = createPublicKey({ key: readFileSync(pub), format: 'der', type: 'spki' });
     expect(verify('sha256', message, key, readFileSync(sig))).toBe(true);

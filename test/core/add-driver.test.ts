@@ -54,8 +54,12 @@ export const driver: Driver = {
 const EXPECT_JSON = {
   $comment: 'Throwaway expectations: one case SoftHSM does pass, so the run shows this file was found by the driver id.',
   cases: {
-    'discovery/exercise/CKM_EDDSA': { status: 'unsupported', code: 'CKR_MECHANISM_INVALID', why: 'listed by the add-driver test',
-      source: { kind: 'document', ref: 'https://docs.oasis-open.org/pkcs11/pkcs11-curr/v3.0/pkcs11-curr-v3.0.html' } },
+    'discovery/exercise/CKM_EDDSA': {
+      status: 'unsupported',
+      code: 'CKR_MECHANISM_INVALID',
+      why: 'listed by the add-driver test',
+      source: { kind: 'document', ref: 'https://docs.oasis-open.org/pkcs11/pkcs11-curr/v3.0/pkcs11-curr-v3.0.html' },
+    },
   },
 };
 
@@ -71,9 +75,29 @@ beforeAll(async () => {
   await symlink(join(ROOT, 'fixtures'), join(copy, 'fixtures'));
   // The two files, then a build of the driver file.
   await writeFile(join(copy, 'drivers', `${ID}.ts`), DRIVER_TS);
-  await writeFile(join(copy, 'drivers', `${ID}.expect.json`), JSON.stringify(EXPECT_JSON, null, 2) + '\n');
-  await exec('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
-    '--strict', '--skipLibCheck', '--types', 'node', '--rootDir', copy, '--outDir', join(copy, 'dist'), join(copy, 'drivers', `${ID}.ts`)], { cwd: copy });
+  await writeFile(join(copy, 'drivers', `${ID}.expect.json`), `${JSON.stringify(EXPECT_JSON, null, 2)}\n`);
+  await exec(
+    'node',
+    [
+      join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--strict',
+      '--skipLibCheck',
+      '--types',
+      'node',
+      '--rootDir',
+      copy,
+      '--outDir',
+      join(copy, 'dist'),
+      join(copy, 'drivers', `${ID}.ts`),
+    ],
+    { cwd: copy },
+  );
   token = await makeSoftHsmToken('acme-test', '492817');
 }, 300_000);
 
@@ -91,8 +115,10 @@ describe('a driver added as one driver file plus one expectations file', () => {
     expect(ids.indexOf(ID)).toBe(ids.indexOf('pkcs11') + 1); // order 35: after pkcs11 (30), before smartcard-hsm (40)
 
     const out = join(copy, 'reports');
-    const r = await cli(['run', '--driver', ID, '--suite', 'discovery', '--suite', 'signing', '--out', out, '--quiet'], env,
-      { cwd: copy, cli: join(copy, 'dist', 'src', 'cli.js') });
+    const r = await cli(['run', '--driver', ID, '--suite', 'discovery', '--suite', 'signing', '--out', out, '--quiet'], env, {
+      cwd: copy,
+      cli: join(copy, 'dist', 'src', 'cli.js'),
+    });
     expect(r.code, r.stderr).not.toBe(2);
     const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as {
       drivers: { id: string; available: boolean; cases: { suite: string; case: string; status: string; unexpectedPass?: boolean; reason?: string }[] }[];
@@ -112,7 +138,15 @@ describe('a driver added as one driver file plus one expectations file', () => {
 describe('the test helper strips the variables the drivers declare', () => {
   test('declared names, declared families and HSM_* switches go; everything else stays', async () => {
     const strip = await driverVariables();
-    for (const v of ['SCHSM_PIN', 'SCHSM_DKEK_2_PASSWORD', 'YUBIHSM_PKCS11_CONF', 'KMIP_BRIDGE_ADDR', 'HSM_PKCS11_URI', 'HSM_CASE_TIMEOUT_S', 'NETHSM_PKCS11_LIB']) {
+    for (const v of [
+      'SCHSM_PIN',
+      'SCHSM_DKEK_2_PASSWORD',
+      'YUBIHSM_PKCS11_CONF',
+      'KMIP_BRIDGE_ADDR',
+      'HSM_PKCS11_URI',
+      'HSM_CASE_TIMEOUT_S',
+      'NETHSM_PKCS11_LIB',
+    ]) {
       expect(strip(v), v).toBe(true);
     }
     for (const v of ['PATH', 'HOME', 'SOFTHSM2_CONF', 'KMIP_SOMETHING_ELSE', 'SCHSM_NOT_A_VARIABLE']) expect(strip(v), v).toBe(false);

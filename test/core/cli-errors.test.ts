@@ -12,8 +12,13 @@ let token: { conf: string; dir: string };
 const PIN = 'right-pin-4711';
 const tempDirs: string[] = [];
 
-beforeAll(async () => { token = await makeSoftHsmToken('cli-errors', PIN); tempDirs.push(token.dir); });
-afterAll(async () => { for (const d of tempDirs) await rm(d, { recursive: true, force: true }); });
+beforeAll(async () => {
+  token = await makeSoftHsmToken('cli-errors', PIN);
+  tempDirs.push(token.dir);
+});
+afterAll(async () => {
+  for (const d of tempDirs) await rm(d, { recursive: true, force: true });
+});
 
 async function expectUsageError(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp) {
   const out = await mkdtemp(join(tmpdir(), 'hh-bad-'));
@@ -22,7 +27,10 @@ async function expectUsageError(args: string[], env: NodeJS.ProcessEnv, pattern:
   await writeFile(join(out, 'results.json'), sentinel);
   const r = await cli([...args, '--out', out], env);
   expect(r.code).toBe(2);
-  const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('hsm-harness:'));
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('hsm-harness:'));
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
   expect(await readFile(join(out, 'results.json'), 'utf8')).toBe(sentinel);
@@ -45,14 +53,19 @@ describe('bad input exits 2 with one line and leaves reports alone', () => {
   });
 
   test('missing module file', async () => {
-    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_MODULE: '/nonexistent/libvendor.so', HSM_PKCS11_TOKEN: 'any', HSM_PKCS11_PIN: 'x' },
-      /PKCS#11 module not found: \/nonexistent\/libvendor.so; install it or fix the module path/);
+    await expectUsageError(
+      ['run', '--driver', 'pkcs11'],
+      { HSM_PKCS11_MODULE: '/nonexistent/libvendor.so', HSM_PKCS11_TOKEN: 'any', HSM_PKCS11_PIN: 'x' },
+      /PKCS#11 module not found: \/nonexistent\/libvendor.so; install it or fix the module path/,
+    );
   });
 
   test('unknown token label lists the labels that are there', async () => {
-    await expectUsageError(['run', '--driver', 'pkcs11'],
+    await expectUsageError(
+      ['run', '--driver', 'pkcs11'],
       { HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: 'no-such-label', HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
-      /no token with label "no-such-label" .*tokens present: "cli-errors".*HSM_PKCS11_TOKEN/);
+      /no token with label "no-such-label" .*tokens present: "cli-errors".*HSM_PKCS11_TOKEN/,
+    );
   });
 
   test('malformed PKCS#11 URI', async () => {
@@ -61,32 +74,49 @@ describe('bad input exits 2 with one line and leaves reports alone', () => {
 
   test('wrong PIN from the environment, and the PIN is not echoed', async () => {
     const wrong = 'wrong-pin-0815';
-    const line = await expectUsageError(['run', '--driver', 'pkcs11'],
+    const line = await expectUsageError(
+      ['run', '--driver', 'pkcs11'],
       { HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: 'cli-errors', HSM_PKCS11_PIN: wrong, SOFTHSM2_CONF: token.conf },
-      /PIN was rejected by the token \(CKR_PIN_INCORRECT\); check the PIN source/);
+      /PIN was rejected by the token \(CKR_PIN_INCORRECT\); check the PIN source/,
+    );
     expect(line).not.toContain(wrong);
   });
 
   test('a URI attribute the harness cannot match (a typo) is refused, not ignored', async () => {
-    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_URI: `pkcs11:tokn=cli-errors?module-path=${SOFTHSM_MODULE}`, HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
-      /HSM_PKCS11_URI has attribute\(s\) this harness cannot match: tokn/);
+    await expectUsageError(
+      ['run', '--driver', 'pkcs11'],
+      { HSM_PKCS11_URI: `pkcs11:tokn=cli-errors?module-path=${SOFTHSM_MODULE}`, HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
+      /HSM_PKCS11_URI has attribute\(s\) this harness cannot match: tokn/,
+    );
   });
 
   test('a module without a named token is refused (never "the first token")', async () => {
-    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
-      /HSM_PKCS11_MODULE is set but HSM_PKCS11_TOKEN is not/);
-    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_URI: `pkcs11:?module-path=${SOFTHSM_MODULE}`, HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
-      /HSM_PKCS11_URI names no token/);
+    await expectUsageError(
+      ['run', '--driver', 'pkcs11'],
+      { HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
+      /HSM_PKCS11_MODULE is set but HSM_PKCS11_TOKEN is not/,
+    );
+    await expectUsageError(
+      ['run', '--driver', 'pkcs11'],
+      { HSM_PKCS11_URI: `pkcs11:?module-path=${SOFTHSM_MODULE}`, HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf },
+      /HSM_PKCS11_URI names no token/,
+    );
   });
 
   test('missing PIN for a configured module', async () => {
-    await expectUsageError(['run', '--driver', 'pkcs11'], { HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: 'cli-errors', SOFTHSM2_CONF: token.conf },
-      /HSM_PKCS11_PIN is not set/);
+    await expectUsageError(
+      ['run', '--driver', 'pkcs11'],
+      { HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: 'cli-errors', SOFTHSM2_CONF: token.conf },
+      /HSM_PKCS11_PIN is not set/,
+    );
   });
 
   test('an --out that cannot be written is found before the run, not after it', async () => {
     // Under /proc, Node's own recursive mkdir never returns; the harness must answer at once instead.
-    for (const [out, code] of [['/proc/hsm-harness-nope', 'ENOENT'], ['/etc/hostname/reports', 'ENOTDIR']] as const) {
+    for (const [out, code] of [
+      ['/proc/hsm-harness-nope', 'ENOENT'],
+      ['/etc/hostname/reports', 'ENOTDIR'],
+    ] as const) {
       const r = await cli(['run', '--driver', 'softhsm', '--out', out], {}, { timeoutMs: 30_000 });
       expect(r.code).toBe(2);
       expect(r.stderr.trim()).toBe(`hsm-harness: cannot write reports to ${out} (${code}); choose a writable directory with --out`);

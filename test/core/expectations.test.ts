@@ -20,8 +20,14 @@ const file: ExpectationsFile = {
   },
   goldenCodes: { 'C_Login: wrong user PIN': 'CKR_PIN_INCORRECT', 'C_Sign: 10-byte output buffer': 'CKR_BUFFER_TOO_SMALL' },
 };
-const rec = (suite: string, name: string, status: CaseStatus, extra: Partial<CaseRecord> = {}): CaseRecord =>
-  ({ driver: 'd', suite, case: name, status, durationMs: 1, ...extra });
+const rec = (suite: string, name: string, status: CaseStatus, extra: Partial<CaseRecord> = {}): CaseRecord => ({
+  driver: 'd',
+  suite,
+  case: name,
+  status,
+  durationMs: 1,
+  ...extra,
+});
 const ckr = (name: string) => ({ code: 1, name });
 
 describe('expectations files', () => {
@@ -90,13 +96,15 @@ describe('expectations files', () => {
     expect(bad({ status: 'unsupported', why: 'w', source: RUN })).toThrow(/drivers\/t\.expect\.json: entry "x\/y" states neither/);
     expect(bad({ status: 'skip', code: 'CKR_OK', why: 'w', source: RUN })).toThrow(/status "skip"/);
     expect(bad({ status: 'fail', code: 'CKR_OK', why: 'w' })).toThrow(/needs a source/);
-    expect(bad({ status: 'fail', code: 'CKR_OK', why: 'w', source: { kind: 'document', ref: 'devices.md §1' } })).toThrow(/not a URL/);
+    expect(bad({ status: 'fail', code: 'CKR_OK', why: 'w', source: { kind: 'document', ref: 'some-notes.md §1' } })).toThrow(/not a URL/);
     expect(bad({ status: 'fail', message: '(', why: 'w', source: RUN })).toThrow(/invalid message pattern/);
   });
 
   test('every drivers/*.expect.json in the repository is valid', async () => {
     const { readdirSync } = await import('node:fs');
-    const ids = readdirSync(new URL('../../drivers/', import.meta.url)).filter((f) => f.endsWith('.expect.json')).map((f) => f.replace('.expect.json', ''));
+    const ids = readdirSync(new URL('../../drivers/', import.meta.url))
+      .filter((f) => f.endsWith('.expect.json'))
+      .map((f) => f.replace('.expect.json', ''));
     expect(ids.length).toBeGreaterThan(5);
     for (const id of ids) expect(() => Expectations.forDriver(id), id).not.toThrow();
   });
@@ -112,14 +120,38 @@ describe('expectations files', () => {
 
 describe('status model: what fails a run', () => {
   const results = (cases: CaseRecord[]): RunResults => ({
-    schemaVersion: 1, tool: { name: 'hsm-harness', version: 't' }, startedAt: '', finishedAt: '',
+    schemaVersion: 1,
+    tool: { name: 'hsm-harness', version: 't' },
+    startedAt: '',
+    finishedAt: '',
     environment: { node: '', platform: '', arch: '', hostname: '', ci: false },
-    drivers: [{ id: 'd', title: 'd', kind: 'pkcs11', available: true, availabilityReason: '', status: 'ran', info: {}, mechanisms: [],
-      capabilities: {}, goldenCodes: {}, suitability: [], findings: [], cases, sections: {} }],
+    drivers: [
+      {
+        id: 'd',
+        title: 'd',
+        kind: 'pkcs11',
+        available: true,
+        availabilityReason: '',
+        status: 'ran',
+        info: {},
+        mechanisms: [],
+        capabilities: {},
+        goldenCodes: {},
+        suitability: [],
+        findings: [],
+        cases,
+        sections: {},
+      },
+    ],
     summary: { pass: 0, fail: 0, skip: 0, unsupported: 0, crash: 0, timeout: 0, total: 0 },
   });
   test.each([
-    ['pass', true], ['skip', true], ['unsupported', true], ['fail', false], ['crash', false], ['timeout', false],
+    ['pass', true],
+    ['skip', true],
+    ['unsupported', true],
+    ['fail', false],
+    ['crash', false],
+    ['timeout', false],
   ] as [CaseStatus, boolean][])('a %s case: run passes = %s', (status, ok) => {
     expect(runPassed(results([rec('s', 'c', 'pass'), rec('s', 'x', status, { reason: 'r' })]))).toBe(ok);
   });
@@ -135,13 +167,22 @@ describe('status model: what fails a run', () => {
 describe('the expectations audit in a run', () => {
   const traits = { physical: false, ephemeral: true, maxConcurrency: 1, caseTimeoutMs: 1000 };
   async function runWith(opts: { ci: boolean; updateGolden: boolean }) {
-    const expectations = new Expectations({ cases: {
-      's/listed': { status: 'unsupported', message: 'no', why: 'known gap', source: RUN },
-      's/renamed-away': { status: 'unsupported', message: 'no', why: 'gone', source: RUN },
-    } });
+    const expectations = new Expectations({
+      cases: {
+        's/listed': { status: 'unsupported', message: 'no', why: 'known gap', source: RUN },
+        's/renamed-away': { status: 'unsupported', message: 'no', why: 'gone', source: RUN },
+      },
+    });
     const report = emptyDriverReport('d', 'd', 'pkcs11');
-    const ctx = makeContext({ driverId: 'd', traits: traits as never, env: {}, connections: {}, report, expectations,
-      events: { onCaseStart() {}, onCaseEnd() {}, log() {} } });
+    const ctx = makeContext({
+      driverId: 'd',
+      traits: traits as never,
+      env: {},
+      connections: {},
+      report,
+      expectations,
+      events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
+    });
     ctx.suite = 's';
     await ctx.case('listed', () => {});
     await auditExpectations(ctx, expectations, opts);
@@ -157,7 +198,10 @@ describe('the expectations audit in a run', () => {
   });
 
   test('outside CI, or when recording golden data, they are reported without a case', async () => {
-    for (const opts of [{ ci: false, updateGolden: false }, { ci: true, updateGolden: true }]) {
+    for (const opts of [
+      { ci: false, updateGolden: false },
+      { ci: true, updateGolden: true },
+    ]) {
       const report = await runWith(opts);
       expect(report.cases.map((c) => c.case)).toEqual(['listed']);
       expect(report.cases[0]!.unexpectedPass).toBe(true);

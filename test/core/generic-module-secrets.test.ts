@@ -24,11 +24,38 @@ describe('generic PKCS#11 module driver, with canary PINs', () => {
     const token = await makeSoftHsmToken('vendor-token', GENERIC_PIN);
     tokenDir = token.dir;
     out = await mkdtemp(join(tmpdir(), 'hh-generic-'));
-    r = await cli(['run', '--driver', 'pkcs11', '--driver', 'softhsm', '--suite', 'discovery', '--suite', 'keygen', '--suite', 'signing',
-      '--suite', 'dnssec', '--suite', 'sessions', '--suite', 'dkek', '--suite', 'suitability', '--out', out], {
-      HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: 'vendor-token', HSM_PKCS11_PIN: GENERIC_PIN,
-      SOFTHSM2_CONF: token.conf, HSM_HARNESS_SOFTHSM_PIN: SOFTHSM_PIN,
-    });
+    r = await cli(
+      [
+        'run',
+        '--driver',
+        'pkcs11',
+        '--driver',
+        'softhsm',
+        '--suite',
+        'discovery',
+        '--suite',
+        'keygen',
+        '--suite',
+        'signing',
+        '--suite',
+        'dnssec',
+        '--suite',
+        'sessions',
+        '--suite',
+        'dkek',
+        '--suite',
+        'suitability',
+        '--out',
+        out,
+      ],
+      {
+        HSM_PKCS11_MODULE: SOFTHSM_MODULE,
+        HSM_PKCS11_TOKEN: 'vendor-token',
+        HSM_PKCS11_PIN: GENERIC_PIN,
+        SOFTHSM2_CONF: token.conf,
+        HSM_HARNESS_SOFTHSM_PIN: SOFTHSM_PIN,
+      },
+    );
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
   });
   afterAll(async () => {
@@ -42,7 +69,10 @@ describe('generic PKCS#11 module driver, with canary PINs', () => {
     const bad = d.cases.filter((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout');
     expect(bad).toEqual([]);
     for (const suite of ['discovery', 'keygen', 'signing', 'dnssec', 'sessions']) {
-      expect(d.cases.some((c) => c.suite === suite && c.status === 'pass'), `a passing ${suite} case`).toBe(true);
+      expect(
+        d.cases.some((c) => c.suite === suite && c.status === 'pass'),
+        `a passing ${suite} case`,
+      ).toBe(true);
     }
     // The token-to-token round trip needs a second, throwaway token, which an operator's module does not have.
     for (const c of d.cases.filter((x) => x.suite === 'dkek' && x.status !== 'pass')) expect(c.reason, c.case).toBeTruthy();
@@ -55,7 +85,10 @@ describe('generic PKCS#11 module driver, with canary PINs', () => {
   });
 
   test('no canary PIN appears in stdout, stderr or any report', async () => {
-    const texts: [string, string][] = [['stdout', r.stdout], ['stderr', r.stderr]];
+    const texts: [string, string][] = [
+      ['stdout', r.stdout],
+      ['stderr', r.stderr],
+    ];
     for (const f of await readdir(out)) texts.push([f, await readFile(join(out, f), 'latin1')]);
     expect(texts.length).toBeGreaterThanOrEqual(5);
     for (const [where, text] of texts) {

@@ -23,7 +23,11 @@ export async function driverVariables(): Promise<(name: string) => boolean> {
   return (name) => exact.has(name) || prefixes.some((p) => name.startsWith(p));
 }
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Run `hsm-harness …` from the build (or another build's cli.js); never throws on a non-zero exit. */
 export async function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string; timeoutMs?: number; cli?: string } = {}): Promise<CliResult> {
@@ -31,7 +35,12 @@ export async function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { c
   const strip = await driverVariables();
   for (const k of Object.keys(clean)) if (strip(k)) delete clean[k];
   try {
-    const r = await exec('node', [opts.cli ?? CLI, ...args], { env: { ...clean, ...env }, cwd: opts.cwd, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024 });
+    const r = await exec('node', [opts.cli ?? CLI, ...args], {
+      env: { ...clean, ...env },
+      cwd: opts.cwd,
+      timeout: opts.timeoutMs ?? 300_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -45,7 +54,9 @@ export async function makeSoftHsmToken(label: string, pin: string): Promise<{ co
   await mkdir(join(dir, 'tokens'));
   const conf = join(dir, 'softhsm2.conf');
   await writeFile(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  await exec('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', `${pin}-so`], { env: { ...process.env, SOFTHSM2_CONF: conf } });
+  await exec('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', `${pin}-so`], {
+    env: { ...process.env, SOFTHSM2_CONF: conf },
+  });
   return { conf, dir };
 }
 

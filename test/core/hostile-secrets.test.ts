@@ -30,7 +30,9 @@ beforeAll(async () => {
   await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', lyingShim, join(ROOT, 'fixtures', 'pkcs11', 'lying-shim.c'), '-ldl']);
   await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', chattyShim, join(ROOT, 'fixtures', 'pkcs11', 'chatty-shim.c'), '-ldl']);
 });
-afterAll(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
 
 async function needGcc(ctx: TestContext): Promise<void> {
   if (!haveGcc) await skipWithReason(ctx, '/usr/bin/gcc is missing: install gcc to build the fault-injecting shims');
@@ -38,7 +40,10 @@ async function needGcc(ctx: TestContext): Promise<void> {
 
 /** Every output of a run: stdout, stderr and each report file. */
 async function outputs(r: CliResult, out: string): Promise<[string, string][]> {
-  const texts: [string, string][] = [['stdout', r.stdout], ['stderr', r.stderr]];
+  const texts: [string, string][] = [
+    ['stdout', r.stdout],
+    ['stderr', r.stderr],
+  ];
   if (existsSync(out)) for (const f of await readdir(out)) texts.push([f, await readFile(join(out, f), 'latin1')]);
   return texts;
 }
@@ -51,8 +56,14 @@ describe('masking never hides a failure or rewrites structure', () => {
     const out = join(dir, 'app-secret');
     try {
       const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out], {
-        SOFTHSM2_CONF: token.conf, SHIM_REAL_MODULE: SOFTHSM_MODULE, HSM_PKCS11_MODULE: lyingShim, HSM_PKCS11_TOKEN: 'hh-lies',
-        HSM_PKCS11_PIN: pin, SOME_APP_SECRET: 'fail', OTHER_PASSWORD: 'pass', UNRELATED_PASSPHRASE: 'softhsm',
+        SOFTHSM2_CONF: token.conf,
+        SHIM_REAL_MODULE: SOFTHSM_MODULE,
+        HSM_PKCS11_MODULE: lyingShim,
+        HSM_PKCS11_TOKEN: 'hh-lies',
+        HSM_PKCS11_PIN: pin,
+        SOME_APP_SECRET: 'fail',
+        OTHER_PASSWORD: 'pass',
+        UNRELATED_PASSPHRASE: 'softhsm',
       });
       const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
       const d = results.drivers[0]!;
@@ -78,46 +89,63 @@ describe('masking never hides a failure or rewrites structure', () => {
   ])('a PIN %j is refused: exit 2, one line that does not contain it, no report', async (pin, module) => {
     const out = join(dir, `refused-${pin}`);
     const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out], {
-      HSM_PKCS11_MODULE: module, HSM_PKCS11_TOKEN: 'any-token', HSM_PKCS11_PIN: pin,
+      HSM_PKCS11_MODULE: module,
+      HSM_PKCS11_TOKEN: 'any-token',
+      HSM_PKCS11_PIN: pin,
     });
     expect(r.code).toBe(2);
     // Progress lines may come first; the error is one line of its own.
-    const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('hsm-harness:'));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('hsm-harness:'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^hsm-harness: HSM_PKCS11_PIN (is|occurs)/);
-    expect(lines[0]!.replace(module, '').toLowerCase().split(/[^a-z0-9]+/)).not.toContain(pin);
+    expect(
+      lines[0]!
+        .replace(module, '')
+        .toLowerCase()
+        .split(/[^a-z0-9]+/),
+    ).not.toContain(pin);
     expect(existsSync(join(out, 'results.json'))).toBe(false);
   });
 });
 
 describe('a module that prints its PIN to stderr and dies', () => {
   // Shapes: the emulated card's user PIN and SO PIN, a hex-looking and a base64-looking PIN, text with symbols.
-  test.for(['648219', '3537363231383830', 'deadbeefcafe0042', 'Q0FOQVJZLWI2NA==', 'Canary;pin&x/y+z'])('PIN %j: masked in every form, escapes neutralised', async (pin, ctx) => {
-    await needGcc(ctx);
-    const token = await makeSoftHsmToken('hh-chatty', pin);
-    const out = join(dir, `chatty-${pin.length}-${pin.charCodeAt(0)}`);
-    try {
-      const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out], {
-        SOFTHSM2_CONF: token.conf, SHIM_REAL_MODULE: SOFTHSM_MODULE, HSM_PKCS11_MODULE: chattyShim, HSM_PKCS11_TOKEN: 'hh-chatty', HSM_PKCS11_PIN: pin,
-      });
-      const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
-      const d = results.drivers[0]!;
-      expect(d.status).toBe('crash');
-      const crash = d.cases.find((c) => c.status === 'crash')!;
-      // The module's line is quoted, masked, with its escape sequences shown as text.
-      expect(crash.reason).toContain('chatty-shim: \\x1b[2J\\x1b[31mC_Login pin=*** hex=*** b64=***');
-      const forms = [pin, Buffer.from(pin).toString('hex'), Buffer.from(pin).toString('base64'), Buffer.from(pin).toString('base64').replace(/=+$/, '')];
-      const texts = await outputs(r, out);
-      expect(texts.length).toBeGreaterThanOrEqual(6);
-      for (const [name, text] of texts) {
-        for (const f of forms) expect(text.toLowerCase(), `${name} holds ${f}`).not.toContain(f.toLowerCase());
-        expect(text, `${name} holds a raw escape character`).not.toMatch(/[\x1b\x9b]/);
+  test.for(['648219', '3537363231383830', 'deadbeefcafe0042', 'Q0FOQVJZLWI2NA==', 'Canary;pin&x/y+z'])(
+    'PIN %j: masked in every form, escapes neutralised',
+    async (pin, ctx) => {
+      await needGcc(ctx);
+      const token = await makeSoftHsmToken('hh-chatty', pin);
+      const out = join(dir, `chatty-${pin.length}-${pin.charCodeAt(0)}`);
+      try {
+        const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out], {
+          SOFTHSM2_CONF: token.conf,
+          SHIM_REAL_MODULE: SOFTHSM_MODULE,
+          HSM_PKCS11_MODULE: chattyShim,
+          HSM_PKCS11_TOKEN: 'hh-chatty',
+          HSM_PKCS11_PIN: pin,
+        });
+        const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+        const d = results.drivers[0]!;
+        expect(d.status).toBe('crash');
+        const crash = d.cases.find((c) => c.status === 'crash')!;
+        // The module's line is quoted, masked, with its escape sequences shown as text.
+        expect(crash.reason).toContain('chatty-shim: \\x1b[2J\\x1b[31mC_Login pin=*** hex=*** b64=***');
+        const forms = [pin, Buffer.from(pin).toString('hex'), Buffer.from(pin).toString('base64'), Buffer.from(pin).toString('base64').replace(/=+$/, '')];
+        const texts = await outputs(r, out);
+        expect(texts.length).toBeGreaterThanOrEqual(6);
+        for (const [name, text] of texts) {
+          for (const f of forms) expect(text.toLowerCase(), `${name} holds ${f}`).not.toContain(f.toLowerCase());
+          expect(text, `${name} holds a raw escape character`).not.toMatch(/[\x1b\x9b]/);
+        }
+        expect(r.code).toBe(1);
+      } finally {
+        await rm(token.dir, { recursive: true, force: true });
       }
-      expect(r.code).toBe(1);
-    } finally {
-      await rm(token.dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });
 
 describe('terminal safety and argv', () => {
@@ -134,11 +162,14 @@ describe('terminal safety and argv', () => {
     const out = join(dir, 'argv');
     // Other runs on this machine are none of this test's business: only the harness's own process tree counts.
     const child = spawn('node', [CLI, 'run', '--driver', 'softhsm', '--suite', 'discovery', '--out', out], {
-      env: { ...process.env, HSM_HARNESS_SOFTHSM_PIN: canary }, stdio: 'ignore',
+      env: { ...process.env, HSM_HARNESS_SOFTHSM_PIN: canary },
+      stdio: 'ignore',
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     let running = true;
-    void exited.then(() => { running = false; });
+    void exited.then(() => {
+      running = false;
+    });
     const parentOf = async (pid: string) => (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).replace(/^.*\) \S+ /, '').split(' ')[0];
     const descends = async (pid: string) => {
       for (let p: string | undefined = pid, i = 0; p && p !== '0' && i < 30; i++, p = await parentOf(p)) if (p === String(child.pid)) return true;

@@ -17,7 +17,9 @@ function processesUsing(dir: string): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(dir)) pids.push(Number(entry));
-    } catch { /* gone, or not ours to read */ }
+    } catch {
+      /* gone, or not ours to read */
+    }
   }
   return pids;
 }
@@ -27,7 +29,9 @@ describe('interrupting a run', () => {
     const privateTmp = mkdtempSync(join(tmpdir(), 'hh-interrupt-'));
     const out = join(privateTmp, 'reports');
     const child = spawn('node', [CLI, 'run', '--driver', 'softhsm-p11kit', '--out', out], {
-      env: { ...process.env, TMPDIR: privateTmp }, detached: true, stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, TMPDIR: privateTmp },
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -36,7 +40,10 @@ describe('interrupting a run', () => {
       const t = setTimeout(() => reject(new Error(`run never reached a case: ${stderr}`)), 60_000);
       child.stderr!.on('data', (d: Buffer) => {
         stderr += d.toString();
-        if (/keygen\//.test(stderr)) { clearTimeout(t); resolve(); }
+        if (/keygen\//.test(stderr)) {
+          clearTimeout(t);
+          resolve();
+        }
       });
     });
     expect(processesUsing(privateTmp).length).toBeGreaterThan(1);

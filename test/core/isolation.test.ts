@@ -25,11 +25,18 @@ async function runWithFakeModule(mode: string, extraEnv: Record<string, string> 
   const out = await mkdtemp(join(tmpdir(), 'hh-iso-'));
   tempDirs.push(out);
   const env = {
-    ...process.env, HSM_PKCS11_MODULE: modulePath, HSM_PKCS11_TOKEN: 'fake-token', HSM_PKCS11_PIN: 'fake-pin-1234',
-    HSM_PKCS11_URI: '', FAKE_P11_MODE: mode, ...extraEnv,
+    ...process.env,
+    HSM_PKCS11_MODULE: modulePath,
+    HSM_PKCS11_TOKEN: 'fake-token',
+    HSM_PKCS11_PIN: 'fake-pin-1234',
+    HSM_PKCS11_URI: '',
+    FAKE_P11_MODE: mode,
+    ...extraEnv,
   };
-  const r = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--driver', 'softhsm', '--suite', 'discovery', '--out', out], { env })
-    .then((x) => ({ code: 0, ...x }), (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }));
+  const r = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--driver', 'softhsm', '--suite', 'discovery', '--out', out], { env }).then(
+    (x) => ({ code: 0, ...x }),
+    (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }),
+  );
   const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
   const xml = await readFile(join(out, 'junit.xml'), 'utf8');
   return { ...r, results, xml };

@@ -20,7 +20,9 @@ beforeAll(async () => {
   probe = join(dir, 'loaded.cjs');
   await writeFile(probe, `process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(process.report.getReport().sharedObjects) + '\\n'));\n`);
 });
-afterAll(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
 
 /** The shared objects the CLI process had loaded when it exited. */
 async function loadedBy(args: string[]): Promise<string[]> {

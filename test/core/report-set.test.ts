@@ -16,15 +16,22 @@ import type { RunResults } from '../../src/results.js';
 
 const exec = promisify(execFile);
 let dir: string;
-beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'hh-report-set-')); });
-afterAll(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hh-report-set-'));
+});
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
 
 const RUN = ['run', '--driver', 'softhsm', '--suite', 'discovery'];
 
 function expectOneLineUsageError(r: { code: number; stderr: string }, pattern: RegExp): void {
   expect(r.code).toBe(2);
   // Progress lines of a run that got that far may come first; the error is one line of its own.
-  const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('hsm-harness:'));
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('hsm-harness:'));
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
 }

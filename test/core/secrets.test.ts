@@ -4,9 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { createHash } from 'node:crypto';
-import {
-  cleanText, escapeControls, redact, redactFreeText, refusal, registerSecret, rememberSecret, STRUCTURAL_WORDS,
-} from '../../src/secrets.js';
+import { cleanText, escapeControls, redact, redactFreeText, refusal, registerSecret, rememberSecret, STRUCTURAL_WORDS } from '../../src/secrets.js';
 import { UsageError } from '../../src/errors.js';
 import { loadDrivers, loadSuites } from '../../src/registry.js';
 
@@ -39,7 +37,15 @@ describe('secret masking', () => {
     // rememberSecret skips the safety check: it stands for a secret that collides with structure anyway.
     rememberSecret('fail');
     rememberSecret('654321');
-    const record = { driver: 'softhsm', suite: 'sessions', case: 'fail', status: 'fail', durationMs: 654321, reason: 'PIN 654321 fail', details: { note: 'x fail y' } };
+    const record = {
+      driver: 'softhsm',
+      suite: 'sessions',
+      case: 'fail',
+      status: 'fail',
+      durationMs: 654321,
+      reason: 'PIN 654321 fail',
+      details: { note: 'x fail y' },
+    };
     expect(redactFreeText(record)).toEqual({ ...record, reason: 'PIN *** ***', details: { note: 'x *** y' } });
     expect(JSON.parse(JSON.stringify(redactFreeText(record)))).toEqual(redactFreeText(record));
   });
@@ -53,15 +59,22 @@ describe('secret masking', () => {
 });
 
 describe('secrets that cannot be masked safely are refused', () => {
-  test.each(['abc', '1234', '12345', 'pass', 'PASS', 'fail', 'softhsm', 'soft', 'Ran', 'token', 'kmip'])('%s is refused with a message that does not contain it', (v) => {
-    expect(refusal(v)).not.toBeNull();
-    let err: unknown;
-    try { registerSecret(v, 'HSM_PKCS11_PIN'); } catch (e) { err = e; }
-    expect(err).toBeInstanceOf(UsageError);
-    const msg = (err as Error).message;
-    expect(msg).toMatch(/^HSM_PKCS11_PIN /);
-    expect(msg.toLowerCase().split(/[^a-z0-9-]+/)).not.toContain(v.toLowerCase());
-  });
+  test.each(['abc', '1234', '12345', 'pass', 'PASS', 'fail', 'softhsm', 'soft', 'Ran', 'token', 'kmip'])(
+    '%s is refused with a message that does not contain it',
+    (v) => {
+      expect(refusal(v)).not.toBeNull();
+      let err: unknown;
+      try {
+        registerSecret(v, 'HSM_PKCS11_PIN');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UsageError);
+      const msg = (err as Error).message;
+      expect(msg).toMatch(/^HSM_PKCS11_PIN /);
+      expect(msg.toLowerCase().split(/[^a-z0-9-]+/)).not.toContain(v.toLowerCase());
+    },
+  );
 
   test('the default and documented PINs are accepted: the emulated card, SoftHSM and NetHSM generated ones', () => {
     for (const v of ['648219', '3537363231383830', 'Zm9vYmFyYmF6', 'hsm-harness-canary-1', createHash('sha256').update('x').digest('base64url')]) {

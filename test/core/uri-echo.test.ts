@@ -34,11 +34,15 @@ describe('malformed URIs with a PIN in them', () => {
   });
 
   test('the shown URI keeps what is not a PIN', () => {
-    expect(showableUri('pkcs11:token=x;serial=7?module-path=/m.so&pin-value=Abc;d&pin-source=file:/p')).toBe('pkcs11:token=x;serial=7?module-path=/m.so&pin-value=***&pin-source=file:/p');
+    expect(showableUri('pkcs11:token=x;serial=7?module-path=/m.so&pin-value=Abc;d&pin-source=file:/p')).toBe(
+      'pkcs11:token=x;serial=7?module-path=/m.so&pin-value=***&pin-source=file:/p',
+    );
   });
 
   test('through the CLI: exit 2, one line, the PIN in no output', async () => {
-    const r = await cli(['run', '--driver', 'pkcs11', '--out', '/tmp/hh-uri-echo-never-written'], { HSM_PKCS11_URI: 'pkcs11:token=x;oops?PIN-VALUE=cli-Secret-95;x' });
+    const r = await cli(['run', '--driver', 'pkcs11', '--out', '/tmp/hh-uri-echo-never-written'], {
+      HSM_PKCS11_URI: 'pkcs11:token=x;oops?PIN-VALUE=cli-Secret-95;x',
+    });
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/malformed PKCS#11 URI "pkcs11:token=x;oops\?PIN-VALUE=\*\*\*"/);

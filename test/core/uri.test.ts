@@ -11,7 +11,9 @@ describe('RFC 7512 §3.3 examples', () => {
   });
 
   test('token, manufacturer, model, binary id, empty serial and pin-source', () => {
-    const u = parsePkcs11Uri('pkcs11:token=The%20Software%20PKCS%2311%20Softtoken;manufacturer=Snake%20Oil,%20Inc.;model=1.0;object=my-certificate;type=cert;id=%69%95%3E%5C%F4%BD%EC%91;serial=?pin-source=file:/etc/token_pin');
+    const u = parsePkcs11Uri(
+      'pkcs11:token=The%20Software%20PKCS%2311%20Softtoken;manufacturer=Snake%20Oil,%20Inc.;model=1.0;object=my-certificate;type=cert;id=%69%95%3E%5C%F4%BD%EC%91;serial=?pin-source=file:/etc/token_pin',
+    );
     expect(u.token).toBe('The Software PKCS#11 Softtoken');
     expect(u.manufacturer).toBe('Snake Oil, Inc.');
     expect(u.model).toBe('1.0');
@@ -23,13 +25,16 @@ describe('RFC 7512 §3.3 examples', () => {
   });
 
   test('percent-encoded %, ; and UTF-8 in labels; mixed-case hex in ids', () => {
-    expect(parsePkcs11Uri('pkcs11:token=My%20token%25%20created%20by%20Joe;library-version=3;id=%01%02%03%Ba%dd%Ef%08;object=my-certificate').token)
-      .toBe('My token% created by Joe');
-    expect(parsePkcs11Uri('pkcs11:token=My%20token%25%20created%20by%20Joe;library-version=3;id=%01%02%03%Ba%dd%Ef%08;object=my-certificate').id)
-      .toEqual(Buffer.from('010203badd' + 'ef08', 'hex'));
+    expect(parsePkcs11Uri('pkcs11:token=My%20token%25%20created%20by%20Joe;library-version=3;id=%01%02%03%Ba%dd%Ef%08;object=my-certificate').token).toBe(
+      'My token% created by Joe',
+    );
+    expect(parsePkcs11Uri('pkcs11:token=My%20token%25%20created%20by%20Joe;library-version=3;id=%01%02%03%Ba%dd%Ef%08;object=my-certificate').id).toEqual(
+      Buffer.from('010203badd' + 'ef08', 'hex'),
+    );
     expect(parsePkcs11Uri('pkcs11:token=A%20name%20with%20a%20substring%20%25%3B;object=my-certificate;type=cert').token).toBe('A name with a substring %;');
-    expect(parsePkcs11Uri('pkcs11:token=Name%20with%20a%20small%20A%20with%20acute:%20%C3%A1;object=my-certificate;type=cert').token)
-      .toBe('Name with a small A with acute: \u00e1');
+    expect(parsePkcs11Uri('pkcs11:token=Name%20with%20a%20small%20A%20with%20acute:%20%C3%A1;object=my-certificate;type=cert').token).toBe(
+      'Name with a small A with acute: \u00e1',
+    );
   });
 
   test('vendor attributes in path and query are accepted and set aside', () => {
@@ -60,7 +65,11 @@ describe('malformed URIs are one-line UsageErrors that never echo a pin-value', 
   for (const [uri, why] of bad) {
     test(uri, () => {
       let err: unknown;
-      try { parsePkcs11Uri(uri); } catch (e) { err = e; }
+      try {
+        parsePkcs11Uri(uri);
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(UsageError);
       const msg = (err as Error).message;
       expect(msg).toMatch(why);

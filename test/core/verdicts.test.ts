@@ -33,11 +33,23 @@ beforeAll(async () => {
   await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, join(ROOT, 'fixtures', 'pkcs11', 'lying-shim.c'), '-ldl']);
   store = await SoftHsmStore.create();
   const token = await store.addToken('hh-verdicts');
-  const env = { ...process.env, ...store.env, SHIM_REAL_MODULE: SOFTHSM_MODULE, SHIM_REFUSE_OBJECTS: '1', CI: '',
-    HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin, HSM_PKCS11_URI: '' };
+  const env = {
+    ...process.env,
+    ...store.env,
+    SHIM_REAL_MODULE: SOFTHSM_MODULE,
+    SHIM_REFUSE_OBJECTS: '1',
+    CI: '',
+    HSM_PKCS11_MODULE: shim,
+    HSM_PKCS11_TOKEN: token.label,
+    HSM_PKCS11_PIN: token.pin,
+    HSM_PKCS11_URI: '',
+  };
   // Exit 1: the shim's lies fail discovery. The reports are written all the same.
-  await exec('node', [CLI, 'run', '--driver', 'softhsm', '--driver', 'pkcs11', ...SUITES.flatMap((s) => ['--suite', s]), '--out', out], { env })
-    .catch((err: { code?: number; stderr?: string }) => { if (err.code !== 1) throw new Error(`run failed: ${err.stderr}`); });
+  await exec('node', [CLI, 'run', '--driver', 'softhsm', '--driver', 'pkcs11', ...SUITES.flatMap((s) => ['--suite', s]), '--out', out], { env }).catch(
+    (err: { code?: number; stderr?: string }) => {
+      if (err.code !== 1) throw new Error(`run failed: ${err.stderr}`);
+    },
+  );
   results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
 }, 600_000);
 
@@ -73,7 +85,10 @@ describe('signer verdicts from per-mechanism capabilities', () => {
 
   test('taking away one capability flips exactly the signers that need it (false and never tried alike)', () => {
     const caps = driver('softhsm').capabilities;
-    const suitable = (c: Record<string, boolean>) => loadProfiles().filter((p) => verdictFor(p, c).verdict.suitable).map((p) => p.id);
+    const suitable = (c: Record<string, boolean>) =>
+      loadProfiles()
+        .filter((p) => verdictFor(p, c).verdict.suitable)
+        .map((p) => p.id);
     const all = suitable(caps);
     expect(all).toHaveLength(5);
     for (const name of Object.keys(caps).filter((k) => caps[k])) {
@@ -103,12 +118,20 @@ describe('capabilities.md, index.html and junit.xml agree with results.json', ()
     const html = await readFile(join(out, 'index.html'), 'utf8');
     const xml = new XMLParser({ ignoreAttributes: false }).parse(await readFile(join(out, 'junit.xml'), 'utf8'));
     const junitSuites = [xml.testsuites.testsuite].flat() as Record<string, unknown>[];
-    const props = (node: unknown) => Object.fromEntries([((node as { properties?: { property?: unknown } }).properties?.property ?? [])].flat()
-      .map((p) => [(p as Record<string, string>)['@_name'], (p as Record<string, string>)['@_value']]));
+    const props = (node: unknown) =>
+      Object.fromEntries(
+        [(node as { properties?: { property?: unknown } }).properties?.property ?? []]
+          .flat()
+          .map((p) => [(p as Record<string, string>)['@_name'], (p as Record<string, string>)['@_value']]),
+      );
 
     // The markdown overview table: | Driver | signer… |
     const mdTable = md.split('## DNSSEC signer suitability')[1]!.split('\n\n')[1]!.split('\n');
-    const mdSigners = mdTable[0]!.split('|').map((x) => x.trim()).filter(Boolean).slice(1);
+    const mdSigners = mdTable[0]!
+      .split('|')
+      .map((x) => x.trim())
+      .filter(Boolean)
+      .slice(1);
     // The HTML overview table, cell by cell.
     const htmlSection = /<section id="suitability">([\s\S]*?)<\/section>/.exec(html)![1]!;
     const htmlRows = [...htmlSection.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((m) => [...m[1]!.matchAll(/<t[hd]>([\s\S]*?)<\/t[hd]>/g)].map((c) => c[1]!));
@@ -117,7 +140,12 @@ describe('capabilities.md, index.html and junit.xml agree with results.json', ()
     for (const id of ['softhsm', 'pkcs11']) {
       const d = driver(id);
       expect(d.suitability.length).toBe(5);
-      const mdRow = mdTable.find((l) => l.startsWith(`| ${id} |`))!.split('|').map((x) => x.trim()).filter(Boolean).slice(1);
+      const mdRow = mdTable
+        .find((l) => l.startsWith(`| ${id} |`))!
+        .split('|')
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .slice(1);
       const htmlRow = htmlRows.find((r) => r[0]!.includes(`>${id}<`))!.slice(1);
       const junitProps = props(junitSuites.find((s) => s['@_name'] === id));
       for (const v of d.suitability) {

@@ -16,8 +16,11 @@ describe('HSM_ALLOW_WRONG_PIN=1 on the generic driver', () => {
     const out = await mkdtemp(join(tmpdir(), 'hh-wrongpin-'));
     try {
       const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'sessions', '--out', out], {
-        HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: 'allow-wrong-pin', HSM_PKCS11_PIN: 'right-pin-31337',
-        SOFTHSM2_CONF: token.conf, HSM_ALLOW_WRONG_PIN: '1',
+        HSM_PKCS11_MODULE: SOFTHSM_MODULE,
+        HSM_PKCS11_TOKEN: 'allow-wrong-pin',
+        HSM_PKCS11_PIN: 'right-pin-31337',
+        SOFTHSM2_CONF: token.conf,
+        HSM_ALLOW_WRONG_PIN: '1',
       });
       expect(r.code, r.stderr).toBe(0);
       const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;

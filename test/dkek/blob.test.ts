@@ -1,12 +1,12 @@
 /**
- * Key blobs and wrap files: the real-device wrap file from dkek.md §8, round trips with keys made by
+ * Key blobs and wrap files: the real-device wrap file from docs/dkek-formats.md §8, round trips with keys made by
  * node:crypto, lenient parsing of blobs built by hand in this file (pico-hsm style), and the negative cases.
  */
 import { describe, expect, test } from 'vitest';
 import { createCipheriv, generateKeyPairSync, randomBytes, sign, verify, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Dkek, DkekError, DkekVerifyError } from '../../src/dkek/dkek.js';
+import { Dkek, DkekVerifyError } from '../../src/dkek/dkek.js';
 import { parseBlob, unwrapBlob, wrapBlob } from '../../src/dkek/blob.js';
 import { encodeWrapFile, parseWrapFile, blobFromFile } from '../../src/dkek/wrapfile.js';
 import { verifyBlob } from '../../src/dkek/verify.js';
@@ -18,7 +18,7 @@ const FIX = join(import.meta.dirname, '..', '..', 'fixtures', 'dkek');
 const vector = JSON.parse(readFileSync(join(FIX, 'public-vector.json'), 'utf8'));
 const wrapFileBytes = readFileSync(join(FIX, 'wrapped-btc-key.bin'));
 const deviceDkek = () => Dkek.fromShares([Buffer.from(vector.share, 'hex')]);
-/** KCV of a DKEK (a one-share DKEK is the share itself) by dkek.md §3: SHA-256 of the key, first 8 bytes, with node:crypto. */
+/** KCV of a DKEK (a one-share DKEK is the share itself) by docs/dkek-formats.md §3: SHA-256 of the key, first 8 bytes, with node:crypto. */
 const kcvOf = (share: Buffer) => createHash('sha256').update(share).digest().subarray(0, 8).toString('hex').toUpperCase();
 
 /** Re-MAC a modified blob under a DKEK, so that only the modification is under test. */
@@ -36,7 +36,8 @@ describe('DKEK from the public vector', () => {
   });
 
   test('the DKEK is the XOR of its shares, in any order', () => {
-    const a = randomBytes(32), b = randomBytes(32);
+    const a = randomBytes(32),
+      b = randomBytes(32);
     const x = Buffer.from(a.map((v, i) => v ^ b[i]!));
     const expected = kcvOf(x);
     expect(Dkek.fromShares([a, b]).kcvHex).toBe(expected);
@@ -79,16 +80,20 @@ describe('the real-device wrap file (secp256k1 key wrapped by a Nitrokey HSM)', 
   test('a flipped byte anywhere in the blob fails the CMAC (or KCV when it hits the KCV)', () => {
     const blob = parseWrapFile(wrapFileBytes).blob;
     for (const at of [8, 20, 100, blob.length - 17, blob.length - 1]) {
-      const bad = Buffer.from(blob); bad[at]! ^= 0x01;
+      const bad = Buffer.from(blob);
+      bad[at]! ^= 0x01;
       expect(() => unwrapBlob(bad, deviceDkek()), `byte ${at}`).toThrow(/CMAC check failed/);
     }
-    const bad = Buffer.from(blob); bad[0]! ^= 0x01;
+    const bad = Buffer.from(blob);
+    bad[0]! ^= 0x01;
     expect(() => unwrapBlob(bad, deviceDkek())).toThrow(/blob wrapped under DKEK with KCV 96E303855DC1C54D; these shares give 97E303855DC1C54D/);
   });
 
   test('a different DKEK is a KCV mismatch naming both KCVs', () => {
     const share = randomBytes(32);
-    expect(() => unwrapBlob(parseWrapFile(wrapFileBytes).blob, Dkek.fromShares([share]))).toThrow(new DkekVerifyError(`blob wrapped under DKEK with KCV ${vector.kcv}; these shares give ${kcvOf(share)}`));
+    expect(() => unwrapBlob(parseWrapFile(wrapFileBytes).blob, Dkek.fromShares([share]))).toThrow(
+      new DkekVerifyError(`blob wrapped under DKEK with KCV ${vector.kcv}; these shares give ${kcvOf(share)}`),
+    );
   });
 
   test('an unknown key type with a valid CMAC is refused by name', () => {
@@ -148,7 +153,8 @@ describe('wrap and unwrap round trips with keys from node:crypto', () => {
   test('a blob whose public point is not d·G is reported not restorable', () => {
     const a = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const b = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    const wa = keyToWrapFromKeyObject(a), wb = keyToWrapFromKeyObject(b);
+    const wa = keyToWrapFromKeyObject(a),
+      wb = keyToWrapFromKeyObject(b);
     if (wa.kind !== 'ec' || wb.kind !== 'ec') throw new Error('expected EC');
     const { report } = verifyBlob(wrapBlob({ ...wa, q: wb.q }, dkek), dkek);
     expect(report.restorable).toBe(false);
@@ -158,7 +164,8 @@ describe('wrap and unwrap round trips with keys from node:crypto', () => {
   test('an RSA blob with a wrong private exponent fails (m^e)^d ≡ m', () => {
     const k = keyToWrapFromKeyObject(generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey);
     if (k.kind !== 'rsa') throw new Error('expected RSA');
-    const d = Buffer.from(k.d!); d[d.length - 1]! ^= 0x02;
+    const d = Buffer.from(k.d!);
+    d[d.length - 1]! ^= 0x02;
     const { report } = verifyBlob(wrapBlob({ kind: 'rsa', n: k.n, e: k.e, d }, dkek), dkek);
     expect(report.restorable).toBe(false);
   });
@@ -180,12 +187,30 @@ describe('lenient parsing (pico-hsm style blobs built by hand here)', () => {
     const c = curveByName('P-256')!;
     const lv = (b: Buffer) => Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
     const q = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-    let plain = Buffer.concat([randomBytes(8), Buffer.from([0x01, 0x00]), lv(Buffer.alloc(0)), lv(Buffer.from(c.b, 'hex')), lv(Buffer.from(c.p, 'hex')),
-      lv(Buffer.from(c.n, 'hex')), lv(Buffer.from(c.g, 'hex')), lv(Buffer.from(jwk.d!, 'base64url')), lv(q), Buffer.from([0x80])]);
+    let plain = Buffer.concat([
+      randomBytes(8),
+      Buffer.from([0x01, 0x00]),
+      lv(Buffer.alloc(0)),
+      lv(Buffer.from(c.b, 'hex')),
+      lv(Buffer.from(c.p, 'hex')),
+      lv(Buffer.from(c.n, 'hex')),
+      lv(Buffer.from(c.g, 'hex')),
+      lv(Buffer.from(jwk.d!, 'base64url')),
+      lv(q),
+      Buffer.from([0x80]),
+    ]);
     plain = Buffer.concat([plain, Buffer.alloc((16 - (plain.length % 16)) % 16)]);
     const enc = createCipheriv('aes-256-cbc', dkek.kenc(), Buffer.alloc(16)).setAutoPadding(false);
-    const body = Buffer.concat([dkek.kcv, Buffer.from([12]), lv(Buffer.from('04007f00070202020203', 'hex')), lv(Buffer.from('7071', 'hex')),
-      lv(Buffer.from('01', 'hex')), lv(Buffer.from('0601', 'hex')), enc.update(plain), enc.final()]);
+    const body = Buffer.concat([
+      dkek.kcv,
+      Buffer.from([12]),
+      lv(Buffer.from('04007f00070202020203', 'hex')),
+      lv(Buffer.from('7071', 'hex')),
+      lv(Buffer.from('01', 'hex')),
+      lv(Buffer.from('0601', 'hex')),
+      enc.update(plain),
+      enc.final(),
+    ]);
     const blob = Buffer.concat([body, aesCmac(dkek.kmac(), body)]);
     const { report } = verifyBlob(blob, dkek);
     expect(report.restorable).toBe(true);

@@ -23,12 +23,21 @@ const WRAP = join(FIX, 'wrapped-btc-key.bin');
 // The created share's password: a canary that must never show up in any output.
 const CANARY = 'canary-Pw-7f3a9c';
 
-interface Out { code: number; stdout: string; stderr: string }
+interface Out {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 function cli(args: string[], env: Record<string, string> = {}, input?: string): Promise<Out> {
   return new Promise((resolve) => {
-    const child = execFile('node', [CLI, 'dkek', ...args], { env: { ...process.env, DKEK_PW: vector.password, NEW_PW: CANARY, ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      'node',
+      [CLI, 'dkek', ...args],
+      { env: { ...process.env, DKEK_PW: vector.password, NEW_PW: CANARY, ...env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
     if (input !== undefined) child.stdin!.end(input);
   });
 }
@@ -47,7 +56,9 @@ beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error('build first: npx tsc -p .');
   dir = await mkdtemp(join(tmpdir(), 'dkek-cli-'));
 });
-afterAll(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
 
 describe.concurrent('hsm-harness dkek', () => {
   test('blob-verify accepts the real-device wrap file and prints type, size, KCV, CMAC and public key', async () => {
@@ -73,7 +84,7 @@ describe.concurrent('hsm-harness dkek', () => {
     const path = join(dir, 'other.blob');
     await writeFile(path, wrapBlob({ kind: 'aes', key: randomBytes(32) }, Dkek.fromShares([share])));
     const r = await cli(['blob-verify', '--wrap', path, '--share', SHARE, '--password', 'env:DKEK_PW']);
-    // The blob's KCV by dkek.md §3 (SHA-256 of the one-share DKEK, first 8 bytes), computed with node:crypto.
+    // The blob's KCV by docs/dkek-formats.md §3 (SHA-256 of the one-share DKEK, first 8 bytes), computed with node:crypto.
     const kcv = createHash('sha256').update(share).digest().subarray(0, 8).toString('hex').toUpperCase();
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('');

@@ -21,7 +21,10 @@ describe('AES-CMAC', () => {
       for (const len of [0, 1, 15, 16, 17, 32, 100, 363]) {
         const msg = randomBytes(len);
         writeFileSync(join(dir, 'm'), msg);
-        const out = execFileSync('openssl', ['mac', '-cipher', 'AES-256-CBC', '-macopt', `hexkey:${key.toString('hex')}`, '-in', join(dir, 'm'), 'CMAC']).toString().trim().toLowerCase();
+        const out = execFileSync('openssl', ['mac', '-cipher', 'AES-256-CBC', '-macopt', `hexkey:${key.toString('hex')}`, '-in', join(dir, 'm'), 'CMAC'])
+          .toString()
+          .trim()
+          .toLowerCase();
         expect(aesCmac(key, msg).toString('hex'), `length ${len}`).toBe(out);
       }
     } finally {
@@ -34,9 +37,11 @@ describe('AES-CMAC', () => {
     const msg = randomBytes(40);
     const mac = aesCmac(key, msg);
     expect(aesCmacVerify(key, msg, mac)).toBe(true);
-    const m2 = Buffer.from(msg); m2[3]! ^= 1;
+    const m2 = Buffer.from(msg);
+    m2[3]! ^= 1;
     expect(aesCmacVerify(key, m2, mac)).toBe(false);
-    const mac2 = Buffer.from(mac); mac2[15]! ^= 0x80;
+    const mac2 = Buffer.from(mac);
+    mac2[15]! ^= 0x80;
     expect(aesCmacVerify(key, msg, mac2)).toBe(false);
   });
 });

@@ -9,7 +9,7 @@ function explicit(name: string): string {
 }
 
 describe.each(CURVES)('$name', (c) => {
-  test('prime, A, B, generator and order equal OpenSSL\'s explicit parameters', () => {
+  test("prime, A, B, generator and order equal OpenSSL's explicit parameters", () => {
     const der = execFileSync('openssl', ['ecparam', '-name', c.openssl, '-param_enc', 'explicit', '-outform', 'DER']).toString('hex');
     for (const [k, v] of Object.entries({ p: c.p.replace(/^(00)+/, ''), a: c.a.replace(/^(00)+/, '') || '00', b: c.b, g: c.g, n: c.n.replace(/^(00)+/, '') })) {
       expect(der.includes(v), `${k} of ${c.name}`).toBe(true);
@@ -17,7 +17,7 @@ describe.each(CURVES)('$name', (c) => {
     expect(explicit(c.openssl)).toMatch(/Field Type: prime-field/);
   });
 
-  test('named-curve OID is OpenSSL\'s', () => {
+  test("named-curve OID is OpenSSL's", () => {
     expect(execFileSync('openssl', ['ecparam', '-name', c.openssl, '-outform', 'DER']).toString('hex')).toBe(c.ecParams);
   });
 

@@ -1,6 +1,6 @@
 /**
  * The specialised iterated MD5 against node:crypto's MD5 (an independent implementation) on small
- * iteration counts, and the full 10,000,000-iteration KDF against the real-device vector (dkek.md §8).
+ * iteration counts, and the full 10,000,000-iteration KDF against the real-device vector (docs/dkek-formats.md §8).
  * Share-file layout is checked against the OpenSSL CLI, which uses the same EVP_BytesToKey with one iteration;
  * together with the 10M-iteration checkpoints that covers share-file creation without another full KDF.
  */
@@ -33,19 +33,25 @@ function naiveBytesToKey(password: Buffer, salt: Buffer, iterations: number, len
 
 describe('iterated MD5', () => {
   test('md5RehashDigest equals repeated node:crypto MD5 for random digests', () => {
-    fc.assert(fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 300 }), (bytes, times) => {
-      let want = Buffer.from(bytes);
-      for (let i = 0; i < times; i++) want = createHash('md5').update(want).digest();
-      const got = Buffer.from(bytes);
-      md5RehashDigest(got, times);
-      expect(got.toString('hex')).toBe(want.toString('hex'));
-    }), { numRuns: 60 });
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 300 }), (bytes, times) => {
+        let want = Buffer.from(bytes);
+        for (let i = 0; i < times; i++) want = createHash('md5').update(want).digest();
+        const got = Buffer.from(bytes);
+        md5RehashDigest(got, times);
+        expect(got.toString('hex')).toBe(want.toString('hex'));
+      }),
+      { numRuns: 60 },
+    );
   });
 
   test('evpBytesToKeyMd5 equals the naive node:crypto construction', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.constantFrom(1, 2, 3, 1000), (pw, salt, n) => {
-      expect(evpBytesToKeyMd5(pw, salt, n, 48).toString('hex')).toBe(naiveBytesToKey(Buffer.from(pw), Buffer.from(salt), n, 48).toString('hex'));
-    }), { numRuns: 40 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.constantFrom(1, 2, 3, 1000), (pw, salt, n) => {
+        expect(evpBytesToKeyMd5(pw, salt, n, 48).toString('hex')).toBe(naiveBytesToKey(Buffer.from(pw), Buffer.from(salt), n, 48).toString('hex'));
+      }),
+      { numRuns: 40 },
+    );
   });
 
   test('10,000,000 iterations reproduce the key and IV checkpoints of the real-device vector', () => {
@@ -74,7 +80,9 @@ describe('share files', () => {
     writeFileSync(join(dir, 'share.pbe'), file);
     let out: Buffer;
     try {
-      out = execFileSync('openssl', ['enc', '-d', '-aes-256-cbc', '-md', 'md5', '-pass', 'pass:correct horse', '-in', join(dir, 'share.pbe')], { stdio: ['ignore', 'pipe', 'ignore'] });
+      out = execFileSync('openssl', ['enc', '-d', '-aes-256-cbc', '-md', 'md5', '-pass', 'pass:correct horse', '-in', join(dir, 'share.pbe')], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,11 +1,18 @@
 /**
- * Password n-of-m shares (dkek.md §2). The oracle for interpolation is the plain polynomial evaluation in
+ * Password n-of-m shares (docs/dkek-formats.md §2). The oracle for interpolation is the plain polynomial evaluation in
  * this file; the printed format is compared with a hand-written sc-hsm-tool style printout.
  */
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { checkPrimeSync, generatePrimeSync } from 'node:crypto';
-import { combinePassword, parsePasswordShares, randomSharePassword, splitPassword, formatPasswordShare, type PasswordShares } from '../../src/dkek/pwdshares.js';
+import {
+  combinePassword,
+  parsePasswordShares,
+  randomSharePassword,
+  splitPassword,
+  formatPasswordShare,
+  type PasswordShares,
+} from '../../src/dkek/pwdshares.js';
 
 function subsets<T>(xs: T[], k: number): T[][] {
   if (k === 0) return [[]];
@@ -37,12 +44,19 @@ describe('password shares', () => {
 
   test('interpolation recovers the constant term of an independently evaluated polynomial', () => {
     const prime = generatePrimeSync(64, { safe: true, bigint: true });
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 63n) - 1n }), fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { minLength: 1, maxLength: 4 }), (secret, rest) => {
-      const coeffs = [secret, ...rest.map((c) => c % prime)];
-      const ids = Array.from({ length: coeffs.length + 1 }, (_, i) => i * 3 + 1); // ids need not be 1..n
-      const got = combinePassword(sharesOf(prime, coeffs, ids));
-      expect(got.toString('hex')).toBe(secret.toString(16).padStart(16, '0'));
-    }), { numRuns: 50 });
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: (1n << 63n) - 1n }),
+        fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { minLength: 1, maxLength: 4 }),
+        (secret, rest) => {
+          const coeffs = [secret, ...rest.map((c) => c % prime)];
+          const ids = Array.from({ length: coeffs.length + 1 }, (_, i) => i * 3 + 1); // ids need not be 1..n
+          const got = combinePassword(sharesOf(prime, coeffs, ids));
+          expect(got.toString('hex')).toBe(secret.toString(16).padStart(16, '0'));
+        },
+      ),
+      { numRuns: 50 },
+    );
   });
 
   test('a password whose first byte is 00 comes back as 8 bytes (sc-hsm-tool loses that byte)', () => {
@@ -53,12 +67,21 @@ describe('password shares', () => {
     expect(back.toString('hex')).toBe('00a1b2c3d4e5f607');
   });
 
-  test('reads sc-hsm-tool\'s printed format with share ids in decimal, as printed (10 means ten)', () => {
+  test("reads sc-hsm-tool's printed format with share ids in decimal, as printed (10 means ten)", () => {
     const prime = generatePrimeSync(64, { bigint: true });
     const coeffs = [0x1234567890abcdefn, 0x0fedcba987654321n];
     const ref = sharesOf(prime, coeffs, [10, 12]);
-    const colon = (v: bigint) => { let h = v.toString(16); if (h.length % 2) h = `0${h}`; return h.match(/../g)!.join(':'); };
-    const printed = ref.shares.map((s) => `Share 1 of 3\n\n\nPrime       : ${colon(prime)}\nShare ID    : ${s.id}\nShare value : ${colon(s.value)}\n\n\nPlease note ALL values above and press <enter> when finished`).join('\n');
+    const colon = (v: bigint) => {
+      let h = v.toString(16);
+      if (h.length % 2) h = `0${h}`;
+      return h.match(/../g)!.join(':');
+    };
+    const printed = ref.shares
+      .map(
+        (s) =>
+          `Share 1 of 3\n\n\nPrime       : ${colon(prime)}\nShare ID    : ${s.id}\nShare value : ${colon(s.value)}\n\n\nPlease note ALL values above and press <enter> when finished`,
+      )
+      .join('\n');
     const parsed = parsePasswordShares(printed);
     expect(parsed.shares.map((s) => s.id)).toEqual([10, 12]);
     expect(combinePassword(parsed).toString('hex')).toBe('1234567890abcdef');

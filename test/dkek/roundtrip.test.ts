@@ -28,20 +28,27 @@ describe('dkek suite on SoftHSM', () => {
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'hh-dkek-'));
     exported = join(out, 'exported');
-    const r = await exec('node', [CLI, 'run', '--driver', 'softhsm', '--suite', 'dkek', '--out', join(out, 'reports')],
-      { env: { ...env, HSM_HARNESS_DKEK_EXPORT_DIR: exported } });
+    const r = await exec('node', [CLI, 'run', '--driver', 'softhsm', '--suite', 'dkek', '--out', join(out, 'reports')], {
+      env: { ...env, HSM_HARNESS_DKEK_EXPORT_DIR: exported },
+    });
     stderr = r.stderr;
     results = JSON.parse(await readFile(join(out, 'reports', 'results.json'), 'utf8'));
   });
   // The exported blobs hold wrapped private keys: nothing stays behind.
-  afterAll(async () => { if (out) await rm(out, { recursive: true, force: true }); });
+  afterAll(async () => {
+    if (out) await rm(out, { recursive: true, force: true });
+  });
 
   test('every round trip passed, the spare tokens and the main token are clean, wrap is a capability', () => {
     const d = results.drivers.find((x) => x.id === 'softhsm')!;
     const dkekCases = d.cases.filter((c) => c.suite === 'dkek');
     expect(dkekCases.map((c) => `${c.case}:${c.status}`)).toEqual([
-      'setup-wrap-key:pass', 'kwp-restore-ec-p256:pass', 'blob-restore-ec-p256:pass',
-      'kwp-restore-rsa-2048:pass', 'blob-restore-rsa-2048:pass', 'spare-tokens-clean:pass',
+      'setup-wrap-key:pass',
+      'kwp-restore-ec-p256:pass',
+      'blob-restore-ec-p256:pass',
+      'kwp-restore-rsa-2048:pass',
+      'blob-restore-rsa-2048:pass',
+      'spare-tokens-clean:pass',
     ]);
     expect(d.cases.find((c) => c.suite === 'cleanup')?.status).toBe('pass');
     expect(d.capabilities.wrap).toBe(true);
@@ -58,17 +65,22 @@ describe('dkek suite on SoftHSM', () => {
 
   test('blob-verify accepts the exported EC blob and rejects tampered copies', async () => {
     const wrap = join(exported, 'softhsm-ec-p256.wrap');
-    const ok = await exec('node', [CLI, 'dkek', 'blob-verify', '--wrap', wrap, '--share', SHARE, '--password', 'env:HSM_HARNESS_DKEK_PASSWORD', '--json'], { env });
+    const ok = await exec('node', [CLI, 'dkek', 'blob-verify', '--wrap', wrap, '--share', SHARE, '--password', 'env:HSM_HARNESS_DKEK_PASSWORD', '--json'], {
+      env,
+    });
     const report = JSON.parse(ok.stdout);
     expect(report).toMatchObject({ kcv: vector.kcv, keyType: 12, keySize: 256, cmac: 'valid', restorable: true });
     expect(report.publicKey.curve).toBe('P-256');
 
     const wf = parseWrapFile(await readFile(wrap));
-    const blob = Buffer.from(wf.blob); blob[40]! ^= 0x08;
+    const blob = Buffer.from(wf.blob);
+    blob[40]! ^= 0x08;
     const bad = join(out, 'tampered.wrap');
     await writeFile(bad, encodeWrapFile({ blob }));
-    const r = await exec('node', [CLI, 'dkek', 'blob-verify', '--wrap', bad, '--share', SHARE, '--password', 'env:HSM_HARNESS_DKEK_PASSWORD'], { env })
-      .then(() => ({ code: 0, stdout: '', stderr: '' }), (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }));
+    const r = await exec('node', [CLI, 'dkek', 'blob-verify', '--wrap', bad, '--share', SHARE, '--password', 'env:HSM_HARNESS_DKEK_PASSWORD'], { env }).then(
+      () => ({ code: 0, stdout: '', stderr: '' }),
+      (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }),
+    );
     // Readable input, a backup that fails verification: exit 1 (bad input would be 2), the finding said once.
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('');

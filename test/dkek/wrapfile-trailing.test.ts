@@ -41,9 +41,12 @@ describe('wrap files with extra data', () => {
       const path = join(dir, 'damaged.bin');
       await writeFile(path, Buffer.concat([WRAP, Buffer.from('GARBAGE')]));
       const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile('node', [CLI, 'dkek', 'blob-verify', '--wrap', path, '--share', join(FIX, 'nitrokey-share.pbe'), '--password', 'env:DKEK_PW'],
+        execFile(
+          'node',
+          [CLI, 'dkek', 'blob-verify', '--wrap', path, '--share', join(FIX, 'nitrokey-share.pbe'), '--password', 'env:DKEK_PW'],
           { env: { ...process.env, DKEK_PW: vector.password } },
-          (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+          (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+        );
       });
       expect(r.code).toBe(2);
       expect(r.stdout).not.toMatch(/Restorable/);

@@ -8,12 +8,22 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DNSSEC_ALGORITHMS, dnskeyRdata, exampleZone, keyObjectSigner, keyTag, ldnsDs, ldnsVerifyZone, signZone,
-  withDamagedSignature, zoneText, type DnssecAlgorithm,
+  DNSSEC_ALGORITHMS,
+  dnskeyRdata,
+  exampleZone,
+  keyObjectSigner,
+  keyTag,
+  ldnsDs,
+  ldnsVerifyZone,
+  signZone,
+  withDamagedSignature,
+  zoneText,
+  type DnssecAlgorithm,
 } from '../../src/dnssec/index.js';
 
-const vectors = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'dnssec', 'rfc-vectors.json'), 'utf8')) as
-  { keys: { id: string; owner: string; dnskey: string; keyTag: number; ds?: { digestType: number; digest: string } }[] };
+const vectors = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'dnssec', 'rfc-vectors.json'), 'utf8')) as {
+  keys: { id: string; owner: string; dnskey: string; keyTag: number; ds?: { digestType: number; digest: string } }[];
+};
 
 function softwareKey(alg: DnssecAlgorithm) {
   const info = DNSSEC_ALGORITHMS[alg];
@@ -30,8 +40,13 @@ describe('ldns-verify-zone accepts zones signed through src/dnssec with node:cry
     const dnskey = dnskeyRdata(alg, publicKey);
     const now = Math.floor(Date.now() / 1000);
     const zone = await signZone({
-      origin: 'example.test.', records: exampleZone('example.test.'), algorithm: alg, dnskey,
-      sign: keyObjectSigner(alg, privateKey), inception: now - 3600, expiration: now + 7 * 86400,
+      origin: 'example.test.',
+      records: exampleZone('example.test.'),
+      algorithm: alg,
+      dnskey,
+      sign: keyObjectSigner(alg, privateKey),
+      inception: now - 3600,
+      expiration: now + 7 * 86400,
     });
     const good = await ldnsVerifyZone(zoneText(zone.records));
     expect(good.output).toMatch(/verified/);
@@ -49,8 +64,13 @@ describe('ldns-verify-zone accepts zones signed through src/dnssec with node:cry
     const dnskey = dnskeyRdata(13, publicKey);
     const now = Math.floor(Date.now() / 1000);
     const zone = await signZone({
-      origin: 'example.test.', records: exampleZone('example.test.'), algorithm: 13, dnskey,
-      sign: keyObjectSigner(13, privateKey), inception: now - 7 * 86400, expiration: now - 86400,
+      origin: 'example.test.',
+      records: exampleZone('example.test.'),
+      algorithm: 13,
+      dnskey,
+      sign: keyObjectSigner(13, privateKey),
+      inception: now - 7 * 86400,
+      expiration: now - 86400,
     });
     expect((await ldnsVerifyZone(zoneText(zone.records))).ok).toBe(false);
   });

@@ -9,19 +9,42 @@ import { createECDH, createPrivateKey, createPublicKey, sign as cryptoSign, type
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  a, dnskeyRdata, dnskeyToKeyObject, keyTag, mx, signingInput, verifyWithDnskey, keyObjectSigner,
-  RRTYPE, type DnssecAlgorithm, type Rr, type RrsigFields,
+  a,
+  dnskeyRdata,
+  dnskeyToKeyObject,
+  keyTag,
+  mx,
+  signingInput,
+  verifyWithDnskey,
+  keyObjectSigner,
+  RRTYPE,
+  type DnssecAlgorithm,
+  type Rr,
+  type RrsigFields,
 } from '../../src/dnssec/index.js';
 
 interface KeyVector {
-  id: string; source: string; owner: string; dnskey: string; keyTag: number;
-  ds?: { digestType: number; digest: string }; privateKey?: Record<string, string>;
+  id: string;
+  source: string;
+  owner: string;
+  dnskey: string;
+  keyTag: number;
+  ds?: { digestType: number; digest: string };
+  privateKey?: Record<string, string>;
 }
 interface SigVector {
-  id: string; source: string; key: string; rrset: { owner: string; ttl: number; type: 'A' | 'MX'; rdata: string }[];
-  rrsig: string; signingInput?: string; deterministic: boolean;
+  id: string;
+  source: string;
+  key: string;
+  rrset: { owner: string; ttl: number; type: 'A' | 'MX'; rdata: string }[];
+  rrsig: string;
+  signingInput?: string;
+  deterministic: boolean;
 }
-const vectors = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'dnssec', 'rfc-vectors.json'), 'utf8')) as { keys: KeyVector[]; signatures: SigVector[] };
+const vectors = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'dnssec', 'rfc-vectors.json'), 'utf8')) as {
+  keys: KeyVector[];
+  signatures: SigVector[];
+};
 
 /** "256 3 8 <base64>" → RDATA. Parsing is done here, independently of the code under test. */
 function parseDnskey(text: string): Buffer {
@@ -42,8 +65,14 @@ function parseRrsig(text: string): { fields: RrsigFields; signature: Buffer } {
   const [type, alg, labels, ttl, exp, inc, tag, signer, ...sig] = text.split(/\s+/);
   return {
     fields: {
-      typeCovered: RRTYPE[type as keyof typeof RRTYPE], algorithm: Number(alg) as DnssecAlgorithm, labels: Number(labels),
-      originalTtl: Number(ttl), expiration: parseTime(exp!), inception: parseTime(inc!), keyTag: Number(tag), signerName: signer!,
+      typeCovered: RRTYPE[type as keyof typeof RRTYPE],
+      algorithm: Number(alg) as DnssecAlgorithm,
+      labels: Number(labels),
+      originalTtl: Number(ttl),
+      expiration: parseTime(exp!),
+      inception: parseTime(inc!),
+      keyTag: Number(tag),
+      signerName: signer!,
     },
     signature: Buffer.from(sig.join(''), 'base64'),
   };
@@ -61,7 +90,20 @@ function privateKeyOf(k: KeyVector): KeyObject {
   const alg = parseDnskey(k.dnskey)[3];
   const u = (b64: string) => Buffer.from(b64, 'base64').toString('base64url');
   if (alg === 8 || alg === 10) {
-    return createPrivateKey({ key: { kty: 'RSA', n: u(p.Modulus!), e: u(p.PublicExponent!), d: u(p.PrivateExponent!), p: u(p.Prime1!), q: u(p.Prime2!), dp: u(p.Exponent1!), dq: u(p.Exponent2!), qi: u(p.Coefficient!) }, format: 'jwk' });
+    return createPrivateKey({
+      key: {
+        kty: 'RSA',
+        n: u(p.Modulus!),
+        e: u(p.PublicExponent!),
+        d: u(p.PrivateExponent!),
+        p: u(p.Prime1!),
+        q: u(p.Prime2!),
+        dp: u(p.Exponent1!),
+        dq: u(p.Exponent2!),
+        qi: u(p.Coefficient!),
+      },
+      format: 'jwk',
+    });
   }
   const d = Buffer.from(p.PrivateKey!, 'base64');
   if (alg === 15) {
@@ -73,7 +115,10 @@ function privateKeyOf(k: KeyVector): KeyObject {
   ecdh.setPrivateKey(d);
   const pub = ecdh.getPublicKey();
   const n = (pub.length - 1) / 2;
-  return createPrivateKey({ key: { kty: 'EC', crv, d: d.toString('base64url'), x: pub.subarray(1, 1 + n).toString('base64url'), y: pub.subarray(1 + n).toString('base64url') }, format: 'jwk' });
+  return createPrivateKey({
+    key: { kty: 'EC', crv, d: d.toString('base64url'), x: pub.subarray(1, 1 + n).toString('base64url'), y: pub.subarray(1 + n).toString('base64url') },
+    format: 'jwk',
+  });
 }
 
 describe('key tags (RFC 4034 Appendix B) match the RFC examples', () => {
@@ -124,7 +169,16 @@ describe('RRSIG signing input (RFC 4034 §3.1.8.1) reproduces the RFC signatures
   });
 
   test('RRset order and duplicates do not change the signing input (canonical RDATA order, RFC 4034 §6.3)', () => {
-    const f: RrsigFields = { typeCovered: RRTYPE.A, algorithm: 13, labels: 3, originalTtl: 3600, expiration: 2, inception: 1, keyTag: 1, signerName: 'example.net.' };
+    const f: RrsigFields = {
+      typeCovered: RRTYPE.A,
+      algorithm: 13,
+      labels: 3,
+      originalTtl: 3600,
+      expiration: 2,
+      inception: 1,
+      keyTag: 1,
+      signerName: 'example.net.',
+    };
     const x = a('www.example.net.', 3600, '192.0.2.9');
     const y = a('WWW.Example.NET', 3600, '192.0.2.10');
     const one = signingInput(f, [x, y]);

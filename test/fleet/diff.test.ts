@@ -28,8 +28,11 @@ async function variant(change: (r: RunResults) => void): Promise<string> {
 beforeAll(async () => {
   runDir = await mkdtemp(join(tmpdir(), 'hh-diff-run-'));
   tmp.push(runDir);
-  const r = await cli(['run', '--driver', 'softhsm', '--suite', 'discovery', '--suite', 'sessions', '--suite', 'suitability', '--suite', 'bench',
-    '--out', runDir, '--quiet'], {}, { timeoutMs: 900_000 });
+  const r = await cli(
+    ['run', '--driver', 'softhsm', '--suite', 'discovery', '--suite', 'sessions', '--suite', 'suitability', '--suite', 'bench', '--out', runDir, '--quiet'],
+    {},
+    { timeoutMs: 900_000 },
+  );
   if (!existsSync(join(runDir, 'results.json'))) throw new Error(`run wrote no results.json (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   original = JSON.parse(await readFile(join(runDir, 'results.json'), 'utf8'));
 }, 900_000);
@@ -73,7 +76,12 @@ describe('hsm-harness diff', () => {
     const byKind = Object.fromEntries(out.changes.map((c) => [c.kind, c]));
     expect(out.changes.map((c) => c.kind).sort()).toEqual(['golden', 'mechanism', 'verdict']);
     expect(byKind.golden).toEqual({
-      driver: 'softhsm', kind: 'golden', key: situation, old: 'CKR_BUFFER_TOO_SMALL', new: 'CKR_GENERAL_ERROR', regression: true,
+      driver: 'softhsm',
+      kind: 'golden',
+      key: situation,
+      old: 'CKR_BUFFER_TOO_SMALL',
+      new: 'CKR_GENERAL_ERROR',
+      regression: true,
     });
     expect(byKind.mechanism).toMatchObject({ key: 'CKM_ECDSA', old: 'offered', regression: true });
     expect(byKind.verdict).toMatchObject({ key: verdict.signer, old: verdictLabel(verdict), new: flippedTo, regression: flippedTo !== 'suitable' });
@@ -107,13 +115,18 @@ describe('hsm-harness diff', () => {
       await skipWithReason(ctx, `every signing latency in this run has a margin of error of ±80 % or more (best ±${sign.latency.rme.toFixed(0)} %)`);
     }
     // old − new > r·(old + new) needs new < old·(1 − r)/(1 + r); half of that is clearly beyond. The rate is 1000 / mean latency.
-    const slower = await withSign(i, (s) => { s.latency.mean /= ((1 - r) / (1 + r)) / 2; });
+    const slower = await withSign(i, (s) => {
+      s.latency.mean /= (1 - r) / (1 + r) / 2;
+    });
     const out = await cli(['diff', runDir, slower, '--format', 'json']);
     expect(out.code).toBe(1);
     expect(JSON.parse(out.stdout).changes).toEqual([
-      expect.objectContaining({ kind: 'throughput', driver: 'softhsm', key: `sign-latency ${sign.algorithm} c=1`, regression: true })]);
+      expect.objectContaining({ kind: 'throughput', driver: 'softhsm', key: `sign-latency ${sign.algorithm} c=1`, regression: true }),
+    ]);
     // Within: a move of a quarter of the margin.
-    const within = await withSign(i, (s) => { s.latency.mean /= 1 - r / 4; });
+    const within = await withSign(i, (s) => {
+      s.latency.mean /= 1 - r / 4;
+    });
     const same = await cli(['diff', runDir, within, '--format', 'json']);
     expect(same.code).toBe(0);
     expect(JSON.parse(same.stdout).changes).toEqual([]);
@@ -123,16 +136,18 @@ describe('hsm-harness diff', () => {
     const sign = signFigures()[0]!;
     const t = sign.threads[0]!;
     expect(t.rates.length).toBeGreaterThanOrEqual(2);
-    const factor = (Math.min(...t.rates) / Math.max(...t.rates)) / 2;
-    const scale = (f: number) => withSign(0, (s) => {
-      const x = s.threads[0]!;
-      x.rates = x.rates.map((v) => v * f);
-      Object.assign(x, { median: x.median * f, best: x.best * f, worst: x.worst * f });
-    });
+    const factor = Math.min(...t.rates) / Math.max(...t.rates) / 2;
+    const scale = (f: number) =>
+      withSign(0, (s) => {
+        const x = s.threads[0]!;
+        x.rates = x.rates.map((v) => v * f);
+        Object.assign(x, { median: x.median * f, best: x.best * f, worst: x.worst * f });
+      });
     const fewer = await cli(['diff', runDir, await scale(factor), '--format', 'json']);
     expect(fewer.code).toBe(1);
     expect(JSON.parse(fewer.stdout).changes).toEqual([
-      expect.objectContaining({ kind: 'throughput', key: `sign-threads ${sign.algorithm} c=${t.threads}`, regression: true })]);
+      expect.objectContaining({ kind: 'throughput', key: `sign-threads ${sign.algorithm} c=${t.threads}`, regression: true }),
+    ]);
     const more = await cli(['diff', runDir, await scale(1 / factor), '--format', 'json']);
     expect(more.code).toBe(0);
     expect(JSON.parse(more.stdout).changes).toEqual([expect.objectContaining({ kind: 'throughput', regression: false })]);
@@ -163,8 +178,12 @@ describe('hsm-harness diff', () => {
   });
 
   test('bad input: exit 2 with one line', async () => {
-    const bad = [['diff', runDir], ['diff', runDir, runDir, '--format', 'html'], ['diff', runDir, join(runDir, 'nope.json')],
-      ['diff', runDir, join(runDir, 'junit.xml')]];
+    const bad = [
+      ['diff', runDir],
+      ['diff', runDir, runDir, '--format', 'html'],
+      ['diff', runDir, join(runDir, 'nope.json')],
+      ['diff', runDir, join(runDir, 'junit.xml')],
+    ];
     for (const args of bad) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);

@@ -18,8 +18,17 @@ import { ROOT, cli, skipWithReason } from '../core/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const NO_CHROMIUM = `${CHROMIUM} is missing: install the Debian chromium package (node scripts/setup.mjs does)`;
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const LAUNCH_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
 const SHOTS = join(ROOT, 'reports', 'selftest-fleet');
 /** Drivers that need a container engine or the emulated card: merged when this machine has them. */
 const OPTIONAL = ['softhsm-container', 'bridge-container', 'nethsm', 'smartcard-hsm'];
@@ -49,12 +58,24 @@ beforeAll(async () => {
   const list = await cli(['drivers', '--json']);
   probes = JSON.parse(list.stdout);
   const extra = OPTIONAL.filter((id) => probes.find((p) => p.id === id)?.available);
-  runs.push(...await Promise.all([
-    harnessRun(['--driver', 'softhsm', '--driver', 'softhsm-p11kit', '--driver', 'pykmip', '--driver', 'pkcs11',
-      ...extra.flatMap((d) => ['--driver', d]), ...SUITES.flatMap((s) => ['--suite', s])]),
-    harnessRun(['--driver', 'softhsm', '--suite', 'bench']),
-    harnessRun(['--driver', 'softhsm', '--suite', 'bench']),
-  ]));
+  runs.push(
+    ...(await Promise.all([
+      harnessRun([
+        '--driver',
+        'softhsm',
+        '--driver',
+        'softhsm-p11kit',
+        '--driver',
+        'pykmip',
+        '--driver',
+        'pkcs11',
+        ...extra.flatMap((d) => ['--driver', d]),
+        ...SUITES.flatMap((s) => ['--suite', s]),
+      ]),
+      harnessRun(['--driver', 'softhsm', '--suite', 'bench']),
+      harnessRun(['--driver', 'softhsm', '--suite', 'bench']),
+    ])),
+  );
   site = join(await mkdtemp(join(tmpdir(), 'hh-fleet-site-')), 'site');
   tmp.push(dirname(site));
   // A directory, a directory, and a results.json file: all three ways of naming a run.
@@ -105,33 +126,60 @@ describe('the runs merged', () => {
 describe('the site', () => {
   let page: Page;
   let requests: () => string[];
-  let rows: { product: string; firmware: string; module: string; iface: string; cells: { signer: string; verdict: string; href: string; text: string }[];
-    drivers: string; last: string; lastHref: string }[];
+  let rows: {
+    product: string;
+    firmware: string;
+    module: string;
+    iface: string;
+    cells: { signer: string; verdict: string; href: string; text: string }[];
+    drivers: string;
+    last: string;
+    lastHref: string;
+  }[];
   let signers: string[];
 
   beforeAll(async () => {
     if (!browser) return;
     ({ page, requests } = await open(join(site, 'index.html')));
     signers = (await page.locator('table.matrix thead th').allTextContents()).slice(4, -2);
-    rows = await page.locator('table.matrix tbody tr').evaluateAll((trs, n) => trs.map((tr) => {
-      const td = [...tr.querySelectorAll('td')];
-      const text = (i: number) => td[i]!.textContent ?? '';
-      return {
-        product: text(0), firmware: text(1), module: text(2), iface: text(3),
-        cells: td.slice(4, 4 + n).map((c, i) => ({ signer: String(i), verdict: c.getAttribute('data-verdict') ?? '',
-          href: c.querySelector('a')?.getAttribute('href') ?? '', text: c.textContent ?? '' })),
-        drivers: text(4 + n), last: td[5 + n]!.querySelector('a')?.textContent ?? '', lastHref: td[5 + n]!.querySelector('a')?.getAttribute('href') ?? '',
-      };
-    }), (await page.locator('table.matrix thead th').count()) - 6);
-    rows.forEach((r) => r.cells.forEach((c, i) => { c.signer = signers[i]!; }));
+    rows = await page.locator('table.matrix tbody tr').evaluateAll(
+      (trs, n) =>
+        trs.map((tr) => {
+          const td = [...tr.querySelectorAll('td')];
+          const text = (i: number) => td[i]!.textContent ?? '';
+          return {
+            product: text(0),
+            firmware: text(1),
+            module: text(2),
+            iface: text(3),
+            cells: td.slice(4, 4 + n).map((c, i) => ({
+              signer: String(i),
+              verdict: c.getAttribute('data-verdict') ?? '',
+              href: c.querySelector('a')?.getAttribute('href') ?? '',
+              text: c.textContent ?? '',
+            })),
+            drivers: text(4 + n),
+            last: td[5 + n]!.querySelector('a')?.textContent ?? '',
+            lastHref: td[5 + n]!.querySelector('a')?.getAttribute('href') ?? '',
+          };
+        }),
+      (await page.locator('table.matrix thead th').count()) - 6,
+    );
+    for (const r of rows) for (const [i, c] of r.cells.entries()) c.signer = signers[i]!;
   });
 
   /** The row of one driver of one run, found by what a reader sees: product, firmware and the module's file name. */
   function rowOf(d: DriverReport) {
     const id = d.identity!;
     const file = basename(id.module?.path ?? id.server?.executable ?? '');
-    const found = rows.filter((r) => r.product === id.product && r.firmware === (id.firmware || '–') && r.module.includes(file)
-      && (!id.module || r.module.includes(` ${id.module.version}`)) && r.drivers.split(', ').includes(d.id));
+    const found = rows.filter(
+      (r) =>
+        r.product === id.product &&
+        r.firmware === (id.firmware || '–') &&
+        r.module.includes(file) &&
+        (!id.module || r.module.includes(` ${id.module.version}`)) &&
+        r.drivers.split(', ').includes(d.id),
+    );
     expect(found, `${d.id}: ${JSON.stringify(rows.map((r) => [r.product, r.firmware, r.module]))}`).toHaveLength(1);
     return found[0]!;
   }
@@ -151,7 +199,11 @@ describe('the site', () => {
     const judged = new Set(runs.flatMap((r) => r.results.drivers.flatMap((d) => d.suitability.map((v) => v.signer))));
     expect(new Set(signers)).toEqual(judged);
     // Cascade, BIND, Knot, OpenDNSSEC and PowerDNS are the signers the suitability suite knows.
-    for (const s of ['Cascade', 'BIND', 'Knot', 'OpenDNSSEC', 'PowerDNS']) expect(signers.some((x) => x.startsWith(s)), s).toBe(true);
+    for (const s of ['Cascade', 'BIND', 'Knot', 'OpenDNSSEC', 'PowerDNS'])
+      expect(
+        signers.some((x) => x.startsWith(s)),
+        s,
+      ).toBe(true);
   });
 
   test('each verdict cell shows the input verdict, its date, and links to the run and driver that proved it', async (ctx) => {
@@ -186,8 +238,11 @@ describe('the site', () => {
     for (const run of runs) {
       for (const d of tested(run.results)) {
         const row = rowOf(d);
-        const newest = runs.filter((r) => tested(r.results).some((x) => rowKey(x) === rowKey(d)))
-          .map((r) => r.results.finishedAt).sort().at(-1)!;
+        const newest = runs
+          .filter((r) => tested(r.results).some((x) => rowKey(x) === rowKey(d)))
+          .map((r) => r.results.finishedAt)
+          .sort()
+          .at(-1)!;
         expect(row.last, d.id).toBe(newest.slice(0, 10));
         expect((await follow(row.lastHref)).results.finishedAt).toBe(newest);
       }
@@ -200,10 +255,15 @@ describe('the site', () => {
   test('the Markdown and reStructuredText tables have the same rows and cells as the page', async (ctx) => {
     if (!browser) await skipWithReason(ctx, NO_CHROMIUM);
     const expected = rows.map((r) => [r.product, r.firmware, r.iface, r.module, ...r.cells.map((c) => c.verdict || '–'), r.last]);
-    const unescape = (s: string) => s.replace(/\\(.)/g, '$1');
+    const unescapeMd = (s: string) => s.replace(/\\(.)/g, '$1');
     const entities = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
     const md = (await readFile(join(site, 'tested-hsms.md'), 'utf8')).split('\n').filter((l) => l.startsWith('| '));
-    const mdRows = md.slice(1).map((l) => l.slice(2, -2).split(/(?<!\\) \| /).map((c) => entities(unescape(c))));
+    const mdRows = md.slice(1).map((l) =>
+      l
+        .slice(2, -2)
+        .split(/(?<!\\) \| /)
+        .map((c) => entities(unescapeMd(c))),
+    );
     expect(md[0]).toContain('| HSM | Firmware | Interface | Module |');
     expect(mdRows).toEqual(expected);
     const rst = await readFile(join(site, 'tested-hsms.rst'), 'utf8');
@@ -213,21 +273,23 @@ describe('the site', () => {
       const m = line.match(/^ {3}([* ]) - (.*)$/);
       if (!m) continue;
       if (m[1] === '*') rstRows.push([]);
-      rstRows.at(-1)!.push(unescape(m[2]!).trim());
+      rstRows.at(-1)!.push(unescapeMd(m[2]!).trim());
     }
     expect(rstRows.slice(1)).toEqual(expected);
   });
 
-  test('benchmark history: one point per benchmark run, with bench.json\'s figures, linked to its run', async (ctx) => {
+  test("benchmark history: one point per benchmark run, with bench.json's figures, linked to its run", async (ctx) => {
     if (!browser) await skipWithReason(ctx, NO_CHROMIUM);
     const benchRuns = runs.slice(1);
     const product = tested(benchRuns[0]!.results)[0]!.identity!.product;
     const section = page.locator(`section.bench[data-product="${product}"]`);
     await expect(section.count()).resolves.toBe(1);
-    const seriesRows = await section.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => ({
-      name: tr.querySelector('td.series')?.textContent ?? '',
-      points: [...tr.querySelectorAll('td.points a')].map((a) => ({ href: a.getAttribute('href') ?? '', text: a.textContent ?? '' })),
-    })));
+    const seriesRows = await section.locator('tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        name: tr.querySelector('td.series')?.textContent ?? '',
+        points: [...tr.querySelectorAll('td.points a')].map((a) => ({ href: a.getAttribute('href') ?? '', text: a.textContent ?? '' })),
+      })),
+    );
     type BenchJson = { records: { operation: string; algorithm: string; concurrency: number; opsPerSec: number }[] };
     const records = benchRuns.map((r) => JSON.parse(readFileSync(join(r.dir, 'bench.json'), 'utf8')) as BenchJson);
     const sign = records.map((b) => b.records.filter((x) => x.operation === 'sign-latency'));
@@ -308,7 +370,12 @@ describe('merge: bad input and hostile text', () => {
     await page.close();
     const md = await readFile(join(out, 'tested-hsms.md'), 'utf8');
     expect(md).not.toContain('<img');
-    expect(md.split('\n').filter((l) => l.startsWith('| ')).every((l) => l.split(/(?<!\\)\|/).length === md.split('\n')[2]!.split('|').length)).toBe(true);
+    expect(
+      md
+        .split('\n')
+        .filter((l) => l.startsWith('| '))
+        .every((l) => l.split(/(?<!\\)\|/).length === md.split('\n')[2]!.split('|').length),
+    ).toBe(true);
     const rst = await readFile(join(out, 'tested-hsms.rst'), 'utf8');
     expect(rst).toContain('Token \\<img');
   });

@@ -29,6 +29,7 @@ let token: { conf: string; dir: string };
 /** softhsm2-util's view of the token the generic driver tests. */
 let slot: { manufacturer: string; model: string; serial: string; firmware: string };
 
+// biome-ignore lint/suspicious/noExplicitAny: arbitrary JSON read back from the reports under test
 async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stderr: string; out: string; text: string; json: any }> {
   const out = await mkdtemp(join(tmpdir(), 'hh-schema-'));
   dirs.push(out);
@@ -40,7 +41,11 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<{ 
 }
 
 const generic = (extra: Record<string, string> = {}) => ({
-  HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: 'schema-token', HSM_PKCS11_PIN: PIN, SOFTHSM2_CONF: token.conf, ...extra,
+  HSM_PKCS11_MODULE: SOFTHSM_MODULE,
+  HSM_PKCS11_TOKEN: 'schema-token',
+  HSM_PKCS11_PIN: PIN,
+  SOFTHSM2_CONF: token.conf,
+  ...extra,
 });
 
 beforeAll(async () => {
@@ -109,8 +114,12 @@ describe('results.json written by hsm-harness run', () => {
     dirs.push(dir);
     const so = join(dir, 'failing.so');
     await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', so, join(ROOT, 'fixtures', 'fake-modules', 'failing-module.c')]);
-    const r = await run(['--driver', 'pkcs11', '--suite', 'discovery'],
-      { HSM_PKCS11_MODULE: so, HSM_PKCS11_TOKEN: 'fake-token', HSM_PKCS11_PIN: 'fake-pin-1234', FAKE_P11_MODE: 'segv-in-mechanisms' });
+    const r = await run(['--driver', 'pkcs11', '--suite', 'discovery'], {
+      HSM_PKCS11_MODULE: so,
+      HSM_PKCS11_TOKEN: 'fake-token',
+      HSM_PKCS11_PIN: 'fake-pin-1234',
+      FAKE_P11_MODE: 'segv-in-mechanisms',
+    });
     expect(r.code).toBe(1);
     expect(r.json.drivers[0].status).toBe('crash');
     expect(errorsOf(r.json)).toEqual([]);
@@ -118,31 +127,67 @@ describe('results.json written by hsm-harness run', () => {
 });
 
 describe('the schema is strict where it matters', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: arbitrary JSON read back from the reports under test
   let good: any;
   beforeAll(async () => {
     good = (await run(['--driver', 'softhsm', '--suite', 'discovery'])).json;
     expect(errorsOf(good)).toEqual([]);
   });
-  const mutated = (f: (r: any) => void) => { const r = structuredClone(good); f(r); return errorsOf(r); };
+  // biome-ignore lint/suspicious/noExplicitAny: arbitrary JSON read back from the reports under test
+  const mutated = (f: (r: any) => void) => {
+    const r = structuredClone(good);
+    f(r);
+    return errorsOf(r);
+  };
 
   test('identity and core fields: missing or misspelt is an error', () => {
-    expect(mutated((r) => { delete r.identity; })).not.toEqual([]);
-    expect(mutated((r) => { r.identity.harness.comit = 'x'; })).not.toEqual([]);
-    expect(mutated((r) => { delete r.drivers[0].identity; })).not.toEqual([]); // a driver that ran says what it was
-    expect(mutated((r) => { r.drivers[0].identity.token.serial = 'plain-serial'; })).not.toEqual([]); // marked hashed, but is not
-    expect(mutated((r) => { r.drivers[0].cases[0].status = 'passed'; })).not.toEqual([]);
-    expect(mutated((r) => { r.schemaVersion = 1; })).not.toEqual([]);
-    expect(mutated((r) => { r.finishedAt = 'yesterday'; })).not.toEqual([]);
+    expect(
+      mutated((r) => {
+        delete r.identity;
+      }),
+    ).not.toEqual([]);
+    expect(
+      mutated((r) => {
+        r.identity.harness.comit = 'x';
+      }),
+    ).not.toEqual([]);
+    expect(
+      mutated((r) => {
+        delete r.drivers[0].identity;
+      }),
+    ).not.toEqual([]); // a driver that ran says what it was
+    expect(
+      mutated((r) => {
+        r.drivers[0].identity.token.serial = 'plain-serial';
+      }),
+    ).not.toEqual([]); // marked hashed, but is not
+    expect(
+      mutated((r) => {
+        r.drivers[0].cases[0].status = 'passed';
+      }),
+    ).not.toEqual([]);
+    expect(
+      mutated((r) => {
+        r.schemaVersion = 1;
+      }),
+    ).not.toEqual([]);
+    expect(
+      mutated((r) => {
+        r.finishedAt = 'yesterday';
+      }),
+    ).not.toEqual([]);
   });
 
   test('suites may add data: new sections, details, driver fields and summary counts stay valid', () => {
-    expect(mutated((r) => {
-      r.drivers[0].sections.future = { anything: [1, 'two'] };
-      r.drivers[0].cases[0].details = { newObservation: true };
-      r.drivers[0].leftovers = { objects: 0 };
-      r.drivers[0].expectations = { file: 'drivers/softhsm.expect.json' };
-      r.summary.xfail = 0;
-    })).toEqual([]);
+    expect(
+      mutated((r) => {
+        r.drivers[0].sections.future = { anything: [1, 'two'] };
+        r.drivers[0].cases[0].details = { newObservation: true };
+        r.drivers[0].leftovers = { objects: 0 };
+        r.drivers[0].expectations = { file: 'drivers/softhsm.expect.json' };
+        r.summary.xfail = 0;
+      }),
+    ).toEqual([]);
   });
 
   test('the CLI rejects an old-version file with a clear error naming the version (exit 2)', async () => {

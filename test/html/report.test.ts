@@ -25,8 +25,17 @@ const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const OUT = join(ROOT, 'reports', 'selftest-html');
 const CHROMIUM = '/usr/bin/chromium';
 const NO_CHROMIUM = `${CHROMIUM} is missing: install the Debian chromium package (node scripts/setup.mjs does)`;
-const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const LAUNCH_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
 // Fast suites that fill the parts of the page worth looking at (about 15 s). All are registered: a missing
 // one makes the run a usage error here instead of silently skipping the checks that need it.
 // The bench suite is left out for time: its charts are checked below with figures given to the renderer.
@@ -53,7 +62,9 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) return;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
 });
-afterAll(async () => { await browser?.close(); });
+afterAll(async () => {
+  await browser?.close();
+});
 
 describe('index.html from a real SoftHSM run', () => {
   let results: RunResults;
@@ -64,11 +75,25 @@ describe('index.html from a real SoftHSM run', () => {
     if (!browser) return;
     if (!existsSync(join(ROOT, 'dist', 'src', 'reports', 'html.js'))) throw new Error('dist/ is stale or missing: run npx tsc -p . first');
     await rm(OUT, { recursive: true, force: true });
-    const args = [CLI, 'run', '--driver', 'softhsm', '--driver', 'pkcs11', '--driver', 'pykmip', ...SUITES.flatMap((s) => ['--suite', s]), '--out', OUT, '--quiet'];
+    const args = [
+      CLI,
+      'run',
+      '--driver',
+      'softhsm',
+      '--driver',
+      'pkcs11',
+      '--driver',
+      'pykmip',
+      ...SUITES.flatMap((s) => ['--suite', s]),
+      '--out',
+      OUT,
+      '--quiet',
+    ];
     // pkcs11 without a module is the unavailable driver whose reason the page must show.
     // Exit 1 (some case failed) still writes the reports, and the page must render that too.
-    const run = await exec('node', args, { env: { ...process.env, HSM_PKCS11_MODULE: '', HSM_PKCS11_URI: '' } })
-      .catch((err: { code?: number; stderr?: string }) => ({ stderr: err.stderr ?? String(err) }));
+    const run = await exec('node', args, { env: { ...process.env, HSM_PKCS11_MODULE: '', HSM_PKCS11_URI: '' } }).catch(
+      (err: { code?: number; stderr?: string }) => ({ stderr: err.stderr ?? String(err) }),
+    );
     if (!existsSync(join(OUT, 'index.html'))) throw new Error(`hsm-harness run wrote no index.html: ${run.stderr.slice(-2000)}`);
     results = JSON.parse(await readFile(join(OUT, 'results.json'), 'utf8'));
     ({ page, requests } = await open(join(OUT, 'index.html')));
@@ -97,7 +122,7 @@ describe('index.html from a real SoftHSM run', () => {
     expect(names).toEqual(expect.arrayContaining(['CKM_ECDSA', 'CKM_RSA_PKCS']));
   });
 
-  test("an unavailable driver shows why, in the matrix and in its section", async (ctx) => {
+  test('an unavailable driver shows why, in the matrix and in its section', async (ctx) => {
     if (!browser) await skipWithReason(ctx, NO_CHROMIUM);
     const reason = results.drivers.find((d) => d.id === 'pkcs11')!.availabilityReason;
     expect(reason).toMatch(/HSM_PKCS11_MODULE/);
@@ -118,8 +143,9 @@ describe('index.html from a real SoftHSM run', () => {
     const py = results.drivers.find((d) => d.id === 'pykmip')!;
     if (!py.available) await skipWithReason(ctx, `pykmip is unavailable here: ${py.availabilityReason}`);
     const ops = (py.sections.kmip as { operations: Record<string, { observed: string }> }).operations;
-    const rows = await page.locator('#driver-pykmip table.kmip-operations tbody tr').evaluateAll((trs) =>
-      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    const rows = await page
+      .locator('#driver-pykmip table.kmip-operations tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
     expect(rows.map((r) => r[0])).toEqual(Object.keys(ops));
     // Sign is the operation Cascade needs most; PyKMIP implements it (PyKMIP docs, "Operations").
     expect(rows.find((r) => r[0] === 'Sign')?.[2]).toBe('works');
@@ -151,18 +177,33 @@ describe('hostile and unknown content', () => {
   function results(): RunResults {
     const d = emptyDriverReport('evil<u>', `Token ${EVIL}`, 'pkcs11');
     Object.assign(d, {
-      available: true, status: 'ran', availabilityReason: `label ${EVIL}`,
+      available: true,
+      status: 'ran',
+      availabilityReason: `label ${EVIL}`,
       info: { label: EVIL, manufacturer: 'x" onmouseover="y' },
       mechanisms: [{ name: `CKM_${EVIL}`, code: 1, minKeySize: 0, maxKeySize: 0, flags: ['SIGN'] }],
       findings: [{ driver: 'evil', suite: 'discovery', kind: 'lie', text: EVIL }],
       cases: [{ driver: 'evil', suite: 'discovery', case: EVIL, status: 'fail', durationMs: 1, reason: EVIL, details: { label: EVIL } }],
       // A section no renderer knows: arrays of flat objects must become tables.
-      sections: { future: { rounds: [{ operation: 'sign', perSecond: 12 }, { operation: 'verify', perSecond: 34 }], note: EVIL } },
+      sections: {
+        future: {
+          rounds: [
+            { operation: 'sign', perSecond: 12 },
+            { operation: 'verify', perSecond: 34 },
+          ],
+          note: EVIL,
+        },
+      },
     });
     const drivers = [d];
     return {
-      schemaVersion: 1, tool: { name: 'hsm-harness', version: '0' }, startedAt: 'a', finishedAt: 'b',
-      environment: { node: 'v20', platform: 'linux', arch: 'x64', hostname: EVIL, ci: false }, drivers, summary: summarise(drivers),
+      schemaVersion: 1,
+      tool: { name: 'hsm-harness', version: '0' },
+      startedAt: 'a',
+      finishedAt: 'b',
+      environment: { node: 'v20', platform: 'linux', arch: 'x64', hostname: EVIL, ci: false },
+      drivers,
+      summary: summarise(drivers),
     };
   }
 
@@ -171,11 +212,30 @@ describe('hostile and unknown content', () => {
     const r = results();
     const latency = { samples: 10, mean: 1, p50: 1, p99: 2, min: 0.5, max: 3, sd: 0.2, rme: 1 };
     const rates = (v: number) => ({ rates: [v], median: v, best: v, worst: v, rme: 0, operationsPerBatch: 10 });
-    r.drivers[0].sections = { bench: {
-      mode: 'quick', budgetSeconds: 1, environment: {}, keygen: [], dnssec: [], threadLevels: [1, 2], rejected: [],
-      sign: [{ alg: 'ec-p256', algorithm: 'ECDSA P-256', dnssec: 'ECDSAP256SHA256', mechanism: 'CKM_ECDSA', latency, bareLoop: rates(10), vsBareLoop: 1,
-        verifiedSignatures: 3, threads: [1, 2].map((t) => ({ threads: t, ...rates(10 * t) })) }],
-    } };
+    r.drivers[0].sections = {
+      bench: {
+        mode: 'quick',
+        budgetSeconds: 1,
+        environment: {},
+        keygen: [],
+        dnssec: [],
+        threadLevels: [1, 2],
+        rejected: [],
+        sign: [
+          {
+            alg: 'ec-p256',
+            algorithm: 'ECDSA P-256',
+            dnssec: 'ECDSAP256SHA256',
+            mechanism: 'CKM_ECDSA',
+            latency,
+            bareLoop: rates(10),
+            vsBareLoop: 1,
+            verifiedSignatures: 3,
+            threads: [1, 2].map((t) => ({ threads: t, ...rates(10 * t) })),
+          },
+        ],
+      },
+    };
     const dir = await mkdtemp(join(tmpdir(), 'hh-html-'));
     try {
       const file = join(dir, 'index.html');

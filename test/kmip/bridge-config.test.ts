@@ -1,5 +1,5 @@
 /**
- * The cascade-hsm-bridge config writer, checked against the keys the bridge documents (kmip.md §7:
+ * The cascade-hsm-bridge config writer, checked against the keys the bridge documents (docs/kmip-profile.md §5;
  * crates/cfg/src/v1 and etc/config.toml for v1; the 0.1.0-alpha flat keys), and the driver's availability
  * rules. The bridge itself is not installed here, so its config is checked by shape.
  */
@@ -14,14 +14,19 @@ function parseToml(text: string): Record<string, Record<string, unknown>> {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const sec = /^\[([a-z0-9.-]+)\]$/.exec(line);
-    if (sec) { section = sec[1]!; out[section] ??= {}; continue; }
+    if (sec) {
+      section = sec[1]!;
+      out[section] ??= {};
+      continue;
+    }
     const kv = /^([a-z_-]+) = (.+)$/.exec(line);
     if (!kv) throw new Error(`not a TOML key/value line: ${line}`);
     const v = kv[2]!;
     let value: unknown;
     if (/^"([^"\\]|\\.)*"$/.test(v)) value = JSON.parse(v);
     else if (/^\d+$/.test(v)) value = Number(v);
-    else if (/^\{.*\}$/.test(v)) value = Object.fromEntries([...v.slice(1, -1).matchAll(/([a-z]+) = ("(?:[^"\\]|\\.)*")/g)].map((m) => [m[1], JSON.parse(m[2]!)]));
+    else if (/^\{.*\}$/.test(v))
+      value = Object.fromEntries([...v.slice(1, -1).matchAll(/([a-z]+) = ("(?:[^"\\]|\\.)*")/g)].map((m) => [m[1], JSON.parse(m[2]!)]));
     else throw new Error(`unsupported TOML value: ${v}`);
     if (kv[1]! in out[section]!) throw new Error(`duplicate key ${kv[1]}`);
     out[section]![kv[1]!] = value;
@@ -29,7 +34,14 @@ function parseToml(text: string): Record<string, Record<string, unknown>> {
   return out;
 }
 
-const cfg = { libPath: '/usr/lib/softhsm/libsofthsm2.so', host: '127.0.0.1', port: 15696, certPath: '/tmp/x y/server.pem', keyPath: '/tmp/x y/server.key', logFile: '/tmp/b.log' };
+const cfg = {
+  libPath: '/usr/lib/softhsm/libsofthsm2.so',
+  host: '127.0.0.1',
+  port: 15696,
+  certPath: '/tmp/x y/server.pem',
+  keyPath: '/tmp/x y/server.key',
+  logFile: '/tmp/b.log',
+};
 
 describe('cascade-hsm-bridge config', () => {
   test('v1 format uses exactly the documented sections and kebab-case keys', () => {

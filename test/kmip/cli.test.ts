@@ -24,18 +24,25 @@ describe('hsm-harness kmip decode/encode', () => {
       expect(JSON.parse(dec.stdout).type).toBeDefined();
       const child = execFile('node', [CLI, 'kmip', 'encode', '-']);
       const done = new Promise<string>((resolve, reject) => {
-        let out = '', err = '';
-        child.stdout!.on('data', (d) => { out += d; });
-        child.stderr!.on('data', (d) => { err += d; });
+        let out = '',
+          err = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+        });
+        child.stderr!.on('data', (d) => {
+          err += d;
+        });
         child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`encode exited ${code}: ${err}`))));
       });
       child.stdin!.end(dec.stdout);
       return (await done).trim();
     };
     const queue = [...vectors];
-    await Promise.all([0, 1, 2].map(async () => {
-      for (let v = queue.shift(); v; v = queue.shift()) expect(await roundTrip(v.hex), v.name).toBe(v.hex.toUpperCase());
-    }));
+    await Promise.all(
+      [0, 1, 2].map(async () => {
+        for (let v = queue.shift(); v; v = queue.shift()) expect(await roundTrip(v.hex), v.name).toBe(v.hex.toUpperCase());
+      }),
+    );
   });
 
   test('names render: operations, enumerations, ISO dates', async () => {

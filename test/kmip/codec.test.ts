@@ -27,7 +27,11 @@ describe('KMIP spec §9.1.2 primitive examples', () => {
       else if (v.type === 'Structure') expect((item.value as Item[]).map((c) => ({ ...toJson(c), tag: tagHex(c.tag) }))).toEqual(v.children);
       else expect(toJson(item).value).toEqual(v.value);
       expect(encode(item).toString('hex').toUpperCase()).toBe(v.hex);
-      expect(encode(fromJson(toJson(item))).toString('hex').toUpperCase()).toBe(v.hex);
+      expect(
+        encode(fromJson(toJson(item)))
+          .toString('hex')
+          .toUpperCase(),
+      ).toBe(v.hex);
     });
   }
 });
@@ -46,7 +50,12 @@ describe('published KMIP test-case messages', () => {
       expect(version(child(header, 'Protocol Version'))).toBe(f.version);
       expect(numberOf(header, 'Batch Count')).toBe(f.batchCount);
       const items = children(msg, 'Batch Item');
-      expect(items.map((b) => { const o = numberOf(b, 'Operation'); return o === undefined ? null : operationName(o); })).toEqual(f.operations);
+      expect(
+        items.map((b) => {
+          const o = numberOf(b, 'Operation');
+          return o === undefined ? null : operationName(o);
+        }),
+      ).toEqual(f.operations);
       if (f.timeStamp) expect(child(header, 'Time Stamp')?.value).toBe(BigInt(f.timeStamp));
       if (f.maximumResponseSize) expect(numberOf(header, 'Maximum Response Size')).toBe(f.maximumResponseSize);
       if (f.username) {
@@ -92,7 +101,12 @@ describe('strict decoding errors carry offset and tag path', () => {
   const dv = hex(cases.vectors[0].hex); // Discover Versions request, 104 bytes
 
   const err = (b: Uint8Array, opts?: Parameters<typeof decode>[1]) => {
-    try { decode(b, opts); } catch (e) { expect(e).toBeInstanceOf(TtlvError); return e as TtlvError; }
+    try {
+      decode(b, opts);
+    } catch (e) {
+      expect(e).toBeInstanceOf(TtlvError);
+      return e as TtlvError;
+    }
     throw new Error('decoded without error');
   };
 
@@ -152,7 +166,7 @@ describe('strict decoding errors carry offset and tag path', () => {
 
 // ---- property-based round trips ----
 
-const tagArb = fc.oneof(fc.constantFrom(...[0x420008, 0x42005C, 0x420094, 0x42000B, 0x420020]), fc.integer({ min: 0x540000, max: 0x54ffff }));
+const tagArb = fc.oneof(fc.constantFrom(...[0x420008, 0x42005c, 0x420094, 0x42000b, 0x420020]), fc.integer({ min: 0x540000, max: 0x54ffff }));
 const leaf: fc.Arbitrary<Item> = fc.oneof(
   fc.record({ tag: tagArb, type: fc.constant('Integer' as const), value: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) }),
   fc.record({ tag: tagArb, type: fc.constant('LongInteger' as const), value: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }) }),
@@ -165,48 +179,60 @@ const leaf: fc.Arbitrary<Item> = fc.oneof(
   fc.record({ tag: tagArb, type: fc.constant('Interval' as const), value: fc.integer({ min: 0, max: 2 ** 32 - 1 }) }),
 );
 const tree: fc.Arbitrary<Item> = fc.letrec<{ item: Item }>((tie) => ({
-  item: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf,
-    fc.record({ tag: tagArb, type: fc.constant('Structure' as const), value: fc.array(tie('item'), { maxLength: 5 }) })),
+  item: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leaf,
+    fc.record({ tag: tagArb, type: fc.constant('Structure' as const), value: fc.array(tie('item'), { maxLength: 5 }) }),
+  ),
 })).item;
 
-const normal = (i: Item): unknown => (i.type === 'Structure' ? { ...i, value: i.value.map(normal) }
-  : i.type === 'ByteString' ? { ...i, value: Buffer.from(i.value).toString('hex') } : i);
+const normal = (i: Item): unknown =>
+  i.type === 'Structure' ? { ...i, value: i.value.map(normal) } : i.type === 'ByteString' ? { ...i, value: Buffer.from(i.value).toString('hex') } : i;
 
 describe('properties', () => {
   test('decode(encode(x)) == x, length is a multiple of 8, and the JSON form round-trips', () => {
-    fc.assert(fc.property(tree, (item) => {
-      const b = encode(item);
-      expect(b.length % 8).toBe(0);
-      expect(normal(decode(b))).toEqual(normal(item));
-      expect(encode(fromJson(JSON.parse(JSON.stringify(toJson(item))))).equals(b)).toBe(true);
-    }), { numRuns: 400 });
+    fc.assert(
+      fc.property(tree, (item) => {
+        const b = encode(item);
+        expect(b.length % 8).toBe(0);
+        expect(normal(decode(b))).toEqual(normal(item));
+        expect(encode(fromJson(JSON.parse(JSON.stringify(toJson(item))))).equals(b)).toBe(true);
+      }),
+      { numRuns: 400 },
+    );
   });
 
-  test('Big Integer bytes are minimal two\'s complement, a multiple of 8', () => {
-    fc.assert(fc.property(fc.bigInt({ min: -(2n ** 2100n), max: 2n ** 2100n }), (v) => {
-      const b = bigToBytes(v);
-      expect(b.length % 8).toBe(0);
-      expect(bigFromBytes(b)).toBe(v);
-      if (b.length > 8) expect(bigFromBytes(b.subarray(8))).not.toBe(v);
-    }));
+  test("Big Integer bytes are minimal two's complement, a multiple of 8", () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(2n ** 2100n), max: 2n ** 2100n }), (v) => {
+        const b = bigToBytes(v);
+        expect(b.length % 8).toBe(0);
+        expect(bigFromBytes(b)).toBe(v);
+        if (b.length > 8) expect(bigFromBytes(b.subarray(8))).not.toBe(v);
+      }),
+    );
   });
 
   test('fuzz: decoding arbitrary or mutated bytes only ever throws TtlvError', () => {
     const seeds = cases.vectors.map((v: { hex: string }) => hex(v.hex));
-    const mutated = fc.tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), fc.nat())
+    const mutated = fc
+      .tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), fc.nat())
       .map(([seed, edits, cut]) => {
         const b = Buffer.from(seed);
         for (const [pos, val] of edits) b[pos % b.length] = val;
         return cut % 5 === 0 ? b.subarray(0, cut % b.length) : b;
       });
-    fc.assert(fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), mutated), (b) => {
-      try {
-        const item = decode(b);
-        // Anything that decodes must re-encode to the same bytes or differ only in non-canonical Big Integer padding.
-        if (!JSON.stringify(toJson(item)).includes('BigInteger')) expect(encode(item).equals(Buffer.from(b))).toBe(true);
-      } catch (e) {
-        if (!(e instanceof TtlvError)) throw e;
-      }
-    }), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), mutated), (b) => {
+        try {
+          const item = decode(b);
+          // Anything that decodes must re-encode to the same bytes or differ only in non-canonical Big Integer padding.
+          if (!JSON.stringify(toJson(item)).includes('BigInteger')) expect(encode(item).equals(Buffer.from(b))).toBe(true);
+        } catch (e) {
+          if (!(e instanceof TtlvError)) throw e;
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

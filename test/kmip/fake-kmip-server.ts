@@ -66,9 +66,19 @@ export async function startFakeKmipServer(dir: string, respond: (request: Item) 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    host: '127.0.0.1', port: (server.address() as AddressInfo).port, ca: pki.ca,
-    get connections() { return state.connections; },
-    get requests() { return state.requests; },
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); for (const s of sockets) s.destroy(); }),
+    host: '127.0.0.1',
+    port: (server.address() as AddressInfo).port,
+    ca: pki.ca,
+    get connections() {
+      return state.connections;
+    },
+    get requests() {
+      return state.requests;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
   } as FakeKmipServer;
 }

@@ -7,7 +7,14 @@ import { existsSync } from 'node:fs';
 import { driver } from '../../drivers/pykmip.js';
 import { KmipClient } from '../../src/kmip/client.js';
 
-const running = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const running = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 test('restart after the server was killed, then a clean stop', async () => {
   const started = await driver.start(process.env);
@@ -15,8 +22,7 @@ test('restart after the server was killed, then a clean stop', async () => {
   const first = started.resources.pids[0]!;
   try {
     process.kill(-first, 'SIGKILL');
-    await expect(KmipClient.connect(conn, { timeoutMs: 2000 }).then((c) => c.query()))
-      .rejects.toThrow();
+    await expect(KmipClient.connect(conn, { timeoutMs: 2000 }).then((c) => c.query())).rejects.toThrow();
     await conn.restart!();
     const second = started.resources.pids[0]!;
     expect(second).not.toBe(first);

@@ -19,8 +19,11 @@ describe('hsm-harness run --driver pykmip --driver cascade-hsm-bridge', () => {
     const out = await mkdtemp(join(tmpdir(), 'hh-kmip-'));
     const env = { ...process.env };
     for (const k of ['KMIP_BRIDGE_ADDR', 'KMIP_BRIDGE_BIN', 'KMIP_USERNAME', 'KMIP_PASSWORD', 'KMIP_CA', 'KMIP_INSECURE']) delete env[k];
-    await exec('node', [CLI, 'run', '--driver', 'pykmip', '--driver', 'cascade-hsm-bridge', '--suite', 'kmip', '--suite', 'kmip-robustness', '--out', out], { env })
-      .catch((err) => { if (err.code !== 1) throw err; });
+    await exec('node', [CLI, 'run', '--driver', 'pykmip', '--driver', 'cascade-hsm-bridge', '--suite', 'kmip', '--suite', 'kmip-robustness', '--out', out], {
+      env,
+    }).catch((err) => {
+      if (err.code !== 1) throw err;
+    });
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
     await rm(out, { recursive: true, force: true });
   }, 120_000);
@@ -30,8 +33,16 @@ describe('hsm-harness run --driver pykmip --driver cascade-hsm-bridge', () => {
 
   test('the Cascade-profile cases PyKMIP supports pass', () => {
     expect(pykmip().status).toBe('ran');
-    for (const n of ['tls', 'query', 'discover-versions', 'create-key-pair-rsa-2048', 'get-public-key-rsa-2048', 'activate-rsa-2048',
-      'sign-batched-rsa-2048', 'modify-attribute-name-rsa-2048']) {
+    for (const n of [
+      'tls',
+      'query',
+      'discover-versions',
+      'create-key-pair-rsa-2048',
+      'get-public-key-rsa-2048',
+      'activate-rsa-2048',
+      'sign-batched-rsa-2048',
+      'modify-attribute-name-rsa-2048',
+    ]) {
       expect(kase('kmip', `cascade/${n}`)?.status, n).toBe('pass');
     }
     expect(pykmip().capabilities['kmip:cascade-profile']).toBe(true);
@@ -52,7 +63,11 @@ describe('hsm-harness run --driver pykmip --driver cascade-hsm-bridge', () => {
   });
 
   test('TLS 1.2-only is flagged as a finding, and the KMIP section is filled', () => {
-    const s = pykmip().sections.kmip as { tls: { version: string; tls13Supported: boolean }; operations: Record<string, { observed: string }>; server: { vendorIdentification: string } };
+    const s = pykmip().sections.kmip as {
+      tls: { version: string; tls13Supported: boolean };
+      operations: Record<string, { observed: string }>;
+      server: { vendorIdentification: string };
+    };
     expect(s.tls.version).toBe('TLSv1.2');
     expect(s.tls.tls13Supported).toBe(false);
     expect(pykmip().findings.some((f) => /TLS 1\.3/.test(f.text))).toBe(true);

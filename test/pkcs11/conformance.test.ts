@@ -2,7 +2,7 @@
  * The discovery, keygen, sessions and suitability suites end to end: the built CLI runs them on real
  * SoftHSM (in-process, through p11-kit, and as a "physical" token through the generic pkcs11 driver), and
  * the mechanism table is checked against OpenSC's pkcs11-tool on the same token as an independent oracle.
- * Expected codes and findings come from the PKCS#11 specification and pkcs11.md, not from the suites.
+ * Expected codes and findings come from the PKCS#11 specification and docs/pkcs11-notes.md, not from the suites.
  */
 import { describe, expect, test, beforeAll, afterAll } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -31,14 +31,24 @@ beforeAll(async () => {
   store = await SoftHsmStore.create();
   const token = await store.addToken('hh-conformance');
   const env = {
-    ...process.env, ...store.env,
-    HSM_PKCS11_MODULE: SOFTHSM_MODULE, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin, HSM_PKCS11_URI: '', HSM_ALLOW_WRONG_PIN: '',
+    ...process.env,
+    ...store.env,
+    HSM_PKCS11_MODULE: SOFTHSM_MODULE,
+    HSM_PKCS11_TOKEN: token.label,
+    HSM_PKCS11_PIN: token.pin,
+    HSM_PKCS11_URI: '',
+    HSM_ALLOW_WRONG_PIN: '',
   };
-  const run = exec('node', [CLI, 'run', '--driver', 'softhsm', '--driver', 'softhsm-p11kit', '--driver', 'pkcs11',
-    ...SUITES.flatMap((s) => ['--suite', s]), '--out', out], { env });
+  const run = exec(
+    'node',
+    [CLI, 'run', '--driver', 'softhsm', '--driver', 'softhsm-p11kit', '--driver', 'pkcs11', ...SUITES.flatMap((s) => ['--suite', s]), '--out', out],
+    { env },
+  );
   const tool = exec('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', token.label, '--list-mechanisms'], { env });
   toolOutput = (await tool).stdout;
-  await run.catch((err: { stdout?: string; stderr?: string }) => { throw new Error(`hsm-harness run failed: ${err.stderr ?? err}`); });
+  await run.catch((err: { stdout?: string; stderr?: string }) => {
+    throw new Error(`hsm-harness run failed: ${err.stderr ?? err}`);
+  });
   results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
   // A hang guard, not a speed check: three drivers exercise every function of every DNSSEC mechanism on a shared machine.
 }, 600_000);
@@ -62,14 +72,23 @@ describe('conformance suites on SoftHSM', () => {
       expect(d.cases.find((c) => c.suite === 'cleanup')?.status).toBe('pass');
     }
     // In-process SoftHSM 2.6.1 does everything these suites ask for, except two hashing ECDSA mechanisms it does not list.
-    const notListed = (d: DriverReport) => d.cases.filter((c) => c.status !== 'pass').map((c) => `${c.suite}/${c.case}`).sort();
+    const notListed = (d: DriverReport) =>
+      d.cases
+        .filter((c) => c.status !== 'pass')
+        .map((c) => `${c.suite}/${c.case}`)
+        .sort();
     expect(notListed(driver('softhsm'))).toEqual(['discovery/exercise/CKM_ECDSA_SHA256', 'discovery/exercise/CKM_ECDSA_SHA384']);
     // Through p11-kit, EdDSA and AES key wrap are not forwarded either; the suites say so without any expectations entry.
     const remote = driver('softhsm-p11kit').cases.filter((c) => c.status !== 'pass');
     expect(notListed(driver('softhsm-p11kit'))).toEqual([
-      'discovery/exercise/CKM_AES_KEY_WRAP', 'discovery/exercise/CKM_AES_KEY_WRAP_PAD', 'discovery/exercise/CKM_ECDSA_SHA256',
-      'discovery/exercise/CKM_ECDSA_SHA384', 'discovery/exercise/CKM_EC_EDWARDS_KEY_PAIR_GEN', 'discovery/exercise/CKM_EDDSA',
-      'keygen/generate/ed25519', 'keygen/policy/ed25519',
+      'discovery/exercise/CKM_AES_KEY_WRAP',
+      'discovery/exercise/CKM_AES_KEY_WRAP_PAD',
+      'discovery/exercise/CKM_ECDSA_SHA256',
+      'discovery/exercise/CKM_ECDSA_SHA384',
+      'discovery/exercise/CKM_EC_EDWARDS_KEY_PAIR_GEN',
+      'discovery/exercise/CKM_EDDSA',
+      'keygen/generate/ed25519',
+      'keygen/policy/ed25519',
     ]);
     for (const c of remote.filter((x) => x.status === 'unsupported')) {
       expect(c.reason).toMatch(/not offered \(not in C_GetMechanismList\)|is not in the token's mechanism list/);
@@ -104,20 +123,38 @@ describe('conformance suites on SoftHSM', () => {
   test("the mechanism table matches OpenSC pkcs11-tool's --list-mechanisms on the same token", () => {
     const rows = driver('pkcs11').mechanisms;
     // pkcs11-tool lines look like "  RSA-PKCS, keySize={512,16384}, encrypt, decrypt, sign, ...".
-    const toolRows = toolOutput.split('\n').filter((l) => l.startsWith('  ')).map((l) => {
-      const parts = l.trim().split(', ');
-      const name = parts[0]!;
-      const size = /^keySize=\{(\d+),(\d+)\}$/.exec(parts[1] ?? '');
-      return { name, min: size ? Number(size[1]) : 0, max: size ? Number(size[2]) : 0, flags: parts.slice(size ? 2 : 1) };
-    });
+    const toolRows = toolOutput
+      .split('\n')
+      .filter((l) => l.startsWith('  '))
+      .map((l) => {
+        const parts = l.trim().split(', ');
+        const name = parts[0]!;
+        const size = /^keySize=\{(\d+),(\d+)\}$/.exec(parts[1] ?? '');
+        return { name, min: size ? Number(size[1]) : 0, max: size ? Number(size[2]) : 0, flags: parts.slice(size ? 2 : 1) };
+      });
     expect(toolRows.length).toBeGreaterThan(20);
     expect(rows.length).toBe(toolRows.length);
     // OpenSC prints CKM_X_Y as X-Y, and mechtype-0x… for types it has no name for.
     const TOOL_FLAG: Record<string, string> = {
-      encrypt: 'ENCRYPT', decrypt: 'DECRYPT', sign: 'SIGN', verify: 'VERIFY', wrap: 'WRAP', unwrap: 'UNWRAP', derive: 'DERIVE',
-      digest: 'DIGEST', generate: 'GENERATE', generate_key_pair: 'GENERATE_KEY_PAIR', hw: 'HW', sign_recover: 'SIGN_RECOVER',
-      verify_recover: 'VERIFY_RECOVER', 'EC F_P': 'EC_F_P', 'EC F_2M': 'EC_F_2M', 'EC parameters': 'EC_ECPARAMETERS',
-      'EC OID': 'EC_NAMEDCURVE', 'EC uncompressed': 'EC_UNCOMPRESS', 'EC compressed': 'EC_COMPRESS',
+      encrypt: 'ENCRYPT',
+      decrypt: 'DECRYPT',
+      sign: 'SIGN',
+      verify: 'VERIFY',
+      wrap: 'WRAP',
+      unwrap: 'UNWRAP',
+      derive: 'DERIVE',
+      digest: 'DIGEST',
+      generate: 'GENERATE',
+      generate_key_pair: 'GENERATE_KEY_PAIR',
+      hw: 'HW',
+      sign_recover: 'SIGN_RECOVER',
+      verify_recover: 'VERIFY_RECOVER',
+      'EC F_P': 'EC_F_P',
+      'EC F_2M': 'EC_F_2M',
+      'EC parameters': 'EC_ECPARAMETERS',
+      'EC OID': 'EC_NAMEDCURVE',
+      'EC uncompressed': 'EC_UNCOMPRESS',
+      'EC compressed': 'EC_COMPRESS',
     };
     for (const t of toolRows) {
       const hex = /^mechtype-0x([0-9A-Fa-f]+)$/.exec(t.name);
@@ -155,9 +192,21 @@ describe('conformance suites on SoftHSM', () => {
 
   test('key policy, encodings and known SoftHSM deviations are recorded', () => {
     const d = driver('softhsm');
-    for (const cap of ['keygen:rsa-2048', 'keygen:rsa-4096', 'keygen:ec-p256', 'keygen:ec-p521', 'keygen:ed25519', 'ec-point:der',
-      'id-binary-16', 'id-binary-20', 'set-label', 'create-object', 'random']) expect(d.capabilities[cap], cap).toBe(true);
-    // pkcs11.md §2: P-256 CKA_EC_POINT is 04 41 04‖X‖Y (67 bytes); Ed25519 is DER-wrapped too (34 bytes).
+    for (const cap of [
+      'keygen:rsa-2048',
+      'keygen:rsa-4096',
+      'keygen:ec-p256',
+      'keygen:ec-p521',
+      'keygen:ed25519',
+      'ec-point:der',
+      'id-binary-16',
+      'id-binary-20',
+      'set-label',
+      'create-object',
+      'random',
+    ])
+      expect(d.capabilities[cap], cap).toBe(true);
+    // PKCS#11 2.40 mechanisms §2.3; docs/pkcs11-notes.md §6: P-256 CKA_EC_POINT is 04 41 04‖X‖Y (67 bytes); Ed25519 is DER-wrapped too (34 bytes).
     expect(d.cases.find((c) => c.case === 'generate/ec-p256')?.details).toMatchObject({ ecPointEncoding: 'der-octet-string', ecPointBytes: 67 });
     expect(d.cases.find((c) => c.case === 'generate/ed25519')?.details).toMatchObject({ ecPointEncoding: 'der-octet-string', ecPointBytes: 34 });
     // SoftHSMv2#559: EdDSA sizes 256/456.
@@ -181,7 +230,11 @@ describe('conformance suites on SoftHSM', () => {
 describe('signer profiles', () => {
   const profile = (id: string) => loadProfiles().find((p) => p.id === id)!;
   // Every capability any profile names, all true: a token that can do everything.
-  const everything = Object.fromEntries(loadProfiles().flatMap((p) => p.requirements.flatMap((r) => [...(r.all ?? []), ...(r.any ?? []).flat()])).map((c) => [c, true]));
+  const everything = Object.fromEntries(
+    loadProfiles()
+      .flatMap((p) => p.requirements.flatMap((r) => [...(r.all ?? []), ...(r.any ?? []).flat()]))
+      .map((c) => [c, true]),
+  );
 
   test('every requirement names its source', () => {
     for (const p of loadProfiles()) for (const r of p.requirements) expect(r.source, `${p.id}: ${r.need}`).toMatch(/\S{6,}/);
@@ -191,7 +244,7 @@ describe('signer profiles', () => {
     for (const p of loadProfiles()) expect(verdictFor(p, everything).verdict.suitable, p.id).toBe(true);
   });
 
-  test('Knot needs C_CreateObject (pkcs11.md §6); Cascade only loses relabelling without C_SetAttributeValue', () => {
+  test('Knot needs C_CreateObject (docs/pkcs11-notes.md §9); Cascade only loses relabelling without C_SetAttributeValue', () => {
     const knot = verdictFor(profile('knot'), { ...everything, 'create-object': false }).verdict;
     expect(knot.suitable).toBe(false);
     expect(knot.reasons.join(' ')).toMatch(/missing: .*C_CreateObject.*create-object = false/);
@@ -217,7 +270,9 @@ describe('signer profiles', () => {
 
   test('one working algorithm is enough where a signer offers alternatives', () => {
     const req = profile('cascade').requirements[0]!;
-    expect(evaluate(req, { 'keygen:ec-p256': true, 'sign:CKM_ECDSA/ec-p256': true, 'ecdsa-raw-signature': true, 'dnssec:13': true, 'keygen:rsa-2048': false }).state).toBe('yes');
+    expect(
+      evaluate(req, { 'keygen:ec-p256': true, 'sign:CKM_ECDSA/ec-p256': true, 'ecdsa-raw-signature': true, 'dnssec:13': true, 'keygen:rsa-2048': false }).state,
+    ).toBe('yes');
     expect(evaluate(req, { 'keygen:ec-p256': false, 'keygen:rsa-2048': false }).state).toBe('no');
     expect(evaluate(req, { 'keygen:ec-p256': false }).state).toBe('not tested');
   });

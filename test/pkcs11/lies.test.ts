@@ -30,10 +30,23 @@ beforeAll(async () => {
   await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, join(ROOT, 'fixtures', 'pkcs11', 'lying-shim.c'), '-ldl']);
   store = await SoftHsmStore.create();
   const token = await store.addToken('hh-lies');
-  const env = { ...process.env, ...store.env, SHIM_REAL_MODULE: SOFTHSM_MODULE, SHIM_REFUSE_OBJECTS: '1', CI: '',
-    HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin, HSM_PKCS11_URI: '' };
-  exitCode = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'discovery', '--suite', 'keygen', '--suite', 'signing', '--out', dir], { env })
-    .then(() => 0, (err: { code?: number }) => err.code ?? -1);
+  const env = {
+    ...process.env,
+    ...store.env,
+    SHIM_REAL_MODULE: SOFTHSM_MODULE,
+    SHIM_REFUSE_OBJECTS: '1',
+    CI: '',
+    HSM_PKCS11_MODULE: shim,
+    HSM_PKCS11_TOKEN: token.label,
+    HSM_PKCS11_PIN: token.pin,
+    HSM_PKCS11_URI: '',
+  };
+  exitCode = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'discovery', '--suite', 'keygen', '--suite', 'signing', '--out', dir], {
+    env,
+  }).then(
+    () => 0,
+    (err: { code?: number }) => err.code ?? -1,
+  );
   report = (JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as { drivers: DriverReport[] }).drivers[0]!;
 }, 300_000);
 
@@ -69,10 +82,12 @@ describe('discovery against a lying token', () => {
 
   test('an advertised function that is refused is a lie and a failed case; the run exits 1', () => {
     const refused = lies().filter((t) => !t.includes('which PKCS#11 does not define'));
-    expect(refused.sort()).toEqual([
-      ...SIGNATURE.map((m) => `${m} advertises CKF_VERIFY but verification fails: CKR_FUNCTION_NOT_SUPPORTED`),
-      'CKM_SHA512_RSA_PKCS advertises CKF_SIGN but signing fails: CKR_MECHANISM_INVALID',
-    ].sort());
+    expect(refused.sort()).toEqual(
+      [
+        ...SIGNATURE.map((m) => `${m} advertises CKF_VERIFY but verification fails: CKR_FUNCTION_NOT_SUPPORTED`),
+        'CKM_SHA512_RSA_PKCS advertises CKF_SIGN but signing fails: CKR_MECHANISM_INVALID',
+      ].sort(),
+    );
     const c = report.cases.find((x) => x.case === 'exercise/CKM_SHA512_RSA_PKCS')!;
     expect(c.status).toBe('fail');
     expect(c.ckr?.name).toBe('CKR_MECHANISM_INVALID');

@@ -6,9 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { constants, createHash, generateKeyPairSync, privateEncrypt, sign } from 'node:crypto';
 import pkcs11 from 'pkcs11js';
 import { CKM_EDDSA } from '../../src/pkcs11/constants.js';
-import {
-  FLAG, MECHANISMS, SIGN_SCHEMES, contradictoryFlags, dnssecScheme, schemeForKey, signScheme,
-} from '../../src/pkcs11/mechanisms.js';
+import { FLAG, MECHANISMS, SIGN_SCHEMES, contradictoryFlags, dnssecScheme, schemeForKey, signScheme } from '../../src/pkcs11/mechanisms.js';
 
 const message = Buffer.from('RRSIG RDATA and a canonical RRset stand here');
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -19,7 +17,10 @@ describe('mechanism table', () => {
   });
 
   test('CKM_RSA_PKCS input is the DigestInfo that raw PKCS#1 v1.5 padding turns into an RSASSA-PKCS1-v1_5 signature', () => {
-    for (const [alg, hash] of [[8, 'sha256'], [10, 'sha512']] as const) {
+    for (const [alg, hash] of [
+      [8, 'sha256'],
+      [10, 'sha512'],
+    ] as const) {
       const scheme = dnssecScheme(alg);
       expect(scheme.spec.name).toBe('CKM_RSA_PKCS');
       // What a token computes for CKM_RSA_PKCS: EMSA-PKCS1-v1_5 type 1 padding of the input, then RSA.
@@ -42,7 +43,10 @@ describe('mechanism table', () => {
   });
 
   test('ECDSA: the curve picks the hash (RFC 6605), raw r‖s verifies and DER only on request', () => {
-    for (const [key, curve, hash, alg] of [['ec-p256', 'P-256', 'sha256', 13], ['ec-p384', 'P-384', 'sha384', 14]] as const) {
+    for (const [key, curve, hash, alg] of [
+      ['ec-p256', 'P-256', 'sha256', 13],
+      ['ec-p384', 'P-384', 'sha384', 14],
+    ] as const) {
       const ec = generateKeyPairSync('ec', { namedCurve: curve });
       const scheme = schemeForKey(key);
       expect([scheme.spec.name, scheme.hash, scheme.dnssec]).toEqual(['CKM_ECDSA', hash, alg]);

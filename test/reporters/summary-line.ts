@@ -2,7 +2,7 @@
  * Prints one plain closing line, "N passed, N failed, N skipped", after vitest's own summary, so that CI
  * logs can be read by tools that do not know vitest. A test file whose worker died (a native crash)
  * leaves its tests pending and "ok" in vitest's model; they are counted as failed here and the exit code
- * is forced to 1 (ecosystem.md §2).
+ * is forced to 1 (observed with vitest 4.1; docs/architecture.md).
  */
 import type { Reporter, TestModule } from 'vitest/node';
 

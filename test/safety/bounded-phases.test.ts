@@ -31,15 +31,27 @@ describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skip
     token = await tokenWithForeignObjects('hh-bounded', 'bounded-pin-7716');
     dirs.push(token.dir);
   });
-  afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
 
-  test('a hang in a suite\'s setup is a timeout record naming the phase; the real SoftHSM driver in the same run completes', async () => {
+  test("a hang in a suite's setup is a timeout record naming the phase; the real SoftHSM driver in the same run completes", async () => {
     const before = await listObjects(token);
     const out = join(dirs[0]!, 'reports');
-    const r = await cli(['run', '--driver', 'pkcs11', '--driver', 'softhsm', '--suite', 'sessions', '--out', out], {
-      ...token.env, HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin,
-      FAULT_REAL_MODULE: SOFTHSM_MODULE, FAULT_HANG: 'C_GetMechanismInfo', HSM_CASE_TIMEOUT_S: '10', HSM_HARNESS_STATE_DIR: join(dirs[0]!, 'state'),
-    }, { timeoutMs: 240_000 });
+    const r = await cli(
+      ['run', '--driver', 'pkcs11', '--driver', 'softhsm', '--suite', 'sessions', '--out', out],
+      {
+        ...token.env,
+        HSM_PKCS11_MODULE: shim,
+        HSM_PKCS11_TOKEN: token.label,
+        HSM_PKCS11_PIN: token.pin,
+        FAULT_REAL_MODULE: SOFTHSM_MODULE,
+        FAULT_HANG: 'C_GetMechanismInfo',
+        HSM_CASE_TIMEOUT_S: '10',
+        HSM_HARNESS_STATE_DIR: join(dirs[0]!, 'state'),
+      },
+      { timeoutMs: 240_000 },
+    );
     expect(r.code, r.stderr).toBe(1);
     const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
     const hung = results.drivers.find((d) => d.id === 'pkcs11')!;
@@ -56,10 +68,21 @@ describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skip
     const before = await listObjects(token);
     const out = join(dirs[0]!, 'reports-keys');
     const state = join(dirs[0]!, 'state-keys');
-    const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out], {
-      ...token.env, HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin,
-      FAULT_REAL_MODULE: SOFTHSM_MODULE, FAULT_HANG: 'C_GenerateKeyPair', FAULT_HANG_AFTER: '1', HSM_CASE_TIMEOUT_S: '10', HSM_HARNESS_STATE_DIR: state,
-    }, { timeoutMs: 240_000 });
+    const r = await cli(
+      ['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out],
+      {
+        ...token.env,
+        HSM_PKCS11_MODULE: shim,
+        HSM_PKCS11_TOKEN: token.label,
+        HSM_PKCS11_PIN: token.pin,
+        FAULT_REAL_MODULE: SOFTHSM_MODULE,
+        FAULT_HANG: 'C_GenerateKeyPair',
+        FAULT_HANG_AFTER: '1',
+        HSM_CASE_TIMEOUT_S: '10',
+        HSM_HARNESS_STATE_DIR: state,
+      },
+      { timeoutMs: 240_000 },
+    );
     expect(r.code, r.stderr).toBe(1);
     const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
     const hung = results.drivers.find((d) => d.id === 'pkcs11')!;
@@ -76,11 +99,18 @@ describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skip
     const out = join(dirs[0]!, 'reports-left');
     const state = join(dirs[0]!, 'state-left');
     const pkcs = {
-      ...token.env, HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin, FAULT_REAL_MODULE: SOFTHSM_MODULE,
+      ...token.env,
+      HSM_PKCS11_MODULE: shim,
+      HSM_PKCS11_TOKEN: token.label,
+      HSM_PKCS11_PIN: token.pin,
+      FAULT_REAL_MODULE: SOFTHSM_MODULE,
       HSM_HARNESS_STATE_DIR: state,
     };
-    const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out],
-      { ...pkcs, FAULT_HANG: 'C_DestroyObject', HSM_CASE_TIMEOUT_S: '20', HSM_CLEANUP_TIMEOUT_S: '5' }, { timeoutMs: 300_000 });
+    const r = await cli(
+      ['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out],
+      { ...pkcs, FAULT_HANG: 'C_DestroyObject', HSM_CASE_TIMEOUT_S: '20', HSM_CLEANUP_TIMEOUT_S: '5' },
+      { timeoutMs: 300_000 },
+    );
     expect(r.code, r.stderr).toBe(1);
     const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
     const hung = results.drivers.find((d) => d.id === 'pkcs11')!;

@@ -25,15 +25,22 @@ describe.skipIf(!haveTools)(haveTools ? 'foreign objects' : `foreign objects (sk
     token = await tokenWithForeignObjects('hh-foreign', 'foreign-pin-8841');
     dirs.push(token.dir);
   });
-  afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
 
   test('behind a module whose find ignores its template, every pre-existing object survives the run', async () => {
     const before = await listObjects(token);
     expect(before).toEqual(['Data: foreign-data', 'Private Key: foreign-ec', 'Public Key: foreign-ec', 'Secret Key: foreign-aes']);
     const out = join(dirs[0]!, 'reports');
     const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'sessions', '--suite', 'keygen', '--out', out], {
-      ...token.env, HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin,
-      FAULT_REAL_MODULE: SOFTHSM_MODULE, FAULT_FIND_IGNORES_TEMPLATE: '1', HSM_HARNESS_STATE_DIR: join(dirs[0]!, 'state'),
+      ...token.env,
+      HSM_PKCS11_MODULE: shim,
+      HSM_PKCS11_TOKEN: token.label,
+      HSM_PKCS11_PIN: token.pin,
+      FAULT_REAL_MODULE: SOFTHSM_MODULE,
+      FAULT_FIND_IGNORES_TEMPLATE: '1',
+      HSM_HARNESS_STATE_DIR: join(dirs[0]!, 'state'),
     });
     const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
     const d = results.drivers.find((x) => x.id === 'pkcs11')!;

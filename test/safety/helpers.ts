@@ -21,7 +21,13 @@ export async function buildShim(dir: string): Promise<string> {
   return out;
 }
 
-export interface ForeignToken { label: string; pin: string; conf: string; dir: string; env: Record<string, string> }
+export interface ForeignToken {
+  label: string;
+  pin: string;
+  conf: string;
+  dir: string;
+  env: Record<string, string>;
+}
 
 /** A token with four objects the harness did not make: an EC key pair, an AES key and a data object. */
 export async function tokenWithForeignObjects(label: string, pin: string): Promise<ForeignToken> {
@@ -31,20 +37,25 @@ export async function tokenWithForeignObjects(label: string, pin: string): Promi
   await tool(['--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'foreign-ec', '--id', '0102']);
   await tool(['--keygen', '--key-type', 'AES:16', '--label', 'foreign-aes', '--id', '03']);
   const data = join(dir, 'data.bin');
-  await writeFile(data, 'not the harness\'s\n');
+  await writeFile(data, "not the harness's\n");
   await tool(['--write-object', data, '--type', 'data', '--label', 'foreign-data']);
   return { label, pin, conf, dir, env: { SOFTHSM2_CONF: conf } };
 }
 
 /** Every object on the token as pkcs11-tool lists it after a login: "<kind>: <label>" lines, sorted. */
 export async function listObjects(t: ForeignToken): Promise<string[]> {
-  const r = await exec('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', t.label, '--login', '--pin', t.pin, '--list-objects'],
-    { env: { ...process.env, ...t.env } });
+  const r = await exec('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', t.label, '--login', '--pin', t.pin, '--list-objects'], {
+    env: { ...process.env, ...t.env },
+  });
   const out: string[] = [];
   let kind = '';
   for (const line of r.stdout.split('\n')) {
     const k = /^(Private Key|Public Key|Secret Key|Data|Certificate) [Oo]bject/.exec(line);
-    if (k) { kind = k[1]!; out.push(`${kind}: ?`); continue; }
+    if (k) {
+      kind = k[1]!;
+      out.push(`${kind}: ?`);
+      continue;
+    }
     const l = /^\s+label:\s+(.*)$/.exec(line);
     if (l && out.length && out.at(-1)!.endsWith(': ?')) out[out.length - 1] = `${kind}: ${l[1]!.trim().replace(/^'(.*)'$/, '$1')}`;
   }
@@ -66,7 +77,9 @@ export function harnessEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 export function startHarness(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
   const child = spawn('node', [CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, exited, stderr: () => err };
 }

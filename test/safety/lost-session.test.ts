@@ -27,11 +27,16 @@ async function makeOwn(token: Token): Promise<void> {
   await generateKeyPair(token, 'ec-p256', { label: 'hsm-harness-lost-session' });
   const pair = await generateKeyPair(token, 'ec-p256');
   token.createObject([
-    { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY }, { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
-    { type: pkcs11.CKA_TOKEN, value: true }, { type: pkcs11.CKA_VALUE, value: Buffer.alloc(16, 7) }, { type: pkcs11.CKA_ID, value: token.newId() },
+    { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
+    { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
+    { type: pkcs11.CKA_TOKEN, value: true },
+    { type: pkcs11.CKA_VALUE, value: Buffer.alloc(16, 7) },
+    { type: pkcs11.CKA_ID, value: token.newId() },
   ]);
   token.generateKey({ mechanism: pkcs11.CKM_AES_KEY_GEN }, [
-    { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY }, { type: pkcs11.CKA_TOKEN, value: true }, { type: pkcs11.CKA_VALUE_LEN, value: 16 },
+    { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
+    { type: pkcs11.CKA_TOKEN, value: true },
+    { type: pkcs11.CKA_VALUE_LEN, value: 16 },
   ]);
   expect(pair.label.startsWith('hsm-harness-')).toBe(true);
 }
@@ -42,10 +47,13 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
     process.env.SOFTHSM2_CONF = t.conf;
     foreign = await listObjects(t);
     setRunIdentity(Buffer.from('0123456789abcdef', 'hex'), {
-      creating: (_t, id) => journal.creating.push(id), gone: (_t, id) => journal.gone.push(id),
+      creating: (_t, id) => journal.creating.push(id),
+      gone: (_t, id) => journal.gone.push(id),
     });
   });
-  afterAll(async () => { await rm(t.dir, { recursive: true, force: true }); });
+  afterAll(async () => {
+    await rm(t.dir, { recursive: true, force: true });
+  });
 
   test('every object gets a run CKA_ID (prefix + counter) and the label prefix, journalled before it exists', async () => {
     const token = open();
@@ -62,12 +70,18 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
       const next = token.newId();
       expect(next.readUInt32BE(8)).toBeGreaterThan(pair.id.readUInt32BE(8));
       // An ID not allocated by the run is refused: a leftover with it could not be proven ours.
-      expect(() => token.createObject([{ type: pkcs11.CKA_CLASS, value: pkcs11.CKO_DATA }, { type: pkcs11.CKA_ID, value: Buffer.from('0102', 'hex') }]))
-        .toThrow(/not allocated by Token.newId/);
+      expect(() =>
+        token.createObject([
+          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_DATA },
+          { type: pkcs11.CKA_ID, value: Buffer.from('0102', 'hex') },
+        ]),
+      ).toThrow(/not allocated by Token.newId/);
       expect(token.cleanup()).toEqual([]);
       expect(journal.gone).toContain(pair.id.toString('hex'));
       expect(token.countObjects()).toBe(before);
-    } finally { token.close(); }
+    } finally {
+      token.close();
+    }
   });
 
   test('destroy() refuses a handle the run did not create, and stops tracking only after C_DestroyObject succeeded', async () => {
@@ -82,7 +96,9 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
       expect(token.trackedCount).toBe(tracked);
       expect(token.cleanup()).toEqual([]);
       expect(token.trackedCount).toBe(0);
-    } finally { token.close(); }
+    } finally {
+      token.close();
+    }
     expect(await listObjects(t)).toEqual(foreign);
   });
 
@@ -97,7 +113,10 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
       expect(token.cleanup()).toEqual([]);
       expect(token.reconnects).toBe(1);
       expect(token.countObjects()).toBe(before);
-    } finally { token.close(); other.close(); }
+    } finally {
+      token.close();
+      other.close();
+    }
     expect(await listObjects(t)).toEqual(foreign);
   });
 
@@ -111,7 +130,10 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
       expect(token.cleanup()).toEqual([]);
       expect(token.reconnects).toBe(1);
       expect(token.countObjects()).toBe(before);
-    } finally { token.close(); other.close(); }
+    } finally {
+      token.close();
+      other.close();
+    }
     expect(await listObjects(t)).toEqual(foreign);
   });
 });

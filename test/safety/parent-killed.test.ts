@@ -23,7 +23,12 @@ let token: ForeignToken;
 function journalEntries(state: string): JournalEntry[] {
   const runs = join(state, 'runs');
   if (!existsSync(runs)) return [];
-  return readdirSync(runs).flatMap((f) => readFileSync(join(runs, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalEntry));
+  return readdirSync(runs).flatMap((f) =>
+    readFileSync(join(runs, f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as JournalEntry),
+  );
 }
 
 async function waitFor(what: string, cond: () => boolean, ms: number): Promise<void> {
@@ -44,7 +49,9 @@ describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent k
     token = await tokenWithForeignObjects('hh-kill9', 'kill9-pin-3390');
     dirs.push(token.dir);
   });
-  afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
 
   test.each([
     ['pykmip', 'PyKMIP server', 'kmip'],
@@ -74,11 +81,17 @@ describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent k
     const before = await listObjects(token);
     const state = join(dirs[0]!, 'state-hang');
     const pkcs = {
-      ...token.env, HSM_PKCS11_MODULE: shim, HSM_PKCS11_TOKEN: token.label, HSM_PKCS11_PIN: token.pin, FAULT_REAL_MODULE: SOFTHSM_MODULE,
+      ...token.env,
+      HSM_PKCS11_MODULE: shim,
+      HSM_PKCS11_TOKEN: token.label,
+      HSM_PKCS11_PIN: token.pin,
+      FAULT_REAL_MODULE: SOFTHSM_MODULE,
       HSM_HARNESS_STATE_DIR: state,
     };
-    const run = startHarness(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', join(dirs[0]!, 'out-hang')],
-      harnessEnv({ ...pkcs, FAULT_HANG: 'C_GenerateKeyPair', FAULT_HANG_AFTER: '1' }));
+    const run = startHarness(
+      ['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', join(dirs[0]!, 'out-hang')],
+      harnessEnv({ ...pkcs, FAULT_HANG: 'C_GenerateKeyPair', FAULT_HANG_AFTER: '1' }),
+    );
     // Two object intents: the first pair exists, the second generation is the one that hangs.
     await waitFor('two journalled key pairs', () => journalEntries(state).filter((e) => e.t === 'object').length >= 2, 90_000);
     await new Promise((r) => setTimeout(r, 1000));

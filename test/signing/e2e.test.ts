@@ -46,8 +46,19 @@ describe('hsm-harness run --suite signing --suite dnssec on SoftHSM', () => {
 
   test('the mechanisms DNSSEC signers need were exercised and verified on both paths', () => {
     for (const id of DRIVERS) {
-      for (const name of ['CKM_RSA_PKCS/rsa-2048', 'CKM_SHA256_RSA_PKCS/rsa-2048', 'CKM_RSA_PKCS_PSS/rsa-2048', 'CKM_ECDSA/ec-p256', 'CKM_ECDSA/ec-p384', 'CKM_ECDSA/ec-p521', 'multipart/CKM_SHA256_RSA_PKCS/rsa-2048',
-        'verify/CKM_RSA_PKCS/rsa-2048', 'verify/CKM_SHA256_RSA_PKCS/rsa-2048', 'verify/CKM_ECDSA/ec-p256', 'verify/CKM_ECDSA/ec-p521']) {
+      for (const name of [
+        'CKM_RSA_PKCS/rsa-2048',
+        'CKM_SHA256_RSA_PKCS/rsa-2048',
+        'CKM_RSA_PKCS_PSS/rsa-2048',
+        'CKM_ECDSA/ec-p256',
+        'CKM_ECDSA/ec-p384',
+        'CKM_ECDSA/ec-p521',
+        'multipart/CKM_SHA256_RSA_PKCS/rsa-2048',
+        'verify/CKM_RSA_PKCS/rsa-2048',
+        'verify/CKM_SHA256_RSA_PKCS/rsa-2048',
+        'verify/CKM_ECDSA/ec-p256',
+        'verify/CKM_ECDSA/ec-p521',
+      ]) {
         expect(find(id, 'signing', name)?.status, `${id} ${name}`).toBe('pass');
       }
       const caps = driver(id).capabilities;
@@ -68,7 +79,12 @@ describe('hsm-harness run --suite signing --suite dnssec on SoftHSM', () => {
 
   test('ldns-verify-zone accepted token-signed zones for RSASHA256/512 and ECDSA P-256/P-384 on both paths', () => {
     for (const id of DRIVERS) {
-      for (const [name, alg] of [['RSASHA256', 8], ['RSASHA512', 10], ['ECDSAP256SHA256', 13], ['ECDSAP384SHA384', 14]] as const) {
+      for (const [name, alg] of [
+        ['RSASHA256', 8],
+        ['RSASHA512', 10],
+        ['ECDSAP256SHA256', 13],
+        ['ECDSAP384SHA384', 14],
+      ] as const) {
         const c = find(id, 'dnssec', name)!;
         expect(c.status, `${id} ${name}: ${c.reason ?? ''}`).toBe('pass');
         expect(c.details?.ldns).toMatch(/verified/);
