@@ -29,7 +29,7 @@ const KWP_IV = Buffer.from('a65959a6', 'hex');
 
 /** Import the AES-256 key-wrapping key (derived from the DKEK) as a secret-key object. */
 function importWrapKey(token: Token, value: Buffer): Handle {
-  const h = token.lib.C_CreateObject(token.session, [
+  return token.createObject([
     { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
     { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_AES },
     { type: pkcs11.CKA_TOKEN, value: true },
@@ -41,8 +41,6 @@ function importWrapKey(token: Token, value: Buffer): Handle {
     { type: pkcs11.CKA_LABEL, value: 'hsm-harness-dkek-kwp' },
     { type: pkcs11.CKA_VALUE, value },
   ]);
-  token.track(h);
-  return h;
 }
 
 /** C_CreateObject template for a private key restored from a SmartCard-HSM blob. */
@@ -159,14 +157,7 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
         if (!kwpAdvertised) ctx.finding('unadvertised', 'C_WrapKey with CKM_AES_KEY_WRAP_PAD works although the mechanism list does not include it');
         c.detail('wrappedBytes', wrapped.length);
         const b = spares[0]!;
-        const restored = b.lib.C_UnwrapKey(
-          b.session,
-          { mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD },
-          handles.b!,
-          wrapped,
-          unwrapTemplate(alg, `hsm-harness-dkek-restored-${alg}`),
-        );
-        b.track(restored);
+        const restored = b.unwrapKey({ mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, handles.b!, wrapped, unwrapTemplate(alg, `hsm-harness-dkek-restored-${alg}`));
         await signAndVerify(b, restored, alg, original);
       });
       roundTrips.push({ alg, method: 'C_WrapKey/C_UnwrapKey CKM_AES_KEY_WRAP_PAD, token A → token B', status: kwp as RoundTrip['status'] });
@@ -212,8 +203,7 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
                 .join(', ')}`,
             );
           const tokenC = spares[1]!;
-          const h = tokenC.lib.C_CreateObject(tokenC.session, privateKeyTemplate(key, `hsm-harness-dkek-blob-${alg}`));
-          tokenC.track(h);
+          const h = tokenC.createObject(privateKeyTemplate(key, `hsm-harness-dkek-blob-${alg}`));
           await signAndVerify(tokenC, h, alg, original!);
         } finally {
           wipeKey(key);

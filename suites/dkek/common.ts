@@ -3,12 +3,13 @@
  * key signs, and the check of that signature with the original public key in node:crypto. One suite file
  * per backup method (aes-wrap, smartcard-hsm-dkek, yubihsm-wrap) runs the method its driver declares.
  */
-import { createHash, randomBytes, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { SuiteContext } from '../../src/suite.js';
 import type { BackupOffer } from '../../src/driver.js';
 import { pkcs11, type Handle, type Template, type Token } from '../../src/pkcs11/token.js';
 import { signAsync, type KeyAlg } from '../../src/pkcs11/keys.js';
+import { signScheme } from '../../src/pkcs11/mechanisms.js';
 import { Dkek, DkekError } from '../../src/dkek/dkek.js';
 import { decryptShareFile } from '../../src/dkek/share.js';
 import { registerSecret, wipe } from '../../src/secrets.js';
@@ -76,15 +77,9 @@ export const MESSAGE = Buffer.from('hsm-harness dkek round trip: sign with the r
 
 /** Sign MESSAGE on a token and check the signature with the original public key in node:crypto. */
 export async function signAndVerify(token: Token, key: Handle, alg: KeyAlg, original: KeyObject): Promise<void> {
-  if (alg.startsWith('ec-')) {
-    const digest = createHash('sha256').update(MESSAGE).digest();
-    const sig = await signAsync(token, token.session, { mechanism: pkcs11.CKM_ECDSA }, key, digest);
-    if (!cryptoVerify('sha256', MESSAGE, { key: original, dsaEncoding: 'ieee-p1363' }, sig))
-      throw new Error("the restored key's ECDSA signature does not verify with the original public key");
-  } else {
-    const sig = await signAsync(token, token.session, { mechanism: pkcs11.CKM_SHA256_RSA_PKCS }, key, MESSAGE);
-    if (!cryptoVerify('sha256', MESSAGE, original, sig)) throw new Error("the restored key's RSA signature does not verify with the original public key");
-  }
+  const scheme = signScheme(alg.startsWith('ec-') ? pkcs11.CKM_ECDSA : pkcs11.CKM_SHA256_RSA_PKCS, alg);
+  const sig = await signAsync(token, token.session, scheme.mechanism, key, scheme.input(MESSAGE));
+  if (!scheme.verify(original, MESSAGE, sig)) throw new Error(`the restored key's ${scheme.spec.name} signature does not verify with the original public key`);
 }
 
 export function unwrapTemplate(alg: KeyAlg, label: string): Template {

@@ -23,7 +23,7 @@ export const dkekYubihsmWrapSuite: Suite = {
       if (!offer.enabled) c.skip('set YUBIHSM_WRAP_ROUNDTRIP=1 to create a temporary wrap key on the YubiHSM 2 and run export → delete → import → sign');
       const token = ctx.token!;
       if (!token.offeredMechanisms().has(CKM_YUBICO_AES_CCM_WRAP)) c.unsupported('CKM_YUBICO_AES_CCM_WRAP is not in the mechanism list');
-      const wrapKey = token.lib.C_GenerateKey(token.session, { mechanism: pkcs11.CKM_GENERIC_SECRET_KEY_GEN }, [
+      const wrapKey = token.generateKey({ mechanism: pkcs11.CKM_GENERIC_SECRET_KEY_GEN }, [
         { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_SECRET_KEY },
         { type: pkcs11.CKA_KEY_TYPE, value: CKK_YUBICO_AES256_CCM_WRAP },
         { type: pkcs11.CKA_VALUE_LEN, value: 32 },
@@ -34,12 +34,13 @@ export const dkekYubihsmWrapSuite: Suite = {
         { type: pkcs11.CKA_UNWRAP, value: true },
         { type: pkcs11.CKA_LABEL, value: 'hsm-harness-dkek-wrap' },
       ]);
-      token.track(wrapKey);
       const pair = await generateKeyPair(token, 'ec-p256', { extractable: true, label: 'hsm-harness-dkek-yubihsm' });
       const original = publicKeyObject(token, pair.publicKey);
       const wrapped = token.lib.C_WrapKey(token.session, { mechanism: CKM_YUBICO_AES_CCM_WRAP }, wrapKey, pair.privateKey, Buffer.alloc(8192));
       c.detail('wrappedBytes', wrapped.length);
       // The YubiHSM restores an object under its original ID, so the original goes first: a real restore.
+      // That ID (a run ID from generateKeyPair) is not the one token.unwrapKey would allocate, so the raw call
+      // stays and track() adopts the restored key by the CKA_ID it really carries.
       token.destroy(pair.privateKey);
       const restored = token.lib.C_UnwrapKey(
         token.session,
