@@ -85,6 +85,7 @@ export function verdictFor(
 
 export const suitabilitySuite: Suite = {
   name: 'suitability',
+  report: { title: 'Suitability requirements' },
   title: 'DNSSEC signer suitability (Cascade, BIND 9.18, Knot, OpenDNSSEC, PowerDNS) from the recorded capabilities',
   needs: 'pkcs11',
   async run(ctx) {

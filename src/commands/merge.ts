@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { checkWritableDir, makeDirs } from '../fsutil.js';
 import { loadRun, resultsFiles, shortPath, type LoadedRun } from '../fleet/load.js';
 import { SITE_MARKER, renderSite } from '../fleet/site.js';
+import { loadSectionReports } from '../registry.js';
 
 export const mergeCommand: Command = {
   name: 'merge',
@@ -29,7 +30,7 @@ export const mergeCommand: Command = {
     if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(join(out, SITE_MARKER))) {
       throw new UsageError(`merge: ${values.out} exists and is not a site written by hsm-harness merge; choose a new or empty directory for --out`);
     }
-    const files = renderSite([...runs.values()]);
+    const files = renderSite([...runs.values()], undefined, await loadSectionReports());
     await checkWritableDir(out);
     await makeDirs(dirname(out));
     // Written beside the target, then swapped in: a failed merge leaves the previous site whole.

@@ -10,6 +10,7 @@
  * that forbids every fetch; every piece of text from a run goes through esc().
  */
 import { esc, renderHtml } from '../reports/html.js';
+import type { SectionReport } from '../reports/sections.js';
 import type { LoadedRun } from './load.js';
 import { buildMatrix, renderTestedMarkdown, renderTestedRst, type BenchSeries, type FleetMatrix, type MatrixCell } from './matrix.js';
 
@@ -144,8 +145,15 @@ ${runsTable(m)}
   );
 }
 
-/** Every file of the site, rendered in memory: the caller writes them only when all rendered. */
-export function renderSite(runs: LoadedRun[], generatedAt = new Date().toISOString()): Map<string, string> {
+/**
+ * Every file of the site, rendered in memory: the caller writes them only when all rendered. `sections` says
+ * how the suites show their sections in each run's page (src/registry.ts loadSectionReports).
+ */
+export function renderSite(
+  runs: LoadedRun[],
+  generatedAt = new Date().toISOString(),
+  sections: ReadonlyMap<string, SectionReport> = new Map(),
+): Map<string, string> {
   const m = buildMatrix(runs);
   const files = new Map<string, string>();
   files.set('index.html', renderSiteIndex(m, generatedAt));
@@ -153,7 +161,7 @@ export function renderSite(runs: LoadedRun[], generatedAt = new Date().toISOStri
   files.set('tested-hsms.rst', renderTestedRst(m));
   files.set('matrix.json', `${JSON.stringify(m, null, 2)}\n`);
   for (const r of runs) {
-    files.set(runPath(r.id), renderHtml(r.results));
+    files.set(runPath(r.id), renderHtml(r.results, sections));
     files.set(runPath(r.id).replace(/index\.html$/, 'results.json'), `${JSON.stringify(r.results, null, 2)}\n`);
   }
   files.set(SITE_MARKER, 'Written by hsm-harness merge; the next merge with the same --out replaces this folder.\n');

@@ -115,18 +115,9 @@ export function renderCapabilities(results: RunResults): string {
   return lines.join('\n');
 }
 
-interface KmipSection {
-  address?: string;
-  tls?: { version?: string; cipherStandardName?: string; cipher?: string; tls13Supported?: boolean };
-  server?: { vendorIdentification?: string };
-  versions?: string[];
-  operations?: Record<string, { advertised: boolean; observed: string }>;
-  deviations?: string[];
-}
-
 /** The KMIP target's TLS, versions, per-operation support and robustness outcomes (suites/kmip). */
 function renderKmip(d: DriverReport): string[] {
-  const k = d.sections.kmip as KmipSection | undefined;
+  const k = d.sections.kmip;
   if (!k) return [];
   const lines = ['### KMIP', ''];
   if (k.server?.vendorIdentification) lines.push(`Server: ${cell(k.server.vendorIdentification)}${k.address ? ` at ${k.address}` : ''}.`);
@@ -142,7 +133,7 @@ function renderKmip(d: DriverReport): string[] {
     for (const [op, o] of Object.entries(k.operations)) lines.push(`| ${op} | ${o.advertised ? 'yes' : 'no'} | ${cell(o.observed)} |`);
     lines.push('');
   }
-  const robust = d.sections['kmip-robustness'] as Record<string, string> | undefined;
+  const robust = d.sections['kmip-robustness'];
   if (robust && Object.keys(robust).length) {
     lines.push("| Hostile input | Target's answer |", '|---|---|');
     for (const [name, outcome] of Object.entries(robust)) lines.push(`| ${name} | ${cell(collapseRepeats(String(outcome)))} |`);

@@ -73,10 +73,8 @@ function objectTable(rows: Record<string, unknown>[], depth: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Known sections. Each returns undefined when the data is not in the expected shape, and the generic
-// renderer takes over: a section from a newer suite version still shows.
-
-type SectionRenderer = (data: unknown) => string | undefined;
+// Sections. A suite's renderer (Suite.report.html, beside the suite) returns undefined when the data is not in
+// the expected shape, and the generic renderer takes over: a section from a newer suite version still shows.
 
 /** A number for people: a few significant digits, no exponent. */
 export function num(n: unknown, digits = 3): string {
@@ -85,61 +83,16 @@ export function num(n: unknown, digits = 3): string {
   return esc(Number(n.toPrecision(digits)).toString());
 }
 
-/** What the KMIP suite saw: the per-operation support table first, then connection and server facts. */
-function renderKmip(data: unknown): string | undefined {
-  if (!isPlainObject(data) || !isPlainObject(data.operations)) return undefined;
-  const { operations, deviations, ...rest } = data;
-  const observed = (o: unknown) => {
-    const text = typeof o === 'string' ? o : 'not tried';
-    if (text === 'works') return pill('pass', 'works');
-    if (text.startsWith('fails')) return `${pill('fail', 'fails')} <span class="reason">${esc(text.replace(/^fails:?\s*/, ''))}</span>`;
-    return `<span class="muted">${esc(text)}</span>`;
-  };
-  const advertised = (a: unknown) => (a === true ? 'yes' : a === false ? 'no' : '<span class="muted">unknown</span>');
-  const rows = Object.entries(operations).map(([op, v]) => {
-    const o = isPlainObject(v) ? v : { observed: v };
-    return [esc(op), advertised(o.advertised), observed(o.observed)];
-  });
-  const out = [table(['Operation', 'Advertised (Query)', 'Observed'], rows, 'kmip-operations')];
-  if (Array.isArray(deviations) && deviations.length) {
-    out.push(`<h4>Deviations from KMIP 1.2</h4><ul>${deviations.map((d) => `<li>${esc(d)}</li>`).join('')}</ul>`);
-  }
-  out.push(renderValue(rest, 1));
-  return out.join('\n');
-}
-
-/** The DKEK suite's round trips: which path it took, the key check value, and one row per key. */
-function renderDkek(data: unknown): string | undefined {
-  if (!isPlainObject(data) || !Array.isArray(data.roundTrips)) return undefined;
-  const { roundTrips, ...rest } = data;
-  const rows = roundTrips
-    .filter(isPlainObject)
-    .map((r) => [
-      esc(r.alg),
-      esc(r.method),
-      pill(String(r.status)),
-      r.blobBytes === undefined ? '–' : esc(r.blobBytes),
-      r.note ? `<span class="reason">${esc(r.note)}</span>` : '',
-    ]);
-  return (
-    renderValue(rest, 1) +
-    (rows.length ? table(['Key', 'Method', 'Status', 'Blob bytes', 'Note'], rows, 'dkek-round-trips') : '<p class="muted">no round trips ran</p>')
-  );
-}
-
-const sectionRenderers: Record<string, { title: string; render?: SectionRenderer }> = {
-  kmip: { title: 'KMIP', render: renderKmip },
-  suitability: { title: 'Suitability requirements' },
-  expectations: { title: 'Expectations file: unexpected passes, stale and unverified entries' },
-  dkek: { title: 'DKEK backup and restore round trips', render: renderDkek },
+/** Sections the core itself writes (src/runner/context.ts); a suite's section is described by its Suite.report. */
+const CORE_SECTIONS: Record<string, string> = {
+  expectations: 'Expectations file: unexpected passes, stale and unverified entries',
 };
 
 function renderSection(name: string, data: unknown, reports: ReadonlyMap<string, SectionReport>): string {
   const report = reports.get(name);
-  const known = sectionRenderers[name];
-  const body = (report ? report.html?.(data) : known?.render?.(data)) ?? renderValue(data);
-  const title = report?.title ?? known?.title;
-  return `<section class="sub"><h3>${esc(title ?? name)}</h3>${body}</section>`;
+  const body = report?.html?.(data) ?? renderValue(data);
+  const title = report?.title ?? CORE_SECTIONS[name] ?? name;
+  return `<section class="sub"><h3>${esc(title)}</h3>${body}</section>`;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import { curveOf, keyToWrapFromKeyObject, rsaPrivateExponent } from '../../src/d
 import { wipe } from '../../src/secrets.js';
 import { makeDirs } from '../../src/fsutil.js';
 import { dkekSection, harnessDkekFromEnv, offered, randomDkek, signAndVerify, unwrapTemplate, type RoundTrip } from './common.js';
+import { dkekReport, type DkekSection } from './report.js';
 
 /** Node's name for RFC 5649 AES key wrap with padding; its default IV is the RFC's A65959A6. */
 const KWP_CIPHER = 'id-aes256-wrap-pad';
@@ -105,7 +106,7 @@ function readPrivateKey(token: Token, pair: KeyPair): KeyToWrap {
   };
 }
 
-async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>, roundTrips: RoundTrip[], kwpAdvertised: boolean): Promise<void> {
+async function softwarePath(ctx: SuiteContext, section: DkekSection, roundTrips: RoundTrip[], kwpAdvertised: boolean): Promise<void> {
   const pk = ctx.connections.pkcs11!;
   const tokenA = ctx.token!;
   const spares: Token[] = [];
@@ -245,6 +246,7 @@ async function softwarePath(ctx: SuiteContext, section: Record<string, unknown>,
 
 export const dkekAesWrapSuite: Suite = {
   name: 'dkek',
+  report: dkekReport,
   title: 'DKEK backup → restore → sign: PKCS#11 key wrapping between tokens, and SmartCard-HSM key blobs',
   needs: 'pkcs11',
   async run(ctx) {

@@ -13,12 +13,9 @@ import { signScheme } from '../../src/pkcs11/mechanisms.js';
 import { Dkek, DkekError } from '../../src/dkek/dkek.js';
 import { decryptShareFile } from '../../src/dkek/share.js';
 import { registerSecret, wipe } from '../../src/secrets.js';
+import type { DkekSection, RoundTrip } from './report.js';
 
-export interface RoundTrip {
-  alg: KeyAlg;
-  method: string;
-  status: 'pass' | 'fail' | 'skip' | 'unsupported';
-}
+export type { RoundTrip } from './report.js';
 
 /** The backup method this run's driver declared, when it is the one a suite implements. */
 export function offered<M extends BackupOffer['method']>(ctx: SuiteContext, method: M): Extract<BackupOffer, { method: M }> | undefined {
@@ -27,9 +24,9 @@ export function offered<M extends BackupOffer['method']>(ctx: SuiteContext, meth
 }
 
 /** The report section all DKEK suites write to. */
-export function dkekSection(ctx: SuiteContext, path: string): { section: Record<string, unknown>; roundTrips: RoundTrip[] } {
+export function dkekSection(ctx: SuiteContext, path: string): { section: DkekSection; roundTrips: RoundTrip[] } {
   const roundTrips: RoundTrip[] = [];
-  const section: Record<string, unknown> = { roundTrips, path };
+  const section: DkekSection = { roundTrips, path };
   ctx.report.sections.dkek = section;
   return { section, roundTrips };
 }

@@ -23,6 +23,7 @@ import { registerSecret } from '../../src/secrets.js';
 import { runTool, which, type RunResult } from '../../src/proc.js';
 import { makeTempDir } from '../../src/fsutil.js';
 import { dkekFromShares, dkekSection, offered, signAndVerify, type RoundTrip } from './common.js';
+import { dkekReport } from './report.js';
 
 /** What `sc-hsm-tool` (no action) printed, when its output is a status report at all. */
 export interface CardStatus {
@@ -205,6 +206,7 @@ async function roundTrip(c: CaseHandle, token: Token, offer: SmartcardHsmDkekOff
 
 export const dkekSmartcardHsmSuite: Suite = {
   name: 'dkek',
+  report: dkekReport,
   title: 'DKEK backup → restore → sign: SmartCard-HSM sc-hsm-tool wrap and unwrap',
   needs: 'pkcs11',
   async run(ctx) {

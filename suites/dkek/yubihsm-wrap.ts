@@ -6,6 +6,7 @@ import type { Suite } from '../../src/suite.js';
 import { pkcs11 } from '../../src/pkcs11/token.js';
 import { generateKeyPair, publicKeyObject } from '../../src/pkcs11/keys.js';
 import { dkekSection, offered, signAndVerify, unwrapTemplate, type RoundTrip } from './common.js';
+import { dkekReport } from './report.js';
 
 /** Vendor mechanism and key type of yubihsm_pkcs11 (Yubico pkcs11y.h: vendor base 0x59554200). */
 const CKM_YUBICO_AES_CCM_WRAP = 0x80000000 + 0x59554200 + 0x04;
@@ -13,6 +14,7 @@ const CKK_YUBICO_AES256_CCM_WRAP = 0x80000000 + 0x59554200 + 42;
 
 export const dkekYubihsmWrapSuite: Suite = {
   name: 'dkek',
+  report: dkekReport,
   title: 'DKEK backup → restore → sign: YubiHSM 2 export and import under a wrap key',
   needs: 'pkcs11',
   async run(ctx) {

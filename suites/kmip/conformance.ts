@@ -16,6 +16,7 @@ import { attribute, nameAttribute } from '../../src/kmip/messages.js';
 import type { CryptoParams } from '../../src/kmip/messages.js';
 import { dnskeyRdata, dnskeyText, keyTag, FLAGS_ZSK } from '../../src/dnssec/dnskey.js';
 import type { DnssecAlgorithm } from '../../src/dnssec/dnskey.js';
+import { kmipReport, type KmipSection } from './report.js';
 
 interface KeyUnderTest {
   label: string;
@@ -35,6 +36,7 @@ type OpOutcome = 'works' | `fails: ${string}` | 'not tried';
 
 export const kmipConformance: Suite = {
   name: 'kmip',
+  report: kmipReport,
   title: 'KMIP 1.2: Cascade profile and baseline operations',
   needs: 'kmip',
   async run(ctx) {
@@ -43,7 +45,7 @@ export const kmipConformance: Suite = {
     const note = (op: string, outcome: OpOutcome) => {
       if (ops.get(op) !== 'works') ops.set(op, outcome);
     };
-    const section: Record<string, unknown> = { profile: conn.profile, address: `${conn.host}:${conn.port}` };
+    const section: KmipSection = { profile: conn.profile, address: `${conn.host}:${conn.port}` };
     ctx.report.sections.kmip = section;
     const findings = new Set<string>();
     const deviation = (text: string) => {
@@ -314,7 +316,7 @@ export const kmipConformance: Suite = {
           },
         ]),
       );
-      const table = section.operations as Record<string, { advertised: boolean | null; observed: string }>;
+      const table = section.operations;
       for (const [op, row] of Object.entries(table)) {
         if (row.advertised === false && row.observed === 'works') ctx.finding('unadvertised', `${op} works but Query Operations does not list it`);
       }

@@ -353,6 +353,6 @@ export const kmipRobustness: Suite = {
         'the Username/Password credential in the request header is not checked (a wrong password and no credential both succeed): this target authenticates clients by their TLS client certificate only',
       );
     }
-    (ctx.report.sections as Record<string, unknown>)['kmip-robustness'] = summary;
+    ctx.report.sections['kmip-robustness'] = summary;
   },
 };
