@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { stringify as stringifyToml } from 'smol-toml';
 import type { Driver, DriverResources, KmipConnection } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { which } from '../src/proc.js';
@@ -35,43 +36,28 @@ export interface BridgeConfig {
   logLevel?: 'trace' | 'debug' | 'info' | 'warning' | 'error';
 }
 
-const q = (s: string) => JSON.stringify(s); // TOML basic strings share JSON's escapes for our paths
-
 /** The current config format (crates/cfg/src/v1, etc/config.toml); kebab-case keys, unknown keys rejected. */
 export function bridgeConfigV1(c: BridgeConfig): string {
-  return [
-    'version = "v1"',
-    '',
-    '[pkcs11]',
-    `lib-path = ${q(c.libPath)}`,
-    '',
-    '[server]',
-    `addr = ${q(`${c.host}:${c.port}`)}`,
-    '',
-    '[server.identity]',
-    `cert-path = ${q(c.certPath)}`,
-    `key-path = ${q(c.keyPath)}`,
-    '',
-    '[daemon]',
-    `log-level = ${q(c.logLevel ?? 'info')}`,
-    `log-target = { type = "file", path = ${q(c.logFile)} }`,
-    '',
-  ].join('\n');
+  return stringifyToml({
+    version: 'v1',
+    pkcs11: { 'lib-path': c.libPath },
+    server: { addr: `${c.host}:${c.port}`, identity: { 'cert-path': c.certPath, 'key-path': c.keyPath } },
+    daemon: { 'log-level': c.logLevel ?? 'info', 'log-target': { type: 'file', path: c.logFile } },
+  });
 }
 
 /** The 0.1.0-alpha flat format: snake_case keys, no sections, address and port separate. */
 export function bridgeConfigFlat(c: BridgeConfig): string {
-  return [
-    `lib_path = ${q(c.libPath)}`,
-    `addr = ${q(c.host)}`,
-    `port = ${c.port}`,
-    `cert_path = ${q(c.certPath)}`,
-    `key_path = ${q(c.keyPath)}`,
-    `log_level = ${q(c.logLevel ?? 'info')}`,
-    'log_target = "file"',
-    `log_file = ${q(c.logFile)}`,
-    '',
-  ].join('\n');
+  return stringifyToml({
+    lib_path: c.libPath,
+    addr: c.host,
+    port: c.port,
+    cert_path: c.certPath,
+    key_path: c.keyPath,
+    log_level: c.logLevel ?? 'info',
+    log_target: 'file',
+    log_file: c.logFile,
+  });
 }
 
 async function findBinary(env: NodeJS.ProcessEnv): Promise<string | undefined> {

@@ -6,17 +6,21 @@
 import { describe, expect, test } from 'vitest';
 import { bridgeConfigFlat, bridgeConfigV1, driver, parseAddr } from '../../drivers/cascade-hsm-bridge.js';
 
-/** A minimal TOML reader for what the writer emits: [sections], key = "string" | number | { inline table }. */
-function parseToml(text: string): Record<string, Record<string, unknown>> {
-  const out: Record<string, Record<string, unknown>> = { '': {} };
-  let section = '';
+/**
+ * A minimal TOML reader for what the writer emits, independent of the TOML library that writes it: [dotted.sections]
+ * nest, key = "string" | number | { inline table }.
+ */
+type Table = Record<string, unknown>;
+function parseToml(text: string): Table {
+  const root: Table = {};
+  let section = root;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const sec = /^\[([a-z0-9.-]+)\]$/.exec(line);
     if (sec) {
-      section = sec[1]!;
-      out[section] ??= {};
+      section = root;
+      for (const part of sec[1]!.split('.')) section = (section[part] ??= {}) as Table;
       continue;
     }
     const kv = /^([a-z_-]+) = (.+)$/.exec(line);
@@ -28,10 +32,10 @@ function parseToml(text: string): Record<string, Record<string, unknown>> {
     else if (/^\{.*\}$/.test(v))
       value = Object.fromEntries([...v.slice(1, -1).matchAll(/([a-z]+) = ("(?:[^"\\]|\\.)*")/g)].map((m) => [m[1], JSON.parse(m[2]!)]));
     else throw new Error(`unsupported TOML value: ${v}`);
-    if (kv[1]! in out[section]!) throw new Error(`duplicate key ${kv[1]}`);
-    out[section]![kv[1]!] = value;
+    if (kv[1]! in section) throw new Error(`duplicate key ${kv[1]}`);
+    section[kv[1]!] = value;
   }
-  return out;
+  return root;
 }
 
 const cfg = {
@@ -45,22 +49,49 @@ const cfg = {
 
 describe('cascade-hsm-bridge config', () => {
   test('v1 format uses exactly the documented sections and kebab-case keys', () => {
-    const t = parseToml(bridgeConfigV1(cfg));
-    expect(t['']).toEqual({ version: 'v1' });
+    const t = parseToml(bridgeConfigV1(cfg)) as Record<string, Table>;
+    expect(Object.keys(t)).toEqual(['version', 'pkcs11', 'server', 'daemon']);
+    expect(t.version).toBe('v1');
     expect(t.pkcs11).toEqual({ 'lib-path': cfg.libPath });
-    expect(t.server).toEqual({ addr: '127.0.0.1:15696' });
-    expect(t['server.identity']).toEqual({ 'cert-path': cfg.certPath, 'key-path': cfg.keyPath });
+    expect(t.server).toEqual({ addr: '127.0.0.1:15696', identity: { 'cert-path': cfg.certPath, 'key-path': cfg.keyPath } });
     expect(Object.keys(t.daemon!).sort()).toEqual(['log-level', 'log-target']);
     expect(t.daemon!['log-target']).toEqual({ type: 'file', path: cfg.logFile });
     expect(['trace', 'debug', 'info', 'warning', 'error']).toContain(t.daemon!['log-level']);
   });
 
+  test('v1 text for a fixed input is exactly the TOML written out by hand here, quotes and backslashes escaped', () => {
+    const odd = { ...cfg, certPath: '/tmp/a "b"/c\\d.pem', logLevel: 'debug' as const };
+    expect(bridgeConfigV1(odd)).toBe(
+      [
+        'version = "v1"',
+        '',
+        '[pkcs11]',
+        'lib-path = "/usr/lib/softhsm/libsofthsm2.so"',
+        '',
+        '[server]',
+        'addr = "127.0.0.1:15696"',
+        '',
+        '[server.identity]',
+        'cert-path = "/tmp/a \\"b\\"/c\\\\d.pem"',
+        'key-path = "/tmp/x y/server.key"',
+        '',
+        '[daemon]',
+        'log-level = "debug"',
+        '',
+        '[daemon.log-target]',
+        'type = "file"',
+        'path = "/tmp/b.log"',
+        '',
+      ].join('\n'),
+    );
+  });
+
   test('flat 0.1.0-alpha format has no sections and only the documented snake_case keys', () => {
     const t = parseToml(bridgeConfigFlat(cfg));
-    expect(Object.keys(t)).toEqual(['']);
+    for (const v of Object.values(t)) expect(typeof v).not.toBe('object');
     const documented = ['lib_path', 'addr', 'port', 'cert_path', 'key_path', 'log_level', 'log_target', 'log_facility', 'log_file'];
-    for (const k of Object.keys(t['']!)) expect(documented).toContain(k);
-    expect(t['']).toMatchObject({ lib_path: cfg.libPath, addr: '127.0.0.1', port: 15696, cert_path: cfg.certPath, key_path: cfg.keyPath });
+    for (const k of Object.keys(t)) expect(documented).toContain(k);
+    expect(t).toMatchObject({ lib_path: cfg.libPath, addr: '127.0.0.1', port: 15696, cert_path: cfg.certPath, key_path: cfg.keyPath });
   });
 });
 
