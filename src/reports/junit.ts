@@ -4,7 +4,7 @@
  * timeouts are <error> entries, never passes. An unavailable driver is one skipped case with its reason.
  */
 import junitModule from 'junit-report-builder';
-import type { Builder } from 'junit-report-builder';
+import type { Builder, TestCase } from 'junit-report-builder';
 
 // The package is CommonJS: at run time the default import is the builder itself, whatever its typings say.
 const junit = junitModule as unknown as Builder;
@@ -26,7 +26,7 @@ export function renderJUnit(results: RunResults): string {
     // Signer verdicts are verdicts, not test cases: one property per signer, the same label as capabilities.md and index.html.
     for (const v of d.suitability) suite.property(`suitability: ${v.signer}`, verdictLabel(v));
     if (!d.available) {
-      suite.testCase().className(`${d.id}.driver`).name('available').time(0).skipped().property('skip-reason', `unavailable: ${d.availabilityReason}`);
+      skip(suite.testCase().className(`${d.id}.driver`).name('available').time(0), `unavailable: ${d.availabilityReason}`);
       continue;
     }
     for (const c of d.cases) {
@@ -44,14 +44,14 @@ export function renderJUnit(results: RunResults): string {
           break;
         // A fail the expectations file predicts does not fail the run; it is shown as skipped, labelled, never as a pass.
         case 'fail':
-          if (c.expected) tc.skipped().property('skip-reason', `${statusLabel(c)}: ${c.reason ?? ''}`);
+          if (c.expected) skip(tc, `${statusLabel(c)}: ${c.reason ?? ''}`);
           else tc.failure(c.reason ?? 'failed', 'AssertionError');
           break;
         case 'skip':
-          tc.skipped().property('skip-reason', c.reason ?? 'skipped');
+          skip(tc, c.reason ?? 'skipped');
           break;
         case 'unsupported':
-          tc.skipped().property('skip-reason', `${statusLabel(c)}: ${c.reason ?? ''}`);
+          skip(tc, `${statusLabel(c)}: ${c.reason ?? ''}`);
           break;
         case 'crash':
           tc.error(c.reason ?? 'driver process crashed', 'DriverCrash');
@@ -62,16 +62,21 @@ export function renderJUnit(results: RunResults): string {
       }
     }
   }
-  return withSkipMessages(builder.build());
+  return builder.build();
 }
 
 /**
- * junit-report-builder writes a bare <skipped/>; Jenkins, GitLab and the GitHub JUnit actions show the
- * message attribute. Copy each case's skip-reason (already escaped as an attribute value) into it.
+ * Mark a case skipped with its reason, as a skip-reason property and as <skipped message="…">. junit-report-builder
+ * 5.1.2 has no API for the message and writes a bare <skipped/>, but Jenkins, GitLab and the GitHub JUnit actions
+ * show the attribute: it is set on the element the builder makes for this case, through xmlbuilder, which escapes it.
  */
-function withSkipMessages(xml: string): string {
-  return xml.replace(/<testcase\b[^>]*>[\s\S]*?<\/testcase>/g, (block) => {
-    const reason = /<property name="skip-reason" value="([^"]*)"\/>/.exec(block);
-    return reason ? block.replace('<skipped/>', `<skipped message="${reason[1]}"/>`) : block;
-  });
+function skip(tc: TestCase, reason: string): void {
+  tc.skipped().property('skip-reason', reason);
+  const build = tc.build.bind(tc);
+  tc.build = (parent) => {
+    const element = build(parent);
+    const skipped = element.children.find((n) => (n as { name?: string }).name === 'skipped') as typeof element | undefined;
+    skipped?.att('message', reason);
+    return element;
+  };
 }
