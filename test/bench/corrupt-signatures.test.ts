@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import type { DriverReport } from '../../src/results.js';
 import { SoftHsmStore, SOFTHSM_MODULE } from '../../src/softhsm.js';
+import { buildFixtureModule } from '../core/helpers.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -29,8 +30,7 @@ let exitCode: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hh-corrupt-'));
-  const shim = join(dir, 'corrupting-shim.so');
-  await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, join(ROOT, 'fixtures', 'pkcs11', 'corrupting-shim.c'), '-ldl']);
+  const shim = await buildFixtureModule('pkcs11/corrupting-shim.c', dir);
   store = await SoftHsmStore.create();
   const token = await store.addToken('hh-corrupt');
   const env = {

@@ -68,3 +68,10 @@ export async function skipWithReason(ctx: TestContext, reason: string): Promise<
   await ctx.annotate(reason, 'skip-reason');
   return ctx.skip(reason);
 }
+
+/** Compile a C module from fixtures/ (a fault-injecting shim or fake module) into dir; returns the .so path. */
+export async function buildFixtureModule(fixture: string, dir: string): Promise<string> {
+  const out = join(dir, `${fixture.split('/').pop()!.replace(/\.c$/, '')}.so`);
+  await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', out, join(ROOT, 'fixtures', fixture), '-ldl']);
+  return out;
+}

@@ -6,17 +6,15 @@
  * The fault injection is done by shims in front of the real SoftHSM (fixtures/pkcs11/*.c, built here).
  */
 import { describe, expect, test, beforeAll, afterAll } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, CLI, makeSoftHsmToken, ROOT, SOFTHSM_MODULE, skipWithReason, type CliResult } from './helpers.js';
+import { cli, CLI, makeSoftHsmToken, SOFTHSM_MODULE, skipWithReason, type CliResult, buildFixtureModule } from './helpers.js';
 import type { TestContext } from 'vitest';
 import type { RunResults } from '../../src/results.js';
 
-const exec = promisify(execFile);
 const haveGcc = existsSync('/usr/bin/gcc');
 let dir: string;
 let lyingShim: string;
@@ -25,10 +23,8 @@ let chattyShim: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hh-hostile-'));
   if (!haveGcc) return;
-  lyingShim = join(dir, 'lying-shim.so');
-  chattyShim = join(dir, 'chatty-shim.so');
-  await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', lyingShim, join(ROOT, 'fixtures', 'pkcs11', 'lying-shim.c'), '-ldl']);
-  await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', chattyShim, join(ROOT, 'fixtures', 'pkcs11', 'chatty-shim.c'), '-ldl']);
+  lyingShim = await buildFixtureModule('pkcs11/lying-shim.c', dir);
+  chattyShim = await buildFixtureModule('pkcs11/chatty-shim.c', dir);
 });
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { RunResults } from '../../src/results.js';
+import { buildFixtureModule } from './helpers.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -48,8 +49,7 @@ describe.skipIf(!haveGcc)(TITLE, () => {
   beforeAll(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hh-fake-'));
     tempDirs.push(dir);
-    modulePath = join(dir, 'failing.so');
-    await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', modulePath, join(ROOT, 'fixtures', 'fake-modules', 'failing-module.c')]);
+    modulePath = await buildFixtureModule('fake-modules/failing-module.c', dir);
   });
 
   afterAll(async () => {

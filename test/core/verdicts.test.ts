@@ -16,6 +16,7 @@ import { statusLabel, verdictLabel, type DriverReport, type RunResults } from '.
 import { SoftHsmStore, SOFTHSM_MODULE } from '../../src/softhsm.js';
 import { loadProfiles, verdictFor } from '../../suites/suitability.js';
 import { CAPABILITIES } from '../../src/capabilities.js';
+import { buildFixtureModule } from './helpers.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -29,8 +30,7 @@ const driver = (id: string): DriverReport => results.drivers.find((d) => d.id ==
 
 beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), 'hh-verdicts-'));
-  const shim = join(out, 'lying-shim.so');
-  await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, join(ROOT, 'fixtures', 'pkcs11', 'lying-shim.c'), '-ldl']);
+  const shim = await buildFixtureModule('pkcs11/lying-shim.c', out);
   store = await SoftHsmStore.create();
   const token = await store.addToken('hh-verdicts');
   const env = {

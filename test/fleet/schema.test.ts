@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { ROOT, SOFTHSM_MODULE, cli, makeSoftHsmToken } from '../core/helpers.js';
+import { ROOT, SOFTHSM_MODULE, cli, makeSoftHsmToken, buildFixtureModule } from '../core/helpers.js';
 
 const exec = promisify(execFile);
 const schema = JSON.parse(readFileSync(join(ROOT, 'docs', 'results.schema.json'), 'utf8'));
@@ -112,8 +112,7 @@ describe('results.json written by hsm-harness run', () => {
   test.skipIf(!existsSync('/usr/bin/gcc'))('a run whose module crashes validates (crash record, identity of what was reached)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hh-schema-fake-'));
     dirs.push(dir);
-    const so = join(dir, 'failing.so');
-    await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', so, join(ROOT, 'fixtures', 'fake-modules', 'failing-module.c')]);
+    const so = await buildFixtureModule('fake-modules/failing-module.c', dir);
     const r = await run(['--driver', 'pkcs11', '--suite', 'discovery'], {
       HSM_PKCS11_MODULE: so,
       HSM_PKCS11_TOKEN: 'fake-token',

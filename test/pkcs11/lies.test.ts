@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DriverReport } from '../../src/results.js';
 import { SoftHsmStore, SOFTHSM_MODULE } from '../../src/softhsm.js';
+import { buildFixtureModule } from '../core/helpers.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -26,8 +27,7 @@ let exitCode: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hh-lies-'));
-  const shim = join(dir, 'lying-shim.so');
-  await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, join(ROOT, 'fixtures', 'pkcs11', 'lying-shim.c'), '-ldl']);
+  const shim = await buildFixtureModule('pkcs11/lying-shim.c', dir);
   store = await SoftHsmStore.create();
   const token = await store.addToken('hh-lies');
   const env = {

@@ -9,15 +9,14 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, ROOT, SOFTHSM_MODULE, makeSoftHsmToken } from '../core/helpers.js';
+import { CLI, SOFTHSM_MODULE, makeSoftHsmToken, buildFixtureModule } from '../core/helpers.js';
 
 const exec = promisify(execFile);
 export const haveTools = existsSync('/usr/bin/gcc') && existsSync('/usr/bin/pkcs11-tool') && existsSync(SOFTHSM_MODULE);
 export const TOOLS_MISSING = 'gcc, pkcs11-tool (opensc) and SoftHSM are needed; run npm test, which installs them';
 
 export async function buildShim(dir: string): Promise<string> {
-  const out = join(dir, 'fault-shim.so');
-  await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', out, join(ROOT, 'fixtures', 'fake-modules', 'fault-shim.c'), '-ldl']);
+  const out = await buildFixtureModule('fake-modules/fault-shim.c', dir);
   return out;
 }
 
