@@ -8,7 +8,7 @@ import { UsageError } from '../src/errors.js';
 import { ReportDir } from '../src/reports/outdir.js';
 import { redactFreeText } from '../src/secrets.js';
 import { writeReports } from '../src/reports/write.js';
-import { benchWritersWith, renderBenchJson, type MicroFigure } from './report.js';
+import { benchWritersWith, renderBenchJson, signSummary, type MicroFigure } from './report.js';
 import type { BenchOptions } from './types.js';
 
 export const benchCommand: Command = {
@@ -75,16 +75,7 @@ export const benchCommand: Command = {
           process.stdout.write(`${d.id}: ${d.status}${d.statusReason ? `: ${d.statusReason}` : ''}\n`);
           continue;
         }
-        for (const s of section.sign) {
-          const one = s.threads[0]!;
-          const threads = s.threads.slice(1).map((t) => `, ${t.threads} threads ${t.median.toFixed(1)} sig/s (${(t.best / one.best).toFixed(2)}× one thread)`);
-          const ev = s.eventLoop ? `; event loop (C_SignAsync, ${s.eventLoop.inFlight} in flight) ${s.eventLoop.opsPerSec.toFixed(1)} sig/s` : '';
-          process.stdout.write(
-            `${d.id}: sign ${s.algorithm}: one session ${one.median.toFixed(1)} sig/s, ` +
-              `bare pkcs11js loop ${s.bareLoop.median.toFixed(1)} sig/s, ` +
-              `ratio ${s.vsBareLoop.toFixed(3)}${threads.join('')}${ev}\n`,
-          );
-        }
+        for (const s of section.sign) process.stdout.write(`${d.id}: ${signSummary(s)}\n`);
         for (const r of section.rejected) process.stdout.write(`${d.id}: sign ${r.algorithm}: no figure: ${r.reason}\n`);
         if (section.hsmspeed?.skipped) process.stdout.write(`${d.id}: ods-hsmspeed: skipped: ${section.hsmspeed.skipped}\n`);
         for (const r of section.hsmspeed?.rows ?? []) {

@@ -2,8 +2,8 @@
  * PKCS#11 measurements on one logged-in token. Two methods, each where it is the right tool:
  * - throughput is timed as a whole: batches of blocking C_SignInit + C_Sign in a tight loop (no promise or
  *   timer per operation), repeated, reported as the rate of each batch; signer threads (bench/threads.ts)
- *   run the harness's figure, each thread for the same window, and a bare pkcs11js loop of a fixed count in
- *   this thread runs beside it as the reference;
+ *   run the harness's figure, each thread for the same window, and a bare pkcs11js loop of a fixed count
+ *   runs beside it in the one-thread signer's thread as the reference;
  * - latency (p50/p99) is timed per operation with tinybench, where per-iteration timing is the point.
  * Every figure keeps a sample of the signatures it produced; a figure counts only if they verify.
  */
@@ -15,7 +15,7 @@ import { DNSSEC_ALGORITHMS } from '../src/dnssec/dnskey.js';
 import { latencyStats } from './stats.js';
 import { SIGNED_DATA } from './signed-data.js';
 import { SignerThreads } from './threads.js';
-import type { EventLoopFigure, KeygenFigure, LatencyStats, RandomFigure, RateFigure } from './types.js';
+import type { EventLoopFigure, KeygenFigure, LatencyStats, RandomFigure, RateFigure, SignFigure } from './types.js';
 
 /** Signing algorithms DNSSEC signers use (RFC 8624 §3.1: RSASHA256, ECDSAP256SHA256, ECDSAP384SHA384, ED25519). */
 export const SIGN_ALGS: KeyAlg[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ed25519'];
@@ -111,6 +111,16 @@ export function rateFigure(rates: number[], operationsPerBatch: number): RateFig
 }
 
 /**
+ * How figure a compares with figure b, from batches taken side by side: the median over rounds of a's batch
+ * ÷ b's batch of the same round. Load from other processes comes and goes over seconds, so adjacent batches
+ * share it and one lucky or unlucky batch does not move the median.
+ */
+export function pairedRatio(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  return latencyStats(Array.from({ length: n }, (_, i) => a[i]! / b[i]!)).p50;
+}
+
+/**
  * Key generation, timed per key pair. Runs at least `minIterations` and then until `budgetMs` is used.
  * Returns the keys so the caller can keep one for signing and destroy the rest.
  */
@@ -129,7 +139,6 @@ export async function benchKeygen(token: Token, alg: KeyAlg, minIterations: numb
   }
 }
 
-/** Destroy a key pair now; what fails stays tracked for the token's cleanup, which reports it. */
 /** Per-operation latency of blocking C_SignInit + C_Sign on one session (tinybench), with the last signature. */
 export async function benchLatency(token: Token, path: SigningPath, key: KeyPair, budgetMs: number): Promise<{ latency: LatencyStats; signature: Buffer }> {
   const session = token.openSession(false);
@@ -146,26 +155,6 @@ export async function benchLatency(token: Token, path: SigningPath, key: KeyPair
   } finally {
     token.closeSession(session);
   }
-}
-
-/**
- * The reference loop: what anyone would write with pkcs11js directly, on this thread's module instance.
- * `iterations` signatures timed as a whole.
- */
-export function bareLoopBatch(token: Token, session: Handle, path: SigningPath, key: KeyPair, iterations: number): { rate: number; signature: Buffer } {
-  const lib = token.lib;
-  const mechanism = path.mechanism;
-  const input = path.input;
-  const privateKey = key.privateKey;
-  const out = Buffer.alloc(1024);
-  let signature: Buffer = out;
-  const t0 = performance.now();
-  for (let i = 0; i < iterations; i++) {
-    lib.C_SignInit(session, mechanism, privateKey);
-    signature = lib.C_Sign(session, input, out);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  return { rate: iterations / seconds, signature: Buffer.from(signature) };
 }
 
 /**
@@ -240,77 +229,109 @@ export interface SigningPlan {
   token: Token;
   pin: string;
   alg: KeyAlg;
-  key: KeyPair;
+  /** keys[0] signs the latency, bare-loop and shared-key figures; keys[0..T-1] the "a key per thread" figure at T threads. */
+  keys: KeyPair[];
   /** Signer thread counts, ascending, starting at 1. */
   levels: number[];
-  /** Repeated batches per throughput figure. */
-  batches: number;
+  /** At most this many rounds of batches (fewer when a batch would be shorter than MIN_BATCH). */
+  maxRounds: number;
   budgetMs: number;
   eventLoop: boolean;
 }
 
+type ThreadFigure = SignFigure['threads'][number];
+
+const MIN_BATCH_MS = 50;
+const MIN_BATCH_SIGNATURES = 10;
+
 /**
  * Everything measured for one signing algorithm: latency first (tinybench), then rounds of throughput
- * batches, each round one bare-loop batch and one batch per signer-thread count, so that load from other
- * processes on a shared machine hits every figure alike and each ratio compares batches taken side by side;
- * then the event-loop path. Returns the figures and every sampled signature.
+ * batches, each round one bare-loop batch and one batch per signer-thread pool (1, 2, 4 … threads on one key,
+ * and 2, 4 … threads with a key each where there are keys for them), so that load from other processes on
+ * a shared machine hits every figure alike and each ratio compares batches taken side by side; then the
+ * event-loop path. Returns the figures and every sampled signature, by the key that made it.
  */
 export async function measureSigning(plan: SigningPlan): Promise<{
   latency: LatencyStats;
   bare: RateFigure;
-  threads: (RateFigure & { threads: number })[];
+  threads: ThreadFigure[];
+  keyPerThread: ThreadFigure[];
+  /** One thread ÷ the bare loop, paired by round. */
+  vsBareLoop: number;
   eventLoop?: EventLoopFigure;
-  samples: Buffer[];
+  samples: Map<KeyPair, Buffer[]>;
 }> {
-  const { token, alg, key, levels, batches, budgetMs } = plan;
+  const { token, alg, keys, levels, budgetMs } = plan;
+  const key = keys[0]!;
   const path = signingPath(alg);
-  const samples: Buffer[] = [];
+  const samples = new Map<KeyPair, Buffer[]>(keys.map((k) => [k, []]));
+  const sample = (k: KeyPair, signature: Buffer): void => {
+    samples.get(k)!.push(signature);
+  };
   const lat = await benchLatency(token, path, key, budgetMs * 0.1);
-  samples.push(lat.signature);
+  sample(key, lat.signature);
   const perOpMs = Math.max(lat.latency.mean, 1e-3);
-  const batchMs = (budgetMs * (plan.eventLoop ? 0.78 : 0.88)) / (batches * (1 + levels.length));
+  const plans = [
+    ...levels.map((threads) => ({ threads, keys: [key] })),
+    ...levels.filter((t) => t > 1 && t <= keys.length).map((threads) => ({ threads, keys: keys.slice(0, threads) })),
+  ];
+  // Many short rounds rather than a few long ones: the ratios are medians over rounds, and batches taken
+  // close together share the machine's load. A batch lasts at least MIN_BATCH_MS and MIN_BATCH_SIGNATURES
+  // signatures, so a slow token gets fewer, longer rounds.
+  const roundMs = (budgetMs * (plan.eventLoop ? 0.78 : 0.88)) / (1 + plans.length);
+  const batches = Math.max(3, Math.min(plan.maxRounds, Math.floor(roundMs / Math.max(MIN_BATCH_MS, MIN_BATCH_SIGNATURES * perOpMs))));
+  const batchMs = roundMs / batches;
   // The bare loop's batch size: about batchMs of signatures, at least a few.
   const bareIterations = Math.min(1_000_000, Math.max(5, Math.round(batchMs / perOpMs)));
   const bareRates: number[] = [];
-  const pools: { threads: number; pool: SignerThreads; rates: number[]; signatures: number }[] = [];
-  const session = token.openSession(false);
+  const pools: { threads: number; keys: KeyPair[]; pool: SignerThreads; rates: number[]; signatures: number }[] = [];
   try {
-    for (const t of levels) {
+    for (const p of plans) {
       // Each thread signs for the same window: one thread slowed by other load cannot stretch the batch.
       const pool = await SignerThreads.start({
         token,
         pin: plan.pin,
-        keyId: key.id,
+        keyIds: p.keys.map((k) => k.id),
         mechanism: path.mechanism.mechanism,
         input: path.input,
-        threads: t,
+        threads: p.threads,
         iterations: 0,
         windowMs: batchMs,
       });
-      pools.push({ threads: t, pool, rates: [], signatures: 0 });
+      pools.push({ ...p, pool, rates: [], signatures: 0 });
     }
+    const single = pools[0]!;
     for (let b = 0; b < batches; b++) {
-      const bare = bareLoopBatch(token, session, path, key, bareIterations);
+      const bare = await single.pool.batch(bareIterations);
       bareRates.push(bare.rate);
-      samples.push(bare.signature);
+      sample(key, bare.signatures[0]!);
       for (const p of pools) {
         const r = await p.pool.batch();
         p.rates.push(r.rate);
         p.signatures += r.signatureCount;
-        samples.push(...r.signatures);
+        r.signatures.forEach((signature, i) => {
+          sample(p.keys[i % p.keys.length]!, signature);
+        });
       }
     }
   } finally {
     for (const p of pools) await p.pool.close();
-    token.closeSession(session);
   }
-  const threads = pools.map((p) => ({ threads: p.threads, ...rateFigure(p.rates, Math.round(p.signatures / batches)) }));
+  const oneThread = pools[0]!.rates;
+  const figure = (p: (typeof pools)[number]): ThreadFigure => ({
+    threads: p.threads,
+    ...rateFigure(p.rates, Math.round(p.signatures / batches)),
+    ...(p.threads > 1 ? { vsOneThread: pairedRatio(p.rates, oneThread) } : {}),
+  });
+  const threads = pools.filter((p) => p.keys.length === 1).map(figure);
+  const keyPerThread = pools.filter((p) => p.keys.length > 1).map(figure);
 
   let eventLoop: EventLoopFigure | undefined;
   if (plan.eventLoop) {
     const ev = await benchEventLoop(token, path, key, levels[levels.length - 1]!, budgetMs * 0.1);
     eventLoop = ev.figure;
-    samples.push(...ev.signatures);
+    for (const s of ev.signatures) sample(key, s);
   }
-  return { latency: lat.latency, bare: rateFigure(bareRates, bareIterations), threads, eventLoop, samples };
+  const vsBareLoop = pairedRatio(oneThread, bareRates);
+  return { latency: lat.latency, bare: rateFigure(bareRates, bareIterations), threads, keyPerThread, vsBareLoop, eventLoop, samples };
 }

@@ -13,7 +13,7 @@ import type { DriverReport, RunResults } from '../src/results.js';
 import type { ReportWriter, SectionReport } from '../src/reports/sections.js';
 import { esc, isPlainObject, num, pill, renderValue, table as htmlTable } from '../src/reports/html.js';
 import { rangeChart, throughputChart, type Panel, type RangeRow } from '../src/reports/svg.js';
-import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure } from './types.js';
+import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure, SignFigure } from './types.js';
 import type { BenchRecord } from '../src/bench-format.js';
 
 export type { BenchRecord };
@@ -59,17 +59,20 @@ export function benchRecords(results: RunResults): BenchRecord[] {
         best: s.bareLoop.best,
         rates: s.bareLoop.rates,
       });
-      const one = s.threads[0];
-      for (const t of s.threads) {
+      const threadFigures = [
+        ...s.threads.map((t) => ({ t, operation: 'sign-threads' as const })),
+        ...(s.keyPerThread ?? []).map((t) => ({ t, operation: 'sign-threads-key-each' as const })),
+      ];
+      for (const { t, operation } of threadFigures) {
         out.push({
           ...base,
-          operation: 'sign-threads',
+          operation,
           concurrency: t.threads,
           samples: t.rates.length * t.operationsPerBatch,
           opsPerSec: t.median,
           best: t.best,
           rates: t.rates,
-          ...(t.threads === 1 ? { vsBareLoop: s.vsBareLoop } : one ? { vsOneThread: t.best / one.best } : {}),
+          ...(t.threads === 1 ? { vsBareLoop: s.vsBareLoop } : t.vsOneThread !== undefined ? { vsOneThread: t.vsOneThread } : {}),
         });
       }
       const e = s.eventLoop;
@@ -195,6 +198,9 @@ export function actionThroughput(results: RunResults, micro: MicroFigure[] = [])
       for (const t of s.threads) {
         out.push({ name: `sign[${d}] ${s.algorithm} threads=${t.threads}`, value: fix(t.median), unit: 'ops/s', range: spread(t), extra: batches(t) });
       }
+      for (const t of s.keyPerThread ?? []) {
+        out.push({ name: `sign[${d}] ${s.algorithm} threads=${t.threads} key each`, value: fix(t.median), unit: 'ops/s', range: spread(t), extra: batches(t) });
+      }
       out.push({
         name: `harness/bare-loop[${d}] ${s.algorithm}`,
         value: fix(s.vsBareLoop, 3),
@@ -274,9 +280,33 @@ export const METHOD =
   'Throughput is timed as a whole: repeated batches of blocking C_SignInit + C_Sign in a tight loop, ' +
   "each batch's rate = its signatures / its wall time; shown as median (slowest–fastest batch). The harness's figure comes from " +
   'signer threads (worker_threads, one session each, synchronous calls); a bare pkcs11js loop on one session runs beside it in ' +
-  'alternating batches, and harness ÷ bare loop compares their fastest batches. Latency (p50/p99) is timed per operation with ' +
+  'alternating batches; harness ÷ bare loop and × one thread are medians over rounds of batch ÷ batch of the same round. Latency (p50/p99) is timed per operation with ' +
   'tinybench. The event-loop figure is what a Node application gets with C_SignAsync (one call in flight per session). ' +
   'A figure is published only if a sample of its signatures verified with node:crypto. Speed is reported, never asserted.';
+
+export const KEYING =
+  '"one key": every thread signs with the same key, as a signer of one zone does. "a key each": thread i signs with key i, as a ' +
+  'signer of several zones does. A token that serialises the use of one key object scales only in the second row.';
+
+/** The thread-scaling rows of one algorithm: all threads on one key, then (where measured) a key per thread. */
+function threadRows(s: SignFigure): { keys: string; figures: SignFigure['threads'] }[] {
+  return [{ keys: 'one key', figures: s.threads }, ...(s.keyPerThread?.length ? [{ keys: 'a key each', figures: s.keyPerThread }] : [])];
+}
+
+/** One line per signing algorithm for the console: one session, the bare loop, their ratio and the scaling. */
+export function signSummary(s: SignFigure): string {
+  const one = s.threads[0]!;
+  const x = (t: { vsOneThread?: number }) => `${(t.vsOneThread ?? Number.NaN).toFixed(2)}× one thread`;
+  const scaling = [
+    ...s.threads.slice(1).map((t) => `${t.threads} threads on one key ${t.median.toFixed(1)} sig/s (${x(t)})`),
+    ...(s.keyPerThread ?? []).map((t) => `${t.threads} threads with a key each ${t.median.toFixed(1)} sig/s (${x(t)})`),
+  ];
+  const ev = s.eventLoop ? `; event loop (C_SignAsync, ${s.eventLoop.inFlight} in flight) ${s.eventLoop.opsPerSec.toFixed(1)} sig/s` : '';
+  return (
+    `sign ${s.algorithm}: one session ${one.median.toFixed(1)} sig/s, bare pkcs11js loop ${s.bareLoop.median.toFixed(1)} sig/s, ` +
+    `ratio ${s.vsBareLoop.toFixed(3)}${scaling.map((t) => `, ${t}`).join('')}${ev}`
+  );
+}
 
 export function renderBenchMarkdown(results: RunResults): string | undefined {
   const drivers = benchDrivers(results);
@@ -318,17 +348,21 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
         const levels = bench.threadLevels;
         if (levels.length > 1) {
           out.push('### Signer threads (aggregate sig/s, × one thread)\n');
-          const head = ['Algorithm', ...levels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)];
+          out.push(`${KEYING}\n`);
+          const head = ['Algorithm', 'Keys', ...levels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)];
           out.push(
             table(
               head,
-              bench.sign.map((s) => [
-                s.algorithm,
-                ...levels.map((t) => {
-                  const f = s.threads.find((x) => x.threads === t);
-                  return f ? `${rate(f.median)}${t > 1 ? ` (${(f.best / s.threads[0]!.best).toFixed(2)}×)` : ''}` : '—';
-                }),
-              ]),
+              bench.sign.flatMap((s) =>
+                threadRows(s).map((row) => [
+                  s.algorithm,
+                  row.keys,
+                  ...levels.map((t) => {
+                    const f = row.figures.find((x) => x.threads === t);
+                    return f ? `${rate(f.median)}${f.vsOneThread !== undefined ? ` (${f.vsOneThread.toFixed(2)}×)` : ''}` : '—';
+                  }),
+                ]),
+              ),
             ),
           );
         }
@@ -530,15 +564,19 @@ function renderBench(data: unknown): string | undefined {
     if (b.threadLevels.length > 1) {
       out.push(
         '<h4>Signer threads (aggregate sig/s)</h4>',
+        `<p>${esc(KEYING)}</p>`,
         htmlTable(
-          ['Algorithm', ...b.threadLevels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)],
-          b.sign.map((f) => [
-            esc(f.algorithm),
-            ...b.threadLevels!.map((t) => {
-              const x = f.threads.find((y) => y.threads === t);
-              return x ? `${rateCell(x)}${t > 1 && f.threads[0] ? ` ×${num(x.best / f.threads[0].best)}` : ''}` : '–';
-            }),
-          ]),
+          ['Algorithm', 'Keys', ...b.threadLevels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)],
+          b.sign.flatMap((f) =>
+            threadRows(f).map((row) => [
+              esc(f.algorithm),
+              esc(row.keys),
+              ...b.threadLevels!.map((t) => {
+                const x = row.figures.find((y) => y.threads === t);
+                return x ? `${rateCell(x)}${x.vsOneThread !== undefined ? ` ×${num(x.vsOneThread)}` : ''}` : '–';
+              }),
+            ]),
+          ),
         ),
       );
     }

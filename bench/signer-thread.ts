@@ -7,7 +7,8 @@
  *
  * Protocol with the parent (bench/threads.ts): after a warm-up the thread posts 'ready' and waits on the
  * shared batch counter. Each new counter value starts one batch: either `iterations` signatures (ods-hsmspeed's
- * method), or as many as fit in `windowMs` from the moment the thread woke up, the clock read once every few
+ * method), or a bare pkcs11js loop of the count the parent set (the reference the harness is compared with),
+ * or as many as fit in `windowMs` from the moment the thread woke up, the clock read once every few
  * signatures, so that a thread descheduled by other load cannot stretch the others' window. The thread writes
  * its start and finishing times and its count into shared memory (so neither wake-up nor message latency
  * enters the window) and posts 'done' with its last signature, which the parent verifies. A negative counter
@@ -36,8 +37,9 @@ export interface SignerThreadData {
   windowMs?: number;
   index: number;
   /**
-   * Int32 batch counter at byte 0; from byte 8 BigInt64 slots, three per thread: start time and finishing
-   * time (process.hrtime) of the current batch, then its signature count.
+   * Int32 batch counter at byte 0, Int32 bare-loop count at byte 4 (0 for a harness batch); from byte 8
+   * BigInt64 slots, three per thread: start time and finishing time (process.hrtime) of the current batch,
+   * then its signature count.
    */
   shared: SharedArrayBuffer;
 }
@@ -82,7 +84,7 @@ function main(d: SignerThreadData): void {
   try {
     // Warm-up before any window (JIT, first use of the key in this session).
     for (let i = 0; i < 3; i++) signOnce();
-    const counter = new Int32Array(d.shared, 0, 1);
+    const counter = new Int32Array(d.shared, 0, 2);
     const slots = new BigInt64Array(d.shared, 8);
     const windowNs = d.windowMs !== undefined ? BigInt(Math.round(d.windowMs * 1e6)) : undefined;
     parentPort!.postMessage({ type: 'ready' } satisfies SignerThreadMessage);
@@ -92,8 +94,16 @@ function main(d: SignerThreadData): void {
       seen = Atomics.load(counter, 0);
       if (seen < 0) break;
       let count = 0;
+      const bareIterations = Atomics.load(counter, 1);
       const start = process.hrtime.bigint();
-      if (windowNs === undefined) {
+      if (bareIterations > 0) {
+        // The reference: what anyone would write with pkcs11js, timed as a whole, in this same thread so that
+        // it runs on the same CPU under the same load as the harness's own batches.
+        for (; count < bareIterations; count++) {
+          lib.C_SignInit(session, mechanism, key);
+          signature = lib.C_Sign(session, input, out);
+        }
+      } else if (windowNs === undefined) {
         for (; count < d.iterations; count++) signOnce();
       } else {
         const deadline = start + windowNs;

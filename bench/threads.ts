@@ -2,7 +2,8 @@
  * The parent side of bench/signer-thread.ts: start T signer threads on one key, then run synchronised
  * batches. A batch's rate is all signatures of all threads divided by the wall time from the first thread's
  * start to the last thread's finish (with windowMs, every thread signs for the same length of time). Used
- * for the one-session figure (T = 1), the thread scaling and the ods-hsmspeed side by side alike.
+ * for the one-session figure (T = 1), the thread scaling (one shared key, or a key per thread) and the
+ * ods-hsmspeed side by side alike.
  */
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
@@ -15,7 +16,8 @@ import type { SignerThreadData, SignerThreadMessage } from './signer-thread.js';
 export interface SignerThreadsOptions {
   token: Token;
   pin: string;
-  keyId: Buffer;
+  /** CKA_ID of the private key each thread signs with: thread i uses keyIds[i % keyIds.length]. */
+  keyIds: Buffer[];
   mechanism: number;
   input: Buffer;
   hsmspeedInput?: boolean;
@@ -30,7 +32,7 @@ export interface BatchResult {
   seconds: number;
   /** Signatures of all threads in this batch. */
   signatureCount: number;
-  /** The last signature of each thread, for verification. */
+  /** The last signature of each thread, in thread order, for verification. */
   signatures: Buffer[];
 }
 
@@ -63,7 +65,7 @@ export class SignerThreads {
         const data: SignerThreadData = {
           modulePath: opts.token.module.path,
           slot: new Uint8Array(opts.token.slot),
-          keyId: new Uint8Array(opts.keyId),
+          keyId: new Uint8Array(opts.keyIds[index % opts.keyIds.length]!),
           pin: opts.pin,
           mechanism: opts.mechanism,
           input: new Uint8Array(opts.input),
@@ -117,17 +119,21 @@ export class SignerThreads {
     if (w.got.size === this.opts.threads) w.resolve();
   }
 
-  /** One synchronised batch on every thread. */
-  async batch(): Promise<BatchResult> {
+  /**
+   * One synchronised batch on every thread: the harness's loop, or with bareIterations a bare pkcs11js loop
+   * of that many signatures per thread (the reference, on the same threads).
+   */
+  async batch(bareIterations = 0): Promise<BatchResult> {
     if (this.failure) throw this.failure;
     const batch = ++this.batchNo;
     const got = new Map<number, Buffer>();
     const done = new Promise<void>((resolve, reject) => {
       this.waiting = { batch, got, resolve, reject };
     });
-    const counter = new Int32Array(this.shared, 0, 1);
+    const counter = new Int32Array(this.shared, 0, 2);
     const slots = new BigInt64Array(this.shared, 8);
     slots.fill(0n);
+    Atomics.store(counter, 1, bareIterations);
     Atomics.store(counter, 0, batch);
     Atomics.notify(counter, 0);
     await done;
@@ -144,7 +150,8 @@ export class SignerThreads {
       signatureCount += Number(count);
     }
     const seconds = Number(end - start) / 1e9;
-    return { rate: signatureCount / seconds, seconds, signatureCount, signatures: [...got.values()] };
+    const signatures = Array.from({ length: this.opts.threads }, (_, i) => got.get(i)!);
+    return { rate: signatureCount / seconds, seconds, signatureCount, signatures };
   }
 
   async close(): Promise<void> {

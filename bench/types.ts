@@ -46,9 +46,20 @@ export interface SignFigure {
   latency: LatencyStats;
   /** The reference: a bare pkcs11js loop on one session, in the same run, batches alternating with threads[0]. */
   bareLoop: RateFigure;
-  /** The harness's throughput with 1, 2, 4 … signer threads (one session each, blocking calls). */
-  threads: (RateFigure & { threads: number })[];
-  /** threads[0].best / bareLoop.best: the harness's own overhead (1.0 = none). */
+  /**
+   * The harness's throughput with 1, 2, 4 … signer threads (one session each, blocking calls), all on one key;
+   * above one thread, with its ratio to one thread (paired by round, see vsBareLoop).
+   */
+  threads: (RateFigure & { threads: number; vsOneThread?: number })[];
+  /**
+   * 2, 4 … signer threads with a key each (what a signer of several zones asks of the token), measured in the
+   * same rounds. A token may serialise the use of one key object; this shows whether it does.
+   */
+  keyPerThread?: (RateFigure & { threads: number; vsOneThread?: number })[];
+  /**
+   * The harness's own overhead (1.0 = none): the median over rounds of threads[0]'s batch ÷ the bare loop's
+   * batch of the same round.
+   */
   vsBareLoop: number;
   /** The event-loop path at the highest thread count, where measured. */
   eventLoop?: EventLoopFigure;

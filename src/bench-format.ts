@@ -25,6 +25,7 @@ export interface BenchRecord {
     | 'sign-latency'
     | 'sign-bare-loop'
     | 'sign-threads'
+    | 'sign-threads-key-each'
     | 'sign-event-loop'
     | 'keygen'
     | 'random'

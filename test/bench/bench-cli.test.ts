@@ -127,8 +127,20 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
         expect(r.opsPerSec).toBeGreaterThanOrEqual(Math.min(...r.rates));
         expect(r.opsPerSec).toBeLessThanOrEqual(r.best);
       }
-      expect(one.vsBareLoop).toBeCloseTo(one.best / bare.best, 10);
-      for (const t of threads.filter((r) => r.concurrency > 1)) expect(t.vsOneThread).toBeCloseTo(t.best / one.best, 10);
+      // Paired by round: the median of (this round's batch ÷ the reference's batch of the same round).
+      const paired = (a: number[], b: number[]) => {
+        const q = a.map((x, i) => x / b[i]!).sort((x, y) => x - y);
+        return q.length % 2 ? q[(q.length - 1) / 2]! : (q[q.length / 2 - 1]! + q[q.length / 2]!) / 2;
+      };
+      expect(one.vsBareLoop).toBeCloseTo(paired(one.rates, bare.rates), 10);
+      for (const t of threads.filter((r) => r.concurrency > 1)) expect(t.vsOneThread).toBeCloseTo(paired(t.rates, one.rates), 10);
+      // The same thread counts again with a key per thread, measured in the same rounds.
+      const keyEach = records.filter((r) => r.operation === 'sign-threads-key-each' && r.algorithm === bare.algorithm);
+      expect(keyEach.map((r) => r.concurrency)).toEqual(threads.filter((r) => r.concurrency > 1).map((r) => r.concurrency));
+      for (const t of keyEach) {
+        expect(t.rates.length).toBe(one.rates.length);
+        expect(t.vsOneThread).toBeCloseTo(paired(t.rates, one.rates), 10);
+      }
     }
     const action = JSON.parse(files['bench-action.json']!) as { name: string; value: number; unit: string }[];
     const ratios = action.filter((e) => e.name.startsWith('harness/bare-loop[softhsm]'));
@@ -137,7 +149,7 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
     const driver = doc.drivers.find((d: { id: string }) => d.id === 'softhsm');
     expect(driver.rejected).toEqual([]);
     expect(run.stdout).toMatch(
-      /softhsm: sign ECDSA P-256: one session [\d.]+ sig\/s, bare pkcs11js loop [\d.]+ sig\/s, ratio [\d.]+, 2 threads [\d.]+ sig\/s \([\d.]+× one thread\)/,
+      /softhsm: sign ECDSA P-256: one session [\d.]+ sig\/s, bare pkcs11js loop [\d.]+ sig\/s, ratio [\d.]+, 2 threads on one key [\d.]+ sig\/s \([\d.]+× one thread\).*, 2 threads with a key each [\d.]+ sig\/s \([\d.]+× one thread\)/,
     );
   });
 
