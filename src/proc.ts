@@ -4,7 +4,7 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
-import { $ } from 'zx';
+import { spawn } from 'node:child_process';
 import { redact } from './secrets.js';
 
 export interface RunResult {
@@ -26,19 +26,40 @@ export async function runTool(
     onStderr?: (chunk: string) => void;
   } = {},
 ): Promise<RunResult> {
-  // zx quotes each interpolated argument, so arguments with spaces or shell characters stay one argv entry.
-  const p = $({
-    env: opts.env ?? process.env,
-    cwd: opts.cwd,
-    input: opts.input ?? '',
-    nothrow: true,
-    quiet: true,
-    timeout: opts.timeoutMs ?? 60_000,
-    timeoutSignal: 'SIGKILL',
-  })`${cmd} ${args}`;
-  if (opts.onStderr) p.stderr.on('data', (d: Buffer) => opts.onStderr!(d.toString()));
-  const out = await p;
-  return { code: out.exitCode, signal: out.signal, stdout: out.stdout, stderr: out.stderr };
+  // A direct spawn, no shell: arguments reach the tool as they are. It stays in the harness's process group,
+  // so a Ctrl-C reaches it as well.
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      opts.onStderr?.(d.toString());
+    });
+    const timer = setTimeout(() => {
+      if (child.pid) killTree(child.pid, 'SIGKILL');
+    }, opts.timeoutMs ?? 60_000);
+    // A tool that exits before reading its input must not turn into an EPIPE error here.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      // As a shell would answer: 127 for a tool that is not there, 126 for one that cannot be run.
+      resolve({
+        code: err.code === 'ENOENT' ? 127 : 126,
+        signal: null,
+        stdout,
+        stderr: `${cmd}: ${err.code === 'ENOENT' ? 'command not found' : err.message}`,
+      });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
 }
 
 /** Run a tool and fail with a one-line message (its last stderr line, redacted) unless it exits 0. */

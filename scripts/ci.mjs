@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// CI after the bootstrap in .ci/run (Debian packages and npm ci, which installs zx): a container engine on a
+// private socket and the container drivers' images (as root only), the default run with that engine
+// (`npm start`), then an emulated card beside the clone when there is one, then the README's test command,
+// whose summary line closes the log. Whatever this started is stopped however it ends.
+import { $, fs, path, echo } from 'zx';
+
+const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..');
+$.cwd = root;
+const step = $({ stdio: 'inherit' });
+// Captures stdout (what the command prints for us to use) and lets its messages through.
+const capture = $({ stdio: ['inherit', 'pipe', 'inherit'] });
+const stops = [];
+const seconds = (t0) => Math.round((Date.now() - t0) / 1000);
+
+async function stopAll() {
+  for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    void stopAll().then(() => process.exit(130));
+  });
+}
+
+try {
+  if (process.getuid?.() === 0) {
+    // Images live in /var/lib/hsm-docker, kept between runs on the same machine: the debootstrap base and
+    // the SoftHSM image are built once; from nothing it takes a few minutes.
+    const t0 = Date.now();
+    await $`apt-get install -y -q --no-install-recommends docker.io debootstrap`.quiet();
+    const started = await capture`containers/engine.sh start`;
+    stops.push(() => $`containers/engine.sh stop`);
+    // DOCKER_HOST reaches the self-tests that need an engine; the ones that test the no-engine path force it absent.
+    process.env.DOCKER_HOST = started.stdout.trim().replace(/^DOCKER_HOST=/, '');
+    await step`npm run build --silent`;
+    await step`node dist/src/cli.js images build`;
+    echo(`ci: container engine at ${process.env.DOCKER_HOST} and images ready in ${seconds(t0)} s`);
+
+    // The default run with the engine (softhsm-container beside softhsm and softhsm-p11kit in reports/).
+    const t1 = Date.now();
+    await step`npm start`;
+    echo(`ci: npm start with the container engine took ${seconds(t1)} s`);
+  }
+
+  // Started only now, because the emulator busy-polls a core while it runs. Without it the card
+  // self-tests (test/card/) skip with their reason.
+  const card = path.join(path.dirname(root), 'shared', 'emulated-card');
+  if (await fs.pathExists(path.join(card, 'start'))) {
+    const env = await capture`${path.join(card, 'start')}`;
+    stops.push(() => $`${path.join(card, 'stop')}`.quiet());
+    process.env.HSM_TEST_CARD_ENV = env.stdout.trim();
+  }
+
+  await step`npm test`;
+} catch (err) {
+  process.exitCode = typeof err?.exitCode === 'number' && err.exitCode !== 0 ? err.exitCode : 1;
+  if (err?.exitCode === undefined) echo(`ci: ${err?.message ?? err}`);
+} finally {
+  await stopAll();
+}
