@@ -12,12 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import type { DriverReport } from '../../src/results.js';
-import { SoftHsmStore, SOFTHSM_MODULE } from '../../src/softhsm.js';
-import { buildFixtureModule } from '../core/helpers.js';
+import type { SoftHsmStore } from '../../src/softhsm.js';
+import { CLI, shimOverSoftHsm } from '../core/helpers.js';
 
 const exec = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 
 let dir: string;
 let store: SoftHsmStore;
@@ -30,18 +28,8 @@ let exitCode: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hh-corrupt-'));
-  const shim = await buildFixtureModule('pkcs11/corrupting-shim.c', dir);
-  store = await SoftHsmStore.create();
-  const token = await store.addToken('hh-corrupt');
-  const env = {
-    ...process.env,
-    ...store.env,
-    SHIM_REAL_MODULE: SOFTHSM_MODULE,
-    HSM_PKCS11_MODULE: shim,
-    HSM_PKCS11_TOKEN: token.label,
-    HSM_PKCS11_PIN: token.pin,
-    HSM_PKCS11_URI: '',
-  };
+  let env: NodeJS.ProcessEnv;
+  ({ store, env } = await shimOverSoftHsm('pkcs11/corrupting-shim.c', dir, 'hh-corrupt'));
   const out = join(dir, 'reports');
   exitCode = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'bench', '--out', out], { env }).then(
     () => 0,

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'vitest';
 import { loadDrivers } from '../../src/registry.js';
+import { SoftHsmStore } from '../../src/softhsm.js';
 
 const exec = promisify(execFile);
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -70,6 +71,32 @@ export async function skipWithReason(ctx: TestContext, reason: string): Promise<
 }
 
 /** Compile a C module from fixtures/ (a fault-injecting shim or fake module) into dir; returns the .so path. */
+/**
+ * A fault-injecting shim (a fixtures/ C file, built here) in front of a new SoftHSM token, set up for the
+ * generic pkcs11 driver: the environment a run needs, and the store to remove afterwards.
+ */
+export async function shimOverSoftHsm(
+  fixture: string,
+  dir: string,
+  label: string,
+  shimEnv: NodeJS.ProcessEnv = {},
+): Promise<{ store: SoftHsmStore; env: NodeJS.ProcessEnv }> {
+  const shim = await buildFixtureModule(fixture, dir);
+  const store = await SoftHsmStore.create();
+  const token = await store.addToken(label);
+  const env = {
+    ...process.env,
+    ...store.env,
+    SHIM_REAL_MODULE: SOFTHSM_MODULE,
+    ...shimEnv,
+    HSM_PKCS11_MODULE: shim,
+    HSM_PKCS11_TOKEN: token.label,
+    HSM_PKCS11_PIN: token.pin,
+    HSM_PKCS11_URI: '',
+  };
+  return { store, env };
+}
+
 export async function buildFixtureModule(fixture: string, dir: string): Promise<string> {
   const out = join(dir, `${fixture.split('/').pop()!.replace(/\.c$/, '')}.so`);
   await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', out, join(ROOT, 'fixtures', fixture), '-ldl']);

@@ -13,14 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { statusLabel, verdictLabel, type DriverReport, type RunResults } from '../../src/results.js';
-import { SoftHsmStore, SOFTHSM_MODULE } from '../../src/softhsm.js';
+import type { SoftHsmStore } from '../../src/softhsm.js';
 import { loadProfiles, verdictFor } from '../../suites/suitability.js';
 import { CAPABILITIES } from '../../src/capabilities.js';
-import { buildFixtureModule } from './helpers.js';
+import { CLI, shimOverSoftHsm } from './helpers.js';
 
 const exec = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const SUITES = ['discovery', 'keygen', 'signing', 'dnssec', 'sessions', 'suitability'];
 
 let out: string;
@@ -30,20 +28,8 @@ const driver = (id: string): DriverReport => results.drivers.find((d) => d.id ==
 
 beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), 'hh-verdicts-'));
-  const shim = await buildFixtureModule('pkcs11/lying-shim.c', out);
-  store = await SoftHsmStore.create();
-  const token = await store.addToken('hh-verdicts');
-  const env = {
-    ...process.env,
-    ...store.env,
-    SHIM_REAL_MODULE: SOFTHSM_MODULE,
-    SHIM_REFUSE_OBJECTS: '1',
-    CI: '',
-    HSM_PKCS11_MODULE: shim,
-    HSM_PKCS11_TOKEN: token.label,
-    HSM_PKCS11_PIN: token.pin,
-    HSM_PKCS11_URI: '',
-  };
+  let env: NodeJS.ProcessEnv;
+  ({ store, env } = await shimOverSoftHsm('pkcs11/lying-shim.c', out, 'hh-verdicts', { SHIM_REFUSE_OBJECTS: '1', CI: '' }));
   // Exit 1: the shim's lies fail discovery. The reports are written all the same.
   await exec('node', [CLI, 'run', '--driver', 'softhsm', '--driver', 'pkcs11', ...SUITES.flatMap((s) => ['--suite', s]), '--out', out], { env }).catch(
     (err: { code?: number; stderr?: string }) => {

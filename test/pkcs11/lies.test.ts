@@ -13,12 +13,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DriverReport } from '../../src/results.js';
-import { SoftHsmStore, SOFTHSM_MODULE } from '../../src/softhsm.js';
-import { buildFixtureModule } from '../core/helpers.js';
+import type { SoftHsmStore } from '../../src/softhsm.js';
+import { CLI, shimOverSoftHsm } from '../core/helpers.js';
 
 const exec = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 
 let dir: string;
 let store: SoftHsmStore;
@@ -27,20 +25,8 @@ let exitCode: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hh-lies-'));
-  const shim = await buildFixtureModule('pkcs11/lying-shim.c', dir);
-  store = await SoftHsmStore.create();
-  const token = await store.addToken('hh-lies');
-  const env = {
-    ...process.env,
-    ...store.env,
-    SHIM_REAL_MODULE: SOFTHSM_MODULE,
-    SHIM_REFUSE_OBJECTS: '1',
-    CI: '',
-    HSM_PKCS11_MODULE: shim,
-    HSM_PKCS11_TOKEN: token.label,
-    HSM_PKCS11_PIN: token.pin,
-    HSM_PKCS11_URI: '',
-  };
+  let env: NodeJS.ProcessEnv;
+  ({ store, env } = await shimOverSoftHsm('pkcs11/lying-shim.c', dir, 'hh-lies', { SHIM_REFUSE_OBJECTS: '1', CI: '' }));
   exitCode = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'discovery', '--suite', 'keygen', '--suite', 'signing', '--out', dir], {
     env,
   }).then(

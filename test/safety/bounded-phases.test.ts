@@ -4,17 +4,13 @@
  * matrix, because the watchdog was disarmed between cases. The fault shim in front of real SoftHSM hangs
  * there; the run must record a timeout for that driver naming the phase, and complete the real SoftHSM driver.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readFile, rm } from 'node:fs/promises';
+import { describe, expect, test } from 'vitest';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunResults } from '../../src/results.js';
 import { formatSeconds } from '../../src/runner/cleanup.js';
 import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
-import { TOOLS_MISSING, buildShim, haveTools, listObjects, tempDir, tokenWithForeignObjects, type ForeignToken } from './helpers.js';
-
-const dirs: string[] = [];
-let shim = '';
-let token: ForeignToken;
+import { TOOLS_MISSING, haveTools, listObjects, shimmedForeignToken } from './helpers.js';
 
 test('time limits are never reported as "0 s"', () => {
   expect(formatSeconds(500)).toBe('0.5 s');
@@ -24,31 +20,19 @@ test('time limits are never reported as "0 s"', () => {
 });
 
 describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skipped: ${TOOLS_MISSING})`, () => {
-  beforeAll(async () => {
-    const dir = await tempDir('hh-bounded-');
-    dirs.push(dir);
-    shim = await buildShim(dir);
-    token = await tokenWithForeignObjects('hh-bounded', 'bounded-pin-7716');
-    dirs.push(token.dir);
-  });
-  afterAll(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-  });
+  const setup = shimmedForeignToken('hh-bounded', 'bounded-pin-7716');
 
   test("a hang in a suite's setup is a timeout record naming the phase; the real SoftHSM driver in the same run completes", async () => {
-    const before = await listObjects(token);
-    const out = join(dirs[0]!, 'reports');
+    const before = await listObjects(setup.token);
+    const out = join(setup.dir, 'reports');
     const r = await cli(
       ['run', '--driver', 'pkcs11', '--driver', 'softhsm', '--suite', 'sessions', '--out', out],
       {
-        ...token.env,
-        HSM_PKCS11_MODULE: shim,
-        HSM_PKCS11_TOKEN: token.label,
-        HSM_PKCS11_PIN: token.pin,
+        ...setup.runEnv,
         FAULT_REAL_MODULE: SOFTHSM_MODULE,
         FAULT_HANG: 'C_GetMechanismInfo',
         HSM_CASE_TIMEOUT_S: '10',
-        HSM_HARNESS_STATE_DIR: join(dirs[0]!, 'state'),
+        HSM_HARNESS_STATE_DIR: join(setup.dir, 'state'),
       },
       { timeoutMs: 240_000 },
     );
@@ -61,20 +45,17 @@ describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skip
     expect(record.case).toBe('setup');
     expect(record.reason).toMatch(/suite sessions outside its cases \(setup, before its first case\) did not finish within 10 s/);
     expect(results.drivers.find((d) => d.id === 'softhsm')!.status).toBe('ran');
-    expect(await listObjects(token)).toEqual(before);
+    expect(await listObjects(setup.token)).toEqual(before);
   });
 
   test('a driver killed at a case time limit with a key pair on the token: the run removes the pair from its journal', async () => {
-    const before = await listObjects(token);
-    const out = join(dirs[0]!, 'reports-keys');
-    const state = join(dirs[0]!, 'state-keys');
+    const before = await listObjects(setup.token);
+    const out = join(setup.dir, 'reports-keys');
+    const state = join(setup.dir, 'state-keys');
     const r = await cli(
       ['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out],
       {
-        ...token.env,
-        HSM_PKCS11_MODULE: shim,
-        HSM_PKCS11_TOKEN: token.label,
-        HSM_PKCS11_PIN: token.pin,
+        ...setup.runEnv,
         FAULT_REAL_MODULE: SOFTHSM_MODULE,
         FAULT_HANG: 'C_GenerateKeyPair',
         FAULT_HANG_AFTER: '1',
@@ -89,20 +70,17 @@ describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skip
     expect(hung.status).toBe('timeout');
     expect(hung.cases.find((c) => c.status === 'timeout')!.reason).toMatch(/^case discovery\/exercise\/.* did not finish within 10 s/);
     // The first pair was made before the hang; the parent removed it by its journalled CKA_ID.
-    expect(await listObjects(token)).toEqual(before);
+    expect(await listObjects(setup.token)).toEqual(before);
     expect(results.leftovers).toBeUndefined();
     expect(hung.leftovers).toBeUndefined();
   });
 
   test('objects that cannot be removed (C_DestroyObject hangs) are named in the timeout record and results.json; cleanup removes them later', async () => {
-    const before = await listObjects(token);
-    const out = join(dirs[0]!, 'reports-left');
-    const state = join(dirs[0]!, 'state-left');
+    const before = await listObjects(setup.token);
+    const out = join(setup.dir, 'reports-left');
+    const state = join(setup.dir, 'state-left');
     const pkcs = {
-      ...token.env,
-      HSM_PKCS11_MODULE: shim,
-      HSM_PKCS11_TOKEN: token.label,
-      HSM_PKCS11_PIN: token.pin,
+      ...setup.runEnv,
       FAULT_REAL_MODULE: SOFTHSM_MODULE,
       HSM_HARNESS_STATE_DIR: state,
     };
@@ -123,11 +101,11 @@ describe.skipIf(!haveTools)(haveTools ? 'bounded phases' : `bounded phases (skip
     expect(record.reason).toMatch(/cleanup did not finish within 5 s/);
     expect(hung.leftovers?.join(' ')).toMatch(/object\(s\) on token "hh-bounded".*CKA_ID [0-9a-f]{40}/);
     expect(results.leftovers?.journal).toMatch(/state-left\/runs\/.*\.jsonl$/);
-    const left = (await listObjects(token)).length - before.length;
+    const left = (await listObjects(setup.token)).length - before.length;
     expect(left).toBeGreaterThan(0);
     // Later, with a module that works again, the journal is enough to remove exactly those objects.
     const c = await cli(['cleanup'], pkcs);
     expect(c.code, c.stdout + c.stderr).toBe(0);
-    expect(await listObjects(token)).toEqual(before);
+    expect(await listObjects(setup.token)).toEqual(before);
   });
 });

@@ -5,42 +5,25 @@
  * objects up again (sessions: after C_Logout the pair is found again by its CKA_ID; keygen) must leave every
  * pre-existing object in place, and still remove its own.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readFile, rm } from 'node:fs/promises';
+import { describe, expect, test } from 'vitest';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunResults } from '../../src/results.js';
-import { cli } from '../core/helpers.js';
-import { SOFTHSM_MODULE } from '../core/helpers.js';
-import { TOOLS_MISSING, buildShim, haveTools, listObjects, tempDir, tokenWithForeignObjects, type ForeignToken } from './helpers.js';
-
-const dirs: string[] = [];
-let shim = '';
-let token: ForeignToken;
+import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
+import { TOOLS_MISSING, haveTools, listObjects, shimmedForeignToken } from './helpers.js';
 
 describe.skipIf(!haveTools)(haveTools ? 'foreign objects' : `foreign objects (skipped: ${TOOLS_MISSING})`, () => {
-  beforeAll(async () => {
-    const dir = await tempDir('hh-foreign-');
-    dirs.push(dir);
-    shim = await buildShim(dir);
-    token = await tokenWithForeignObjects('hh-foreign', 'foreign-pin-8841');
-    dirs.push(token.dir);
-  });
-  afterAll(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-  });
+  const setup = shimmedForeignToken('hh-foreign', 'foreign-pin-8841');
 
   test('behind a module whose find ignores its template, every pre-existing object survives the run', async () => {
-    const before = await listObjects(token);
+    const before = await listObjects(setup.token);
     expect(before).toEqual(['Data: foreign-data', 'Private Key: foreign-ec', 'Public Key: foreign-ec', 'Secret Key: foreign-aes']);
-    const out = join(dirs[0]!, 'reports');
+    const out = join(setup.dir, 'reports');
     const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'sessions', '--suite', 'keygen', '--out', out], {
-      ...token.env,
-      HSM_PKCS11_MODULE: shim,
-      HSM_PKCS11_TOKEN: token.label,
-      HSM_PKCS11_PIN: token.pin,
+      ...setup.runEnv,
       FAULT_REAL_MODULE: SOFTHSM_MODULE,
       FAULT_FIND_IGNORES_TEMPLATE: '1',
-      HSM_HARNESS_STATE_DIR: join(dirs[0]!, 'state'),
+      HSM_HARNESS_STATE_DIR: join(setup.dir, 'state'),
     });
     const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
     const d = results.drivers.find((x) => x.id === 'pkcs11')!;
@@ -52,7 +35,7 @@ describe.skipIf(!haveTools)(haveTools ? 'foreign objects' : `foreign objects (sk
     // … the find by CKA_ID visibly returned foreign objects (keygen reports it) …
     expect(d.cases.find((c) => c.suite === 'keygen' && c.case === 'id-binary-16')?.status).toBe('fail');
     // … and afterwards the token holds exactly what it held before: the harness removed its own objects only.
-    expect(await listObjects(token)).toEqual(before);
+    expect(await listObjects(setup.token)).toEqual(before);
     expect(d.cases.find((c) => c.suite === 'cleanup')?.status, JSON.stringify(d.cases.filter((c) => c.status !== 'pass'))).toBe('pass');
   });
 });

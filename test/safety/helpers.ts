@@ -6,7 +6,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, SOFTHSM_MODULE, makeSoftHsmToken, buildFixtureModule } from '../core/helpers.js';
@@ -59,6 +60,34 @@ export async function listObjects(t: ForeignToken): Promise<string[]> {
     if (l && out.length && out.at(-1)!.endsWith(': ?')) out[out.length - 1] = `${kind}: ${l[1]!.trim().replace(/^'(.*)'$/, '$1')}`;
   }
   return out.sort();
+}
+
+export interface ShimmedToken {
+  /** A scratch directory for reports and state. */
+  dir: string;
+  /** The fault shim, built in dir. */
+  shim: string;
+  token: ForeignToken;
+  /** What a run of the generic pkcs11 driver needs to reach the token through the shim. */
+  runEnv: Record<string, string>;
+}
+
+/**
+ * The set-up most safety tests share, registered in the calling describe block: a scratch directory, the
+ * fault shim and a token with foreign objects, all removed afterwards. Read the fields inside tests.
+ */
+export function shimmedForeignToken(name: string, pin: string): ShimmedToken {
+  const setup = {} as ShimmedToken;
+  beforeAll(async () => {
+    setup.dir = await tempDir(`${name}-`);
+    setup.shim = await buildShim(setup.dir);
+    setup.token = await tokenWithForeignObjects(name, pin);
+    setup.runEnv = { ...setup.token.env, HSM_PKCS11_MODULE: setup.shim, HSM_PKCS11_TOKEN: name, HSM_PKCS11_PIN: pin };
+  });
+  afterAll(async () => {
+    for (const d of [setup.dir, setup.token?.dir]) if (d) await rm(d, { recursive: true, force: true });
+  });
+  return setup;
 }
 
 export async function tempDir(prefix: string): Promise<string> {

@@ -8,17 +8,12 @@
  *   in front of real SoftHSM): it cannot react, so `hsm-harness cleanup` kills it (pid + start time from the
  *   journal) and removes its key pair by CKA_ID. The token's pre-existing objects must all survive.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../src/journal.js';
 import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
-import { TOOLS_MISSING, buildShim, harnessEnv, haveTools, listObjects, startHarness, tempDir, tokenWithForeignObjects, type ForeignToken } from './helpers.js';
-
-const dirs: string[] = [];
-let shim = '';
-let token: ForeignToken;
+import { TOOLS_MISSING, harnessEnv, haveTools, listObjects, shimmedForeignToken, startHarness } from './helpers.js';
 
 function journalEntries(state: string): JournalEntry[] {
   const runs = join(state, 'runs');
@@ -42,24 +37,15 @@ async function waitFor(what: string, cond: () => boolean, ms: number): Promise<v
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 
 describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent killed (skipped: ${TOOLS_MISSING})`, () => {
-  beforeAll(async () => {
-    const dir = await tempDir('hh-kill9-');
-    dirs.push(dir);
-    shim = await buildShim(dir);
-    token = await tokenWithForeignObjects('hh-kill9', 'kill9-pin-3390');
-    dirs.push(token.dir);
-  });
-  afterAll(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-  });
+  const setup = shimmedForeignToken('hh-kill9', 'kill9-pin-3390');
 
   test.each([
     ['pykmip', 'PyKMIP server', 'kmip-robustness'],
     ['softhsm-p11kit', 'p11-kit server', 'keygen'],
   ])('a healthy driver process (%s) stops its %s and removes its directories when the parent is killed', async (driver, _what, suite) => {
-    const state = join(dirs[0]!, `state-${driver}`);
+    const state = join(setup.dir, `state-${driver}`);
     const env = harnessEnv({ HSM_HARNESS_STATE_DIR: state });
-    const run = startHarness(['run', '--driver', driver, '--suite', suite, '--out', join(dirs[0]!, `out-${driver}`)], env);
+    const run = startHarness(['run', '--driver', driver, '--suite', suite, '--out', join(setup.dir, `out-${driver}`)], env);
     await waitFor('the server in the journal', () => journalEntries(state).some((e) => e.t === 'pid'), 90_000);
     // Read the journal now: a run that ends normally removes it.
     const entries = journalEntries(state);
@@ -79,24 +65,21 @@ describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent k
   });
 
   test('a driver process stuck in the module: hsm-harness cleanup kills it and restores the token, touching only journalled objects', async () => {
-    const before = await listObjects(token);
-    const state = join(dirs[0]!, 'state-hang');
+    const before = await listObjects(setup.token);
+    const state = join(setup.dir, 'state-hang');
     const pkcs = {
-      ...token.env,
-      HSM_PKCS11_MODULE: shim,
-      HSM_PKCS11_TOKEN: token.label,
-      HSM_PKCS11_PIN: token.pin,
+      ...setup.runEnv,
       FAULT_REAL_MODULE: SOFTHSM_MODULE,
       HSM_HARNESS_STATE_DIR: state,
     };
     const run = startHarness(
-      ['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', join(dirs[0]!, 'out-hang')],
+      ['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', join(setup.dir, 'out-hang')],
       harnessEnv({ ...pkcs, FAULT_HANG: 'C_GenerateKeyPair', FAULT_HANG_AFTER: '1' }),
     );
     // Two object intents: the first pair exists, the second generation is the one that hangs.
     await waitFor('two journalled key pairs', () => journalEntries(state).filter((e) => e.t === 'object').length >= 2, 90_000);
     await new Promise((r) => setTimeout(r, 1000));
-    expect((await listObjects(token)).length).toBe(before.length + 2);
+    expect((await listObjects(setup.token)).length).toBe(before.length + 2);
     const worker = journalEntries(state).find((e) => e.t === 'worker') as Extract<JournalEntry, { t: 'worker' }>;
     run.child.kill('SIGKILL');
     await run.exited;
@@ -105,7 +88,7 @@ describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent k
     const c = await cli(['cleanup'], harnessEnv(pkcs));
     expect(c.code, c.stdout + c.stderr).toBe(0);
     expect(alive(worker.pid)).toBe(false);
-    expect(await listObjects(token)).toEqual(before);
+    expect(await listObjects(setup.token)).toEqual(before);
     expect(readdirSync(join(state, 'runs'))).toEqual([]);
   });
 });
