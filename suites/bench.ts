@@ -342,36 +342,43 @@ async function sideBySide(
           const own: number[] = [];
           const samples: Buffer[] = [];
           let line = '';
-          const pool = await SignerThreads.start({
-            token,
-            pin: pk.pin,
-            keyIds: [key!.id],
-            mechanism: hsmspeedPath.mechanism.mechanism,
-            input: hsmspeedPath.input,
-            hsmspeedInput: true,
-            threads,
-            iterations,
-          });
-          try {
-            for (let r = 0; r < repetitions; r++) {
-              try {
-                const conf = await writeHsmspeedConf(tmp.path, repository);
-                const res = await runHsmspeed(conf, repository.name, threads, iterations, process.env, runTimeoutMs);
-                if (!ods.length || res.rate > Math.max(...ods)) line = res.line;
-                ods.push(res.rate);
-              } catch (err) {
-                row.odsError = describeError(err);
-              }
-              try {
-                const b = await pool.batch();
-                own.push(b.rate);
-                samples.push(...b.signatures);
-              } catch (err) {
-                row.harnessError = describeError(err);
-              }
+          const harnessBatch = async () => {
+            const pool = await SignerThreads.start({
+              token,
+              pin: pk.pin,
+              keyIds: [key!.id],
+              mechanism: hsmspeedPath.mechanism.mechanism,
+              input: hsmspeedPath.input,
+              hsmspeedInput: true,
+              threads,
+              iterations,
+            });
+            try {
+              return await pool.batch();
+            } finally {
+              await pool.close();
             }
-          } finally {
-            await pool.close();
+          };
+          for (let r = 0; r < repetitions; r++) {
+            try {
+              // ods-hsmspeed gets the token to itself, as it has in production: none of our sessions or
+              // logins are open while it runs (a card behind OpenSC would otherwise lose them, or block it).
+              const res = await token.handOver(async () => {
+                const conf = await writeHsmspeedConf(tmp.path, repository);
+                return runHsmspeed(conf, repository.name, threads, iterations, process.env, runTimeoutMs);
+              });
+              if (!ods.length || res.rate > Math.max(...ods)) line = res.line;
+              ods.push(res.rate);
+            } catch (err) {
+              row.odsError = describeError(err);
+            }
+            try {
+              const b = await harnessBatch();
+              own.push(b.rate);
+              samples.push(...b.signatures);
+            } catch (err) {
+              row.harnessError = describeError(err);
+            }
           }
           const failed = own.length ? verifySamples(samples, signatureCheck(token, key!.publicKey, hsmspeedPath.scheme)) : undefined;
           if (failed) {
