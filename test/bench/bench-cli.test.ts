@@ -134,9 +134,11 @@ describe('hsm-harness bench --driver softhsm --quick', () => {
       };
       expect(one.vsBareLoop).toBeCloseTo(paired(one.rates, bare.rates), 10);
       for (const t of threads.filter((r) => r.concurrency > 1)) expect(t.vsOneThread).toBeCloseTo(paired(t.rates, one.rates), 10);
-      // The same thread counts again with a key per thread, measured in the same rounds.
+      // The same thread counts again with a key per thread, measured in the same rounds, wherever a key pair
+      // is quick enough to make (on SoftHSM ECDSA P-256 always is).
       const keyEach = records.filter((r) => r.operation === 'sign-threads-key-each' && r.algorithm === bare.algorithm);
-      expect(keyEach.map((r) => r.concurrency)).toEqual(threads.filter((r) => r.concurrency > 1).map((r) => r.concurrency));
+      const levels = threads.filter((r) => r.concurrency > 1).map((r) => r.concurrency);
+      if (bare.algorithm === 'ECDSA P-256' || keyEach.length) expect(keyEach.map((r) => r.concurrency)).toEqual(levels);
       for (const t of keyEach) {
         expect(t.rates.length).toBe(one.rates.length);
         expect(t.vsOneThread).toBeCloseTo(paired(t.rates, one.rates), 10);
