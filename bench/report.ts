@@ -11,7 +11,7 @@
  */
 import type { DriverReport, RunResults } from '../src/results.js';
 import type { ReportWriter, SectionReport } from '../src/reports/sections.js';
-import { esc, isPlainObject, num, pill, renderValue, table as htmlTable } from '../src/reports/html.js';
+import { esc, isPlainObject, pill, renderValue, table as htmlTable } from '../src/reports/html.js';
 import { rangeChart, throughputChart, type Panel, type RangeRow } from '../src/reports/svg.js';
 import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure, SignFigure } from './types.js';
 import type { BenchRecord } from '../src/bench-format.js';
@@ -308,6 +308,194 @@ export function signSummary(s: SignFigure): string {
   );
 }
 
+/**
+ * One driver's benchmark section as blocks, decided once and rendered twice: as Markdown (bench.md) and as
+ * HTML (index.html). A cell is text, or text with a tone (code, muted, a reason) or a pass/fail pill.
+ */
+type Cell = string | number | { text: string; tone: 'code' | 'muted' | 'reason' } | { text: string; pill: 'pass' | 'fail' };
+type Block = { heading: string } | { text: string; tone?: 'muted' | 'reason' } | { head: string[]; rows: Cell[][] };
+
+const threadsLabel = (t: number) => `${t} ${t === 1 ? 'thread' : 'threads'}`;
+
+function benchBlocks(bench: BenchSection): Block[] {
+  const out: Block[] = [];
+  if (bench.sign.length) {
+    out.push(
+      { heading: 'Signing, one session (sig/s)' },
+      {
+        head: ['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'p50 ms', 'p99 ms', 'signatures verified'],
+        rows: bench.sign.map((s) => [
+          s.algorithm,
+          s.dnssec,
+          { text: s.mechanism, tone: 'code' },
+          spreadOf(s.bareLoop),
+          spreadOf(s.threads[0]!),
+          s.vsBareLoop.toFixed(3),
+          ms(s.latency.p50),
+          ms(s.latency.p99),
+          s.verifiedSignatures,
+        ]),
+      },
+    );
+    const levels = bench.threadLevels;
+    if (levels.length > 1) {
+      out.push({ heading: 'Signer threads (aggregate sig/s, × one thread)' }, { text: KEYING });
+      out.push({
+        head: ['Algorithm', 'Keys', ...levels.map(threadsLabel)],
+        rows: bench.sign.flatMap((s) =>
+          threadRows(s).map((row) => [
+            s.algorithm,
+            row.keys,
+            ...levels.map((t) => {
+              const f = row.figures.find((x) => x.threads === t);
+              return f ? `${rate(f.median)}${f.vsOneThread !== undefined ? ` (${f.vsOneThread.toFixed(2)}×)` : ''}` : '—';
+            }),
+          ]),
+        ),
+      });
+    }
+    const ev = bench.sign.filter((s) => s.eventLoop);
+    if (ev.length) {
+      out.push(
+        { heading: 'Event-loop path (C_SignAsync)' },
+        {
+          head: ['Algorithm', 'in flight', 'sig/s', 'p50 ms', 'p99 ms'],
+          rows: ev.map(({ algorithm, eventLoop: e }) => [algorithm, e!.inFlight, rate(e!.opsPerSec), ms(e!.latency.p50), ms(e!.latency.p99)]),
+        },
+      );
+    }
+  }
+  for (const r of bench.rejected) out.push({ text: `No figure for ${r.algorithm}: ${r.reason}.`, tone: 'reason' });
+  if (bench.keygen.length) {
+    out.push(
+      { heading: 'Key generation' },
+      {
+        head: ['Algorithm', 'mean', 'min', 'max', 'samples'],
+        rows: bench.keygen.map((k) => [k.algorithm, `${ms(k.latency.mean)} ms`, `${ms(k.latency.min)} ms`, `${ms(k.latency.max)} ms`, k.latency.samples]),
+      },
+    );
+  }
+  if (bench.random) {
+    const r = bench.random;
+    out.push({ text: `Random numbers (C_GenerateRandom, ${r.bytes} bytes): mean ${ms(r.latency.mean)} ms, ${rate(r.opsPerSec)} calls/s.` });
+  }
+  if (bench.dnssec.length) {
+    out.push(
+      { heading: 'DNSSEC view' },
+      { text: 'Best signer-thread figure per algorithm; re-sign time = RRsets ÷ sig/s (one RRSIG per RRset, one ZSK).' },
+      {
+        head: ['Algorithm', 'sig/s', 'threads', ...Object.keys(ZONE_SIZES).map((z) => `${z} RRsets`)],
+        rows: bench.dnssec.map((v) => [
+          `${v.algorithm} (${v.dnssec})`,
+          rate(v.sigPerSec),
+          v.threads,
+          ...Object.keys(ZONE_SIZES).map((z) => humanDuration(v.resignSeconds[z]!)),
+        ]),
+      },
+    );
+  }
+  const h = bench.hsmspeed;
+  if (h) {
+    out.push({ heading: 'Side by side with ods-hsmspeed' });
+    if (h.skipped) out.push({ text: `Not run: ${h.skipped}`, tone: 'reason' });
+    else {
+      out.push(
+        {
+          text:
+            'Same method on both sides: RSA-2048, SHA-1 + DigestInfo in software, CKM_RSA_PKCS, one session per thread, C_SignInit per signature, ' +
+            `wall-clock rate; run alternately, best of ${h.repetitions}. Target ratio ≥ 0.95.`,
+        },
+        {
+          head: ['Configuration', 'ods-hsmspeed sig/s', 'harness sig/s', 'ratio'],
+          rows: h.rows.map((r) => [
+            `${threadsLabel(r.threads)}, ${r.iterationsPerThread} signatures per thread`,
+            r.ods ? r.ods.best.toFixed(2) : { text: `failed: ${r.odsError ?? ''}`, tone: 'reason' },
+            r.harness ? r.harness.best.toFixed(2) : { text: `failed: ${r.harnessError ?? ''}`, tone: 'reason' },
+            r.ratio !== undefined ? r.ratio.toFixed(3) : '—',
+          ]),
+        },
+      );
+    }
+  }
+  const doc = bench.documented;
+  if (doc) {
+    const notes = (r: (typeof doc.rows)[number]): Cell => ({
+      text: [r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; '),
+      tone: 'reason',
+    });
+    const measured = (r: (typeof doc.rows)[number]) => (r.measuredMs !== undefined ? `${ms(r.measuredMs)} ms` : '—');
+    const verdict = (r: (typeof doc.rows)[number]): Cell => (r.verdict ? { text: r.verdict, pill: r.verdict === 'slower' ? 'fail' : 'pass' } : 'not measured');
+    out.push(
+      { heading: `Documented ${doc.family} figures` },
+      {
+        text: `${
+          doc.applies
+            ? `The token (${doc.token}) is the documented device: each figure gets a verdict.`
+            : `Reference only: the token (${doc.token || 'unnamed'}) is not a CardContact ${doc.family}.`
+        } Source: ${doc.source}.`,
+      },
+      {
+        head: ['Operation', 'Documented', 'Measured', ...(doc.applies ? ['Verdict'] : []), 'Notes'],
+        rows: doc.rows.map((r) => [r.operation, r.documented, measured(r), ...(doc.applies ? [verdict(r)] : []), notes(r)]),
+      },
+    );
+  }
+  return out;
+}
+
+function kmipBlocks(kmip: KmipBenchSection): Block[] {
+  const out: Block[] = [{ heading: 'KMIP Sign round trips' }];
+  if (kmip.skipped) return [...out, { text: `Not run: ${kmip.skipped}`, tone: 'reason' }];
+  out.push({
+    head: ['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s (one connection)'],
+    rows: kmip.sign.map((s) => [s.algorithm, ms(s.latency.mean), ms(s.latency.p99), `±${s.latency.rme.toFixed(1)}%`, rate(s.opsPerSec)]),
+  });
+  if (kmip.connections?.length)
+    out.push({
+      head: ['Algorithm', 'connections', 'round trips', 'wall s', 'round trips/s'],
+      rows: kmip.connections.map((p) => [p.algorithm, p.connections, p.completed, p.wallSeconds.toFixed(2), rate(p.opsPerSec)]),
+    });
+  return out;
+}
+
+const cellText = (c: Cell): string => (typeof c === 'object' ? ('tone' in c && c.tone === 'code' ? `\`${c.text}\`` : c.text) : String(c));
+
+function toMarkdown(blocks: Block[]): string {
+  return blocks
+    .map((b) =>
+      'heading' in b
+        ? `### ${b.heading}\n`
+        : 'text' in b
+          ? `${b.text}\n`
+          : table(
+              b.head,
+              b.rows.map((r) => r.map(cellText)),
+            ),
+    )
+    .join('\n');
+}
+
+function cellHtml(c: Cell): string {
+  if (typeof c !== 'object') return esc(c);
+  if ('pill' in c) return pill(c.pill, c.text);
+  return c.tone === 'code' ? `<code>${esc(c.text)}</code>` : `<span class="${c.tone}">${esc(c.text)}</span>`;
+}
+
+function toHtml(blocks: Block[]): string {
+  return blocks
+    .map((b) =>
+      'heading' in b
+        ? `<h4>${esc(b.heading)}</h4>`
+        : 'text' in b
+          ? `<p${b.tone ? ` class="${b.tone}"` : ''}>${esc(b.text)}</p>`
+          : htmlTable(
+              b.head,
+              b.rows.map((r) => r.map(cellHtml)),
+            ),
+    )
+    .join('\n');
+}
+
 export function renderBenchMarkdown(results: RunResults): string | undefined {
   const drivers = benchDrivers(results);
   if (drivers.length === 0) return undefined;
@@ -327,148 +515,9 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
           `signer threads ${bench.threadLevels.join('/')} (driver's maximum concurrency ${e.maxConcurrency}), ${e.cpus} CPUs, ` +
           `load average ${e.loadAverage ?? 'unknown'}, tinybench ${e.tinybench}.\n`,
       );
-      if (bench.sign.length) {
-        out.push('### Signing, one session (sig/s)\n');
-        out.push(
-          table(
-            ['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'p50 ms', 'p99 ms', 'signatures verified'],
-            bench.sign.map((s) => [
-              s.algorithm,
-              s.dnssec,
-              s.mechanism,
-              spreadOf(s.bareLoop),
-              spreadOf(s.threads[0]!),
-              s.vsBareLoop.toFixed(3),
-              ms(s.latency.p50),
-              ms(s.latency.p99),
-              s.verifiedSignatures,
-            ]),
-          ),
-        );
-        const levels = bench.threadLevels;
-        if (levels.length > 1) {
-          out.push('### Signer threads (aggregate sig/s, × one thread)\n');
-          out.push(`${KEYING}\n`);
-          const head = ['Algorithm', 'Keys', ...levels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)];
-          out.push(
-            table(
-              head,
-              bench.sign.flatMap((s) =>
-                threadRows(s).map((row) => [
-                  s.algorithm,
-                  row.keys,
-                  ...levels.map((t) => {
-                    const f = row.figures.find((x) => x.threads === t);
-                    return f ? `${rate(f.median)}${f.vsOneThread !== undefined ? ` (${f.vsOneThread.toFixed(2)}×)` : ''}` : '—';
-                  }),
-                ]),
-              ),
-            ),
-          );
-        }
-        const ev = bench.sign.filter((s) => s.eventLoop);
-        if (ev.length) {
-          out.push('### Event-loop path (C_SignAsync)\n');
-          out.push(
-            table(
-              ['Algorithm', 'in flight', 'sig/s', 'p50 ms', 'p99 ms'],
-              ev.map(({ algorithm, eventLoop: e }) => [algorithm, e!.inFlight, rate(e!.opsPerSec), ms(e!.latency.p50), ms(e!.latency.p99)]),
-            ),
-          );
-        }
-      }
-      for (const r of bench.rejected) out.push(`**No figure for ${r.algorithm}:** ${r.reason}.\n`);
-      if (bench.keygen.length) {
-        out.push('### Key generation\n');
-        out.push(
-          table(
-            ['Algorithm', 'mean', 'min', 'max', 'samples'],
-            bench.keygen.map((k) => [k.algorithm, `${ms(k.latency.mean)} ms`, `${ms(k.latency.min)} ms`, `${ms(k.latency.max)} ms`, k.latency.samples]),
-          ),
-        );
-      }
-      if (bench.random)
-        out.push(
-          `Random numbers (C_GenerateRandom, ${bench.random.bytes} bytes): mean ${ms(bench.random.latency.mean)} ms, ${rate(bench.random.opsPerSec)} calls/s.\n`,
-        );
-      if (bench.dnssec.length) {
-        out.push('### DNSSEC view\n');
-        out.push('Best signer-thread figure per algorithm; re-sign time = RRsets ÷ sig/s (one RRSIG per RRset, one ZSK).\n');
-        out.push(
-          table(
-            ['Algorithm', 'sig/s', 'threads', ...Object.keys(ZONE_SIZES).map((z) => `${z} RRsets`)],
-            bench.dnssec.map((v) => [
-              `${v.algorithm} (${v.dnssec})`,
-              rate(v.sigPerSec),
-              v.threads,
-              ...Object.keys(ZONE_SIZES).map((z) => humanDuration(v.resignSeconds[z]!)),
-            ]),
-          ),
-        );
-      }
-      if (bench.hsmspeed) {
-        out.push('### Side by side with ods-hsmspeed\n');
-        if (bench.hsmspeed.skipped) out.push(`Not run: ${bench.hsmspeed.skipped}\n`);
-        else {
-          out.push(
-            `Same method on both sides: RSA-2048, SHA-1 + DigestInfo in software, CKM_RSA_PKCS, one session per thread, C_SignInit per signature, wall-clock rate; run alternately, best of ${bench.hsmspeed.repetitions}. Target ratio ≥ 0.95.\n`,
-          );
-          out.push(
-            table(
-              ['Configuration', 'ods-hsmspeed sig/s', 'harness sig/s', 'ratio'],
-              bench.hsmspeed.rows.map((r) => [
-                `${r.threads} ${r.threads === 1 ? 'thread' : 'threads'}, ${r.iterationsPerThread} signatures per thread`,
-                r.ods ? r.ods.best.toFixed(2) : `failed: ${r.odsError ?? ''}`,
-                r.harness ? r.harness.best.toFixed(2) : `failed: ${r.harnessError ?? ''}`,
-                r.ratio !== undefined ? r.ratio.toFixed(3) : '—',
-              ]),
-            ),
-          );
-        }
-      }
-      if (bench.documented) {
-        const doc = bench.documented;
-        out.push(`### Documented ${doc.family} figures\n`);
-        out.push(
-          `${
-            doc.applies
-              ? `The token (${doc.token}) is the documented device: each figure gets a verdict.`
-              : `Reference only: the token (${doc.token || 'unnamed'}) is not a CardContact ${doc.family}.`
-          } Source: ${doc.source}.\n`,
-        );
-        const notes = (r: (typeof doc.rows)[number]) => [r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; ');
-        const measured = (r: (typeof doc.rows)[number]) => (r.measuredMs !== undefined ? `${ms(r.measuredMs)} ms` : '—');
-        out.push(
-          doc.applies
-            ? table(
-                ['Operation', 'Documented', 'Measured', 'Verdict', 'Notes'],
-                doc.rows.map((r) => [r.operation, r.documented, measured(r), r.verdict ?? 'not measured', notes(r)]),
-              )
-            : table(
-                ['Operation', 'Documented', 'Measured', 'Notes'],
-                doc.rows.map((r) => [r.operation, r.documented, measured(r), notes(r)]),
-              ),
-        );
-      }
+      out.push(toMarkdown(benchBlocks(bench)));
     }
-    if (kmip) {
-      out.push('### KMIP Sign round trips\n');
-      if (kmip.skipped) out.push(`Skipped: ${kmip.skipped}\n`);
-      else
-        out.push(
-          table(
-            ['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s'],
-            kmip.sign.map((s) => [s.algorithm, ms(s.latency.mean), ms(s.latency.p99), `±${s.latency.rme.toFixed(1)}%`, rate(s.opsPerSec)]),
-          ),
-        );
-      if (kmip.connections?.length)
-        out.push(
-          table(
-            ['Algorithm', 'connections', 'round trips', 'wall s', 'round trips/s'],
-            kmip.connections.map((p) => [p.algorithm, String(p.connections), String(p.completed), p.wallSeconds.toFixed(2), rate(p.opsPerSec)]),
-          ),
-        );
-    }
+    if (kmip) out.push(toMarkdown(kmipBlocks(kmip)));
   }
   return out.join('\n');
 }
@@ -535,160 +584,20 @@ export function benchWritersWith(micro: MicroFigure[]): ReportWriter[] {
 // ---------------------------------------------------------------------------------------------------------
 // index.html parts.
 
-const latencyCells = (l: LatencyStats | undefined) =>
-  l ? [num(l.mean), num(l.p50), num(l.p99), `±${num(l.rme, 2)} %`, esc(l.samples)] : ['–', '–', '–', '–', '–'];
-const LATENCY_HEADERS = ['mean ms', 'p50 ms', 'p99 ms', 'rme', 'samples'];
-
 function renderBench(data: unknown): string | undefined {
-  const b = data as Partial<BenchSection>;
+  const b = data as BenchSection;
   if (!isPlainObject(data) || !Array.isArray(b.sign) || !Array.isArray(b.threadLevels)) return undefined;
-  const out: string[] = [`<p class="muted">${esc(b.mode)} pass, budget ${esc(b.budgetSeconds)} s per driver. ${esc(METHOD)}</p>`];
-  const rateCell = (f: RateFigure | undefined) => (f ? `${num(f.median)} <span class="muted">(${num(f.worst)}–${num(f.best)})</span>` : '–');
-  if (b.sign.length) {
-    out.push(
-      '<h4>Signing, one session (sig/s)</h4>',
-      htmlTable(
-        ['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'signatures verified', ...LATENCY_HEADERS],
-        b.sign.map((f) => [
-          esc(f.algorithm),
-          esc(f.dnssec),
-          `<code>${esc(f.mechanism)}</code>`,
-          rateCell(f.bareLoop),
-          rateCell(f.threads[0]),
-          num(f.vsBareLoop),
-          esc(f.verifiedSignatures),
-          ...latencyCells(f.latency),
-        ]),
-      ),
-    );
-    if (b.threadLevels.length > 1) {
-      out.push(
-        '<h4>Signer threads (aggregate sig/s)</h4>',
-        `<p>${esc(KEYING)}</p>`,
-        htmlTable(
-          ['Algorithm', 'Keys', ...b.threadLevels.map((t) => `${t} ${t === 1 ? 'thread' : 'threads'}`)],
-          b.sign.flatMap((f) =>
-            threadRows(f).map((row) => [
-              esc(f.algorithm),
-              esc(row.keys),
-              ...b.threadLevels!.map((t) => {
-                const x = row.figures.find((y) => y.threads === t);
-                return x ? `${rateCell(x)}${x.vsOneThread !== undefined ? ` ×${num(x.vsOneThread)}` : ''}` : '–';
-              }),
-            ]),
-          ),
-        ),
-      );
-    }
-    const ev = b.sign.filter((f) => f.eventLoop);
-    if (ev.length) {
-      out.push(
-        '<h4>Event-loop path (C_SignAsync)</h4>',
-        htmlTable(
-          ['Algorithm', 'In flight', 'sig/s', ...LATENCY_HEADERS],
-          ev.map((f) => [esc(f.algorithm), esc(f.eventLoop!.inFlight), num(f.eventLoop!.opsPerSec), ...latencyCells(f.eventLoop!.latency)]),
-        ),
-      );
-    }
-  }
-  for (const r of b.rejected ?? []) out.push(`<p class="reason">No figure for ${esc(r.algorithm)}: ${esc(r.reason)}</p>`);
-  if (b.dnssec?.length) {
-    const sizes = [...new Set(b.dnssec.flatMap((v) => Object.keys(v.resignSeconds ?? {})))];
-    out.push(
-      '<h4>DNSSEC view</h4>',
-      htmlTable(
-        ['Algorithm', 'DNSSEC', 'Signer threads', 'sig/s', ...sizes.map((z) => `re-sign ${z} RRsets`)],
-        b.dnssec.map((v) => [
-          esc(v.algorithm),
-          esc(v.dnssec),
-          esc(v.threads),
-          num(v.sigPerSec),
-          ...sizes.map((z) => {
-            const t = v.resignSeconds?.[z];
-            return typeof t === 'number' ? esc(humanDuration(t)) : '–';
-          }),
-        ]),
-      ),
-    );
-  }
-  if (b.keygen?.length) {
-    out.push(
-      '<h4>Key generation</h4>',
-      htmlTable(
-        ['Algorithm', ...LATENCY_HEADERS],
-        b.keygen.map((k) => [esc(k.algorithm), ...latencyCells(k.latency)]),
-      ),
-    );
-  }
-  if (b.random)
-    out.push(
-      '<h4>Random numbers</h4>',
-      htmlTable(['Bytes', 'ops/s', ...LATENCY_HEADERS], [[esc(b.random.bytes), num(b.random.opsPerSec), ...latencyCells(b.random.latency)]]),
-    );
-  if (b.hsmspeed) {
-    const h = b.hsmspeed;
-    out.push(`<h4>Side by side with ${esc(h.tool)}</h4>`);
-    if (h.skipped) out.push(`<p class="reason">not run: ${esc(h.skipped)}</p>`);
-    if (h.rows?.length) {
-      out.push(
-        htmlTable(
-          ['Threads', 'Signatures/thread', `${h.tool} sig/s (best)`, 'harness sig/s (best)', 'ratio'],
-          h.rows.map((r) => [
-            esc(r.threads),
-            esc(r.iterationsPerThread),
-            r.ods ? num(r.ods.best) : `<span class="reason">${esc(r.odsError ?? '–')}</span>`,
-            r.harness ? num(r.harness.best) : `<span class="reason">${esc(r.harnessError ?? '–')}</span>`,
-            num(r.ratio),
-          ]),
-        ),
-      );
-    }
-  }
-  if (b.documented) {
-    const d = b.documented;
-    out.push(
-      `<h4>Documented figures: ${esc(d.family)}</h4><p class="muted">Source: ${esc(d.source)}. ${
-        d.applies
-          ? `The token (${esc(d.token)}) is the documented device: each figure gets a verdict.`
-          : `Reference only: the token (${esc(d.token || 'unnamed')}) is not a CardContact ${esc(d.family)}.`
-      }</p>`,
-    );
-    out.push(
-      htmlTable(
-        ['Operation', 'Documented', 'Measured ms', ...(d.applies ? ['Verdict'] : []), 'Notes'],
-        d.rows.map((r) => [
-          esc(r.operation),
-          esc(r.documented),
-          num(r.measuredMs),
-          ...(d.applies ? [r.verdict ? pill(r.verdict === 'slower' ? 'fail' : 'pass', r.verdict) : '–'] : []),
-          `<span class="reason">${esc([r.notes, r.suspect ? `suspect: ${r.suspect}` : ''].filter(Boolean).join('; '))}</span>`,
-        ]),
-      ),
-    );
-  }
-  if (b.environment) out.push('<details><summary>Environment</summary>', renderValue(b.environment, 1), '</details>');
-  return out.join('\n');
+  return [
+    `<p class="muted">${esc(b.mode)} pass, budget ${esc(b.budgetSeconds)} s per driver. ${esc(METHOD)}</p>`,
+    toHtml(benchBlocks(b)),
+    ...(b.environment ? ['<details><summary>Environment</summary>', renderValue(b.environment, 1), '</details>'] : []),
+  ].join('\n');
 }
 
 function renderKmipBench(data: unknown): string | undefined {
   const k = data as KmipBenchSection;
   if (!k || !Array.isArray(k.sign)) return undefined;
-  if (k.skipped) return `<p class="reason">not run: ${esc(k.skipped)}</p>`;
-  const out = [
-    htmlTable(
-      ['Algorithm', 'mean ms', 'p99 ms', 'rme', 'round trips/s (one connection)'],
-      k.sign.map((x) => [esc(x.algorithm), num(x.latency.mean), num(x.latency.p99), `±${num(x.latency.rme)}%`, num(x.opsPerSec)]),
-    ),
-  ];
-  if (k.connections?.length) {
-    out.push(
-      htmlTable(
-        ['Algorithm', 'Connections', 'Round trips', 'Wall s', 'Round trips/s'],
-        k.connections.map((x) => [esc(x.algorithm), esc(x.connections), esc(x.completed), num(x.wallSeconds), num(x.opsPerSec)]),
-      ),
-    );
-  }
-  return out.join('');
+  return toHtml(kmipBlocks(k).slice(1));
 }
 
 /** The benchmark charts across drivers, inline so the page stays one file. */
