@@ -1,5 +1,5 @@
 /**
- * The parent side of bench/signer-thread.ts: start T signer threads on one key, then run synchronised
+ * The parent side of bench/signer-thread.ts: start T signer threads (on one key, or a key each), then run synchronised
  * batches. A batch's rate is all signatures of all threads divided by the wall time from the first thread's
  * start to the last thread's finish (with windowMs, every thread signs for the same length of time). Used
  * for the one-session figure (T = 1), the thread scaling (one shared key, or a key per thread) and the
