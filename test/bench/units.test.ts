@@ -17,7 +17,8 @@ import { humanDuration, resignSeconds } from '../../bench/dnssec.js';
 import { compareWithDocumented, isDocumentedDevice, loadDocumentedTable, verdict } from '../../bench/documented.js';
 import { rateFigure, verifySamples } from '../../bench/pkcs11.js';
 import { actionLatency, actionThroughput, renderDocumentedSvg, renderThroughputSvg } from '../../bench/report.js';
-import { emptyDriverReport, type RunResults } from '../../src/results.js';
+import { TEST_IDENTITY } from '../core/helpers.js';
+import { RESULTS_SCHEMA_VERSION, emptyDriverReport, type RunResults } from '../../src/results.js';
 import type { BenchSection, LatencyStats } from '../../bench/types.js';
 import { actionFormatProblems } from './format.js';
 
@@ -196,7 +197,8 @@ describe('reports from two drivers', () => {
     },
   });
   const results: RunResults = {
-    schemaVersion: 1,
+    schemaVersion: RESULTS_SCHEMA_VERSION,
+    identity: TEST_IDENTITY,
     tool: { name: 'hsm-harness', version: '0' },
     startedAt: '',
     finishedAt: '',

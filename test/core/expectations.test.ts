@@ -5,8 +5,18 @@
 import { describe, expect, test } from 'vitest';
 import { Expectations, auditProblems, type ExpectationsFile } from '../../src/expectations.js';
 import { UsageError } from '../../src/errors.js';
-import { caseFailsRun, emptyDriverReport, runPassed, statusLabel, type CaseRecord, type CaseStatus, type RunResults } from '../../src/results.js';
+import {
+  RESULTS_SCHEMA_VERSION,
+  caseFailsRun,
+  emptyDriverReport,
+  runPassed,
+  statusLabel,
+  type CaseRecord,
+  type CaseStatus,
+  type RunResults,
+} from '../../src/results.js';
 import { auditExpectations, makeContext } from '../../src/runner/context.js';
+import { TEST_IDENTITY } from './helpers.js';
 
 const DOC = { kind: 'document' as const, ref: 'https://example.org/manual' };
 const RUN = { kind: 'run' as const, ref: 'hsm-harness run on 2026-11-30' };
@@ -120,7 +130,8 @@ describe('expectations files', () => {
 
 describe('status model: what fails a run', () => {
   const results = (cases: CaseRecord[]): RunResults => ({
-    schemaVersion: 1,
+    schemaVersion: RESULTS_SCHEMA_VERSION,
+    identity: TEST_IDENTITY,
     tool: { name: 'hsm-harness', version: 't' },
     startedAt: '',
     finishedAt: '',

@@ -7,11 +7,18 @@ import { join } from 'node:path';
 import type { TestContext } from 'vitest';
 import { loadDrivers } from '../../src/registry.js';
 import { SoftHsmStore } from '../../src/softhsm.js';
+import type { RunIdentity } from '../../src/results.js';
 
 const exec = promisify(execFile);
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+/** The run identity of hand-built RunResults in renderer tests. */
+export const TEST_IDENTITY: RunIdentity = {
+  harness: { version: '0' },
+  machine: { hostname: 'test', os: 'linux', arch: 'x64', cpus: 1, cpuModel: 'test' },
+  runner: { labels: [] },
+};
 
 /**
  * Drivers configured in the developer's own environment must not leak into tests: the variables every driver

@@ -5,7 +5,8 @@
 import { describe, expect, test } from 'vitest';
 import { XMLParser } from 'fast-xml-parser';
 import { renderJUnit } from '../../src/reports/junit.js';
-import { emptyDriverReport, summarise, type RunResults } from '../../src/results.js';
+import { TEST_IDENTITY } from './helpers.js';
+import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise, type RunResults } from '../../src/results.js';
 
 describe('junit.xml skip messages', () => {
   test('skipped, unsupported and expected-fail cases carry their reason as the message, markup and quotes included', () => {
@@ -24,7 +25,8 @@ describe('junit.xml skip messages', () => {
     gone.availabilityReason = 'HSM_PKCS11_MODULE is not set';
     const drivers = [d, gone];
     const results: RunResults = {
-      schemaVersion: 1,
+      schemaVersion: RESULTS_SCHEMA_VERSION,
+      identity: TEST_IDENTITY,
       tool: { name: 'hsm-harness', version: '0' },
       startedAt: '2026-01-01T00:00:00Z',
       finishedAt: '2026-01-01T00:00:01Z',

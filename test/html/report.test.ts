@@ -16,8 +16,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { MATRIX_COLUMNS } from '../../src/reports/capabilities.js';
 import { renderHtml } from '../../src/reports/html.js';
 import { loadSectionReports } from '../../src/registry.js';
-import { emptyDriverReport, summarise, type RunResults } from '../../src/results.js';
-import { skipWithReason } from '../core/helpers.js';
+import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise, type RunResults } from '../../src/results.js';
+import { skipWithReason, TEST_IDENTITY } from '../core/helpers.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -197,7 +197,8 @@ describe('hostile and unknown content', () => {
     });
     const drivers = [d];
     return {
-      schemaVersion: 1,
+      schemaVersion: RESULTS_SCHEMA_VERSION,
+      identity: TEST_IDENTITY,
       tool: { name: 'hsm-harness', version: '0' },
       startedAt: 'a',
       finishedAt: 'b',
