@@ -93,6 +93,31 @@ describe.sequential('smartcard-hsm on a card', () => {
     expect(await listing(env)).toBe(before);
   }, 660_000);
 
+  test("bench --compare ods-hsmspeed: ods-hsmspeed gets the card to itself between the harness's batches, both figures exist, the card is left as it was", async (ctx) => {
+    if (!envFile) return skipWithReason(ctx, NO_CARD);
+    const before = await listing(env);
+    const out = await mkdtemp(join(tmpdir(), 'hh-card-hsmspeed-'));
+    try {
+      const r = await cli(['bench', '--driver', 'smartcard-hsm', '--compare', 'ods-hsmspeed', '--time', '15', '--out', out], env, { timeoutMs: 600_000 });
+      outputs.push(['hsmspeed stdout', r.stdout], ['hsmspeed stderr', r.stderr]);
+      for (const f of await readdir(out)) outputs.push([`hsmspeed ${f}`, await readFile(join(out, f), 'latin1')]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(await readFile(join(out, 'bench.json'), 'utf8')) as {
+        drivers: { id: string; hsmspeed: { rows: { threads: number; ods?: { best: number }; harness?: { best: number }; ratio?: number }[] } }[];
+      };
+      // A card executes one command at a time: one signer thread, compared with ods-hsmspeed -t 1.
+      const rows = doc.drivers.find((d) => d.id === 'smartcard-hsm')!.hsmspeed.rows;
+      expect(rows.map((x) => x.threads)).toEqual([1]);
+      expect(rows[0]!.ods?.best).toBeGreaterThan(0);
+      expect(rows[0]!.harness?.best).toBeGreaterThan(0);
+      expect(rows[0]!.ratio).toBeCloseTo(rows[0]!.harness!.best / rows[0]!.ods!.best, 10);
+      expect(r.stdout).toMatch(/smartcard-hsm: 1 thread, \d+ signatures per thread: ods-hsmspeed [\d.]+ sig\/s, harness [\d.]+ sig\/s, ratio [\d.]+/);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+    expect(await listing(env)).toBe(before);
+  }, 660_000);
+
   test('a run interrupted with Ctrl-C during key generation leaves the card as it was', async (ctx) => {
     if (!envFile) return skipWithReason(ctx, NO_CARD);
     const before = await listing(env);
