@@ -17,8 +17,8 @@ import { humanDuration, resignSeconds } from '../../bench/dnssec.js';
 import { compareWithDocumented, isDocumentedDevice, loadDocumentedTable, verdict } from '../../bench/documented.js';
 import { rateFigure, verifySamples } from '../../bench/pkcs11.js';
 import { actionLatency, actionThroughput, renderDocumentedSvg, renderThroughputSvg } from '../../bench/report.js';
-import { TEST_IDENTITY } from '../core/helpers.js';
-import { RESULTS_SCHEMA_VERSION, emptyDriverReport, type RunResults } from '../../src/results.js';
+import { runResultsOf } from '../core/helpers.js';
+import { emptyDriverReport } from '../../src/results.js';
 import type { BenchSection, LatencyStats } from '../../bench/types.js';
 import { actionFormatProblems } from './format.js';
 
@@ -196,21 +196,14 @@ describe('reports from two drivers', () => {
       rows: [{ operation: 'RSA 2048 Sign', documented: '50-100 ms', notes: '', measure: 'sign:rsa-2048', measuredMs: 1 / scale }],
     },
   });
-  const results: RunResults = {
-    schemaVersion: RESULTS_SCHEMA_VERSION,
-    identity: TEST_IDENTITY,
-    tool: { name: 'hsm-harness', version: '0' },
-    startedAt: '',
-    finishedAt: '',
-    environment: { node: '', platform: '', arch: '', hostname: '', ci: false },
-    summary: { pass: 0, fail: 0, skip: 0, unsupported: 0, crash: 0, timeout: 0, total: 0 },
-    drivers: ['alpha', 'beta'].map((id, i) => ({
+  const results = runResultsOf(
+    ['alpha', 'beta'].map((id, i) => ({
       ...emptyDriverReport(id, id, 'pkcs11'),
       available: true,
       status: 'ran' as const,
       sections: { bench: section(i + 1) },
     })),
-  };
+  );
 
   test('throughput chart: axes and one series per driver in every panel', () => {
     const svg = renderThroughputSvg(results)!;

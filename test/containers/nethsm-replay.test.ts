@@ -33,31 +33,17 @@ import type { Exchange, ReplayServer } from './replay-server.js';
 let tls: { key: string; cert: string };
 let dir: string;
 
+/** A throwaway self-signed P-256 certificate made by OpenSSL, like the NetHSM's own: its key and certificate in PEM. */
+function selfSigned(name: string): { key: string; cert: string } {
+  const [key, cert] = [join(dir, `${name}.key`), join(dir, `${name}.pem`)];
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${name}`];
+  execFileSync('openssl', [...args, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
+}
+
 beforeAll(() => {
-  // A throwaway self-signed certificate, like the NetHSM's own.
   dir = mkdtempSync(join(tmpdir(), 'hh-nethsm-replay-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=nethsm-replay',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  tls = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+  tls = selfSigned('nethsm-replay');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -209,29 +195,8 @@ describe('NetHSM suite against a replay written from our own reading of the API 
     );
     try {
       expect(await new NethsmClient(server.baseUrl, { ca: tls.cert }).state()).toBe('Unprovisioned');
-      const other = join(dir, 'other');
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-days',
-          '2',
-          '-subj',
-          '/CN=someone-else',
-          '-keyout',
-          `${other}.key`,
-          '-out',
-          `${other}.pem`,
-        ],
-        { stdio: 'ignore' },
-      );
-      await expect(new NethsmClient(server.baseUrl, { ca: readFileSync(`${other}.pem`, 'utf8') }).state()).rejects.toThrow();
+      const other = selfSigned('someone-else');
+      await expect(new NethsmClient(server.baseUrl, { ca: other.cert }).state()).rejects.toThrow();
       expect(server.seen).toHaveLength(1);
     } finally {
       await server.close();

@@ -5,18 +5,9 @@
 import { describe, expect, test } from 'vitest';
 import { Expectations, auditProblems, type ExpectationsFile } from '../../src/expectations.js';
 import { UsageError } from '../../src/errors.js';
-import {
-  RESULTS_SCHEMA_VERSION,
-  caseFailsRun,
-  emptyDriverReport,
-  runPassed,
-  statusLabel,
-  type CaseRecord,
-  type CaseStatus,
-  type RunResults,
-} from '../../src/results.js';
+import { caseFailsRun, emptyDriverReport, runPassed, statusLabel, type CaseRecord, type CaseStatus, type RunResults } from '../../src/results.js';
 import { auditExpectations, makeContext } from '../../src/runner/context.js';
-import { TEST_IDENTITY } from './helpers.js';
+import { runResultsOf } from './helpers.js';
 
 const DOC = { kind: 'document' as const, ref: 'https://example.org/manual' };
 const RUN = { kind: 'run' as const, ref: 'hsm-harness run on 2026-11-30' };
@@ -129,14 +120,8 @@ describe('expectations files', () => {
 });
 
 describe('status model: what fails a run', () => {
-  const results = (cases: CaseRecord[]): RunResults => ({
-    schemaVersion: RESULTS_SCHEMA_VERSION,
-    identity: TEST_IDENTITY,
-    tool: { name: 'hsm-harness', version: 't' },
-    startedAt: '',
-    finishedAt: '',
-    environment: { node: '', platform: '', arch: '', hostname: '', ci: false },
-    drivers: [
+  const results = (cases: CaseRecord[]): RunResults =>
+    runResultsOf([
       {
         id: 'd',
         title: 'd',
@@ -153,9 +138,7 @@ describe('status model: what fails a run', () => {
         cases,
         sections: {},
       },
-    ],
-    summary: { pass: 0, fail: 0, skip: 0, unsupported: 0, crash: 0, timeout: 0, total: 0 },
-  });
+    ]);
   test.each([
     ['pass', true],
     ['skip', true],

@@ -7,19 +7,45 @@ import { join } from 'node:path';
 import type { TestContext } from 'vitest';
 import { loadDrivers } from '../../src/registry.js';
 import { SoftHsmStore } from '../../src/softhsm.js';
-import type { RunIdentity } from '../../src/results.js';
+import { RESULTS_SCHEMA_VERSION, summarise, type DriverReport, type RunResults } from '../../src/results.js';
 
 const exec = promisify(execFile);
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
-/** The run identity of hand-built RunResults in renderer tests. */
-export const TEST_IDENTITY: RunIdentity = {
-  harness: { version: '0' },
-  machine: { hostname: 'test', os: 'linux', arch: 'x64', cpus: 1, cpuModel: 'test' },
-  runner: { labels: [] },
-};
+/** Headless Chromium for the report tests: the Debian package (scripts/setup.mjs installs it), no network. */
+export const CHROMIUM = '/usr/bin/chromium';
+export const NO_CHROMIUM = `${CHROMIUM} is missing: install the Debian chromium package (node scripts/setup.mjs does)`;
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
 
+/** A whole RunResults around hand-built driver reports, for the tests of renderers and of the status model. */
+export function runResultsOf(drivers: DriverReport[], overrides: Partial<RunResults> = {}): RunResults {
+  return {
+    schemaVersion: RESULTS_SCHEMA_VERSION,
+    tool: { name: 'hsm-harness', version: '0' },
+    startedAt: '2026-01-01T00:00:00Z',
+    finishedAt: '2026-01-01T00:00:01Z',
+    environment: { node: 'v20', platform: 'linux', arch: 'x64', hostname: 'h', ci: false },
+    identity: {
+      harness: { version: '0' },
+      machine: { hostname: 'h', os: 'linux', arch: 'x64', cpus: 1, cpuModel: 'test' },
+      runner: { labels: [] },
+    },
+    drivers,
+    summary: summarise(drivers),
+    ...overrides,
+  };
+}
 /**
  * Drivers configured in the developer's own environment must not leak into tests: the variables every driver
  * declares it reads (a trailing * covers a family), plus the harness's own HSM_* switches.

@@ -5,8 +5,8 @@
 import { describe, expect, test } from 'vitest';
 import { XMLParser } from 'fast-xml-parser';
 import { renderJUnit } from '../../src/reports/junit.js';
-import { TEST_IDENTITY } from './helpers.js';
-import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise, type RunResults } from '../../src/results.js';
+import { runResultsOf } from './helpers.js';
+import { emptyDriverReport } from '../../src/results.js';
 
 describe('junit.xml skip messages', () => {
   test('skipped, unsupported and expected-fail cases carry their reason as the message, markup and quotes included', () => {
@@ -24,16 +24,7 @@ describe('junit.xml skip messages', () => {
     const gone = emptyDriverReport('gone', 'Gone', 'pkcs11');
     gone.availabilityReason = 'HSM_PKCS11_MODULE is not set';
     const drivers = [d, gone];
-    const results: RunResults = {
-      schemaVersion: RESULTS_SCHEMA_VERSION,
-      identity: TEST_IDENTITY,
-      tool: { name: 'hsm-harness', version: '0' },
-      startedAt: '2026-01-01T00:00:00Z',
-      finishedAt: '2026-01-01T00:00:01Z',
-      environment: { node: 'v20', platform: 'linux', arch: 'x64', hostname: 'h', ci: false },
-      drivers,
-      summary: summarise(drivers),
-    };
+    const results = runResultsOf(drivers);
     const xml = new XMLParser({ ignoreAttributes: false }).parse(renderJUnit(results));
     const [soft, unavailable] = [xml.testsuites.testsuite].flat();
     expect(soft['@_skipped']).toBe('2');

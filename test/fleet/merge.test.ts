@@ -14,21 +14,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { verdictLabel, type DriverReport, type RunResults } from '../../src/results.js';
-import { ROOT, cli, skipWithReason } from '../core/helpers.js';
+import { CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, ROOT, cli, skipWithReason } from '../core/helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const NO_CHROMIUM = `${CHROMIUM} is missing: install the Debian chromium package (node scripts/setup.mjs does)`;
-const LAUNCH_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-];
 const SHOTS = join(ROOT, 'reports', 'selftest-fleet');
 /** Drivers that need a container engine or the emulated card: merged when this machine has them. */
 const OPTIONAL = ['softhsm-container', 'bridge-container', 'nethsm', 'smartcard-hsm'];
@@ -81,7 +68,7 @@ beforeAll(async () => {
   // A directory, a directory, and a results.json file: all three ways of naming a run.
   const m = await cli(['merge', runs[0]!.dir, runs[1]!.dir, join(runs[2]!.dir, 'results.json'), '--out', site]);
   if (m.code !== 0) throw new Error(`merge failed (exit ${m.code}): ${m.stderr}`);
-  if (existsSync(CHROMIUM)) browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+  if (existsSync(CHROMIUM)) browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }, 1_200_000);
 
 afterAll(async () => {

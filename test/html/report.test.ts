@@ -16,26 +16,13 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { MATRIX_COLUMNS } from '../../src/reports/capabilities.js';
 import { renderHtml } from '../../src/reports/html.js';
 import { loadSectionReports } from '../../src/registry.js';
-import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise, type RunResults } from '../../src/results.js';
-import { skipWithReason, TEST_IDENTITY } from '../core/helpers.js';
+import { emptyDriverReport, type RunResults } from '../../src/results.js';
+import { CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, runResultsOf, skipWithReason } from '../core/helpers.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const OUT = join(ROOT, 'reports', 'selftest-html');
-const CHROMIUM = '/usr/bin/chromium';
-const NO_CHROMIUM = `${CHROMIUM} is missing: install the Debian chromium package (node scripts/setup.mjs does)`;
-const LAUNCH_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-dev-shm-usage',
-];
 // Fast suites that fill the parts of the page worth looking at (about 15 s). All are registered: a missing
 // one makes the run a usage error here instead of silently skipping the checks that need it.
 // The bench suite is left out for time: its charts are checked below with figures given to the renderer.
@@ -60,7 +47,7 @@ async function open(file: string): Promise<{ page: Page; requests: () => string[
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) return;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 afterAll(async () => {
   await browser?.close();
@@ -196,16 +183,7 @@ describe('hostile and unknown content', () => {
       },
     });
     const drivers = [d];
-    return {
-      schemaVersion: RESULTS_SCHEMA_VERSION,
-      identity: TEST_IDENTITY,
-      tool: { name: 'hsm-harness', version: '0' },
-      startedAt: 'a',
-      finishedAt: 'b',
-      environment: { node: 'v20', platform: 'linux', arch: 'x64', hostname: EVIL, ci: false },
-      drivers,
-      summary: summarise(drivers),
-    };
+    return runResultsOf(drivers, { startedAt: 'a', finishedAt: 'b', environment: { node: 'v20', platform: 'linux', arch: 'x64', hostname: EVIL, ci: false } });
   }
 
   test('benchmark charts are inline SVG, drawn without any request', async (ctx) => {
