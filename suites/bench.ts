@@ -36,7 +36,7 @@ import {
   verifySamples,
 } from '../bench/pkcs11.js';
 import { HSMSPEED_TOOL, runHsmspeed, writeHsmspeedConf } from '../bench/hsmspeed.js';
-import { SignerThreads } from '../bench/threads.js';
+import { SignerThreads, type BatchResult } from '../bench/threads.js';
 import { compareWithDocumented, loadDocumentedTable } from '../bench/documented.js';
 import { dnssecViews } from '../bench/dnssec.js';
 import type { BenchOptions, BenchSection, HsmspeedRow, HsmspeedSection } from '../bench/types.js';
@@ -332,7 +332,8 @@ async function sideBySide(
   try {
     if (!key) key = ownKey = await generateKeyPair(token, 'rsa-2048');
     const oneSession = section.sign.find((s) => s.alg === 'rsa-2048')?.threads[0]?.median;
-    const rate = oneSession ?? (await calibrate(token, pk.pin, key));
+    // Without an RSA-2048 figure yet, one short batch sizes the runs.
+    const rate = oneSession ?? (await hsmspeedMethodBatch(token, pk.pin, key, 1, 20)).rate;
     const perRunS = Math.max(0.25, budgetMs / 1000 / (repetitions * threadCounts.length * 3));
     const iterations = Math.min(100_000, Math.max(10, Math.round(rate * perRunS)));
     const runTimeoutMs = 60_000 + Math.round((iterations / rate) * 20_000);
@@ -349,23 +350,6 @@ async function sideBySide(
           const own: number[] = [];
           const samples: Buffer[] = [];
           let line = '';
-          const harnessBatch = async () => {
-            const pool = await SignerThreads.start({
-              token,
-              pin: pk.pin,
-              keyIds: [key!.id],
-              mechanism: hsmspeedPath.mechanism.mechanism,
-              input: hsmspeedPath.input,
-              hsmspeedInput: true,
-              threads,
-              iterations,
-            });
-            try {
-              return await pool.batch();
-            } finally {
-              await pool.close();
-            }
-          };
           for (let r = 0; r < repetitions; r++) {
             try {
               // ods-hsmspeed gets the token to itself, as it has in production: none of our sessions or
@@ -380,7 +364,7 @@ async function sideBySide(
               row.odsError = describeError(err);
             }
             try {
-              const b = await harnessBatch();
+              const b = await hsmspeedMethodBatch(token, pk.pin, key!, threads, iterations);
               own.push(b.rate);
               samples.push(...b.signatures);
             } catch (err) {
@@ -413,8 +397,11 @@ async function sideBySide(
   }
 }
 
-/** One signer thread's rate with the ods-hsmspeed method, to size the runs when no RSA-2048 figure exists yet. */
-async function calibrate(token: Token, pin: string, key: KeyPair): Promise<number> {
+/**
+ * One batch of the ods-hsmspeed method on `threads` fresh signer threads (started after ods-hsmspeed has
+ * handed the token back, closed before it gets the token again).
+ */
+async function hsmspeedMethodBatch(token: Token, pin: string, key: KeyPair, threads: number, iterations: number): Promise<BatchResult> {
   const pool = await SignerThreads.start({
     token,
     pin,
@@ -422,11 +409,11 @@ async function calibrate(token: Token, pin: string, key: KeyPair): Promise<numbe
     mechanism: hsmspeedPath.mechanism.mechanism,
     input: hsmspeedPath.input,
     hsmspeedInput: true,
-    threads: 1,
-    iterations: 20,
+    threads,
+    iterations,
   });
   try {
-    return (await pool.batch()).rate;
+    return await pool.batch();
   } finally {
     await pool.close();
   }
