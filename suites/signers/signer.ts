@@ -1,0 +1,96 @@
+/**
+ * One DNSSEC signer driven through PKCS#11. Each signer is one file in suites/signers/ that exports a
+ * `Signer`; the signers suite (suites/signers/index.ts) runs every installed signer × DNSSEC algorithm on
+ * the token under test and verifies what it signed twice (ldns-verify-zone, and every RRSIG with
+ * node:crypto against the public key read from the token).
+ *
+ * A signer file knows how to drive its program non-interactively; it does not verify, time, trace or clean
+ * up: the suite does that, the same way for every signer.
+ */
+
+/** DNSSEC algorithm numbers (RFC 8624): RSASHA256, RSASHA512, ECDSAP256SHA256, ECDSAP384SHA384, ED25519. */
+export type DnssecAlgorithm = 8 | 10 | 13 | 14 | 15;
+export const DNSSEC_ALGORITHMS: readonly DnssecAlgorithm[] = [8, 10, 13, 14, 15];
+
+/** The token the signer must use, as the suite prepared it. */
+export interface SignerTarget {
+  /** The PKCS#11 module the signer loads (for a token behind p11-kit RPC, the p11-kit client module). */
+  modulePath: string;
+  /**
+   * The environment to run the signer with: PATH and the module's own variables, plus a private p11-kit
+   * configuration that registers only this module (so the signer sees no other token and touches no pcscd).
+   */
+  env: NodeJS.ProcessEnv;
+  tokenLabel: string;
+  /** The token's serial number as C_GetTokenInfo reports it (some signers select a token by serial). */
+  tokenSerial: string;
+  /** The user PIN. A secret: never in argv, logs or thrown messages; a signer that needs it in a file writes it 0600 in workDir. */
+  pin: string;
+  /** A label prefix every object the signer creates must carry, so the run can find and remove it. */
+  labelPrefix: string;
+}
+
+export interface SignJob {
+  target: SignerTarget;
+  algorithm: DnssecAlgorithm;
+  /** Zone origin with the trailing dot, e.g. "example.test.". */
+  origin: string;
+  /** The unsigned zone (master file format) the suite generated. */
+  zoneFile: string;
+  /** A private (0700) directory for configuration, keys and databases; the suite journals and removes it. */
+  workDir: string;
+  /** The run's overall bound; the signer passes it to every process it spawns. */
+  timeoutMs: number;
+  /**
+   * A key pair the harness made on the token under `label`/`idHex`, given when the signer cannot make its own
+   * keys on this token: the signer imports/references it instead of generating.
+   */
+  harnessKey?: { label: string; idHex: string };
+  /** A workaround from `Signer.workarounds` to apply; absent = the signer as Debian packages it. */
+  workaround?: string;
+}
+
+/** Where the signed zone is and what the signer did to get it. */
+export interface SignOutcome {
+  /** The signed zone in master file format (for ldns-verify-zone and the harness's own RRSIG check). */
+  signedZoneFile: string;
+  /** Who made the signing keys: the signer on the token, or the harness (SignJob.harnessKey). */
+  keys: 'made-by-signer' | 'made-by-harness';
+  /** The signer's own exposures of the PIN, as findings about the signer (e.g. a clear-text PIN in its database). */
+  exposures: string[];
+}
+
+/** A signer run that failed: its exact words and how it ended. Thrown by Signer.sign. */
+export class SignerFailed extends Error {
+  constructor(
+    /** What the signer was doing: 'keygen', 'sign', 'start daemon', ... */
+    readonly stage: string,
+    /** The signer's own last line(s) of error output, already free of the PIN. */
+    message: string,
+    readonly exitCode?: number | null,
+    readonly signal?: NodeJS.Signals | null,
+  ) {
+    super(message);
+    this.name = 'SignerFailed';
+  }
+}
+
+export interface Signer {
+  /** Short id used in case names: knot, ldns, bind, powerdns, opendnssec. */
+  id: string;
+  title: string;
+  /** Debian packages that provide it (set-up installs them). */
+  packages: string[];
+  /** The DNSSEC algorithms its documentation claims it can sign with through PKCS#11, with the source. */
+  claims: { algorithms: DnssecAlgorithm[]; source: string };
+  /** The installed version, or why it cannot run here (not installed, no PKCS#11 support compiled in). */
+  installed(env: NodeJS.ProcessEnv): Promise<{ version: string } | { missing: string }>;
+  /** Known workarounds for failures as packaged (e.g. BIND 9.20 without RTLD_DEEPBIND). */
+  workarounds?: { id: string; description: string; source: string }[];
+  /**
+   * The PKCS#11 functions and mechanisms its documentation says it uses: checked against what it was
+   * observed to call; shown marked "unverified" where the signer is not installed.
+   */
+  profile: { functions: string[]; mechanisms: string[]; source: string };
+  sign(job: SignJob): Promise<SignOutcome>;
+}
