@@ -79,20 +79,26 @@ export function parseNormalisedZone(text: string): { records: Rr[]; rrsigs: Rrsi
   return { records, rrsigs };
 }
 
-/** The zone as ldns-read-zone prints it with every record type except RRSIG in RFC 3597 form. */
+/**
+ * The zone as ldns-read-zone prints it with every record type except RRSIG in RFC 3597 form. Signers write zones
+ * in many layouts (BIND: owner omitted on continuation lines), so a first pass only lists the types present.
+ */
 export async function normaliseZone(zone: string, timeoutMs = 120_000): Promise<string> {
-  const types = new Set<string>();
-  for (const line of zone.split('\n')) {
-    const m = /^\S+\s+(?:\d+\s+)?(?:IN\s+)?([A-Z][A-Z0-9]*)\s/.exec(line);
-    if (m && m[1] !== 'RRSIG' && m[1] !== 'IN') types.add(m[1]!);
-  }
   const dir = await makeTempDir('zonecheck');
   try {
     const file = join(dir.path, 'zone');
     await writeFile(file, zone);
-    const r = await runTool('ldns-read-zone', [...[...types].flatMap((t) => ['-u', t]), file], { timeoutMs });
-    if (r.code !== 0) throw new Error(`ldns-read-zone could not read the signed zone: ${r.stderr.trim().split('\n').pop() ?? ''}`);
-    return r.stdout;
+    const read = async (args: string[]) => {
+      const r = await runTool('ldns-read-zone', [...args, file], { timeoutMs });
+      if (r.code !== 0) throw new Error(`ldns-read-zone could not read the signed zone: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+      return r.stdout;
+    };
+    const types = new Set<string>();
+    for (const line of (await read([])).split('\n')) {
+      const t = line.split('\t')[3];
+      if (t && t !== 'RRSIG') types.add(t);
+    }
+    return await read([...types].flatMap((t) => ['-u', t]));
   } finally {
     await dir.remove();
   }

@@ -23,7 +23,7 @@ export interface Isolation {
 
 /** Prepare the private registry in `dir` and check that a namespace can be made here. */
 export async function isolation(dir: string, modulePath: string): Promise<Isolation> {
-  const registry = join(dir, 'p11-kit-modules');
+  const registry = join(dir, `p11-kit-modules-${modulePath.replace(/\W+/g, '_')}`);
   await mkdir(registry, { recursive: true, mode: 0o700 });
   await writeFile(join(registry, `${ISOLATED_MODULE_NAME}.module`), `module: ${modulePath}\n`);
   const asRoot = process.getuid?.() === 0;

@@ -2,5 +2,6 @@
 import type { Signer } from './signer.js';
 import { knot } from './knot.js';
 import { ldns } from './ldns.js';
+import { bind } from './bind.js';
 
-export const signers: Signer[] = [knot, ldns];
+export const signers: Signer[] = [knot, ldns, bind];
