@@ -83,6 +83,8 @@ export interface SignerSection {
 }
 
 export interface SignersSectionData {
+  /** The driver these cases ran on (for links to the case rows). */
+  driver: string;
   isolation: { how: string; isolated: boolean; modulesSeen?: string[] };
   tracing: string;
   signers: SignerSection[];
@@ -346,7 +348,12 @@ export const signersSuite: Suite = {
     const dir = await ctx.tempDir('signers');
     const plain = await isolation(dir.path, conn.modulePath);
     const iso = await isolation(dir.path, PKCS11_SPY);
-    const data: SignersSectionData = { isolation: { how: iso.how, isolated: iso.isolated }, tracing: `pkcs11-spy (${PKCS11_SPY})`, signers: [] };
+    const data: SignersSectionData = {
+      driver: ctx.driverId,
+      isolation: { how: iso.how, isolated: iso.isolated },
+      tracing: `pkcs11-spy (${PKCS11_SPY})`,
+      signers: [],
+    };
     ctx.report.sections.signers = data;
     if (iso.isolated) {
       // Measured, not assumed: what p11-kit loads inside the isolation (the spy around the module under test only).

@@ -26,7 +26,7 @@ export const ldns: Signer = {
     const v = await versionOf('ldns-signzone', ['-v'], env);
     if (!v) return { missing: 'ldns-signzone not found (apt-get install ldnsutils)' };
     if (!existsSync(ENGINE)) return { missing: `the OpenSSL PKCS#11 engine ${ENGINE} is missing (apt-get install libengine-pkcs11-openssl)` };
-    return { version: v.replace(/^.*?version /i, 'ldns ') };
+    return { version: `ldns ${/\d+\.\d+\.\d+/.exec(v)?.[0] ?? v}` };
   },
   profile: {
     functions: [

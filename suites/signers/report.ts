@@ -4,7 +4,7 @@
  * check. results.json carries the same data (sections.signers).
  */
 import type { SectionReport } from '../../src/reports/sections.js';
-import { esc } from '../../src/reports/html.js';
+import { caseAnchor, esc } from '../../src/reports/html.js';
 import type { SignersSectionData } from './index.js';
 
 function callList(counts: Record<string, number>): string {
@@ -33,7 +33,7 @@ export const signersReport: SectionReport = {
               ? 'made by the signer'
               : '';
         parts.push(
-          `<tr><td><a href="#case-${esc(`signers/${c.case}`)}">${esc(c.case)}</a></td><td>${esc(c.status)}</td><td>${keys}</td><td>${c.seconds ?? ''}</td><td>${c.rrsigs ?? ''}</td></tr>`,
+          `<tr><td><a href="#${caseAnchor(data.driver, 'signers', c.case)}">${esc(c.case)}</a></td><td>${esc(c.status)}</td><td>${keys}</td><td>${c.seconds ?? ''}</td><td>${c.rrsigs ?? ''}</td></tr>`,
         );
         for (const f of c.speed ?? []) {
           parts.push(`<tr><td colspan="5">zone of ${f.records} records: ${f.rrsigs} RRSIGs in ${f.seconds} s = ${f.rrsigsPerSecond} RRSIGs/s</td></tr>`);
