@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { runTool, which } from '../../src/proc.js';
 import { freePort, startDaemon, tcpOpen, waitUntil } from './daemon.js';
 import { lastWords, runSignerTool } from './tool.js';
-import { SignerFailed, type DnssecAlgorithm, type Signer, type SignJob } from './signer.js';
+import { SignerFailed, type DnssecAlgorithm, type Signer } from './signer.js';
 
 const ALGORITHM_NAME: Record<DnssecAlgorithm, string> = { 8: 'rsasha256', 10: 'rsasha512', 13: 'ecdsa256', 14: 'ecdsa384', 15: 'ed25519' };
 const KEY_BITS: Record<DnssecAlgorithm, number> = { 8: 2048, 10: 2048, 13: 256, 14: 384, 15: 256 };
