@@ -13,9 +13,12 @@ import { redact } from '../../src/secrets.js';
 import { SignerFailed, type SignJob } from './signer.js';
 
 export interface Daemon {
+  name: string;
   pid: number;
   /** How it ended, once it has (undefined while it runs). */
   exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** Its output so far, PIN removed. */
+  log(): Promise<string>;
   /** Its last lines of output, PIN removed. */
   lastWords(lines?: number): Promise<string>;
   /** Resolves when it has ended or `ms` have passed, whichever comes first. */
@@ -27,10 +30,10 @@ export interface Daemon {
 export async function startDaemon(job: SignJob, name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Daemon> {
   const logPath = join(job.workDir, `${name}.log`);
   // A file, not a pipe: a daemon that forks would hold a pipe open after the process we wait for has gone.
-  const log = await open(logPath, 'a');
+  const out = await open(logPath, 'a');
   const c = job.target.isolate(cmd, args);
-  const child = spawn(c.cmd, c.args, { env, cwd: job.workDir, stdio: ['ignore', log.fd, log.fd], detached: true });
-  await log.close();
+  const child = spawn(c.cmd, c.args, { env, cwd: job.workDir, stdio: ['ignore', out.fd, out.fd], detached: true });
+  await out.close();
   if (child.pid === undefined) {
     const err = await new Promise<Error>((resolve) => child.once('error', resolve));
     throw new SignerFailed('start daemon', `${cmd}: ${err.message}`, 127);
@@ -46,14 +49,17 @@ export async function startDaemon(job: SignJob, name: string, cmd: string, args:
   );
   const deadline = setTimeout(() => killTree(pid, 'SIGKILL'), job.timeoutMs);
   deadline.unref();
+  const log = async () => redact(await readFile(logPath, 'utf8').catch(() => ''));
   return {
+    name,
     pid,
+    log,
     exit: () => ended,
     ended: (ms) => Promise.race([gone, new Promise<void>((r) => setTimeout(r, ms).unref())]),
     async lastWords(lines = 2) {
       // Backtrace frames ("lib.so(+0x891f5) [0x7f…]") say nothing to a reader: the line before them does.
-      const text = (await readFile(logPath, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() && !/\[0x[0-9a-f]+\]\s*$/.test(l));
-      return redact(text.slice(-lines).join(' | ')) || '(no output)';
+      const text = (await log()).split('\n').filter((l) => l.trim() && !/\[0x[0-9a-f]+\]\s*$/.test(l));
+      return text.slice(-lines).join(' | ') || '(no output)';
     },
     async stop(graceMs = 5_000) {
       clearTimeout(deadline);
@@ -71,18 +77,26 @@ export async function startDaemon(job: SignJob, name: string, cmd: string, args:
 }
 
 /**
- * Wait until `ready()` is true, polling; fails with the daemon's own last words when it exits first or when
- * `ms` pass.
+ * Wait until `ready()` is true, polling. Fails as `stage` with the daemon's own words when it exits first, when a
+ * line of its output matches `failOn` (a daemon that logs an error and carries on), or when `ms` pass.
  */
-export async function waitUntil(daemon: Daemon, what: string, ready: () => Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
+export async function waitUntil(
+  daemon: Daemon,
+  what: string,
+  ready: () => Promise<boolean>,
+  opts: { ms: number; stage?: string; failOn?: RegExp },
+): Promise<void> {
+  const stage = opts.stage ?? 'start daemon';
+  const end = Date.now() + opts.ms;
   while (Date.now() < end) {
     if (await ready()) return;
     const exit = daemon.exit();
-    if (exit) throw new SignerFailed('start daemon', `${what} ended before it was ready: ${await daemon.lastWords()}`, exit.code, exit.signal);
+    if (exit) throw new SignerFailed(stage, `${what}: ${daemon.name} ended: ${await daemon.lastWords()}`, exit.code, exit.signal);
+    const failed = opts.failOn && (await daemon.log()).split('\n').find((l) => opts.failOn!.test(l));
+    if (failed) throw new SignerFailed(stage, `${what}: ${daemon.name}: ${failed.trim()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new SignerFailed('start daemon', `${what} was not ready within ${Math.round(ms / 1000)} s: ${await daemon.lastWords()}`);
+  throw new SignerFailed(stage, `${what}: not within ${Math.round(opts.ms / 1000)} s: ${daemon.name}: ${await daemon.lastWords()}`);
 }
 
 /** Does something accept TCP connections on 127.0.0.1:port? */

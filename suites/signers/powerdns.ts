@@ -131,7 +131,7 @@ export const powerdns: Signer = {
     }
     const server = await startDaemon(job, 'pdns_server', 'pdns_server', [`--config-dir=${dir}`], env);
     try {
-      await waitUntil(server, 'pdns_server', () => tcpOpen(port), Math.min(READY_MS, job.timeoutMs));
+      await waitUntil(server, 'listening on 127.0.0.1', () => tcpOpen(port), { ms: Math.min(READY_MS, job.timeoutMs) });
       // drill prints the transfer as master file lines; an error or an unsigned answer fails verification later.
       const axfr = await runTool('drill', ['-p', String(port), 'axfr', job.origin, '@127.0.0.1'], { env, timeoutMs: job.timeoutMs });
       // A server that crashed while signing may still be on its way down when drill returns.
