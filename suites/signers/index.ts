@@ -1,0 +1,347 @@
+/**
+ * The signers suite: every installed DNSSEC signer (one file each in this directory) signs a zone the harness
+ * generated, on the token under test, for each DNSSEC algorithm; the result is verified twice (ldns-verify-zone,
+ * and every RRSIG with node:crypto against a DNSKEY whose key was read from the token). One case per signer ×
+ * algorithm: `<signer>/<ALGORITHM>`, e.g. `knot/ECDSAP256SHA256`.
+ *
+ * - pass: signed and verified; a detail says who made the keys (the signer, or the harness where the signer
+ *   could not make them on this token, with the signer's own words about why).
+ * - fail: the signer's exact error, exit code or signal (a SIGSEGV of a signer is its outcome, not the
+ *   harness's), or a zone that does not verify.
+ * - unsupported: the token does not offer the key generation or signing mechanism of the algorithm.
+ * - skip: the signer is not installed (with the reason), or ldns-verify-zone / pkcs11-spy are missing.
+ *
+ * The suite, not the signer file, traces (pkcs11-spy), isolates (a private p11-kit registry), verifies, times
+ * and removes what the signer created. docs/signers.md explains the verdicts and how to add a signer.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import type { Suite, SuiteContext, CaseHandle } from '../../src/suite.js';
+import type { Token, Handle } from '../../src/pkcs11/token.js';
+import { LABEL_PREFIX, pkcs11 } from '../../src/pkcs11/token.js';
+import { generateKeyPair, readPublicKey, toKeyObject, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { mechanismName } from '../../src/pkcs11/constants.js';
+import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
+import { DNSSEC_ALGORITHMS as ALGORITHM_INFO } from '../../src/dnssec/dnskey.js';
+import { ldnsAvailable, ldnsVerifyZone } from '../../src/dnssec/ldns.js';
+import { checkSignedZone } from '../../src/dnssec/check.js';
+import { generateZone } from '../../src/dnssec/generate.js';
+import { redact } from '../../src/secrets.js';
+import { addTraces, emptyTrace, spyAvailable, spyLog, PKCS11_SPY, type Pkcs11Trace } from '../../src/signers/trace.js';
+import { isolation, visibleModules, ISOLATED_MODULE_NAME, type Isolation } from '../../src/signers/isolation.js';
+import { DNSSEC_ALGORITHMS, SignerFailed, type DnssecAlgorithm, type Signer, type SignJob, type SignOutcome } from './signer.js';
+import { signers as allSigners } from './all.js';
+import { signersReport } from './report.js';
+
+const KEY_FOR: Record<DnssecAlgorithm, KeyAlg> = { 8: 'rsa-2048', 10: 'rsa-2048', 13: 'ec-p256', 14: 'ec-p384', 15: 'ed25519' };
+const ORIGIN = 'example.test.';
+/** Records in the zone every case signs; the zone-size figures use larger ones (options.signers.sizes). */
+const CASE_ZONE_RECORDS = 20;
+/** Bound of one signer run (its processes get this; the case a little more for verification and cleanup). */
+const SIGNER_TIMEOUT_MS = 90_000;
+
+export interface SignerOptions {
+  /** Run the slow signers too (the suite was named with --suite signers, or the full matrix). */
+  all?: boolean;
+  /** Signer ids to run (default: every signer that is not `slow`, or all when the suite was asked for by name). */
+  only?: string[];
+  /** Zone sizes (records) to time per signer × algorithm; empty in the quick run. */
+  sizes?: number[];
+}
+
+/** One signer × algorithm as results.json records it. */
+export interface SignerCaseRecord {
+  case: string;
+  algorithm: DnssecAlgorithm;
+  status: string;
+  keys?: SignOutcome['keys'];
+  /** The signer's own words where it could not make keys on this token (then the harness made them). */
+  keygenFailure?: string;
+  workaround?: string;
+  seconds?: number;
+  rrsigs?: number;
+  /** Zone-size figures: records → RRSIGs per second of the signing run (wall clock, process start included). */
+  speed?: { records: number; rrsigs: number; seconds: number; rrsigsPerSecond: number }[];
+}
+
+export interface SignerSection {
+  id: string;
+  title: string;
+  /** Installed version, or why it could not run. */
+  version?: string;
+  missing?: string;
+  claims: Signer['claims'];
+  /** When the run observed it (ISO date): "proven by run" in the suitability matrix. */
+  ranAt?: string;
+  cases: SignerCaseRecord[];
+  /** PKCS#11 calls the signer made, summed over its cases (pkcs11-spy). */
+  observed?: Pkcs11Trace;
+  /** The profile checked against the trace: listed but never called, called but not listed. */
+  profileCheck?: { source: string; listedNotCalled: string[]; calledNotListed: string[] };
+  exposures: string[];
+}
+
+export interface SignersSectionData {
+  isolation: { how: string; isolated: boolean; modulesSeen?: string[] };
+  tracing: string;
+  signers: SignerSection[];
+}
+
+declare module '../../src/results.js' {
+  interface SectionTypes {
+    signers: SignersSectionData;
+  }
+}
+
+/** A stable name for an object, across a C_Finalize (handles are not): class, CKA_ID and label. */
+function objectKey(token: Token, h: Handle): string {
+  try {
+    return `${token.attrUlong(h, pkcs11.CKA_CLASS)}|${token.attr(h, pkcs11.CKA_ID).toString('hex')}|${token.attr(h, pkcs11.CKA_LABEL).toString('utf8')}`;
+  } catch {
+    return `handle|${h.toString('hex')}`;
+  }
+}
+
+function objectKeys(token: Token): Set<string> {
+  return new Set(token.find([]).map((h) => objectKey(token, h)));
+}
+
+/**
+ * The objects that appeared on the token while the signer ran: the signer's keys. The signer ran alone on this
+ * token (the harness handed it over), so anything new is its own; nothing that was there before is touched.
+ */
+function newObjects(token: Token, before: Set<string>): Handle[] {
+  return token.find([]).filter((h) => !before.has(objectKey(token, h)));
+}
+
+/** Public keys of the given objects as node:crypto keys (an RSA private key carries its public half too). */
+function publicKeys(token: Token, handles: Handle[]): KeyObject[] {
+  const out: KeyObject[] = [];
+  for (const h of handles) {
+    try {
+      const cls = token.attrUlong(h, pkcs11.CKA_CLASS);
+      if (cls !== pkcs11.CKO_PUBLIC_KEY && cls !== pkcs11.CKO_PRIVATE_KEY) continue;
+      out.push(toKeyObject(readPublicKey(token, h)));
+    } catch {
+      /* an EC private key has no CKA_EC_POINT: its public half is another object */
+    }
+  }
+  return out;
+}
+
+/** The last line(s) a signer said, free of the PIN. */
+function failureText(err: unknown): string {
+  if (err instanceof SignerFailed) {
+    const how = err.signal ? `killed by ${err.signal}` : err.exitCode !== undefined && err.exitCode !== null ? `exit ${err.exitCode}` : '';
+    return redact(`${err.stage}: ${err.message}${how ? ` (${how})` : ''}`);
+  }
+  return redact(err instanceof Error ? err.message : String(err));
+}
+
+/** Is the list of signers to run restricted (--suite signers runs all, the default run only the fast ones)? */
+function chosenSigners(ctx: SuiteContext, list: Signer[]): Signer[] {
+  const o = (ctx.options.signers ?? {}) as SignerOptions;
+  if (o.only?.length) return list.filter((s) => o.only!.includes(s.id));
+  return list.filter((s) => !s.slow || o.all === true);
+}
+
+interface CaseEnv {
+  ctx: SuiteContext;
+  token: Token;
+  iso: Isolation;
+  physical: boolean;
+}
+
+/** Run the signer once on its own (handed the token on a physical device) with the spy around the module. */
+async function runSigner(
+  e: CaseEnv,
+  signer: Signer,
+  job: Omit<SignJob, 'target' | 'workDir'>,
+  workDir: string,
+): Promise<{ outcome?: SignOutcome; error?: unknown; trace: Pkcs11Trace; created: Handle[]; seconds: number }> {
+  const conn = e.ctx.connections.pkcs11!;
+  const spy = await spyLog(workDir, `${signer.id}-${job.algorithm}`);
+  const env = { ...e.ctx.env, ...conn.env, ...spy.env(conn.modulePath) };
+  await mkdir(join(workDir, 'registry'), { recursive: true, mode: 0o700 });
+  const info = e.token.tokenInfo();
+  const target: SignJob['target'] = {
+    modulePath: PKCS11_SPY,
+    env,
+    tokenLabel: info.label.trim(),
+    tokenSerial: info.serialNumber.trim(),
+    pin: (conn as { pin: string }).pin,
+    labelPrefix: `${LABEL_PREFIX}${signer.id}-`,
+    moduleName: ISOLATED_MODULE_NAME,
+    isolate: (cmd, args) => e.iso.wrap(cmd, args),
+  };
+  const before = objectKeys(e.token);
+  const started = performance.now();
+  const run = async () => {
+    try {
+      return { outcome: await signer.sign({ ...job, target, workDir }) };
+    } catch (error) {
+      return { error };
+    }
+  };
+  const r = e.physical ? await e.token.handOver(run) : await run();
+  const seconds = (performance.now() - started) / 1000;
+  return { ...r, trace: await spy.collect(), created: newObjects(e.token, before), seconds };
+}
+
+/** Destroy what the signer created in this case (found by the before/after difference, never anything older). */
+function removeCreated(token: Token, created: Handle[]): string[] {
+  const left: string[] = [];
+  for (const h of created) {
+    try {
+      token.lib.C_DestroyObject(token.session, h);
+    } catch (err) {
+      left.push(`${h.toString('hex')}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return left;
+}
+
+async function signerCase(e: CaseEnv, signer: Signer, alg: DnssecAlgorithm, section: SignerSection, c: CaseHandle, record: SignerCaseRecord): Promise<void> {
+  const { ctx, token } = e;
+  const keyAlg = KEY_FOR[alg];
+  const offered = token.offeredMechanisms();
+  for (const m of [KEY_ALGS[keyAlg].mechanism, dnssecScheme(alg).spec.code]) {
+    if (!offered.has(m)) c.unsupported(`the token (as this driver reaches it) does not offer ${mechanismName(m)}`);
+  }
+  c.detail('claimed', signer.claims.algorithms.includes(alg));
+  const dir = await ctx.tempDir(`signer-${signer.id}-${alg}`);
+  let harnessKey: KeyPair | undefined;
+  const created: Handle[] = [];
+  try {
+    const zone = generateZone(ORIGIN, CASE_ZONE_RECORDS);
+    const zoneFile = join(dir.path, 'zone.unsigned');
+    await writeFile(zoneFile, zone.text);
+    const job = { algorithm: alg, origin: ORIGIN, zoneFile, timeoutMs: SIGNER_TIMEOUT_MS };
+    let r = await runSigner(e, signer, job, dir.path);
+    addTraces((section.observed ??= emptyTrace()), r.trace);
+    created.push(...r.created);
+    if (r.error instanceof SignerFailed && r.error.stage === 'keygen') {
+      // The signer cannot make keys on this token: sign with a key pair the harness made under the run's marks.
+      record.keygenFailure = failureText(r.error);
+      c.detail('signer keygen', record.keygenFailure);
+      removeCreated(token, created.splice(0));
+      harnessKey = await generateKeyPair(token, keyAlg, { label: `${LABEL_PREFIX}${signer.id}-${alg}` });
+      r = await runSigner(e, signer, { ...job, harnessKey: { label: harnessKey.label, idHex: harnessKey.id.toString('hex') } }, dir.path);
+      addTraces(section.observed, r.trace);
+      created.push(...r.created);
+    }
+    record.seconds = Math.round(r.seconds * 100) / 100;
+    if (!r.outcome) throw new Error(failureText(r.error));
+    const outcome = r.outcome;
+    record.keys = outcome.keys;
+    c.detail('keys', outcome.keys === 'made-by-harness' ? 'signed with a key made by the harness' : 'made by the signer on the token');
+    for (const x of outcome.exposures) if (!section.exposures.includes(x)) section.exposures.push(x);
+
+    const signed = await readFile(outcome.signedZoneFile, 'utf8');
+    const tokenKeys = publicKeys(token, [...created, ...(harnessKey ? [harnessKey.publicKey] : [])]);
+    const ldns = await ldnsVerifyZone(signed);
+    c.detail('ldns-verify-zone', ldns.output);
+    const own = await checkSignedZone(signed, tokenKeys);
+    record.rrsigs = own.rrsigs;
+    c.detail('rrsigs', `${own.verified} of ${own.rrsigs} verified with node:crypto against a DNSKEY read from the token`);
+    c.detail('dnskeys', own.keys.map((k) => `${k.keyTag}/${k.algorithm}${k.onToken ? '' : ' (not on the token)'}`).join(', '));
+    if (!ldns.ok) throw new Error(`verification: ldns-verify-zone rejected the signed zone: ${ldns.output}`);
+    if (own.problems.length)
+      throw new Error(`verification: ${own.rrsigs - own.verified} of ${own.rrsigs} RRSIGs failed the harness's check: ${own.problems[0]}`);
+    if (own.keys.some((k) => k.algorithm !== alg))
+      throw new Error(`the signer signed with algorithm ${own.keys.map((k) => k.algorithm).join(', ')}, not ${alg}`);
+  } finally {
+    const left = removeCreated(token, created);
+    if (left.length) ctx.finding('note', `${signer.id}/${ALGORITHM_INFO[alg].name}: objects the signer created could not be removed: ${left.join('; ')}`);
+    if (harnessKey) token.destroyPair(harnessKey);
+    await dir.remove();
+  }
+}
+
+/**
+ * Every PKCS#11 application makes these to find its token and hold a session; a profile need not list them, so
+ * their absence from a profile is not reported (listing one that is never called still is).
+ */
+const HOUSEKEEPING = new Set([
+  'C_GetFunctionList',
+  'C_GetInterface',
+  'C_Initialize',
+  'C_Finalize',
+  'C_GetInfo',
+  'C_GetSlotList',
+  'C_GetSlotInfo',
+  'C_GetTokenInfo',
+  'C_OpenSession',
+  'C_CloseSession',
+  'C_CloseAllSessions',
+  'C_GetSessionInfo',
+  'C_Logout',
+]);
+
+/** The profile against the trace: function and mechanism names listed but never called, or called but not listed. */
+export function checkProfile(profile: Signer['profile'], observed: Pkcs11Trace): SignerSection['profileCheck'] {
+  const calledFns = Object.keys(observed.functions).filter((f) => !HOUSEKEEPING.has(f) || profile.functions.includes(f));
+  const calledMechs = [...new Set(Object.keys(observed.mechanisms).map((k) => k.split(' ')[1]!))];
+  const listed = [...profile.functions, ...profile.mechanisms];
+  const called = [...calledFns, ...calledMechs];
+  return {
+    source: profile.source,
+    listedNotCalled: listed.filter((x) => !called.includes(x)).sort(),
+    calledNotListed: called.filter((x) => !listed.includes(x)).sort(),
+  };
+}
+
+export const signersSuite: Suite = {
+  name: 'signers',
+  title: 'Real DNSSEC signers (Knot, ldns, BIND, PowerDNS, OpenDNSSEC) sign a zone on the token',
+  needs: 'pkcs11',
+  report: signersReport,
+  async run(ctx: SuiteContext) {
+    const token = ctx.token!;
+    const conn = ctx.connections.pkcs11!;
+    const dir = await ctx.tempDir('signers');
+    const iso = await isolation(dir.path, PKCS11_SPY);
+    const data: SignersSectionData = { isolation: { how: iso.how, isolated: iso.isolated }, tracing: `pkcs11-spy (${PKCS11_SPY})`, signers: [] };
+    ctx.report.sections.signers = data;
+    if (iso.isolated) {
+      // Measured, not assumed: what p11-kit loads inside the isolation (the spy around the module under test only).
+      const spy = await spyLog(dir.path, 'isolation');
+      data.isolation.modulesSeen = await visibleModules(iso, { ...ctx.env, ...conn.env, ...spy.env(conn.modulePath) });
+      await spy.collect();
+    }
+    const ldns = await ldnsAvailable();
+    const e: CaseEnv = { ctx, token, iso, physical: ctx.traits.physical };
+    for (const signer of chosenSigners(ctx, allSigners)) {
+      const section: SignerSection = { id: signer.id, title: signer.title, claims: signer.claims, cases: [], exposures: [] };
+      data.signers.push(section);
+      const installed = await signer.installed({ ...ctx.env, ...conn.env });
+      if ('version' in installed) section.version = installed.version;
+      else section.missing = installed.missing;
+      for (const alg of DNSSEC_ALGORITHMS) {
+        const name = `${signer.id}/${ALGORITHM_INFO[alg].name}`;
+        const record: SignerCaseRecord = { case: name, algorithm: alg, status: 'skip' };
+        record.status = await ctx.case(
+          name,
+          async (c) => {
+            if (section.missing) c.skip(`${signer.title} is not installed here: ${section.missing}`);
+            if (!ldns.ok) c.skip(ldns.reason);
+            if (!spyAvailable()) c.skip(`pkcs11-spy not found at ${PKCS11_SPY} (apt-get install opensc-pkcs11)`);
+            await signerCase(e, signer, alg, section, c, record);
+          },
+          { timeoutMs: SIGNER_TIMEOUT_MS * 2 + 30_000 },
+        );
+        section.cases.push(record);
+      }
+      if (section.version) section.ranAt = new Date().toISOString();
+      if (section.observed) {
+        section.profileCheck = checkProfile(signer.profile, section.observed);
+        const p = section.profileCheck!;
+        if (p.listedNotCalled.length) ctx.finding('note', `${signer.title}: its profile lists ${p.listedNotCalled.join(', ')}, never called in this run`);
+        if (p.calledNotListed.length) ctx.finding('note', `${signer.title}: called ${p.calledNotListed.join(', ')}, which its profile does not list`);
+      }
+      for (const x of section.exposures) ctx.finding('note', `${signer.title}: ${x}`);
+    }
+    await dir.remove();
+  },
+};
