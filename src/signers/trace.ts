@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mechanismName } from '../pkcs11/constants.js';
 
 export const PKCS11_SPY = process.env.HSM_PKCS11_SPY ?? '/usr/lib/x86_64-linux-gnu/pkcs11-spy.so';
 
@@ -47,7 +48,9 @@ export function parseSpyLog(log: string): Pkcs11Trace {
     }
     const mech = /^\[in\] (?:pMechanism->)?type = (CKM_[A-Z0-9_]+|0x[0-9A-Fa-f]+)\b/.exec(line.trim());
     if (mech && current) {
-      const k = `${current} ${mech[1]}`;
+      // pkcs11-spy prints mechanisms it has no name for (CKM_EC_EDWARDS_KEY_PAIR_GEN in OpenSC 0.23) as hex.
+      const name = mech[1]!.startsWith('0x') ? mechanismName(Number.parseInt(mech[1]!, 16)) : mech[1]!;
+      const k = `${current} ${name}`;
       t.mechanisms[k] = (t.mechanisms[k] ?? 0) + 1;
     }
   }
