@@ -22,6 +22,7 @@ import type { Token, Handle } from '../../src/pkcs11/token.js';
 import { LABEL_PREFIX, pkcs11 } from '../../src/pkcs11/token.js';
 import { generateKeyPair, readPublicKey, toKeyObject, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { mechanismName } from '../../src/pkcs11/constants.js';
+import { algorithmName } from '../../bench/pkcs11.js';
 import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
 import { DNSSEC_ALGORITHMS as ALGORITHM_INFO } from '../../src/dnssec/dnskey.js';
 import { ldnsAvailable, ldnsVerifyZone } from '../../src/dnssec/ldns.js';
@@ -62,7 +63,7 @@ export interface SignerCaseRecord {
   seconds?: number;
   rrsigs?: number;
   /** Zone-size figures: records → RRSIGs per second of the signing run (wall clock, process start included). */
-  speed?: { records: number; rrsigs: number; seconds: number; rrsigsPerSecond: number }[];
+  speed?: { records: number; rrsigs: number; seconds: number; rrsigsPerSecond: number; tokenRawRate?: number; ofRawRate?: number }[];
 }
 
 export interface SignerSection {
@@ -265,6 +266,54 @@ async function verify(c: CaseHandle, e: CaseEnv, a: Attempt, alg: DnssecAlgorith
   if (own.keys.some((k) => k.algorithm !== alg)) throw new Error(`the signer signed with algorithm ${own.keys.map((k) => k.algorithm).join(', ')}, not ${alg}`);
 }
 
+/** RRSIGs in a signed zone file, whatever its layout (one per line that names the type). */
+function countRrsigs(text: string): number {
+  return text.split('\n').filter((l) => !l.startsWith(';') && /\sRRSIG\s/.test(l)).length;
+}
+
+/** The token's own signing rate for the algorithm's key, from this run's bench (one thread, bare pkcs11js loop). */
+function rawRate(ctx: SuiteContext, alg: DnssecAlgorithm): number | undefined {
+  const name = algorithmName(KEY_FOR[alg]);
+  const sign = ctx.report.sections.bench?.sign?.find((s) => s.algorithm === name);
+  return sign?.bareLoop?.median;
+}
+
+/**
+ * Zone-signing speed (options.signers.sizes; not in the quick run): the signer signs generated zones of each
+ * size on the token, untraced, and the figure is RRSIGs per second of wall clock (process start and key
+ * generation included, as an operator sees it), beside the token's raw rate from the bench when it ran.
+ */
+async function zoneSpeed(e: CaseEnv, signer: Signer, alg: DnssecAlgorithm, dir: string, record: SignerCaseRecord): Promise<void> {
+  const sizes = ((e.ctx.options.signers ?? {}) as SignerOptions).sizes ?? [];
+  const raw = rawRate(e.ctx, alg);
+  for (const records of sizes) {
+    const work = join(dir, `speed-${records}`);
+    await mkdir(work, { mode: 0o700 });
+    const zoneFile = join(work, 'zone.unsigned');
+    await writeFile(zoneFile, generateZone(ORIGIN, records).text);
+    // A large zone may take minutes on a slow token: bounded by the signer limit scaled to the size.
+    const job = { algorithm: alg, origin: ORIGIN, zoneFile, timeoutMs: SIGNER_TIMEOUT_MS * Math.max(1, records / 1000), workaround: record.workaround };
+    const a = await attempt(e, signer, job, join(work, 'run'), false);
+    try {
+      if (!a.outcome) {
+        e.ctx.finding('note', `${record.case}: the ${records}-record zone did not sign: ${failureText(a.error)}`);
+        break;
+      }
+      const rrsigs = countRrsigs(await readFile(a.outcome.signedZoneFile, 'utf8'));
+      const rrsigsPerSecond = Math.round((rrsigs / a.seconds) * 10) / 10;
+      (record.speed ??= []).push({
+        records,
+        rrsigs,
+        seconds: Math.round(a.seconds * 100) / 100,
+        rrsigsPerSecond,
+        ...(raw ? { tokenRawRate: Math.round(raw), ofRawRate: Math.round((rrsigsPerSecond / raw) * 1000) / 1000 } : {}),
+      });
+    } finally {
+      removeAttempt(e, a, `${record.case} (${records} records)`);
+    }
+  }
+}
+
 /**
  * One signer × algorithm. The verdict comes from a run on the module as it is; a second, traced run records the
  * PKCS#11 calls, because pkcs11-spy can change the outcome (BIND's provider deep-binds the module it loads, which
@@ -302,6 +351,7 @@ async function signerCase(e: CaseEnv, signer: Signer, alg: DnssecAlgorithm, sect
     }
     removeAttempt(e, verdict, what);
     verdict = undefined;
+    if (!failure) await zoneSpeed(e, signer, alg, dir.path, record);
     const traced = await attempt(e, signer, job, join(dir.path, 'trace'), true);
     removeAttempt(e, traced, `${what} (traced)`);
     if (traced.trace) addTraces((section.observed ??= emptyTrace()), traced.trace);
@@ -371,6 +421,7 @@ export const signersSuite: Suite = {
       await spy.collect();
     }
     const ldns = await ldnsAvailable();
+    const all = ((ctx.options.signers ?? {}) as SignerOptions).all === true;
     const e: CaseEnv = { ctx, token, plain, spied: iso, physical: ctx.traits.physical };
     for (const signer of chosenSigners(ctx, allSigners)) {
       const section: SignerSection = { id: signer.id, title: signer.title, claims: signer.claims, cases: [], exposures: [] };
@@ -393,7 +444,8 @@ export const signersSuite: Suite = {
         );
         section.cases.push(record);
         // A known workaround is tried only where the signer fails as packaged; both outcomes are reported.
-        for (const w of signer.workarounds ?? []) {
+        // Workarounds run in the full matrix (--suite signers); the quick run reports the signers as packaged.
+        for (const w of all ? (signer.workarounds ?? []) : []) {
           const wname = `${name}/workaround-${w.id}`;
           const wrecord: SignerCaseRecord = { case: wname, algorithm: alg, status: 'skip', workaround: w.id };
           wrecord.status = await ctx.case(

@@ -36,7 +36,10 @@ export const signersReport: SectionReport = {
           `<tr><td><a href="#${caseAnchor(data.driver, 'signers', c.case)}">${esc(c.case)}</a></td><td>${esc(c.status)}</td><td>${keys}</td><td>${c.seconds ?? ''}</td><td>${c.rrsigs ?? ''}</td></tr>`,
         );
         for (const f of c.speed ?? []) {
-          parts.push(`<tr><td colspan="5">zone of ${f.records} records: ${f.rrsigs} RRSIGs in ${f.seconds} s = ${f.rrsigsPerSecond} RRSIGs/s</td></tr>`);
+          const ofRaw = f.ofRawRate !== undefined ? `, ${Math.round(f.ofRawRate * 100)} % of the token's raw rate (${f.tokenRawRate} signatures/s)` : '';
+          parts.push(
+            `<tr><td colspan="5">zone of ${f.records} records: ${f.rrsigs} RRSIGs in ${f.seconds} s = ${f.rrsigsPerSecond} RRSIGs/s${ofRaw}</td></tr>`,
+          );
         }
       }
       parts.push('</table>');

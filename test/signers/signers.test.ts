@@ -36,13 +36,18 @@ let crash: Awaited<ReturnType<typeof run>>;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hh-signers-'));
-  plain = await run(join(dir, 'plain'), ['--driver', 'softhsm'], { HSM_SIGNERS: 'knot,ldns', HSM_HARNESS_SOFTHSM_PIN: PIN });
+  plain = await run(join(dir, 'plain'), ['--driver', 'softhsm'], {
+    HSM_SIGNERS: 'knot,ldns',
+    HSM_HARNESS_SOFTHSM_PIN: PIN,
+    // A small zone size exercises the speed figures without the minutes of the full 1,000/10,000 bench.
+    HSM_SIGNER_ZONE_SIZES: '200',
+  });
   const flip = await shimOverSoftHsm('pkcs11/corrupting-shim.c', dir, 'hh-signers-flip', { SHIM_SIGN: 'flip' });
   stores.push(flip.store);
-  corrupt = await run(join(dir, 'corrupt'), ['--driver', 'pkcs11'], { ...flip.env, HSM_SIGNERS: 'knot,ldns' });
+  corrupt = await run(join(dir, 'corrupt'), ['--driver', 'pkcs11'], { ...flip.env, HSM_SIGNERS: 'knot,ldns', HSM_SIGNER_ZONE_SIZES: '0' });
   const segv = await shimOverSoftHsm('pkcs11/corrupting-shim.c', join(dir), 'hh-signers-crash', { SHIM_SIGN: 'crash' });
   stores.push(segv.store);
-  crash = await run(join(dir, 'crash'), ['--driver', 'pkcs11'], { ...segv.env, HSM_SIGNERS: 'ldns' });
+  crash = await run(join(dir, 'crash'), ['--driver', 'pkcs11'], { ...segv.env, HSM_SIGNERS: 'ldns', HSM_SIGNER_ZONE_SIZES: '0' });
 }, 600_000);
 
 afterAll(async () => {
@@ -81,6 +86,17 @@ describe('signers on SoftHSM in-process', () => {
     const ldns = s.signers.find((x) => x.id === 'ldns')!;
     expect(ldns.observed!.mechanisms['C_SignInit CKM_ECDSA']).toBeGreaterThan(0);
     expect(ldns.observed!.functions.C_GenerateKeyPair).toBeUndefined();
+  });
+
+  test('zone-signing speed: RRSIGs per second for the generated zone, on every algorithm that signed', () => {
+    const s = plain.report.sections.signers as SignersSectionData;
+    for (const c of s.signers.flatMap((x) => x.cases).filter((x) => x.status === 'pass')) {
+      const f = c.speed?.[0];
+      // 200 records on their own names plus the apex: one RRSIG per RRset and one per NSEC, at least 2 × 202.
+      expect(f, c.case).toMatchObject({ records: 200 });
+      expect(f!.rrsigs, c.case).toBeGreaterThanOrEqual(404);
+      expect(Math.abs(f!.rrsigsPerSecond / (f!.rrsigs / f!.seconds) - 1), c.case).toBeLessThan(0.05);
+    }
   });
 
   test('each signer saw only the module under test (p11-kit registers opensc-pkcs11 system-wide)', () => {
