@@ -15,7 +15,7 @@
  * right after the enforcer it sometimes aborts in engine_recover.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startDaemon, waitUntil, type Daemon } from './daemon.js';
 import { runSignerTool, versionOf } from './tool.js';
@@ -48,7 +48,7 @@ async function writeConfiguration(job: SignJob, dir: string): Promise<Layout> {
     run: join(dir, 'run'),
     signconf: join(dir, 'signconf.xml'),
     unsigned: join(dir, 'unsigned.zone'),
-    signed: join(job.workDir, 'opendnssec-signed.zone'),
+    signed: join(dir, 'signed.zone'),
   };
   for (const d of [l.etc, l.run, join(dir, 'enforcer'), join(dir, 'signer')]) await mkdir(d, { recursive: true, mode: 0o700 });
   const t = job.target;
@@ -117,7 +117,7 @@ function inNamespace(l: Layout, cmd: string, args: string[]): [string, string[]]
   return ['env', [`ODS_ETC=${l.etc}`, `ODS_RUN=${l.run}`, 'unshare', '-m', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', cmd, ...args]];
 }
 
-export const opendnssec: Signer & { slow: boolean } = {
+export const opendnssec: Signer = {
   id: 'opendnssec',
   title: 'OpenDNSSEC 2.1 (ods-enforcerd + ods-signerd)',
   packages: ['opendnssec', 'opendnssec-enforcer-sqlite3'],
@@ -164,8 +164,7 @@ export const opendnssec: Signer & { slow: boolean } = {
     if (job.harnessKey) {
       throw new SignerFailed('import key', 'this harness does not import keys into OpenDNSSEC (it generates its own through its key factory)');
     }
-    const dir = join(job.workDir, 'ods');
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(join(job.workDir, 'ods-'));
     const l = await writeConfiguration(job, dir);
     const env = job.target.env;
     const ods = (cmd: string, args: string[]) => inNamespace(l, cmd, args);
