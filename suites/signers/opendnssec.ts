@@ -24,7 +24,7 @@ import { SignerFailed, type DnssecAlgorithm, type Signer, type SignJob } from '.
 const KEY_LENGTH: Record<DnssecAlgorithm, number> = { 8: 2048, 10: 2048, 13: 256, 14: 384, 15: 256 };
 const POLICY = 'harness';
 const COMPILED_IN = { etc: '/etc/opendnssec', run: '/run/opendnssec' };
-/** How long the enforcer may take to make the keys and write the signer configuration, and the signer to sign. */
+/** How long the enforcer may take to start, make the keys and write the signer configuration (signing may take the whole job). */
 const STEP_MS = 60_000;
 /** Log lines that end the wait at once (the daemons log an error and carry on, retrying later). */
 const ENFORCER_ERROR = /\] (error|crit)\s*:(?!.*unable to notify signer)/;
@@ -209,7 +209,7 @@ export const opendnssec: Signer = {
       // The signer logs its statistics once the signed zone is written.
       const done = async () =>
         existsSync(l.signed) && new RegExp(`\\[STATS\\] ${job.origin.replace(/\.$/, '').replace(/\./g, '\\.')} `).test(await signer.log());
-      await waitUntil(signer, 'the signed zone', done, { ms: Math.min(STEP_MS, job.timeoutMs), stage: 'sign', failOn: SIGNER_ERROR });
+      await waitUntil(signer, 'the signed zone', done, { ms: job.timeoutMs, stage: 'sign', failOn: SIGNER_ERROR });
       return {
         signedZoneFile: l.signed,
         keys: 'made-by-signer',
