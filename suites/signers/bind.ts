@@ -11,7 +11,7 @@
  * ("free(): invalid pointer", SIGABRT through p11-kit-proxy; SIGSEGV in free() with SoftHSM loaded directly).
  * The `no-deepbind` workaround needs no rebuild: see NO_DEEPBIND.
  */
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../../src/proc.js';
@@ -42,10 +42,8 @@ function pct(value: string | Buffer): string {
   return [...bytes].map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0')}`)).join('');
 }
 
-/** openssl.cnf loading pkcs11-provider on the module under test; the PIN stays in its own 0600 file. */
-async function writeOpensslConfig(job: SignJob, provider: string): Promise<string> {
-  const pinFile = join(job.workDir, 'bind-pin');
-  await writeFile(pinFile, `${job.target.pin}\n`, { mode: 0o600 });
+/** openssl.cnf loading pkcs11-provider on the module under test (the PIN is not in it: see sign). */
+async function writeOpensslConfig(job: SignJob, dir: string, provider: string): Promise<string> {
   const conf = [
     'openssl_conf = openssl_init',
     '[openssl_init]',
@@ -58,12 +56,11 @@ async function writeOpensslConfig(job: SignJob, provider: string): Promise<strin
     '[pkcs11_sect]',
     `module = ${provider}`,
     `pkcs11-module-path = ${job.target.modulePath}`,
-    `pkcs11-module-token-pin = file:${pinFile}`,
     ...(job.workaround === 'no-deepbind' ? [`pkcs11-module-quirks = ${NO_DEEPBIND.quirks}`] : []),
     'activate = 1',
     '',
   ].join('\n');
-  const path = join(job.workDir, 'bind-openssl.cnf');
+  const path = join(dir, 'openssl.cnf');
   await writeFile(path, conf, { mode: 0o600 });
   return path;
 }
@@ -135,11 +132,17 @@ export const bind: Signer = {
   async sign(job) {
     const provider = await providerPath(job.target.env);
     if (!provider) throw new SignerFailed('prepare', "pkcs11-provider not found in OpenSSL's MODULESDIR");
-    const env: NodeJS.ProcessEnv = { ...job.target.env, OPENSSL_CONF: await writeOpensslConfig(job, provider) };
+    // A directory of its own per call: a second call for the same case (with the harness's key) starts clean.
+    const dir = await mkdtemp(join(job.workDir, 'bind-'));
+    const env: NodeJS.ProcessEnv = { ...job.target.env, OPENSSL_CONF: await writeOpensslConfig(job, dir, provider) };
     if (job.workaround === 'no-deepbind') env.LD_PRELOAD = [NO_DEEPBIND.preload, env.LD_PRELOAD].filter(Boolean).join(' ');
-    const keys = join(job.workDir, 'bind-keys');
+    const keys = join(dir, 'keys');
     await mkdir(keys, { recursive: true, mode: 0o700 });
-    const token = `pkcs11:token=${pct(job.target.tokenLabel)};serial=${pct(job.target.tokenSerial)}`;
+    // The PIN goes with the token's URI (pin-source), not into the provider's configuration: pkcs11-provider logs in
+    // with a configured PIN on whichever slot it picked for an operation, another token of the module included.
+    const pinFile = join(dir, 'pin');
+    await writeFile(pinFile, `${job.target.pin}\n`, { mode: 0o600 });
+    const token = `pkcs11:token=${pct(job.target.tokenLabel)};serial=${pct(job.target.tokenSerial)};pin-source=${pct(`file:${pinFile}`)}`;
     const algorithm = ALGORITHM_NAME[job.algorithm];
     if (job.harnessKey) {
       const label = `${token};object=${pct(job.harnessKey.label)};id=${pct(Buffer.from(job.harnessKey.idHex, 'hex'))}`;
@@ -148,7 +151,7 @@ export const bind: Signer = {
       // BIND names the objects "<zone>-<policy>-<role>-<time>" whatever object= the key-store's URI says, so the
       // policy carries the label prefix.
       const policy = `${job.target.labelPrefix}${job.algorithm}`;
-      const conf = join(job.workDir, 'bind-policy.conf');
+      const conf = join(dir, 'policy.conf');
       await writeFile(
         conf,
         `key-store "token" { directory "${keys}"; pkcs11-uri "${token}"; };\n` +
@@ -167,13 +170,18 @@ export const bind: Signer = {
         }
       }
     }
-    const signed = join(job.workDir, 'bind-signed.zone');
-    // -S: the keys in -K; -z: the one key (a KSK, as dnssec-signzone needs a self-signed KSK) signs every RRset.
-    await runSignerTool(job, 'sign', 'dnssec-signzone', ['-S', '-z', '-K', keys, '-d', job.workDir, '-o', job.origin, '-f', signed, job.zoneFile], { env });
+    const signed = join(dir, 'signed.zone');
+    // -S: the keys in -K; -z: the one key (a KSK, as dnssec-signzone needs a self-signed KSK) signs every RRset;
+    // -O full: one record per line, every owner name written out.
+    await runSignerTool(job, 'sign', 'dnssec-signzone', ['-S', '-z', '-O', 'full', '-K', keys, '-d', dir, '-o', job.origin, '-f', signed, job.zoneFile], {
+      env,
+    });
     return {
       signedZoneFile: signed,
       keys: job.harnessKey ? 'made-by-harness' : 'made-by-signer',
-      exposures: ['pkcs11-provider reads the PIN from its configuration or a file (pkcs11-module-token-pin): kept in a 0600 file in the run directory'],
+      exposures: [
+        "pkcs11-provider reads the PIN from a file named in the key's pkcs11: URI (pin-source), or from its configuration: kept in a 0600 file in the run directory",
+      ],
     };
   },
 };

@@ -30,7 +30,8 @@ export interface Daemon {
 export async function startDaemon(job: SignJob, name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Daemon> {
   const logPath = join(job.workDir, `${name}.log`);
   // A file, not a pipe: a daemon that forks would hold a pipe open after the process we wait for has gone.
-  const out = await open(logPath, 'a');
+  // Truncated: a second call in the same job must not read the first one's errors.
+  const out = await open(logPath, 'w');
   const c = job.target.isolate(cmd, args);
   const child = spawn(c.cmd, c.args, { env, cwd: job.workDir, stdio: ['ignore', out.fd, out.fd], detached: true });
   await out.close();

@@ -15,7 +15,7 @@
  * right after the enforcer it sometimes aborts in engine_recover.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startDaemon, waitUntil, type Daemon } from './daemon.js';
 import { runSignerTool, versionOf } from './tool.js';
@@ -24,7 +24,7 @@ import { SignerFailed, type DnssecAlgorithm, type Signer, type SignJob } from '.
 const KEY_LENGTH: Record<DnssecAlgorithm, number> = { 8: 2048, 10: 2048, 13: 256, 14: 384, 15: 256 };
 const POLICY = 'harness';
 const COMPILED_IN = { etc: '/etc/opendnssec', run: '/run/opendnssec' };
-/** How long the enforcer may take to make the keys and write the signer configuration, and the signer to sign. */
+/** How long the enforcer may take to start, make the keys and write the signer configuration (signing may take the whole job). */
 const STEP_MS = 60_000;
 /** Log lines that end the wait at once (the daemons log an error and carry on, retrying later). */
 const ENFORCER_ERROR = /\] (error|crit)\s*:(?!.*unable to notify signer)/;
@@ -48,7 +48,7 @@ async function writeConfiguration(job: SignJob, dir: string): Promise<Layout> {
     run: join(dir, 'run'),
     signconf: join(dir, 'signconf.xml'),
     unsigned: join(dir, 'unsigned.zone'),
-    signed: join(job.workDir, 'opendnssec-signed.zone'),
+    signed: join(dir, 'signed.zone'),
   };
   for (const d of [l.etc, l.run, join(dir, 'enforcer'), join(dir, 'signer')]) await mkdir(d, { recursive: true, mode: 0o700 });
   const t = job.target;
@@ -117,7 +117,7 @@ function inNamespace(l: Layout, cmd: string, args: string[]): [string, string[]]
   return ['env', [`ODS_ETC=${l.etc}`, `ODS_RUN=${l.run}`, 'unshare', '-m', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', cmd, ...args]];
 }
 
-export const opendnssec: Signer & { slow: boolean } = {
+export const opendnssec: Signer = {
   id: 'opendnssec',
   title: 'OpenDNSSEC 2.1 (ods-enforcerd + ods-signerd)',
   packages: ['opendnssec', 'opendnssec-enforcer-sqlite3'],
@@ -164,8 +164,7 @@ export const opendnssec: Signer & { slow: boolean } = {
     if (job.harnessKey) {
       throw new SignerFailed('import key', 'this harness does not import keys into OpenDNSSEC (it generates its own through its key factory)');
     }
-    const dir = join(job.workDir, 'ods');
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(join(job.workDir, 'ods-'));
     const l = await writeConfiguration(job, dir);
     const env = job.target.env;
     const ods = (cmd: string, args: string[]) => inNamespace(l, cmd, args);
@@ -210,7 +209,7 @@ export const opendnssec: Signer & { slow: boolean } = {
       // The signer logs its statistics once the signed zone is written.
       const done = async () =>
         existsSync(l.signed) && new RegExp(`\\[STATS\\] ${job.origin.replace(/\.$/, '').replace(/\./g, '\\.')} `).test(await signer.log());
-      await waitUntil(signer, 'the signed zone', done, { ms: Math.min(STEP_MS, job.timeoutMs), stage: 'sign', failOn: SIGNER_ERROR });
+      await waitUntil(signer, 'the signed zone', done, { ms: job.timeoutMs, stage: 'sign', failOn: SIGNER_ERROR });
       return {
         signedZoneFile: l.signed,
         keys: 'made-by-signer',

@@ -9,7 +9,7 @@
  * `hsm assign` takes the PIN as an argument (visible in /proc/PID/cmdline while it runs) and stores it in clear in
  * the database (cryptokeys.content): both are reported as exposures; the database lives only in the job's directory.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { runTool, which } from '../../src/proc.js';
@@ -99,8 +99,8 @@ export const powerdns: Signer = {
     source: 'https://github.com/PowerDNS/pdns/blob/rel/auth-4.7.x/pdns/pkcs11signers.cc',
   },
   async sign(job) {
-    const dir = join(job.workDir, 'pdns');
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // A directory of its own per call: a second call for the same case (with the harness's key) starts clean.
+    const dir = await mkdtemp(join(job.workDir, 'pdns-'));
     const port = await freePort();
     await writeConfig(dir, port);
     const env = job.target.env;
@@ -141,7 +141,7 @@ export const powerdns: Signer = {
       if (axfr.code !== 0 || !/\sRRSIG\s/.test(axfr.stdout)) {
         throw new SignerFailed('sign', `no signed AXFR (${lastWords(axfr, 1)}); pdns_server: ${await server.lastWords()}`, axfr.code, axfr.signal);
       }
-      const signed = join(job.workDir, 'powerdns-signed.zone');
+      const signed = join(dir, 'signed.zone');
       await writeFile(signed, axfr.stdout);
       return {
         signedZoneFile: signed,
