@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Suite } from '../src/suite.js';
 import type { SuitabilityVerdict } from '../src/results.js';
-import type { SignerCaseRecord, SignerSection } from './signers/index.js';
+import type { SignerCaseRecord, SignerSection } from './signers/types.js';
 import { projectRoot } from '../src/paths.js';
 import { isCapability, type Capability } from '../src/capabilities.js';
 

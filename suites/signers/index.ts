@@ -34,6 +34,9 @@ import { isolation, visibleModules, ISOLATED_MODULE_NAME, type Isolation } from 
 import { DNSSEC_ALGORITHMS, SignerFailed, type DnssecAlgorithm, type Signer, type SignJob, type SignOutcome } from './signer.js';
 import { signers as allSigners } from './all.js';
 import { signersReport } from './report.js';
+import type { SignerCaseRecord, SignerOptions, SignerSection, SignersSectionData } from './types.js';
+
+export type { SignerCaseRecord, SignerOptions, SignerSection, SignersSectionData } from './types.js';
 
 const KEY_FOR: Record<DnssecAlgorithm, KeyAlg> = { 8: 'rsa-2048', 10: 'rsa-2048', 13: 'ec-p256', 14: 'ec-p384', 15: 'ed25519' };
 const ORIGIN = 'example.test.';
@@ -41,61 +44,6 @@ const ORIGIN = 'example.test.';
 const CASE_ZONE_RECORDS = 20;
 /** Bound of one signer run (its processes get this; the case a little more for verification and cleanup). */
 const SIGNER_TIMEOUT_MS = 90_000;
-
-export interface SignerOptions {
-  /** Run the slow signers too (the suite was named with --suite signers, or the full matrix). */
-  all?: boolean;
-  /** Signer ids to run (default: every signer that is not `slow`, or all when the suite was asked for by name). */
-  only?: string[];
-  /** Zone sizes (records) to time per signer × algorithm; empty in the quick run. */
-  sizes?: number[];
-}
-
-/** One signer × algorithm as results.json records it. */
-export interface SignerCaseRecord {
-  case: string;
-  algorithm: DnssecAlgorithm;
-  status: string;
-  keys?: SignOutcome['keys'];
-  /** The signer's own words where it could not make keys on this token (then the harness made them). */
-  keygenFailure?: string;
-  workaround?: string;
-  seconds?: number;
-  rrsigs?: number;
-  /** Zone-size figures: records → RRSIGs per second of the signing run (wall clock, process start included). */
-  speed?: { records: number; rrsigs: number; seconds: number; rrsigsPerSecond: number; tokenRawRate?: number; ofRawRate?: number }[];
-}
-
-export interface SignerSection {
-  id: string;
-  title: string;
-  /** Installed version, or why it could not run. */
-  version?: string;
-  missing?: string;
-  claims: Signer['claims'];
-  /** When the run observed it (ISO date): "proven by run" in the suitability matrix. */
-  ranAt?: string;
-  cases: SignerCaseRecord[];
-  /** PKCS#11 calls the signer made, summed over its cases (pkcs11-spy). */
-  observed?: Pkcs11Trace;
-  /** The profile checked against the trace: listed but never called, called but not listed. */
-  profileCheck?: { source: string; listedNotCalled: string[]; calledNotListed: string[] };
-  exposures: string[];
-}
-
-export interface SignersSectionData {
-  /** The driver these cases ran on (for links to the case rows). */
-  driver: string;
-  isolation: { how: string; isolated: boolean; modulesSeen?: string[] };
-  tracing: string;
-  signers: SignerSection[];
-}
-
-declare module '../../src/results.js' {
-  interface SectionTypes {
-    signers: SignersSectionData;
-  }
-}
 
 /** A stable name for an object, across a C_Finalize (handles are not): class, CKA_ID and label. */
 function objectKey(token: Token, h: Handle): string {

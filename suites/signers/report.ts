@@ -5,7 +5,7 @@
  */
 import type { SectionReport } from '../../src/reports/sections.js';
 import { caseAnchor, esc } from '../../src/reports/html.js';
-import type { SignersSectionData } from './index.js';
+import type { SignersSectionData } from './types.js';
 
 function callList(counts: Record<string, number>): string {
   return Object.entries(counts)
