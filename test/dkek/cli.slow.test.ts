@@ -109,7 +109,7 @@ describe.concurrent('hsm-harness dkek', () => {
   });
 
   // Tampered blobs (bad CMAC) go through the CLI in roundtrip.test.ts, on a blob the SoftHSM round trip
-  // exported; an unknown key type is covered by blob.test.ts. Each CLI run here costs a full share KDF.
+  // exported; an unknown key type is covered by blob.unit.test.ts. Each CLI run here costs a full share KDF.
 
   test('share-create then share-decrypt: KCV is SHA-256 of the share; the share only with --reveal', async () => {
     const path = join(dir, 'new.pbe');
