@@ -255,8 +255,16 @@ export function renderDiffMarkdown(d: RunDiff): string {
   const folded = perf.filter(quiet);
   return (
     `${head}**${md(summary(d))}**\n\n` +
-    table('#### Conformance', d.changes.filter((c) => !isPerformance(c)), false) +
-    table('#### Performance beyond noise', perf.filter((c) => !quiet(c)), true) +
+    table(
+      '#### Conformance',
+      d.changes.filter((c) => !isPerformance(c)),
+      false,
+    ) +
+    table(
+      '#### Performance beyond noise',
+      perf.filter((c) => !quiet(c)),
+      true,
+    ) +
     (folded.length
       ? `<details><summary>${folded.length} performance figure(s) within noise or without enough evidence</summary>\n\n` +
         table('', folded, true) +

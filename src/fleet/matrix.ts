@@ -116,7 +116,15 @@ export function buildMatrix(runs: LoadedRun[]): FleetMatrix {
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([product, m]) => [
           product,
-          [...m.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => ({ ...s, points: withTrend(s.points.sort((a, b) => (newer(a, b) ? 1 : -1)), figures) })),
+          [...m.values()]
+            .sort((a, b) => a.name.localeCompare(b.name))
+            .map((s) => ({
+              ...s,
+              points: withTrend(
+                s.points.sort((a, b) => (newer(a, b) ? 1 : -1)),
+                figures,
+              ),
+            })),
         ]),
     ),
     runs: runs
