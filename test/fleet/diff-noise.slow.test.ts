@@ -8,15 +8,21 @@
  *   exit 1 only with --fail-on performance or all (the default gate is conformance);
  * - halved → plain, the other way: faster beyond noise, never a regression.
  * Seven quick passes take a few minutes on a shared machine: a slow test.
+ *
+ * The claims hold on an otherwise idle machine only, as docs/benchmarks.md says of every comparison. SoftHSM
+ * signs on the CPU: with many more runnable threads than cores, each run's share of the CPU, and so every
+ * figure of that run, moves by tens of percent from one run to the next (seen at a load average of 16-20
+ * on 2 CPUs: the same stack −40 %, the halved one only −38 %); no threshold can tell that from the token.
+ * So the test measures the load first and skips, with the figures in the reason, when the machine is busy.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SoftHsmStore } from '../../src/softhsm.js';
 import type { RunDiff } from '../../src/fleet/diff.js';
-import { cli, shimOverSoftHsm, SOFTHSM_MODULE } from '../core/helpers.js';
+import { cli, shimOverSoftHsm, skipWithReason, SOFTHSM_MODULE } from '../core/helpers.js';
 
 const PLAIN = 5,
   HALVED = 2;
@@ -24,8 +30,18 @@ let dir: string;
 let store: SoftHsmStore;
 /** Report directories, oldest first, and whether each run went through the shim. */
 const runs: { out: string; halved: boolean }[] = [];
+/** Set when the machine was too busy for the claims to be tested (say why). */
+let busy = '';
+const CPUS = availableParallelism();
+/** The bench's own signer threads (up to 4 in a quick pass) raise the load during the runs by as much. */
+const OWN_THREADS = 4;
+const load = () => loadavg()[0]!;
 
 beforeAll(async () => {
+  if (load() > CPUS) {
+    busy = `machine busy before the runs: 1-minute load average ${load().toFixed(1)} on ${CPUS} CPUs (the claims need an otherwise idle machine)`;
+    return;
+  }
   dir = await mkdtemp(join(tmpdir(), 'hh-diff-noise-'));
   let env: NodeJS.ProcessEnv;
   ({ store, env } = await shimOverSoftHsm('pkcs11/slow-sign-shim.c', dir, 'hh-noise'));
@@ -41,6 +57,10 @@ beforeAll(async () => {
     );
     if (!existsSync(join(out, 'results.json'))) throw new Error(`run ${i} wrote no results.json (exit ${r.code}): ${r.stderr.slice(-2000)}`);
     runs.push({ out, halved });
+    if (load() > CPUS + OWN_THREADS) {
+      busy = `machine busy during run ${i}: 1-minute load average ${load().toFixed(1)} on ${CPUS} CPUs, more than the bench's own ${OWN_THREADS} threads add`;
+      return;
+    }
   }
 }, 1_800_000);
 
@@ -60,7 +80,8 @@ const pairs = (keep: (a: boolean, b: boolean) => boolean) =>
 const beyond = (d: RunDiff) => d.changes.filter((c) => c.performance?.verdict.endsWith('beyond noise')).map((c) => `${c.key}: ${c.old} → ${c.new}`);
 
 describe('diff on repeated quick benches of one SoftHSM token', () => {
-  test('two runs of the same stack: no performance regression with the default threshold, in every pair', async () => {
+  test('two runs of the same stack: no performance regression with the default threshold, in every pair', async (ctx) => {
+    if (busy) await skipWithReason(ctx, busy);
     const same = pairs((a, b) => a === b);
     expect(same).toHaveLength((PLAIN * (PLAIN - 1)) / 2 + (HALVED * (HALVED - 1)) / 2);
     for (const [i, j] of same) {
@@ -73,7 +94,8 @@ describe('diff on repeated quick benches of one SoftHSM token', () => {
     }
   });
 
-  test('plain → halved: a performance regression in every pair that crosses the shim, every one-session signing figure slower beyond noise', async () => {
+  test('plain → halved: a performance regression in every pair that crosses the shim, every one-session signing figure slower beyond noise', async (ctx) => {
+    if (busy) await skipWithReason(ctx, busy);
     const crossing = pairs((a, b) => !a && b);
     expect(crossing).toHaveLength(PLAIN * HALVED);
     for (const [i, j] of crossing) {
@@ -90,7 +112,8 @@ describe('diff on repeated quick benches of one SoftHSM token', () => {
     }
   });
 
-  test('halved → plain: faster beyond noise, never a regression', async () => {
+  test('halved → plain: faster beyond noise, never a regression', async (ctx) => {
+    if (busy) await skipWithReason(ctx, busy);
     for (const [i, j] of pairs((a, b) => !a && b)) {
       const r = await cli(['diff', runs[j]!.out, runs[i]!.out, '--format', 'json', '--fail-on', 'performance']);
       const d = JSON.parse(r.stdout) as RunDiff;

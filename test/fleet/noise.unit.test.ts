@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { judge, mannWhitney, smallestP } from '../../src/fleet/noise.js';
 import { diffRuns, renderDiffJson, renderDiffMarkdown, renderDiffText } from '../../src/fleet/diff.js';
 import { buildMatrix } from '../../src/fleet/matrix.js';
+import { renderSiteIndex } from '../../src/fleet/site.js';
 import type { LoadedRun } from '../../src/fleet/load.js';
 import type { BenchRecord } from '../../src/bench-format.js';
 import { ROOT, runResultsOf } from '../core/helpers.js';
@@ -198,5 +199,10 @@ describe('diff with the noise model', () => {
     ];
     const series = Object.values(buildMatrix(runs).bench)[0]![0]!;
     expect(series.points.map((p) => p.trend?.verdict)).toEqual([undefined, 'within noise', 'slower beyond noise']);
+    // On the page: one mark, on the third point, saying why; the point within noise has none.
+    const html = renderSiteIndex(buildMatrix(runs), '2026-01-04T00:00:00Z');
+    const marks = [...html.matchAll(/<span class="trend [^"]*" data-trend="([^"]*)" title="([^"]*)">(.)<\/span>/g)];
+    expect(marks.map((m) => [m[1], m[3]])).toEqual([['slower beyond noise', '▼']]);
+    expect(marks[0]![2]).toMatch(/^slower beyond noise: −50\.0 % \(threshold 10 %\); Mann-Whitney U = 0, exact p = 0\.0079/);
   });
 });
