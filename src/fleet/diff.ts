@@ -199,7 +199,8 @@ function showRate(r: BenchRecord): string {
     const n = `${rates.length} batch${rates.length === 1 ? '' : 'es'}`;
     return `${r.opsPerSec.toFixed(1)} ops/s (${n} ${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)})`;
   }
-  if (r.latencyMs) return `${r.opsPerSec.toFixed(1)} ops/s (${r.latencyMs.samples} samples, ±${r.latencyMs.rme.toFixed(1)}%)`;
+  const n = r.latencyMs?.samples;
+  if (n !== undefined) return `${r.opsPerSec.toFixed(1)} ops/s (${n} sample${n === 1 ? '' : 's'}, ±${r.latencyMs!.rme.toFixed(1)}%)`;
   return `${r.opsPerSec.toFixed(1)} ops/s`;
 }
 
