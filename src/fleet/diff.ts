@@ -46,6 +46,8 @@ export interface RunDiff {
   performanceRegressions: number;
   failOn: FailOn;
   noiseModel: { thresholdPercent: number; alpha: number; description: string };
+  /** Runs whose benchmark started on a busy machine, said when performance changes are listed. */
+  warnings: string[];
 }
 
 export const isPerformance = (c: Change) => c.kind === 'throughput';
@@ -83,6 +85,7 @@ export function diffRuns(oldRun: LoadedRun, newRun: LoadedRun, options: DiffOpti
   diffBench(oldRun.bench, newRun.bench, threshold, changes);
   const conformanceRegressions = changes.filter((c) => c.regression && !isPerformance(c)).length;
   const performanceRegressions = changes.filter((c) => c.regression && isPerformance(c)).length;
+  const warnings = changes.some(isPerformance) ? [busyMachine(oldRun, 'old'), busyMachine(newRun, 'new')].filter((w) => w !== undefined) : [];
   return {
     schemaVersion: 1,
     old: { file: oldRun.file, finishedAt: oldRun.results.finishedAt },
@@ -93,7 +96,27 @@ export function diffRuns(oldRun: LoadedRun, newRun: LoadedRun, options: DiffOpti
     performanceRegressions,
     failOn,
     noiseModel: { thresholdPercent: threshold, alpha: ALPHA, description: describeModel(threshold) },
+    warnings,
   };
+}
+
+/**
+ * A run whose benchmark started with more runnable threads than CPUs (the bench section records both): its
+ * figures measure the machine's load as much as the token, and no noise model can separate the two.
+ */
+function busyMachine(run: LoadedRun, which: 'old' | 'new'): string | undefined {
+  for (const d of run.results.drivers) {
+    const env = (d.sections.bench as { environment?: { loadAverage?: unknown; cpus?: unknown } } | undefined)?.environment;
+    const load = Number(String(env?.loadAverage ?? '').split(' ')[0]),
+      cpus = Number(env?.cpus);
+    if (load > cpus) {
+      return (
+        `the ${which} run's benchmark started at a 1-minute load average of ${load} on ${cpus} CPUs: its figures measure the busy machine ` +
+        'as much as the token (docs/benchmarks.md, "Limit: a busy machine")'
+      );
+    }
+  }
+  return undefined;
 }
 
 type Add = (driver: string, kind: ChangeKind, key: string, old: string, now: string, regression: boolean) => void;
@@ -225,6 +248,7 @@ export function renderDiffText(d: RunDiff): string {
     lines.push(c.performance ? `${line}: ${describeJudgement(c.performance)}` : line);
   }
   if (d.changes.some(isPerformance)) lines.push(`performance noise model: ${d.noiseModel.description}`);
+  for (const w of d.warnings) lines.push(`warning: ${w}`);
   lines.push(summary(d), '');
   return lines.join('\n');
 }
@@ -271,7 +295,8 @@ export function renderDiffMarkdown(d: RunDiff): string {
         table('', folded, true) +
         '</details>\n\n'
       : '') +
-    (perf.length ? `Noise model: ${md(d.noiseModel.description)}.\n` : '')
+    (perf.length ? `Noise model: ${md(d.noiseModel.description)}.\n` : '') +
+    d.warnings.map((w) => `\n> ⚠ ${md(w)}\n`).join('')
   );
 }
 

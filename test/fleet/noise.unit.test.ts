@@ -13,6 +13,7 @@ import { buildMatrix } from '../../src/fleet/matrix.js';
 import { renderSiteIndex } from '../../src/fleet/site.js';
 import type { LoadedRun } from '../../src/fleet/load.js';
 import type { BenchRecord } from '../../src/bench-format.js';
+import type { DriverReport } from '../../src/results.js';
 import { ROOT, runResultsOf } from '../core/helpers.js';
 
 const REF = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'stats', 'mann-whitney.json'), 'utf8')) as {
@@ -188,6 +189,30 @@ describe('diff with the noise model', () => {
       regressions: 0,
       changes: [expect.objectContaining({ performance: expect.objectContaining({ verdict: 'faster beyond noise' }) })],
     });
+  });
+
+  test('a run benchmarked on a busy machine is named in a warning beside the performance changes', () => {
+    // Only what the warning reads of a driver report: its bench section's environment, as suites/bench.ts records it.
+    const busy = {
+      id: 'smartcard-hsm',
+      available: false,
+      status: 'unavailable',
+      cases: [],
+      sections: { bench: { environment: { loadAverage: '16.2 15.1 11.0', cpus: 2 } } },
+    } as unknown as DriverReport;
+    const idle = {
+      id: 'smartcard-hsm',
+      available: false,
+      status: 'unavailable',
+      cases: [],
+      sections: { bench: { environment: { loadAverage: '0.4 0.3 0.2', cpus: 2 } } },
+    } as unknown as DriverReport;
+    const withDriver = (run: LoadedRun, d: DriverReport): LoadedRun => ({ ...run, results: runResultsOf([d], { finishedAt: run.results.finishedAt }) });
+    const d = diffRuns(withDriver(oldRun, idle), withDriver(newRun, busy));
+    expect(d.warnings).toEqual([expect.stringMatching(/^the new run's benchmark started at a 1-minute load average of 16\.2 on 2 CPUs/)]);
+    expect(renderDiffText(d)).toMatch(/^warning: the new run's benchmark started at a 1-minute load average of 16\.2 on 2 CPUs/m);
+    expect(renderDiffMarkdown(d)).toMatch(/^> ⚠ the new run's benchmark/m);
+    expect(diffRuns(withDriver(oldRun, idle), withDriver(newRun, idle)).warnings).toEqual([]);
   });
 
   test("merge's trend marks use the same model", () => {
