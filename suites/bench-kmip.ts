@@ -145,7 +145,7 @@ export const benchKmipSuite: Suite = {
               );
             }
           },
-          { timeoutMs: ctx.traits.caseTimeoutMs + perKeyMs * 2 },
+          { timeoutMs: ctx.limits.caseMs + perKeyMs * 2 },
         );
       }
     } finally {

@@ -398,6 +398,24 @@ export class Token {
     this.reconnects++;
   }
 
+  /**
+   * Between cases: is the main session still open and logged in (C_GetSessionInfo)? When not, open a new one and
+   * log in again, and say what had been lost; undefined when nothing was. Throws when it cannot be re-established.
+   */
+  restoreSession(): string | undefined {
+    let lost: string;
+    try {
+      const { state } = this.lib.C_GetSessionInfo(this.session);
+      if (state === CKS_RO_USER_FUNCTIONS || state === CKS_RW_USER_FUNCTIONS) return undefined;
+      lost = `the login was lost (session state ${state})`;
+    } catch (err) {
+      if (!isSessionLost(err)) throw err;
+      lost = `the session was lost (${describeCkr(err)})`;
+    }
+    this.reconnect();
+    return lost;
+  }
+
   openSession(readWrite = true): Handle {
     const flags = pkcs11.CKF_SERIAL_SESSION | (readWrite ? pkcs11.CKF_RW_SESSION : 0);
     const s = this.lib.C_OpenSession(this.slot, flags);

@@ -78,7 +78,7 @@ async function runSuite(
     events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
   });
   ctx.suite = nethsmSuite.name;
-  await nethsmSuite.run(ctx);
+  await nethsmSuite.run!(ctx);
   await primary.close();
   await fresh.close();
   return { report, primary, fresh, pass, freshStopped };
