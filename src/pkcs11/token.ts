@@ -625,6 +625,9 @@ export class Token {
    */
   private purge(o: Owned): void {
     if (!o.destroyable) throw new Error('no run CKA_ID and label to find it by');
+    // Logged out, a find does not see private objects: "none left" would be a lie (it stays tracked for cleanup).
+    const { state } = this.lib.C_GetSessionInfo(this.session);
+    if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) throw new Error('not logged in: private objects are out of sight');
     this.removeLeftover(o.id);
     o.handles.clear();
     this.forget(o);
