@@ -45,8 +45,8 @@ export interface SuiteCase<S = unknown> {
   needs?: readonly string[];
   /** Overrides the driver's per-case time limit (ms). */
   timeoutMs?: number;
-  /** After the case, recorded as supported when it passed, unsupported otherwise (not at all when skipped). */
-  capability?: Capability;
+  /** After the case, with its final status: what it means beyond itself (capabilities, aggregates in the state). */
+  after?(status: CaseStatus, state: S, ctx: SuiteContext): void;
   /** False: the case is not part of this run at all (not recorded), e.g. a check in CI only. */
   applies?(ctx: SuiteContext): boolean;
   run(c: CaseHandle, state: S, ctx: SuiteContext): unknown;

@@ -102,7 +102,7 @@ export async function runCaseTable(ctx: SuiteContext, suite: Suite, suites: read
         },
         { timeoutMs: c.timeoutMs, withoutSession: suite.always },
       );
-      if (c.capability && status !== 'skip') ctx.capability(c.capability, status === 'pass');
+      c.after?.(status, state, ctx);
     }
   } finally {
     await suite.teardown?.(ctx, state);
