@@ -48,7 +48,7 @@ export interface SuiteCase<S = unknown> {
   /** After the case, with its final status: what it means beyond itself (capabilities, aggregates in the state). */
   after?(status: CaseStatus, state: S, ctx: SuiteContext): void;
   /** False: the case is not part of this run at all (not recorded), e.g. a check in CI only. */
-  applies?(ctx: SuiteContext): boolean;
+  applies?(ctx: SuiteContext, state: S): boolean;
   run(c: CaseHandle, state: S, ctx: SuiteContext): unknown;
 }
 

@@ -92,7 +92,7 @@ export async function runCaseTable(ctx: SuiteContext, suite: Suite, suites: read
   try {
     for (const c of suite.cases ?? []) {
       if (selection && !selection.has(suite, c.name)) continue;
-      if (c.applies && !c.applies(ctx)) continue;
+      if (c.applies && !c.applies(ctx, state)) continue;
       const blocker = (c.needs ?? []).map((n) => needId(suites, suite.name, n)).find((id) => statusOf(ctx, id) !== 'pass');
       const status = await ctx.case(
         c.name,
