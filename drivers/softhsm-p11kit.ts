@@ -4,6 +4,7 @@
  * module living in our process.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Driver } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { SoftHsmStore, SOFTHSM_MODULE, softhsmAvailable } from '../src/softhsm.js';
@@ -27,6 +28,8 @@ export const driver: Driver = {
     const token = await store.addToken('hsm-harness-remote', env.HSM_HARNESS_SOFTHSM_PIN || undefined);
     const spares = [await store.addToken('hsm-harness-remote-spare-1'), await store.addToken('hsm-harness-remote-spare-2')];
     const server = await startP11KitServer(SOFTHSM_MODULE, [token.label, ...spares.map((t) => t.label)], store.env, store.dir);
+    // A second server exporting only the token under test: what a signer is given, so it never sees the spares.
+    const alone = await startP11KitServer(SOFTHSM_MODULE, [token.label], store.env, join(store.dir, 'alone'));
     return {
       connections: {
         pkcs11: {
@@ -37,12 +40,18 @@ export const driver: Driver = {
           wrongPinAllowed: true,
           spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })),
           backup: { method: 'aes-wrap' },
+          singleTokenView: {
+            env: { P11_KIT_SERVER_ADDRESS: alone.address },
+            binds: [],
+            how: `a second p11-kit server that exports only ${token.label}`,
+          },
         },
       },
-      resources: { pids: [server.pid], dirs: [store.dir] },
+      resources: { pids: [server.pid, alone.pid], dirs: [store.dir] },
       info: { serverAddress: server.address, provider: SOFTHSM_MODULE },
       async stop() {
         await server.stop();
+        await alone.stop();
         await store.remove();
       },
     };

@@ -25,6 +25,7 @@ export const driver: Driver = {
           wrongPinAllowed: true,
           spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })),
           backup: { method: 'aes-wrap' },
+          singleTokenView: await store.singleTokenView(token),
         },
       },
       resources: { pids: [], dirs: [store.dir] },

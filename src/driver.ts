@@ -46,6 +46,22 @@ export interface Pkcs11Connection {
   spareTokens?: { token: import('./pkcs11/token.js').TokenSelector; pin: string }[];
   /** The backup and restore method the token offers; the DKEK suite for that method runs it. */
   backup?: BackupOffer;
+  /**
+   * How another process (a DNSSEC signer) can be shown this token and no other of the module: with the spare
+   * tokens beside it, a program that takes "the first slot" (pkcs11-provider verifying for BIND) acts on whichever
+   * token the module lists first, which changes from run to run. Absent: the driver cannot hide the other tokens.
+   */
+  singleTokenView?: SingleTokenView;
+}
+
+/** The module under test as a process sees it when only the token under test may be visible. */
+export interface SingleTokenView {
+  /** Environment that replaces the connection's own for that process (a private SOFTHSM2_CONF, another server). */
+  env: Record<string, string>;
+  /** Directories to bind-mount (source over target) in the process's private mount namespace before it starts. */
+  binds: { source: string; target: string }[];
+  /** One line for the report: how the other tokens are hidden. */
+  how: string;
 }
 
 /**

@@ -5,9 +5,10 @@
  * by any suite that needs extra throwaway tokens.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import type { SingleTokenView } from './driver.js';
 import { fileURLToPath } from 'node:url';
 import { projectRoot } from './paths.js';
 import { makeTempDir } from './fsutil.js';
@@ -20,12 +21,15 @@ export interface SoftHsmToken {
   label: string;
   pin: string;
   soPin: string;
+  /** The token's own directory in the store (SoftHSM names it by a UUID). */
+  dir: string;
 }
 
 export class SoftHsmStore {
   private constructor(
     readonly dir: string,
     readonly conf: string,
+    readonly tokenDir: string,
     private readonly removeDir: () => Promise<void>,
   ) {}
 
@@ -40,7 +44,7 @@ export class SoftHsmStore {
     await mkdir(tokens, { recursive: true });
     const conf = join(tmp.path, 'softhsm2.conf');
     await writeFile(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
-    return new SoftHsmStore(tmp.path, conf, tmp.remove);
+    return new SoftHsmStore(tmp.path, conf, tokens, tmp.remove);
   }
 
   /**
@@ -50,12 +54,34 @@ export class SoftHsmStore {
   async addToken(label: string, pin = randomPin(), soPin = randomPin()): Promise<SoftHsmToken> {
     registerSecret(pin, 'the SoftHSM user PIN (HSM_HARNESS_SOFTHSM_PIN)');
     registerSecret(soPin, 'the SoftHSM SO PIN');
+    const before = new Set(await readdir(this.tokenDir));
     await runToolOk(process.execPath, [initScript()], {
       env: { ...process.env, ...this.env },
       timeoutMs: 30_000,
       input: JSON.stringify({ module: SOFTHSM_MODULE, label, pin, soPin }),
     });
-    return { label, pin, soPin };
+    const made = (await readdir(this.tokenDir)).filter((d) => !before.has(d));
+    if (made.length !== 1) throw new Error(`SoftHSM token ${label}: expected one new token directory in ${this.tokenDir}, found ${made.length}`);
+    return { label, pin, soPin, dir: join(this.tokenDir, made[0]!) };
+  }
+
+  /**
+   * A view of this store that holds only `token`: a private SOFTHSM2_CONF whose token directory has one empty
+   * subdirectory, over which the token's own directory is bind-mounted in the viewer's mount namespace (SoftHSM
+   * 2.6.1 ignores a symbolic link there: it lstat()s its entries). Objects the viewer creates land in the real
+   * token, so the harness sees them.
+   */
+  async singleTokenView(token: SoftHsmToken): Promise<SingleTokenView> {
+    const view = join(this.dir, `view-${basename(token.dir)}`);
+    const target = join(view, 'tokens', basename(token.dir));
+    await mkdir(target, { recursive: true });
+    const conf = join(view, 'softhsm2.conf');
+    await writeFile(conf, `directories.tokendir = ${join(view, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+    return {
+      env: { SOFTHSM2_CONF: conf },
+      binds: [{ source: token.dir, target }],
+      how: `a SoftHSM configuration whose token directory holds only ${token.label} (bind-mounted in the signer's mount namespace)`,
+    };
   }
 
   remove(): Promise<void> {

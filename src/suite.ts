@@ -48,8 +48,8 @@ export interface SuiteCase<S = unknown> {
    * as-packaged case failed): `run --case` runs them first, and they never block this case.
    */
   reads?: readonly string[];
-  /** Overrides the driver's per-case time limit (ms). */
-  timeoutMs?: number;
+  /** Overrides the driver's per-case time limit (ms); a function when the bound depends on the run's options. */
+  timeoutMs?: number | ((ctx: SuiteContext) => number);
   /** After the case, with its final status: what it means beyond itself (capabilities, aggregates in the state). */
   after?(status: CaseStatus, state: S, ctx: SuiteContext): void;
   /** False: the case is not part of this run at all (not recorded), e.g. a check in CI only. */

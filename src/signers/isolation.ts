@@ -8,6 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../proc.js';
+import type { SingleTokenView } from '../driver.js';
 
 /** The p11-kit name of the only module a signer sees (PowerDNS selects modules by this name). */
 export const ISOLATED_MODULE_NAME = 'hsm-harness-token';
@@ -21,18 +22,26 @@ export interface Isolation {
   isolated: boolean;
 }
 
-/** Prepare the private registry in `dir` and check that a namespace can be made here. */
-export async function isolation(dir: string, modulePath: string): Promise<Isolation> {
+/**
+ * Prepare the private registry in `dir` and check that a namespace can be made here. `binds` (a driver's
+ * SingleTokenView) are mounted in the namespace too; without a namespace they cannot be, and wrap runs the
+ * command as it is.
+ */
+export async function isolation(dir: string, modulePath: string, binds: SingleTokenView['binds'] = []): Promise<Isolation> {
   const registry = join(dir, `p11-kit-modules-${modulePath.replace(/\W+/g, '_')}`);
   await mkdir(registry, { recursive: true, mode: 0o700 });
   await writeFile(join(registry, `${ISOLATED_MODULE_NAME}.module`), `module: ${modulePath}\n`);
   const asRoot = process.getuid?.() === 0;
   const unshare = asRoot ? ['-m', '--propagation', 'private'] : ['-Urm', '--propagation', 'private'];
   // Bind the private registry over each system one that exists; /etc/pkcs11/modules may be absent.
-  const script = `for d in ${REGISTRIES.join(' ')}; do [ -d "$d" ] && mount --bind "$REGISTRY" "$d"; done; exec "$@"`;
+  // Then each of the driver's binds: the paths travel as positional parameters, never inside the script's text.
+  const script =
+    `for d in ${REGISTRIES.join(' ')}; do [ -d "$d" ] && mount --bind "$REGISTRY" "$d"; done; ` +
+    `while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 125; shift 2; done; shift; exec "$@"`;
+  const bindArgs = binds.flatMap((b) => [b.source, b.target]);
   const wrap = (cmd: string, args: string[]) => ({
     cmd: 'env',
-    args: [`REGISTRY=${registry}`, 'unshare', ...unshare, '--', 'sh', '-c', script, 'sh', cmd, ...args],
+    args: [`REGISTRY=${registry}`, 'unshare', ...unshare, '--', 'sh', '-c', script, 'sh', ...bindArgs, '--', cmd, ...args],
   });
   const probe = wrap('true', []);
   const r = await runTool(probe.cmd, probe.args, { timeoutMs: 10_000 });
@@ -47,12 +56,31 @@ export async function isolation(dir: string, modulePath: string): Promise<Isolat
   return { wrap, how: `private mount namespace (unshare ${unshare.join(' ')}): p11-kit registers only ${ISOLATED_MODULE_NAME}`, isolated: true };
 }
 
-/** The modules p11-kit loads for a process started through `iso` (p11-kit list-modules), for the record. */
-export async function visibleModules(iso: Isolation, env: NodeJS.ProcessEnv): Promise<string[]> {
+/**
+ * The modules p11-kit loads for a process started through `iso`, and the initialised tokens they show
+ * (p11-kit list-modules), for the record: measured, not assumed.
+ */
+export async function visibleModules(iso: Isolation, env: NodeJS.ProcessEnv): Promise<{ modules: string[]; tokens: string[] }> {
   const c = iso.wrap('p11-kit', ['list-modules']);
   const r = await runTool(c.cmd, c.args, { env, timeoutMs: 20_000 });
-  return r.stdout
-    .split('\n')
-    .map((l) => /^(\S+): \S+$/.exec(l)?.[1])
-    .filter((m): m is string => m !== undefined);
+  return parseListModules(r.stdout);
+}
+
+/** p11-kit list-modules output: module names, and labels of tokens flagged token-initialized (SoftHSM's free slot is not). */
+export function parseListModules(text: string): { modules: string[]; tokens: string[] } {
+  const modules: string[] = [];
+  const tokens: string[] = [];
+  let token: string | undefined;
+  for (const line of text.split('\n')) {
+    const m = /^(\S+): \S+$/.exec(line);
+    if (m) {
+      modules.push(m[1]!);
+      token = undefined;
+      continue;
+    }
+    const t = /^ {4}token: ?(.*)$/.exec(line);
+    if (t) token = t[1]!.trim();
+    else if (token !== undefined && line.trim() === 'token-initialized') tokens.push(token);
+  }
+  return { modules, tokens };
 }

@@ -19,6 +19,8 @@ export function spyAvailable(): boolean {
 export interface Pkcs11Trace {
   functions: Record<string, number>;
   mechanisms: Record<string, number>;
+  /** The most slots one C_GetSlotList returned: a signer shown only the token under test sees one token's worth. */
+  slots?: number;
 }
 
 export function emptyTrace(): Pkcs11Trace {
@@ -28,6 +30,7 @@ export function emptyTrace(): Pkcs11Trace {
 export function addTraces(into: Pkcs11Trace, t: Pkcs11Trace): Pkcs11Trace {
   for (const [k, v] of Object.entries(t.functions)) into.functions[k] = (into.functions[k] ?? 0) + v;
   for (const [k, v] of Object.entries(t.mechanisms)) into.mechanisms[k] = (into.mechanisms[k] ?? 0) + v;
+  if (t.slots !== undefined) into.slots = Math.max(into.slots ?? 0, t.slots);
   return into;
 }
 
@@ -46,6 +49,8 @@ export function parseSpyLog(log: string): Pkcs11Trace {
       t.functions[current] = (t.functions[current] ?? 0) + 1;
       continue;
     }
+    const count = current === 'C_GetSlotList' && /^\[out\] \*pulCount = 0x([0-9A-Fa-f]+)$/.exec(line.trim());
+    if (count) t.slots = Math.max(t.slots ?? 0, Number.parseInt(count[1]!, 16));
     const mech = /^\[in\] (?:pMechanism->)?type = (CKM_[A-Z0-9_]+|0x[0-9A-Fa-f]+)\b/.exec(line.trim());
     if (mech && current) {
       // pkcs11-spy prints mechanisms it has no name for (CKM_EC_EDWARDS_KEY_PAIR_GEN in OpenSC 0.23) as hex.

@@ -21,6 +21,7 @@ export const signersReport: SectionReport = {
     if (!data?.signers) return undefined;
     const parts = [
       `<p>Isolation: ${esc(data.isolation.how)}${data.isolation.modulesSeen ? ` (p11-kit loads: ${esc(data.isolation.modulesSeen.join(', '))})` : ''}. Tracing: ${esc(data.tracing)}.</p>`,
+      `<p>Tokens the signer sees: ${esc(data.isolation.singleToken)}${data.isolation.tokensSeen ? ` (initialised tokens seen: ${esc(data.isolation.tokensSeen.join(', ') || 'none')})` : ''}.</p>`,
     ];
     for (const s of data.signers) {
       parts.push(`<h4>${esc(s.title)}: ${esc(s.version ?? `not run: ${s.missing}`)}</h4>`);
@@ -49,9 +50,8 @@ export const signersReport: SectionReport = {
       }
       if (s.profileCheck) {
         const p = s.profileCheck;
-        parts.push(
-          `<p>Profile check (${esc(p.source)}): listed but never called: ${esc(p.listedNotCalled.join(', ') || 'none')}; called but not listed: ${esc(p.calledNotListed.join(', ') || 'none')}</p>`,
-        );
+        const listed = p.incomplete ? `the check ${p.incomplete}` : `listed but never called: ${p.listedNotCalled.join(', ') || 'none'}`;
+        parts.push(`<p>Profile check (${esc(p.source)}): ${esc(listed)}; called but not listed: ${esc(p.calledNotListed.join(', ') || 'none')}</p>`);
       }
       if (s.exposures.length) parts.push(`<p>PIN exposure by the signer: ${esc(s.exposures.join('; '))}</p>`);
     }

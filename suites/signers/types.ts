@@ -42,14 +42,25 @@ export interface SignerSection {
   /** PKCS#11 calls the signer made, summed over its cases (pkcs11-spy). */
   observed?: Pkcs11Trace;
   /** The profile checked against the trace: listed but never called, called but not listed. */
-  profileCheck?: { source: string; listedNotCalled: string[]; calledNotListed: string[] };
+  profileCheck?: { source: string; listedNotCalled: string[]; calledNotListed: string[]; incomplete?: string };
+  /** Cases whose traced run failed where the untraced one signed ("the tracer failed: …"): the trace misses calls. */
+  traceIncomplete?: string[];
   exposures: string[];
 }
 
 export interface SignersSectionData {
   /** The driver these cases ran on (for links to the case rows). */
   driver: string;
-  isolation: { how: string; isolated: boolean; modulesSeen?: string[] };
+  isolation: {
+    how: string;
+    isolated: boolean;
+    /** How the signer is shown only the token under test (the driver's SingleTokenView), or why it is not. */
+    singleToken: string;
+    /** Measured inside the isolation: p11-kit's modules, their initialised tokens, and the slots C_GetSlotList returned. */
+    modulesSeen?: string[];
+    tokensSeen?: string[];
+    slotsSeen?: number;
+  };
   tracing: string;
   signers: SignerSection[];
 }
