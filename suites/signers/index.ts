@@ -180,7 +180,7 @@ async function attempt(e: CaseEnv, signer: Signer, job: Omit<SignJob, 'target' |
   removeCreated(e.token, first.created);
   const harnessKey = await generateKeyPair(e.token, KEY_FOR[job.algorithm], { label: `${LABEL_PREFIX}${signer.id}-${job.algorithm}` });
   // A fresh directory: the first attempt's database or key files must not meet the second.
-  const again = join(workDir, 'with-harness-key');
+  const again = join(workDir, 'harness-key');
   await mkdir(again, { mode: 0o700 });
   const second = await runSigner(e, signer, { ...job, harnessKey: { label: harnessKey.label, idHex: harnessKey.id.toString('hex') } }, again, traced);
   return { ...second, harnessKey, keygenFailure: failureText(first.error), trace: first.trace && second.trace && addTraces(first.trace, second.trace) };
@@ -343,7 +343,7 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
       let traced: Attempt | undefined;
       let tracedFailure: string | undefined;
       try {
-        traced = await attempt(e, signer, job, join(dir.path, 'trace'), true);
+        traced = await attempt(e, signer, job, join(dir.path, 'traced'), true);
         if (traced.trace) addTraces((section.observed ??= emptyTrace()), traced.trace);
         if (!traced.outcome) tracedFailure = failureText(traced.error);
       } catch (err) {
@@ -352,7 +352,7 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
         removeAttempt(e, traced, `${what} (traced)`);
       }
       const trace = traceCompleteness(!failure, tracedFailure);
-      if (!trace.complete) (section.traceIncomplete ??= []).push(`${ALGORITHM_INFO[alg].name}: ${trace.why}`);
+      if (!trace.complete) (section.traceIncomplete ??= []).push(`${what}: ${trace.why}`);
       c.detail('traced run', tracedFailure === undefined ? 'signed' : trace.complete ? tracedFailure : trace.why);
     } else {
       c.detail('traced run', "none in this case: the quick run traces one case per signer (the first that signs), the full matrix every case");
