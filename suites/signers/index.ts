@@ -355,7 +355,7 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
       if (!trace.complete) (section.traceIncomplete ??= []).push(`${what}: ${trace.why}`);
       c.detail('traced run', tracedFailure === undefined ? 'signed' : trace.complete ? tracedFailure : trace.why);
     } else {
-      c.detail('traced run', "none in this case: the quick run traces one case per signer (the first that signs), the full matrix every case");
+      c.detail('traced run', 'none in this case: the quick run traces one case per signer (the first that signs), the full matrix every case');
     }
   } finally {
     removeAttempt(e, verdict, what);

@@ -4,7 +4,8 @@
  */
 import { describe, expect, test } from 'vitest';
 import { parseSpyLog } from '../../src/signers/trace.js';
-import { checkProfile, type SignerSection } from '../../suites/signers/index.js';
+import { checkProfile, traceCompleteness, type SignerSection } from '../../suites/signers/index.js';
+import { parseListModules } from '../../src/signers/isolation.js';
 import { verdictFromRun } from '../../suites/suitability.js';
 import { basisLabel, verdictLabel } from '../../src/results.js';
 
@@ -43,18 +44,36 @@ Returned:  0 CKR_OK
 [in] slotID = 0x1
 [in] type = CKM_RSA_PKCS_PSS
 Returned:  0 CKR_OK
+
+16: C_GetSlotList
+[in] tokenPresent = 0x1
+[out] pSlotList: 
+Count is 2
+[out] *pulCount = 0x2
+Returned:  0 CKR_OK
 `;
 
 describe('pkcs11-spy log', () => {
   const t = parseSpyLog(LOG);
   test('function calls and the mechanism of each call are counted by name', () => {
-    expect(t.functions).toEqual({ C_GetInterface: 1, C_Login: 1, C_SignInit: 1, C_Sign: 1, C_GenerateKeyPair: 1, C_GetMechanismInfo: 1 });
+    expect(t.functions).toEqual({
+      C_GetInterface: 1,
+      C_Login: 1,
+      C_SignInit: 1,
+      C_Sign: 1,
+      C_GenerateKeyPair: 1,
+      C_GetMechanismInfo: 1,
+      C_GetSlotList: 1,
+    });
     // 0x1055 is CKM_EC_EDWARDS_KEY_PAIR_GEN (PKCS#11 3.0 pkcs11t.h), which this spy version prints as hex.
     expect(t.mechanisms).toEqual({
       'C_SignInit CKM_ECDSA': 1,
       'C_GenerateKeyPair CKM_EC_EDWARDS_KEY_PAIR_GEN': 1,
       'C_GetMechanismInfo CKM_RSA_PKCS_PSS': 1,
     });
+  });
+  test('the slot count C_GetSlotList returned is kept (how many tokens the signer was shown)', () => {
+    expect(t.slots).toBe(2);
   });
   test('nothing but names leaves the parser: not the PIN, in any form', () => {
     const out = JSON.stringify(t);
@@ -71,6 +90,48 @@ describe('profile against the trace', () => {
     );
     expect(check!.listedNotCalled).toEqual(['CKM_RSA_PKCS', 'C_Digest']);
     expect(check!.calledNotListed).toEqual(['CKM_EC_EDWARDS_KEY_PAIR_GEN', 'CKM_RSA_PKCS_PSS', 'C_GenerateKeyPair', 'C_GetMechanismInfo']);
+  });
+});
+
+describe('a traced run that fails', () => {
+  test('where the untraced run signed, the tracer failed: the trace is incomplete (the verdict stays the untraced one)', () => {
+    // PowerDNS 4.7.3 under pkcs11-spy: pdns_server dies with SIGABRT after "Got a signal 11" in the spy.
+    expect(traceCompleteness(true, 'sign: pdns_server ended (killed by SIGABRT)')).toEqual({
+      complete: false,
+      why: 'the tracer failed: sign: pdns_server ended (killed by SIGABRT)',
+    });
+  });
+  test('where both runs failed, or the traced run signed, the trace is complete', () => {
+    expect(traceCompleteness(false, 'keygen: dnssec-keygen: free(): invalid pointer (killed by SIGABRT)')).toEqual({ complete: true });
+    expect(traceCompleteness(false, undefined)).toEqual({ complete: true });
+    expect(traceCompleteness(true, undefined)).toEqual({ complete: true });
+  });
+  test('with an incomplete trace the profile check says it could not be completed and claims nothing was never called', () => {
+    const check = checkProfile({ functions: ['C_Digest', 'C_Sign'], mechanisms: [], source: 'x' }, parseSpyLog(LOG), [
+      'powerdns/RSASHA256: the tracer failed: x',
+    ]);
+    expect(check!.incomplete).toBe('could not be completed: powerdns/RSASHA256: the tracer failed: x');
+    expect(check!.listedNotCalled).toEqual([]);
+    expect(check!.calledNotListed).toContain('C_GenerateKeyPair');
+  });
+});
+
+describe('p11-kit list-modules inside the isolation', () => {
+  test('modules, and only the initialised tokens (SoftHSM always adds an empty one for a new token)', () => {
+    const text = [
+      'hsm-harness-token: /usr/lib/x86_64-linux-gnu/pkcs11-spy.so',
+      '    library-description: Implementation of PKCS11',
+      '    token: hsm-harness',
+      '        serial-number: 6642cc8956f1e623',
+      '        flags:',
+      '               login-required',
+      '               token-initialized',
+      '    token: ',
+      '        flags:',
+      '               login-required',
+      '               so-pin-locked',
+    ].join('\n');
+    expect(parseListModules(text)).toEqual({ modules: ['hsm-harness-token'], tokens: ['hsm-harness'] });
   });
 });
 
