@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { Suite, SuiteCase, SuiteContext, CaseHandle } from '../../src/suite.js';
 import type { Token, Handle } from '../../src/pkcs11/token.js';
-import { LABEL_PREFIX, pkcs11 } from '../../src/pkcs11/token.js';
+import { LABEL_PREFIX, pkcs11, runLabelPrefix } from '../../src/pkcs11/token.js';
 import { generateKeyPair, readPublicKey, toKeyObject, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { mechanismName } from '../../src/pkcs11/constants.js';
 import { algorithmName } from '../../bench/pkcs11.js';
@@ -148,10 +148,12 @@ async function runSigner(e: CaseEnv, signer: Signer, job: Omit<SignJob, 'target'
     tokenLabel: info.label.trim(),
     tokenSerial: info.serialNumber.trim(),
     pin: conn.pin,
-    labelPrefix: `${LABEL_PREFIX}${signer.id}-`,
+    labelPrefix: runLabelPrefix(signer.id),
     moduleName: ISOLATED_MODULE_NAME,
     isolate: (cmd, args) => iso.wrap(cmd, args),
   };
+  // Journalled before the signer runs: a run killed now leaves objects that cleanup finds by this label prefix.
+  e.token.expectLabelled(target.labelPrefix);
   const before = objectKeys(e.token);
   const started = performance.now();
   const run = async (): Promise<{ outcome?: SignOutcome; error?: unknown }> => {
@@ -336,11 +338,16 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
       // The spy changed the outcome (pdns_server crashes under it): the calls after the crash are missing.
       if (!failure && !traced.outcome) (section.traceIncomplete ??= []).push(`${what}: under pkcs11-spy ${failureText(traced.error)}`);
     } else {
-      c.detail('traced run', "none in this case: the quick run traces one case per signer (the first that signs), the full matrix every case");
+      c.detail('traced run', 'none in this case: the quick run traces one case per signer (the first that signs), the full matrix every case');
     }
   } finally {
     removeAttempt(e, verdict, what);
     await dir.remove();
+    try {
+      token.labelledGone(runLabelPrefix(signer.id));
+    } catch (err) {
+      ctx.finding('note', `${what}: ${err instanceof Error ? err.message : String(err)}; the journal keeps the label prefix for cleanup`);
+    }
   }
   if (failure) throw failure;
 }
