@@ -25,6 +25,13 @@ export type JournalEntry =
   /** Written before the creating call: the object may or may not exist. */
   | { t: 'object'; driver: string; token: TokenIdentity; id: string; label: string }
   | { t: 'object-gone'; driver: string; token: TokenIdentity; id: string }
+  /**
+   * Written before a program the harness does not control (a DNSSEC signer) may create objects on the token: every
+   * object whose CKA_LABEL starts with `prefix` is this run's. The prefix embeds the run's CKA_ID prefix in hex
+   * (isRunLabelPrefix), so it can name no other run's objects and nothing a person made.
+   */
+  | { t: 'labelled'; driver: string; token: TokenIdentity; prefix: string }
+  | { t: 'labelled-gone'; driver: string; token: TokenIdentity; prefix: string }
   | { t: 'released'; driver: string; kind: 'pid' | 'dir' | 'container'; value: string }
   | { t: 'end' };
 
@@ -96,6 +103,13 @@ export interface TokenObjects {
   token: TokenIdentity;
   ephemeral: boolean;
   objects: { id: string; label: string }[];
+  /** Label prefixes (isRunLabelPrefix) under which a signer may have created objects. */
+  labelled: string[];
+}
+
+/** A label prefix a journal may name for removal: the harness prefix, the run's 8-byte CKA_ID prefix in hex, a name. */
+export function isRunLabelPrefix(prefix: string): boolean {
+  return /^hsm-harness-[0-9a-f]{16}-[a-z0-9]+-$/.test(prefix);
 }
 
 export interface DriverLeftovers {
@@ -125,7 +139,7 @@ export function outstanding(entries: JournalEntry[]): Outstanding {
   const tokenOf = (driver: string, t: TokenIdentity, ephemeral?: boolean): TokenObjects => {
     const list = d(driver).tokens;
     let e = list.find((x) => tokenKey(x.token) === tokenKey(t));
-    if (!e) list.push((e = { token: t, ephemeral: ephemeral ?? false, objects: [] }));
+    if (!e) list.push((e = { token: t, ephemeral: ephemeral ?? false, objects: [], labelled: [] }));
     if (ephemeral !== undefined) e.ephemeral = ephemeral;
     return e;
   };
@@ -159,6 +173,16 @@ export function outstanding(entries: JournalEntry[]): Outstanding {
         t.objects = t.objects.filter((o) => o.id !== e.id);
         break;
       }
+      case 'labelled': {
+        const t = tokenOf(e.driver, e.token);
+        if (isRunLabelPrefix(e.prefix) && !t.labelled.includes(e.prefix)) t.labelled.push(e.prefix);
+        break;
+      }
+      case 'labelled-gone': {
+        const t = tokenOf(e.driver, e.token);
+        t.labelled = t.labelled.filter((p) => p !== e.prefix);
+        break;
+      }
       case 'released': {
         const x = d(e.driver);
         if (e.kind === 'pid') {
@@ -174,7 +198,7 @@ export function outstanding(entries: JournalEntry[]): Outstanding {
         break;
     }
   }
-  for (const x of result.drivers.values()) x.tokens = x.tokens.filter((t) => t.objects.length > 0);
+  for (const x of result.drivers.values()) x.tokens = x.tokens.filter((t) => t.objects.length + t.labelled.length > 0);
   return result;
 }
 
@@ -205,10 +229,9 @@ export function deadRunJournals(env: NodeJS.ProcessEnv = process.env): string[] 
 export function describeLeftovers(x: DriverLeftovers): string[] {
   const lines: string[] = [];
   for (const t of x.tokens) {
-    lines.push(
-      `${t.objects.length} object(s) on token "${t.token.label}" (serial ${t.token.serial || '?'}, module ${t.token.modulePath}), ` +
-        `CKA_ID ${t.objects.map((o) => o.id).join(', ')}`,
-    );
+    const where = `on token "${t.token.label}" (serial ${t.token.serial || '?'}, module ${t.token.modulePath})`;
+    if (t.objects.length) lines.push(`${t.objects.length} object(s) ${where}, CKA_ID ${t.objects.map((o) => o.id).join(', ')}`);
+    if (t.labelled.length) lines.push(`objects a signer may have made ${where}, labels starting ${t.labelled.join(', ')}`);
   }
   if (x.pids.length) lines.push(`process(es) ${x.pids.map((p) => p.pid).join(', ')}`);
   if (x.workers.length) lines.push(`driver process(es) ${x.workers.map((p) => p.pid).join(', ')}`);

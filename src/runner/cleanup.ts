@@ -88,13 +88,17 @@ export async function releaseDriver(
   x = journal.read().drivers.get(driver)!;
   // A throwaway token lives in the driver's directories or containers: once those are gone, so are its objects.
   if (x.dirs.length === 0 && x.containers.length === 0) {
-    for (const t of x.tokens.filter((t) => t.ephemeral)) for (const o of t.objects) journal.append({ t: 'object-gone', driver, token: t.token, id: o.id });
+    for (const t of x.tokens.filter((t) => t.ephemeral)) {
+      for (const o of t.objects) journal.append({ t: 'object-gone', driver, token: t.token, id: o.id });
+      for (const prefix of t.labelled) journal.append({ t: 'labelled-gone', driver, token: t.token, prefix });
+    }
   }
   x = journal.read().drivers.get(driver)!;
   const persistent = x.tokens.filter((t) => !t.ephemeral);
   if (objects && persistent.length) {
     const reply = await removeObjects({ driver, tokens: persistent }, env, timeoutMs);
     for (const g of reply.gone) journal.append({ t: 'object-gone', driver, token: g.token, id: g.id });
+    for (const g of reply.labelledGone ?? []) journal.append({ t: 'labelled-gone', driver, token: g.token, prefix: g.prefix });
     x = journal.read().drivers.get(driver)!;
     x.errors = [...new Set(reply.failed.map((f) => f.error))];
   }

@@ -69,6 +69,8 @@ async function main(req: WorkerRequest): Promise<void> {
   setRunIdentity(Buffer.from(req.runPrefix, 'hex'), {
     creating: (token, id, label) => send({ type: 'journal', entry: { t: 'object', token, id, label } }),
     gone: (token, id) => send({ type: 'journal', entry: { t: 'object-gone', token, id } }),
+    labelled: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled', token, prefix } }),
+    labelledGone: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled-gone', token, prefix } }),
   });
   // Servers and directories reach the parent as soon as they exist, not only after start() returned.
   onOwnedResource((o) => send({ type: 'resources', resources: { pids: o.pids, dirs: o.dirs } }));

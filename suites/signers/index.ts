@@ -20,7 +20,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Suite, SuiteCase, SuiteContext, CaseHandle } from '../../src/suite.js';
 import type { Token, Handle } from '../../src/pkcs11/token.js';
 import type { SingleTokenView } from '../../src/driver.js';
-import { LABEL_PREFIX, pkcs11 } from '../../src/pkcs11/token.js';
+import { LABEL_PREFIX, pkcs11, runLabelPrefix } from '../../src/pkcs11/token.js';
 import { generateKeyPair, readPublicKey, toKeyObject, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { mechanismName } from '../../src/pkcs11/constants.js';
 import { algorithmName } from '../../bench/pkcs11.js';
@@ -151,10 +151,12 @@ async function runSigner(e: CaseEnv, signer: Signer, job: Omit<SignJob, 'target'
     tokenLabel: info.label.trim(),
     tokenSerial: info.serialNumber.trim(),
     pin: conn.pin,
-    labelPrefix: `${LABEL_PREFIX}${signer.id}-`,
+    labelPrefix: runLabelPrefix(signer.id),
     moduleName: ISOLATED_MODULE_NAME,
     isolate: (cmd, args) => iso.wrap(cmd, args),
   };
+  // Journalled before the signer runs: a run killed now leaves objects that cleanup finds by this label prefix.
+  e.token.expectLabelled(target.labelPrefix);
   const before = objectKeys(e.token);
   const started = performance.now();
   const run = async (): Promise<{ outcome?: SignOutcome; error?: unknown }> => {
@@ -360,6 +362,11 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
   } finally {
     removeAttempt(e, verdict, what);
     await dir.remove();
+    try {
+      token.labelledGone(runLabelPrefix(signer.id));
+    } catch (err) {
+      ctx.finding('note', `${what}: ${err instanceof Error ? err.message : String(err)}; the journal keeps the label prefix for cleanup`);
+    }
   }
   if (failure) throw failure;
 }
