@@ -247,7 +247,7 @@ async function zoneSpeed(e: CaseEnv, signer: Signer, alg: DnssecAlgorithm, dir: 
     const zoneFile = join(work, 'zone.unsigned');
     await writeFile(zoneFile, generateZone(ORIGIN, records).text);
     // A large zone may take minutes on a slow token: bounded by the signer limit scaled to the size.
-    const job = { algorithm: alg, origin: ORIGIN, zoneFile, timeoutMs: SIGNER_TIMEOUT_MS * Math.max(1, records / 1000), workaround: record.workaround };
+    const job = { algorithm: alg, origin: ORIGIN, zoneFile, timeoutMs: zoneBoundMs(records), workaround: record.workaround };
     const a = await attempt(e, signer, job, join(work, 'run'), false);
     try {
       if (!a.outcome) {
@@ -401,6 +401,16 @@ interface SignersState {
 
 const CASE_TIMEOUT_MS = SIGNER_TIMEOUT_MS * 2 + 30_000;
 
+/** Bound of one zone-signing run: 20 ms per record (a slow token), never under the signer bound. */
+const zoneBoundMs = (records: number) => Math.max(SIGNER_TIMEOUT_MS, records * 20);
+
+/**
+ * The zone sizes of this run (options.signers.sizes, set in setup). A case's bound grows with them: a 100,000-record
+ * zone in the full `bench` may take many minutes, and the case must not be cut short for it.
+ */
+let runZoneSizes: readonly number[] = [];
+const caseTimeoutMs = () => CASE_TIMEOUT_MS + runZoneSizes.reduce((sum, n) => sum + zoneBoundMs(n), 0);
+
 /** The record of one case, in its signer's section (created when the case runs). */
 function caseRecord(s: SignersState, signer: Signer, name: string, alg: DnssecAlgorithm, workaround?: string): SignerCaseRecord {
   const record: SignerCaseRecord = { case: name, algorithm: alg, status: 'skip', ...(workaround ? { workaround } : {}) };
@@ -430,7 +440,9 @@ function signerCases(): SuiteCase<SignersState>[] {
       const name = `${signer.id}/${ALGORITHM_INFO[alg].name}`;
       out.push({
         name,
-        timeoutMs: CASE_TIMEOUT_MS,
+        get timeoutMs() {
+          return caseTimeoutMs();
+        },
         applies: (ctx, s) => s.sections.has(signer.id) && chosenAlgorithms(ctx).includes(alg),
         async run(c, s) {
           const record = caseRecord(s, signer, name, alg);
@@ -448,7 +460,9 @@ function signerCases(): SuiteCase<SignersState>[] {
         out.push({
           name: wname,
           reads: [name],
-          timeoutMs: CASE_TIMEOUT_MS,
+          get timeoutMs() {
+            return caseTimeoutMs();
+          },
           applies: (ctx, s) => s.sections.has(signer.id) && chosenAlgorithms(ctx).includes(alg) && isFullMatrix(ctx),
           async run(c, s) {
             const record = caseRecord(s, signer, wname, alg, w.id);
@@ -491,6 +505,7 @@ export const signersSuite: Suite<SignersState> = {
       data.isolation.modulesSeen = await visibleModules(iso, { ...ctx.env, ...conn.env, ...spy.env(conn.modulePath) });
       await spy.collect();
     }
+    runZoneSizes = ((ctx.options.signers ?? {}) as SignerOptions).sizes ?? [];
     const sections = new Map<string, SignerSection>();
     for (const signer of chosenSigners(ctx, allSigners)) {
       const section: SignerSection = { id: signer.id, title: signer.title, claims: signer.claims, cases: [], exposures: [] };
