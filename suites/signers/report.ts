@@ -21,8 +21,11 @@ export const signersReport: SectionReport = {
     if (!data?.signers) return undefined;
     const parts = [
       `<p>Isolation: ${esc(data.isolation.how)}${data.isolation.modulesSeen ? ` (p11-kit loads: ${esc(data.isolation.modulesSeen.join(', '))})` : ''}. Tracing: ${esc(data.tracing)}.</p>`,
-      `<p>Tokens the signer sees: ${esc(data.isolation.singleToken)}${data.isolation.tokensSeen ? ` (initialised tokens seen: ${esc(data.isolation.tokensSeen.join(', ') || 'none')})` : ''}.</p>`,
     ];
+    if (data.isolation.singleToken) {
+      const seen = data.isolation.tokensSeen ? ` (initialised tokens seen: ${esc(data.isolation.tokensSeen.join(', ') || 'none')})` : '';
+      parts.push(`<p>Tokens the signer sees: ${esc(data.isolation.singleToken)}${seen}.</p>`);
+    }
     for (const s of data.signers) {
       parts.push(`<h4>${esc(s.title)}: ${esc(s.version ?? `not run: ${s.missing}`)}</h4>`);
       parts.push('<table><tr><th>case</th><th>outcome</th><th>keys</th><th>seconds</th><th>RRSIGs</th></tr>');

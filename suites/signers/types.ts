@@ -55,7 +55,7 @@ export interface SignersSectionData {
     how: string;
     isolated: boolean;
     /** How the signer is shown only the token under test (the driver's SingleTokenView), or why it is not. */
-    singleToken: string;
+    singleToken?: string;
     /** Measured inside the isolation: p11-kit's modules, their initialised tokens, and the slots C_GetSlotList returned. */
     modulesSeen?: string[];
     tokensSeen?: string[];
