@@ -21,7 +21,33 @@ export interface Pkcs11Trace {
   mechanisms: Record<string, number>;
   /** The most slots one C_GetSlotList returned: a signer shown only the token under test sees one token's worth. */
   slots?: number;
+  /**
+   * Mechanisms passed with a parameter although PKCS#11 defines none for them ("C_DigestInit CKM_SHA_1" → the
+   * largest ulParameterLen seen): the caller left its CK_MECHANISM uninitialised, a defect of the signer.
+   */
+  parameterNotExpected?: Record<string, number>;
 }
+
+/**
+ * Mechanisms of which PKCS#11 says "this mechanism does not have a parameter" (PKCS #11 v2.40 Current Mechanisms:
+ * §2.1.6 PKCS #1 v1.5 RSA, §2.1.10 PKCS #1 RSA signature with SHA-2, §2.3.6 ECDSA, §2.3.3 EC key pair generation,
+ * §2.1.4 RSA key pair generation, §2.16-2.25 SHA-1 and SHA-2 digests).
+ */
+const NO_PARAMETER = new Set([
+  'CKM_RSA_PKCS_KEY_PAIR_GEN',
+  'CKM_RSA_PKCS',
+  'CKM_SHA1_RSA_PKCS',
+  'CKM_SHA256_RSA_PKCS',
+  'CKM_SHA384_RSA_PKCS',
+  'CKM_SHA512_RSA_PKCS',
+  'CKM_EC_KEY_PAIR_GEN',
+  'CKM_ECDSA',
+  'CKM_SHA_1',
+  'CKM_SHA224',
+  'CKM_SHA256',
+  'CKM_SHA384',
+  'CKM_SHA512',
+]);
 
 export function emptyTrace(): Pkcs11Trace {
   return { functions: {}, mechanisms: {} };
@@ -31,6 +57,9 @@ export function addTraces(into: Pkcs11Trace, t: Pkcs11Trace): Pkcs11Trace {
   for (const [k, v] of Object.entries(t.functions)) into.functions[k] = (into.functions[k] ?? 0) + v;
   for (const [k, v] of Object.entries(t.mechanisms)) into.mechanisms[k] = (into.mechanisms[k] ?? 0) + v;
   if (t.slots !== undefined) into.slots = Math.max(into.slots ?? 0, t.slots);
+  for (const [k, v] of Object.entries(t.parameterNotExpected ?? {})) {
+    into.parameterNotExpected = { ...into.parameterNotExpected, [k]: Math.max(into.parameterNotExpected?.[k] ?? 0, v) };
+  }
   return into;
 }
 
@@ -42,10 +71,12 @@ export function addTraces(into: Pkcs11Trace, t: Pkcs11Trace): Pkcs11Trace {
 export function parseSpyLog(log: string): Pkcs11Trace {
   const t = emptyTrace();
   let current = '';
+  let mechanism = '';
   for (const line of log.split('\n')) {
     const fn = /^\d+: (C_[A-Za-z]+)\b/.exec(line);
     if (fn) {
       current = fn[1]!;
+      mechanism = '';
       t.functions[current] = (t.functions[current] ?? 0) + 1;
       continue;
     }
@@ -57,6 +88,14 @@ export function parseSpyLog(log: string): Pkcs11Trace {
       const name = mech[1]!.startsWith('0x') ? mechanismName(Number.parseInt(mech[1]!, 16)) : mech[1]!;
       const k = `${current} ${name}`;
       t.mechanisms[k] = (t.mechanisms[k] ?? 0) + 1;
+      mechanism = name;
+      continue;
+    }
+    // "[in] pMechanism->pParameter[ulParameterLen] <address> / <length>": only the length is kept.
+    const param = /^\[in\] pMechanism->pParameter\[ulParameterLen\] \S+ \/ (\d+)$/.exec(line.trim());
+    if (param && NO_PARAMETER.has(mechanism) && Number(param[1]) > 0) {
+      const k = `${current} ${mechanism}`;
+      t.parameterNotExpected = { ...t.parameterNotExpected, [k]: Math.max(t.parameterNotExpected?.[k] ?? 0, Number(param[1])) };
     }
   }
   return t;
