@@ -124,13 +124,27 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
-export function sameProcessAlive(pid: number, start: string | undefined): boolean {
-  return start !== undefined && processStartTime(pid) === start;
+/** A process's command line as /proc shows it (arguments joined by NUL), or undefined when it is gone. */
+export function processCmdline(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether pid still names the recorded process: same start time and, when one was recorded, the same
+ * command line (a journal is a file anyone can write: a start time alone can be copied from /proc).
+ */
+export function sameProcessAlive(pid: number, start: string | undefined, cmdline?: string): boolean {
+  if (start === undefined || processStartTime(pid) !== start) return false;
+  return cmdline === undefined || processCmdline(pid) === cmdline;
 }
 
 /** Kill a process (and its group) only if it is still the one that was recorded. */
-export function killIfSame(pid: number, start: string | undefined): boolean {
-  if (!sameProcessAlive(pid, start)) return false;
+export function killIfSame(pid: number, start: string | undefined, cmdline?: string): boolean {
+  if (!sameProcessAlive(pid, start, cmdline)) return false;
   killTree(pid, 'SIGKILL');
   return true;
 }

@@ -17,8 +17,8 @@ import type { Driver, DriverResources } from '../driver.js';
 import type { Phase, WorkerMessage, WorkerRequest } from './protocol.js';
 import { UsageError, describeError } from '../errors.js';
 import { projectRoot, toolVersion } from '../paths.js';
-import { processStartTime } from '../proc.js';
-import { Journal, hasLeftovers, stateDir } from '../journal.js';
+import { RUN_PREFIX_BYTES } from '../pkcs11/marks.js';
+import { Journal, hasLeftovers, journalProcess, stateDir } from '../journal.js';
 import { cleanupDeadRuns, formatSeconds, leftoverLines, releaseDriver } from './cleanup.js';
 import type { Progress } from './progress.js';
 import { cleanText, rememberSecret } from '../secrets.js';
@@ -104,16 +104,17 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
     }
   }
   // The journal lives outside every driver process; leftovers of runs that were killed are removed first.
+  // The run's CKA_ID prefix is its first line, so that cleanup can tell this run's objects from any other.
+  const runPrefix = randomBytes(RUN_PREFIX_BYTES).toString('hex');
   let journal: Journal;
   try {
-    journal = Journal.create(`${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${randomBytes(4).toString('hex')}`, env);
+    journal = Journal.create(`${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${randomBytes(4).toString('hex')}`, runPrefix, env);
   } catch (err) {
     throw new UsageError(`cannot write the run journal under ${stateDir(env)}: ${(err as Error).message}; set HSM_HARNESS_STATE_DIR to a writable directory`);
   }
   runJournal = journal;
   installSignalHandlers();
   const earlier = await cleanupDeadRuns(env);
-  const runPrefix = randomBytes(8).toString('hex');
   const reports: DriverReport[] = [];
   for (const { driver, availability } of probes) {
     if (!availability.ok) {
@@ -135,7 +136,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   const leftovers: RunLeftovers = {
     journal: stillLeft.length ? journal.file : undefined,
     left: stillLeft.flatMap(([d, x]) => leftoverLines(d, x)),
-    fromEarlierRuns: earlier.map((e) => ({ journal: e.journal, removed: e.removed, left: e.left })),
+    fromEarlierRuns: earlier.map((e) => ({ journal: e.journal, removed: e.removed, left: e.left, ...(e.ignored.length ? { ignored: e.ignored } : {}) })),
   };
   return {
     schemaVersion: RESULTS_SCHEMA_VERSION,
@@ -164,7 +165,7 @@ function runDriverProcess(
     const childEnv = { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? '16' };
     installSignalHandlers();
     const child = fork(workerPath(), [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
-    journal.append({ t: 'worker', driver: driver.id, pid: child.pid!, start: processStartTime(child.pid!) });
+    journal.append({ t: 'worker', driver: driver.id, ...journalProcess(child.pid!) });
     live.set(child.pid!, { kill: () => child.kill('SIGKILL'), driver: driver.id, journal, env });
     let report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
     const known = { pids: new Set<number>(), dirs: new Set<string>(), containers: new Set<string>() };
@@ -199,7 +200,7 @@ function runDriverProcess(
       for (const pid of r.pids) {
         if (known.pids.has(pid)) continue;
         known.pids.add(pid);
-        journal.append({ t: 'pid', driver: driver.id, pid, start: processStartTime(pid) });
+        journal.append({ t: 'pid', driver: driver.id, ...journalProcess(pid) });
       }
       for (const dir of r.dirs) {
         if (!known.dirs.has(dir)) {

@@ -69,8 +69,18 @@ async function main(req: WorkerRequest): Promise<void> {
   const traits = override > 0 ? { ...driver.traits, caseTimeoutMs: override * 1000, setupTimeoutMs: override * 1000 } : driver.traits;
   const push = () => send({ type: 'report', report });
   // Every object a Token creates is journalled by the parent before the creating call.
+  // A token the driver opens besides its main one (the softhsm driver's spare tokens) is journalled with the
+  // driver's ephemerality before its first object, so that a killed run's cleanup knows it went with the store.
+  const journalledTokens = new Set<string>();
   setRunIdentity(Buffer.from(req.runPrefix, 'hex'), {
-    creating: (token, id, label) => send({ type: 'journal', entry: { t: 'object', token, id, label } }),
+    creating: (token, id, label) => {
+      const key = JSON.stringify(token);
+      if (!journalledTokens.has(key)) {
+        journalledTokens.add(key);
+        send({ type: 'journal', entry: { t: 'token', token, ephemeral: traits.ephemeral } });
+      }
+      send({ type: 'journal', entry: { t: 'object', token, id, label } });
+    },
     gone: (token, id) => send({ type: 'journal', entry: { t: 'object-gone', token, id } }),
   });
   // Servers and directories reach the parent as soon as they exist, not only after start() returned.
