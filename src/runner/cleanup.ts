@@ -77,6 +77,9 @@ export async function releaseDriver(
   const released = (kind: 'pid' | 'dir' | 'container', value: string) => journal.append({ t: 'released', driver, kind, value });
   // The driver process first (a hung orphan may still hold the token), then its servers.
   for (const p of [...x.workers, ...x.pids]) {
+    if (sameProcessAlive(p.pid, p.start) && !sameProcessAlive(p.pid, p.start, p.cmdline)) {
+      notes.push(`${driver}: process ${p.pid} runs another command line than the journalled one: not killed`);
+    }
     killIfSame(p.pid, p.start, p.cmdline);
     for (let i = 0; i < 40 && sameProcessAlive(p.pid, p.start, p.cmdline); i++) await new Promise((r) => setTimeout(r, 50));
     if (!sameProcessAlive(p.pid, p.start, p.cmdline)) released('pid', String(p.pid));
