@@ -122,6 +122,8 @@ export async function checkWritableDir(dir: string, option = '--out'): Promise<v
 export const INPUT_LIMITS = {
   /** A DKEK share file, a password share, a wrapped-key blob, a public key: a few KiB at most. */
   keyFile: 64 * 1024,
+  /** A PIN or password file (pin-source, env:/file: secrets): one line. */
+  secretFile: 4 * 1024,
   /** A results.json of one run (every case of every driver, with details). */
   results: 64 * 1024 * 1024,
   /** A run journal (one line per object, process, directory). */
