@@ -5,7 +5,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
-import { redact } from './secrets.js';
+import { cleanText, redact, redactBytes } from './secrets.js';
 
 export interface RunResult {
   code: number | null;
@@ -195,5 +195,56 @@ export function releaseAllOwned(): void {
     } catch {
       /* leave it */
     }
+  }
+}
+
+/**
+ * The last line a child wrote to stderr, for a crash record. A module may write a PIN a byte at a time, so
+ * bytes are kept per line and a line is decoded and masked only once it is whole (redactBytes); the
+ * result is cut to length only after masking. A line longer than MAX_LINE_BYTES is not kept at all: cutting
+ * it would cut a secret inside it, and its rest would escape the mask.
+ */
+export class StderrTail {
+  static readonly MAX_LINE_BYTES = 64 * 1024;
+  private last: Buffer | 'overlong' | undefined;
+  private current: Buffer[] = [];
+  private currentBytes = 0;
+  private overlong = false;
+
+  push(chunk: Buffer): void {
+    let from = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, from)) {
+      this.add(chunk.subarray(from, nl));
+      this.endLine();
+      from = nl + 1;
+    }
+    this.add(chunk.subarray(from));
+  }
+
+  /** The last non-empty line: masked, control characters escaped, then cut to maxChars. */
+  lastLine(maxChars = 500): string {
+    const pending = this.overlong ? 'overlong' : this.currentBytes ? Buffer.concat(this.current) : undefined;
+    const line = pending !== undefined && (pending === 'overlong' || pending.toString('latin1').trim()) ? pending : this.last;
+    if (line === undefined) return '';
+    if (line === 'overlong') return `(a line of more than ${StderrTail.MAX_LINE_BYTES / 1024} KiB, not shown)`;
+    const text = cleanText(redactBytes(line).trim(), true);
+    return text.length > maxChars ? `${text.slice(0, maxChars)}…` : text;
+  }
+
+  private add(part: Buffer): void {
+    if (this.overlong || part.length === 0) return;
+    this.currentBytes += part.length;
+    if (this.currentBytes > StderrTail.MAX_LINE_BYTES) {
+      this.overlong = true;
+      this.current = [];
+    } else this.current.push(Buffer.from(part));
+  }
+
+  private endLine(): void {
+    if (this.overlong) this.last = 'overlong';
+    else if (this.currentBytes && Buffer.concat(this.current).toString('latin1').trim()) this.last = Buffer.concat(this.current);
+    this.current = [];
+    this.currentBytes = 0;
+    this.overlong = false;
   }
 }

@@ -185,6 +185,38 @@ export function redact(text: string): string {
   return text.replace(p[0], '***').replace(p[1], '***');
 }
 
+const MASK = Buffer.from('***');
+
+/**
+ * Mask secrets in raw bytes from outside (a module's stderr), then decode them as one text and mask that too.
+ * The bytes are searched for each secret's UTF-8, Latin-1 and UTF-16 forms first: a PIN written in another
+ * encoding than UTF-8 would otherwise decode to U+FFFD around its readable rest and escape the text masks.
+ * Give this whole lines (never a chunk of a pipe read: a character may be split across reads).
+ */
+export function redactBytes(bytes: Buffer): string {
+  let b = bytes;
+  for (const s of secrets) {
+    const forms = [Buffer.from(s, 'utf8'), Buffer.from(s, 'utf16le')];
+    if ([...s].every((c) => c.charCodeAt(0) <= 0xff)) forms.push(Buffer.from(s, 'latin1'));
+    for (const f of forms) b = replaceBytes(b, f);
+  }
+  return redact(b.toString('utf8'));
+}
+
+function replaceBytes(b: Buffer, needle: Buffer): Buffer {
+  let i = b.indexOf(needle);
+  if (needle.length === 0 || i < 0) return b;
+  const parts: Buffer[] = [];
+  let from = 0;
+  while (i >= 0) {
+    parts.push(b.subarray(from, i), MASK);
+    from = i + needle.length;
+    i = b.indexOf(needle, from);
+  }
+  parts.push(b.subarray(from));
+  return Buffer.concat(parts);
+}
+
 /**
  * Make text from outside (argv, module stderr, a server's message) safe to print: control characters
  * (ANSI escapes, carriage returns, bidi overrides) are shown as \xNN / \u{NNNN} instead of acting on the

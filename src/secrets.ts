@@ -27,6 +27,7 @@ export {
   rememberSecret,
   onSecretRegistered,
   redact,
+  redactBytes,
   escapeControls,
   cleanText,
   redactFreeText,

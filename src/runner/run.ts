@@ -18,10 +18,11 @@ import type { Phase, WorkerMessage, WorkerRequest } from './protocol.js';
 import { UsageError, describeError } from '../errors.js';
 import { projectRoot, toolVersion } from '../paths.js';
 import { RUN_PREFIX_BYTES } from '../pkcs11/marks.js';
+import { StderrTail } from '../proc.js';
 import { Journal, hasLeftovers, journalProcess, stateDir } from '../journal.js';
 import { cleanupDeadRuns, formatSeconds, leftoverLines, releaseDriver } from './cleanup.js';
 import type { Progress } from './progress.js';
-import { cleanText, rememberSecret } from '../secrets.js';
+import { rememberSecret } from '../secrets.js';
 
 export interface RunOptions {
   driverIds?: string[];
@@ -176,7 +177,7 @@ function runDriverProcess(
     let fatal: string | null = null;
     let killedFor: { status: 'timeout'; reason: string } | null = null;
     let timer: NodeJS.Timeout | undefined;
-    let stderrTail = '';
+    const stderrTail = new StderrTail();
     const t0 = performance.now();
     const setupMs = Number(env.HSM_CASE_TIMEOUT_S) > 0 ? Number(env.HSM_CASE_TIMEOUT_S) * 1000 : (driver.traits.setupTimeoutMs ?? driver.traits.caseTimeoutMs);
 
@@ -219,9 +220,7 @@ function runDriverProcess(
     child.stdout?.on('data', () => {
       /* modules may print; not part of the results */
     });
-    child.stderr?.on('data', (d: Buffer) => {
-      stderrTail = (stderrTail + d.toString()).slice(-8000);
-    });
+    child.stderr?.on('data', (d: Buffer) => stderrTail.push(d));
     child.on('message', (msg: WorkerMessage) => {
       switch (msg.type) {
         case 'phase':
@@ -289,8 +288,8 @@ function runDriverProcess(
             : fatal
               ? `harness error during ${where}: ${fatal}`
               : `the driver's process died (${signal ?? `exit code ${code}`}) during ${where}`;
-          // Module stderr is free text from outside: secrets masked, control characters escaped, kept short.
-          const lastErr = cleanText(stderrTail.trim().split('\n').pop() ?? '', true).slice(0, 500);
+          // Module stderr is free text from outside: secrets masked (over whole lines), control characters escaped, kept short.
+          const lastErr = stderrTail.lastLine(500);
           const record: CaseRecord = {
             driver: driver.id,
             suite: current?.suite ?? phase.suite ?? 'driver',
