@@ -2,6 +2,7 @@ import type { Command } from './types.js';
 import type { Availability } from '../driver.js';
 import { parse } from './args.js';
 import { loadDrivers } from '../registry.js';
+import { loadReportWords } from '../report-words.js';
 import { UsageError, describeError } from '../errors.js';
 
 export const driversCommand: Command = {
@@ -11,6 +12,7 @@ export const driversCommand: Command = {
   async run(argv) {
     const { values } = parse('drivers', argv, { json: { type: 'boolean', default: false } });
     const rows = [];
+    await loadReportWords();
     for (const d of await loadDrivers()) {
       let availability: Availability;
       try {

@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDrivers } from '../registry.js';
+import { loadReportWords } from '../report-words.js';
 import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise } from '../results.js';
 import { completeIdentity, hashKnownSerials, runIdentity } from '../fleet/identity.js';
 import type { CaseRecord, DriverReport, RunLeftovers, RunResults } from '../results.js';
@@ -93,6 +94,8 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
     throw new UsageError(`HSM_CASE_TIMEOUT_S must be a number of seconds greater than 0, got "${caseTimeout}"; unset it to use each driver's own limit`);
   }
   const selected = await selectDrivers(opts.driverIds);
+  // Before any probe reads a secret: a PIN equal to a word the reports contain is refused (src/report-words.ts).
+  await loadReportWords();
   // Probe everything first, so that bad input (a malformed URI, a missing module) stops the run before
   // any driver has started and before any report exists.
   const probes = [];

@@ -8,10 +8,11 @@ import type { CaseRecord, DriverReport } from '../results.js';
 import type { WorkerMessage, WorkerRequest } from './protocol.js';
 import { auditExpectations, makeContext } from './context.js';
 import { Expectations } from '../expectations.js';
-import { Token, liveTokens, setRunIdentity } from '../pkcs11/token.js';
+import { Token, liveTokens, setRunIdentity, trimPadded } from '../pkcs11/token.js';
 import { onOwnedResource, ownedResources, releaseAllOwned } from '../proc.js';
 import { UsageError, describeError } from '../errors.js';
-import { onSecretRegistered, redactFreeText } from '../secrets.js';
+import { addStructuralWords, onSecretRegistered, redactFreeText } from '../secrets.js';
+import { loadReportWords } from '../report-words.js';
 import type { DriverTraits, StartedDriver } from '../driver.js';
 import { pkcs11Identity } from '../fleet/identity.js';
 
@@ -56,6 +57,7 @@ async function orphaned(): Promise<void> {
 onSecretRegistered((value) => process.send?.({ type: 'secret', value } satisfies WorkerMessage));
 
 async function main(req: WorkerRequest): Promise<void> {
+  await loadReportWords();
   const driver = await driverById(req.driverId);
   if (!driver) throw new UsageError(`unknown driver "${req.driverId}"`);
   const report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
@@ -114,6 +116,10 @@ async function main(req: WorkerRequest): Promise<void> {
     if (pk) {
       Object.assign(process.env, pk.env);
       token = Token.open(pk.modulePath, pk.token, pk.pin);
+      // The token's label, manufacturer and model reach every report as they are ("SoftHSM project").
+      const info = token.tokenInfo();
+      const clash = addStructuralWords(...[info.label, info.manufacturerID, info.model].map((v) => trimPadded(v)));
+      if (clash) throw new UsageError(`a PIN or password of this run ${clash}; choose a longer, less common PIN or password`);
       send({ type: 'journal', entry: { t: 'token', token: token.identity, ephemeral: traits.ephemeral } });
       token.login();
       objectsBefore = token.countObjects();
