@@ -148,10 +148,15 @@ function shapeProblem(v: unknown): string | null {
     case 'container':
       return driver() ?? (isString(v.id) && /^[0-9a-f]{12,64}$/.test(v.id) ? null : 'is a container entry without a container id');
     case 'token':
-      return driver() ?? (isToken(v.token) ? null : 'is a token entry without the token\'s identity (module path, label, serial)');
+      return driver() ?? (isToken(v.token) ? null : "is a token entry without the token's identity (module path, label, serial)");
     case 'object':
     case 'object-gone':
-      return driver() ?? (isToken(v.token) && isString(v.id) && (v.t === 'object-gone' || isString(v.label)) ? null : `is a malformed ${v.t} entry (token identity, CKA_ID, label)`);
+      return (
+        driver() ??
+        (isToken(v.token) && isString(v.id) && (v.t === 'object-gone' || isString(v.label))
+          ? null
+          : `is a malformed ${v.t} entry (token identity, CKA_ID, label)`)
+      );
     case 'released':
       return driver() ?? (['pid', 'dir', 'container'].includes(v.kind as string) && isString(v.value) ? null : 'is a malformed released entry');
     case 'retired':
@@ -258,7 +263,10 @@ export function outstanding(lines: Parsed[]): Outstanding {
       case 'object': {
         const why = notOurObject(e.id, e.label, result.run?.prefix);
         if (why) {
-          refuse(l.line, `line ${l.line}: object ${JSON.stringify(e.id.slice(0, 80))} ${JSON.stringify(e.label.slice(0, 80))} is not one this run created (${why}): not removed`);
+          refuse(
+            l.line,
+            `line ${l.line}: object ${JSON.stringify(e.id.slice(0, 80))} ${JSON.stringify(e.label.slice(0, 80))} is not one this run created (${why}): not removed`,
+          );
           break;
         }
         const t = tokenOf(e.driver, e.token);

@@ -99,7 +99,7 @@ export function addStructuralWords(...words: string[]): string | null {
   for (const w of words) if (w) extraWords.add(w.toLowerCase());
   for (const secret of secrets) {
     const lower = secret.toLowerCase();
-    if (words.some((w) => w && w.toLowerCase().includes(lower))) {
+    if (words.some((w) => w?.toLowerCase().includes(lower))) {
       return 'occurs in a word the reports show as it is (a module path, token label, manufacturer or model)';
     }
   }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { INPUT_LIMITS, jsonDepth, readInputFile } from '../fsutil.js';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { RESULTS_SCHEMA_VERSION, type RunResults } from '../results.js';
@@ -50,7 +50,9 @@ export async function loadRun(file: string): Promise<LoadedRun> {
   const text = (await readInputFile(file, INPUT_LIMITS.results, 'results file')).toString('utf8');
   // Refused before anything walks it: schema validation and the renderers recurse into the value.
   if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-    throw new UsageError(`${file} nests arrays or objects more than ${MAX_JSON_DEPTH} deep, which no results.json does; give a results.json written by hsm-harness run`);
+    throw new UsageError(
+      `${file} nests arrays or objects more than ${MAX_JSON_DEPTH} deep, which no results.json does; give a results.json written by hsm-harness run`,
+    );
   }
   let value: unknown;
   try {

@@ -53,7 +53,11 @@ describe('inputs without a size limit', () => {
     ['dkek pwd-combine /dev/zero', ['dkek', 'pwd-combine', '/dev/zero'], /device/],
     ['dkek kcv --share /dev/zero', ['dkek', 'kcv', '--share', '/dev/zero', '--password', 'env:P'], /device/],
     ['dkek blob-verify --wrap /dev/zero', ['dkek', 'blob-verify', '--wrap', '/dev/zero', '--share', 'BIG', '--password', 'env:P'], /device/],
-    ['dkek blob-verify --public-key /dev/zero', ['dkek', 'blob-verify', '--wrap', wrap, '--public-key', '/dev/zero', '--share', 'BIG', '--password', 'env:P'], /device/],
+    [
+      'dkek blob-verify --public-key /dev/zero',
+      ['dkek', 'blob-verify', '--wrap', wrap, '--public-key', '/dev/zero', '--share', 'BIG', '--password', 'env:P'],
+      /device/,
+    ],
     ['a password file that is /dev/zero', ['dkek', 'share-create', '--out', 'OUT', '--password', 'file:/dev/zero'], /device/],
   ])('%s: exit 2, one line', async (_name, args, why) => {
     const subst = (a: string) =>

@@ -31,42 +31,45 @@ function pieces(pin: string): string[] {
   return chars.slice(0, -4).map((_, i) => chars.slice(i, i + 5).join(''));
 }
 
-describe.skipIf(!haveGcc)(haveGcc ? 'a module that leaks its PIN in pieces' : 'a module that leaks its PIN in pieces (skipped: gcc and SoftHSM are needed)', () => {
-  test.each([
-    ['drip', 'Drip-sécret-42'],
-    ['long', 'Lqng-zvkq-Wt5-77'],
-    ['latin1', 'Lätin-sëcret-93'],
-  ])('SHIM_LEAK=%s, PIN %j: no piece of the PIN in any output', async (mode, pin) => {
-    const token = await makeSoftHsmToken(`hh-pieces-${mode}`, pin);
-    const out = join(dir, mode);
-    try {
-      const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out], {
-        SOFTHSM2_CONF: token.conf,
-        SHIM_REAL_MODULE: SOFTHSM_MODULE,
-        SHIM_LEAK: mode,
-        HSM_PKCS11_MODULE: shim,
-        HSM_PKCS11_TOKEN: `hh-pieces-${mode}`,
-        HSM_PKCS11_PIN: pin,
-        HSM_HARNESS_STATE_DIR: join(dir, `state-${mode}`),
-      });
-      const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
-      const crash = results.drivers[0]!.cases.find((c) => c.status === 'crash');
-      expect(crash?.reason, JSON.stringify(results.drivers[0]!.cases.at(-1))).toBeDefined();
-      // The module's line is still quoted: masked, and a long one cut only after masking.
-      expect(crash!.reason).toMatch(mode === 'long' ? /last stderr line: x{500}…/ : /C_Login pin=\*\*\*/);
-      const texts: [string, string][] = [
-        ['stdout', r.stdout],
-        ['stderr', r.stderr],
-      ];
-      for (const f of await readdir(out)) texts.push([f, await readFile(join(out, f), 'utf8')]);
-      expect(texts.length).toBeGreaterThanOrEqual(6);
-      for (const [name, text] of texts) {
-        const lower = text.toLowerCase();
-        for (const p of pieces(pin)) expect(lower, `${name} holds "${p}"`).not.toContain(p);
-        expect(text, `${name} holds U+FFFD`).not.toContain('\ufffd');
+describe.skipIf(!haveGcc)(
+  haveGcc ? 'a module that leaks its PIN in pieces' : 'a module that leaks its PIN in pieces (skipped: gcc and SoftHSM are needed)',
+  () => {
+    test.each([
+      ['drip', 'Drip-sécret-42'],
+      ['long', 'Lqng-zvkq-Wt5-77'],
+      ['latin1', 'Lätin-sëcret-93'],
+    ])('SHIM_LEAK=%s, PIN %j: no piece of the PIN in any output', async (mode, pin) => {
+      const token = await makeSoftHsmToken(`hh-pieces-${mode}`, pin);
+      const out = join(dir, mode);
+      try {
+        const r = await cli(['run', '--driver', 'pkcs11', '--suite', 'discovery', '--out', out], {
+          SOFTHSM2_CONF: token.conf,
+          SHIM_REAL_MODULE: SOFTHSM_MODULE,
+          SHIM_LEAK: mode,
+          HSM_PKCS11_MODULE: shim,
+          HSM_PKCS11_TOKEN: `hh-pieces-${mode}`,
+          HSM_PKCS11_PIN: pin,
+          HSM_HARNESS_STATE_DIR: join(dir, `state-${mode}`),
+        });
+        const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+        const crash = results.drivers[0]!.cases.find((c) => c.status === 'crash');
+        expect(crash?.reason, JSON.stringify(results.drivers[0]!.cases.at(-1))).toBeDefined();
+        // The module's line is still quoted: masked, and a long one cut only after masking.
+        expect(crash!.reason).toMatch(mode === 'long' ? /last stderr line: x{500}…/ : /C_Login pin=\*\*\*/);
+        const texts: [string, string][] = [
+          ['stdout', r.stdout],
+          ['stderr', r.stderr],
+        ];
+        for (const f of await readdir(out)) texts.push([f, await readFile(join(out, f), 'utf8')]);
+        expect(texts.length).toBeGreaterThanOrEqual(6);
+        for (const [name, text] of texts) {
+          const lower = text.toLowerCase();
+          for (const p of pieces(pin)) expect(lower, `${name} holds "${p}"`).not.toContain(p);
+          expect(text, `${name} holds U+FFFD`).not.toContain('\ufffd');
+        }
+      } finally {
+        await rm(token.dir, { recursive: true, force: true });
       }
-    } finally {
-      await rm(token.dir, { recursive: true, force: true });
-    }
-  });
-});
+    });
+  },
+);
