@@ -22,7 +22,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from './paths.js';
-import { INPUT_LIMITS, readInputFileSync, writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from './fsutil.js';
+import { INPUT_LIMITS, readInputFileSync } from './input.js';
 import { UsageError } from './errors.js';
 import type { CaseRecord, ExpectationSource } from './results.js';
 

@@ -17,7 +17,8 @@ import { appendFileSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { processCmdline, processStartTime, sameProcessAlive } from './proc.js';
-import { INPUT_LIMITS, notHarnessTempDir, readInputFileSync } from './fsutil.js';
+import { notHarnessTempDir } from './fsutil.js';
+import { INPUT_LIMITS, readInputFileSync } from './input.js';
 import { ID_HEAD_BYTES, LABEL_PREFIX, RUN_PREFIX_BYTES } from './pkcs11/marks.js';
 import type { TokenIdentity } from './pkcs11/token.js';
 

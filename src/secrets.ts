@@ -15,7 +15,7 @@
  * Values are kept only in this process's memory (and sent to the parent runner over the IPC channel, so that
  * it can mask a driver process's stderr).
  */
-import { INPUT_LIMITS, readInputFile } from './fsutil.js';
+import { INPUT_LIMITS, readInputFile } from './input.js';
 import { UsageError } from './errors.js';
 import { refusal, rememberSecret } from './redact.js';
 

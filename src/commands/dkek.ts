@@ -3,7 +3,7 @@
  * file:PATH or, for n-of-m split passwords, shares:FILE (the printed password shares; `shares:-` = stdin).
  * Secrets are never printed unless --reveal asks for them.
  */
-import { INPUT_LIMITS, formatBytes, readInputFile } from '../fsutil.js';
+import { INPUT_LIMITS, formatBytes, readInputFile } from '../input.js';
 import { existsSync } from 'node:fs';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Command } from './types.js';

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
-import { INPUT_LIMITS, jsonDepth, readInputFile } from '../fsutil.js';
+import { INPUT_LIMITS, jsonDepth, readInputFile } from '../input.js';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';

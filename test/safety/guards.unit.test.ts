@@ -10,7 +10,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../src/errors.js';
-import { jsonDepth, notHarnessTempDir, readInputFile, readInputFileSync } from '../../src/fsutil.js';
+import { notHarnessTempDir } from '../../src/fsutil.js';
+import { jsonDepth, readInputFile, readInputFileSync } from '../../src/input.js';
 import { StderrTail } from '../../src/proc.js';
 import { rememberSecret } from '../../src/secrets.js';
 
