@@ -144,6 +144,11 @@ export async function cleanupDeadRuns(env: NodeJS.ProcessEnv, timeoutMs = cleanu
     const journal = Journal.at(file);
     const read = journal.read();
     const ignored = read.refused.map((r) => r.reason);
+    if (read.refused.some((r) => r.line === 0)) {
+      // The file could not be read at all (permissions, too large): kept for the user to look at.
+      outcomes.push({ journal: file, removed: false, left: [], ignored });
+      continue;
+    }
     journal.retire(read.refused);
     const left: string[] = [];
     for (const driver of read.drivers.keys()) {
