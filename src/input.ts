@@ -42,6 +42,8 @@ export function formatBytes(n: number): string {
   return n >= 1024 * 1024 ? `${n / (1024 * 1024)} MiB` : `${n / 1024} KiB`;
 }
 
+const CHUNK = 256 * 1024;
+
 // O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat below then refuses it.
 const OPEN_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY;
 
@@ -61,17 +63,20 @@ export async function readInputFile(path: string, maxBytes: number, what: string
     const st = await fh.stat();
     if (!st.isFile()) throw notRegular(path, what, st);
     if (st.size > maxBytes) throw tooBig(path, what, maxBytes);
-    const buf = Buffer.alloc(maxBytes + 1);
+    // In chunks, never more than the limit plus one byte: /proc files say size 0 and still hold bytes.
+    const chunks: Buffer[] = [];
     let n = 0;
     for (;;) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, null).catch((err: unknown) => {
+      const chunk = Buffer.alloc(Math.min(CHUNK, maxBytes + 1 - n));
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null).catch((err: unknown) => {
         throw cannotRead(path, what, err);
       });
       if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
       n += bytesRead;
       if (n > maxBytes) throw tooBig(path, what, maxBytes);
     }
-    return buf.subarray(0, n);
+    return Buffer.concat(chunks);
   } finally {
     await fh.close();
   }
@@ -89,20 +94,22 @@ export function readInputFileSync(path: string, maxBytes: number, what: string):
     const st = fstatSync(fd);
     if (!st.isFile()) throw notRegular(path, what, st);
     if (st.size > maxBytes) throw tooBig(path, what, maxBytes);
-    const buf = Buffer.alloc(maxBytes + 1);
+    const chunks: Buffer[] = [];
     let n = 0;
     for (;;) {
+      const chunk = Buffer.alloc(Math.min(CHUNK, maxBytes + 1 - n));
       let bytesRead: number;
       try {
-        bytesRead = readSync(fd, buf, n, buf.length - n, null);
+        bytesRead = readSync(fd, chunk, 0, chunk.length, null);
       } catch (err) {
         throw cannotRead(path, what, err);
       }
       if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
       n += bytesRead;
       if (n > maxBytes) throw tooBig(path, what, maxBytes);
     }
-    return buf.subarray(0, n);
+    return Buffer.concat(chunks);
   } finally {
     closeSync(fd);
   }
