@@ -25,7 +25,7 @@ export function loadReportWords(): Promise<void> {
     ]);
     addStructuralWords(
       ...drivers.flatMap((d) => [d.id, d.title, d.kind, d.traits.family ?? '']),
-      ...suites.flatMap((s) => [s.name, ...caseNames(s)]),
+      ...suites.flatMap((s) => [s.name, ...(s.cases ?? []).map((c) => c.name)]),
       ...pkcs11Names(),
       ...kmipNames(),
       ...Object.entries(KEY_ALGS).flatMap(([name, a]) => [name, a.family, a.curve ?? '']),
@@ -33,10 +33,4 @@ export function loadReportWords(): Promise<void> {
     );
   })();
   return loaded;
-}
-
-/** The names of a suite's cases when it declares them as a table (`cases: [{ name }]`), else none. */
-function caseNames(suite: object): string[] {
-  const cases = (suite as { cases?: unknown }).cases;
-  return Array.isArray(cases) ? cases.flatMap((c) => (typeof (c as { name?: unknown })?.name === 'string' ? [(c as { name: string }).name] : [])) : [];
 }
