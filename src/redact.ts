@@ -56,8 +56,6 @@ export const STRUCTURAL_WORDS = [
   'reports',
   'junit',
   'capabilities',
-  'golden',
-  'cleanup',
 ];
 
 /** Keys whose values are structure, never free text: they are not masked (see redactFreeText). */
