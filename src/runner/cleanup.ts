@@ -69,20 +69,31 @@ export async function releaseDriver(
   driver: string,
   env: NodeJS.ProcessEnv,
   objects: boolean,
-  timeoutMs = cleanupTimeoutMs(env),
-  notes: string[] = [],
+  opts: {
+    timeoutMs?: number;
+    /** Where lines about entries that were not acted on go (reported once by the caller). */
+    notes?: string[];
+    /**
+     * Pids this very process started or was told of in this run. A server may exec another program after it
+     * was journalled (p11-kit server does), so for these the start time alone names the process; the command
+     * line is checked for pids that only a journal file vouches for.
+     */
+    startedHere?: ReadonlySet<number>;
+  } = {},
 ): Promise<DriverLeftovers | undefined> {
+  const { timeoutMs = cleanupTimeoutMs(env), notes = [], startedHere } = opts;
   let x = journal.read().drivers.get(driver);
   if (!x) return undefined;
   const released = (kind: 'pid' | 'dir' | 'container', value: string) => journal.append({ t: 'released', driver, kind, value });
   // The driver process first (a hung orphan may still hold the token), then its servers.
   for (const p of [...x.workers, ...x.pids]) {
-    if (sameProcessAlive(p.pid, p.start) && !sameProcessAlive(p.pid, p.start, p.cmdline)) {
+    const cmdline = startedHere?.has(p.pid) ? undefined : p.cmdline;
+    if (sameProcessAlive(p.pid, p.start) && !sameProcessAlive(p.pid, p.start, cmdline)) {
       notes.push(`${driver}: process ${p.pid} runs another command line than the journalled one: not killed`);
     }
-    killIfSame(p.pid, p.start, p.cmdline);
-    for (let i = 0; i < 40 && sameProcessAlive(p.pid, p.start, p.cmdline); i++) await new Promise((r) => setTimeout(r, 50));
-    if (!sameProcessAlive(p.pid, p.start, p.cmdline)) released('pid', String(p.pid));
+    killIfSame(p.pid, p.start, cmdline);
+    for (let i = 0; i < 40 && sameProcessAlive(p.pid, p.start, cmdline); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!sameProcessAlive(p.pid, p.start, cmdline)) released('pid', String(p.pid));
   }
   for (const failure of await removeContainers(x.containers)) x.containers = x.containers.filter((c) => c !== failure.id);
   for (const c of x.containers) released('container', c);
@@ -152,7 +163,7 @@ export async function cleanupDeadRuns(env: NodeJS.ProcessEnv, timeoutMs = cleanu
     journal.retire(read.refused);
     const left: string[] = [];
     for (const driver of read.drivers.keys()) {
-      const x = await releaseDriver(journal, driver, env, true, timeoutMs, ignored);
+      const x = await releaseDriver(journal, driver, env, true, { timeoutMs, notes: ignored });
       if (x) left.push(...leftoverLines(driver, x));
     }
     const removed = left.length === 0;

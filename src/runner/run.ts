@@ -51,7 +51,7 @@ function workerPath(): string {
  * kills them and releases their servers and temporary tokens itself, then exits without writing reports,
  * so the previous complete reports stay in place.
  */
-const live = new Map<number, { kill: () => void; driver: string; journal: Journal; env: NodeJS.ProcessEnv }>();
+const live = new Map<number, { kill: () => void; driver: string; journal: Journal; env: NodeJS.ProcessEnv; startedHere: Set<number> }>();
 let signalHandlersInstalled = false;
 /** The journal of the run in progress, removed on Ctrl-C when nothing it lists is left. */
 let runJournal: Journal | undefined;
@@ -67,7 +67,8 @@ function installSignalHandlers(): void {
       const entries = [...live.values()];
       for (const entry of entries) entry.kill();
       // Servers, directories and the objects the interrupted driver created; each step is bounded.
-      void Promise.all(entries.map((e) => releaseDriver(e.journal, e.driver, e.env, true).catch(() => undefined))).then((left) => {
+      const release = (e: (typeof entries)[number]) => releaseDriver(e.journal, e.driver, e.env, true, { startedHere: e.startedHere }).catch(() => undefined);
+      void Promise.all(entries.map(release)).then((left) => {
         const lines = left.flatMap((x, i) => (x ? leftoverLines(entries[i]!.driver, x) : []));
         const journal = runJournal;
         if (journal && [...journal.read().drivers.values()].every((d) => !hasLeftovers(d))) journal.remove();
@@ -178,9 +179,9 @@ function runDriverProcess(
     installSignalHandlers();
     const child = fork(workerPath(), [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
     journal.append({ t: 'worker', driver: driver.id, ...journalProcess(child.pid!) });
-    live.set(child.pid!, { kill: () => child.kill('SIGKILL'), driver: driver.id, journal, env });
+    const known = { pids: new Set<number>([child.pid!]), dirs: new Set<string>(), containers: new Set<string>() };
+    live.set(child.pid!, { kill: () => child.kill('SIGKILL'), driver: driver.id, journal, env, startedHere: known.pids });
     let report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
-    const known = { pids: new Set<number>(), dirs: new Set<string>(), containers: new Set<string>() };
     let current: { suite: string; case: string } | null = null;
     let phase: { phase: Phase; suite?: string; after?: string } = { phase: 'start' };
     let done = false;
@@ -284,7 +285,7 @@ function runDriverProcess(
       void (async () => {
         // Whatever the driver did not release itself: servers, directories, containers, and after a crash,
         // timeout or usage error the objects it created on a persistent token.
-        const left = await releaseDriver(journal, driver.id, env, !done || usageError !== null).catch(() => undefined);
+        const left = await releaseDriver(journal, driver.id, env, !done || usageError !== null, { startedHere: known.pids }).catch(() => undefined);
         live.delete(child.pid!);
         const leftNote = left ? `; left behind (journal ${journal.file}, run hsm-harness cleanup): ${leftoverLines(driver.id, left).join('; ')}` : '';
         if (usageError) {
