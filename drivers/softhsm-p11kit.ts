@@ -4,7 +4,6 @@
  * module living in our process.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Driver } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { SoftHsmStore, SOFTHSM_MODULE, softhsmAvailable } from '../src/softhsm.js';
@@ -29,7 +28,7 @@ export const driver: Driver = {
     const spares = [await store.addToken('hsm-harness-remote-spare-1'), await store.addToken('hsm-harness-remote-spare-2')];
     const server = await startP11KitServer(SOFTHSM_MODULE, [token.label, ...spares.map((t) => t.label)], store.env, store.dir);
     // A second server exporting only the token under test: what a signer is given, so it never sees the spares.
-    const alone = await startP11KitServer(SOFTHSM_MODULE, [token.label], store.env, join(store.dir, 'alone'));
+    const alone = await startP11KitServer(SOFTHSM_MODULE, [token.label], store.env, store.dir, 'p11-kit-server-alone');
     return {
       connections: {
         pkcs11: {

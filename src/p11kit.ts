@@ -17,11 +17,22 @@ export interface P11KitServer {
   stop(): Promise<void>;
 }
 
-export async function startP11KitServer(provider: string, tokenLabels: string[], env: Record<string, string>, workDir: string): Promise<P11KitServer> {
+/**
+ * Serve the tokens named by label. Servers started in the same `workDir` share its runtime directory (each socket is
+ * named by the server's pid there), so a second one adds nothing to the socket path, which must fit sockaddr_un's
+ * 108 bytes; `name` keeps their logs apart.
+ */
+export async function startP11KitServer(
+  provider: string,
+  tokenLabels: string[],
+  env: Record<string, string>,
+  workDir: string,
+  name = 'p11-kit-server',
+): Promise<P11KitServer> {
   const runtime = join(workDir, 'runtime');
   await mkdir(runtime, { recursive: true, mode: 0o700 });
   // stderr goes to a file: a pipe would be held open by the server and never reach EOF.
-  const errLog = await open(join(workDir, 'p11-kit-server.log'), 'w');
+  const errLog = await open(join(workDir, `${name}.log`), 'w');
   const child = spawn('p11-kit', ['server', '-f', '-s', '--provider', provider, ...tokenLabels.map((l) => `pkcs11:token=${encodeURIComponent(l)}`)], {
     env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime },
     stdio: ['ignore', 'pipe', errLog.fd],
@@ -45,7 +56,7 @@ export async function startP11KitServer(provider: string, tokenLabels: string[],
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`p11-kit server exited (${code}) before it was ready; see ${join(workDir, 'p11-kit-server.log')}`));
+      reject(new Error(`p11-kit server exited (${code}) before it was ready; see ${join(workDir, `${name}.log`)}`));
     });
   });
   child.stdout!.resume();

@@ -106,6 +106,14 @@ describe('signers on SoftHSM in-process', () => {
     expect(s.isolation.modulesSeen).toEqual(['hsm-harness-token']);
   });
 
+  test("each signer saw only the token under test, not the driver's spare tokens", () => {
+    const s = plain.report.sections.signers as SignersSectionData;
+    if (!s.isolation.isolated) return;
+    // The softhsm driver makes hsm-harness-spare-1 and -2 beside the token; SoftHSM adds one empty slot for a new token.
+    expect(s.isolation.tokensSeen).toEqual(['hsm-harness']);
+    for (const x of s.signers) expect(x.observed?.slots, x.id).toBe(2);
+  });
+
   test('no PIN in any output, and nothing left on the token', () => {
     for (const text of plain.files) expect(text).not.toContain(PIN);
     expect(plain.report.cases.find((c) => c.suite === 'cleanup')?.status).toBe('pass');
