@@ -63,9 +63,18 @@ export interface CaseRecord {
 export interface Finding {
   driver: string;
   suite: string;
-  /** 'deviation' = differs from the specification; 'note' = worth knowing; 'lie' = advertised but fails. */
-  kind: 'deviation' | 'note' | 'lie' | 'unadvertised';
+  /**
+   * 'security' = the target accepted what it must refuse (wrong credentials): always with a failed case, and shown
+   * first in every report; 'deviation' = differs from the specification; 'note' = worth knowing; 'lie' = advertised
+   * but fails; 'unadvertised' = works without being advertised.
+   */
+  kind: 'security' | 'deviation' | 'note' | 'lie' | 'unadvertised';
   text: string;
+}
+
+/** Security findings of every driver, for the top of each report. */
+export function securityFindings(drivers: DriverReport[]): Finding[] {
+  return drivers.flatMap((d) => d.findings.filter((f) => f.kind === 'security'));
 }
 
 export interface MechanismRow {

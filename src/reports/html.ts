@@ -5,7 +5,7 @@
  * Every piece of text from a token, a server or a suite goes through esc().
  */
 import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
-import { statusLabel, verdictLabel } from '../results.js';
+import { securityFindings, statusLabel, verdictLabel } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
 import type { SectionReport } from './sections.js';
 
@@ -126,6 +126,14 @@ function matrix(results: RunResults): string {
 <p class="muted">✔ works · ✘ does not work · – not tried (unavailable, or not applicable)</p>
 <div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div></section>`;
+}
+
+/** Accepted wrong credentials and the like: first on the page, above the matrix. */
+function securityOverview(results: RunResults): string {
+  const found = securityFindings(results.drivers);
+  if (!found.length) return '';
+  const items = found.map((f) => `<li>${pill('fail', 'security')} <b>${esc(f.driver)}</b> <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`);
+  return `<section id="security"><h2>Security findings</h2><ul class="findings">${items.join('')}</ul></section>`;
 }
 
 function suitabilityOverview(results: RunResults): string {
@@ -251,9 +259,10 @@ export function renderHtml(results: RunResults, sections: ReadonlyMap<string, Se
 <p class="summary"><b>${esc(s.total)} cases</b> ${STATUSES.filter((k) => s[k] > 0)
     .map((k) => pill(k, `${s[k]} ${k}`))
     .join(' ')}</p>
-<nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
+<nav>${securityFindings(results.drivers).length ? '<a href="#security">Security</a>' : ''}<a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
 </header>
 <main>
+${securityOverview(results)}
 ${matrix(results)}
 ${suitabilityOverview(results)}
 ${overviews.map((o) => `<section id="${esc(o.id)}"><h2>${esc(o.title)}</h2>${o.html}</section>`).join('\n')}
