@@ -17,6 +17,7 @@ import type { CryptoParams } from '../../src/kmip/messages.js';
 import { dnskeyRdata, dnskeyText, keyTag, FLAGS_ZSK } from '../../src/dnssec/dnskey.js';
 import type { DnssecAlgorithm } from '../../src/dnssec/dnskey.js';
 import { kmipReport, type KmipSection } from './report.js';
+import { Advertised } from '../../src/kmip/advertised.js';
 
 interface KeyUnderTest {
   label: string;
@@ -39,7 +40,10 @@ export const kmipConformance: Suite = {
   report: kmipReport,
   title: 'KMIP 1.2: Cascade profile and baseline operations',
   needs: 'kmip',
-  async run(ctx) {
+  async run(suiteCtx) {
+    // An operation the target's Query does not list and then refuses is `unsupported`, in every case below.
+    const advertisedOps = new Advertised();
+    const ctx = advertisedOps.guardCases(suiteCtx);
     const conn = ctx.connections.kmip!;
     const ops = new Map<string, OpOutcome>();
     const note = (op: string, outcome: OpOutcome) => {
@@ -92,6 +96,7 @@ export const kmipConformance: Suite = {
       await ctx.case('cascade/query', async (c) => {
         const q = await run('Query', () => client.query());
         advertised = q.operations;
+        advertisedOps.operations = q.operations;
         c.detail('operations', q.operations.length);
         c.detail('vendor', q.vendorIdentification ?? null);
         section.server = {
@@ -238,7 +243,7 @@ export const kmipConformance: Suite = {
       await ctx.case('baseline/signature-verify', async (c) => {
         need(rsa, c, 'activated');
         // Only sent when advertised: some servers abort on operations they do not implement (docs/kmip-profile.md §3, §5).
-        if (!advertised?.includes(E('Operation', 'Signature Verify'))) c.unsupported('Signature Verify is not advertised by Query');
+        if (!advertisedOps.lists('Signature Verify')) c.unsupported('Signature Verify is not advertised by Query');
         // Some servers (PyKMIP) want the verifying public key Active too; Cascade never activates it.
         await client.activate(rsa.ids!.publicId).catch((err) => c.detail('activatePublicKey', (err as Error).message));
         const data = randomBytes(64);
@@ -267,11 +272,12 @@ export const kmipConformance: Suite = {
       await ctx.case('baseline/destroy', async (c) => {
         const ids = keys.flatMap((k) => (k.ids ? [k.ids.privateId, k.ids.publicId] : []));
         if (!ids.length) c.skip('no keys were created');
-        const left = await destroyAll(client, ids, run);
+        const { left, answer } = await destroyAll(client, ids, run);
         c.detail('destroyed', ids.length - left.length);
         if (left.length) {
           ctx.finding('note', `${left.length} key object(s) created by the suite remain on the target: ${left.join(', ')}`);
-          throw new Error(`could not destroy ${left.join(', ')}`);
+          advertisedOps.refused(c, 'Destroy', answer ?? 'no answer');
+          throw new Error(`could not destroy ${left.join(', ')}${answer ? ` (${answer})` : ''}`);
         }
         // A destroyed key must be gone.
         try {
@@ -338,12 +344,18 @@ function status(ctx: SuiteContext, name: string): string | undefined {
 }
 
 /** Destroy every id; an active key is revoked first (KMIP forbids destroying Active objects). */
-async function destroyAll(client: KmipClient, ids: string[], run: <R>(op: string, fn: () => Promise<R>) => Promise<R>): Promise<string[]> {
+async function destroyAll(
+  client: KmipClient,
+  ids: string[],
+  run: <R>(op: string, fn: () => Promise<R>) => Promise<R>,
+): Promise<{ left: string[]; answer?: string }> {
   const left: string[] = [];
+  let answer: string | undefined;
   for (const id of ids) {
     try {
       await run('Destroy', () => client.destroy(id));
-    } catch {
+    } catch (err) {
+      answer = (err as Error).message;
       try {
         await client.revoke(id, 'Cessation of Operation');
         await client.destroy(id);
@@ -354,7 +366,7 @@ async function destroyAll(client: KmipClient, ids: string[], run: <R>(op: string
       left.push(id);
     }
   }
-  return left;
+  return { left, answer };
 }
 
 /** Whether the target completes a TLS 1.3 handshake (Cascade insists on 1.3). */
