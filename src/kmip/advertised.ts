@@ -13,7 +13,12 @@ export class Advertised {
 
   /** Ask the target; a target whose Query fails advertises nothing we can rely on. */
   static async of(client: KmipClient): Promise<Advertised> {
-    return new Advertised(await client.query(['Query Operations']).then((q) => q.operations, () => undefined));
+    return new Advertised(
+      await client.query(['Query Operations']).then(
+        (q) => q.operations,
+        () => undefined,
+      ),
+    );
   }
 
   /** True or false when Query was read, undefined when it was not. */

@@ -9,29 +9,14 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Suite, SuiteContext, CaseHandle } from '../../src/suite.js';
 import { pkcs11, ckrOf, type Handle, type Token } from '../../src/pkcs11/token.js';
 import { generateKeyPair, publicKeyObject, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
-import { mechanismName } from '../../src/pkcs11/constants.js';
+import { ckrName, mechanismName } from '../../src/pkcs11/constants.js';
 import { FLAG, SIGN_SCHEMES, type SignScheme } from '../../src/pkcs11/mechanisms.js';
 import { capability } from '../../src/capabilities.js';
+import { knownDefectFor, RETRIES } from '../../src/pkcs11/known-defects.js';
 
 /** ECDSA repetitions per curve for the length check; bounded in time for slow tokens. */
 const LENGTH_REPEATS: Partial<Record<KeyAlg, number>> = { 'ec-p521': 300, 'ec-p256': 48 };
 const LENGTH_BUDGET_MS = 20_000;
-
-/**
- * OpenSC before 0.26 cannot tell a SmartCard-HSM P-521 signature with 65-byte halves from a 512-bit one and
- * returns CKR_DATA_INVALID for about 1 signature in 20 (OpenSC issues #2421 and #2623, fixed by PR #3157 in
- * 0.26.0). The reason to give when this module is such an OpenSC, else undefined.
- */
-function openscP521Limitation(token: Token, alg: KeyAlg, err: unknown): string | undefined {
-  if (alg !== 'ec-p521' || ckrOf(err) !== pkcs11.CKR_DATA_INVALID) return undefined;
-  const info = token.lib.C_GetInfo();
-  const v = info.libraryVersion;
-  if (!/OpenSC/i.test(info.manufacturerID) || v.major > 0 || v.minor >= 26) return undefined;
-  return (
-    `OpenSC ${v.major}.${v.minor} rejects P-521 signatures whose halves are 65 bytes with CKR_DATA_INVALID ` +
-    "(OpenSC issues #2421 and #2623, fixed by PR #3157 in OpenSC 0.26): a module limitation, not the token's"
-  );
-}
 
 function fieldBytes(key: KeyAlg): number {
   return Math.ceil(KEY_ALGS[key].bits / 8);
@@ -125,7 +110,17 @@ export const signing: Suite = {
           const pub = pubFor(kp);
           const data = randomBytes(100);
           const input = spec.input(data);
-          const sig = await inSession(token, (s) => signOnce(token, s, spec, kp.privateKey, input));
+          // A known intermittent defect of the module is judged by its own case (ecdsa-length); here a hit is tried again.
+          const defect = knownDefectFor(token.lib.C_GetInfo(), `${ctx.suite}/${spec.name}`, true);
+          let sig: Buffer | undefined;
+          for (let attempt = 0; !sig; attempt++) {
+            try {
+              sig = await inSession(token, (s) => signOnce(token, s, spec, kp.privateKey, input));
+            } catch (err) {
+              if (!defect || attempt >= RETRIES || ckrName(ckrOf(err) ?? -1) !== defect.code) throw err;
+              c.detail('triedAgainAfterKnownDefect', attempt + 1);
+            }
+          }
           c.detail('signatureBytes', sig.length);
           if (spec.spec.keyFamily === 'ec') {
             const ok = sig.length === 2 * fieldBytes(spec.key);
@@ -158,7 +153,8 @@ export const signing: Suite = {
           const t0 = performance.now();
           let done = 0;
           let withLeadingZeroByte = 0;
-          let limitation: string | undefined;
+          // Decided by the module version, not by the sample: the same verdict whether or not this run meets the defect.
+          const defect = knownDefectFor(token.lib.C_GetInfo(), `${ctx.suite}/ecdsa-length/${alg}`);
           let rejectedByModule = 0;
           await inSession(token, async (s) => {
             while (done < repeats && performance.now() - t0 < LENGTH_BUDGET_MS) {
@@ -167,8 +163,7 @@ export const signing: Suite = {
               try {
                 sig = await signOnce(token, s, spec, kp.privateKey, spec.input(data));
               } catch (err) {
-                limitation = openscP521Limitation(token, alg, err);
-                if (!limitation) throw err;
+                if (!defect || ckrName(ckrOf(err) ?? -1) !== defect.code) throw err;
                 done++;
                 rejectedByModule++;
                 continue;
@@ -186,10 +181,14 @@ export const signing: Suite = {
           c.detail('signatures', done);
           c.detail('withLeadingZeroByte', withLeadingZeroByte);
           if (done < repeats) c.detail('stoppedAfterMs', LENGTH_BUDGET_MS);
-          if (limitation) {
+          if (defect) {
             c.detail('rejectedByModule', rejectedByModule);
-            ctx.finding('note', limitation);
-            c.unsupported(`${rejectedByModule} of ${done} signatures: ${limitation}; every other signature had the right length and verified`);
+            c.detail('observedRate', `${rejectedByModule} of ${done}`);
+            c.knownDefect(
+              `known defect of ${defect.moduleLabel} (the module, not the token), decided by the module version, not by this run's sample: ` +
+                `${defect.why}; this run: ${rejectedByModule} of ${done} signatures rejected with ${defect.code}, every other one had the right length and verified`,
+              defect.source,
+            );
           }
         });
       }
