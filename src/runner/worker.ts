@@ -14,6 +14,7 @@ import { UsageError, describeError } from '../errors.js';
 import { onSecretRegistered, redactFreeText } from '../secrets.js';
 import type { DriverTraits, StartedDriver } from '../driver.js';
 import { pkcs11Identity } from '../fleet/identity.js';
+import { markHiddenCapabilities, recordTransport } from '../pkcs11/transport.js';
 
 function send(msg: WorkerMessage): void {
   // Free text that leaves this process is cleaned (secrets masked); structure (statuses, ids, names) never is.
@@ -108,6 +109,7 @@ async function main(req: WorkerRequest): Promise<void> {
       token.login();
       objectsBefore = token.countObjects();
       report.identity = pkcs11Identity(pk.modulePath, token);
+      if (pk.transport) await recordTransport(pk.transport, token, report);
     }
     const ctx = makeContext({
       driverId: driver.id,
@@ -155,6 +157,7 @@ async function main(req: WorkerRequest): Promise<void> {
         push();
       }
     }
+    markHiddenCapabilities(report);
     await auditExpectations(ctx, expectations, { ci: !!process.env.CI, updateGolden: req.options.updateGolden === true });
     if (expectations.file.goldenCodes && Object.keys(report.goldenCodes).length > 0) {
       ctx.suite = 'golden';

@@ -7,8 +7,8 @@
  */
 import type { Suite, SuiteContext } from '../../src/suite.js';
 import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg } from '../../src/pkcs11/keys.js';
-import { mechanismName } from '../../src/pkcs11/constants.js';
 import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
+import { notOfferedReason } from '../../src/pkcs11/transport.js';
 import {
   DNSSEC_ALGORITHMS,
   dnskeyRdata,
@@ -42,7 +42,7 @@ export const dnssec: Suite = {
         if (!ldns.ok) c.skip(ldns.reason);
         const gen = KEY_ALGS[keyAlg].mechanism;
         const mech = dnssecScheme(alg).spec.code;
-        for (const m of [gen, mech]) if (!offered.has(m)) c.unsupported(`token does not offer ${mechanismName(m)}`);
+        for (const m of [gen, mech]) if (!offered.has(m)) c.unsupported(notOfferedReason(ctx.report, m));
         const kp = await generateKeyPair(token, keyAlg, { label: `hsm-harness-dnssec-${alg}` });
         try {
           const dnskey = dnskeyRdata(alg, readPublicKey(token, kp.publicKey));

@@ -9,10 +9,11 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Suite, SuiteContext, CaseHandle } from '../../src/suite.js';
 import { pkcs11, ckrOf, type Handle, type Token } from '../../src/pkcs11/token.js';
 import { generateKeyPair, publicKeyObject, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
-import { ckrName, mechanismName } from '../../src/pkcs11/constants.js';
+import { ckrName } from '../../src/pkcs11/constants.js';
 import { FLAG, SIGN_SCHEMES, type SignScheme } from '../../src/pkcs11/mechanisms.js';
 import { capability } from '../../src/capabilities.js';
 import { knownDefectFor, RETRIES } from '../../src/pkcs11/known-defects.js';
+import { notOfferedReason } from '../../src/pkcs11/transport.js';
 
 /** ECDSA repetitions per curve for the length check; bounded in time for slow tokens. */
 const LENGTH_REPEATS: Partial<Record<KeyAlg, number>> = { 'ec-p521': 300, 'ec-p256': 48 };
@@ -96,9 +97,8 @@ export const signing: Suite = {
     };
 
     const needMechanisms = (c: CaseHandle, spec: SignScheme) => {
-      if (!offered.has(spec.spec.code)) c.unsupported(`token does not offer ${spec.spec.name}`);
-      if (!offered.has(KEY_ALGS[spec.key].mechanism))
-        c.unsupported(`token does not offer ${mechanismName(KEY_ALGS[spec.key].mechanism)} to make a ${spec.key} key`);
+      if (!offered.has(spec.spec.code)) c.unsupported(notOfferedReason(ctx.report, spec.spec.code));
+      if (!offered.has(KEY_ALGS[spec.key].mechanism)) c.unsupported(`${notOfferedReason(ctx.report, KEY_ALGS[spec.key].mechanism)}, to make a ${spec.key} key`);
     };
 
     try {
