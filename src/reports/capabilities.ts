@@ -27,6 +27,11 @@ export const MATRIX_COLUMNS: { key: string; title: string }[] = [
 ];
 
 const mark = (v: boolean | undefined) => (v === undefined ? '–' : v ? '✔' : '✘');
+/** The transport that hides what this capability needs (the token behind it offers it), if any. */
+export function hiddenBy(d: DriverReport, key: string): string | undefined {
+  return d.capabilities[key] === false && d.transport?.hiddenCapabilities[key] ? d.transport.name : undefined;
+}
+const cellMark = (d: DriverReport, key: string) => (hiddenBy(d, key) ? '⊘' : mark(d.capabilities[key]));
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function interfaceOf(d: DriverReport): string {
@@ -43,12 +48,12 @@ export function renderCapabilities(results: RunResults): string {
     for (const f of security) lines.push(`- **${f.driver}** (${f.suite}): ${cell(f.text)}`);
     lines.push('');
   }
-  lines.push('✔ works · ✘ does not work · – not tried (unavailable, or not applicable)', '');
+  lines.push('✔ works · ✘ does not work · ⊘ hidden by the transport (the token behind it offers it) · – not tried (unavailable, or not applicable)', '');
   lines.push(`| Driver | Interface | Status | ${MATRIX_COLUMNS.map((c) => c.title).join(' | ')} |`);
   lines.push(`|---|---|---|${MATRIX_COLUMNS.map(() => '---').join('|')}|`);
   for (const d of results.drivers) {
     const status = d.available ? (d.status === 'ran' ? 'ran' : `${d.status}`) : `unavailable: ${cell(d.availabilityReason)}`;
-    lines.push(`| ${d.id} | ${interfaceOf(d)} | ${status} | ${MATRIX_COLUMNS.map((c) => mark(d.capabilities[c.key])).join(' | ')} |`);
+    lines.push(`| ${d.id} | ${interfaceOf(d)} | ${status} | ${MATRIX_COLUMNS.map((c) => cellMark(d, c.key)).join(' | ')} |`);
   }
   lines.push('');
 
@@ -90,6 +95,15 @@ export function renderCapabilities(results: RunResults): string {
       for (const m of d.mechanisms) {
         lines.push(`| ${m.name} | 0x${m.code.toString(16)} | ${m.minKeySize} | ${m.maxKeySize} | ${m.flags.join(' ')} | ${m.exercised ?? ''} |`);
       }
+      lines.push('');
+    }
+    if (d.transport) {
+      const t = d.transport;
+      lines.push('### Transport', '');
+      lines.push(`${t.name}: ${t.through} of the ${t.direct} mechanisms the token offers directly arrive.`);
+      if (t.hiddenMechanisms.length) lines.push('', `Hidden by ${t.name} (not missing from the token): ${t.hiddenMechanisms.join(', ')}.`);
+      const caps = Object.entries(t.hiddenCapabilities);
+      if (caps.length) lines.push('', `Capabilities it hides: ${caps.map(([k, m]) => `${k} (${m.join(', ')})`).join('; ')}.`);
       lines.push('');
     }
     lines.push(...renderKmip(d));
