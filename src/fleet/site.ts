@@ -12,7 +12,8 @@
 import { esc, renderHtml } from '../reports/html.js';
 import type { SectionReport } from '../reports/sections.js';
 import type { LoadedRun } from './load.js';
-import { buildMatrix, renderTestedMarkdown, renderTestedRst, type BenchSeries, type FleetMatrix, type MatrixCell } from './matrix.js';
+import { buildMatrix, renderTestedMarkdown, renderTestedRst, type BenchPoint, type BenchSeries, type FleetMatrix, type MatrixCell } from './matrix.js';
+import { DEFAULT_PERF_THRESHOLD_PERCENT, describeJudgement, describeModel } from './noise.js';
 
 /** Marks a folder as a site this command wrote, so that a re-merge may replace it (and nothing else). */
 export const SITE_MARKER = '.hsm-harness-site';
@@ -24,7 +25,7 @@ h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;margin:1.6rem 0 .5rem;bo
 table{border-collapse:collapse;margin:.3rem 0 .8rem;font-size:13px}th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
 thead th{background:var(--head)}.scroll{overflow-x:auto}.muted,.date{color:var(--muted);font-size:12px}
 .v-suitable{color:var(--pass);font-weight:600}.v-notsuitable{color:var(--fail);font-weight:600}.v-nottested{color:var(--skip)}
-td.cell a{text-decoration:none}td.cell .date{display:block}svg{vertical-align:middle}code{font:12px ui-monospace,monospace}
+td.cell a{text-decoration:none}.t-slower{color:var(--fail);font-weight:600}.t-faster{color:var(--pass);font-weight:600}.t-unknown{color:var(--skip)}td.cell .date{display:block}svg{vertical-align:middle}code{font:12px ui-monospace,monospace}
 `;
 
 /** Run ids are made by load.ts from a date and a hex digest; this keeps a path from ever leaving runs/. */
@@ -87,6 +88,20 @@ function sparkline(s: BenchSeries): string {
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
 
+/** The trend mark of a point against the one before it: only moves beyond noise, or a move too big to ignore without evidence. */
+const TREND_MARKS = {
+  'slower beyond noise': ['▼', 't-slower'],
+  'faster beyond noise': ['▲', 't-faster'],
+  'not enough evidence': ['?', 't-unknown'],
+} as const;
+
+function trendMark(p: BenchPoint): string {
+  const v = p.trend?.verdict;
+  if (!v || v === 'within noise') return '';
+  const [mark, cls] = TREND_MARKS[v];
+  return ` <span class="trend ${cls}" data-trend="${esc(v)}" title="${esc(`${v}: ${describeJudgement(p.trend!)}`)}">${mark}</span>`;
+}
+
 function benchHistory(m: FleetMatrix): string {
   const products = Object.keys(m.bench);
   if (products.length === 0) return '<p class="muted">No run merged here has benchmark figures.</p>';
@@ -100,7 +115,7 @@ function benchHistory(m: FleetMatrix): string {
               (p) =>
                 `<a href="${esc(runLink(p.runId, p.driver))}" title="${esc(p.date)}">${esc(fmt(p.opsPerSec))}` +
                 `${p.rme !== undefined ? ` ±${esc(p.rme.toFixed(1))}%` : ''}` +
-                ` <span class="date">${esc(day(p.date))}</span></a>`,
+                ` <span class="date">${esc(day(p.date))}</span></a>${trendMark(p)}`,
             )
             .join(' · ') +
           '</td></tr>',
@@ -138,6 +153,9 @@ Also as <a href="tested-hsms.md">Markdown</a>, <a href="tested-hsms.rst">reStruc
 <h2 id="matrix">Compatibility: token × firmware × module × DNSSEC signer</h2>
 ${matrixTable(m)}
 <h2 id="bench">Benchmark history</h2>
+<p class="muted">Each point against the one before it: <span class="t-slower">▼</span> slower beyond noise,
+<span class="t-faster">▲</span> faster beyond noise, <span class="t-unknown">?</span> moved by ${DEFAULT_PERF_THRESHOLD_PERCENT} % or more
+but too few batches to tell; no mark: within noise. ${esc(describeModel(DEFAULT_PERF_THRESHOLD_PERCENT))}.</p>
 ${benchHistory(m)}
 <h2 id="runs">Runs merged</h2>
 ${runsTable(m)}
