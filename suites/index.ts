@@ -11,9 +11,11 @@ import { benchSuite } from './bench.js';
 import { benchKmipSuite } from './bench-kmip.js';
 import { nethsm } from './nethsm.js';
 import { sessionsSuite } from './pkcs11/sessions.js';
+import { signersSuite } from './signers/index.js';
 import { suitabilitySuite } from './suitability.js';
 import { kmipConformance } from './kmip/conformance.js';
 import { kmipRobustness } from './kmip/robustness.js';
+import { cleanupCheck, expectationsCheck, goldenCheck } from './checks.js';
 import { dkekAesWrapSuite, dkekSmartcardHsmSuite, dkekYubihsmWrapSuite } from './dkek/index.js';
 
 export const suites: Suite[] = [
@@ -30,8 +32,13 @@ export const suites: Suite[] = [
   dkekYubihsmWrapSuite,
   benchSuite,
   benchKmipSuite,
+  signersSuite,
   // Last: reads the capabilities every suite above recorded.
   suitabilitySuite,
+  // The runner's own checks, after everything: they read every case above (suites/checks.ts).
+  expectationsCheck,
+  goldenCheck,
+  cleanupCheck,
 ];
 
 export function suiteByName(name: string): Suite | undefined {

@@ -3,7 +3,7 @@
  * does not list is `unsupported` when the target refuses it, never `fail`. One that works anyway is reported by
  * the suite as an `unadvertised` finding; one the target lists and then refuses stays a `fail`.
  */
-import type { CaseHandle, SuiteContext } from '../suite.js';
+import type { CaseHandle, SuiteCase } from '../suite.js';
 import { E, operationName } from './tags.js';
 import { KmipError, type KmipClient } from './client.js';
 
@@ -38,13 +38,13 @@ export class Advertised {
     };
   }
 
-  /** The suite context with every case guarded (see guard), for a suite that applies the rule to all its cases. */
-  guardCases(ctx: SuiteContext): SuiteContext {
-    return { ...ctx, case: (name, fn, opts) => ctx.case(name, this.guard(fn), opts) };
-  }
-
   /** The target refused `operation` (`answer` says how): `unsupported` when Query does not list it; returns otherwise. */
   refused(c: CaseHandle, operation: string, answer: string): void {
     if (this.lists(operation) === false) c.unsupported(`${operation} is not advertised by Query (${answer})`);
   }
+}
+
+/** A suite's table of cases, each run so that a refusal of an operation the target's Query does not list is `unsupported`. */
+export function unlessAdvertised<S>(operations: (state: S) => readonly number[] | undefined, cases: readonly SuiteCase<S>[]): SuiteCase<S>[] {
+  return cases.map((k) => ({ ...k, run: (c, s, ctx) => new Advertised(operations(s)).guard((h) => k.run(h, s, ctx))(c) }));
 }

@@ -3,7 +3,7 @@
  * per driver the mechanism table, the DNSSEC signer suitability verdicts and the findings.
  */
 import type { DriverReport, RunResults } from '../results.js';
-import { securityFindings, statusLabel, verdictLabel } from '../results.js';
+import { basisLabel, securityFindings, statusLabel, verdictLabel } from '../results.js';
 import type { ExpectationsAudit } from '../expectations.js';
 
 /** Columns of the matrix, in order, with the capability keys suites record. */
@@ -67,7 +67,7 @@ export function renderCapabilities(results: RunResults): string {
         `| ${d.id} | ${signers
           .map((s) => {
             const v = d.suitability.find((x) => x.signer === s);
-            return v ? verdictLabel(v) : '–';
+            return v ? `${verdictLabel(v)}, ${basisLabel(v)}` : '–';
           })
           .join(' | ')} |`,
       );
@@ -110,7 +110,7 @@ export function renderCapabilities(results: RunResults): string {
     if (d.suitability.length) {
       lines.push('### Suitability', '');
       for (const v of d.suitability) {
-        lines.push(`- **${v.signer}**: ${verdictLabel(v)}${v.reasons.length ? ` — ${v.reasons.map(cell).join('; ')}` : ''}`);
+        lines.push(`- **${v.signer}**: ${verdictLabel(v)}, ${basisLabel(v)}${v.reasons.length ? ` — ${v.reasons.map(cell).join('; ')}` : ''}`);
       }
       lines.push('');
     }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { operationOf, responseFor, startFakeKmipServer } from './fake-kmip-server.js';
 import { kmipConformance } from '../../suites/kmip/conformance.js';
 import { makeContext } from '../../src/runner/context.js';
+import { runCaseTable } from '../../src/runner/cases.js';
 import { Expectations } from '../../src/expectations.js';
 import { DEFAULT_TRAITS } from '../../src/driver.js';
 import { emptyDriverReport, type DriverReport } from '../../src/results.js';
@@ -45,7 +46,7 @@ async function conformanceAgainst(name: string, listed: string[]): Promise<Drive
       events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
     });
     ctx.suite = kmipConformance.name;
-    await kmipConformance.run(ctx);
+    await runCaseTable(ctx, kmipConformance, [kmipConformance]);
     return report;
   } finally {
     await server.close();

@@ -60,7 +60,7 @@ async function robustnessAgainst(name: string, sticky: boolean): Promise<DriverR
       events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
     });
     ctx.suite = kmipRobustness.name;
-    await kmipRobustness.run(ctx);
+    await kmipRobustness.run!(ctx);
     return report;
   } finally {
     await server.close();
