@@ -14,7 +14,7 @@ import { NO_ENGINE } from '../containers/engine.js';
 
 const DRIVERS = ['softhsm', 'softhsm-p11kit', 'pykmip'];
 // Every default suite but the benchmarks: figures are measurements, not verdicts, and take minutes.
-const SUITES = suites.filter((s) => s.default !== false && !s.name.startsWith('bench')).map((s) => s.name);
+const SUITES = suites.filter((s) => s.default !== false && !s.always && !s.name.startsWith('bench')).map((s) => s.name);
 
 let dir: string;
 beforeAll(async () => {
