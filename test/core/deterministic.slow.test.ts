@@ -13,8 +13,9 @@ import { cli } from './helpers.js';
 import { NO_ENGINE } from '../containers/engine.js';
 
 const DRIVERS = ['softhsm', 'softhsm-p11kit', 'pykmip'];
-// Every default suite but the benchmarks: figures are measurements, not verdicts, and take minutes.
-const SUITES = suites.filter((s) => s.default !== false && !s.always && !s.name.startsWith('bench')).map((s) => s.name);
+// Every default suite but the benchmarks (figures are measurements, not verdicts, and take minutes) and the signers
+// suite (external DNSSEC signer software, minutes per run, with its own self-tests); the runner's checks run anyway.
+const SUITES = suites.filter((s) => s.default !== false && !s.always && !s.name.startsWith('bench') && s.name !== 'signers').map((s) => s.name);
 
 let dir: string;
 beforeAll(async () => {
@@ -24,12 +25,11 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function matrixRun(name: string): Promise<RunResults> {
+async function matrixRun(name: string): Promise<{ code: number; results: RunResults }> {
   const out = join(dir, name);
   const args = ['run', ...DRIVERS.flatMap((d) => ['--driver', d]), ...SUITES.flatMap((s) => ['--suite', s]), '--out', out];
   const r = await cli(args, NO_ENGINE, { timeoutMs: 570_000 });
-  expect(r.code, r.stderr.slice(-2000)).toBe(0);
-  return JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults;
+  return { code: r.code, results: JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as RunResults };
 }
 
 const verdicts = (r: RunResults) =>
@@ -37,8 +37,9 @@ const verdicts = (r: RunResults) =>
 
 describe('the default matrix, twice on the same stack', () => {
   test('every case gets the same status in both runs', async () => {
-    const first = await matrixRun('first');
-    const second = await matrixRun('second');
+    const { code: firstCode, results: first } = await matrixRun('first');
+    const { code: secondCode, results: second } = await matrixRun('second');
+    expect(secondCode).toBe(firstCode);
     for (const id of DRIVERS) expect(first.drivers.find((d) => d.id === id)?.status, id).toBe('ran');
     expect(Object.keys(verdicts(first)).length).toBeGreaterThan(100);
     expect(verdicts(second)).toEqual(verdicts(first));
