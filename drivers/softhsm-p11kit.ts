@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import type { Driver } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { SoftHsmStore, SOFTHSM_MODULE, softhsmAvailable } from '../src/softhsm.js';
-import { startP11KitServer, P11KIT_CLIENT } from '../src/p11kit.js';
+import { startP11KitServer, P11KIT_CLIENT, p11KitRpcName } from '../src/p11kit.js';
+import { listWithPkcs11Tool } from '../src/pkcs11/transport.js';
 
 export const driver: Driver = {
   id: 'softhsm-p11kit',
@@ -43,6 +44,11 @@ export const driver: Driver = {
             env: { P11_KIT_SERVER_ADDRESS: alone.address },
             binds: [],
             how: `a second p11-kit server that exports only ${token.label}`,
+          },
+          // What p11-kit's RPC forwards, against what the SoftHSM module the server loads offers (pkcs11-tool, a child process).
+          transport: {
+            name: p11KitRpcName(),
+            listDirect: () => listWithPkcs11Tool('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', token.label], { ...process.env, ...store.env }),
           },
         },
       },

@@ -52,6 +52,12 @@ export interface Pkcs11Connection {
    * token the module lists first, which changes from run to run. Absent: the driver cannot hide the other tokens.
    */
   singleTokenView?: SingleTokenView;
+  /**
+   * A transport between the harness and the token that may not forward every mechanism (p11-kit's RPC): its name
+   * for the reports ("p11-kit 0.24 RPC") and the token's mechanism codes listed without it (e.g. pkcs11-tool -M on
+   * the module the server loads). The discovery suite compares them (src/pkcs11/transport.ts).
+   */
+  transport?: { name: string; listDirect(): Promise<number[]> };
 }
 
 /** The module under test as a process sees it when only the token under test may be visible. */

@@ -121,7 +121,8 @@ async function signIn(job: SignJob, dir: string, socketDir: string, port: number
   await runSignerTool(job, 'prepare', 'sqlite3', [db, `.read ${SCHEMA}`]);
   // The database will hold the PIN in clear.
   await chmod(db, 0o600);
-  const pdnsutil = (stage: string, args: string[]) => runSignerTool(job, stage, 'pdnsutil', [`--config-dir=${dir}`, ...args], { env });
+  // `--` ends pdnsutil's options: the PIN is a positional argument of `hsm assign`, and a random PIN may start with '-'.
+  const pdnsutil = (stage: string, args: string[]) => runSignerTool(job, stage, 'pdnsutil', [`--config-dir=${dir}`, '--', ...args], { env });
   await pdnsutil('load zone', ['load-zone', job.origin, job.zoneFile]);
   const label = job.harnessKey?.label ?? `${job.target.labelPrefix}${job.algorithm}`;
   const t = job.target;
