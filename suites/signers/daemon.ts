@@ -59,7 +59,11 @@ export async function startDaemon(job: SignJob, name: string, cmd: string, args:
     ended: (ms) => Promise.race([gone, new Promise<void>((r) => setTimeout(r, ms).unref())]),
     async lastWords(lines = 2) {
       // Backtrace frames ("lib.so(+0x891f5) [0x7f…]") say nothing to a reader: the line before them does.
-      const text = (await log()).split('\n').filter((l) => l.trim() && !/\[0x[0-9a-f]+\]\s*$/.test(l));
+      // A syslog-style time stamp ("Dec 07 15:35:15 ") would make the same failure read differently every run.
+      const text = (await log())
+        .split('\n')
+        .filter((l) => l.trim() && !/\[0x[0-9a-f]+\]\s*$/.test(l))
+        .map((l) => l.replace(/^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d /, ''));
       return text.slice(-lines).join(' | ') || '(no output)';
     },
     async stop(graceMs = 5_000) {

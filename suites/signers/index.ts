@@ -559,10 +559,11 @@ export const signersSuite: Suite<SignersState> = {
         if (p.incomplete) ctx.finding('note', `${signer.title}: the profile check ${p.incomplete}`);
         if (p.listedNotCalled.length) ctx.finding('note', `${signer.title}: its profile lists ${p.listedNotCalled.join(', ')}, never called in this run`);
         if (p.calledNotListed.length) ctx.finding('note', `${signer.title}: called ${p.calledNotListed.join(', ')}, which its profile does not list`);
-        for (const [call, bytes] of Object.entries(section.observed.parameterNotExpected ?? {})) {
+        // The length is left out of the text: it is whatever the uninitialised memory held (results.json keeps it).
+        for (const call of Object.keys(section.observed.parameterNotExpected ?? {})) {
           ctx.finding(
             'deviation',
-            `${signer.title} (the signer, not the token): ${call} with a ${bytes}-byte mechanism parameter where PKCS #11 defines none ` +
+            `${signer.title} (the signer, not the token): ${call} with a mechanism parameter where PKCS #11 defines none ` +
               '(an uninitialised CK_MECHANISM; a module that reads it, or pkcs11-spy, may crash)',
           );
         }
