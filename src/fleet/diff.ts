@@ -7,7 +7,8 @@
 import { verdictLabel, type CaseStatus, type DriverReport } from '../results.js';
 import type { BenchRecord } from '../bench-format.js';
 import type { LoadedRun } from './load.js';
-import { mdCell, moduleLabel } from './matrix.js';
+import { moduleLabel } from './matrix.js';
+import { markdownTable, mdCell } from '../reports/markdown.js';
 
 export type ChangeKind = 'driver' | 'identity' | 'case' | 'golden' | 'capability' | 'mechanism' | 'verdict' | 'throughput';
 
@@ -203,13 +204,9 @@ const md = mdCell;
 export function renderDiffMarkdown(d: RunDiff): string {
   const head = `### hsm-harness diff\n\n${md(d.old.file)} (${md(d.old.finishedAt)}) → ${md(d.new.file)} (${md(d.new.finishedAt)})\n\n`;
   if (d.changes.length === 0) return `${head}No changes.\n`;
-  return (
-    `${head}**${d.regressions} regression(s)** in ${d.changes.length} change(s).\n\n| | Driver | What | Item | Old | New |\n|---|---|---|---|---|---|\n` +
-    d.changes
-      .map((c) => `| ${c.regression ? '❌ regression' : 'changed'} | ${md(c.driver)} | ${c.kind} | ${md(c.key)} ` + `| ${md(c.old)} | ${md(c.new)} |`)
-      .join('\n') +
-    '\n'
-  );
+  const rows = d.changes.map((c) => [c.regression ? '❌ regression' : 'changed', md(c.driver), c.kind, md(c.key), md(c.old), md(c.new)]);
+  const table = markdownTable(['', 'Driver', 'What', 'Item', 'Old', 'New'], rows, (v) => v);
+  return `${head}**${d.regressions} regression(s)** in ${d.changes.length} change(s).\n\n${table.join('\n')}\n`;
 }
 
 export function renderDiffJson(d: RunDiff): string {
