@@ -17,16 +17,12 @@ import type { Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.js';
+import { pidAlive } from '../proc.js';
 import { makeDirs } from '../fsutil.js';
 
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  // A recycled pid belongs to some other program: only a node process counts as a live run.
+/** Whether the lock's pid is a live run: a recycled pid belongs to some other program, so only a node process counts. */
+function runAlive(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('node');
   } catch {
@@ -123,7 +119,7 @@ export class ReportDir {
         }
       }
       const pid = Number(readFileSafe(this.lockPath).trim());
-      if (pidAlive(pid)) {
+      if (runAlive(pid)) {
         throw new UsageError(`another hsm-harness run (pid ${pid}) is writing reports to ${this.dir}; wait for it to finish or choose another ${this.option}`);
       }
       // The run that held it is gone (killed): its lock is stale.
@@ -141,7 +137,7 @@ export class ReportDir {
     const prefix = `.${this.base}.`;
     for (const name of await readdir(this.parent)) {
       const m = name.startsWith(prefix) ? /^(new|old)-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length)) : null;
-      if (!m || pidAlive(Number(m[2]))) continue;
+      if (!m || runAlive(Number(m[2]))) continue;
       const path = join(this.parent, name);
       if (m[1] === 'old' && !existsSync(this.dir)) await rename(path, this.dir);
       else await rm(path, { recursive: true, force: true });
