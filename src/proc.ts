@@ -125,6 +125,16 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** Whether a pid is a live harness run (a lock's or a staged directory's owner): a recycled pid belongs to some other program, so only a node process counts. */
+export function harnessRunAlive(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('node');
+  } catch {
+    return true;
+  }
+}
+
 /** Kill a process and its group, ignoring processes that are already gone. */
 export function killTree(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
   try {
