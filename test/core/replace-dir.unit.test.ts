@@ -57,7 +57,7 @@ describe('replaceDir', () => {
 
   test('a failing rename of the new tree into place puts the old tree back', async () => {
     let calls = 0;
-    const failSecond = async (from: string, to: string) => {
+    const failSecond = async (from: Parameters<typeof rename>[0], to: Parameters<typeof rename>[1]) => {
       if (++calls === 2) throw Object.assign(new Error('injected'), { code: 'EXDEV' });
       await rename(from, to);
     };
