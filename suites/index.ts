@@ -33,7 +33,3 @@ export const suites: Suite[] = [
   // Last: reads the capabilities every suite above recorded.
   suitabilitySuite,
 ];
-
-export function suiteByName(name: string): Suite | undefined {
-  return suites.find((s) => s.name === name);
-}

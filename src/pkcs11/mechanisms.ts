@@ -194,16 +194,6 @@ export const MECHANISMS: readonly MechanismSpec[] = [
 
 const BY_CODE = new Map(MECHANISMS.map((m) => [m.code, m]));
 
-/** The table entry of a mechanism, or undefined when it is not DNSSEC-relevant. */
-export function mechanismSpec(code: number): MechanismSpec | undefined {
-  return BY_CODE.get(code);
-}
-
-/** The key-pair generation mechanism for a key algorithm. */
-export function keyGenMechanism(alg: KeyAlg): MechanismSpec {
-  return BY_CODE.get(KEY_ALGS[alg].mechanism)!;
-}
-
 /** A function flag set on a mechanism that PKCS#11 does not define for its class. */
 export function contradictoryFlags(code: number, flags: number): FlagName[] {
   const spec = BY_CODE.get(code);

@@ -4,12 +4,10 @@
  * from a token, a server or a suite goes through esc().
  */
 import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
-import { statusLabel, verdictLabel } from '../results.js';
+import { CASE_STATUSES, statusLabel, verdictLabel } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
 import { esc, page } from './page.js';
 import type { SectionReport } from './sections.js';
-
-const STATUSES: CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
 
 /** An id usable in href="#…": driver ids are simple, but nothing here trusts that. */
 const anchor = (prefix: string, s: string) => `${prefix}-${s.replace(/[^A-Za-z0-9_-]/g, '_')}`;
@@ -96,7 +94,7 @@ function countStatuses(cases: CaseRecord[]): string {
   const n = new Map<CaseStatus, number>();
   for (const c of cases) n.set(c.status, (n.get(c.status) ?? 0) + 1);
   return (
-    STATUSES.filter((s) => n.get(s))
+    CASE_STATUSES.filter((s) => n.get(s))
       .map((s) => pill(s, `${n.get(s)} ${s}`))
       .join(' ') || '<span class="muted">no cases</span>'
   );
@@ -216,7 +214,7 @@ export function renderHtml(results: RunResults, sections: ReadonlyMap<string, Se
     `
 <header><h1>hsm-harness report</h1>
 <p class="muted">hsm-harness ${esc(results.tool.version)} · ${esc(results.startedAt)} → ${esc(results.finishedAt)} · Node ${esc(env.node)} · ${esc(env.platform)}/${esc(env.arch)} · ${esc(env.hostname)}${env.ci ? ' · CI' : ''}</p>
-<p class="summary"><b>${esc(s.total)} cases</b> ${STATUSES.filter((k) => s[k] > 0)
+<p class="summary"><b>${esc(s.total)} cases</b> ${CASE_STATUSES.filter((k) => s[k] > 0)
       .map((k) => pill(k, `${s[k]} ${k}`))
       .join(' ')}</p>
 <nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
