@@ -12,7 +12,7 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'no
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { processStartTime, sameProcessAlive } from './proc.js';
-import type { TokenIdentity } from './pkcs11/token.js';
+import type { TokenIdentity } from './pkcs11/run-identity.js';
 
 export type JournalEntry =
   | { t: 'run'; pid: number; start?: string; startedAt: string }

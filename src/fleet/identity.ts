@@ -16,7 +16,7 @@ import { cpus, hostname, release, type } from 'node:os';
 import type { DriverIdentity, DriverReport, PackageVersion, RunIdentity } from '../results.js';
 import { projectRoot, toolVersion } from '../paths.js';
 import type { Token } from '../pkcs11/token.js';
-import { trimPadded } from '../pkcs11/token.js';
+import { trimPadded } from '../pkcs11/module.js';
 
 export const PUBLISH_SERIALS_ENV = 'HSM_PUBLISH_SERIALS';
 

@@ -14,7 +14,7 @@
  * EdDSA).
  */
 import { constants, createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { pkcs11 } from './token.js';
+import { pkcs11 } from './module.js';
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA } from './constants.js';
 import { KEY_ALGS, digestInfo, type KeyAlg } from './keys.js';
 import type { DnssecAlgorithm } from '../dnssec/dnskey.js';

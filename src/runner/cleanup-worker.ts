@@ -6,7 +6,8 @@
  * harness label prefix are destroyed.
  */
 import { driverById } from '../registry.js';
-import { Token, trimPadded } from '../pkcs11/token.js';
+import { Token } from '../pkcs11/token.js';
+import { trimPadded } from '../pkcs11/module.js';
 import type { TokenObjects } from '../journal.js';
 import { describeError } from '../errors.js';
 import { redactFreeText } from '../secrets.js';
