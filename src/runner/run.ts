@@ -28,7 +28,6 @@ export interface RunOptions {
   options?: Record<string, unknown>;
 }
 
-/** The built worker; tests running from src/ use the build in dist/ (npm test builds first). */
 /**
  * Driver processes running now, with what they hold. On Ctrl-C or SIGTERM (a cancelled CI job) the parent
  * kills them and releases their servers and temporary tokens itself, then exits without writing reports,
