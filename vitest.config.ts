@@ -1,8 +1,15 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+// Three tiers, chosen by file name (README "Self-tests"): unit starts no CLI, module or server and imports the
+// sources directly; integration runs the build against SoftHSM, p11-kit, PyKMIP and real signers; slow needs
+// Chromium, the container engine, a card, or runs whole benchmarks and default matrices.
+const UNIT = 'test/**/*.unit.test.ts';
+const SLOW = 'test/**/*.slow.test.ts';
+// The tiers that run dist/ rebuild it first when a source is newer (test/setup/fresh-build.ts).
+const FRESH_BUILD = './test/setup/fresh-build.ts';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // forks: a native crash kills one worker, not the run (observed with vitest 4.1; docs/architecture.md).
     pool: 'forks',
     maxWorkers: 2,
@@ -10,5 +17,13 @@ export default defineConfig({
     hookTimeout: 120_000,
     reporters: ['default', ['junit', { suiteName: 'hsm-harness self-tests' }], './test/reporters/summary-line.ts'],
     outputFile: { junit: '.vitest-reports/junit.xml' },
+    projects: [
+      { extends: true, test: { name: 'unit', include: [UNIT] } },
+      {
+        extends: true,
+        test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, UNIT, SLOW], globalSetup: [FRESH_BUILD] },
+      },
+      { extends: true, test: { name: 'slow', include: [SLOW], globalSetup: [FRESH_BUILD] } },
+    ],
   },
 });

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // CI after the bootstrap in .ci/run (Debian packages and npm ci, which installs zx): a container engine on a
 // private socket and the container drivers' images (as root only), the default run with that engine
-// (`npm start`), then an emulated card beside the clone when there is one, then the README's test command,
-// whose summary line closes the log. Whatever this started is stopped however it ends.
+// (`npm start`), then an emulated card beside the clone when there is one, then the README's test commands:
+// `npm test` (lint, unit and integration tiers) and `npm run test:slow` (the rest; together they are
+// `npm run test:all` without running a tier twice). One summary line for both closes the log. Whatever this
+// started is stopped however it ends.
 import { $, fs, path, echo } from 'zx';
 
 const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -51,7 +53,18 @@ try {
     process.env.HSM_TEST_CARD_ENV = env.stdout.trim();
   }
 
-  await step`npm test`;
+  // The slow tier runs even when npm test failed: its failures are part of what the log must show.
+  const totals = { passed: 0, failed: 0, skipped: 0 };
+  for (const args of [['test'], ['run', 'test:slow']]) {
+    const summary = path.join(root, '.vitest-reports', 'summary.json');
+    await fs.remove(summary);
+    const r = await step`npm ${args}`.nothrow();
+    if (r.exitCode !== 0) process.exitCode ||= r.exitCode ?? 1;
+    // Written by test/reporters/summary-line.ts; absent when the step stopped before its tests (setup, build, lint).
+    const counts = (await fs.pathExists(summary)) ? await fs.readJson(summary) : { passed: 0, failed: 1, skipped: 0 };
+    for (const k of Object.keys(totals)) totals[k] += counts[k];
+  }
+  echo(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 } catch (err) {
   process.exitCode = typeof err?.exitCode === 'number' && err.exitCode !== 0 ? err.exitCode : 1;
   if (err?.exitCode === undefined) echo(`ci: ${err?.message ?? err}`);

@@ -12,7 +12,7 @@ const listeners: ((value: string) => void)[] = [];
 /**
  * Words the harness writes as structure or in almost every reason: statuses, driver ids, suite names and
  * common report words. A secret found inside one of them cannot be masked without revealing it by where
- * the mask lands (a PIN "pass" would turn "passed" into "***ed"). test/core/secrets.test.ts checks that
+ * the mask lands (a PIN "pass" would turn "passed" into "***ed"). test/core/secrets.unit.test.ts checks that
  * every driver id and suite name is listed.
  */
 export const STRUCTURAL_WORDS = [

@@ -1,7 +1,7 @@
 /**
  * Curve parameters for the ECC key blobs (type 12 carries A, B, P, N and G explicitly, docs/dkek-formats.md §4).
  * Values from SEC 2 v2 / RFC 5639 as printed by `openssl ecparam -name <curve> -param_enc explicit`;
- * test/dkek/curves.test.ts re-reads them from the OpenSSL CLI. The key blob names no curve, so a curve is
+ * test/dkek/curves.unit.test.ts re-reads them from the OpenSSL CLI. The key blob names no curve, so a curve is
  * recognised by its prime and order.
  */
 export interface Curve {

@@ -1,14 +1,16 @@
 /**
  * What changed between two runs of the same tokens (after a firmware, module or OpenSC upgrade): cases whose
  * status changed, golden return codes that changed, capabilities and mechanisms gained or lost, signer
- * verdicts that flipped, and throughput that moved by more than both runs' measured spread. Drivers are
- * matched by id. Each change says whether it is a regression; `hsm-harness diff` exits 1 when one is.
+ * verdicts that flipped (conformance), and throughput judged by the noise model of ./noise.ts (performance).
+ * Drivers are matched by id. Each change says whether it is a regression; `hsm-harness diff` exits 1 when one
+ * of the kind --fail-on selects is.
  */
 import { verdictLabel, type CaseStatus, type DriverReport } from '../results.js';
 import type { BenchRecord } from '../bench-format.js';
 import type { LoadedRun } from './load.js';
 import { moduleLabel } from './matrix.js';
 import { markdownTable, mdCell } from '../reports/markdown.js';
+import { ALPHA, DEFAULT_PERF_THRESHOLD_PERCENT, describeJudgement, describeModel, judge, perfFigure, type PerfJudgement } from './noise.js';
 
 export type ChangeKind = 'driver' | 'identity' | 'case' | 'golden' | 'capability' | 'mechanism' | 'verdict' | 'throughput';
 
@@ -20,6 +22,18 @@ export interface Change {
   old: string;
   new: string;
   regression: boolean;
+  /** Throughput only: the noise model's judgement (a regression is "slower beyond noise"). */
+  performance?: PerfJudgement;
+}
+
+export const FAIL_ON = ['conformance', 'performance', 'all'] as const;
+export type FailOn = (typeof FAIL_ON)[number];
+
+export interface DiffOptions {
+  /** Minimum relative move of a performance figure, in percent. */
+  perfThresholdPercent?: number;
+  /** Which regressions make the exit code 1. */
+  failOn?: FailOn;
 }
 
 export interface RunDiff {
@@ -27,8 +41,17 @@ export interface RunDiff {
   old: { file: string; finishedAt: string };
   new: { file: string; finishedAt: string };
   changes: Change[];
+  /** The regressions --fail-on counts: the exit code is 1 when this is not 0. */
   regressions: number;
+  conformanceRegressions: number;
+  performanceRegressions: number;
+  failOn: FailOn;
+  noiseModel: { thresholdPercent: number; alpha: number; description: string };
+  /** Runs whose benchmark started on a busy machine, said when performance changes are listed. */
+  warnings: string[];
 }
+
+export const isPerformance = (c: Change) => c.kind === 'throughput';
 
 const ABSENT = 'absent';
 const BAD = new Set<string>(['fail', 'crash', 'timeout']);
@@ -41,7 +64,9 @@ export function caseRegressed(old: CaseStatus | typeof ABSENT, now: CaseStatus |
 
 const VERDICT_RANK = { suitable: 2, 'not tested': 1, 'not suitable': 0 } as const;
 
-export function diffRuns(oldRun: LoadedRun, newRun: LoadedRun): RunDiff {
+export function diffRuns(oldRun: LoadedRun, newRun: LoadedRun, options: DiffOptions = {}): RunDiff {
+  const threshold = options.perfThresholdPercent ?? DEFAULT_PERF_THRESHOLD_PERCENT;
+  const failOn = options.failOn ?? 'conformance';
   const changes: Change[] = [];
   const add = (driver: string, kind: ChangeKind, key: string, old: string, now: string, regression: boolean) =>
     changes.push({ driver, kind, key, old, new: now, regression });
@@ -58,14 +83,41 @@ export function diffRuns(oldRun: LoadedRun, newRun: LoadedRun): RunDiff {
     diffIdentity(o, n, add);
     diffDriver(o, n, add);
   }
-  diffBench(oldRun.bench, newRun.bench, add);
+  diffBench(oldRun.bench, newRun.bench, threshold, changes);
+  const conformanceRegressions = changes.filter((c) => c.regression && !isPerformance(c)).length;
+  const performanceRegressions = changes.filter((c) => c.regression && isPerformance(c)).length;
+  const warnings = changes.some(isPerformance) ? [busyMachine(oldRun, 'old'), busyMachine(newRun, 'new')].filter((w) => w !== undefined) : [];
   return {
     schemaVersion: 1,
     old: { file: oldRun.file, finishedAt: oldRun.results.finishedAt },
     new: { file: newRun.file, finishedAt: newRun.results.finishedAt },
     changes,
-    regressions: changes.filter((c) => c.regression).length,
+    regressions: (failOn !== 'performance' ? conformanceRegressions : 0) + (failOn !== 'conformance' ? performanceRegressions : 0),
+    conformanceRegressions,
+    performanceRegressions,
+    failOn,
+    noiseModel: { thresholdPercent: threshold, alpha: ALPHA, description: describeModel(threshold) },
+    warnings,
   };
+}
+
+/**
+ * A run whose benchmark started with more runnable threads than CPUs (the bench section records both): its
+ * figures measure the machine's load as much as the token, and no noise model can separate the two.
+ */
+function busyMachine(run: LoadedRun, which: 'old' | 'new'): string | undefined {
+  for (const d of run.results.drivers) {
+    const env = (d.sections.bench as { environment?: { loadAverage?: unknown; cpus?: unknown } } | undefined)?.environment;
+    const load = Number(String(env?.loadAverage ?? '').split(' ')[0]),
+      cpus = Number(env?.cpus);
+    if (load > cpus) {
+      return (
+        `the ${which} run's benchmark started at a 1-minute load average of ${load} on ${cpus} CPUs: its figures measure the busy machine ` +
+        'as much as the token (docs/benchmarks.md, "Limit: a busy machine")'
+      );
+    }
+  }
+  return undefined;
 }
 
 type Add = (driver: string, kind: ChangeKind, key: string, old: string, now: string, regression: boolean) => void;
@@ -145,45 +197,45 @@ function diffDriver(o: DriverReport, n: DriverReport, add: Add): void {
   }
 }
 
-/**
- * Throughput moved when the two runs' measurements do not overlap:
- * - figures timed as repeated batches (rates): every batch of one run is slower than every batch of the other;
- * - per-operation latencies: the two rates are further apart than their margins of error (rme, 95 %) together.
- * A figure with neither (a single sample, a best-of-N side by side without its batches) is not compared: no
- * honest threshold exists for it.
- */
-function diffBench(oldRecs: BenchRecord[], newRecs: BenchRecord[], add: Add): void {
+/** Every figure both runs measured and that moved at all, judged by the noise model (./noise.ts). */
+function diffBench(oldRecs: BenchRecord[], newRecs: BenchRecord[], threshold: number, changes: Change[]): void {
   const key = (r: BenchRecord) => `${r.operation} ${r.algorithm} c=${r.concurrency}`;
   const newer = new Map(newRecs.map((r) => [`${r.driver}\0${key(r)}`, r]));
   for (const a of oldRecs) {
     const b = newer.get(`${a.driver}\0${key(a)}`);
-    if (!b) continue;
-    const moved = apart(a, b);
-    if (moved === undefined || !moved) continue;
-    add(a.driver, 'throughput', key(a), showRate(a), showRate(b), b.opsPerSec < a.opsPerSec);
+    if (!b || b.opsPerSec === a.opsPerSec) continue;
+    const performance = judge(perfFigure(a), perfFigure(b), threshold);
+    changes.push({
+      driver: a.driver,
+      kind: 'throughput',
+      key: key(a),
+      old: showRate(a),
+      new: showRate(b),
+      regression: performance.verdict === 'slower beyond noise',
+      performance,
+    });
   }
 }
 
-const batches = (r: BenchRecord) => (r.rates && r.rates.length >= 2 ? r.rates : undefined);
-/** A margin of error needs at least two samples; from one (a single slow key generation) it reads as 0 %. */
-const rme = (r: BenchRecord) => (r.latencyMs && r.latencyMs.samples >= 2 && r.latencyMs.rme > 0 ? r.latencyMs.rme : undefined);
-
-/** true: beyond the measured spread; false: within it; undefined: no spread measured, not compared. */
-function apart(a: BenchRecord, b: BenchRecord): boolean | undefined {
-  const ra = batches(a),
-    rb = batches(b);
-  if (ra && rb) return Math.max(...rb) < Math.min(...ra) || Math.min(...rb) > Math.max(...ra);
-  const ea = rme(a),
-    eb = rme(b);
-  if (ea !== undefined && eb !== undefined) return Math.abs(b.opsPerSec - a.opsPerSec) > (a.opsPerSec * ea + b.opsPerSec * eb) / 100;
-  return undefined;
-}
-
 function showRate(r: BenchRecord): string {
-  const rates = batches(r);
-  if (rates) return `${r.opsPerSec.toFixed(1)} ops/s (batches ${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)})`;
-  return `${r.opsPerSec.toFixed(1)} ops/s ±${r.latencyMs!.rme.toFixed(1)}%`;
+  const rates = r.rates;
+  if (rates?.length) {
+    const n = `${rates.length} batch${rates.length === 1 ? '' : 'es'}`;
+    return `${r.opsPerSec.toFixed(1)} ops/s (${n} ${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)})`;
+  }
+  const n = r.latencyMs?.samples;
+  if (n !== undefined) return `${r.opsPerSec.toFixed(1)} ops/s (${n} sample${n === 1 ? '' : 's'}, ±${r.latencyMs!.rme.toFixed(1)}%)`;
+  return `${r.opsPerSec.toFixed(1)} ops/s`;
 }
+
+/** The label a change is shown with: its noise verdict for throughput, regression or changed for the rest. */
+function label(c: Change): string {
+  return c.performance ? c.performance.verdict : c.regression ? 'REGRESSION' : 'changed';
+}
+
+const summary = (d: RunDiff) =>
+  `${d.changes.length} change(s): ${d.conformanceRegressions} conformance regression(s), ` +
+  `${d.performanceRegressions} performance regression(s) (slower beyond noise); --fail-on ${d.failOn} counts ${d.regressions}`;
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -193,9 +245,12 @@ export function renderDiffText(d: RunDiff): string {
   let driver = '';
   for (const c of d.changes) {
     if (c.driver !== driver) lines.push(`${(driver = c.driver)}:`);
-    lines.push(`  ${c.regression ? 'REGRESSION' : 'changed   '} ${c.kind.padEnd(10)} ${c.key}: ${c.old} → ${c.new}`);
+    const line = `  ${label(c).padEnd(19)} ${c.kind.padEnd(10)} ${c.key}: ${c.old} → ${c.new}`;
+    lines.push(c.performance ? `${line}: ${describeJudgement(c.performance)}` : line);
   }
-  lines.push(`${d.changes.length} change(s), ${d.regressions} regression(s)`, '');
+  if (d.changes.some(isPerformance)) lines.push(`performance noise model: ${d.noiseModel.description}`);
+  for (const w of d.warnings) lines.push(`warning: ${w}`);
+  lines.push(summary(d), '');
   return lines.join('\n');
 }
 
@@ -204,9 +259,42 @@ const md = mdCell;
 export function renderDiffMarkdown(d: RunDiff): string {
   const head = `### hsm-harness diff\n\n${md(d.old.file)} (${md(d.old.finishedAt)}) → ${md(d.new.file)} (${md(d.new.finishedAt)})\n\n`;
   if (d.changes.length === 0) return `${head}No changes.\n`;
-  const rows = d.changes.map((c) => [c.regression ? '❌ regression' : 'changed', md(c.driver), c.kind, md(c.key), md(c.old), md(c.new)]);
-  const table = markdownTable(['', 'Driver', 'What', 'Item', 'Old', 'New'], rows, (v) => v);
-  return `${head}**${d.regressions} regression(s)** in ${d.changes.length} change(s).\n\n${table.join('\n')}\n`;
+  const mark = (c: Change) =>
+    c.performance
+      ? c.performance.verdict === 'slower beyond noise'
+        ? '❌ slower beyond noise'
+        : c.performance.verdict
+      : c.regression
+        ? '❌ regression'
+        : 'changed';
+  const row = (c: Change) => [mark(c), md(c.driver), c.kind, md(c.key), md(c.old), md(c.new), ...(c.performance ? [md(describeJudgement(c.performance))] : [])];
+  const columns = (perf: boolean) => ['', 'Driver', 'What', 'Item', 'Old', 'New', ...(perf ? ['Change, test'] : [])];
+  const table = (title: string, cs: Change[], perf: boolean) =>
+    cs.length === 0 ? '' : `${title ? `${title}\n\n` : ''}${markdownTable(columns(perf), cs.map(row), (v) => v).join('\n')}\n\n`;
+  // Figures within noise (or without evidence) are kept for the curious, folded away from the gate's findings.
+  const quiet = (c: Change) => c.performance !== undefined && !c.performance.verdict.endsWith('beyond noise');
+  const perf = d.changes.filter(isPerformance);
+  const folded = perf.filter(quiet);
+  return (
+    `${head}**${md(summary(d))}**\n\n` +
+    table(
+      '#### Conformance',
+      d.changes.filter((c) => !isPerformance(c)),
+      false,
+    ) +
+    table(
+      '#### Performance beyond noise',
+      perf.filter((c) => !quiet(c)),
+      true,
+    ) +
+    (folded.length
+      ? `<details><summary>${folded.length} performance figure(s) within noise or without enough evidence</summary>\n\n` +
+        table('', folded, true) +
+        '</details>\n\n'
+      : '') +
+    (perf.length ? `Noise model: ${md(d.noiseModel.description)}.\n` : '') +
+    d.warnings.map((w) => `\n> ⚠ ${md(w)}\n`).join('')
+  );
 }
 
 export function renderDiffJson(d: RunDiff): string {

@@ -8,6 +8,7 @@ import { verdictLabel, type DriverIdentity, type DriverReport, type PackageVersi
 import type { BenchRecord } from '../bench-format.js';
 import type { LoadedRun } from './load.js';
 import { markdownTable, mdCell } from '../reports/markdown.js';
+import { judge, perfFigure, type PerfFigure, type PerfJudgement } from './noise.js';
 
 export interface RunRef {
   runId: string;
@@ -40,6 +41,8 @@ export interface MatrixRow {
 export interface BenchPoint extends RunRef {
   opsPerSec: number;
   rme?: number;
+  /** Against the previous point of the series, by the noise model of diff (./noise.ts, default threshold). */
+  trend?: PerfJudgement;
 }
 export interface BenchSeries {
   name: string;
@@ -77,6 +80,7 @@ export function buildMatrix(runs: LoadedRun[]): FleetMatrix {
   const signers: string[] = [];
   const rows = new Map<string, MatrixRow>();
   const bench: Record<string, Map<string, BenchSeries>> = {};
+  const figures = new Map<BenchPoint, PerfFigure>();
   for (const run of runs) {
     const date = run.results.finishedAt;
     for (const d of run.results.drivers) {
@@ -99,7 +103,7 @@ export function buildMatrix(runs: LoadedRun[]): FleetMatrix {
         else old.otherRuns++;
       }
     }
-    for (const rec of run.bench) addBench(bench, run, rec);
+    for (const rec of run.bench) addBench(bench, figures, run, rec);
   }
   const sortedRows = [...rows.values()].sort(
     (a, b) =>
@@ -113,7 +117,15 @@ export function buildMatrix(runs: LoadedRun[]): FleetMatrix {
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([product, m]) => [
           product,
-          [...m.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => ({ ...s, points: s.points.sort((a, b) => (newer(a, b) ? 1 : -1)) })),
+          [...m.values()]
+            .sort((a, b) => a.name.localeCompare(b.name))
+            .map((s) => ({
+              ...s,
+              points: withTrend(
+                s.points.sort((a, b) => (newer(a, b) ? 1 : -1)),
+                figures,
+              ),
+            })),
         ]),
     ),
     runs: runs
@@ -133,7 +145,7 @@ export function buildMatrix(runs: LoadedRun[]): FleetMatrix {
 }
 
 /** Benchmark figures per product, one series per driver × operation × algorithm × concurrency. */
-function addBench(bench: Record<string, Map<string, BenchSeries>>, run: LoadedRun, rec: BenchRecord): void {
+function addBench(bench: Record<string, Map<string, BenchSeries>>, figures: Map<BenchPoint, PerfFigure>, run: LoadedRun, rec: BenchRecord): void {
   const d = run.results.drivers.find((x) => x.id === rec.driver);
   const product = d?.identity?.product ?? d?.title ?? rec.driver;
   const name = `${rec.operation} ${rec.algorithm}${rec.concurrency > 1 ? ` ×${rec.concurrency}` : ''} [${rec.driver}]`;
@@ -143,6 +155,13 @@ function addBench(bench: Record<string, Map<string, BenchSeries>>, run: LoadedRu
   const point: BenchPoint = { runId: run.id, driver: rec.driver, date: run.results.finishedAt, opsPerSec: rec.opsPerSec };
   if (rec.latencyMs?.rme !== undefined) point.rme = rec.latencyMs.rme;
   s.points.push(point);
+  figures.set(point, perfFigure(rec));
+}
+
+/** Each point after the first judged against the one before it, oldest first. */
+function withTrend(points: BenchPoint[], figures: Map<BenchPoint, PerfFigure>): BenchPoint[] {
+  for (let i = 1; i < points.length; i++) points[i]!.trend = judge(figures.get(points[i - 1]!)!, figures.get(points[i]!)!);
+  return points;
 }
 
 // ---------------------------------------------------------------------------------------------------------

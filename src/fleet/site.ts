@@ -13,7 +13,8 @@ import { renderHtml } from '../reports/html.js';
 import { esc, page } from '../reports/page.js';
 import type { SectionReport } from '../reports/sections.js';
 import type { LoadedRun } from './load.js';
-import { buildMatrix, renderTestedMarkdown, renderTestedRst, type BenchSeries, type FleetMatrix, type MatrixCell } from './matrix.js';
+import { buildMatrix, renderTestedMarkdown, renderTestedRst, type BenchPoint, type BenchSeries, type FleetMatrix, type MatrixCell } from './matrix.js';
+import { DEFAULT_PERF_THRESHOLD_PERCENT, describeJudgement, describeModel } from './noise.js';
 
 /** Marks a folder as a site this command wrote, so that a re-merge may replace it (and nothing else). */
 export const SITE_MARKER = '.hsm-harness-site';
@@ -68,6 +69,20 @@ function sparkline(s: BenchSeries): string {
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
 
+/** The trend mark of a point against the one before it: only moves beyond noise, or a move too big to ignore without evidence. */
+const TREND_MARKS = {
+  'slower beyond noise': ['▼', 't-slower'],
+  'faster beyond noise': ['▲', 't-faster'],
+  'not enough evidence': ['?', 't-unknown'],
+} as const;
+
+function trendMark(p: BenchPoint): string {
+  const v = p.trend?.verdict;
+  if (!v || v === 'within noise') return '';
+  const [mark, cls] = TREND_MARKS[v];
+  return ` <span class="trend ${cls}" data-trend="${esc(v)}" title="${esc(`${v}: ${describeJudgement(p.trend!)}`)}">${mark}</span>`;
+}
+
 function benchHistory(m: FleetMatrix): string {
   const products = Object.keys(m.bench);
   if (products.length === 0) return '<p class="muted">No run merged here has benchmark figures.</p>';
@@ -81,7 +96,7 @@ function benchHistory(m: FleetMatrix): string {
               (p) =>
                 `<a href="${esc(runLink(p.runId, p.driver))}" title="${esc(p.date)}">${esc(fmt(p.opsPerSec))}` +
                 `${p.rme !== undefined ? ` ±${esc(p.rme.toFixed(1))}%` : ''}` +
-                ` <span class="date">${esc(day(p.date))}</span></a>`,
+                ` <span class="date">${esc(day(p.date))}</span></a>${trendMark(p)}`,
             )
             .join(' · ') +
           '</td></tr>',
@@ -119,6 +134,9 @@ Also as <a href="tested-hsms.md">Markdown</a>, <a href="tested-hsms.rst">reStruc
 <h2 id="matrix">Compatibility: token × firmware × module × DNSSEC signer</h2>
 ${matrixTable(m)}
 <h2 id="bench">Benchmark history</h2>
+<p class="muted">Each point against the one before it: <span class="t-slower">▼</span> slower beyond noise,
+<span class="t-faster">▲</span> faster beyond noise, <span class="t-unknown">?</span> moved by ${DEFAULT_PERF_THRESHOLD_PERCENT} % or more
+but too few batches to tell; no mark: within noise. ${esc(describeModel(DEFAULT_PERF_THRESHOLD_PERCENT))}.</p>
 ${benchHistory(m)}
 <h2 id="runs">Runs merged</h2>
 ${runsTable(m)}

@@ -34,6 +34,7 @@ nav{font-size:13px}nav a{margin-right:.7rem}
 .summary{display:flex;gap:.4rem;flex-wrap:wrap;align-items:center}
 .v-suitable{color:var(--pass);font-weight:600}.v-notsuitable{color:var(--fail);font-weight:600}.v-nottested{color:var(--skip)}
 td.cell a{text-decoration:none}td.cell .date{display:block}
+.t-slower{color:var(--fail);font-weight:600}.t-faster{color:var(--pass);font-weight:600}.t-unknown{color:var(--skip)}
 svg{max-width:100%;height:auto;vertical-align:middle}figure{margin:.5rem 0}
 @media print{details{display:block}summary{list-style:none}}
 `;

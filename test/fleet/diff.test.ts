@@ -1,7 +1,8 @@
 /**
  * hsm-harness diff on a real run (in-process SoftHSM: discovery, sessions, suitability and the quick bench)
  * against itself and against copies with known changes: exactly the changes made are reported, in text,
- * Markdown and JSON, with exit 1 when one is a regression and 0 when nothing changed.
+ * Markdown and JSON, with exit 1 when one is a regression of the kind --fail-on selects (conformance by
+ * default) and 0 when nothing changed. Throughput is judged by the noise model (test/fleet/noise.unit.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { existsSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verdictLabel, type RunResults } from '../../src/results.js';
 import type { BenchSection } from '../../bench/types.js';
+import { smallestP } from '../../src/fleet/noise.js';
 import { cli, skipWithReason } from '../core/helpers.js';
 
 const tmp: string[] = [];
@@ -105,7 +107,7 @@ describe('hsm-harness diff', () => {
   const withSign = async (i: number, change: (s: BenchSection['sign'][number]) => void) =>
     variant((x) => change((x.drivers[0]!.sections.bench as BenchSection).sign[i]!));
 
-  test('throughput (latency): a drop beyond both margins of error is a regression; a move inside them is not reported', async (ctx) => {
+  test('throughput (latency): a drop beyond both margins of error is a performance regression; a move inside them is within noise', async (ctx) => {
     // The figure measured most tightly; on a loaded machine some margins are too wide to move a figure beyond.
     const figures = signFigures();
     const i = figures.reduce((best, f, k) => (f.latency.rme < figures[best]!.latency.rme ? k : best), 0);
@@ -118,24 +120,36 @@ describe('hsm-harness diff', () => {
     const slower = await withSign(i, (s) => {
       s.latency.mean /= (1 - r) / (1 + r) / 2;
     });
-    const out = await cli(['diff', runDir, slower, '--format', 'json']);
+    const out = await cli(['diff', runDir, slower, '--format', 'json', '--fail-on', 'performance']);
     expect(out.code).toBe(1);
     expect(JSON.parse(out.stdout).changes).toEqual([
-      expect.objectContaining({ kind: 'throughput', driver: 'softhsm', key: `sign-latency ${sign.algorithm} c=1`, regression: true }),
+      expect.objectContaining({
+        kind: 'throughput',
+        driver: 'softhsm',
+        key: `sign-latency ${sign.algorithm} c=1`,
+        regression: true,
+        performance: expect.objectContaining({ verdict: 'slower beyond noise' }),
+      }),
     ]);
+    // Not a conformance regression: the default gate passes.
+    expect((await cli(['diff', runDir, slower])).code).toBe(0);
     // Within: a move of a quarter of the margin.
     const within = await withSign(i, (s) => {
       s.latency.mean /= 1 - r / 4;
     });
-    const same = await cli(['diff', runDir, within, '--format', 'json']);
+    const same = await cli(['diff', runDir, within, '--format', 'json', '--fail-on', 'all']);
     expect(same.code).toBe(0);
-    expect(JSON.parse(same.stdout).changes).toEqual([]);
+    expect(JSON.parse(same.stdout).changes).toEqual([
+      expect.objectContaining({ kind: 'throughput', regression: false, performance: expect.objectContaining({ verdict: 'within noise' }) }),
+    ]);
   });
 
-  test('throughput (batches): every new batch below every old one is a regression; faster is a change, not a regression', async () => {
+  test('throughput (batches): every new batch far below every old one is slower beyond noise (given enough batches); faster is never a regression', async () => {
     const sign = signFigures()[0]!;
     const t = sign.threads[0]!;
     expect(t.rates.length).toBeGreaterThanOrEqual(2);
+    // With few batches the exact rank test cannot reach α 0.05 (3 + 3: p ≥ 0.1): then the model says so instead.
+    const enough = smallestP(t.rates.length, t.rates.length) < 0.05;
     const factor = Math.min(...t.rates) / Math.max(...t.rates) / 2;
     const scale = (f: number) =>
       withSign(0, (s) => {
@@ -143,20 +157,47 @@ describe('hsm-harness diff', () => {
         x.rates = x.rates.map((v) => v * f);
         Object.assign(x, { median: x.median * f, best: x.best * f, worst: x.worst * f });
       });
-    const fewer = await cli(['diff', runDir, await scale(factor), '--format', 'json']);
-    expect(fewer.code).toBe(1);
+    const key = `sign-threads ${sign.algorithm} c=${t.threads}`;
+    const fewer = await cli(['diff', runDir, await scale(factor), '--format', 'json', '--fail-on', 'performance']);
+    expect(fewer.code).toBe(enough ? 1 : 0);
     expect(JSON.parse(fewer.stdout).changes).toEqual([
-      expect.objectContaining({ kind: 'throughput', key: `sign-threads ${sign.algorithm} c=${t.threads}`, regression: true }),
+      expect.objectContaining({
+        kind: 'throughput',
+        key,
+        regression: enough,
+        performance: expect.objectContaining({ verdict: enough ? 'slower beyond noise' : 'not enough evidence' }),
+      }),
     ]);
-    const more = await cli(['diff', runDir, await scale(1 / factor), '--format', 'json']);
+    const more = await cli(['diff', runDir, await scale(1 / factor), '--format', 'json', '--fail-on', 'all']);
     expect(more.code).toBe(0);
-    expect(JSON.parse(more.stdout).changes).toEqual([expect.objectContaining({ kind: 'throughput', regression: false })]);
-    // Batches that overlap, however the medians differ, are within the spread.
+    expect(JSON.parse(more.stdout).changes).toEqual([
+      expect.objectContaining({
+        kind: 'throughput',
+        regression: false,
+        performance: expect.objectContaining({ verdict: enough ? 'faster beyond noise' : 'not enough evidence' }),
+      }),
+    ]);
+    // Two batches that overlap the old ones, however the medians differ: never a regression.
     const overlap = await withSign(0, (s) => {
       s.threads[0]!.rates = [Math.min(...t.rates), Math.max(...t.rates) * 0.99];
       s.threads[0]!.median = Math.min(...t.rates);
     });
-    expect(JSON.parse((await cli(['diff', runDir, overlap, '--format', 'json'])).stdout).changes).toEqual([]);
+    const o = await cli(['diff', runDir, overlap, '--format', 'json', '--fail-on', 'all']);
+    expect(o.code).toBe(0);
+    expect(JSON.parse(o.stdout).changes.filter((c: { regression: boolean }) => c.regression)).toEqual([]);
+  });
+
+  test('bad --fail-on or --perf-threshold: exit 2 with one line', async () => {
+    for (const args of [
+      ['--fail-on', 'speed'],
+      ['--perf-threshold', 'ten'],
+      ['--perf-threshold', '-5'],
+      ['--perf-threshold', '100'],
+    ]) {
+      const r = await cli(['diff', runDir, runDir, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+    }
   });
 
   test('a case that passed and now fails is a regression; a driver that no longer ran is one too', async () => {

@@ -1,6 +1,6 @@
 /**
  * Lint for containers/*, which runs with or without an engine (the images are built for real by
- * test/containers/engine.test.ts when one is given): pinned bases, no floating tags, the bridge repository as build arguments, an ENTRYPOINT,
+ * test/containers/engine.slow.test.ts when one is given): pinned bases, no floating tags, the bridge repository as build arguments, an ENTRYPOINT,
  * and every file they reference present in the build context.
  */
 import { describe, expect, test } from 'vitest';

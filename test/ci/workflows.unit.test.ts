@@ -181,11 +181,15 @@ describe('ci.yml', () => {
     expect(testJob.container?.image).toMatch(/^node:\$\{\{\s*matrix\.node\s*\}\}-bookworm$/);
   });
 
-  test('installs the Debian packages, starts a private container engine, runs npm test and npm start, stops the engine', () => {
+  test('installs the Debian packages, starts a private container engine, runs npm test, the slow tier and npm start, stops the engine', () => {
     const runs = testJob.steps.map((s) => s.run ?? '');
     const at = (re: RegExp) => runs.findIndex((r) => re.test(r));
     expect(at(/node scripts\/setup\.mjs/)).toBeGreaterThanOrEqual(0);
     expect(at(/^npm test$/)).toBeGreaterThan(at(/node scripts\/setup\.mjs/));
+    // npm test runs the unit and integration tiers; the slow tier completes test:all, even after a failure.
+    const slow = at(/^npm run test:slow$/);
+    expect(slow).toBeGreaterThan(at(/^npm test$/));
+    expect(testJob.steps[slow]!.if).toMatch(/!cancelled\(\)/);
     expect(at(/^npm start$/)).toBeGreaterThan(at(/^npm test$/));
     // The engine runs in the job (as in .ci/run), before the tests, and its DOCKER_HOST reaches later steps.
     const engine = at(/containers\/engine\.sh start >> "\$GITHUB_ENV"/);
@@ -205,7 +209,8 @@ describe('ci.yml', () => {
     // .vitest-reports is a hidden directory; upload-artifact drops those unless told otherwise.
     expect(upload.with?.['include-hidden-files']).toBe(true);
     const junitPaths = testJob.steps.filter((s) => s.uses?.startsWith('mikepenz/action-junit-report@')).map((s) => s.with?.report_paths);
-    expect(junitPaths.sort()).toEqual(['.vitest-reports/junit.xml', 'reports/junit.xml']);
+    // The self-tests' glob takes junit.xml (npm test) and junit-slow.xml (npm run test:slow).
+    expect(junitPaths.sort()).toEqual(['.vitest-reports/junit*.xml', 'reports/junit.xml']);
   });
 
   test('feeds both benchmark files to github-action-benchmark, on pushes to main only', async () => {
@@ -333,6 +338,23 @@ describe('publish.yml', () => {
       expect(s.with?.['gh-pages-branch']).toBe('gh-pages');
       expect(s.with?.['benchmark-data-dir-path']).toBe('dev/bench');
     }
+  });
+});
+
+describe('test tiers (vitest projects in vitest.config.ts)', () => {
+  const projectsOf = (script: string) => [...(pkg.scripts[script] ?? '').matchAll(/--project (\w+)/g)].map((m) => m[1]);
+
+  test('npm test lints and runs unit and integration; test:all runs every tier; CI adds only the slow tier', () => {
+    expect(pkg.scripts.test).toMatch(/npm run lint/);
+    expect(projectsOf('test')).toEqual(['unit', 'integration']);
+    expect(pkg.scripts['test:all']).toMatch(/npm run lint/);
+    expect(projectsOf('test:all')).toEqual([]); // no --project: all of them
+    expect(projectsOf('test:unit')).toEqual(['unit']);
+    expect(projectsOf('test:slow')).toEqual(['slow']);
+    // Two vitest runs in one CI job must not overwrite each other's JUnit file.
+    expect(pkg.scripts['test:slow']).toMatch(/--outputFile\.junit=\.vitest-reports\/junit-slow\.xml/);
+    const ciScript = readFileSync(join(ROOT, 'scripts', 'ci.mjs'), 'utf8');
+    expect(ciScript).toMatch(/\[\['test'\], \['run', 'test:slow'\]\]/);
   });
 });
 

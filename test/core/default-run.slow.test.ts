@@ -18,7 +18,7 @@ describe('hsm-harness run on the embedded defaults', () => {
   let results: RunResults;
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'hh-default-'));
-    // Without an engine, explicitly: the same run with one is .ci/run's `npm start` and test/containers/engine.test.ts.
+    // Without an engine, explicitly: the same run with one is .ci/run's `npm start` and test/containers/engine.slow.test.ts.
     // A hang guard, not a speed check: the whole default matrix, on a machine shared with the rest of the suite.
     r = await cli(['run', '--out', out], NO_ENGINE, { timeoutMs: 570_000 });
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));

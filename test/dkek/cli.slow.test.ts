@@ -108,8 +108,8 @@ describe.concurrent('hsm-harness dkek', () => {
     expect(r.stdout).not.toContain(a.d.toString('hex'));
   });
 
-  // Tampered blobs (bad CMAC) go through the CLI in roundtrip.test.ts, on a blob the SoftHSM round trip
-  // exported; an unknown key type is covered by blob.test.ts. Each CLI run here costs a full share KDF.
+  // Tampered blobs (bad CMAC) go through the CLI in roundtrip.slow.test.ts, on a blob the SoftHSM round trip
+  // exported; an unknown key type is covered by blob.unit.test.ts. Each CLI run here costs a full share KDF.
 
   test('share-create then share-decrypt: KCV is SHA-256 of the share; the share only with --reveal', async () => {
     const path = join(dir, 'new.pbe');

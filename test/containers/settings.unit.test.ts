@@ -1,7 +1,7 @@
 /**
  * The per-run container settings that need no engine: which host the containers' ports are reached on, and
  * that a user's own choices (TESTCONTAINERS_HOST_OVERRIDE, TESTCONTAINERS_RYUK_DISABLED) are kept. The decisions
- * that need an engine are tested in engine.test.ts.
+ * that need an engine are tested in engine.slow.test.ts.
  */
 import { describe, expect, test } from 'vitest';
 import { hostPin, reaperSetting } from '../../src/containers/runtime.js';
