@@ -1,5 +1,5 @@
 /** The one Markdown table builder of capabilities.md, bench.md and the merged site's tested-hsms.md. */
-import { esc } from './page.js';
+import { escText } from './page.js';
 
 /** A cell that cannot break its row: the column separator behind a backslash, one line. */
 export const plainCell = (v: string | number) =>
@@ -12,7 +12,7 @@ export const plainCell = (v: string | number) =>
  * renderer can see a tag), Markdown's inline markup and the column separator behind a backslash, one line.
  */
 export const mdCell = (s: string) =>
-  esc(s)
+  escText(s)
     .replace(/\\/g, '\\\\')
     .replace(/\|/g, '\\|')
     .replace(/[\r\n]+/g, ' ')

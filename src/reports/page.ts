@@ -7,11 +7,17 @@
 
 /**
  * The only way text gets into a page, an SVG chart or an XML file: the five characters markup gives a meaning
- * to, as entities (&#39; rather than &apos;, which HTML 4 lacks). Objects are shown as their JSON.
+ * to, as entities (&#39; rather than &apos;, which HTML 4 lacks), so it is safe in an attribute too. Objects
+ * are shown as their JSON.
  */
 export function esc(value: unknown): string {
   const s = typeof value === 'string' ? value : value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return escText(s).replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+/** Text outside any tag or attribute (a Markdown cell): only the characters that start a tag or an entity. */
+export function escText(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 const CSS = `
