@@ -1,5 +1,6 @@
 /** PKCS#11 return values out of pkcs11js errors: the code, its name, and whether it means the session was lost. */
-import { pkcs11 } from './module.js';
+// pkcs11js is CommonJS; only the default import carries all of its constants at run time.
+import pkcs11 from 'pkcs11js';
 import { ckrName } from './constants.js';
 
 /** The CK_RV of a pkcs11js error, or undefined for anything else. */
