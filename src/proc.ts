@@ -92,12 +92,12 @@ export function runToolSync(cmd: string, args: string[], timeoutMs = 10_000): st
 }
 
 /**
- * A server left running (p11-kit server, pykmip-server): its own process group, so killTree stops its helpers
+ * A server left running (p11-kit server, pykmip-server, a signer's daemon): its own process group, so killTree stops its helpers
  * too; owned (ownResource) before this returns, so it cannot outlive the harness unnoticed. Its output goes to
  * `stdio` (a file descriptor rather than a pipe the server's children would hold open).
  */
-export function startServerProcess(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; stdio: StdioOptions }): ChildProcess {
-  const child = spawn(cmd, args, { env: opts.env, stdio: opts.stdio, detached: true });
+export function startServerProcess(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string }): ChildProcess {
+  const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: opts.stdio, detached: true });
   if (child.pid !== undefined) ownResource({ pid: child.pid });
   return child;
 }

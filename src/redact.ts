@@ -59,6 +59,7 @@ export const STRUCTURAL_WORDS = [
   'bench',
   'bench-kmip',
   'suitability',
+  'signers',
   'golden',
   'cleanup',
   'driver',

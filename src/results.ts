@@ -85,6 +85,17 @@ export interface SuitabilityVerdict {
   suitable: boolean;
   /** Reasons it is not suitable, or caveats when it is. */
   reasons: string[];
+  /**
+   * What the verdict rests on: the signers suite ran the signer on this token (its version, when, and the cases
+   * that decided), or only its written profile (unverified). Absent in results written before the signers suite.
+   */
+  basis?: { kind: 'run'; version: string; date: string; cases: string[] } | { kind: 'profile' };
+}
+
+/** "proven by run (Knot DNS 3.2.6, 2026-12-07)" or "from profile (unverified)". */
+export function basisLabel(v: SuitabilityVerdict): string {
+  if (v.basis?.kind === 'run') return `proven by run (${v.basis.version}, ${v.basis.date.slice(0, 10)})`;
+  return 'from profile (unverified)';
 }
 
 /** The status as every report shows it: 'fail (expected)', 'unsupported (expected, unverified)', 'pass (unexpected)'. */

@@ -11,6 +11,7 @@ import { benchSuite } from './bench.js';
 import { benchKmipSuite } from './bench-kmip.js';
 import { nethsm } from './nethsm.js';
 import { sessionsSuite } from './pkcs11/sessions.js';
+import { signersSuite } from './signers/index.js';
 import { suitabilitySuite } from './suitability.js';
 import { kmipConformance } from './kmip/conformance.js';
 import { kmipRobustness } from './kmip/robustness.js';
@@ -30,6 +31,7 @@ export const suites: Suite[] = [
   dkekYubihsmWrapSuite,
   benchSuite,
   benchKmipSuite,
+  signersSuite,
   // Last: reads the capabilities every suite above recorded.
   suitabilitySuite,
 ];

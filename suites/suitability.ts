@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Suite } from '../src/suite.js';
 import type { SuitabilityVerdict } from '../src/results.js';
+import type { SignerCaseRecord, SignerSection } from './signers/types.js';
 import { projectRoot } from '../src/paths.js';
 import { isCapability, type Capability } from '../src/capabilities.js';
 
@@ -25,6 +26,8 @@ export interface SignerProfile {
   id: string;
   signer: string;
   source: string;
+  /** The signer file (suites/signers/<id>.ts) whose run proves or refutes this profile. */
+  signerRun?: string;
   requirements: Requirement[];
   notes?: string[];
 }
@@ -83,18 +86,62 @@ export function verdictFor(
   return { verdict: { signer: p.signer, suitable, reasons }, rows };
 }
 
+/**
+ * A verdict from the signers suite's run of one signer on this token: suitable when at least one algorithm signed
+ * and verified as packaged. Each algorithm's outcome is a reason; those that do not decide are notes.
+ */
+export function verdictFromRun(signer: string, run: SignerSection, ranAt: string): SuitabilityVerdict | undefined {
+  const decided = run.cases.filter((c) => c.status !== 'skip');
+  if (!run.version || decided.length === 0) return undefined;
+  const name = (c: SignerCaseRecord) => c.case.split('/').slice(1).join('/');
+  const asPackaged = decided.filter((c) => !c.workaround);
+  const signs = asPackaged.filter((c) => c.status === 'pass');
+  const reasons: string[] = [];
+  for (const c of signs) {
+    reasons.push(
+      `note: ${name(c)} signs${c.keys === 'made-by-harness' ? ` with a key made by the harness${c.keygenFailure ? ` (the signer's own key generation: ${c.keygenFailure})` : ''}` : ''}`,
+    );
+  }
+  for (const c of decided.filter((x) => x.workaround && x.status === 'pass')) reasons.push(`note: ${name(c)} signs only with this workaround`);
+  for (const c of asPackaged.filter((x) => x.status === 'unsupported')) reasons.push(`note: ${name(c)} not offered by the token`);
+  for (const c of asPackaged.filter((x) => x.status !== 'pass' && x.status !== 'unsupported')) {
+    reasons.push(`${signs.length ? 'note: ' : ''}${name(c)} ${c.status} as packaged`);
+  }
+  return {
+    signer,
+    suitable: signs.length > 0,
+    reasons,
+    basis: { kind: 'run', version: run.version, date: ranAt, cases: decided.map((c) => c.case) },
+  };
+}
+
 export const suitabilitySuite: Suite = {
   name: 'suitability',
   report: { title: 'Suitability requirements' },
-  title: 'DNSSEC signer suitability (Cascade, BIND 9.18, Knot, OpenDNSSEC, PowerDNS) from the recorded capabilities',
+  title: 'DNSSEC signer suitability: proven by the signers suite where it ran them, else from the signer profiles and the recorded capabilities',
   needs: 'pkcs11',
   async run(ctx) {
     const table: Record<string, unknown> = {};
     ctx.report.suitability = [];
+    const ran = ctx.report.sections.signers?.signers ?? [];
+    const covered = new Set<string>();
     for (const p of loadProfiles()) {
       const { verdict, rows } = verdictFor(p, ctx.report.capabilities);
-      ctx.report.suitability.push(verdict);
-      table[p.id] = { signer: p.signer, source: p.source, requirements: rows };
+      const run = ran.find((s) => s.id === p.signerRun);
+      const proven = run?.ranAt ? verdictFromRun(p.signer, run, run.ranAt) : undefined;
+      if (run) covered.add(run.id);
+      ctx.report.suitability.push(proven ?? { ...verdict, basis: { kind: 'profile' } });
+      table[p.id] = {
+        signer: p.signer,
+        source: p.source,
+        requirements: rows,
+        ...(proven ? { profileVerdict: verdict.suitable ? 'suitable' : 'not suitable' } : {}),
+      };
+    }
+    // Signers the suite ran that have no written profile (ldns-signzone) get their verdict from the run alone.
+    for (const run of ran.filter((s) => !covered.has(s.id) && s.ranAt)) {
+      const proven = verdictFromRun(run.title, run, run.ranAt!);
+      if (proven) ctx.report.suitability.push(proven);
     }
     ctx.report.sections.suitability = table;
   },

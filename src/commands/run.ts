@@ -11,6 +11,26 @@ import { ReportDir } from '../reports/outdir.js';
 import { redactFreeText } from '../secrets.js';
 import { unique } from './args.js';
 
+/**
+ * Naming the signers suite asks for all of it: every signer and algorithm, and zone-signing speed for zones of
+ * 1,000 and 10,000 records (HSM_SIGNER_ZONE_SIZES, e.g. 1000,10000,100000, changes the sizes; 0 turns it off).
+ */
+function signerOptions(all: boolean): { all: boolean; sizes: number[] } {
+  const env = process.env.HSM_SIGNER_ZONE_SIZES;
+  const sizes =
+    env !== undefined
+      ? env
+          .split(',')
+          .map(Number)
+          .filter((n) => Number.isInteger(n) && n > 0)
+      : all
+        ? [1000, 10000]
+        : [];
+  if (env?.split(',').some((x) => !/^\s*\d+\s*$/.test(x)))
+    throw new UsageError(`HSM_SIGNER_ZONE_SIZES must be record counts separated by commas (e.g. 1000,10000), not "${env}"`);
+  return { all, sizes };
+}
+
 export const runCommand: Command = {
   name: 'run',
   summary: 'run the conformance suites on every driver (or the ones named) and write reports',
@@ -42,7 +62,8 @@ export const runCommand: Command = {
           driverIds: unique(values.driver),
           suites: unique(values.suite),
           progress,
-          options: { updateGolden: values['update-golden'] },
+          // Naming the signers suite asks for all of it, the slow signers (daemons) included.
+          options: { updateGolden: values['update-golden'], signers: signerOptions(values.suite?.includes('signers') === true) },
         }),
       );
       written = await writeReports(results, out);

@@ -4,7 +4,7 @@
  * driver and date), so every claim on the site can be traced to the results.json that proved it.
  */
 import { basename } from 'node:path';
-import { verdictLabel, type DriverIdentity, type DriverReport, type PackageVersion } from '../results.js';
+import { basisLabel, verdictLabel, type DriverIdentity, type DriverReport, type PackageVersion } from '../results.js';
 import type { BenchRecord } from '../bench-format.js';
 import type { LoadedRun } from './load.js';
 import { markdownTable, mdCell } from '../reports/markdown.js';
@@ -18,6 +18,8 @@ export interface RunRef {
 
 export interface MatrixCell extends RunRef {
   label: 'suitable' | 'not suitable' | 'not tested';
+  /** "proven by run (…)" or "from profile (unverified)". */
+  basis: string;
   reasons: string[];
   /** Other runs that gave a verdict for this cell (older, or tied and overruled). */
   otherRuns: number;
@@ -96,7 +98,7 @@ export function buildMatrix(runs: LoadedRun[]): FleetMatrix {
       if (newer(ref, r.lastRun)) r.lastRun = ref;
       for (const v of d.suitability) {
         if (!signers.includes(v.signer)) signers.push(v.signer);
-        const cell: MatrixCell = { ...ref, label: verdictLabel(v), reasons: v.reasons, otherRuns: 0 };
+        const cell: MatrixCell = { ...ref, label: verdictLabel(v), basis: basisLabel(v), reasons: v.reasons, otherRuns: 0 };
         const old = r.cells[v.signer];
         if (!old) r.cells[v.signer] = cell;
         else if (newer(cell, old)) r.cells[v.signer] = { ...cell, otherRuns: old.otherRuns + 1 };

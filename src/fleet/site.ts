@@ -27,7 +27,7 @@ const day = (iso: string) => iso.slice(0, 10);
 
 function cell(c: MatrixCell | undefined): string {
   if (!c) return '<td class="cell na" data-verdict="">–</td>';
-  const title = `${c.driver}, run ${c.runId}${c.otherRuns ? `; ${c.otherRuns} other run(s)` : ''}${c.reasons.length ? `: ${c.reasons.join('; ')}` : ''}`;
+  const title = `${c.driver}, run ${c.runId}, ${c.basis}${c.otherRuns ? `; ${c.otherRuns} other run(s)` : ''}${c.reasons.length ? `: ${c.reasons.join('; ')}` : ''}`;
   return (
     `<td class="cell" data-verdict="${esc(c.label)}" data-run="${esc(c.runId)}" data-driver="${esc(c.driver)}" title="${esc(title)}">` +
     `<a href="${esc(runLink(c.runId, c.driver))}"><span class="v-${esc(c.label.replace(/\W/g, ''))}">${esc(c.label)}</span>` +

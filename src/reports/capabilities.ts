@@ -3,7 +3,7 @@
  * per driver the mechanism table, the DNSSEC signer suitability verdicts and the findings.
  */
 import type { DriverReport, RunResults } from '../results.js';
-import { statusLabel, verdictLabel } from '../results.js';
+import { basisLabel, statusLabel, verdictLabel } from '../results.js';
 import type { ExpectationsAudit } from '../expectations.js';
 import { markdownTable, plainCell as cell } from './markdown.js';
 
@@ -50,7 +50,7 @@ export function renderCapabilities(results: RunResults): string {
     const signers = [...new Set(withVerdicts.flatMap((d) => d.suitability.map((v) => v.signer)))];
     const verdictOf = (d: DriverReport, signer: string) => {
       const v = d.suitability.find((x) => x.signer === signer);
-      return v ? verdictLabel(v) : '–';
+      return v ? `${verdictLabel(v)}, ${basisLabel(v)}` : '–';
     };
     lines.push(
       ...markdownTable(
@@ -88,7 +88,7 @@ export function renderCapabilities(results: RunResults): string {
     if (d.suitability.length) {
       lines.push('### Suitability', '');
       for (const v of d.suitability) {
-        lines.push(`- **${v.signer}**: ${verdictLabel(v)}${v.reasons.length ? ` — ${v.reasons.map(cell).join('; ')}` : ''}`);
+        lines.push(`- **${v.signer}**: ${verdictLabel(v)}, ${basisLabel(v)}${v.reasons.length ? ` — ${v.reasons.map(cell).join('; ')}` : ''}`);
       }
       lines.push('');
     }

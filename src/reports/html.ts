@@ -4,13 +4,15 @@
  * from a token, a server or a suite goes through esc().
  */
 import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
-import { CASE_STATUSES, statusLabel, verdictLabel } from '../results.js';
+import { CASE_STATUSES, basisLabel, statusLabel, verdictLabel } from '../results.js';
 import { MATRIX_COLUMNS } from './capabilities.js';
 import { esc, page } from './page.js';
 import type { SectionReport } from './sections.js';
 
 /** An id usable in href="#…": driver ids are simple, but nothing here trusts that. */
 const anchor = (prefix: string, s: string) => `${prefix}-${s.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+/** The id of one case's row in index.html, for links from verdicts and sections. */
+export const caseAnchor = (driver: string, suite: string, name: string) => anchor('case', `${driver}/${suite}/${name}`);
 
 export const pill = (status: string, text = status) => `<span class="pill s-${esc(status.replace(/[^a-z]/g, ''))}">${esc(text)}</span>`;
 const suitabilityPill = (v: SuitabilityVerdict) => {
@@ -129,7 +131,11 @@ function suitabilityOverview(results: RunResults): string {
     ...signers.map((s) => {
       const v = d.suitability.find((x) => x.signer === s);
       if (!v) return '–';
-      return `${suitabilityPill(v)}${v.reasons.length ? `<div class="reason">${v.reasons.map(esc).join('<br>')}</div>` : ''}`;
+      const cases = v.basis?.kind === 'run' ? v.basis.cases.map((c) => `<a href="#${caseAnchor(d.id, 'signers', c)}">${esc(c)}</a>`).join(' ') : '';
+      return (
+        `${suitabilityPill(v)}<div class="reason">${esc(basisLabel(v))}${cases ? `: ${cases}` : ''}</div>` +
+        `${v.reasons.length ? `<div class="reason">${v.reasons.map(esc).join('<br>')}</div>` : ''}`
+      );
     }),
   ]);
   return `<section id="suitability"><h2>DNSSEC signer suitability</h2><div class="scroll">${table(['Driver', ...signers], rows)}</div></section>`;
@@ -138,7 +144,7 @@ function suitabilityOverview(results: RunResults): string {
 function casesTable(cases: CaseRecord[]): string {
   const rows = cases.map((c) => [
     esc(c.suite),
-    esc(c.case),
+    `<span id="${caseAnchor(c.driver, c.suite, c.case)}">${esc(c.case)}</span>`,
     pill(c.status, statusLabel(c)) + (c.unexpectedPass ? ' <span class="reason">passed, but expected not to: update the expectations file</span>' : ''),
     c.ckr ? `<code>${esc(c.ckr.name)}</code> <span class="muted">0x${esc(c.ckr.code.toString(16))}</span>` : '',
     `<span class="nw">${esc(c.durationMs.toFixed(0))} ms</span>`,

@@ -28,6 +28,17 @@ export interface SignerTarget {
   pin: string;
   /** A label prefix every object the signer creates must carry, so the run can find and remove it. */
   labelPrefix: string;
+  /**
+   * The name under which `modulePath` is registered with p11-kit inside the isolation (PowerDNS and other
+   * signers that pick a module by its p11-kit name use this); it is the only module registered there.
+   */
+  moduleName: string;
+  /**
+   * The command line that runs one of the signer's programs isolated (a private mount namespace whose p11-kit
+   * registry holds only the module under test). Every process the signer starts, daemons included, goes
+   * through it: `const c = target.isolate('kzonesign', args); runTool(c.cmd, c.args, …)`.
+   */
+  isolate(cmd: string, args: string[]): { cmd: string; args: string[] };
 }
 
 export interface SignJob {
@@ -85,6 +96,8 @@ export interface Signer {
   claims: { algorithms: DnssecAlgorithm[]; source: string };
   /** The installed version, or why it cannot run here (not installed, no PKCS#11 support compiled in). */
   installed(env: NodeJS.ProcessEnv): Promise<{ version: string } | { missing: string }>;
+  /** Takes many seconds per zone (daemons): runs only in the full matrix (`--suite signers`, CI), not in `npm start`. */
+  slow?: boolean;
   /** Known workarounds for failures as packaged (e.g. BIND 9.20 without RTLD_DEEPBIND). */
   workarounds?: { id: string; description: string; source: string }[];
   /**

@@ -40,8 +40,9 @@ describe('hsm-harness run on the embedded defaults', () => {
     for (const id of ['softhsm', 'softhsm-p11kit', 'pykmip']) {
       const d = results.drivers.find((x) => x.id === id)!;
       expect(d.status, id).toBe('ran');
+      // Real signers fail on a token in known ways (drivers/<id>.expect.json): expected failures, never unexpected ones.
       expect(
-        d.cases.filter((c) => !['pass', 'unsupported', 'skip'].includes(c.status)),
+        d.cases.filter((c) => !['pass', 'unsupported', 'skip'].includes(c.status) && !(c.suite === 'signers' && c.expected)),
         id,
       ).toEqual([]);
       expect(d.cases.filter((c) => c.status === 'pass').length, id).toBeGreaterThan(10);

@@ -1,0 +1,424 @@
+/**
+ * The signers suite: every installed DNSSEC signer (one file each in this directory) signs a zone the harness
+ * generated, on the token under test, for each DNSSEC algorithm; the result is verified twice (ldns-verify-zone,
+ * and every RRSIG with node:crypto against a DNSKEY whose key was read from the token). One case per signer ×
+ * algorithm: `<signer>/<ALGORITHM>`, e.g. `knot/ECDSAP256SHA256`.
+ *
+ * - pass: signed and verified; a detail says who made the keys (the signer, or the harness where the signer
+ *   could not make them on this token, with the signer's own words about why).
+ * - fail: the signer's exact error, exit code or signal (a SIGSEGV of a signer is its outcome, not the
+ *   harness's), or a zone that does not verify.
+ * - unsupported: the token does not offer the key generation or signing mechanism of the algorithm.
+ * - skip: the signer is not installed (with the reason), or ldns-verify-zone / pkcs11-spy are missing.
+ *
+ * The suite, not the signer file, traces (pkcs11-spy), isolates (a private p11-kit registry), verifies, times
+ * and removes what the signer created. docs/signers.md explains the verdicts and how to add a signer.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import type { Suite, SuiteContext, CaseHandle } from '../../src/suite.js';
+import type { Token } from '../../src/pkcs11/token.js';
+import { type Handle, pkcs11 } from '../../src/pkcs11/module.js';
+import { LABEL_PREFIX } from '../../src/pkcs11/run-identity.js';
+import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { toKeyObject } from '../../src/pkcs11/public-key.js';
+import { mechanismName } from '../../src/pkcs11/constants.js';
+import { algorithmName } from '../../bench/pkcs11.js';
+import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
+import { DNSSEC_ALGORITHMS as ALGORITHM_INFO } from '../../src/dnssec/dnskey.js';
+import { ldnsAvailable, ldnsVerifyZone } from '../../src/dnssec/ldns.js';
+import { checkSignedZone } from '../../src/dnssec/check.js';
+import { generateZone } from '../../src/dnssec/generate.js';
+import { redact } from '../../src/secrets.js';
+import { addTraces, emptyTrace, spyAvailable, spyLog, PKCS11_SPY, type Pkcs11Trace } from '../../src/signers/trace.js';
+import { isolation, visibleModules, ISOLATED_MODULE_NAME, type Isolation } from '../../src/signers/isolation.js';
+import { DNSSEC_ALGORITHMS, SignerFailed, type DnssecAlgorithm, type Signer, type SignJob, type SignOutcome } from './signer.js';
+import { signers as allSigners } from './all.js';
+import { signersReport } from './report.js';
+import type { SignerCaseRecord, SignerOptions, SignerSection, SignersSectionData } from './types.js';
+
+export type { SignerCaseRecord, SignerOptions, SignerSection, SignersSectionData } from './types.js';
+
+const KEY_FOR: Record<DnssecAlgorithm, KeyAlg> = { 8: 'rsa-2048', 10: 'rsa-2048', 13: 'ec-p256', 14: 'ec-p384', 15: 'ed25519' };
+const ORIGIN = 'example.test.';
+/** Records in the zone every case signs; the zone-size figures use larger ones (options.signers.sizes). */
+const CASE_ZONE_RECORDS = 20;
+/** Bound of one signer run (its processes get this; the case a little more for verification and cleanup). */
+const SIGNER_TIMEOUT_MS = 90_000;
+
+/** A stable name for an object, across a C_Finalize (handles are not): class, CKA_ID and label. */
+function objectKey(token: Token, h: Handle): string {
+  try {
+    return `${token.attrUlong(h, pkcs11.CKA_CLASS)}|${token.attr(h, pkcs11.CKA_ID).toString('hex')}|${token.attr(h, pkcs11.CKA_LABEL).toString('utf8')}`;
+  } catch {
+    return `handle|${h.toString('hex')}`;
+  }
+}
+
+function objectKeys(token: Token): Set<string> {
+  return new Set(token.find([]).map((h) => objectKey(token, h)));
+}
+
+/**
+ * The objects that appeared on the token while the signer ran: the signer's keys. The signer ran alone on this
+ * token (the harness handed it over), so anything new is its own; nothing that was there before is touched.
+ */
+function newObjects(token: Token, before: Set<string>): Handle[] {
+  return token.find([]).filter((h) => !before.has(objectKey(token, h)));
+}
+
+/** Public keys of the given objects as node:crypto keys (an RSA private key carries its public half too). */
+function publicKeys(token: Token, handles: Handle[]): KeyObject[] {
+  const out: KeyObject[] = [];
+  for (const h of handles) {
+    try {
+      const cls = token.attrUlong(h, pkcs11.CKA_CLASS);
+      if (cls !== pkcs11.CKO_PUBLIC_KEY && cls !== pkcs11.CKO_PRIVATE_KEY) continue;
+      out.push(toKeyObject(readPublicKey(token, h)));
+    } catch {
+      /* an EC private key has no CKA_EC_POINT: its public half is another object */
+    }
+  }
+  return out;
+}
+
+/** The last line(s) a signer said, free of the PIN. */
+function failureText(err: unknown): string {
+  if (err instanceof SignerFailed) {
+    const how = err.signal ? `killed by ${err.signal}` : err.exitCode !== undefined && err.exitCode !== null ? `exit ${err.exitCode}` : '';
+    return redact(`${err.stage}: ${err.message}${how ? ` (${how})` : ''}`);
+  }
+  return redact(err instanceof Error ? err.message : String(err));
+}
+
+/** Is the list of signers to run restricted (--suite signers runs all, the default run only the fast ones)? */
+function chosenSigners(ctx: SuiteContext, list: Signer[]): Signer[] {
+  const o = (ctx.options.signers ?? {}) as SignerOptions;
+  // HSM_SIGNERS=knot,ldns runs only those (and the slow ones only when named).
+  const only =
+    o.only ??
+    ctx.env.HSM_SIGNERS?.split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+  if (only?.length) return list.filter((s) => only.includes(s.id));
+  return list.filter((s) => !s.slow || o.all === true);
+}
+
+/** The quick run (npm start) signs with the three algorithms of issue 20's table; `--suite signers` with all five. */
+const QUICK_ALGORITHMS: DnssecAlgorithm[] = [8, 13, 15];
+function chosenAlgorithms(ctx: SuiteContext): readonly DnssecAlgorithm[] {
+  return ((ctx.options.signers ?? {}) as SignerOptions).all ? DNSSEC_ALGORITHMS : QUICK_ALGORITHMS;
+}
+
+interface CaseEnv {
+  ctx: SuiteContext;
+  token: Token;
+  /** The signer sees the module under test as it is (the verdict run) … */
+  plain: Isolation;
+  /** … or wrapped in pkcs11-spy (the traced run). */
+  spied: Isolation;
+  physical: boolean;
+}
+
+interface Attempt {
+  outcome?: SignOutcome;
+  error?: unknown;
+  /** Objects that appeared on the token during the attempt: the signer's. */
+  created: Handle[];
+  harnessKey?: KeyPair;
+  /** The signer's own words where it could not make keys (then the harness made them). */
+  keygenFailure?: string;
+  seconds: number;
+  trace?: Pkcs11Trace;
+}
+
+/** Run the signer once on its own (the token handed over on a physical device), optionally traced by pkcs11-spy. */
+async function runSigner(e: CaseEnv, signer: Signer, job: Omit<SignJob, 'target' | 'workDir'>, workDir: string, traced: boolean) {
+  const conn = e.ctx.connections.pkcs11!;
+  const spy = traced ? await spyLog(workDir, `${signer.id}-${job.algorithm}`) : undefined;
+  const info = e.token.tokenInfo();
+  const iso = traced ? e.spied : e.plain;
+  const target: SignJob['target'] = {
+    modulePath: traced ? PKCS11_SPY : conn.modulePath,
+    env: { ...e.ctx.env, ...conn.env, ...spy?.env(conn.modulePath) },
+    tokenLabel: info.label.trim(),
+    tokenSerial: info.serialNumber.trim(),
+    pin: conn.pin,
+    labelPrefix: `${LABEL_PREFIX}${signer.id}-`,
+    moduleName: ISOLATED_MODULE_NAME,
+    isolate: (cmd, args) => iso.wrap(cmd, args),
+  };
+  const before = objectKeys(e.token);
+  const started = performance.now();
+  const run = async (): Promise<{ outcome?: SignOutcome; error?: unknown }> => {
+    try {
+      return { outcome: await signer.sign({ ...job, target, workDir }) };
+    } catch (error) {
+      return { error };
+    }
+  };
+  const r = e.physical ? await e.token.handOver(run) : await run();
+  const seconds = (performance.now() - started) / 1000;
+  return { ...r, trace: await spy?.collect(), created: newObjects(e.token, before), seconds };
+}
+
+/**
+ * One attempt of a signer on a job: with keys it makes itself, or, where it cannot make them on this token
+ * (SignerFailed at stage 'keygen'), with a key pair the harness made under the run's marks.
+ */
+async function attempt(e: CaseEnv, signer: Signer, job: Omit<SignJob, 'target' | 'workDir'>, workDir: string, traced: boolean): Promise<Attempt> {
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  const first = await runSigner(e, signer, job, workDir, traced);
+  if (!(first.error instanceof SignerFailed && first.error.stage === 'keygen')) return first;
+  removeCreated(e.token, first.created);
+  const harnessKey = await generateKeyPair(e.token, KEY_FOR[job.algorithm], { label: `${LABEL_PREFIX}${signer.id}-${job.algorithm}` });
+  // A fresh directory: the first attempt's database or key files must not meet the second.
+  const again = join(workDir, 'with-harness-key');
+  await mkdir(again, { mode: 0o700 });
+  const second = await runSigner(e, signer, { ...job, harnessKey: { label: harnessKey.label, idHex: harnessKey.id.toString('hex') } }, again, traced);
+  return { ...second, harnessKey, keygenFailure: failureText(first.error), trace: first.trace && second.trace && addTraces(first.trace, second.trace) };
+}
+
+/** Remove what an attempt left on the token: the signer's objects and the harness's key pair. */
+function removeAttempt(e: CaseEnv, a: Attempt | undefined, what: string): void {
+  if (!a) return;
+  const left = removeCreated(e.token, a.created);
+  if (left.length) e.ctx.finding('note', `${what}: objects the signer created could not be removed: ${left.join('; ')}`);
+  if (a.harnessKey) e.token.destroyPair(a.harnessKey);
+}
+
+/** Destroy what the signer created in this case (found by the before/after difference, never anything older). */
+function removeCreated(token: Token, created: Handle[]): string[] {
+  const left: string[] = [];
+  for (const h of created) {
+    try {
+      token.lib.C_DestroyObject(token.session, h);
+    } catch (err) {
+      left.push(`${h.toString('hex')}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return left;
+}
+
+/** Both checks of a signed zone; throws what did not hold. */
+async function verify(c: CaseHandle, e: CaseEnv, a: Attempt, alg: DnssecAlgorithm, record: SignerCaseRecord): Promise<void> {
+  const signed = await readFile(a.outcome!.signedZoneFile, 'utf8');
+  const tokenKeys = publicKeys(e.token, [...a.created, ...(a.harnessKey ? [a.harnessKey.publicKey, a.harnessKey.privateKey] : [])]);
+  const ldns = await ldnsVerifyZone(signed);
+  c.detail('ldns-verify-zone', ldns.output);
+  const own = await checkSignedZone(signed, tokenKeys);
+  record.rrsigs = own.rrsigs;
+  c.detail('rrsigs', `${own.verified} of ${own.rrsigs} verified with node:crypto against a DNSKEY read from the token`);
+  c.detail('dnskeys', own.keys.map((k) => `${k.keyTag}/${k.algorithm}${k.onToken ? '' : ' (not on the token)'}`).join(', '));
+  if (!ldns.ok) throw new Error(`verification: ldns-verify-zone rejected the signed zone: ${ldns.output}`);
+  if (own.problems.length) throw new Error(`verification: ${own.rrsigs - own.verified} of ${own.rrsigs} RRSIGs failed the harness's check: ${own.problems[0]}`);
+  if (own.keys.some((k) => k.algorithm !== alg)) throw new Error(`the signer signed with algorithm ${own.keys.map((k) => k.algorithm).join(', ')}, not ${alg}`);
+}
+
+/** RRSIGs in a signed zone file, whatever its layout (one per line that names the type). */
+function countRrsigs(text: string): number {
+  return text.split('\n').filter((l) => !l.startsWith(';') && /\sRRSIG\s/.test(l)).length;
+}
+
+/** The token's own signing rate for the algorithm's key, from this run's bench (one thread, bare pkcs11js loop). */
+function rawRate(ctx: SuiteContext, alg: DnssecAlgorithm): number | undefined {
+  const name = algorithmName(KEY_FOR[alg]);
+  const sign = ctx.report.sections.bench?.sign?.find((s) => s.algorithm === name);
+  return sign?.bareLoop?.median;
+}
+
+/**
+ * Zone-signing speed (options.signers.sizes; not in the quick run): the signer signs generated zones of each
+ * size on the token, untraced, and the figure is RRSIGs per second of wall clock (process start and key
+ * generation included, as an operator sees it), beside the token's raw rate from the bench when it ran.
+ */
+async function zoneSpeed(e: CaseEnv, signer: Signer, alg: DnssecAlgorithm, dir: string, record: SignerCaseRecord): Promise<void> {
+  const sizes = ((e.ctx.options.signers ?? {}) as SignerOptions).sizes ?? [];
+  const raw = rawRate(e.ctx, alg);
+  for (const records of sizes) {
+    const work = join(dir, `speed-${records}`);
+    await mkdir(work, { mode: 0o700 });
+    const zoneFile = join(work, 'zone.unsigned');
+    await writeFile(zoneFile, generateZone(ORIGIN, records).text);
+    // A large zone may take minutes on a slow token: bounded by the signer limit scaled to the size.
+    const job = { algorithm: alg, origin: ORIGIN, zoneFile, timeoutMs: SIGNER_TIMEOUT_MS * Math.max(1, records / 1000), workaround: record.workaround };
+    const a = await attempt(e, signer, job, join(work, 'run'), false);
+    try {
+      if (!a.outcome) {
+        e.ctx.finding('note', `${record.case}: the ${records}-record zone did not sign: ${failureText(a.error)}`);
+        break;
+      }
+      const rrsigs = countRrsigs(await readFile(a.outcome.signedZoneFile, 'utf8'));
+      const rrsigsPerSecond = Math.round((rrsigs / a.seconds) * 10) / 10;
+      (record.speed ??= []).push({
+        records,
+        rrsigs,
+        seconds: Math.round(a.seconds * 100) / 100,
+        rrsigsPerSecond,
+        ...(raw ? { tokenRawRate: Math.round(raw), ofRawRate: Math.round((rrsigsPerSecond / raw) * 1000) / 1000 } : {}),
+      });
+    } finally {
+      removeAttempt(e, a, `${record.case} (${records} records)`);
+    }
+  }
+}
+
+/**
+ * One signer × algorithm. The verdict comes from a run on the module as it is; a second, traced run records the
+ * PKCS#11 calls, because pkcs11-spy can change the outcome (BIND's provider deep-binds the module it loads, which
+ * is then the spy, not the module).
+ */
+async function signerCase(e: CaseEnv, signer: Signer, alg: DnssecAlgorithm, section: SignerSection, c: CaseHandle, record: SignerCaseRecord): Promise<void> {
+  const { ctx, token } = e;
+  const offered = token.offeredMechanisms();
+  for (const m of [KEY_ALGS[KEY_FOR[alg]].mechanism, dnssecScheme(alg).spec.code]) {
+    if (!offered.has(m)) c.unsupported(`the token (as this driver reaches it) does not offer ${mechanismName(m)}`);
+  }
+  c.detail('claimed', signer.claims.algorithms.includes(alg));
+  const dir = await ctx.tempDir(`signer-${signer.id}-${alg}`);
+  const what = `${signer.id}/${ALGORITHM_INFO[alg].name}`;
+  let verdict: Attempt | undefined;
+  let failure: Error | undefined;
+  try {
+    const zoneFile = join(dir.path, 'zone.unsigned');
+    await writeFile(zoneFile, generateZone(ORIGIN, CASE_ZONE_RECORDS).text);
+    const job = { algorithm: alg, origin: ORIGIN, zoneFile, timeoutMs: SIGNER_TIMEOUT_MS, workaround: record.workaround };
+    try {
+      verdict = await attempt(e, signer, job, join(dir.path, 'run'), false);
+      record.seconds = Math.round(verdict.seconds * 100) / 100;
+      if (verdict.keygenFailure) c.detail('signer keygen', (record.keygenFailure = verdict.keygenFailure));
+      if (!verdict.outcome) {
+        const with_ = verdict.keygenFailure ? `with a key made by the harness: ${failureText(verdict.error)}; before that, ${verdict.keygenFailure}` : '';
+        throw new Error(with_ || failureText(verdict.error));
+      }
+      record.keys = verdict.outcome.keys;
+      c.detail('keys', record.keys === 'made-by-harness' ? 'signed with a key made by the harness' : 'made by the signer on the token');
+      for (const x of verdict.outcome.exposures) if (!section.exposures.includes(x)) section.exposures.push(x);
+      await verify(c, e, verdict, alg, record);
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+    }
+    removeAttempt(e, verdict, what);
+    verdict = undefined;
+    if (!failure) await zoneSpeed(e, signer, alg, dir.path, record);
+    const traced = await attempt(e, signer, job, join(dir.path, 'trace'), true);
+    removeAttempt(e, traced, `${what} (traced)`);
+    if (traced.trace) addTraces((section.observed ??= emptyTrace()), traced.trace);
+    c.detail('traced run', traced.outcome ? 'signed' : failureText(traced.error));
+  } finally {
+    removeAttempt(e, verdict, what);
+    await dir.remove();
+  }
+  if (failure) throw failure;
+}
+
+/**
+ * Every PKCS#11 application makes these to find its token and hold a session; a profile need not list them, so
+ * their absence from a profile is not reported (listing one that is never called still is).
+ */
+const HOUSEKEEPING = new Set([
+  'C_GetFunctionList',
+  'C_GetInterface',
+  'C_Initialize',
+  'C_Finalize',
+  'C_GetInfo',
+  'C_GetSlotList',
+  'C_GetSlotInfo',
+  'C_GetTokenInfo',
+  'C_OpenSession',
+  'C_CloseSession',
+  'C_CloseAllSessions',
+  'C_GetSessionInfo',
+  'C_Logout',
+]);
+
+/** The profile against the trace: function and mechanism names listed but never called, or called but not listed. */
+export function checkProfile(profile: Signer['profile'], observed: Pkcs11Trace): SignerSection['profileCheck'] {
+  const calledFns = Object.keys(observed.functions).filter((f) => !HOUSEKEEPING.has(f) || profile.functions.includes(f));
+  const calledMechs = [...new Set(Object.keys(observed.mechanisms).map((k) => k.split(' ')[1]!))];
+  const listed = [...profile.functions, ...profile.mechanisms];
+  const called = [...calledFns, ...calledMechs];
+  return {
+    source: profile.source,
+    listedNotCalled: listed.filter((x) => !called.includes(x)).sort(),
+    calledNotListed: called.filter((x) => !listed.includes(x)).sort(),
+  };
+}
+
+export const signersSuite: Suite = {
+  name: 'signers',
+  title: 'Real DNSSEC signers (Knot, ldns, BIND, PowerDNS, OpenDNSSEC) sign a zone on the token',
+  needs: 'pkcs11',
+  report: signersReport,
+  async run(ctx: SuiteContext) {
+    const token = ctx.token!;
+    const conn = ctx.connections.pkcs11!;
+    const dir = await ctx.tempDir('signers');
+    const plain = await isolation(dir.path, conn.modulePath);
+    const iso = await isolation(dir.path, PKCS11_SPY);
+    const data: SignersSectionData = {
+      driver: ctx.driverId,
+      isolation: { how: iso.how, isolated: iso.isolated },
+      tracing: `pkcs11-spy (${PKCS11_SPY})`,
+      signers: [],
+    };
+    ctx.report.sections.signers = data;
+    if (iso.isolated) {
+      // Measured, not assumed: what p11-kit loads inside the isolation (the spy around the module under test only).
+      const spy = await spyLog(dir.path, 'isolation');
+      data.isolation.modulesSeen = await visibleModules(iso, { ...ctx.env, ...conn.env, ...spy.env(conn.modulePath) });
+      await spy.collect();
+    }
+    const ldns = await ldnsAvailable();
+    const all = ((ctx.options.signers ?? {}) as SignerOptions).all === true;
+    const e: CaseEnv = { ctx, token, plain, spied: iso, physical: ctx.traits.physical };
+    for (const signer of chosenSigners(ctx, allSigners)) {
+      const section: SignerSection = { id: signer.id, title: signer.title, claims: signer.claims, cases: [], exposures: [] };
+      data.signers.push(section);
+      const installed = await signer.installed({ ...ctx.env, ...conn.env });
+      if ('version' in installed) section.version = installed.version;
+      else section.missing = installed.missing;
+      for (const alg of chosenAlgorithms(ctx)) {
+        const name = `${signer.id}/${ALGORITHM_INFO[alg].name}`;
+        const record: SignerCaseRecord = { case: name, algorithm: alg, status: 'skip' };
+        record.status = await ctx.case(
+          name,
+          async (c) => {
+            if (section.missing) c.skip(`${signer.title} is not installed here: ${section.missing}`);
+            if (!ldns.ok) c.skip(ldns.reason);
+            if (!spyAvailable()) c.skip(`pkcs11-spy not found at ${PKCS11_SPY} (apt-get install opensc-pkcs11)`);
+            await signerCase(e, signer, alg, section, c, record);
+          },
+          { timeoutMs: SIGNER_TIMEOUT_MS * 2 + 30_000 },
+        );
+        section.cases.push(record);
+        // A known workaround is tried only where the signer fails as packaged; both outcomes are reported.
+        // Workarounds run in the full matrix (--suite signers); the quick run reports the signers as packaged.
+        for (const w of all ? (signer.workarounds ?? []) : []) {
+          const wname = `${name}/workaround-${w.id}`;
+          const wrecord: SignerCaseRecord = { case: wname, algorithm: alg, status: 'skip', workaround: w.id };
+          wrecord.status = await ctx.case(
+            wname,
+            async (c) => {
+              if (record.status !== 'fail') c.skip(`not needed: ${name} ended ${record.status} as packaged`);
+              c.detail('workaround', `${w.description} (${w.source})`);
+              await signerCase(e, signer, alg, section, c, wrecord);
+            },
+            { timeoutMs: SIGNER_TIMEOUT_MS * 2 + 30_000 },
+          );
+          section.cases.push(wrecord);
+        }
+      }
+      if (section.version) section.ranAt = new Date().toISOString();
+      if (section.observed) {
+        section.profileCheck = checkProfile(signer.profile, section.observed);
+        const p = section.profileCheck!;
+        if (p.listedNotCalled.length) ctx.finding('note', `${signer.title}: its profile lists ${p.listedNotCalled.join(', ')}, never called in this run`);
+        if (p.calledNotListed.length) ctx.finding('note', `${signer.title}: called ${p.calledNotListed.join(', ')}, which its profile does not list`);
+      }
+      for (const x of section.exposures) ctx.finding('note', `${signer.title}: ${x}`);
+    }
+    await dir.remove();
+  },
+};
