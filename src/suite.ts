@@ -7,22 +7,56 @@ import type { CaseStatus, DriverReport, Finding } from './results.js';
 import type { Token } from './pkcs11/token.js';
 import type { Capability } from './capabilities.js';
 import type { SectionReport } from './reports/sections.js';
+import type { Limits } from './runner/limits.js';
+import type { Expectations } from './expectations.js';
 
-export interface Suite {
+// biome-ignore lint/suspicious/noExplicitAny: each suite has its own state type; the runner only passes it on
+export interface Suite<S = any> {
   name: string;
   title: string;
-  /** The connection this suite needs; drivers without it do not run the suite. */
-  needs: keyof Connections;
+  /** The connection this suite needs; drivers without it do not run the suite. Without: every driver runs it. */
+  needs?: keyof Connections;
   /** Run by default (false for slow or special suites that must be asked for with --suite). */
   default?: boolean;
   /** How the section this suite writes (report.sections[name]) appears in the reports; defined beside the suite. */
   report?: SectionReport;
-  run(ctx: SuiteContext): Promise<void>;
+  /**
+   * Runs whenever its connection is there, also under --suite and --case (the runner's own checks: expectations
+   * audit, golden return codes, objects restored).
+   */
+  always?: boolean;
+  /** Before the first case: builds the state every case gets (keys cache, offered mechanisms). Throwing aborts the suite. */
+  setup?(ctx: SuiteContext): S | Promise<S>;
+  /** The suite as a table of named cases, run in this order (src/runner/cases.ts). */
+  cases?: readonly SuiteCase<S>[];
+  /** After the last case, also when one failed. */
+  teardown?(ctx: SuiteContext, state: S): void | Promise<void>;
+  /** A suite not yet converted to a table: one function that calls ctx.case itself. */
+  run?(ctx: SuiteContext): Promise<void>;
+}
+
+/**
+ * One named case of a suite. `needs` names earlier cases it depends on: a case of the same suite by its name, or
+ * a case of an earlier suite as 'suite/case'. When one of them did not pass, this case is not run and is `skip`
+ * "blocked by suite/case (status)", so one root cause is one failure; `run --case` runs them first.
+ */
+export interface SuiteCase<S = unknown> {
+  name: string;
+  needs?: readonly string[];
+  /** Overrides the driver's per-case time limit (ms). */
+  timeoutMs?: number;
+  /** After the case, with its final status: what it means beyond itself (capabilities, aggregates in the state). */
+  after?(status: CaseStatus, state: S, ctx: SuiteContext): void;
+  /** False: the case is not part of this run at all (not recorded), e.g. a check in CI only. */
+  applies?(ctx: SuiteContext, state: S): boolean;
+  run(c: CaseHandle, state: S, ctx: SuiteContext): unknown;
 }
 
 export interface CaseOptions {
   /** Overrides the driver's per-case time limit (ms). */
   timeoutMs?: number;
+  /** Run even after the token's session was lost for good (the cleanup check, which reconnects itself). */
+  withoutSession?: boolean;
 }
 
 export interface CaseHandle {
@@ -39,6 +73,8 @@ export interface CaseHandle {
 export interface SuiteContext {
   driverId: string;
   traits: DriverTraits;
+  /** Every time limit of this run (src/runner/limits.ts). */
+  limits: Limits;
   env: NodeJS.ProcessEnv;
   connections: Connections;
   /** A logged-in token for drivers with a pkcs11 connection. Objects created must be tracked on it. */
@@ -63,6 +99,17 @@ export interface SuiteContext {
   tempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }>;
   /** Options from the command line (e.g. bench: { quick, timeSeconds, compare }). */
   options: Record<string, unknown>;
+  /** What the runner knows that its own checks (suites/checks.ts) need. */
+  run: RunFacts;
+}
+
+export interface RunFacts {
+  /** The driver's expectations file. */
+  expectations: Expectations;
+  /** Objects on the token after login, before the first suite (undefined without a token). */
+  objectsBefore?: number;
+  /** Running in CI (CI set). */
+  ci: boolean;
 }
 
 /** Thrown by CaseHandle.unsupported / skip. */

@@ -14,7 +14,8 @@
 import { randomBytes, verify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
 import { kmipBenchReport } from '../bench/report.js';
 import { Bench } from 'tinybench';
-import type { Suite } from '../src/suite.js';
+import type { CaseHandle, Suite, SuiteContext } from '../src/suite.js';
+import type { KmipConnection } from '../src/driver.js';
 import { KmipClient, KmipError } from '../src/kmip/client.js';
 import type { CryptoParams } from '../src/kmip/messages.js';
 import { benchOptions } from './bench.js';
@@ -66,6 +67,64 @@ async function aggregateRate(conn: Parameters<typeof KmipClient.connect>[0], con
   return { point: { connections, completed, wallSeconds, opsPerSec: completed / wallSeconds }, signatures: last.filter(Boolean) };
 }
 
+/** What one key's benchmark case works with. */
+interface SignBenchRun {
+  client: KmipClient;
+  conn: KmipConnection;
+  created: string[];
+  active: string[];
+  section: KmipBenchSection;
+  perKeyMs: number;
+  connectionCounts: number[];
+}
+
+/** One key type: create and activate a key pair, time Sign round trips on one and on several connections, verify samples. */
+async function signBench(c: CaseHandle, ctx: SuiteContext, run: SignBenchRun, k: (typeof KEYS)[number]): Promise<void> {
+  const tag = randomBytes(6).toString('hex');
+  let ids: { privateId: string; publicId: string };
+  try {
+    ids = await run.client.createKeyPair({ ...k.spec, privateName: `hsmh-bench-${tag}-pri`, publicName: `hsmh-bench-${tag}-pub` });
+  } catch (err) {
+    // A refused algorithm is the target's choice (PyKMIP has no ECDSA); the conformance suite judges it.
+    if (err instanceof KmipError) c.unsupported(`the target refused to create ${k.algorithm} keys: ${err.message}`);
+    throw err;
+  }
+  run.created.push(ids.privateId, ids.publicId);
+  await run.client.activate(ids.privateId);
+  run.active.push(ids.privateId);
+  const first = Buffer.from(await run.client.sign(ids.privateId, SIGNED_DATA, k.params));
+  const samples: Buffer[] = [first];
+  let lastSig: Buffer = first;
+  const bench = new Bench({ time: run.perKeyMs, iterations: 5, warmupTime: Math.min(200, run.perKeyMs / 5), warmupIterations: 2, throws: true });
+  bench.add(`kmip sign ${k.algorithm}`, async () => {
+    lastSig = Buffer.from(await run.client.sign(ids.privateId, SIGNED_DATA, k.params));
+  });
+  await bench.run();
+  samples.push(lastSig);
+  const r = bench.tasks[0]!.result;
+  if (r.state !== 'completed') throw new Error(`benchmark ended in state ${r.state}`);
+  const l = r.latency;
+  const latency = { samples: l.samplesCount, mean: l.mean, p50: l.p50, p99: l.p99, min: l.min, max: l.max, sd: l.sd, rme: l.rme };
+  const points = [];
+  for (const n of run.connectionCounts) {
+    const { point, signatures } = await aggregateRate(run.conn, n, run.perKeyMs / run.connectionCounts.length, ids.privateId, k.params);
+    points.push(point);
+    samples.push(...signatures);
+  }
+  const failed = verifySamples(samples, kmipCheck(publicKeyFromGet(await run.client.get(ids.publicId)).key, k.spec.algorithm));
+  c.detail('signaturesVerified', samples.length);
+  if (failed) throw new Error(`benchmark figures withheld: ${failed}`);
+  run.section.sign.push({ algorithm: k.algorithm, latency, opsPerSec: 1000 / latency.mean });
+  ctx.log(`kmip sign ${k.algorithm}: mean ${latency.mean.toFixed(2)} ms, ${(1000 / latency.mean).toFixed(1)} round trips/s`);
+  for (const point of points) {
+    (run.section.connections ??= []).push({ algorithm: k.algorithm, ...point });
+    ctx.log(
+      `kmip sign ${k.algorithm}, ${point.connections} connection(s): ${point.completed} round trips in ${point.wallSeconds.toFixed(2)} s` +
+        ` = ${point.opsPerSec.toFixed(1)}/s`,
+    );
+  }
+}
+
 export const benchKmipSuite: Suite = {
   name: 'bench-kmip',
   report: kmipBenchReport,
@@ -100,52 +159,8 @@ export const benchKmipSuite: Suite = {
       for (const k of KEYS) {
         await ctx.case(
           `sign-${k.spec.algorithm.toLowerCase()}-${k.spec.length}`,
-          async (c) => {
-            const tag = randomBytes(6).toString('hex');
-            let ids: { privateId: string; publicId: string };
-            try {
-              ids = await client!.createKeyPair({ ...k.spec, privateName: `hsmh-bench-${tag}-pri`, publicName: `hsmh-bench-${tag}-pub` });
-            } catch (err) {
-              // A refused algorithm is the target's choice (PyKMIP has no ECDSA); the conformance suite judges it.
-              if (err instanceof KmipError) c.unsupported(`the target refused to create ${k.algorithm} keys: ${err.message}`);
-              throw err;
-            }
-            created.push(ids.privateId, ids.publicId);
-            await client!.activate(ids.privateId);
-            active.push(ids.privateId);
-            const first = Buffer.from(await client!.sign(ids.privateId, SIGNED_DATA, k.params));
-            const samples: Buffer[] = [first];
-            let lastSig: Buffer = first;
-            const bench = new Bench({ time: perKeyMs, iterations: 5, warmupTime: Math.min(200, perKeyMs / 5), warmupIterations: 2, throws: true });
-            bench.add(`kmip sign ${k.algorithm}`, async () => {
-              lastSig = Buffer.from(await client!.sign(ids.privateId, SIGNED_DATA, k.params));
-            });
-            await bench.run();
-            samples.push(lastSig);
-            const r = bench.tasks[0]!.result;
-            if (r.state !== 'completed') throw new Error(`benchmark ended in state ${r.state}`);
-            const l = r.latency;
-            const latency = { samples: l.samplesCount, mean: l.mean, p50: l.p50, p99: l.p99, min: l.min, max: l.max, sd: l.sd, rme: l.rme };
-            const points = [];
-            for (const n of connectionCounts) {
-              const { point, signatures } = await aggregateRate(conn, n, perKeyMs / connectionCounts.length, ids.privateId, k.params);
-              points.push(point);
-              samples.push(...signatures);
-            }
-            const failed = verifySamples(samples, kmipCheck(publicKeyFromGet(await client!.get(ids.publicId)).key, k.spec.algorithm));
-            c.detail('signaturesVerified', samples.length);
-            if (failed) throw new Error(`benchmark figures withheld: ${failed}`);
-            section.sign.push({ algorithm: k.algorithm, latency, opsPerSec: 1000 / latency.mean });
-            ctx.log(`kmip sign ${k.algorithm}: mean ${latency.mean.toFixed(2)} ms, ${(1000 / latency.mean).toFixed(1)} round trips/s`);
-            for (const point of points) {
-              (section.connections ??= []).push({ algorithm: k.algorithm, ...point });
-              ctx.log(
-                `kmip sign ${k.algorithm}, ${point.connections} connection(s): ${point.completed} round trips in ${point.wallSeconds.toFixed(2)} s` +
-                  ` = ${point.opsPerSec.toFixed(1)}/s`,
-              );
-            }
-          },
-          { timeoutMs: ctx.traits.caseTimeoutMs + perKeyMs * 2 },
+          (c) => signBench(c, ctx, { client, conn, created, active, section, perKeyMs, connectionCounts }, k),
+          { timeoutMs: ctx.limits.caseMs + perKeyMs * 2 },
         );
       }
     } finally {

@@ -173,7 +173,7 @@ async function measureToken(
   const keygenMs = (budgetMs * 0.1) / keygenAlgs.length;
   const signMs = (budgetMs * 0.65) / Math.max(1, signable.length);
   const maxRounds = opts.quick ? 9 : 15;
-  const slowCase = ctx.traits.caseTimeoutMs;
+  const slowCase = ctx.limits.caseMs;
   const eventLoop = !narrow;
   // A key per signer thread at the highest level, for the "a key each" figures, where a key pair takes
   // less than EXTRA_KEYS_BELOW_MS to make (RSA-4096 on a YubiHSM 2 takes minutes: one key is enough there).
@@ -389,7 +389,7 @@ async function sideBySide(
             ctx.finding('note', `harness/ods-hsmspeed ratio ${row.ratio!.toFixed(3)} at ${label} is below the ${TARGET_RATIO} target`);
           }
         },
-        { timeoutMs: ctx.traits.caseTimeoutMs + repetitions * (runTimeoutMs + 3 * perRunS * 1000 * 10) },
+        { timeoutMs: ctx.limits.caseMs + repetitions * (runTimeoutMs + 3 * perRunS * 1000 * 10) },
       );
     }
   } finally {

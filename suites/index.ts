@@ -15,6 +15,7 @@ import { signersSuite } from './signers/index.js';
 import { suitabilitySuite } from './suitability.js';
 import { kmipConformance } from './kmip/conformance.js';
 import { kmipRobustness } from './kmip/robustness.js';
+import { cleanupCheck, expectationsCheck, goldenCheck } from './checks.js';
 import { dkekAesWrapSuite, dkekSmartcardHsmSuite, dkekYubihsmWrapSuite } from './dkek/index.js';
 
 export const suites: Suite[] = [
@@ -34,4 +35,8 @@ export const suites: Suite[] = [
   signersSuite,
   // Last: reads the capabilities every suite above recorded.
   suitabilitySuite,
+  // The runner's own checks, after everything: they read every case above (suites/checks.ts).
+  expectationsCheck,
+  goldenCheck,
+  cleanupCheck,
 ];

@@ -7,7 +7,7 @@
  * replay test (test/containers) checks the exact requests against fixtures/nethsm.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import type { Suite, SuiteContext } from '../src/suite.js';
+import type { CaseHandle, Suite, SuiteCase } from '../src/suite.js';
 import type { NethsmConnection } from '../src/driver.js';
 import { type NethsmClient, systemTime } from '../src/nethsm/client.js';
 import type { KeyType, SignMode } from '../src/nethsm/client.js';
@@ -55,91 +55,114 @@ async function signAndVerify(client: NethsmClient, conn: NethsmConnection, spec:
   return signature.length;
 }
 
-export const nethsm: Suite = {
+/** What the cases share: the client, the keys made and their public halves, the backup and the restored instance. */
+interface NethsmState {
+  conn: NethsmConnection;
+  client: NethsmClient;
+  admin: ReturnType<typeof credentials>['admin'];
+  publicKeys: Map<string, KeyObject>;
+  created: string[];
+  backup?: Buffer;
+  fresh?: { baseUrl: string; stop: () => Promise<void> };
+  restored?: NethsmClient;
+}
+
+async function generateCase(c: CaseHandle, s: NethsmState, spec: NethsmKeySpec): Promise<void> {
+  const id = await s.client.generateKey(s.admin, {
+    mechanisms: [spec.mechanism],
+    type: spec.type,
+    ...(spec.length ? { length: spec.length } : {}),
+    id: spec.id,
+  });
+  s.created.push(id);
+  if (id !== spec.id) throw new Error(`asked for key ID ${spec.id}, the NetHSM answered ${id}`);
+  const pub = createPublicKey(await s.client.publicKeyPem(s.admin, spec.id));
+  c.detail('publicKeyType', pub.asymmetricKeyType);
+  s.publicKeys.set(spec.id, pub);
+}
+
+async function backupCase(c: CaseHandle, s: NethsmState): Promise<void> {
+  s.backup = await s.client.backup(credentials(s.conn).backup);
+  c.detail('bytes', s.backup.length);
+  if (!s.backup.subarray(0, NETHSM_BACKUP_MAGIC.length).equals(NETHSM_BACKUP_MAGIC)) {
+    throw new Error('the backup does not start with the _NETHSM_BACKUP_ magic');
+  }
+}
+
+async function restoreCase(c: CaseHandle, s: NethsmState): Promise<void> {
+  const data = s.backup;
+  if (!data) return c.skip('no backup to restore');
+  if (!s.conn.startFresh) return c.skip('this driver cannot start a second instance to restore into');
+  s.fresh = await s.conn.startFresh();
+  const target = clientFor(s.fresh.baseUrl);
+  await target.waitForState(['Unprovisioned'], 120_000);
+  await target.restore(s.conn.backupPassphrase, systemTime(), data);
+  const state = await target.waitForState(['Locked', 'Operational'], 60_000);
+  c.detail('stateAfterRestore', state);
+  s.restored = target;
+}
+
+export const nethsm: Suite<NethsmState> = {
   name: 'nethsm',
   title: 'NetHSM REST: keys, signatures, backup and restore',
   needs: 'nethsm',
-  async run(ctx: SuiteContext) {
+  setup(ctx) {
     const conn = ctx.connections.nethsm!;
-    const client = clientFor(conn.baseUrl);
-    const { admin } = credentials(conn);
-    const publicKeys = new Map<string, KeyObject>();
-    const created: string[] = [];
-
-    try {
-      for (const spec of NETHSM_KEYS) {
-        const status = await ctx.case(`generate/${spec.type}${spec.length ? `-${spec.length}` : ''}`, async (c) => {
-          const id = await client.generateKey(admin, {
-            mechanisms: [spec.mechanism],
-            type: spec.type,
-            ...(spec.length ? { length: spec.length } : {}),
-            id: spec.id,
-          });
-          created.push(id);
-          if (id !== spec.id) throw new Error(`asked for key ID ${spec.id}, the NetHSM answered ${id}`);
-          const pub = createPublicKey(await client.publicKeyPem(admin, spec.id));
-          c.detail('publicKeyType', pub.asymmetricKeyType);
-          publicKeys.set(spec.id, pub);
-        });
-        ctx.capability(keygenCapability(spec), status === 'pass');
-      }
-
-      for (const spec of NETHSM_KEYS) {
-        const status = await ctx.case(`sign/${spec.mode}`, async (c) => {
-          const pub = publicKeys.get(spec.id);
+    return { conn, client: clientFor(conn.baseUrl), admin: credentials(conn).admin, publicKeys: new Map(), created: [] };
+  },
+  cases: [
+    ...NETHSM_KEYS.map(
+      (spec): SuiteCase<NethsmState> => ({
+        name: `generate/${spec.type}${spec.length ? `-${spec.length}` : ''}`,
+        run: (c, s) => generateCase(c, s, spec),
+        after: (status, _s, ctx) => ctx.capability(keygenCapability(spec), status === 'pass'),
+      }),
+    ),
+    ...NETHSM_KEYS.map(
+      (spec): SuiteCase<NethsmState> => ({
+        name: `sign/${spec.mode}`,
+        async run(c, s) {
+          const pub = s.publicKeys.get(spec.id);
           if (!pub) return c.skip(`key ${spec.id} was not generated`);
-          c.detail('signatureBytes', await signAndVerify(client, conn, spec, pub));
-        });
-        ctx.capability(signCapability(spec), status === 'pass');
-      }
-
-      let backup: Buffer | undefined;
-      await ctx.case('backup', async (c) => {
-        backup = await client.backup(credentials(conn).backup);
-        c.detail('bytes', backup.length);
-        if (!backup.subarray(0, NETHSM_BACKUP_MAGIC.length).equals(NETHSM_BACKUP_MAGIC)) {
-          throw new Error('the backup does not start with the _NETHSM_BACKUP_ magic');
-        }
-      });
-
-      let fresh: { baseUrl: string; stop: () => Promise<void> } | undefined;
-      try {
-        let restored: NethsmClient | undefined;
-        await ctx.case('restore', async (c) => {
-          const data = backup;
-          if (!data) return c.skip('no backup to restore');
-          if (!conn.startFresh) return c.skip('this driver cannot start a second instance to restore into');
-          fresh = await conn.startFresh();
-          const target = clientFor(fresh.baseUrl);
-          await target.waitForState(['Unprovisioned'], 120_000);
-          await target.restore(conn.backupPassphrase, systemTime(), data);
-          const state = await target.waitForState(['Locked', 'Operational'], 60_000);
-          c.detail('stateAfterRestore', state);
-          restored = target;
-        });
-        await ctx.case('restore/unlock', async (c) => {
-          const target = restored;
-          if (!target) return c.skip('nothing was restored');
-          if ((await target.state()) === 'Locked') await target.unlock(conn.unlockPassphrase);
-          await target.waitForState(['Operational'], 30_000);
-        });
-        const status = await ctx.case('restore/sign', async (c) => {
-          const target = restored;
-          if (!target) return c.skip('nothing was restored');
-          const spec = NETHSM_KEYS[0]!;
-          const pub = publicKeys.get(spec.id);
-          if (!pub) return c.skip(`key ${spec.id} was not generated before the backup`);
-          // Verified with the public key read from the original instance: same key, restored.
-          c.detail('signatureBytes', await signAndVerify(target, conn, spec, pub));
-        });
-        ctx.capability('nethsm:backup-restore', status === 'pass');
-      } finally {
-        await fresh?.stop();
-      }
-    } finally {
-      await ctx.case('cleanup', async () => {
-        for (const id of created) await client.deleteKey(admin, id);
-      });
-    }
+          c.detail('signatureBytes', await signAndVerify(s.client, s.conn, spec, pub));
+        },
+        after: (status, _s, ctx) => ctx.capability(signCapability(spec), status === 'pass'),
+      }),
+    ),
+    { name: 'backup', run: backupCase },
+    { name: 'restore', run: restoreCase },
+    {
+      name: 'restore/unlock',
+      async run(c, s) {
+        const target = s.restored;
+        if (!target) return c.skip('nothing was restored');
+        if ((await target.state()) === 'Locked') await target.unlock(s.conn.unlockPassphrase);
+        await target.waitForState(['Operational'], 30_000);
+      },
+    },
+    {
+      name: 'restore/sign',
+      async run(c, s) {
+        const target = s.restored;
+        if (!target) return c.skip('nothing was restored');
+        const spec = NETHSM_KEYS[0]!;
+        const pub = s.publicKeys.get(spec.id);
+        if (!pub) return c.skip(`key ${spec.id} was not generated before the backup`);
+        // Verified with the public key read from the original instance: same key, restored.
+        c.detail('signatureBytes', await signAndVerify(target, s.conn, spec, pub));
+      },
+      after: (status, _s, ctx) => ctx.capability('nethsm:backup-restore', status === 'pass'),
+    },
+    {
+      name: 'cleanup',
+      async run(_c, s) {
+        await s.fresh?.stop();
+        s.fresh = undefined;
+        for (const id of s.created) await s.client.deleteKey(s.admin, id);
+      },
+    },
+  ],
+  async teardown(_ctx, s) {
+    await s.fresh?.stop();
   },
 };

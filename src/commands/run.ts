@@ -10,6 +10,7 @@ import { updateGoldenCodes } from '../expectations.js';
 import { ReportDir } from '../reports/outdir.js';
 import { redactFreeText } from '../secrets.js';
 import { unique } from './args.js';
+import { CaseSelection } from '../runner/cases.js';
 
 /**
  * Naming the signers suite asks for all of it: every signer and algorithm, and zone-signing speed for zones of
@@ -34,11 +35,12 @@ function signerOptions(all: boolean): { all: boolean; sizes: number[] } {
 export const runCommand: Command = {
   name: 'run',
   summary: 'run the conformance suites on every driver (or the ones named) and write reports',
-  usage: 'hsm-harness run [--driver ID ...] [--suite NAME ...] [--out DIR] [--json] [--quiet] [--update-golden]',
+  usage: 'hsm-harness run [--driver ID ...] [--suite NAME ...] [--case PATTERN ...] [--out DIR] [--json] [--quiet] [--update-golden]',
   async run(argv) {
     const { values } = parse('run', argv, {
       driver: { type: 'string', multiple: true },
       suite: { type: 'string', multiple: true },
+      case: { type: 'string', multiple: true },
       out: { type: 'string', default: 'reports' },
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
@@ -50,6 +52,8 @@ export const runCommand: Command = {
         throw new UsageError(`unknown suite "${s}"; known suites: ${suites.map((x) => x.name).join(', ')}`);
       }
     }
+    // An unknown pattern stops the run before anything starts (the worker builds the same selection).
+    if (values.case) new CaseSelection(suites, values.case);
     // Checked and locked before anything runs: a bad --out or a second run on it is found in a second.
     const out = await ReportDir.open(values.out!);
     let results: RunResults;
@@ -61,6 +65,7 @@ export const runCommand: Command = {
         await runMatrix({
           driverIds: unique(values.driver),
           suites: unique(values.suite),
+          cases: unique(values.case),
           progress,
           // Naming the signers suite asks for all of it, the slow signers (daemons) included.
           options: { updateGolden: values['update-golden'], signers: signerOptions(values.suite?.includes('signers') === true) },

@@ -193,6 +193,31 @@ export class Token {
     this.reconnects++;
   }
 
+  /**
+   * Between cases: is the main session still open and logged in (C_GetSessionInfo)? When not, open a new one and
+   * log in again, and say what had been lost; undefined when nothing was. Throws when it cannot be re-established.
+   */
+  restoreSession(): string | undefined {
+    const now = this.sessionState();
+    if (now.state === 'in' || now.state === 'unknown') return undefined;
+    const lost = now.state === 'out' ? `the login was lost (session state ${now.code})` : `the session was lost (${now.why})`;
+    this.reconnect();
+    return lost;
+  }
+
+  /**
+   * The main session as the token sees it (C_GetSessionInfo): logged in, logged out, gone, or unknown (a module
+   * that does not implement C_GetSessionInfo, or another error: nothing is concluded from it).
+   */
+  private sessionState(): { state: 'in' } | { state: 'out'; code: number } | { state: 'lost'; why: string } | { state: 'unknown' } {
+    try {
+      const { state } = this.lib.C_GetSessionInfo(this.session);
+      return state === CKS_RO_USER_FUNCTIONS || state === CKS_RW_USER_FUNCTIONS ? { state: 'in' } : { state: 'out', code: state };
+    } catch (err) {
+      return isSessionLost(err) ? { state: 'lost', why: describeCkr(err) } : { state: 'unknown' };
+    }
+  }
+
   openSession(readWrite = true): Handle {
     const flags = pkcs11.CKF_SERIAL_SESSION | (readWrite ? pkcs11.CKF_RW_SESSION : 0);
     const s = this.lib.C_OpenSession(this.slot, flags);
@@ -399,6 +424,9 @@ export class Token {
    */
   private purge(o: Owned): void {
     if (!o.destroyable) throw new Error('no run CKA_ID and label to find it by');
+    // Logged out, a find does not see private objects: "none left" would be a lie (it stays tracked for cleanup).
+    const now = this.sessionState().state;
+    if (now === 'out' || now === 'lost') throw new Error('not logged in: private objects are out of sight');
     this.removeLeftover(o.id);
     o.handles.clear();
     this.forget(o);
@@ -441,12 +469,8 @@ export class Token {
     }
     if (!lost && this.owned.size > 0) {
       // A lost login shows up only on the next call that needs it: ask the token.
-      try {
-        const { state } = this.lib.C_GetSessionInfo(this.session);
-        if (state !== CKS_RO_USER_FUNCTIONS && state !== CKS_RW_USER_FUNCTIONS) lost = true;
-      } catch (err) {
-        if (isSessionLost(err)) lost = true;
-      }
+      const now = this.sessionState().state;
+      if (now === 'out' || now === 'lost') lost = true;
     }
     const failures: CleanupFailure[] = [];
     if (lost) {

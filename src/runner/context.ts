@@ -3,7 +3,7 @@
  * of src/results.ts: a thrown error is `fail`, c.unsupported() / c.skip() are `unsupported` / `skip`, and the
  * driver's expectations file is applied where an entry matches the observed outcome.
  */
-import type { CaseHandle, CaseOptions, SuiteContext } from '../suite.js';
+import type { CaseHandle, CaseOptions, RunFacts, SuiteContext } from '../suite.js';
 import { CaseStop } from '../suite.js';
 import type { CaseRecord, CaseStatus, DriverReport, Finding } from '../results.js';
 import type { Connections, DriverTraits } from '../driver.js';
@@ -11,9 +11,11 @@ import type { Token } from '../pkcs11/token.js';
 import { ckrOf } from '../pkcs11/ckr.js';
 import { ckrName } from '../pkcs11/constants.js';
 import { describeError, UsageError } from '../errors.js';
-import { type Expectations, auditProblems } from '../expectations.js';
+import type { Expectations } from '../expectations.js';
 import { makeTempDir } from '../fsutil.js';
 import { capability } from '../capabilities.js';
+import { type Limits, limitsFor } from './limits.js';
+import type { CaseSelection } from './cases.js';
 
 export interface CaseEvents {
   onCaseStart(suite: string, name: string, timeoutMs: number): void;
@@ -26,6 +28,8 @@ export interface CaseEvents {
 export function makeContext(args: {
   driverId: string;
   traits: DriverTraits;
+  /** Default: from the traits and the environment. */
+  limits?: Limits;
   env: NodeJS.ProcessEnv;
   connections: Connections;
   token?: Token;
@@ -33,11 +37,19 @@ export function makeContext(args: {
   expectations: Expectations;
   events: CaseEvents;
   options?: Record<string, unknown>;
+  /** Default: the expectations above, no token count, not CI. */
+  run?: RunFacts;
+  /** `run --case`: leaves out the cases of closure suites that no pattern names. */
+  selection?: CaseSelection;
 }): SuiteContext {
   const { report, expectations, events } = args;
+  /** Set when a lost session could not be re-established: the case after which it happened. */
+  let sessionGone: string | undefined;
   const ctx: SuiteContext = {
     driverId: args.driverId,
     traits: args.traits,
+    limits: args.limits ?? limitsFor(args.traits, args.env),
+    run: args.run ?? { expectations, ci: false },
     env: args.env,
     connections: args.connections,
     token: args.token,
@@ -46,7 +58,8 @@ export function makeContext(args: {
     options: args.options ?? {},
     async case(name: string, fn: (c: CaseHandle) => unknown, opts: CaseOptions = {}): Promise<CaseStatus> {
       const suite = ctx.suite;
-      const timeoutMs = opts.timeoutMs ?? args.traits.caseTimeoutMs;
+      if (args.selection?.excludes(suite, name)) return 'skip';
+      const timeoutMs = opts.timeoutMs ?? ctx.limits.caseMs;
       events.onCaseStart(suite, name, timeoutMs);
       const record: CaseRecord = { driver: args.driverId, suite, case: name, status: 'pass', durationMs: 0 };
       const handle: CaseHandle = {
@@ -65,6 +78,8 @@ export function makeContext(args: {
       };
       const t0 = performance.now();
       try {
+        if (sessionGone && ctx.token && !opts.withoutSession)
+          handle.skip(`blocked by ${sessionGone} (the session was lost after it and could not be re-established)`);
         await fn(handle);
       } catch (err) {
         if (err instanceof UsageError) throw err;
@@ -79,6 +94,7 @@ export function makeContext(args: {
         }
       }
       record.durationMs = Math.round((performance.now() - t0) * 10) / 10;
+      if (!sessionGone) sessionGone = restoreSession(ctx, record);
       expectations.apply(`${suite}/${name}`, record, args.driverId);
       report.cases.push(record);
       events.onCaseEnd(record);
@@ -114,19 +130,24 @@ export function makeContext(args: {
 }
 
 /**
- * After the suites: what the run made of the expectations file, into results.json (sections.expectations).
- * In CI (CI set) it is also a case that fails on an unexpected pass, a stale entry or an entry naming no case,
- * unless this run records new golden data (--update-golden); elsewhere it is reported only.
+ * Issue 21: a token that loses the login or the session (OpenSC after another process touched the card, a card
+ * that logs out on an error) would fail every later case with CKR_USER_NOT_LOGGED_IN. After each case the
+ * session is checked with C_GetSessionInfo and re-established when it is gone; the case after which it happened
+ * says so (details.sessionRestored) and a note is recorded. Returns the case's id when it could not be restored.
  */
-export async function auditExpectations(ctx: SuiteContext, expectations: Expectations, opts: { ci: boolean; updateGolden: boolean }): Promise<void> {
-  if (Object.keys(expectations.file.cases).length === 0) return;
-  const audit = expectations.audit(new Set(ctx.report.cases.map((c) => c.suite)));
-  ctx.report.sections.expectations = audit;
-  if (!opts.ci || opts.updateGolden) return;
-  ctx.suite = 'expectations';
-  await ctx.case('audit', (c) => {
-    c.detail('unverified', audit.unverified.length);
-    const problems = auditProblems(audit);
-    if (problems.length) throw new Error(`${expectations.path} is out of date: ${problems.join('; ')}`);
-  });
+function restoreSession(ctx: SuiteContext, record: CaseRecord): string | undefined {
+  if (!ctx.token) return undefined;
+  const where = `${record.suite}/${record.case}`;
+  try {
+    const lost = ctx.token.restoreSession();
+    if (!lost) return undefined;
+    (record.details ??= {}).sessionRestored = `${lost}; opened a new session and logged in again`;
+    ctx.log(`${where}: ${lost}; opened a new session and logged in again`);
+    ctx.finding('note', `${lost} during ${where}; the harness opened a new session, logged in again and went on`);
+    return undefined;
+  } catch (err) {
+    (record.details ??= {}).sessionRestored = `session lost and could not be re-established: ${describeError(err)}`;
+    ctx.log(`${where}: the session was lost and could not be re-established: ${describeError(err)}`);
+    return where;
+  }
 }

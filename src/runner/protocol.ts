@@ -6,6 +6,8 @@ import type { TokenIdentity } from '../pkcs11/run-identity.js';
 export interface WorkerRequest {
   driverId: string;
   suites: string[] | null;
+  /** --case patterns: only the matching cases and what they need run (src/runner/cases.ts). */
+  cases: string[] | null;
   /** Suites listed in this set are run even when they are not default. */
   options: Record<string, unknown>;
   /** The run's CKA_ID prefix (8 bytes, hex): every object this driver creates carries it. */

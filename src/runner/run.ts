@@ -17,11 +17,14 @@ import { forkHarness, processStartTime } from '../proc.js';
 import { Journal, hasLeftovers, stateDir } from '../journal.js';
 import { cleanupDeadRuns, formatSeconds, leftoverLines, releaseDriver } from './cleanup.js';
 import type { Progress } from './progress.js';
+import { caseTimeoutOverrideMs, limitsFor } from './limits.js';
 import { cleanText, rememberSecret } from '../secrets.js';
 
 export interface RunOptions {
   driverIds?: string[];
   suites?: string[];
+  /** --case patterns (src/runner/cases.ts): only the matching cases and what they need run. */
+  cases?: string[];
   progress: Progress;
   env?: NodeJS.ProcessEnv;
   /** Passed to every suite as ctx.options. */
@@ -74,10 +77,7 @@ export async function selectDrivers(ids: string[] | undefined): Promise<Driver[]
 export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   const env = opts.env ?? process.env;
   const startedAt = new Date().toISOString();
-  const caseTimeout = env.HSM_CASE_TIMEOUT_S;
-  if (caseTimeout !== undefined && caseTimeout !== '' && !(/^\d+(\.\d+)?$/.test(caseTimeout) && Number(caseTimeout) > 0)) {
-    throw new UsageError(`HSM_CASE_TIMEOUT_S must be a number of seconds greater than 0, got "${caseTimeout}"; unset it to use each driver's own limit`);
-  }
+  caseTimeoutOverrideMs(env);
   const selected = await selectDrivers(opts.driverIds);
   // Probe everything first, so that bad input (a malformed URI, a missing module) stops the run before
   // any driver has started and before any report exists.
@@ -110,7 +110,15 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
       reports.push(r);
       continue;
     }
-    const r = await runDriverProcess(driver, opts.suites ?? null, { ...env, ...availability.env }, opts.progress, opts.options ?? {}, journal, runPrefix);
+    const r = await runDriverProcess(
+      driver,
+      { suites: opts.suites ?? null, cases: opts.cases ?? null },
+      { ...env, ...availability.env },
+      opts.progress,
+      opts.options ?? {},
+      journal,
+      runPrefix,
+    );
     r.available = true;
     r.availabilityReason = availability.reason;
     completeIdentity(r, env);
@@ -139,7 +147,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
 
 function runDriverProcess(
   driver: Driver,
-  suites: string[] | null,
+  selected: Pick<WorkerRequest, 'suites' | 'cases'>,
   env: NodeJS.ProcessEnv,
   progress: Progress,
   options: Record<string, unknown>,
@@ -164,7 +172,7 @@ function runDriverProcess(
     let timer: NodeJS.Timeout | undefined;
     let stderrTail = '';
     const t0 = performance.now();
-    const setupMs = Number(env.HSM_CASE_TIMEOUT_S) > 0 ? Number(env.HSM_CASE_TIMEOUT_S) * 1000 : (driver.traits.setupTimeoutMs ?? driver.traits.caseTimeoutMs);
+    const limits = limitsFor(driver.traits, env);
 
     // The watchdog is re-armed at every message that changes what the worker is doing, and never disarmed:
     // whatever the worker does next (a case, a suite's setup, cleanup, stop) has a limit.
@@ -179,7 +187,7 @@ function runDriverProcess(
       phase.phase === 'setup'
         ? `suite ${phase.suite} outside its cases (${phase.after ? `after case ${phase.after}` : 'setup, before its first case'})`
         : `driver ${phase.phase}`;
-    arm(driver.traits.caseTimeoutMs + 180_000, 'driver start');
+    arm(limits.startMs, 'driver start');
     progress.driverStart(driver.id);
 
     const noteResources = (r: DriverResources) => {
@@ -228,7 +236,7 @@ function runDriverProcess(
         case 'case-end':
           current = null;
           if (phase.phase === 'setup') phase = { ...phase, after: msg.record.case };
-          arm(setupMs, describePhase());
+          arm(limits.setupMs, describePhase());
           progress.caseEnd(msg.record);
           break;
         case 'report':
@@ -298,7 +306,7 @@ function runDriverProcess(
         resolve(report);
       })();
     });
-    const req: WorkerRequest = { driverId: driver.id, suites, options, runPrefix };
+    const req: WorkerRequest = { driverId: driver.id, ...selected, options, runPrefix };
     child.send(req);
   });
 }

@@ -6,25 +6,22 @@ import { driverById, loadSuites } from '../registry.js';
 import { emptyDriverReport } from '../results.js';
 import type { CaseRecord, DriverReport } from '../results.js';
 import type { WorkerMessage, WorkerRequest } from './protocol.js';
-import { auditExpectations, makeContext } from './context.js';
+import { makeContext } from './context.js';
+import { CaseSelection, runCaseTable } from './cases.js';
+import { limitsFor } from './limits.js';
 import { Expectations } from '../expectations.js';
 import { Token, liveTokens } from '../pkcs11/token.js';
 import { setRunIdentity } from '../pkcs11/run-identity.js';
 import { onOwnedResource, ownedResources, releaseAllOwned } from '../proc.js';
 import { UsageError, describeError } from '../errors.js';
 import { onSecretRegistered, redactFreeText } from '../secrets.js';
-import type { DriverTraits, StartedDriver } from '../driver.js';
+import type { StartedDriver } from '../driver.js';
 import { pkcs11Identity } from '../fleet/identity.js';
 
 function send(msg: WorkerMessage): void {
   // Free text that leaves this process is cleaned (secrets masked); structure (statuses, ids, names) never is.
   // After the parent vanished there is nobody to tell.
   if (process.connected) process.send?.(redactFreeText(msg));
-}
-
-/** A suite's own code between its cases is bounded like a case: a hang there is a timeout, not a stuck run. */
-function setupLimitMs(traits: DriverTraits): number {
-  return traits.setupTimeoutMs ?? traits.caseTimeoutMs;
 }
 
 let started: StartedDriver | undefined;
@@ -65,9 +62,8 @@ async function main(req: WorkerRequest): Promise<void> {
   report.startedAt = new Date().toISOString();
   const t0 = performance.now();
   const expectations = Expectations.forDriver(driver.id);
-  // HSM_CASE_TIMEOUT_S lets an operator tighten (or, for slow cards, widen) the per-case limit.
-  const override = Number(process.env.HSM_CASE_TIMEOUT_S);
-  const traits = override > 0 ? { ...driver.traits, caseTimeoutMs: override * 1000, setupTimeoutMs: override * 1000 } : driver.traits;
+  const traits = driver.traits;
+  const limits = limitsFor(traits, process.env);
   const push = () => send({ type: 'report', report });
   // Every object a Token creates is journalled by the parent before the creating call.
   setRunIdentity(Buffer.from(req.runPrefix, 'hex'), {
@@ -77,7 +73,7 @@ async function main(req: WorkerRequest): Promise<void> {
   // Servers and directories reach the parent as soon as they exist, not only after start() returned.
   onOwnedResource((o) => send({ type: 'resources', resources: { pids: o.pids, dirs: o.dirs } }));
 
-  send({ type: 'phase', phase: 'start', timeoutMs: override > 0 ? traits.caseTimeoutMs : Math.max(traits.caseTimeoutMs, traits.startTimeoutMs ?? 180_000) });
+  send({ type: 'phase', phase: 'start', timeoutMs: limits.startMs });
   try {
     started = await driver.start(process.env, {
       hold: (resources) => send({ type: 'resources', resources }),
@@ -97,11 +93,13 @@ async function main(req: WorkerRequest): Promise<void> {
   send({ type: 'resources', resources: { ...held, pids: [...held.pids, ...own.pids], dirs: [...held.dirs, ...own.dirs] } });
   Object.assign(report.info, started.info ?? {});
 
+  const suites = await loadSuites();
+  const selection = req.cases ? new CaseSelection(suites, req.cases) : undefined;
   let token: Token | undefined;
   let objectsBefore: number | undefined;
   const pk = started.connections.pkcs11;
   try {
-    send({ type: 'phase', phase: 'open', timeoutMs: setupLimitMs(traits) });
+    send({ type: 'phase', phase: 'open', timeoutMs: limits.setupMs });
     if (pk) {
       Object.assign(process.env, pk.env);
       token = Token.open(pk.modulePath, pk.token, pk.pin);
@@ -113,12 +111,15 @@ async function main(req: WorkerRequest): Promise<void> {
     const ctx = makeContext({
       driverId: driver.id,
       traits,
+      limits,
       env: process.env,
       connections: started.connections,
       token,
       report,
       expectations,
       options: req.options,
+      run: { expectations, objectsBefore, ci: !!process.env.CI },
+      selection,
       events: {
         onCaseStart: (suite, name, timeoutMs) => send({ type: 'case-start', suite, case: name, timeoutMs }),
         onCaseEnd: (record: CaseRecord) => {
@@ -133,14 +134,14 @@ async function main(req: WorkerRequest): Promise<void> {
         },
       },
     });
-    const wanted = req.suites;
-    for (const suite of await loadSuites()) {
-      if (!started.connections[suite.needs]) continue;
-      if (wanted ? !wanted.includes(suite.name) : suite.default === false) continue;
+    for (const suite of suites) {
+      if (suite.needs && !started.connections[suite.needs]) continue;
+      if (!suite.always && !(selection ? selection.runs(suite) : req.suites ? req.suites.includes(suite.name) : suite.default !== false)) continue;
       ctx.suite = suite.name;
-      send({ type: 'phase', phase: 'setup', suite: suite.name, timeoutMs: setupLimitMs(traits) });
+      send({ type: 'phase', phase: 'setup', suite: suite.name, timeoutMs: limits.setupMs });
       try {
-        await suite.run(ctx);
+        if (suite.cases) await runCaseTable(ctx, suite, suites, selection);
+        else await suite.run?.(ctx);
       } catch (err) {
         if (err instanceof UsageError) throw err;
         const record: CaseRecord = {
@@ -156,38 +157,8 @@ async function main(req: WorkerRequest): Promise<void> {
         push();
       }
     }
-    await auditExpectations(ctx, expectations, { ci: !!process.env.CI, updateGolden: req.options.updateGolden === true });
-    if (expectations.file.goldenCodes && Object.keys(report.goldenCodes).length > 0) {
-      ctx.suite = 'golden';
-      send({ type: 'phase', phase: 'golden', timeoutMs: setupLimitMs(traits) });
-      await ctx.case('return-codes', (c) => {
-        const diffs = expectations.goldenDifferences(report.goldenCodes);
-        c.detail('compared', Object.keys(expectations.file.goldenCodes!).filter((k) => k in report.goldenCodes).length);
-        if (diffs.length) {
-          throw new Error(
-            `return codes changed since drivers/${driver.id}.expect.json was recorded: ${diffs.map((d) => `${d.situation}: ${d.observed}, golden ${d.golden}`).join('; ')} (review, then hsm-harness run --update-golden)`,
-          );
-        }
-      });
-    }
-    if (token && objectsBefore !== undefined) {
-      ctx.suite = 'cleanup';
-      send({ type: 'phase', phase: 'cleanup', timeoutMs: setupLimitMs(traits) });
-      const before = objectsBefore;
-      const tok = token;
-      await ctx.case('objects-restored', (c) => {
-        const failures = tok.cleanup();
-        const after = tok.countObjects();
-        c.detail('before', before);
-        c.detail('after', after);
-        if (tok.reconnects) c.detail('sessionsReopened', tok.reconnects);
-        if (failures.length)
-          throw new Error(`could not destroy ${failures.length} object(s): ${failures.map((f) => `CKA_ID ${f.id ?? '?'}: ${f.error}`).join(', ')}`);
-        if (after !== before) throw new Error(`token had ${before} objects before the run and ${after} after`);
-      });
-    }
   } finally {
-    send({ type: 'phase', phase: 'stop', timeoutMs: 60_000 });
+    send({ type: 'phase', phase: 'stop', timeoutMs: limits.stopMs });
     try {
       token?.close();
     } catch {

@@ -9,7 +9,7 @@
 import { createDecipheriv, createPrivateKey, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Suite, SuiteContext } from '../../src/suite.js';
+import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
 import { pkcs11, type Handle, type Template } from '../../src/pkcs11/module.js';
 import { Token } from '../../src/pkcs11/token.js';
 import { ckrOf } from '../../src/pkcs11/ckr.js';
@@ -108,29 +108,123 @@ function readPrivateKey(token: Token, pair: KeyPair): KeyToWrap {
   };
 }
 
+/** What the software path's cases share: the tokens, the DKEK and its wrap key, the imported wrap keys. */
+interface WrapState {
+  tokenA: Token;
+  spares: Token[];
+  sparesBefore: number[];
+  dkek?: Dkek;
+  wrapKeyValue?: Buffer;
+  handles: { a?: Handle; b?: Handle };
+  exportDir?: string;
+  kwpAdvertised: boolean;
+}
+
+/** One key of one type: what kwp-restore wrapped, for blob-restore to reuse. */
+interface WrappedKey {
+  wrapped?: Buffer;
+  original?: KeyObject;
+}
+
+async function kwpRestoreCase(c: CaseHandle, ctx: SuiteContext, w: WrapState, alg: KeyAlg, k: WrappedKey): Promise<void> {
+  const pair = await generateKeyPair(w.tokenA, alg, { extractable: true, sensitive: true, label: `hsm-harness-dkek-${alg}` });
+  k.original = publicKeyObject(w.tokenA, pair.publicKey);
+  try {
+    k.wrapped = w.tokenA.lib.C_WrapKey(w.tokenA.session, { mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, w.handles.a!, pair.privateKey, Buffer.alloc(8192));
+  } catch (err) {
+    const code = ckrOf(err);
+    if (code !== undefined) c.ckr(code);
+    const answer = code !== undefined ? ckrName(code) : (err as Error).message.split('\n')[0];
+    // Not advertised and refused: the token lacks it (p11-kit's RPC, for one, drops the mechanism).
+    if (!w.kwpAdvertised) c.unsupported(`CKM_AES_KEY_WRAP_PAD is not in the mechanism list and C_WrapKey returned ${answer}`);
+    // Advertised and refused is a lie (docs/status-model.md), whatever the code.
+    ctx.finding('lie', `CKM_AES_KEY_WRAP_PAD is advertised but C_WrapKey returned ${answer}`);
+    throw err;
+  }
+  if (!w.kwpAdvertised) ctx.finding('unadvertised', 'C_WrapKey with CKM_AES_KEY_WRAP_PAD works although the mechanism list does not include it');
+  c.detail('wrappedBytes', k.wrapped.length);
+  const b = w.spares[0]!;
+  const restored = b.unwrapKey({ mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, w.handles.b!, k.wrapped, unwrapTemplate(alg, `hsm-harness-dkek-restored-${alg}`));
+  await signAndVerify(b, restored, alg, k.original);
+}
+
+async function blobRestoreCase(c: CaseHandle, ctx: SuiteContext, w: WrapState, alg: KeyAlg, k: WrappedKey): Promise<void> {
+  let toWrap: KeyToWrap;
+  if (k.wrapped && k.original) {
+    // The PKCS#8 inside the KWP wrapping, decrypted in software with the same DKEK-derived key.
+    const d = createDecipheriv(KWP_CIPHER, w.wrapKeyValue!, KWP_IV);
+    const pkcs8 = Buffer.concat([d.update(k.wrapped), d.final()]);
+    toWrap = keyToWrapFromKeyObject(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
+    wipe(pkcs8);
+    c.detail('keySource', 'C_WrapKey output, unwrapped in software');
+  } else {
+    // No key wrapping here: read the private value of an extractable, non-sensitive test key instead.
+    const pair = await generateKeyPair(w.tokenA, alg, { extractable: true, sensitive: false, label: `hsm-harness-dkek-plain-${alg}` });
+    k.original = publicKeyObject(w.tokenA, pair.publicKey);
+    toWrap = readPrivateKey(w.tokenA, pair);
+    c.detail('keySource', 'attributes of a non-sensitive key');
+  }
+  const blob = wrapBlob(toWrap, w.dkek!);
+  if (toWrap.kind === 'ec') wipe(toWrap.d);
+  else if (toWrap.kind === 'rsa') wipe(toWrap.d, toWrap.p, toWrap.q, toWrap.dp, toWrap.dq, toWrap.qInv);
+  const wrapFile = encodeWrapFile({ blob });
+  c.detail('blobBytes', blob.length);
+  if (w.exportDir) {
+    await makeDirs(w.exportDir);
+    await writeFile(join(w.exportDir, `${ctx.driverId}-${alg}.wrap`), wrapFile);
+  }
+  // Offline verification exactly as `dkek blob-verify` does it, including the token's public key.
+  const { report, key } = verifyBlob(parseWrapFile(wrapFile).blob, w.dkek!, { expectedPublicKey: k.original });
+  c.detail(
+    'checks',
+    report.checks.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.name}`),
+  );
+  try {
+    if (!report.restorable)
+      throw new Error(
+        `offline verification failed: ${report.checks
+          .filter((x) => !x.ok)
+          .map((x) => x.name)
+          .join(', ')}`,
+      );
+    const tokenC = w.spares[1]!;
+    const h = tokenC.createObject(privateKeyTemplate(key, `hsm-harness-dkek-blob-${alg}`));
+    await signAndVerify(tokenC, h, alg, k.original!);
+  } finally {
+    wipeKey(key);
+  }
+  // Tampering must be caught: a flipped ciphertext byte fails the CMAC.
+  const bad = Buffer.from(blob);
+  bad[bad.length - 20]! ^= 0x01;
+  let caught = false;
+  try {
+    wipeKey(unwrapBlob(bad, w.dkek!).key);
+  } catch (err) {
+    caught = err instanceof DkekError && /CMAC/.test(err.message);
+  }
+  if (!caught) throw new Error('a blob with a flipped byte was accepted');
+}
+
 async function softwarePath(ctx: SuiteContext, section: DkekSection, roundTrips: RoundTrip[], kwpAdvertised: boolean): Promise<void> {
   const pk = ctx.connections.pkcs11!;
-  const tokenA = ctx.token!;
-  const spares: Token[] = [];
-  const sparesBefore: number[] = [];
-  let dkek: Dkek | undefined;
-  let wrapKeyValue: Buffer | undefined;
-  const handles: { a?: Handle; b?: Handle } = {};
-  const exportDir = ctx.env.HSM_HARNESS_DKEK_EXPORT_DIR;
+  const w: WrapState = { tokenA: ctx.token!, spares: [], sparesBefore: [], handles: {}, exportDir: ctx.env.HSM_HARNESS_DKEK_EXPORT_DIR, kwpAdvertised };
+  const { spares, sparesBefore, handles } = w;
   try {
     const ok = await ctx.case('setup-wrap-key', async (c) => {
       const d = (await harnessDkekFromEnv(ctx.env)) ?? randomDkek();
-      dkek = d.dkek;
+      const dkek = d.dkek;
+      w.dkek = dkek;
       section.dkekSource = d.source;
       section.kcv = dkek.kcvHex;
-      wrapKeyValue = dkek.pkcs11WrapKey();
+      const wrapKeyValue = dkek.pkcs11WrapKey();
+      w.wrapKeyValue = wrapKeyValue;
       for (const s of pk.spareTokens!.slice(0, 2)) {
         const t = Token.open(pk.modulePath, s.token, s.pin);
         spares.push(t);
         t.login();
         sparesBefore.push(t.countObjects());
       }
-      handles.a = importWrapKey(tokenA, wrapKeyValue);
+      handles.a = importWrapKey(w.tokenA, wrapKeyValue);
       handles.b = importWrapKey(spares[0]!, wrapKeyValue);
       c.detail('kcv', dkek.kcvHex);
     });
@@ -140,88 +234,12 @@ async function softwarePath(ctx: SuiteContext, section: DkekSection, roundTrips:
     }
 
     for (const alg of ['ec-p256', 'rsa-2048'] as KeyAlg[]) {
-      let wrapped: Buffer | undefined;
-      let original: KeyObject | undefined;
-      const kwp = await ctx.case(`kwp-restore-${alg}`, async (c) => {
-        const pair = await generateKeyPair(tokenA, alg, { extractable: true, sensitive: true, label: `hsm-harness-dkek-${alg}` });
-        original = publicKeyObject(tokenA, pair.publicKey);
-        try {
-          wrapped = tokenA.lib.C_WrapKey(tokenA.session, { mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, handles.a!, pair.privateKey, Buffer.alloc(8192));
-        } catch (err) {
-          const code = ckrOf(err);
-          if (code !== undefined) c.ckr(code);
-          const answer = code !== undefined ? ckrName(code) : (err as Error).message.split('\n')[0];
-          // Not advertised and refused: the token lacks it (p11-kit's RPC, for one, drops the mechanism).
-          if (!kwpAdvertised) c.unsupported(`CKM_AES_KEY_WRAP_PAD is not in the mechanism list and C_WrapKey returned ${answer}`);
-          // Advertised and refused is a lie (docs/status-model.md), whatever the code.
-          ctx.finding('lie', `CKM_AES_KEY_WRAP_PAD is advertised but C_WrapKey returned ${answer}`);
-          throw err;
-        }
-        if (!kwpAdvertised) ctx.finding('unadvertised', 'C_WrapKey with CKM_AES_KEY_WRAP_PAD works although the mechanism list does not include it');
-        c.detail('wrappedBytes', wrapped.length);
-        const b = spares[0]!;
-        const restored = b.unwrapKey({ mechanism: pkcs11.CKM_AES_KEY_WRAP_PAD }, handles.b!, wrapped, unwrapTemplate(alg, `hsm-harness-dkek-restored-${alg}`));
-        await signAndVerify(b, restored, alg, original);
-      });
+      const k: WrappedKey = {};
+      const kwp = await ctx.case(`kwp-restore-${alg}`, (c) => kwpRestoreCase(c, ctx, w, alg, k));
       roundTrips.push({ alg, method: 'C_WrapKey/C_UnwrapKey CKM_AES_KEY_WRAP_PAD, token A → token B', status: kwp as RoundTrip['status'] });
       if (kwp === 'pass') ctx.capability('wrap', true);
 
-      const blobCase = await ctx.case(`blob-restore-${alg}`, async (c) => {
-        let toWrap: KeyToWrap;
-        if (wrapped && original) {
-          // The PKCS#8 inside the KWP wrapping, decrypted in software with the same DKEK-derived key.
-          const d = createDecipheriv(KWP_CIPHER, wrapKeyValue!, KWP_IV);
-          const pkcs8 = Buffer.concat([d.update(wrapped), d.final()]);
-          toWrap = keyToWrapFromKeyObject(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
-          wipe(pkcs8);
-          c.detail('keySource', 'C_WrapKey output, unwrapped in software');
-        } else {
-          // No key wrapping here: read the private value of an extractable, non-sensitive test key instead.
-          const pair = await generateKeyPair(tokenA, alg, { extractable: true, sensitive: false, label: `hsm-harness-dkek-plain-${alg}` });
-          original = publicKeyObject(tokenA, pair.publicKey);
-          toWrap = readPrivateKey(tokenA, pair);
-          c.detail('keySource', 'attributes of a non-sensitive key');
-        }
-        const blob = wrapBlob(toWrap, dkek!);
-        if (toWrap.kind === 'ec') wipe(toWrap.d);
-        else if (toWrap.kind === 'rsa') wipe(toWrap.d, toWrap.p, toWrap.q, toWrap.dp, toWrap.dq, toWrap.qInv);
-        const wrapFile = encodeWrapFile({ blob });
-        c.detail('blobBytes', blob.length);
-        if (exportDir) {
-          await makeDirs(exportDir);
-          await writeFile(join(exportDir, `${ctx.driverId}-${alg}.wrap`), wrapFile);
-        }
-        // Offline verification exactly as `dkek blob-verify` does it, including the token's public key.
-        const { report, key } = verifyBlob(parseWrapFile(wrapFile).blob, dkek!, { expectedPublicKey: original });
-        c.detail(
-          'checks',
-          report.checks.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.name}`),
-        );
-        try {
-          if (!report.restorable)
-            throw new Error(
-              `offline verification failed: ${report.checks
-                .filter((x) => !x.ok)
-                .map((x) => x.name)
-                .join(', ')}`,
-            );
-          const tokenC = spares[1]!;
-          const h = tokenC.createObject(privateKeyTemplate(key, `hsm-harness-dkek-blob-${alg}`));
-          await signAndVerify(tokenC, h, alg, original!);
-        } finally {
-          wipeKey(key);
-        }
-        // Tampering must be caught: a flipped ciphertext byte fails the CMAC.
-        const bad = Buffer.from(blob);
-        bad[bad.length - 20]! ^= 0x01;
-        let caught = false;
-        try {
-          wipeKey(unwrapBlob(bad, dkek!).key);
-        } catch (err) {
-          caught = err instanceof DkekError && /CMAC/.test(err.message);
-        }
-        if (!caught) throw new Error('a blob with a flipped byte was accepted');
-      });
+      const blobCase = await ctx.case(`blob-restore-${alg}`, (c) => blobRestoreCase(c, ctx, w, alg, k));
       roundTrips.push({
         alg,
         method: 'SmartCard-HSM key blob from src/dkek, verified offline, C_CreateObject on token C',
@@ -230,8 +248,8 @@ async function softwarePath(ctx: SuiteContext, section: DkekSection, roundTrips:
     }
     if (ctx.has('wrap') === undefined) ctx.capability('wrap', false);
   } finally {
-    wipe(wrapKeyValue);
-    dkek?.wipe();
+    wipe(w.wrapKeyValue);
+    w.dkek?.wipe();
     await ctx.case('spare-tokens-clean', () => {
       const problems: string[] = [];
       spares.forEach((t, i) => {

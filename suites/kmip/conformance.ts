@@ -7,7 +7,7 @@
 import { randomBytes, verify, type KeyObject } from 'node:crypto';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
-import type { Suite, SuiteContext, CaseHandle } from '../../src/suite.js';
+import type { Suite, SuiteCase, SuiteContext, CaseHandle } from '../../src/suite.js';
 import type { KmipConnection } from '../../src/driver.js';
 import { KmipClient, KmipError } from '../../src/kmip/client.js';
 import { publicKeyFromGet } from '../../src/kmip/publickey.js';
@@ -34,302 +34,343 @@ interface KeyUnderTest {
 /** Per-operation outcome for the report's support table. */
 type OpOutcome = 'works' | `fails: ${string}` | 'not tried';
 
-export const kmipConformance: Suite = {
+/** What the cases share: the connection, the keys of the Cascade chain, what each operation did, the report section. */
+interface KmipState {
+  client?: KmipClient;
+  connectError?: unknown;
+  ops: Map<string, OpOutcome>;
+  section: KmipSection;
+  findings: Set<string>;
+  advertised?: number[];
+  keys: KeyUnderTest[];
+}
+
+/** Run one operation for the support table: outcome recorded (the first success stays), errors rethrown. */
+async function runOp<R>(s: KmipState, op: string, fn: () => Promise<R>): Promise<R> {
+  const note = (outcome: OpOutcome) => {
+    if (s.ops.get(op) !== 'works') s.ops.set(op, outcome);
+  };
+  try {
+    const r = await fn();
+    note('works');
+    return r;
+  } catch (err) {
+    note(`fails: ${err instanceof KmipError ? err.message.replace(/^[^:]+: /, '') : (err as Error).message}`);
+    throw err;
+  }
+}
+
+function deviation(s: KmipState, ctx: SuiteContext, text: string): void {
+  if (s.findings.has(text)) return;
+  s.findings.add(text);
+  ctx.finding('deviation', text);
+}
+
+/** A missing precondition (an earlier case of the chain did not succeed) is a skip, not the target's answer. */
+function need(k: KeyUnderTest, c: CaseHandle, what: keyof KeyUnderTest): void {
+  if (!k[what]) c.skip(`${k.label}: ${k.reason ?? `no ${String(what)}`}`);
+}
+
+async function tlsCase(c: CaseHandle, s: KmipState, ctx: SuiteContext): Promise<void> {
+  const client = s.client!;
+  c.detail('version', client.tls.version);
+  c.detail('cipher', client.tls.cipher);
+  const tls13 = await supportsTls13(ctx.connections.kmip!);
+  c.detail('tls13', tls13);
+  s.section.tls = { ...client.tls, tls13Supported: tls13 };
+  ctx.report.info.kmipTls = `${client.tls.version} ${client.tls.cipher}`;
+  ctx.capability('kmip:tls1.3', tls13);
+  if (!tls13) ctx.finding('note', `TLS 1.3 not offered (negotiated ${client.tls.version}); Cascade requires TLS 1.3 to talk to a KMIP server`);
+}
+
+async function queryCase(c: CaseHandle, s: KmipState, ctx: SuiteContext): Promise<void> {
+  const q = await runOp(s, 'Query', () => s.client!.query());
+  s.advertised = q.operations;
+  c.detail('operations', q.operations.length);
+  c.detail('vendor', q.vendorIdentification ?? null);
+  s.section.server = {
+    vendorIdentification: q.vendorIdentification ?? null,
+    advertisedOperations: q.operations.map(operationName),
+    advertisedObjectTypes: q.objectTypes.map((o) => ENUMS[T('Object Type')]![o] ?? o),
+  };
+  if (q.vendorIdentification) ctx.report.info.kmipVendor = q.vendorIdentification;
+  if (q.operations.length === 0) throw new Error('Query Operations listed no operations');
+}
+
+async function discoverVersionsCase(c: CaseHandle, s: KmipState): Promise<void> {
+  const all = await runOp(s, 'Discover Versions', () => s.client!.discoverVersions());
+  const list = all.map((v) => `${v.major}.${v.minor}`);
+  c.detail('versions', list);
+  s.section.versions = list;
+  if (!list.includes('1.2')) throw new Error(`KMIP 1.2 not among the offered versions (${list.join(', ') || 'none'})`);
+  const only12 = await s.client!.discoverVersions([{ major: 1, minor: 2 }]);
+  if (only12.length !== 1 || only12[0]!.minor !== 2) throw new Error('Discover Versions with {1.2} did not answer exactly {1.2}');
+}
+
+async function createKeyPairCase(c: CaseHandle, s: KmipState, k: KeyUnderTest): Promise<void> {
+  const tag = randomBytes(6).toString('hex');
+  k.names = { privateName: `hsmh-${tag}-pri`, publicName: `hsmh-${tag}-pub` };
+  try {
+    k.ids = await runOp(s, 'Create Key Pair', () => s.client!.createKeyPair({ algorithm: k.algorithm, length: k.length, ...k.names! }));
+  } catch (err) {
+    k.reason = `Create Key Pair failed: ${(err as Error).message}`;
+    throw err;
+  }
+  c.detail('privateId', k.ids.privateId);
+  c.detail('publicId', k.ids.publicId);
+  if (k.ids.privateId === k.ids.publicId) throw new Error('private and public halves share one Unique Identifier');
+}
+
+async function getPublicKeyCase(c: CaseHandle, s: KmipState, ctx: SuiteContext, k: KeyUnderTest): Promise<void> {
+  need(k, c, 'ids');
+  const g = await runOp(s, 'Get', () => s.client!.get(k.ids!.publicId));
+  const ex = publicKeyFromGet(g);
+  for (const d of ex.deviations) deviation(s, ctx, d);
+  c.detail('keyFormat', ex.format);
+  const jwk = ex.key.export({ format: 'jwk' });
+  if (k.algorithm === 'RSA') {
+    const bits = Buffer.from(jwk.n!, 'base64url').length * 8;
+    if (jwk.kty !== 'RSA' || bits !== k.length) throw new Error(`expected an RSA-${k.length} key, got ${jwk.kty} with ${bits}-bit modulus`);
+  } else if (jwk.kty !== 'EC' || jwk.crv !== 'P-256') {
+    throw new Error(`expected a P-256 key, got ${jwk.kty} ${jwk.crv ?? ''}`);
+  }
+  const rdata = dnskeyRdata(k.dnssec, ex.key, FLAGS_ZSK);
+  c.detail('dnskey', `${dnskeyText(rdata).slice(0, 40)}…`);
+  c.detail('keyTag', keyTag(rdata));
+  k.publicKey = ex.key;
+}
+
+async function signBatchedCase(c: CaseHandle, s: KmipState, k: KeyUnderTest): Promise<void> {
+  need(k, c, 'publicKey');
+  need(k, c, 'activated');
+  // RRSIG-sized signing inputs; the server hashes with SHA-256 itself.
+  const inputs = [0, 1, 2, 3].map(() => randomBytes(120 + Math.floor(Math.random() * 80)));
+  const sigs = await runOp(s, 'Sign', () => s.client!.signBatch(k.ids!.privateId, inputs, k.params));
+  c.detail('signatures', sigs.length);
+  c.detail('signatureBytes', sigs[0]!.length);
+  const key = k.algorithm === 'RSA' ? k.publicKey! : { key: k.publicKey!, dsaEncoding: 'der' as const };
+  sigs.forEach((sig, i) => {
+    if (!verify('sha256', inputs[i]!, key, sig))
+      throw new Error(`signature ${i} of the batch does not verify with node:crypto (${k.algorithm === 'RSA' ? 'RSA PKCS#1 v1.5' : 'ECDSA DER'}, SHA-256)`);
+  });
+  // A tampered input must not verify: proves the check is not vacuous.
+  const bad = Buffer.from(inputs[0]!);
+  bad[0]! ^= 1;
+  if (verify('sha256', bad, key, sigs[0]!)) throw new Error('a signature verified over altered data');
+}
+
+async function modifyNameCase(c: CaseHandle, s: KmipState, ctx: SuiteContext, k: KeyUnderTest): Promise<void> {
+  need(k, c, 'ids');
+  for (const [id, suffix] of [
+    [k.ids!.publicId, 'pub'],
+    [k.ids!.privateId, 'pri'],
+  ] as const) {
+    const name = `hsmh-renamed-${randomBytes(4).toString('hex')}-${suffix}`;
+    const echoed = await runOp(s, 'Modify Attribute', () => s.client!.modifyAttribute(id, nameAttribute(name)));
+    if (!echoed) deviation(s, ctx, 'Modify Attribute response does not echo the Attribute');
+    if (suffix === 'pub') k.names!.publicName = name;
+    else k.names!.privateName = name;
+  }
+}
+
+async function locateCase(c: CaseHandle, s: KmipState): Promise<void> {
+  const rsa = s.keys[0]!;
+  need(rsa, c, 'ids');
+  const found = await runOp(s, 'Locate', () => s.client!.locate([nameAttribute(rsa.names!.publicName)]));
+  c.detail('found', found.length);
+  if (!found.includes(rsa.ids!.publicId))
+    throw new Error(`Locate by Name did not return the public key ${rsa.ids!.publicId} (got ${found.join(', ') || 'nothing'})`);
+}
+
+async function getAttributesCase(c: CaseHandle, s: KmipState): Promise<void> {
+  const rsa = s.keys[0]!;
+  need(rsa, c, 'ids');
+  const attrs = await runOp(s, 'Get Attributes', () =>
+    s.client!.getAttributes(rsa.ids!.publicId, ['Cryptographic Algorithm', 'Cryptographic Length', 'State']),
+  );
+  c.detail(
+    'attributes',
+    attrs.map((a) => a.name),
+  );
+  const get = (n: string) => attrs.find((a) => a.name === n)?.value.value;
+  if (get('Cryptographic Algorithm') !== E('Cryptographic Algorithm', 'RSA')) throw new Error('Cryptographic Algorithm is not RSA');
+  if (get('Cryptographic Length') !== 2048) throw new Error(`Cryptographic Length is ${String(get('Cryptographic Length'))}, expected 2048`);
+}
+
+async function signatureVerifyCase(c: CaseHandle, s: KmipState): Promise<void> {
+  const rsa = s.keys[0]!;
+  const client = s.client!;
+  need(rsa, c, 'activated');
+  // Only sent when advertised: some servers abort on operations they do not implement (docs/kmip-profile.md §3, §5).
+  if (!s.advertised?.includes(E('Operation', 'Signature Verify'))) c.unsupported('Signature Verify is not advertised by Query');
+  // Some servers (PyKMIP) want the verifying public key Active too; Cascade never activates it.
+  await client.activate(rsa.ids!.publicId).catch((err) => c.detail('activatePublicKey', (err as Error).message));
+  const data = randomBytes(64);
+  const sig = await client.sign(rsa.ids!.privateId, data, rsa.params);
+  if (!(await runOp(s, 'Signature Verify', () => client.signatureVerify(rsa.ids!.publicId, data, sig, rsa.params))))
+    throw new Error('a valid signature was reported invalid');
+  const bad = Buffer.from(sig);
+  bad[bad.length - 1]! ^= 1;
+  if (await client.signatureVerify(rsa.ids!.publicId, data, bad, rsa.params)) throw new Error('an altered signature was reported valid');
+}
+
+async function rngRetrieveCase(c: CaseHandle, s: KmipState): Promise<void> {
+  const a = await runOp(s, 'RNG Retrieve', () => s.client!.rngRetrieve(32));
+  const b = await s.client!.rngRetrieve(32);
+  c.detail('bytes', a.length);
+  if (a.length !== 32) throw new Error(`asked for 32 bytes, got ${a.length}`);
+  if (Buffer.from(a).equals(Buffer.from(b))) throw new Error('two RNG Retrieve calls returned the same bytes');
+}
+
+async function destroyCase(c: CaseHandle, s: KmipState, ctx: SuiteContext): Promise<void> {
+  const ids = s.keys.flatMap((k) => (k.ids ? [k.ids.privateId, k.ids.publicId] : []));
+  if (!ids.length) c.skip('no keys were created');
+  const left = await destroyAll(s.client!, ids, (op, fn) => runOp(s, op, fn));
+  c.detail('destroyed', ids.length - left.length);
+  if (left.length) {
+    ctx.finding('note', `${left.length} key object(s) created by the suite remain on the target: ${left.join(', ')}`);
+    throw new Error(`could not destroy ${left.join(', ')}`);
+  }
+  // A destroyed key must be gone.
+  try {
+    await s.client!.get(ids[1]!);
+    throw new Error(`Get of destroyed key ${ids[1]} still succeeds`);
+  } catch (err) {
+    if (!(err instanceof KmipError)) throw err;
+    c.detail('getAfterDestroy', ENUMS[T('Result Reason')]![err.resultReason ?? 0] ?? err.resultReason);
+  }
+}
+
+const CHAIN = ['create-key-pair', 'get-public-key', 'activate', 'sign-batched'];
+const PROFILE_CASES = ['cascade/query', 'cascade/discover-versions'];
+
+/** Cascade-profile capabilities from the chain's statuses; only when the whole chain ran (not under a narrow --case). */
+function recordCapabilities(ctx: SuiteContext): void {
+  const ids = [...PROFILE_CASES, ...CHAIN.flatMap((step) => ['rsa-2048', 'ecdsa-p256'].map((l) => `cascade/${step}-${l}`))];
+  if (ids.some((id) => status(ctx, id) === undefined)) return;
+  const chainOk = (label: string) => CHAIN.every((step) => status(ctx, `cascade/${step}-${label}`) === 'pass');
+  ctx.capability('kmip:cascade-profile', PROFILE_CASES.every((n) => status(ctx, n) === 'pass') && (chainOk('rsa-2048') || chainOk('ecdsa-p256')));
+  ctx.capability('kmip:rsa-2048', chainOk('rsa-2048'));
+  ctx.capability('kmip:ecdsa-p256', chainOk('ecdsa-p256'));
+}
+
+const TABLE_OPERATIONS = [
+  'Discover Versions',
+  'Query',
+  'Create Key Pair',
+  'Get',
+  'Activate',
+  'Sign',
+  'Modify Attribute',
+  'Locate',
+  'Get Attributes',
+  'Add Attribute',
+  'Signature Verify',
+  'RNG Retrieve',
+  'Revoke',
+  'Destroy',
+];
+
+/** The report's per-operation table: advertised by Query, and what the cases observed. */
+function writeOperations(s: KmipState, ctx: SuiteContext): void {
+  for (const d of s.client!.deviations) deviation(s, ctx, d);
+  const table = Object.fromEntries(
+    TABLE_OPERATIONS.map((op) => [
+      op,
+      { advertised: s.advertised ? s.advertised.includes(E('Operation', op)) : null, observed: s.ops.get(op) ?? ('not tried' as const) },
+    ]),
+  );
+  s.section.operations = table;
+  for (const [op, row] of Object.entries(table)) {
+    if (row.advertised === false && row.observed === 'works') ctx.finding('unadvertised', `${op} works but Query Operations does not list it`);
+  }
+  const byOutcome = (pred: (o: string) => boolean) =>
+    Object.entries(table)
+      .filter(([, r]) => pred(r.observed))
+      .map(([op]) => op)
+      .join(', ') || 'none';
+  ctx.report.info.kmipOperationsWorking = byOutcome((o) => o === 'works');
+  ctx.report.info.kmipOperationsFailing = byOutcome((o) => o.startsWith('fails'));
+  s.section.deviations = [...s.findings];
+}
+
+type KmipCase = SuiteCase<KmipState>;
+const connected = (_ctx: SuiteContext, s: KmipState) => s.client !== undefined;
+const KEYS = (): KeyUnderTest[] => [
+  { label: 'rsa-2048', algorithm: 'RSA', length: 2048, dnssec: 8, params: { hashing: 'SHA-256', padding: 'PKCS1 v1.5', algorithm: 'RSA' } },
+  { label: 'ecdsa-p256', algorithm: 'ECDSA', length: 256, dnssec: 13, params: { hashing: 'SHA-256', algorithm: 'ECDSA' } },
+];
+/** One case per key of the chain (index 0: RSA, 1: ECDSA), in Cascade's order: all keys of a step, then the next step. */
+const perKey = (step: string, run: (c: CaseHandle, s: KmipState, ctx: SuiteContext, k: KeyUnderTest) => Promise<void>): KmipCase[] =>
+  KEYS().map((k, i) => ({ name: `cascade/${step}-${k.label}`, applies: connected, run: (c, s, ctx) => run(c, s, ctx, s.keys[i]!) }));
+
+export const kmipConformance: Suite<KmipState> = {
   name: 'kmip',
   report: kmipReport,
   title: 'KMIP 1.2: Cascade profile and baseline operations',
   needs: 'kmip',
-  async run(ctx) {
+  async setup(ctx) {
     const conn = ctx.connections.kmip!;
-    const ops = new Map<string, OpOutcome>();
-    const note = (op: string, outcome: OpOutcome) => {
-      if (ops.get(op) !== 'works') ops.set(op, outcome);
-    };
-    const section: KmipSection = { profile: conn.profile, address: `${conn.host}:${conn.port}` };
-    ctx.report.sections.kmip = section;
-    const findings = new Set<string>();
-    const deviation = (text: string) => {
-      if (!findings.has(text)) {
-        findings.add(text);
-        ctx.finding('deviation', text);
-      }
-    };
-
-    let client: KmipClient;
+    const s: KmipState = { ops: new Map(), section: { profile: conn.profile, address: `${conn.host}:${conn.port}` }, findings: new Set(), keys: KEYS() };
+    ctx.report.sections.kmip = s.section;
     try {
-      client = await KmipClient.connect(conn);
+      s.client = await KmipClient.connect(conn);
     } catch (err) {
-      await ctx.case('cascade/connect', () => {
-        throw err;
-      });
-      return;
+      s.connectError = err;
     }
-    /** Run one operation for the support table: outcome recorded, errors rethrown. */
-    const run = async <R>(op: string, fn: () => Promise<R>): Promise<R> => {
-      try {
-        const r = await fn();
-        note(op, 'works');
-        return r;
-      } catch (err) {
-        note(op, `fails: ${err instanceof KmipError ? err.message.replace(/^[^:]+: /, '') : (err as Error).message}`);
-        throw err;
-      }
-    };
-    let advertised: number[] | undefined;
-
-    try {
-      await ctx.case('cascade/tls', async (c) => {
-        c.detail('version', client.tls.version);
-        c.detail('cipher', client.tls.cipher);
-        const tls13 = await supportsTls13(conn);
-        c.detail('tls13', tls13);
-        section.tls = { ...client.tls, tls13Supported: tls13 };
-        ctx.report.info.kmipTls = `${client.tls.version} ${client.tls.cipher}`;
-        ctx.capability('kmip:tls1.3', tls13);
-        if (!tls13) ctx.finding('note', `TLS 1.3 not offered (negotiated ${client.tls.version}); Cascade requires TLS 1.3 to talk to a KMIP server`);
-      });
-
-      await ctx.case('cascade/query', async (c) => {
-        const q = await run('Query', () => client.query());
-        advertised = q.operations;
-        c.detail('operations', q.operations.length);
-        c.detail('vendor', q.vendorIdentification ?? null);
-        section.server = {
-          vendorIdentification: q.vendorIdentification ?? null,
-          advertisedOperations: q.operations.map(operationName),
-          advertisedObjectTypes: q.objectTypes.map((o) => ENUMS[T('Object Type')]![o] ?? o),
-        };
-        if (q.vendorIdentification) ctx.report.info.kmipVendor = q.vendorIdentification;
-        if (q.operations.length === 0) throw new Error('Query Operations listed no operations');
-      });
-
-      await ctx.case('cascade/discover-versions', async (c) => {
-        const all = await run('Discover Versions', () => client.discoverVersions());
-        const list = all.map((v) => `${v.major}.${v.minor}`);
-        c.detail('versions', list);
-        section.versions = list;
-        if (!list.includes('1.2')) throw new Error(`KMIP 1.2 not among the offered versions (${list.join(', ') || 'none'})`);
-        const only12 = await client.discoverVersions([{ major: 1, minor: 2 }]);
-        if (only12.length !== 1 || only12[0]!.minor !== 2) throw new Error('Discover Versions with {1.2} did not answer exactly {1.2}');
-      });
-
-      const keys: KeyUnderTest[] = [
-        { label: 'rsa-2048', algorithm: 'RSA', length: 2048, dnssec: 8, params: { hashing: 'SHA-256', padding: 'PKCS1 v1.5', algorithm: 'RSA' } },
-        { label: 'ecdsa-p256', algorithm: 'ECDSA', length: 256, dnssec: 13, params: { hashing: 'SHA-256', algorithm: 'ECDSA' } },
-      ];
-      // A missing precondition (an earlier case of the chain did not succeed) is a skip, not the target's answer.
-      const need = (k: KeyUnderTest, c: CaseHandle, what: keyof KeyUnderTest) => {
-        if (!k[what]) c.skip(`${k.label}: ${k.reason ?? `no ${String(what)}`}`);
-      };
-
-      for (const k of keys) {
-        await ctx.case(`cascade/create-key-pair-${k.label}`, async (c) => {
-          const tag = randomBytes(6).toString('hex');
-          k.names = { privateName: `hsmh-${tag}-pri`, publicName: `hsmh-${tag}-pub` };
-          try {
-            k.ids = await run('Create Key Pair', () => client.createKeyPair({ algorithm: k.algorithm, length: k.length, ...k.names! }));
-          } catch (err) {
-            k.reason = `Create Key Pair failed: ${(err as Error).message}`;
-            throw err;
-          }
-          c.detail('privateId', k.ids.privateId);
-          c.detail('publicId', k.ids.publicId);
-          if (k.ids.privateId === k.ids.publicId) throw new Error('private and public halves share one Unique Identifier');
-        });
-      }
-
-      for (const k of keys) {
-        await ctx.case(`cascade/get-public-key-${k.label}`, async (c) => {
-          need(k, c, 'ids');
-          const g = await run('Get', () => client.get(k.ids!.publicId));
-          const ex = publicKeyFromGet(g);
-          ex.deviations.forEach(deviation);
-          c.detail('keyFormat', ex.format);
-          const jwk = ex.key.export({ format: 'jwk' });
-          if (k.algorithm === 'RSA') {
-            const bits = Buffer.from(jwk.n!, 'base64url').length * 8;
-            if (jwk.kty !== 'RSA' || bits !== k.length) throw new Error(`expected an RSA-${k.length} key, got ${jwk.kty} with ${bits}-bit modulus`);
-          } else if (jwk.kty !== 'EC' || jwk.crv !== 'P-256') {
-            throw new Error(`expected a P-256 key, got ${jwk.kty} ${jwk.crv ?? ''}`);
-          }
-          const rdata = dnskeyRdata(k.dnssec, ex.key, FLAGS_ZSK);
-          c.detail('dnskey', `${dnskeyText(rdata).slice(0, 40)}…`);
-          c.detail('keyTag', keyTag(rdata));
-          k.publicKey = ex.key;
-        });
-      }
-
-      for (const k of keys) {
-        await ctx.case(`cascade/activate-${k.label}`, async (c) => {
-          need(k, c, 'ids');
-          await run('Activate', () => client.activate(k.ids!.privateId));
-          k.activated = true;
-        });
-      }
-
-      for (const k of keys) {
-        await ctx.case(`cascade/sign-batched-${k.label}`, async (c) => {
-          need(k, c, 'publicKey');
-          need(k, c, 'activated');
-          // RRSIG-sized signing inputs; the server hashes with SHA-256 itself.
-          const inputs = [0, 1, 2, 3].map(() => randomBytes(120 + Math.floor(Math.random() * 80)));
-          const sigs = await run('Sign', () => client.signBatch(k.ids!.privateId, inputs, k.params));
-          c.detail('signatures', sigs.length);
-          c.detail('signatureBytes', sigs[0]!.length);
-          sigs.forEach((sig, i) => {
-            const ok = verify('sha256', inputs[i]!, k.algorithm === 'RSA' ? k.publicKey! : { key: k.publicKey!, dsaEncoding: 'der' }, sig);
-            if (!ok)
-              throw new Error(
-                `signature ${i} of the batch does not verify with node:crypto (${k.algorithm === 'RSA' ? 'RSA PKCS#1 v1.5' : 'ECDSA DER'}, SHA-256)`,
-              );
-          });
-          // A tampered input must not verify: proves the check is not vacuous.
-          const bad = Buffer.from(inputs[0]!);
-          bad[0]! ^= 1;
-          if (verify('sha256', bad, k.algorithm === 'RSA' ? k.publicKey! : { key: k.publicKey!, dsaEncoding: 'der' }, sigs[0]!))
-            throw new Error('a signature verified over altered data');
-        });
-      }
-
-      for (const k of keys) {
-        await ctx.case(`cascade/modify-attribute-name-${k.label}`, async (c) => {
-          need(k, c, 'ids');
-          for (const [id, suffix] of [
-            [k.ids!.publicId, 'pub'],
-            [k.ids!.privateId, 'pri'],
-          ] as const) {
-            const name = `hsmh-renamed-${randomBytes(4).toString('hex')}-${suffix}`;
-            const echoed = await run('Modify Attribute', () => client.modifyAttribute(id, nameAttribute(name)));
-            if (!echoed) deviation('Modify Attribute response does not echo the Attribute');
-            if (suffix === 'pub') k.names!.publicName = name;
-            else k.names!.privateName = name;
-          }
-        });
-      }
-
-      const rsa = keys[0]!;
-      await ctx.case('baseline/locate', async (c) => {
+    return s;
+  },
+  cases: [
+    {
+      name: 'cascade/connect',
+      applies: (_ctx, s) => s.client === undefined,
+      run: (_c, s) => {
+        throw s.connectError;
+      },
+    },
+    { name: 'cascade/tls', applies: connected, run: tlsCase },
+    { name: 'cascade/query', applies: connected, run: queryCase },
+    { name: 'cascade/discover-versions', applies: connected, run: (c, s) => discoverVersionsCase(c, s) },
+    ...perKey('create-key-pair', (c, s, _ctx, k) => createKeyPairCase(c, s, k)),
+    ...perKey('get-public-key', getPublicKeyCase),
+    ...perKey('activate', async (c, s, _ctx, k) => {
+      need(k, c, 'ids');
+      await runOp(s, 'Activate', () => s.client!.activate(k.ids!.privateId));
+      k.activated = true;
+    }),
+    ...perKey('sign-batched', (c, s, _ctx, k) => signBatchedCase(c, s, k)),
+    ...perKey('modify-attribute-name', modifyNameCase),
+    { name: 'baseline/locate', applies: connected, run: (c, s) => locateCase(c, s) },
+    { name: 'baseline/get-attributes', applies: connected, run: (c, s) => getAttributesCase(c, s) },
+    {
+      name: 'baseline/add-attribute',
+      applies: connected,
+      async run(c, s) {
+        const rsa = s.keys[0]!;
         need(rsa, c, 'ids');
-        const found = await run('Locate', () => client.locate([nameAttribute(rsa.names!.publicName)]));
-        c.detail('found', found.length);
-        if (!found.includes(rsa.ids!.publicId))
-          throw new Error(`Locate by Name did not return the public key ${rsa.ids!.publicId} (got ${found.join(', ') || 'nothing'})`);
-      });
-
-      await ctx.case('baseline/get-attributes', async (c) => {
-        need(rsa, c, 'ids');
-        const attrs = await run('Get Attributes', () => client.getAttributes(rsa.ids!.publicId, ['Cryptographic Algorithm', 'Cryptographic Length', 'State']));
-        c.detail(
-          'attributes',
-          attrs.map((a) => a.name),
+        await runOp(s, 'Add Attribute', () =>
+          s.client!.addAttribute(rsa.ids!.publicId, attribute('Contact Information', { type: 'TextString', value: 'hsm-harness' })),
         );
-        const get = (n: string) => attrs.find((a) => a.name === n)?.value.value;
-        if (get('Cryptographic Algorithm') !== E('Cryptographic Algorithm', 'RSA')) throw new Error('Cryptographic Algorithm is not RSA');
-        if (get('Cryptographic Length') !== 2048) throw new Error(`Cryptographic Length is ${String(get('Cryptographic Length'))}, expected 2048`);
-      });
-
-      await ctx.case('baseline/add-attribute', async (c) => {
-        need(rsa, c, 'ids');
-        await run('Add Attribute', () =>
-          client.addAttribute(rsa.ids!.publicId, attribute('Contact Information', { type: 'TextString', value: 'hsm-harness' })),
-        );
-      });
-
-      await ctx.case('baseline/signature-verify', async (c) => {
-        need(rsa, c, 'activated');
-        // Only sent when advertised: some servers abort on operations they do not implement (docs/kmip-profile.md §3, §5).
-        if (!advertised?.includes(E('Operation', 'Signature Verify'))) c.unsupported('Signature Verify is not advertised by Query');
-        // Some servers (PyKMIP) want the verifying public key Active too; Cascade never activates it.
-        await client.activate(rsa.ids!.publicId).catch((err) => c.detail('activatePublicKey', (err as Error).message));
-        const data = randomBytes(64);
-        const sig = await client.sign(rsa.ids!.privateId, data, rsa.params);
-        if (!(await run('Signature Verify', () => client.signatureVerify(rsa.ids!.publicId, data, sig, rsa.params))))
-          throw new Error('a valid signature was reported invalid');
-        const bad = Buffer.from(sig);
-        bad[bad.length - 1]! ^= 1;
-        if (await client.signatureVerify(rsa.ids!.publicId, data, bad, rsa.params)) throw new Error('an altered signature was reported valid');
-      });
-
-      await ctx.case('baseline/rng-retrieve', async (c) => {
-        const a = await run('RNG Retrieve', () => client.rngRetrieve(32));
-        const b = await client.rngRetrieve(32);
-        c.detail('bytes', a.length);
-        if (a.length !== 32) throw new Error(`asked for 32 bytes, got ${a.length}`);
-        if (Buffer.from(a).equals(Buffer.from(b))) throw new Error('two RNG Retrieve calls returned the same bytes');
-      });
-
-      await ctx.case('baseline/revoke', async (c) => {
-        const active = keys.filter((k) => k.activated);
+      },
+    },
+    { name: 'baseline/signature-verify', applies: connected, run: (c, s) => signatureVerifyCase(c, s) },
+    { name: 'baseline/rng-retrieve', applies: connected, run: (c, s) => rngRetrieveCase(c, s) },
+    {
+      name: 'baseline/revoke',
+      applies: connected,
+      async run(c, s) {
+        const active = s.keys.filter((k) => k.activated);
         if (!active.length) c.skip('no active key to revoke');
-        for (const k of active) await run('Revoke', () => client.revoke(k.ids!.privateId, 'Cessation of Operation'));
-      });
-
-      await ctx.case('baseline/destroy', async (c) => {
-        const ids = keys.flatMap((k) => (k.ids ? [k.ids.privateId, k.ids.publicId] : []));
-        if (!ids.length) c.skip('no keys were created');
-        const left = await destroyAll(client, ids, run);
-        c.detail('destroyed', ids.length - left.length);
-        if (left.length) {
-          ctx.finding('note', `${left.length} key object(s) created by the suite remain on the target: ${left.join(', ')}`);
-          throw new Error(`could not destroy ${left.join(', ')}`);
-        }
-        // A destroyed key must be gone.
-        try {
-          await client.get(ids[1]!);
-          throw new Error(`Get of destroyed key ${ids[1]} still succeeds`);
-        } catch (err) {
-          if (!(err instanceof KmipError)) throw err;
-          c.detail('getAfterDestroy', ENUMS[T('Result Reason')]![err.resultReason ?? 0] ?? err.resultReason);
-        }
-      });
-
-      const profileCases = ['cascade/query', 'cascade/discover-versions'];
-      const chainOk = (label: string) =>
-        ['create-key-pair', 'get-public-key', 'activate', 'sign-batched'].every((step) => status(ctx, `cascade/${step}-${label}`) === 'pass');
-      const cascadeOk = profileCases.every((n) => status(ctx, n) === 'pass') && (chainOk('rsa-2048') || chainOk('ecdsa-p256'));
-      ctx.capability('kmip:cascade-profile', cascadeOk);
-      ctx.capability('kmip:rsa-2048', chainOk('rsa-2048'));
-      ctx.capability('kmip:ecdsa-p256', chainOk('ecdsa-p256'));
-    } finally {
-      for (const d of client.deviations) deviation(d);
-      section.operations = Object.fromEntries(
-        [
-          'Discover Versions',
-          'Query',
-          'Create Key Pair',
-          'Get',
-          'Activate',
-          'Sign',
-          'Modify Attribute',
-          'Locate',
-          'Get Attributes',
-          'Add Attribute',
-          'Signature Verify',
-          'RNG Retrieve',
-          'Revoke',
-          'Destroy',
-        ].map((op) => [
-          op,
-          {
-            advertised: advertised ? advertised.includes(E('Operation', op)) : null,
-            observed: ops.get(op) ?? 'not tried',
-          },
-        ]),
-      );
-      const table = section.operations;
-      for (const [op, row] of Object.entries(table)) {
-        if (row.advertised === false && row.observed === 'works') ctx.finding('unadvertised', `${op} works but Query Operations does not list it`);
-      }
-      const byOutcome = (pred: (o: string) => boolean) =>
-        Object.entries(table)
-          .filter(([, r]) => pred(r.observed))
-          .map(([op]) => op)
-          .join(', ') || 'none';
-      ctx.report.info.kmipOperationsWorking = byOutcome((o) => o === 'works');
-      ctx.report.info.kmipOperationsFailing = byOutcome((o) => o.startsWith('fails'));
-      section.deviations = [...findings];
-      client.close();
-    }
+        for (const k of active) await runOp(s, 'Revoke', () => s.client!.revoke(k.ids!.privateId, 'Cessation of Operation'));
+      },
+    },
+    { name: 'baseline/destroy', applies: connected, run: destroyCase },
+  ],
+  teardown(ctx, s) {
+    if (!s.client) return;
+    recordCapabilities(ctx);
+    writeOperations(s, ctx);
+    s.client.close();
   },
 };
 

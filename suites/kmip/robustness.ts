@@ -95,7 +95,18 @@ const withLength = (b: Buffer, len: number) => {
   return x;
 };
 
-function probes(conn: KmipConnection): Probe[] {
+/** What the probes build their requests from: a valid request for this connection and helpers for hand-made ones. */
+interface ProbeKit {
+  conn: KmipConnection;
+  base: Buffer;
+  hdr: (extra?: Item[], version?: { major: number; minor: number }, count?: number) => Item[];
+  batch: (op: number, payload: Item[], extra?: Item[]) => Item;
+  qf: Item;
+  nested: Item;
+  p: (name: string, data: () => Buffer, mustReject?: boolean) => Probe;
+}
+
+function probeKit(conn: KmipConnection): ProbeKit {
   const base = message(conn);
   const hdr = (extra: Item[] = [], version = { major: 1, minor: 2 }, count = 1) => {
     const cred = credentialOf(conn);
@@ -108,6 +119,16 @@ function probes(conn: KmipConnection): Probe[] {
   for (let i = 0; i < 200; i++) nested = struct('Request Payload', [nested]);
   const p = (name: string, data: () => Buffer, mustReject = true): Probe => ({ name, mustReject, send: (cn) => sendBytes(cn, data()) });
 
+  return { conn, base, hdr, batch, qf, nested, p };
+}
+
+function probes(conn: KmipConnection): Probe[] {
+  const kit = probeKit(conn);
+  return [...encodingProbes(kit), ...messageProbes(kit), ...credentialProbes(kit), ...connectionProbes(kit)];
+}
+
+/** Lengths, types and values that break the TTLV encoding. */
+function encodingProbes({ base, hdr, batch, qf, p }: ProbeKit): Probe[] {
   return [
     p('length-longer-than-sent', () => withLength(base, base.length - 8 + 64)),
     p('length-shorter-than-sent', () => withLength(base, base.length - 8 - 16)),
@@ -146,6 +167,12 @@ function probes(conn: KmipConnection): Probe[] {
       b[i + 3] = 0x0b;
       return b;
     }),
+  ];
+}
+
+/** Well-encoded requests with hostile content: size, nesting, unknown tags and operations, versions, batches. */
+function messageProbes({ conn, base, hdr, batch, qf, nested, p }: ProbeKit): Probe[] {
+  return [
     p(
       'request-over-8-KiB',
       () =>
@@ -198,6 +225,12 @@ function probes(conn: KmipConnection): Probe[] {
         ]),
       false,
     ),
+  ];
+}
+
+/** Authentication: no credential, a wrong password. */
+function credentialProbes({ conn, p }: ProbeKit): Probe[] {
+  return [
     p(
       'missing-credentials',
       () => encode(requestMessage({ version: { major: 1, minor: 1 } }, [{ operation: E('Operation', 'Discover Versions'), payload: [] }])),
@@ -213,6 +246,12 @@ function probes(conn: KmipConnection): Probe[] {
         ),
       conn.username !== undefined,
     ),
+  ];
+}
+
+/** The connection itself: truncated, idle, not TLS, odd identifiers. */
+function connectionProbes({ base }: ProbeKit): Probe[] {
+  return [
     { name: 'truncated-then-closed', send: (cn) => sendBytes(cn, base.subarray(0, 40), { endAfter: true }) },
     { name: 'header-only-then-closed', send: (cn) => sendBytes(cn, base.subarray(0, 5), { endAfter: true }) },
     { name: 'half-open-idle-connection', send: halfOpen },

@@ -7,7 +7,7 @@
  * mechanism, flag and observed result. A physical token is never asked to perform a mechanism it does not list.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Suite, SuiteContext } from '../../src/suite.js';
+import type { CaseHandle, Suite, SuiteCase, SuiteContext } from '../../src/suite.js';
 import type { MechanismRow } from '../../src/results.js';
 import { pkcs11, trimPadded, type Handle } from '../../src/pkcs11/module.js';
 import { ckrOf } from '../../src/pkcs11/ckr.js';
@@ -121,138 +121,169 @@ async function keyFor(token: Token, alg: KeyAlg, keys: Map<KeyAlg, KeyPair | Err
   return k;
 }
 
-export const discoverySuite: Suite = {
+/** What the cases share: the token's mechanism table (read by mechanism-list, or on first use) and the probe's keys. */
+interface DiscoveryState {
+  token: Token;
+  mechanisms?: { rows: MechanismRow[]; flagsByCode: Map<number, number>; failures: string[] };
+  keys: Map<KeyAlg, KeyPair | Error>;
+  probe: Probe;
+}
+
+function readMechanisms(token: Token): NonNullable<DiscoveryState['mechanisms']> {
+  const rows: MechanismRow[] = [];
+  const flagsByCode = new Map<number, number>();
+  const failures: string[] = [];
+  for (const code of token.lib.C_GetMechanismList(token.slot)) {
+    try {
+      const mi = token.lib.C_GetMechanismInfo(token.slot, code);
+      flagsByCode.set(code, mi.flags);
+      rows.push({ name: mechanismName(code), code, minKeySize: mi.minKeySize, maxKeySize: mi.maxKeySize, flags: mechanismFlagNames(mi.flags) });
+    } catch (err) {
+      failures.push(`${mechanismName(code)}: ${describe(err)}`);
+      rows.push({ name: mechanismName(code), code, minKeySize: 0, maxKeySize: 0, flags: [], exercised: `C_GetMechanismInfo fails: ${describe(err)}` });
+    }
+  }
+  return { rows, flagsByCode, failures };
+}
+
+function mechanismsOf(s: DiscoveryState): NonNullable<DiscoveryState['mechanisms']> {
+  s.mechanisms ??= readMechanisms(s.token);
+  return s.mechanisms;
+}
+
+function mechanismListCase(c: CaseHandle, s: DiscoveryState, ctx: SuiteContext): void {
+  s.mechanisms = undefined;
+  const { rows, failures } = mechanismsOf(s);
+  ctx.report.mechanisms = rows;
+  c.detail('count', rows.length);
+  if (rows.length === 0) throw new Error('C_GetMechanismList returned no mechanisms');
+  if (failures.length) throw new Error(`C_GetMechanismInfo failed for listed mechanisms: ${failures.join(', ')}`);
+}
+
+function keySizeUnitsCase(c: CaseHandle, s: DiscoveryState, ctx: SuiteContext): void {
+  // PKCS#11 gives RSA sizes in modulus bits, EC sizes in field bits (v2.40 current mechanisms §2.1, §2.3)
+  // and Edwards sizes in curve bits (3.0 §2.3.5). A byte count shows up as implausibly small maxima.
+  const wrong: string[] = [];
+  for (const r of mechanismsOf(s).rows) {
+    if (RSA_MECHS.has(r.code) && r.maxKeySize > 0 && r.maxKeySize <= 512) wrong.push(`${r.name} max ${r.maxKeySize} (bytes?)`);
+    if ((EC_MECHS.has(r.code) || EDDSA_MECHS.has(r.code)) && r.maxKeySize > 0 && r.maxKeySize < 160) wrong.push(`${r.name} max ${r.maxKeySize} (bytes?)`);
+    if (EDDSA_MECHS.has(r.code) && (![255, 448].includes(r.minKeySize) || ![255, 448].includes(r.maxKeySize))) {
+      ctx.finding(
+        'deviation',
+        `${r.name} reports key sizes ${r.minKeySize}..${r.maxKeySize}; Edwards curves are 255 (Ed25519) and 448 (Ed448) bits (SoftHSMv2#559)`,
+      );
+      c.detail(`${r.name}`, `${r.minKeySize}..${r.maxKeySize}`);
+    }
+  }
+  if (wrong.length) throw new Error(`key sizes not in bits: ${wrong.join(', ')}`);
+}
+
+/** A DNSSEC-relevant mechanism the token does not list: tried anyway on a software token, to catch unadvertised ones. */
+async function unlistedMechanism(c: CaseHandle, s: DiscoveryState, ctx: SuiteContext, m: MechanismSpec): Promise<void> {
+  const primary = PRIMARY[m.class];
+  if (ctx.traits.physical) {
+    c.unsupported(`${m.name} is not offered (not in C_GetMechanismList); a physical token is not asked to perform a mechanism it does not list`);
+  }
+  const o = await s.probe.exercise(m, primary);
+  c.detail('works', o.works);
+  if (o.works) {
+    ctx.finding('unadvertised', `${m.name} works for ${VERB[primary]} but is not in C_GetMechanismList`);
+    return;
+  }
+  return c.unsupported(`${m.name} is not offered (not in C_GetMechanismList), and ${VERB[primary]} ${o.tried ? 'fails' : 'cannot be tried'}: ${o.why}`);
+}
+
+/** Each advertised function flag checked against the mechanism's class and exercised; what was observed, and the lies. */
+async function checkFlags(c: CaseHandle, s: DiscoveryState, ctx: SuiteContext, m: MechanismSpec, flags: number) {
+  const observed: Record<string, string> = {};
+  const lies: string[] = [];
+  let refusalCode: number | undefined;
+  for (const f of FUNCTION_FLAGS) {
+    if ((flags & FLAG[f]) === 0) continue;
+    if (!m.allowedFlags.includes(f)) {
+      const answer = await s.probe.contradiction(m, f);
+      observed[f] = `contradicts the mechanism class (${answer})`;
+      ctx.finding('lie', `${m.name} advertises CKF_${f}, which PKCS#11 does not define for a ${CLASS_TEXT[m.class]} mechanism (observed: ${answer})`);
+      lies.push(`CKF_${f} contradicts the mechanism class (${answer})`);
+      continue;
+    }
+    if (!EXERCISED[m.class].includes(f)) continue;
+    const o = await s.probe.exercise(m, f);
+    observed[f] = o.works ? 'works' : o.tried ? `fails: ${o.why}` : `not tried: ${o.why}`;
+    if (o.tried && !o.works) {
+      if (o.code !== undefined && !refusalCode) c.ckr((refusalCode = o.code)); // the first refusal is the case's code
+      if (o.wrongCode) {
+        ctx.finding('deviation', `${m.name}: a valid signature verifies, but ${o.why} (PKCS#11 v2.40 §5.13 C_Verify)`);
+        lies.push(`CKF_${f} works, but ${o.why}`);
+      } else {
+        ctx.finding('lie', `${m.name} advertises CKF_${f} but ${VERB[f]} fails: ${o.why}`);
+        lies.push(`advertised CKF_${f} but fails: ${o.why}`);
+      }
+    }
+  }
+  return { observed, lies };
+}
+
+async function exerciseCase(c: CaseHandle, s: DiscoveryState, ctx: SuiteContext, m: MechanismSpec): Promise<void> {
+  const primary = PRIMARY[m.class];
+  const { rows, flagsByCode } = mechanismsOf(s);
+  const row = rows.find((r) => r.code === m.code);
+  c.detail('offered', row !== undefined);
+  if (!row) return unlistedMechanism(c, s, ctx, m);
+  const flags = flagsByCode.get(m.code) ?? 0;
+  const { observed, lies } = await checkFlags(c, s, ctx, m, flags);
+  // Listed without the flag of its main function: worth knowing when it works anyway (never tried on a physical token).
+  if ((flags & FLAG[primary]) === 0 && !ctx.traits.physical) {
+    const o = await s.probe.exercise(m, primary);
+    observed[primary] = o.works ? 'works (not advertised)' : `not advertised; ${o.tried ? 'fails' : 'not tried'}: ${o.why}`;
+    if (o.works) ctx.finding('unadvertised', `${m.name} works for ${VERB[primary]} but lacks CKF_${primary}`);
+  }
+  row.exercised =
+    Object.entries(observed)
+      .map(([f, r]) => `${f} ${r}`)
+      .join('; ') || 'no function flag to exercise';
+  row.exercisedFlags = observed;
+  c.detail('flags', observed);
+  if (lies.length) throw new Error(lies.join('; '));
+  if ((flags & FLAG[primary]) === 0 && !observed[primary]?.startsWith('works')) {
+    c.unsupported(`${m.name} is listed without CKF_${primary}`);
+  }
+}
+
+export const discoverySuite: Suite<DiscoveryState> = {
   name: 'discovery',
   title: 'Library, slot and token information; mechanism table; do the mechanism flags tell the truth',
   needs: 'pkcs11',
-  async run(ctx) {
-    const token = ctx.token!;
-    const lib = token.lib;
-
-    await ctx.case('info', (c) => {
-      readInfo(ctx, token);
-      c.detail('cryptokiVersion', ctx.report.info.cryptokiVersion);
-      c.detail('tokenFlags', ctx.report.info.tokenFlags);
-      if (!String(ctx.report.info.tokenFlags).includes('TOKEN_INITIALIZED')) throw new Error('token does not report CKF_TOKEN_INITIALIZED');
-    });
-
-    const rows: MechanismRow[] = [];
-    const flagsByCode = new Map<number, number>();
-    await ctx.case('mechanism-list', (c) => {
-      const codes = lib.C_GetMechanismList(token.slot);
-      const failures: string[] = [];
-      for (const code of codes) {
-        try {
-          const mi = lib.C_GetMechanismInfo(token.slot, code);
-          flagsByCode.set(code, mi.flags);
-          rows.push({ name: mechanismName(code), code, minKeySize: mi.minKeySize, maxKeySize: mi.maxKeySize, flags: mechanismFlagNames(mi.flags) });
-        } catch (err) {
-          failures.push(`${mechanismName(code)}: ${describe(err)}`);
-          rows.push({ name: mechanismName(code), code, minKeySize: 0, maxKeySize: 0, flags: [], exercised: `C_GetMechanismInfo fails: ${describe(err)}` });
-        }
-      }
-      ctx.report.mechanisms = rows;
-      c.detail('count', codes.length);
-      if (codes.length === 0) throw new Error('C_GetMechanismList returned no mechanisms');
-      if (failures.length) throw new Error(`C_GetMechanismInfo failed for listed mechanisms: ${failures.join(', ')}`);
-    });
-
-    await ctx.case('min-le-max', () => {
-      // maxKeySize 0 with min 0 means "no key size" (digests); anything else must be an ordered range.
-      const bad = rows.filter((r) => r.maxKeySize !== 0 && r.minKeySize > r.maxKeySize);
-      if (bad.length) throw new Error(`ulMinKeySize > ulMaxKeySize for ${bad.map((r) => `${r.name} (${r.minKeySize} > ${r.maxKeySize})`).join(', ')}`);
-    });
-
-    await ctx.case('key-size-units', (c) => {
-      // PKCS#11 gives RSA sizes in modulus bits, EC sizes in field bits (v2.40 current mechanisms §2.1, §2.3)
-      // and Edwards sizes in curve bits (3.0 §2.3.5). A byte count shows up as implausibly small maxima.
-      const wrong: string[] = [];
-      for (const r of rows) {
-        if (RSA_MECHS.has(r.code) && r.maxKeySize > 0 && r.maxKeySize <= 512) wrong.push(`${r.name} max ${r.maxKeySize} (bytes?)`);
-        if ((EC_MECHS.has(r.code) || EDDSA_MECHS.has(r.code)) && r.maxKeySize > 0 && r.maxKeySize < 160) wrong.push(`${r.name} max ${r.maxKeySize} (bytes?)`);
-        if (EDDSA_MECHS.has(r.code) && (![255, 448].includes(r.minKeySize) || ![255, 448].includes(r.maxKeySize))) {
-          ctx.finding(
-            'deviation',
-            `${r.name} reports key sizes ${r.minKeySize}..${r.maxKeySize}; Edwards curves are 255 (Ed25519) and 448 (Ed448) bits (SoftHSMv2#559)`,
-          );
-          c.detail(`${r.name}`, `${r.minKeySize}..${r.maxKeySize}`);
-        }
-      }
-      if (wrong.length) throw new Error(`key sizes not in bits: ${wrong.join(', ')}`);
-    });
-
-    // Every DNSSEC-relevant mechanism: each advertised function flag checked against its class and exercised.
+  setup(ctx) {
     const keys = new Map<KeyAlg, KeyPair | Error>();
-    const probe = new Probe(token, keys);
-    try {
-      for (const m of MECHANISMS) {
-        const row = rows.find((r) => r.code === m.code);
-        await ctx.case(`exercise/${m.name}`, async (c) => {
-          const primary = PRIMARY[m.class];
-          c.detail('offered', row !== undefined);
-          if (!row) {
-            if (ctx.traits.physical) {
-              c.unsupported(`${m.name} is not offered (not in C_GetMechanismList); a physical token is not asked to perform a mechanism it does not list`);
-            }
-            const o = await probe.exercise(m, primary);
-            c.detail('works', o.works);
-            if (o.works) {
-              ctx.finding('unadvertised', `${m.name} works for ${VERB[primary]} but is not in C_GetMechanismList`);
-              return;
-            }
-            return c.unsupported(
-              `${m.name} is not offered (not in C_GetMechanismList), and ${VERB[primary]} ${o.tried ? 'fails' : 'cannot be tried'}: ${o.why}`,
-            );
-          }
-          const flags = flagsByCode.get(m.code) ?? 0;
-          const observed: Record<string, string> = {};
-          const lies: string[] = [];
-          let refusalCode: number | undefined;
-          for (const f of FUNCTION_FLAGS) {
-            if ((flags & FLAG[f]) === 0) continue;
-            if (!m.allowedFlags.includes(f)) {
-              const answer = await probe.contradiction(m, f);
-              observed[f] = `contradicts the mechanism class (${answer})`;
-              ctx.finding('lie', `${m.name} advertises CKF_${f}, which PKCS#11 does not define for a ${CLASS_TEXT[m.class]} mechanism (observed: ${answer})`);
-              lies.push(`CKF_${f} contradicts the mechanism class (${answer})`);
-              continue;
-            }
-            if (!EXERCISED[m.class].includes(f)) continue;
-            const o = await probe.exercise(m, f);
-            observed[f] = o.works ? 'works' : o.tried ? `fails: ${o.why}` : `not tried: ${o.why}`;
-            if (o.tried && !o.works) {
-              if (o.code !== undefined && !refusalCode) c.ckr((refusalCode = o.code)); // the first refusal is the case's code
-              if (o.wrongCode) {
-                ctx.finding('deviation', `${m.name}: a valid signature verifies, but ${o.why} (PKCS#11 v2.40 §5.13 C_Verify)`);
-                lies.push(`CKF_${f} works, but ${o.why}`);
-              } else {
-                ctx.finding('lie', `${m.name} advertises CKF_${f} but ${VERB[f]} fails: ${o.why}`);
-                lies.push(`advertised CKF_${f} but fails: ${o.why}`);
-              }
-            }
-          }
-          // Listed without the flag of its main function: worth knowing when it works anyway (never tried on a physical token).
-          if ((flags & FLAG[primary]) === 0 && !ctx.traits.physical) {
-            const o = await probe.exercise(m, primary);
-            observed[primary] = o.works ? 'works (not advertised)' : `not advertised; ${o.tried ? 'fails' : 'not tried'}: ${o.why}`;
-            if (o.works) ctx.finding('unadvertised', `${m.name} works for ${VERB[primary]} but lacks CKF_${primary}`);
-          }
-          row.exercised =
-            Object.entries(observed)
-              .map(([f, r]) => `${f} ${r}`)
-              .join('; ') || 'no function flag to exercise';
-          row.exercisedFlags = observed;
-          c.detail('flags', observed);
-          if (lies.length) throw new Error(lies.join('; '));
-          if ((flags & FLAG[primary]) === 0 && !observed[primary]?.startsWith('works')) {
-            c.unsupported(`${m.name} is listed without CKF_${primary}`);
-          }
-        });
-      }
-    } finally {
-      // Anything left (a destroy that failed) stays tracked and the runner's cleanup retries it.
-      for (const k of keys.values()) if (!(k instanceof Error)) token.destroyPair(k);
-    }
+    return { token: ctx.token!, keys, probe: new Probe(ctx.token!, keys) };
+  },
+  cases: [
+    {
+      name: 'info',
+      run(c, s, ctx) {
+        readInfo(ctx, s.token);
+        c.detail('cryptokiVersion', ctx.report.info.cryptokiVersion);
+        c.detail('tokenFlags', ctx.report.info.tokenFlags);
+        if (!String(ctx.report.info.tokenFlags).includes('TOKEN_INITIALIZED')) throw new Error('token does not report CKF_TOKEN_INITIALIZED');
+      },
+    },
+    { name: 'mechanism-list', run: mechanismListCase },
+    {
+      name: 'min-le-max',
+      run(_c, s) {
+        // maxKeySize 0 with min 0 means "no key size" (digests); anything else must be an ordered range.
+        const bad = mechanismsOf(s).rows.filter((r) => r.maxKeySize !== 0 && r.minKeySize > r.maxKeySize);
+        if (bad.length) throw new Error(`ulMinKeySize > ulMaxKeySize for ${bad.map((r) => `${r.name} (${r.minKeySize} > ${r.maxKeySize})`).join(', ')}`);
+      },
+    },
+    { name: 'key-size-units', run: keySizeUnitsCase },
+    // Every DNSSEC-relevant mechanism: each advertised function flag checked against its class and exercised.
+    ...MECHANISMS.map((m): SuiteCase<DiscoveryState> => ({ name: `exercise/${m.name}`, run: (c, s, ctx) => exerciseCase(c, s, ctx, m) })),
+  ],
+  teardown(_ctx, s) {
+    // Anything left (a destroy that failed) stays tracked and the cleanup check retries it.
+    for (const k of s.keys.values()) if (!(k instanceof Error)) s.token.destroyPair(k);
   },
 };
 

@@ -5,7 +5,8 @@
  * over the data), and have NLnet Labs' ldns-verify-zone accept the zone — and reject it once one
  * signature byte is flipped. ldns-key2ds cross-checks the key tag.
  */
-import type { Suite, SuiteContext } from '../../src/suite.js';
+import type { CaseHandle, Suite } from '../../src/suite.js';
+import type { Token } from '../../src/pkcs11/token.js';
 import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg } from '../../src/pkcs11/keys.js';
 import { mechanismName } from '../../src/pkcs11/constants.js';
 import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
@@ -27,52 +28,56 @@ import {
 const KEY_FOR: Record<DnssecAlgorithm, KeyAlg> = { 8: 'rsa-2048', 10: 'rsa-2048', 13: 'ec-p256', 14: 'ec-p384', 15: 'ed25519' };
 const ORIGIN = 'hsm-harness.example.';
 
-export const dnssec: Suite = {
+interface DnssecState {
+  token: Token;
+  offered: ReadonlySet<number>;
+  ldns: Awaited<ReturnType<typeof ldnsAvailable>>;
+}
+
+async function signAndVerifyZone(c: CaseHandle, s: DnssecState, alg: DnssecAlgorithm): Promise<void> {
+  const { token } = s;
+  if (!s.ldns.ok) c.skip(s.ldns.reason);
+  const gen = KEY_ALGS[KEY_FOR[alg]].mechanism;
+  const mech = dnssecScheme(alg).spec.code;
+  for (const m of [gen, mech]) if (!s.offered.has(m)) c.unsupported(`token does not offer ${mechanismName(m)}`);
+  const kp = await generateKeyPair(token, KEY_FOR[alg], { label: `hsm-harness-dnssec-${alg}` });
+  try {
+    const dnskey = dnskeyRdata(alg, readPublicKey(token, kp.publicKey));
+    const tag = keyTag(dnskey);
+    const theirs = await ldnsDs(ORIGIN, dnskey);
+    c.detail('keyTag', tag);
+    if (theirs.keyTag !== tag) throw new Error(`key tag ${tag} differs from ldns-key2ds's ${theirs.keyTag}`);
+
+    const now = Math.floor(Date.now() / 1000);
+    const zone = await signZone({
+      origin: ORIGIN,
+      records: exampleZone(ORIGIN),
+      algorithm: alg,
+      dnskey,
+      sign: tokenSigner(token, alg, kp.privateKey),
+      inception: now - 3600,
+      expiration: now + 14 * 86400,
+    });
+    c.detail('signatures', zone.signatures);
+    const verdict = await ldnsVerifyZone(zoneText(zone.records));
+    c.detail('ldns', verdict.output);
+    if (!verdict.ok) throw new Error(`ldns-verify-zone rejected the token-signed zone: ${verdict.output}`);
+    const damaged = await ldnsVerifyZone(zoneText(withDamagedSignature(zone.records)));
+    if (damaged.ok) throw new Error('ldns-verify-zone accepted a zone with a damaged signature; the check proves nothing');
+  } finally {
+    // A failed destroy stays tracked; the cleanup check retries and reports it.
+    token.destroyPair(kp);
+  }
+}
+
+export const dnssec: Suite<DnssecState> = {
   name: 'dnssec',
   title: 'DNSSEC end to end (ldns-verify-zone)',
   needs: 'pkcs11',
-  async run(ctx: SuiteContext) {
-    const token = ctx.token!;
-    const offered = token.offeredMechanisms();
-    const ldns = await ldnsAvailable();
-    for (const alg of [8, 10, 13, 14, 15] as DnssecAlgorithm[]) {
-      const info = DNSSEC_ALGORITHMS[alg];
-      const keyAlg = KEY_FOR[alg];
-      const status = await ctx.case(info.name, async (c) => {
-        if (!ldns.ok) c.skip(ldns.reason);
-        const gen = KEY_ALGS[keyAlg].mechanism;
-        const mech = dnssecScheme(alg).spec.code;
-        for (const m of [gen, mech]) if (!offered.has(m)) c.unsupported(`token does not offer ${mechanismName(m)}`);
-        const kp = await generateKeyPair(token, keyAlg, { label: `hsm-harness-dnssec-${alg}` });
-        try {
-          const dnskey = dnskeyRdata(alg, readPublicKey(token, kp.publicKey));
-          const tag = keyTag(dnskey);
-          const theirs = await ldnsDs(ORIGIN, dnskey);
-          c.detail('keyTag', tag);
-          if (theirs.keyTag !== tag) throw new Error(`key tag ${tag} differs from ldns-key2ds's ${theirs.keyTag}`);
-
-          const now = Math.floor(Date.now() / 1000);
-          const zone = await signZone({
-            origin: ORIGIN,
-            records: exampleZone(ORIGIN),
-            algorithm: alg,
-            dnskey,
-            sign: tokenSigner(token, alg, kp.privateKey),
-            inception: now - 3600,
-            expiration: now + 14 * 86400,
-          });
-          c.detail('signatures', zone.signatures);
-          const verdict = await ldnsVerifyZone(zoneText(zone.records));
-          c.detail('ldns', verdict.output);
-          if (!verdict.ok) throw new Error(`ldns-verify-zone rejected the token-signed zone: ${verdict.output}`);
-          const damaged = await ldnsVerifyZone(zoneText(withDamagedSignature(zone.records)));
-          if (damaged.ok) throw new Error('ldns-verify-zone accepted a zone with a damaged signature; the check proves nothing');
-        } finally {
-          // A failed destroy stays tracked; the runner's cleanup case retries and reports it.
-          token.destroyPair(kp);
-        }
-      });
-      if (status !== 'skip') ctx.capability(`dnssec:${alg}`, status === 'pass');
-    }
-  },
+  setup: async (ctx) => ({ token: ctx.token!, offered: ctx.token!.offeredMechanisms(), ldns: await ldnsAvailable() }),
+  cases: ([8, 10, 13, 14, 15] as DnssecAlgorithm[]).map((alg) => ({
+    name: DNSSEC_ALGORITHMS[alg].name,
+    run: (c, s) => signAndVerifyZone(c, s, alg),
+    after: (status, _s, ctx) => status !== 'skip' && ctx.capability(`dnssec:${alg}`, status === 'pass'),
+  })),
 };

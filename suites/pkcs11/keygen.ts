@@ -4,9 +4,9 @@
  * generation, lookup by label and by ID, relabelling, and importing keys with C_CreateObject (Knot).
  * Attributes are read one per call: pkcs11js's C_GetAttributeValue is all-or-nothing (PKCS#11 3.0 §5.7.5; docs/pkcs11-notes.md §5).
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
-import { pkcs11, readBool, trimPadded, type Handle } from '../../src/pkcs11/module.js';
+import { type JsonWebKey, type KeyObject, generateKeyPairSync, randomBytes } from 'node:crypto';
+import type { CaseHandle, Suite, SuiteCase, SuiteContext } from '../../src/suite.js';
+import { pkcs11, readBool, trimPadded, type Handle, type Template } from '../../src/pkcs11/module.js';
 import { ckrOf } from '../../src/pkcs11/ckr.js';
 import type { Token } from '../../src/pkcs11/token.js';
 import { CKF_GENERATE_KEY_PAIR, attributeName, ckrName, mechanismName } from '../../src/pkcs11/constants.js';
@@ -153,197 +153,256 @@ function attributeProblems(token: Token, pair: KeyPair): string[] {
   return problems;
 }
 
-export const keygenSuite: Suite = {
+/** What the cases share: the pair of each key type until its policy case, the pairs of the ID cases, the imported halves. */
+interface KeygenState {
+  token: Token;
+  pairs: Partial<Record<KeyAlg, KeyPair>>;
+  ecPointsDer: boolean[];
+  /** Pairs made by the ID cases (undefined until one ran): find-by-label and set-label use the last. */
+  idPairs?: KeyPair[];
+  imported: Handle[];
+  works: Record<'public' | 'private', boolean>;
+  importKey?: ImportKey;
+}
+
+async function generateCase(c: CaseHandle, s: KeygenState, ctx: SuiteContext, alg: KeyAlg): Promise<void> {
+  const { token } = s;
+  const blocked = mechanismBlocks(token, alg);
+  if (blocked) {
+    ctx.capability(CAPABILITY[alg], false);
+    c.unsupported(blocked);
+  }
+  let pair: KeyPair;
+  try {
+    pair = await generateAndCheck(c, token, alg);
+  } catch (err) {
+    ctx.capability(CAPABILITY[alg], false);
+    throw err;
+  }
+  s.pairs[alg] = pair;
+  ctx.capability(CAPABILITY[alg], true);
+  if (KEY_ALGS[alg].family === 'ec') {
+    s.ecPointsDer.push(unwrapOctetString(token.attr(pair.publicKey, pkcs11.CKA_EC_POINT)).derWrapped);
+    const der = s.ecPointsDer.every(Boolean);
+    ctx.capability('ec-point:der', der);
+    if (!der)
+      ctx.finding(
+        'deviation',
+        'CKA_EC_POINT of EC keys is a raw point; PKCS#11 2.40 §2.3.3 requires a DER OCTET STRING (PowerDNS and OpenSSL providers expect it)',
+      );
+  }
+  if (alg === 'ed25519') {
+    const raw = token.attr(pair.publicKey, pkcs11.CKA_EC_POINT);
+    if (raw.length !== 32)
+      ctx.finding(
+        'note',
+        `Ed25519 CKA_EC_POINT is ${raw.length} bytes (${unwrapOctetString(raw).derWrapped ? 'DER OCTET STRING' : 'unknown form'}); PKCS#11 3.1 specifies the raw 32-byte key, 3.0 a DER encoding, so consumers must accept both (pkcs11-provider #478)`,
+      );
+  }
+}
+
+/** The cheapest key type the token generates, for the label and ID cases (asked of the mechanism list when keygen/generate did not run). */
+function idAlgOf(ctx: SuiteContext, token: Token): KeyAlg | undefined {
+  return (['ec-p256', 'rsa-2048', 'ed25519'] as KeyAlg[]).find((a) => ctx.has(CAPABILITY[a]) ?? !mechanismBlocks(token, a));
+}
+
+async function idCase(c: CaseHandle, s: KeygenState, ctx: SuiteContext, len: 16 | 20): Promise<void> {
+  const { token } = s;
+  s.idPairs ??= [];
+  const idAlg = idAlgOf(ctx, token);
+  if (!idAlg) return c.skip('no key type could be generated');
+  // Binary IDs with 0x00 and 0xff: OpenDNSSEC uses 16 random bytes, Cascade and Knot 20 (docs/pkcs11-notes.md §9).
+  // The first 12 bytes are the run's prefix and counter (so a leftover is provably ours); the bytes after them are free.
+  const id = token.newId(len);
+  id[len - 2] = 0x00;
+  id[len - 1] = 0xff;
+  const pair = await generateKeyPair(token, idAlg, { id, label: `hsm-harness-id${len}-${randomBytes(4).toString('hex')}` });
+  s.idPairs.push(pair);
+  const ok = [pair.privateKey, pair.publicKey].every((h) => token.attr(h, pkcs11.CKA_ID).equals(id));
+  ctx.capability(`id-binary-${len}`, ok);
+  if (!ok) throw new Error(`CKA_ID read back differs from the ${len}-byte binary ID set at generation`);
+  const found = token.find([{ type: pkcs11.CKA_ID, value: id }]);
+  c.detail('foundById', found.length);
+  const byId = sameHandles(found, [pair.privateKey, pair.publicKey]);
+  ctx.capability('find-by-id', (ctx.has('find-by-id') ?? true) && byId);
+  if (!byId) throw new Error(`C_FindObjects by CKA_ID found ${found.length} objects, expected the 2 halves of the pair`);
+}
+
+/** The pair the label cases work on: the ID cases' last one, or (when they did not run, e.g. run --case) a new one. */
+async function labelPair(c: CaseHandle, s: KeygenState, ctx: SuiteContext): Promise<KeyPair> {
+  if (!s.idPairs) {
+    const alg = idAlgOf(ctx, s.token);
+    if (!alg) return c.skip('no key type could be generated');
+    s.idPairs = [await generateKeyPair(s.token, alg, { label: `hsm-harness-label-${randomBytes(4).toString('hex')}` })];
+  }
+  return s.idPairs.at(-1) ?? c.skip('no key pair from the ID cases');
+}
+
+function findByLabelCase(token: Token, ctx: SuiteContext, pair: KeyPair): void {
+  const both = token.find([{ type: pkcs11.CKA_LABEL, value: pair.label }]);
+  // PowerDNS looks keys up by CKA_LABEL + CKA_CLASS (PowerDNS/pdns pdns/pkcs11signers.cc).
+  const priv = token.find([
+    { type: pkcs11.CKA_LABEL, value: pair.label },
+    { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+  ]);
+  const ok = sameHandles(both, [pair.privateKey, pair.publicKey]) && sameHandles(priv, [pair.privateKey]);
+  ctx.capability('find-by-label', ok);
+  if (!ok) throw new Error(`C_FindObjects by label found ${both.length} objects (expected 2) and by label + class ${priv.length} (expected 1)`);
+}
+
+function setLabelCase(c: CaseHandle, token: Token, ctx: SuiteContext, pair: KeyPair): void {
+  const label = `hsm-harness-relabelled-${randomBytes(4).toString('hex')}`;
+  try {
+    for (const h of [pair.privateKey, pair.publicKey]) token.lib.C_SetAttributeValue(token.session, h, [{ type: pkcs11.CKA_LABEL, value: label }]);
+  } catch (err) {
+    // Not a failure: Cascade only loses relabelling (the NetHSM cannot do it).
+    ctx.capability('set-label', false);
+    unsupportedWithCode(ctx, c, 'C_SetAttributeValue', 'CKA_LABEL of a key pair', err);
+  }
+  const readBack = [pair.privateKey, pair.publicKey].every((h) => token.attr(h, pkcs11.CKA_LABEL).toString('utf8') === label);
+  const found = token.find([{ type: pkcs11.CKA_LABEL, value: label }]);
+  const ok = readBack && sameHandles(found, [pair.privateKey, pair.publicKey]);
+  ctx.capability('set-label', ok);
+  if (!ok) throw new Error(`C_SetAttributeValue(CKA_LABEL) returned CKR_OK but the label ${readBack ? 'is not found by C_FindObjects' : 'did not change'}`);
+}
+
+/** The pairs of a case, destroyed once no later case uses them (a failed destroy stays tracked for the cleanup check). */
+function destroyPairs(token: Token, pairs: (KeyPair | undefined)[]): void {
+  for (const p of pairs) token.destroyPair(p);
+}
+
+export const keygenSuite: Suite<KeygenState> = {
   name: 'keygen',
   title: 'Key generation (RSA, EC, Ed25519), attribute policy, labels and IDs, C_CreateObject',
   needs: 'pkcs11',
-  async run(ctx) {
-    const token = ctx.token!;
-
-    const ecPointsDer: boolean[] = [];
-    for (const alg of ALGS) {
-      let pair: KeyPair | undefined;
-      try {
-        await ctx.case(`generate/${alg}`, async (c) => {
-          const blocked = mechanismBlocks(token, alg);
-          if (blocked) {
-            ctx.capability(CAPABILITY[alg], false);
-            c.unsupported(blocked);
-          }
+  setup: (ctx) => ({ token: ctx.token!, pairs: {}, ecPointsDer: [], imported: [], works: { public: false, private: false } }),
+  cases: [
+    ...ALGS.flatMap((alg): SuiteCase<KeygenState>[] => [
+      { name: `generate/${alg}`, run: (c, s, ctx) => generateCase(c, s, ctx, alg) },
+      {
+        name: `policy/${alg}`,
+        needs: [`generate/${alg}`],
+        async run(c, s, ctx) {
           try {
-            pair = await generateAndCheck(c, token, alg);
-          } catch (err) {
-            ctx.capability(CAPABILITY[alg], false);
-            throw err;
+            await policyChecks(ctx, c, s.token, s.pairs[alg]!);
+          } finally {
+            destroyPairs(s.token, [s.pairs[alg]]);
+            delete s.pairs[alg];
           }
-          ctx.capability(CAPABILITY[alg], true);
-          if (KEY_ALGS[alg].family === 'ec') ecPointsDer.push(unwrapOctetString(token.attr(pair.publicKey, pkcs11.CKA_EC_POINT)).derWrapped);
-          if (alg === 'ed25519') {
-            const raw = token.attr(pair.publicKey, pkcs11.CKA_EC_POINT);
-            if (raw.length !== 32)
-              ctx.finding(
-                'note',
-                `Ed25519 CKA_EC_POINT is ${raw.length} bytes (${unwrapOctetString(raw).derWrapped ? 'DER OCTET STRING' : 'unknown form'}); PKCS#11 3.1 specifies the raw 32-byte key, 3.0 a DER encoding, so consumers must accept both (pkcs11-provider #478)`,
-              );
-          }
-        });
-        await ctx.case(`policy/${alg}`, async (c) => {
-          if (!pair) return c.skip(`no ${alg} key: generation did not succeed`);
-          await policyChecks(ctx, c, token, pair);
-        });
-      } finally {
-        token.destroyPair(pair);
-      }
-    }
-    if (ecPointsDer.length) {
-      const der = ecPointsDer.every(Boolean);
-      ctx.capability('ec-point:der', der);
-      if (!der)
-        ctx.finding(
-          'deviation',
-          'CKA_EC_POINT of EC keys is a raw point; PKCS#11 2.40 §2.3.3 requires a DER OCTET STRING (PowerDNS and OpenSSL providers expect it)',
-        );
-    }
-
-    // Labels and IDs on the cheapest key type the token generates.
-    const idAlg = (['ec-p256', 'rsa-2048', 'ed25519'] as KeyAlg[]).find((a) => ctx.has(CAPABILITY[a]));
-    const pairs: KeyPair[] = [];
-    try {
-      for (const len of [16, 20] as const) {
-        await ctx.case(`id-binary-${len}`, async (c) => {
-          if (!idAlg) return c.skip('no key type could be generated');
-          // Binary IDs with 0x00 and 0xff: OpenDNSSEC uses 16 random bytes, Cascade and Knot 20 (docs/pkcs11-notes.md §9).
-          // The first 12 bytes are the run's prefix and counter (so a leftover is provably ours); the bytes after them are free.
-          const id = token.newId(len);
-          id[len - 2] = 0x00;
-          id[len - 1] = 0xff;
-          const pair = await generateKeyPair(token, idAlg, { id, label: `hsm-harness-id${len}-${randomBytes(4).toString('hex')}` });
-          pairs.push(pair);
-          const ok = [pair.privateKey, pair.publicKey].every((h) => token.attr(h, pkcs11.CKA_ID).equals(id));
-          ctx.capability(`id-binary-${len}`, ok);
-          if (!ok) throw new Error(`CKA_ID read back differs from the ${len}-byte binary ID set at generation`);
-          const found = token.find([{ type: pkcs11.CKA_ID, value: id }]);
-          c.detail('foundById', found.length);
-          const byId = sameHandles(found, [pair.privateKey, pair.publicKey]);
-          ctx.capability('find-by-id', (ctx.has('find-by-id') ?? true) && byId);
-          if (!byId) throw new Error(`C_FindObjects by CKA_ID found ${found.length} objects, expected the 2 halves of the pair`);
-        });
-      }
-
-      await ctx.case('find-by-label', (c) => {
-        const pair = pairs.at(-1);
-        if (!pair) return c.skip('no key pair from the ID cases');
-        const both = token.find([{ type: pkcs11.CKA_LABEL, value: pair.label }]);
-        // PowerDNS looks keys up by CKA_LABEL + CKA_CLASS (PowerDNS/pdns pdns/pkcs11signers.cc).
-        const priv = token.find([
-          { type: pkcs11.CKA_LABEL, value: pair.label },
-          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
-        ]);
-        const ok = sameHandles(both, [pair.privateKey, pair.publicKey]) && sameHandles(priv, [pair.privateKey]);
-        ctx.capability('find-by-label', ok);
-        if (!ok) throw new Error(`C_FindObjects by label found ${both.length} objects (expected 2) and by label + class ${priv.length} (expected 1)`);
-      });
-
-      await ctx.case('set-label', (c) => {
-        const pair = pairs.at(-1);
-        if (!pair) return c.skip('no key pair from the ID cases');
-        const label = `hsm-harness-relabelled-${randomBytes(4).toString('hex')}`;
+        },
+      },
+    ]),
+    { name: 'id-binary-16', run: (c, s, ctx) => idCase(c, s, ctx, 16) },
+    { name: 'id-binary-20', run: (c, s, ctx) => idCase(c, s, ctx, 20) },
+    { name: 'find-by-label', run: async (c, s, ctx) => findByLabelCase(s.token, ctx, await labelPair(c, s, ctx)) },
+    {
+      name: 'set-label',
+      async run(c, s, ctx) {
         try {
-          for (const h of [pair.privateKey, pair.publicKey]) token.lib.C_SetAttributeValue(token.session, h, [{ type: pkcs11.CKA_LABEL, value: label }]);
-        } catch (err) {
-          // Not a failure: Cascade only loses relabelling (the NetHSM cannot do it).
-          ctx.capability('set-label', false);
-          unsupportedWithCode(ctx, c, 'C_SetAttributeValue', 'CKA_LABEL of a key pair', err);
+          setLabelCase(c, s.token, ctx, await labelPair(c, s, ctx));
+        } finally {
+          destroyPairs(s.token, s.idPairs ?? []);
+          s.idPairs = [];
         }
-        const readBack = [pair.privateKey, pair.publicKey].every((h) => token.attr(h, pkcs11.CKA_LABEL).toString('utf8') === label);
-        const found = token.find([{ type: pkcs11.CKA_LABEL, value: label }]);
-        const ok = readBack && sameHandles(found, [pair.privateKey, pair.publicKey]);
-        ctx.capability('set-label', ok);
-        if (!ok)
-          throw new Error(`C_SetAttributeValue(CKA_LABEL) returned CKR_OK but the label ${readBack ? 'is not found by C_FindObjects' : 'did not change'}`);
-      });
-    } finally {
-      for (const p of pairs) token.destroyPair(p);
-    }
-
-    await createObjectCases(ctx, token);
+      },
+    },
+    { name: 'create-object/public', run: (c, s, ctx) => createObjectCase(c, s, ctx, 'public') },
+    { name: 'create-object/private', run: (c, s, ctx) => createObjectCase(c, s, ctx, 'private') },
+  ],
+  teardown(_ctx, s) {
+    destroyPairs(s.token, [...Object.values(s.pairs), ...(s.idPairs ?? [])]);
+    if (s.imported.length) s.token.destroyPair({ publicKey: s.imported[0]!, privateKey: s.imported.at(-1)! });
   },
 };
 
-/** Knot imports keys with C_CreateObject (CZ-NIC/knot src/libknot/dnssec/keystore/pkcs11.c). The key material comes from node:crypto. */
-async function createObjectCases(ctx: SuiteContext, token: Token): Promise<void> {
+/** The EC P-256 key both create-object cases import, made by node:crypto; one CKA_ID and label for both halves. */
+interface ImportKey {
+  publicKey: KeyObject;
+  jwk: JsonWebKey;
+  common: Template;
+  point: Buffer;
+}
+
+function importKey(token: Token): ImportKey {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = privateKey.export({ format: 'jwk' });
-  const x = Buffer.from(jwk.x!, 'base64url');
-  const y = Buffer.from(jwk.y!, 'base64url');
-  const point = Buffer.concat([Buffer.from([0x04, 0x41, 0x04]), x, y]);
-  const ecParams = KEY_ALGS['ec-p256'].ecParams!;
+  const point = Buffer.concat([Buffer.from([0x04, 0x41, 0x04]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
   const id = token.newId();
-  const label = `hsm-harness-import-${id.subarray(8, 12).toString('hex')}`;
   const common = [
     { type: pkcs11.CKA_KEY_TYPE, value: pkcs11.CKK_EC },
     { type: pkcs11.CKA_TOKEN, value: true },
-    { type: pkcs11.CKA_LABEL, value: label },
+    { type: pkcs11.CKA_LABEL, value: `hsm-harness-import-${id.subarray(8, 12).toString('hex')}` },
     { type: pkcs11.CKA_ID, value: id },
-    { type: pkcs11.CKA_EC_PARAMS, value: ecParams },
+    { type: pkcs11.CKA_EC_PARAMS, value: KEY_ALGS['ec-p256'].ecParams! },
   ];
-  const created: Handle[] = [];
-  const works: Record<'public' | 'private', boolean> = { public: false, private: false };
+  return { publicKey, jwk, common, point };
+}
+
+/** Knot imports keys with C_CreateObject (CZ-NIC/knot src/libknot/dnssec/keystore/pkcs11.c). The key material comes from node:crypto. */
+async function createObjectCase(c: CaseHandle, s: KeygenState, ctx: SuiteContext, half: 'public' | 'private'): Promise<void> {
+  const { token } = s;
+  const key = (s.importKey ??= importKey(token));
   try {
-    await ctx.case('create-object/public', (c) => {
-      let h: Handle;
-      try {
-        h = token.createObject([
-          ...common,
-          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PUBLIC_KEY },
-          { type: pkcs11.CKA_PRIVATE, value: false },
-          { type: pkcs11.CKA_VERIFY, value: true },
-          { type: pkcs11.CKA_EC_POINT, value: point },
-        ]);
-      } catch (err) {
-        unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 public key', err);
-      }
-      created.push(h);
-      const back = toKeyObject(readPublicKey(token, h)).export({ format: 'jwk' });
-      if (back.x !== jwk.x || back.y !== jwk.y) throw new Error('the imported public key reads back as a different point');
-      works.public = true;
-    });
-    await ctx.case('create-object/private', async (c) => {
-      let h: Handle;
-      try {
-        h = token.createObject([
-          ...common,
-          { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
-          { type: pkcs11.CKA_PRIVATE, value: true },
-          { type: pkcs11.CKA_SENSITIVE, value: true },
-          { type: pkcs11.CKA_EXTRACTABLE, value: false },
-          { type: pkcs11.CKA_SIGN, value: true },
-          { type: pkcs11.CKA_VALUE, value: Buffer.from(jwk.d!, 'base64url') },
-        ]);
-      } catch (err) {
-        unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 private key', err);
-      }
-      created.push(h);
-      // The imported key must sign, and node:crypto's copy of the public key must accept the signature.
-      const data = randomBytes(64);
-      const scheme = schemeForKey('ec-p256');
-      const session = token.openSession();
-      let sig: Buffer;
-      try {
-        sig = await signAsync(token, session, scheme.mechanism, h, scheme.input(data));
-      } finally {
-        token.closeSession(session);
-      }
-      if (!scheme.verify(publicKey, data, sig)) throw new Error('signature by the imported private key does not verify');
-      // PKCS#11 v2.40 §4.9: CKA_LOCAL is true only for keys generated on the token.
-      const local = readBool(token.attr(h, pkcs11.CKA_LOCAL));
-      c.detail('local', local);
-      if (local) ctx.finding('deviation', 'an imported private key reports CKA_LOCAL = true; PKCS#11 reserves it for keys generated on the token');
-      works.private = true;
-    });
+    if (half === 'public') importPublic(c, token, ctx, key, s.imported);
+    else await importPrivate(c, token, ctx, key, s.imported);
+    s.works[half] = true;
   } finally {
-    ctx.capability('create-object', works.public && works.private);
-    // Both halves share one CKA_ID: a failed destroy stays tracked for the runner's cleanup, which reports it.
-    token.destroyPair(created.length ? { publicKey: created[0]!, privateKey: created.at(-1)! } : undefined);
+    ctx.capability('create-object', s.works.public && s.works.private);
+    if (half === 'private') {
+      // Both halves share one CKA_ID: a failed destroy stays tracked for the cleanup check, which reports it.
+      token.destroyPair(s.imported.length ? { publicKey: s.imported[0]!, privateKey: s.imported.at(-1)! } : undefined);
+      s.imported = [];
+    }
   }
+}
+
+function importPublic(c: CaseHandle, token: Token, ctx: SuiteContext, key: ImportKey, created: Handle[]): void {
+  let h: Handle;
+  try {
+    h = token.createObject([
+      ...key.common,
+      { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PUBLIC_KEY },
+      { type: pkcs11.CKA_PRIVATE, value: false },
+      { type: pkcs11.CKA_VERIFY, value: true },
+      { type: pkcs11.CKA_EC_POINT, value: key.point },
+    ]);
+  } catch (err) {
+    unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 public key', err);
+  }
+  created.push(h);
+  const back = toKeyObject(readPublicKey(token, h)).export({ format: 'jwk' });
+  if (back.x !== key.jwk.x || back.y !== key.jwk.y) throw new Error('the imported public key reads back as a different point');
+}
+
+async function importPrivate(c: CaseHandle, token: Token, ctx: SuiteContext, key: ImportKey, created: Handle[]): Promise<void> {
+  let h: Handle;
+  try {
+    h = token.createObject([
+      ...key.common,
+      { type: pkcs11.CKA_CLASS, value: pkcs11.CKO_PRIVATE_KEY },
+      { type: pkcs11.CKA_PRIVATE, value: true },
+      { type: pkcs11.CKA_SENSITIVE, value: true },
+      { type: pkcs11.CKA_EXTRACTABLE, value: false },
+      { type: pkcs11.CKA_SIGN, value: true },
+      { type: pkcs11.CKA_VALUE, value: Buffer.from(key.jwk.d!, 'base64url') },
+    ]);
+  } catch (err) {
+    unsupportedWithCode(ctx, c, 'C_CreateObject', 'EC P-256 private key', err);
+  }
+  created.push(h);
+  // The imported key must sign, and node:crypto's copy of the public key must accept the signature.
+  const data = randomBytes(64);
+  const scheme = schemeForKey('ec-p256');
+  const session = token.openSession();
+  let sig: Buffer;
+  try {
+    sig = await signAsync(token, session, scheme.mechanism, h, scheme.input(data));
+  } finally {
+    token.closeSession(session);
+  }
+  if (!scheme.verify(key.publicKey, data, sig)) throw new Error('signature by the imported private key does not verify');
+  // PKCS#11 v2.40 §4.9: CKA_LOCAL is true only for keys generated on the token.
+  const local = readBool(token.attr(h, pkcs11.CKA_LOCAL));
+  c.detail('local', local);
+  if (local) ctx.finding('deviation', 'an imported private key reports CKA_LOCAL = true; PKCS#11 reserves it for keys generated on the token');
 }

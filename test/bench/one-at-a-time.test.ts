@@ -40,7 +40,7 @@ beforeAll(async () => {
     options: { bench: { quick: true, timeSeconds: 4, compareOnly: false } },
   });
   ctx.suite = benchSuite.name;
-  await benchSuite.run(ctx);
+  await benchSuite.run!(ctx);
   after = token.countObjects();
 }, 240_000);
 

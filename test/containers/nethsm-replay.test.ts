@@ -21,6 +21,7 @@ import type { NethsmPassphrases } from '../../src/nethsm/provision.js';
 import { nethsm as nethsmSuite, NETHSM_MESSAGE } from '../../suites/nethsm.js';
 import { p11nethsmConf, P11_SLOT_LABEL } from '../../drivers/nethsm.js';
 import { makeContext } from '../../src/runner/context.js';
+import { runCaseTable } from '../../src/runner/cases.js';
 import { Expectations } from '../../src/expectations.js';
 import { emptyDriverReport } from '../../src/results.js';
 import type { CaseRecord, DriverReport } from '../../src/results.js';
@@ -78,7 +79,7 @@ async function runSuite(
     events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
   });
   ctx.suite = nethsmSuite.name;
-  await nethsmSuite.run(ctx);
+  await runCaseTable(ctx, nethsmSuite, [nethsmSuite]);
   await primary.close();
   await fresh.close();
   return { report, primary, fresh, pass, freshStopped };

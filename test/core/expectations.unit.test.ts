@@ -6,7 +6,9 @@ import { describe, expect, test } from 'vitest';
 import { Expectations, auditProblems, type ExpectationsFile } from '../../src/expectations.js';
 import { UsageError } from '../../src/errors.js';
 import { caseFailsRun, emptyDriverReport, runPassed, statusLabel, type CaseRecord, type CaseStatus, type RunResults } from '../../src/results.js';
-import { auditExpectations, makeContext } from '../../src/runner/context.js';
+import { makeContext } from '../../src/runner/context.js';
+import { runCaseTable } from '../../src/runner/cases.js';
+import { expectationsCheck } from '../../suites/checks.js';
 import { runResultsOf } from './helpers.js';
 
 const DOC = { kind: 'document' as const, ref: 'https://example.org/manual' };
@@ -176,10 +178,13 @@ describe('the expectations audit in a run', () => {
       report,
       expectations,
       events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
+      run: { expectations, ci: opts.ci },
+      options: { updateGolden: opts.updateGolden },
     });
     ctx.suite = 's';
     await ctx.case('listed', () => {});
-    await auditExpectations(ctx, expectations, opts);
+    ctx.suite = expectationsCheck.name;
+    await runCaseTable(ctx, expectationsCheck, [expectationsCheck]);
     return report;
   }
 

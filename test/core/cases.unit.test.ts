@@ -1,0 +1,95 @@
+/**
+ * Suites as tables of named cases (src/runner/cases.ts): a case whose `needs` did not pass is skip "blocked by",
+ * once, pointing at the root cause; `run --case` selects cases by glob with what they need; the time limits.
+ */
+import { describe, expect, test } from 'vitest';
+import { CaseSelection, runCaseTable } from '../../src/runner/cases.js';
+import { makeContext } from '../../src/runner/context.js';
+import { limitsFor } from '../../src/runner/limits.js';
+import { Expectations } from '../../src/expectations.js';
+import { emptyDriverReport } from '../../src/results.js';
+import { UsageError } from '../../src/errors.js';
+import { DEFAULT_TRAITS } from '../../src/driver.js';
+import type { Suite } from '../../src/suite.js';
+
+const first: Suite<{ made: string[] }> = {
+  name: 'first',
+  title: 'first',
+  setup: () => ({ made: [] }),
+  cases: [
+    { name: 'make', run: (_c, s) => void s.made.push('key') },
+    { name: 'broken', run: () => Promise.reject(new Error('the root cause')) },
+    { name: 'uses-broken', needs: ['broken'], run: () => undefined },
+    { name: 'uses-that', needs: ['uses-broken'], run: () => undefined },
+    { name: 'uses-make', needs: ['make'], run: (_c, s) => expect(s.made).toEqual(['key']) },
+    { name: 'not-here', applies: () => false, run: () => undefined },
+  ],
+};
+const second: Suite = { name: 'second', title: 'second', cases: [{ name: 'across', needs: ['first/broken'], run: () => undefined }] };
+const closure: Suite = { name: 'closure', title: 'closure', run: async () => undefined };
+const suites = [first, second, closure];
+
+function context() {
+  const report = emptyDriverReport('d', 'd', 'pkcs11');
+  const ctx = makeContext({
+    driverId: 'd',
+    traits: DEFAULT_TRAITS,
+    env: {},
+    connections: {},
+    report,
+    expectations: new Expectations({ cases: {} }),
+    events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
+  });
+  return { ctx, report };
+}
+
+describe('a table of cases', () => {
+  test('what a failed case blocks is skip with a pointer to it, and only the root cause fails', async () => {
+    const { ctx, report } = context();
+    for (const s of [first, second]) {
+      ctx.suite = s.name;
+      await runCaseTable(ctx, s, suites);
+    }
+    const byId = Object.fromEntries(report.cases.map((c) => [`${c.suite}/${c.case}`, `${c.status}${c.reason ? `: ${c.reason}` : ''}`]));
+    expect(byId).toEqual({
+      'first/make': 'pass',
+      'first/broken': 'fail: the root cause',
+      'first/uses-broken': 'skip: blocked by first/broken (fail)',
+      'first/uses-that': 'skip: blocked by first/uses-broken (skip)',
+      'first/uses-make': 'pass',
+      'second/across': 'skip: blocked by first/broken (fail)',
+    });
+  });
+});
+
+describe('run --case', () => {
+  test('a glob on suite/case or on the case name selects those cases and, transitively, what they need', () => {
+    expect([...new CaseSelection(suites, ['first/uses-that']).ids]).toEqual(['first/uses-that', 'first/uses-broken', 'first/broken']);
+    expect([...new CaseSelection(suites, ['across']).ids]).toEqual(['second/across', 'first/broken']);
+    expect(new CaseSelection(suites, ['first/*']).ids.size).toBe(6);
+    const s = new CaseSelection(suites, ['uses-m?ke']);
+    expect([...s.ids]).toEqual(['first/uses-make', 'first/make']);
+    expect(s.runs(first) && !s.runs(second) && !s.runs(closure)).toBe(true);
+  });
+
+  test('cases of a suite not yet a table are matched by its name and filter themselves', () => {
+    const s = new CaseSelection(suites, ['closure/a*']);
+    expect(s.runs(closure)).toBe(true);
+    expect([s.excludes('closure', 'alpha'), s.excludes('closure', 'beta')]).toEqual([false, true]);
+  });
+
+  test('a pattern that matches no case is a usage error naming it', () => {
+    expect(() => new CaseSelection(suites, ['first/*', 'nothing*'])).toThrow(UsageError);
+    expect(() => new CaseSelection(suites, ['nothing*'])).toThrow(/--case "nothing\*" matches no case/);
+  });
+});
+
+describe('time limits (src/runner/limits.ts)', () => {
+  const traits = { ...DEFAULT_TRAITS, caseTimeoutMs: 60_000, startTimeoutMs: 900_000 };
+  test("from the driver's traits, or HSM_CASE_TIMEOUT_S for case, setup and start alike", () => {
+    expect(limitsFor(traits, {})).toEqual({ caseMs: 60_000, setupMs: 60_000, startMs: 900_000, stopMs: 60_000 });
+    expect(limitsFor({ ...DEFAULT_TRAITS, caseTimeoutMs: 300_000 }, {}).startMs).toBe(300_000);
+    expect(limitsFor(traits, { HSM_CASE_TIMEOUT_S: '2.5' })).toEqual({ caseMs: 2500, setupMs: 2500, startMs: 2500, stopMs: 60_000 });
+    expect(() => limitsFor(traits, { HSM_CASE_TIMEOUT_S: '0' })).toThrow(/HSM_CASE_TIMEOUT_S must be a number of seconds greater than 0, got "0"/);
+  });
+});
