@@ -55,8 +55,10 @@ export function stripLeadingZeros(b: Buffer): Buffer {
 }
 
 /**
- * node:crypto public key from raw public parts: the one place that builds one, whether the parts came from a
- * token, a DNSKEY, a KMIP Get or a SmartCard-HSM blob.
+ * node:crypto public key from raw public parts (an RSA modulus and exponent, a point on P-256/384/521, an Ed25519
+ * key), whether they came from a token, a DNSKEY, a KMIP Get or a SmartCard-HSM RSA blob. Keys that arrive as DER
+ * (KMIP's PKCS#1 and SubjectPublicKeyInfo) or on curves JWK does not name (a blob's brainpool or secp256k1 key)
+ * are built by their readers from an SPKI.
  */
 export function toKeyObject(pub: RawPublicKey): KeyObject {
   if (pub.family === 'rsa') {
