@@ -4,7 +4,7 @@
  * not EXTRACTABLE, label and CKA_ID set at generation.
  */
 import type { KeyObject } from 'node:crypto';
-import { LABEL_PREFIX } from './run-identity.js';
+import { LABEL_PREFIX } from './marks.js';
 import { pkcs11, type Handle, type Template } from './module.js';
 import type { Token } from './token.js';
 import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN } from './constants.js';

@@ -1,17 +1,9 @@
 /**
- * The run's marks on every object it creates: a label prefix and a CKA_ID that starts with the run's random
- * prefix and a counter. The worker sets the prefix from the parent's request, with the journal as listener.
+ * The run's identity on every object it creates (the marks themselves: ./marks.ts): its random CKA_ID prefix
+ * and counter. The worker sets the prefix from the parent's request, with the journal as listener.
  */
 import { randomBytes } from 'node:crypto';
-
-/**
- * Every object the harness creates carries a recognisable label (this prefix) and a CKA_ID that starts with
- * the run's random prefix followed by a counter, so that a leftover can be proven ours: cleanup destroys a
- * found object only when both its CKA_ID (exactly as journalled) and its label prefix match.
- */
-export const LABEL_PREFIX = 'hsm-harness-';
-/** Bytes of run prefix + counter at the start of every CKA_ID the harness allocates. */
-export const ID_HEAD_BYTES = 12;
+import { ID_HEAD_BYTES, RUN_PREFIX_BYTES } from './marks.js';
 
 /** Where a token lives, as the journal records it (no PIN: cleanup reads that from the same environment as the run). */
 export interface TokenIdentity {
@@ -26,11 +18,11 @@ export interface ObjectListener {
   gone(token: TokenIdentity, id: string): void;
 }
 
-const run: { prefix: Buffer; counter: number; listener?: ObjectListener } = { prefix: randomBytes(8), counter: 0 };
+const run: { prefix: Buffer; counter: number; listener?: ObjectListener } = { prefix: randomBytes(RUN_PREFIX_BYTES), counter: 0 };
 
 /** The run's CKA_ID prefix (8 bytes) and the journal listener; the worker sets them from the parent's request. */
 export function setRunIdentity(prefix: Buffer, listener?: ObjectListener): void {
-  if (prefix.length !== 8) throw new Error('the run prefix is 8 bytes');
+  if (prefix.length !== RUN_PREFIX_BYTES) throw new Error(`the run prefix is ${RUN_PREFIX_BYTES} bytes`);
   run.prefix = Buffer.from(prefix);
   run.counter = 0;
   run.listener = listener;

@@ -10,7 +10,8 @@ import { ckrName } from './constants.js';
 import { describeCkr, ckrOf, isSessionLost } from './ckr.js';
 import { type Handle, type LoadedModule, type Template, loadModule, pkcs11, readBool, readUlong, trimPadded } from './module.js';
 import { type TokenSelector, findSlot } from './slot.js';
-import { ID_HEAD_BYTES, LABEL_PREFIX, type TokenIdentity, isRunId, newRunId, objectListener } from './run-identity.js';
+import { type TokenIdentity, isRunId, newRunId, objectListener } from './run-identity.js';
+import { ID_HEAD_BYTES, LABEL_PREFIX } from './marks.js';
 
 /** Session states of a logged-in user (PKCS#11 v2.40 pkcs11t.h CKS_*). */
 const CKS_RO_USER_FUNCTIONS = 1;

@@ -20,7 +20,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Suite, SuiteContext, CaseHandle } from '../../src/suite.js';
 import type { Token } from '../../src/pkcs11/token.js';
 import { type Handle, pkcs11 } from '../../src/pkcs11/module.js';
-import { LABEL_PREFIX } from '../../src/pkcs11/run-identity.js';
+import { LABEL_PREFIX } from '../../src/pkcs11/marks.js';
 import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { toKeyObject } from '../../src/pkcs11/public-key.js';
 import { mechanismName } from '../../src/pkcs11/constants.js';
