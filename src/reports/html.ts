@@ -4,8 +4,8 @@
  * from a token, a server or a suite goes through esc().
  */
 import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
-import { CASE_STATUSES, basisLabel, statusLabel, verdictLabel } from '../results.js';
-import { MATRIX_COLUMNS } from './capabilities.js';
+import { CASE_STATUSES, basisLabel, securityFindings, statusLabel, verdictLabel } from '../results.js';
+import { MATRIX_COLUMNS, hiddenBy } from './capabilities.js';
 import { esc, page } from './page.js';
 import type { SectionReport } from './sections.js';
 
@@ -114,12 +114,23 @@ function matrix(results: RunResults): string {
     (d) =>
       `<tr data-driver="${esc(d.id)}"><th scope="row"><a href="#${anchor('driver', d.id)}">${esc(d.id)}</a></th>` +
       `<td>${esc(d.kind)}</td><td class="status">${driverStatus(d)}</td>` +
-      `${MATRIX_COLUMNS.map((c) => mark(d.capabilities[c.key])).join('')}</tr>`,
+      `${MATRIX_COLUMNS.map((c) => {
+        const transport = hiddenBy(d, c.key);
+        return transport ? `<td class="hidden" title="hidden by ${esc(transport)}; the token behind it offers it">⊘</td>` : mark(d.capabilities[c.key]);
+      }).join('')}</tr>`,
   );
   return `<section id="matrix"><h2>Capability matrix</h2>
-<p class="muted">✔ works · ✘ does not work · – not tried (unavailable, or not applicable)</p>
+<p class="muted">✔ works · ✘ does not work · ⊘ hidden by the transport (the token behind it offers it) · – not tried (unavailable, or not applicable)</p>
 <div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div></section>`;
+}
+
+/** Accepted wrong credentials and the like: first on the page, above the matrix. */
+function securityOverview(results: RunResults): string {
+  const found = securityFindings(results.drivers);
+  if (!found.length) return '';
+  const items = found.map((f) => `<li>${pill('fail', 'security')} <b>${esc(f.driver)}</b> <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`);
+  return `<section id="security"><h2>Security findings</h2><ul class="findings">${items.join('')}</ul></section>`;
 }
 
 function suitabilityOverview(results: RunResults): string {
@@ -175,9 +186,17 @@ function driverSection(d: DriverReport, sections: ReadonlyMap<string, SectionRep
       `<section class="sub"><h3>Findings</h3><ul class="findings">${d.findings
         .map(
           (f) =>
-            `<li>${pill(f.kind === 'note' ? 'skip' : f.kind === 'unadvertised' ? 'unsupported' : 'fail', f.kind)} <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`,
+            `<li>${pill(f.kind === 'note' ? 'skip' : f.kind === 'unadvertised' || f.kind === 'transport' ? 'unsupported' : 'fail', f.kind)} <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`,
         )
         .join('')}</ul></section>`,
+    );
+  }
+  if (d.transport) {
+    const t = d.transport;
+    parts.push(
+      `<section class="sub"><h3>Transport</h3><p>${esc(t.name)}: ${esc(t.through)} of the ${esc(t.direct)} mechanisms the token offers directly arrive.</p>` +
+        (t.hiddenMechanisms.length ? `<p>Hidden by ${esc(t.name)} (not missing from the token): <code>${esc(t.hiddenMechanisms.join(', '))}</code></p>` : '') +
+        '</section>',
     );
   }
   if (d.mechanisms.length) {
@@ -223,9 +242,10 @@ export function renderHtml(results: RunResults, sections: ReadonlyMap<string, Se
 <p class="summary"><b>${esc(s.total)} cases</b> ${CASE_STATUSES.filter((k) => s[k] > 0)
       .map((k) => pill(k, `${s[k]} ${k}`))
       .join(' ')}</p>
-<nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
+<nav>${securityFindings(results.drivers).length ? '<a href="#security">Security</a>' : ''}<a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
 </header>
 <main>
+${securityOverview(results)}
 ${matrix(results)}
 ${suitabilityOverview(results)}
 ${overviews.map((o) => `<section id="${esc(o.id)}"><h2>${esc(o.title)}</h2>${o.html}</section>`).join('\n')}

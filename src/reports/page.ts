@@ -28,7 +28,7 @@ h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;margin:1.6rem 0 .5rem;bo
 h2 small{font-weight:normal;color:var(--muted);font-size:.9rem}h3{font-size:1rem;margin:.8rem 0 .3rem;display:inline-block}h4{font-size:.9rem;margin:.7rem 0 .2rem}
 table{border-collapse:collapse;margin:.3rem 0 .8rem;font-size:13px}th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
 thead th{background:var(--head)}.scroll{overflow-x:auto}
-.matrix td.yes,.matrix td.no,.matrix td.na{text-align:center;font-weight:bold}.yes{color:var(--pass)}.no{color:var(--fail)}.na{color:var(--muted)}
+.matrix td.yes,.matrix td.no,.matrix td.na,.matrix td.hidden{text-align:center;font-weight:bold}.hidden{color:var(--unsup)}.yes{color:var(--pass)}.no{color:var(--fail)}.na{color:var(--muted)}
 .matrix td.status{max-width:18rem}.matrix thead th{font-size:12px}.nw{white-space:nowrap}
 .pill{display:inline-block;border-radius:1em;padding:0 .55em;font-size:12px;font-weight:600;color:#fff;background:var(--skip);white-space:nowrap}
 .s-pass,.s-ran{background:var(--pass)}.s-fail,.s-error{background:var(--fail)}.s-unsupported{background:var(--unsup)}.s-crash,.s-timeout{background:var(--crash)}
