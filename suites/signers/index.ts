@@ -24,9 +24,9 @@ import { LABEL_PREFIX } from '../../src/pkcs11/marks.js';
 import { runLabelPrefix } from '../../src/pkcs11/run-identity.js';
 import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { toKeyObject } from '../../src/pkcs11/public-key.js';
-import { mechanismName } from '../../src/pkcs11/constants.js';
 import { algorithmName } from '../../bench/pkcs11.js';
 import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
+import { notOfferedReason } from '../../src/pkcs11/transport.js';
 import { DNSSEC_ALGORITHMS as ALGORITHM_INFO } from '../../src/dnssec/dnskey.js';
 import { ldnsAvailable, ldnsVerifyZone } from '../../src/dnssec/ldns.js';
 import { checkSignedZone } from '../../src/dnssec/check.js';
@@ -295,7 +295,7 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
   const section = s.sections.get(signer.id)!;
   const offered = token.offeredMechanisms();
   for (const m of [KEY_ALGS[KEY_FOR[alg]].mechanism, dnssecScheme(alg).spec.code]) {
-    if (!offered.has(m)) c.unsupported(`the token (as this driver reaches it) does not offer ${mechanismName(m)}`);
+    if (!offered.has(m)) c.unsupported(notOfferedReason(ctx.report, m));
   }
   c.detail('claimed', signer.claims.algorithms.includes(alg));
   const dir = await ctx.tempDir(`signer-${signer.id}-${alg}`);
