@@ -3,7 +3,7 @@
  * import, sign, verify. Runs only when the driver says the operator allowed it (YUBIHSM_WRAP_ROUNDTRIP=1).
  */
 import type { Suite } from '../../src/suite.js';
-import { pkcs11 } from '../../src/pkcs11/token.js';
+import { pkcs11 } from '../../src/pkcs11/module.js';
 import { generateKeyPair, publicKeyObject } from '../../src/pkcs11/keys.js';
 import { dkekSection, offered, signAndVerify, unwrapTemplate, type RoundTrip } from './common.js';
 import { dkekReport } from './report.js';
