@@ -43,8 +43,8 @@ export interface Suite<S = any> {
 export interface SuiteCase<S = unknown> {
   name: string;
   needs?: readonly string[];
-  /** Overrides the driver's per-case time limit (ms). */
-  timeoutMs?: number;
+  /** Overrides the driver's per-case time limit (ms); a function when it depends on the run (bench time). */
+  timeoutMs?: number | ((ctx: SuiteContext) => number);
   /** After the case, with its final status: what it means beyond itself (capabilities, aggregates in the state). */
   after?(status: CaseStatus, state: S, ctx: SuiteContext): void;
   /** False: the case is not part of this run at all (not recorded), e.g. a check in CI only. */

@@ -100,7 +100,7 @@ export async function runCaseTable(ctx: SuiteContext, suite: Suite, suites: read
           if (blocker) h.skip(`blocked by ${blocker} (${statusOf(ctx, blocker) ?? 'not run'})`);
           return c.run(h, state, ctx);
         },
-        { timeoutMs: c.timeoutMs, withoutSession: suite.always },
+        { timeoutMs: typeof c.timeoutMs === 'function' ? c.timeoutMs(ctx) : c.timeoutMs, withoutSession: suite.always },
       );
       c.after?.(status, state, ctx);
     }
