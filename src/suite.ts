@@ -43,8 +43,13 @@ export interface Suite<S = any> {
 export interface SuiteCase<S = unknown> {
   name: string;
   needs?: readonly string[];
-  /** Overrides the driver's per-case time limit (ms); a function when it depends on the run (bench time). */
-  timeoutMs?: number | ((ctx: SuiteContext) => number);
+  /** Overrides the driver's per-case time limit (ms); a function when it depends on the run (bench budget, measured rates). */
+  timeoutMs?: number | ((ctx: SuiteContext, state: S) => number);
+  /**
+   * Before the case, outside its time limit: prepares what the case and its limit depend on (bench: ods-hsmspeed's
+   * run size from a measured rate). Throwing aborts the suite, as a failing setup does.
+   */
+  before?(state: S, ctx: SuiteContext): Promise<void>;
   /** After the case, with its final status: what it means beyond itself (capabilities, aggregates in the state). */
   after?(status: CaseStatus, state: S, ctx: SuiteContext): void;
   /** False: the case is not part of this run at all (not recorded), e.g. a check in CI only. */

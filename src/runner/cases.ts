@@ -94,13 +94,14 @@ export async function runCaseTable(ctx: SuiteContext, suite: Suite, suites: read
       if (selection && !selection.has(suite, c.name)) continue;
       if (c.applies && !c.applies(ctx, state)) continue;
       const blocker = (c.needs ?? []).map((n) => needId(suites, suite.name, n)).find((id) => statusOf(ctx, id) !== 'pass');
+      if (!blocker) await c.before?.(state, ctx);
       const status = await ctx.case(
         c.name,
         (h) => {
           if (blocker) h.skip(`blocked by ${blocker} (${statusOf(ctx, blocker) ?? 'not run'})`);
           return c.run(h, state, ctx);
         },
-        { timeoutMs: typeof c.timeoutMs === 'function' ? c.timeoutMs(ctx) : c.timeoutMs, withoutSession: suite.always },
+        { timeoutMs: typeof c.timeoutMs === 'function' ? c.timeoutMs(ctx, state) : c.timeoutMs, withoutSession: suite.always },
       );
       c.after?.(status, state, ctx);
     }
