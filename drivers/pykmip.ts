@@ -56,10 +56,15 @@ export const driver: Driver = {
           '',
         ].join('\n'),
       );
+      // Python's multiprocessing makes pymp-* directories in TMPDIR and leaves them when the server is killed:
+      // a TMPDIR inside the journalled directory goes with it.
+      const serverTmp = join(dir, 'tmp');
+      await mkdir(serverTmp);
       const launch = async () => {
         server = await launchServer({
           cmd: PYKMIP_SERVER,
           args: ['-f', conf, '-l', join(dir, 'server.log')],
+          env: { ...process.env, TMPDIR: serverTmp },
           logFile: join(dir, 'stdout.log'),
           host: HOST,
           port,

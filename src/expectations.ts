@@ -19,10 +19,11 @@
  * earlier run (situation → CKR name). The run compares what it observes with them, so a firmware or module
  * update that changes a code shows up as a failed case. `hsm-harness run --update-golden` rewrites them.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from './paths.js';
 import { writeFileAtomic } from './fsutil.js';
+import { INPUT_LIMITS, readInputFileSync } from './input.js';
 import { UsageError } from './errors.js';
 import type { CaseRecord, ExpectationSource } from './results.js';
 
@@ -89,7 +90,7 @@ export class Expectations {
   static forDriver(id: string): Expectations {
     const path = join(projectRoot(), 'drivers', `${id}.expect.json`);
     if (!existsSync(path)) return new Expectations({ cases: {} }, path);
-    return new Expectations(JSON.parse(readFileSync(path, 'utf8')) as ExpectationsFile, `drivers/${id}.expect.json`);
+    return new Expectations(readExpectationsFile(path), `drivers/${id}.expect.json`);
   }
 
   /** Observed codes that differ from the golden ones; situations not tried in this run are not compared. */
@@ -175,10 +176,15 @@ export function auditProblems(a: ExpectationsAudit): string[] {
   ];
 }
 
+/** An expectations file, bounded like every hand-written file the harness reads (INPUT_LIMITS.config). */
+function readExpectationsFile(path: string): ExpectationsFile {
+  return JSON.parse(readInputFileSync(path, INPUT_LIMITS.config, 'expectations file').toString('utf8')) as ExpectationsFile;
+}
+
 /** Write the observed codes into drivers/<id>.expect.json as its new golden values (other keys kept). */
 export async function updateGoldenCodes(id: string, observed: Record<string, string>): Promise<string> {
   const path = join(projectRoot(), 'drivers', `${id}.expect.json`);
-  const file: ExpectationsFile = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : { cases: {} };
+  const file: ExpectationsFile = existsSync(path) ? readExpectationsFile(path) : { cases: {} };
   file.goldenCodes = Object.fromEntries(Object.entries({ ...(file.goldenCodes ?? {}), ...observed }).sort(([a], [b]) => a.localeCompare(b)));
   await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`);
   return path;

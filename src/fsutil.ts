@@ -1,5 +1,6 @@
 import { mkdir, rename, writeFile, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { lstatSync } from 'node:fs';
+import { isAbsolute, normalize, resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { dirname, join, basename } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,37 @@ export async function writeFileAtomic(path: string, content: string | Buffer): P
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** The name of every temporary directory makeTempDir creates: hsm-harness-<what>-<6 characters of mkdtemp>. */
+const TEMP_DIR_NAME = /^hsm-harness-[a-z0-9][a-z0-9-]*-[A-Za-z0-9]{6}$/;
+
+/**
+ * Why a path cannot be a directory makeTempDir created, or null when it can: absolute, already in normal
+ * form (no `.`, `..` or `//`), named as makeTempDir names them. Cleanup checks this before removing a
+ * journalled directory, and refuses a symlink or a directory of another user (harnessTempDirNow).
+ */
+export function notHarnessTempDir(path: string): string | null {
+  if (!isAbsolute(path)) return 'is not an absolute path';
+  if (normalize(path) !== path || path.endsWith('/') || path.split('/').includes('..')) return 'is not in normal form';
+  if (!TEMP_DIR_NAME.test(basename(path))) return 'is not named like a temporary directory of hsm-harness (hsm-harness-<what>-XXXXXX)';
+  return null;
+}
+
+/** notHarnessTempDir, plus what the path is now: a real directory (not a symlink) of this user, or gone. */
+export function harnessTempDirNow(path: string): { gone: boolean; refused: string | null } {
+  const why = notHarnessTempDir(path);
+  if (why) return { gone: false, refused: why };
+  let st: import('node:fs').Stats;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return { gone: true, refused: null };
+  }
+  if (st.isSymbolicLink()) return { gone: false, refused: 'is a symbolic link' };
+  if (!st.isDirectory()) return { gone: false, refused: 'is not a directory' };
+  if (process.getuid && st.uid !== process.getuid()) return { gone: false, refused: 'belongs to another user' };
+  return { gone: false, refused: null };
 }
 
 /** A private temporary directory, removed by the returned function. */

@@ -5,19 +5,34 @@
  * killed (kill -9) leaves its file behind, and the next run or `hsm-harness cleanup` finishes the job.
  *
  * Object entries carry the exact CKA_ID and the token's identity (module path, label, serial), never a PIN:
- * cleanup reads the PIN from the same environment the run had. Only objects whose CKA_ID is journalled and
- * whose label carries the harness prefix are ever destroyed.
+ * cleanup reads the PIN from the same environment the run had.
+ *
+ * A journal is a file on disk, so it is never trusted blindly (docs/safety.md, "What cleanup trusts"): every
+ * line is checked against what the harness itself writes before anything acts on it. An object's CKA_ID must
+ * start with the run's prefix (journalled in the run's first line) and its label with the harness prefix; a
+ * directory must be one makeTempDir named; a process must carry its journalled start time and command line.
+ * A line that fails a check is reported once, with the reason, and retired; it never stops a run or cleanup.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { processStartTime, sameProcessAlive } from './proc.js';
+import { processCmdline, processStartTime, sameProcessAlive } from './proc.js';
+import { notHarnessTempDir } from './fsutil.js';
+import { INPUT_LIMITS, readInputFileSync } from './input.js';
+import { ID_HEAD_BYTES, LABEL_PREFIX, RUN_PREFIX_BYTES } from './pkcs11/marks.js';
 import type { TokenIdentity } from './pkcs11/token.js';
 
+/** A process as journalled: pid, start time and command line (NUL-separated, as /proc shows it). */
+export interface JournalProcess {
+  pid: number;
+  start?: string;
+  cmdline?: string;
+}
+
 export type JournalEntry =
-  | { t: 'run'; pid: number; start?: string; startedAt: string }
-  | { t: 'worker'; driver: string; pid: number; start?: string }
-  | { t: 'pid'; driver: string; pid: number; start?: string }
+  | { t: 'run'; pid: number; start?: string; startedAt: string; prefix?: string }
+  | ({ t: 'worker'; driver: string } & JournalProcess)
+  | ({ t: 'pid'; driver: string } & JournalProcess)
   | { t: 'dir'; driver: string; path: string }
   | { t: 'container'; driver: string; id: string }
   /** A token a driver's objects live on; ephemeral tokens vanish with the driver's directories. */
@@ -26,7 +41,14 @@ export type JournalEntry =
   | { t: 'object'; driver: string; token: TokenIdentity; id: string; label: string }
   | { t: 'object-gone'; driver: string; token: TokenIdentity; id: string }
   | { t: 'released'; driver: string; kind: 'pid' | 'dir' | 'container'; value: string }
+  /** A line (1-based) that was reported as not to be acted on: later reads skip it silently. */
+  | { t: 'retired'; line: number; reason: string }
   | { t: 'end' };
+
+/** The journal entry of a process: its pid with the start time and command line that make it this one. */
+export function journalProcess(pid: number): JournalProcess {
+  return { pid, start: processStartTime(pid), cmdline: processCmdline(pid) };
+}
 
 /** The state directory: HSM_HARNESS_STATE_DIR, else $XDG_STATE_HOME/hsm-harness, else ~/.local/state/hsm-harness. */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -45,11 +67,11 @@ export class Journal {
   private constructor(readonly file: string) {}
 
   /** A new journal for this run, created with the run's own pid so that a later cleanup can tell it died. */
-  static create(runId: string, env: NodeJS.ProcessEnv = process.env): Journal {
+  static create(runId: string, prefix: string, env: NodeJS.ProcessEnv = process.env): Journal {
     const dir = journalDir(env);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const j = new Journal(join(dir, `${runId}.jsonl`));
-    j.append({ t: 'run', pid: process.pid, start: processStartTime(process.pid), startedAt: new Date().toISOString() });
+    j.append({ t: 'run', pid: process.pid, start: processStartTime(process.pid), startedAt: new Date().toISOString(), prefix });
     return j;
   }
 
@@ -63,7 +85,12 @@ export class Journal {
   }
 
   read(): Outstanding {
-    return outstanding(readEntries(this.file));
+    return outstanding(readLines(this.file));
+  }
+
+  /** Retire the lines read() refused, so that they are reported once. */
+  retire(refused: Refused[]): void {
+    for (const r of refused) if (r.line > 0) this.append({ t: 'retired', line: r.line, reason: r.reason });
   }
 
   remove(): void {
@@ -71,25 +98,84 @@ export class Journal {
   }
 }
 
-function readEntries(file: string): JournalEntry[] {
+/** A journal line, or why it is not one the harness could have written. */
+type Parsed = { line: number; entry: JournalEntry } | { line: number; bad: string };
+
+function readLines(file: string): Parsed[] {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
+    text = readInputFileSync(file, INPUT_LIMITS.journal, 'the run journal').toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || /\(ENOENT\)/.test((err as Error).message)) return [];
+    return [{ line: 0, bad: (err as Error).message }];
   }
-  const out: JournalEntry[] = [];
-  // A line cut short by a kill is ignored; every line before it is whole (appends are sequential).
-  for (const line of text.split('\n')) {
-    if (line.trim()) {
-      try {
-        out.push(JSON.parse(line) as JournalEntry);
-      } catch {
-        /* torn */
-      }
+  const lines = text.split('\n');
+  const out: Parsed[] = [];
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      // The last line may be cut short by a kill (appends are sequential, so every line before it is whole).
+      if (i < lines.length - 1 && lines.slice(i + 1).some((l) => l.trim())) out.push({ line: i + 1, bad: 'is not JSON' });
+      return;
     }
-  }
+    const bad = shapeProblem(value);
+    out.push(bad ? { line: i + 1, bad } : { line: i + 1, entry: value as JournalEntry });
+  });
   return out;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isPid = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 1;
+const DRIVER_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const isToken = (v: unknown) => isRecord(v) && isString(v.modulePath) && isString(v.label) && isString(v.serial);
+const optional = (v: unknown) => v === undefined || isString(v);
+
+/** Why a parsed line does not have the shape of an entry the harness writes, or null. */
+function shapeProblem(v: unknown): string | null {
+  if (!isRecord(v) || !isString(v.t)) return 'is not a journal entry (an object with a "t" field)';
+  const driver = () => (isString(v.driver) && DRIVER_ID.test(v.driver) ? null : 'has no valid driver id');
+  switch (v.t) {
+    case 'run':
+      return isPid(v.pid) && optional(v.start) && optional(v.prefix) ? null : 'is a malformed run entry';
+    case 'worker':
+    case 'pid':
+      return driver() ?? (isPid(v.pid) && optional(v.start) && optional(v.cmdline) ? null : `is a malformed ${v.t} entry`);
+    case 'dir':
+      return driver() ?? (isString(v.path) ? null : 'is a malformed dir entry');
+    case 'container':
+      return driver() ?? (isString(v.id) && /^[0-9a-f]{12,64}$/.test(v.id) ? null : 'is a container entry without a container id');
+    case 'token':
+      return driver() ?? (isToken(v.token) ? null : "is a token entry without the token's identity (module path, label, serial)");
+    case 'object':
+    case 'object-gone':
+      return (
+        driver() ??
+        (isToken(v.token) && isString(v.id) && (v.t === 'object-gone' || isString(v.label))
+          ? null
+          : `is a malformed ${v.t} entry (token identity, CKA_ID, label)`)
+      );
+    case 'released':
+      return driver() ?? (['pid', 'dir', 'container'].includes(v.kind as string) && isString(v.value) ? null : 'is a malformed released entry');
+    case 'retired':
+      return Number.isSafeInteger(v.line) ? null : 'is a malformed retired entry';
+    case 'end':
+      return null;
+    default:
+      return `has an unknown kind "${String(v.t).slice(0, 20)}"`;
+  }
+}
+
+/** Why an object entry cannot be one of this run's objects (CKA_ID with the run's prefix, harness label), or null. */
+function notOurObject(id: string, label: string, runPrefix: string | undefined): string | null {
+  if (!runPrefix || !new RegExp(`^[0-9a-f]{${2 * RUN_PREFIX_BYTES}}$`).test(runPrefix)) return 'the journal names no run CKA_ID prefix';
+  if (!/^([0-9a-f]{2})+$/.test(id) || id.length < 2 * ID_HEAD_BYTES) return 'its CKA_ID is not a harness CKA_ID (hex, run prefix and counter)';
+  if (!id.startsWith(runPrefix)) return "its CKA_ID does not start with the run's prefix";
+  if (!label.startsWith(LABEL_PREFIX)) return `its label does not start with ${LABEL_PREFIX}`;
+  return null;
 }
 
 export interface TokenObjects {
@@ -99,8 +185,8 @@ export interface TokenObjects {
 }
 
 export interface DriverLeftovers {
-  workers: { pid: number; start?: string }[];
-  pids: { pid: number; start?: string }[];
+  workers: JournalProcess[];
+  pids: JournalProcess[];
   dirs: string[];
   containers: string[];
   tokens: TokenObjects[];
@@ -108,15 +194,28 @@ export interface DriverLeftovers {
   errors?: string[];
 }
 
+/** A journal line that is not acted on, and why (line 0: the file itself). */
+export interface Refused {
+  line: number;
+  reason: string;
+}
+
 export interface Outstanding {
-  run?: { pid: number; start?: string; startedAt: string };
+  run?: { pid: number; start?: string; startedAt: string; prefix?: string };
   ended: boolean;
   drivers: Map<string, DriverLeftovers>;
+  /** Lines not acted on (corrupt, or naming something the harness would not have created), not yet retired. */
+  refused: Refused[];
 }
 
 /** What the entries leave outstanding: created and not yet proven gone or released. */
-export function outstanding(entries: JournalEntry[]): Outstanding {
-  const result: Outstanding = { ended: false, drivers: new Map() };
+export function outstanding(lines: Parsed[]): Outstanding {
+  const result: Outstanding = { ended: false, drivers: new Map(), refused: [] };
+  const retired = new Set<number>();
+  for (const l of lines) if ('entry' in l && l.entry.t === 'retired') retired.add(l.entry.line);
+  const refuse = (line: number, reason: string) => {
+    if (!retired.has(line)) result.refused.push({ line, reason });
+  };
   const d = (id: string): DriverLeftovers => {
     let x = result.drivers.get(id);
     if (!x) result.drivers.set(id, (x = { workers: [], pids: [], dirs: [], containers: [], tokens: [] }));
@@ -129,20 +228,33 @@ export function outstanding(entries: JournalEntry[]): Outstanding {
     if (ephemeral !== undefined) e.ephemeral = ephemeral;
     return e;
   };
-  for (const e of entries) {
+  for (const l of lines) {
+    if ('bad' in l) {
+      refuse(l.line, `line ${l.line} ${l.bad}`);
+      continue;
+    }
+    const e = l.entry;
     switch (e.t) {
       case 'run':
-        result.run = { pid: e.pid, start: e.start, startedAt: e.startedAt };
+        // Only the first run line counts: it is written when the file is created.
+        result.run ??= { pid: e.pid, start: e.start, startedAt: e.startedAt, prefix: e.prefix };
         break;
       case 'worker':
-        d(e.driver).workers.push({ pid: e.pid, start: e.start });
+      case 'pid': {
+        if (e.start === undefined || e.cmdline === undefined) {
+          refuse(l.line, `line ${l.line}: process ${e.pid} was journalled without its start time and command line, so it cannot be told from another process`);
+          break;
+        }
+        const list = e.t === 'worker' ? d(e.driver).workers : d(e.driver).pids;
+        if (!list.some((p) => p.pid === e.pid)) list.push({ pid: e.pid, start: e.start, cmdline: e.cmdline });
         break;
-      case 'pid':
-        if (!d(e.driver).pids.some((p) => p.pid === e.pid)) d(e.driver).pids.push({ pid: e.pid, start: e.start });
+      }
+      case 'dir': {
+        const why = notHarnessTempDir(e.path);
+        if (why) refuse(l.line, `line ${l.line}: directory ${JSON.stringify(e.path)} ${why}: not removed`);
+        else if (!d(e.driver).dirs.includes(e.path)) d(e.driver).dirs.push(e.path);
         break;
-      case 'dir':
-        if (!d(e.driver).dirs.includes(e.path)) d(e.driver).dirs.push(e.path);
-        break;
+      }
       case 'container':
         if (!d(e.driver).containers.includes(e.id)) d(e.driver).containers.push(e.id);
         break;
@@ -150,6 +262,14 @@ export function outstanding(entries: JournalEntry[]): Outstanding {
         tokenOf(e.driver, e.token, e.ephemeral);
         break;
       case 'object': {
+        const why = notOurObject(e.id, e.label, result.run?.prefix);
+        if (why) {
+          refuse(
+            l.line,
+            `line ${l.line}: object ${JSON.stringify(e.id.slice(0, 80))} ${JSON.stringify(e.label.slice(0, 80))} is not one this run created (${why}): not removed`,
+          );
+          break;
+        }
         const t = tokenOf(e.driver, e.token);
         if (!t.objects.some((o) => o.id === e.id)) t.objects.push({ id: e.id, label: e.label });
         break;
@@ -171,6 +291,8 @@ export function outstanding(entries: JournalEntry[]): Outstanding {
       }
       case 'end':
         result.ended = true;
+        break;
+      case 'retired':
         break;
     }
   }
@@ -199,6 +321,15 @@ export function deadRunJournals(env: NodeJS.ProcessEnv = process.env): string[] 
       const o = Journal.at(file).read();
       return !o.run || !sameProcessAlive(o.run.pid, o.run.start);
     });
+}
+
+/** Whether a name in the journal directory is a file at all (a directory named x.jsonl is reported, not read). */
+export function isJournalFile(file: string): boolean {
+  try {
+    return lstatSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** One line per kind of leftover, for crash/timeout records and the cleanup command's output. */

@@ -5,7 +5,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
-import { redact } from './secrets.js';
+import { cleanText, redact, redactBytes } from './secrets.js';
 
 export interface RunResult {
   code: number | null;
@@ -124,13 +124,27 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
-export function sameProcessAlive(pid: number, start: string | undefined): boolean {
-  return start !== undefined && processStartTime(pid) === start;
+/** A process's command line as /proc shows it (arguments joined by NUL), or undefined when it is gone. */
+export function processCmdline(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether pid still names the recorded process: same start time and, when one was recorded, the same
+ * command line (a journal is a file anyone can write: a start time alone can be copied from /proc).
+ */
+export function sameProcessAlive(pid: number, start: string | undefined, cmdline?: string): boolean {
+  if (start === undefined || processStartTime(pid) !== start) return false;
+  return cmdline === undefined || processCmdline(pid) === cmdline;
 }
 
 /** Kill a process (and its group) only if it is still the one that was recorded. */
-export function killIfSame(pid: number, start: string | undefined): boolean {
-  if (!sameProcessAlive(pid, start)) return false;
+export function killIfSame(pid: number, start: string | undefined, cmdline?: string): boolean {
+  if (!sameProcessAlive(pid, start, cmdline)) return false;
   killTree(pid, 'SIGKILL');
   return true;
 }
@@ -181,5 +195,56 @@ export function releaseAllOwned(): void {
     } catch {
       /* leave it */
     }
+  }
+}
+
+/**
+ * The last line a child wrote to stderr, for a crash record. A module may write a PIN a byte at a time, so
+ * bytes are kept per line and a line is decoded and masked only once it is whole (redactBytes); the
+ * result is cut to length only after masking. A line longer than MAX_LINE_BYTES is not kept at all: cutting
+ * it would cut a secret inside it, and its rest would escape the mask.
+ */
+export class StderrTail {
+  static readonly MAX_LINE_BYTES = 64 * 1024;
+  private last: Buffer | 'overlong' | undefined;
+  private current: Buffer[] = [];
+  private currentBytes = 0;
+  private overlong = false;
+
+  push(chunk: Buffer): void {
+    let from = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, from)) {
+      this.add(chunk.subarray(from, nl));
+      this.endLine();
+      from = nl + 1;
+    }
+    this.add(chunk.subarray(from));
+  }
+
+  /** The last non-empty line: masked, control characters escaped, then cut to maxChars. */
+  lastLine(maxChars = 500): string {
+    const pending = this.overlong ? 'overlong' : this.currentBytes ? Buffer.concat(this.current) : undefined;
+    const line = pending !== undefined && (pending === 'overlong' || pending.toString('latin1').trim()) ? pending : this.last;
+    if (line === undefined) return '';
+    if (line === 'overlong') return `(a line of more than ${StderrTail.MAX_LINE_BYTES / 1024} KiB, not shown)`;
+    const text = cleanText(redactBytes(line).trim(), true);
+    return text.length > maxChars ? `${text.slice(0, maxChars)}…` : text;
+  }
+
+  private add(part: Buffer): void {
+    if (this.overlong || part.length === 0) return;
+    this.currentBytes += part.length;
+    if (this.currentBytes > StderrTail.MAX_LINE_BYTES) {
+      this.overlong = true;
+      this.current = [];
+    } else this.current.push(Buffer.from(part));
+  }
+
+  private endLine(): void {
+    if (this.overlong) this.last = 'overlong';
+    else if (this.currentBytes && Buffer.concat(this.current).toString('latin1').trim()) this.last = Buffer.concat(this.current);
+    this.current = [];
+    this.currentBytes = 0;
+    this.overlong = false;
   }
 }

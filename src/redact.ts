@@ -10,10 +10,12 @@ let base64Pattern: RegExp | null = null;
 const listeners: ((value: string) => void)[] = [];
 
 /**
- * Words the harness writes as structure or in almost every reason: statuses, driver ids, suite names and
- * common report words. A secret found inside one of them cannot be masked without revealing it by where
- * the mask lands (a PIN "pass" would turn "passed" into "***ed"). test/core/secrets.unit.test.ts checks that
- * every driver id and suite name is listed.
+ * Words the harness writes in almost every report whatever the drivers and suites: statuses and common report
+ * words. A secret found inside one of them cannot be masked without revealing it by where the mask lands (a
+ * PIN "pass" would turn "passed" into "***ed"). The words that come from the drivers, suites, mechanism and
+ * KMIP tables (driver ids and titles, suite and case names, CKM_/CKR_/CKA_ names, tag names) are not listed
+ * here: src/report-words.ts derives them from the registry and adds them with addStructuralWords, so a new
+ * driver or suite needs no change here.
  */
 export const STRUCTURAL_WORDS = [
   'pass',
@@ -38,30 +40,6 @@ export const STRUCTURAL_WORDS = [
   'none',
   'unknown',
   'expected',
-  'softhsm',
-  'softhsm-p11kit',
-  'pkcs11',
-  'smartcard-hsm',
-  'yubihsm',
-  'pykmip',
-  'cascade-hsm-bridge',
-  'softhsm-container',
-  'bridge-container',
-  'nethsm',
-  'discovery',
-  'keygen',
-  'signing',
-  'dnssec',
-  'sessions',
-  'kmip',
-  'kmip-robustness',
-  'dkek',
-  'bench',
-  'bench-kmip',
-  'suitability',
-  'signers',
-  'golden',
-  'cleanup',
   'driver',
   'suite',
   'case',
@@ -108,11 +86,22 @@ const STRUCTURAL_KEYS = new Set([
   'executable',
 ]);
 
-const extraWords: string[] = [];
+const extraWords = new Set<string>();
 
-/** Text the harness will print as it is (a module path, a token label): a secret found inside it is refused too. */
-export function addStructuralWords(...words: string[]): void {
-  for (const w of words) if (w) extraWords.push(w.toLowerCase());
+/**
+ * Text the harness will print as it is (report words derived from the registry, a module path, a token label
+ * or manufacturer): a secret found inside it is refused too. Returns why an already registered secret now
+ * collides with one of the new words (the caller stops with a UsageError), or null.
+ */
+export function addStructuralWords(...words: string[]): string | null {
+  for (const w of words) if (w) extraWords.add(w.toLowerCase());
+  for (const secret of secrets) {
+    const lower = secret.toLowerCase();
+    if (words.some((w) => w?.toLowerCase().includes(lower))) {
+      return 'occurs in a word the reports show as it is (a module path, token label, manufacturer or model)';
+    }
+  }
+  return null;
 }
 
 /** Why a value cannot be kept out of reports safely, or null when it can. The value is never part of it. */
@@ -122,8 +111,12 @@ export function refusal(value: string): string | null {
   const lower = value.toLowerCase();
   const word = STRUCTURAL_WORDS.find((w) => w.includes(lower));
   // The word itself is not named: it would give the secret away.
-  if (word) return 'is part of a word the harness writes in its reports (a status, a driver or suite name, or a common report word)';
-  if (extraWords.some((w) => w.includes(lower))) return 'occurs in the module path or token label, which the reports show as they are';
+  if (word) return 'is part of a word the harness writes in its reports (a status or a common report word)';
+  for (const w of extraWords) {
+    if (w.includes(lower)) {
+      return 'is part of a word the reports show as it is (a driver, suite or case name, a mechanism or algorithm name, the module path or token label)';
+    }
+  }
   return null;
 }
 
@@ -184,6 +177,38 @@ export function redact(text: string): string {
   const p = patterns();
   if (!p) return text;
   return text.replace(p[0], '***').replace(p[1], '***');
+}
+
+const MASK = Buffer.from('***');
+
+/**
+ * Mask secrets in raw bytes from outside (a module's stderr), then decode them as one text and mask that too.
+ * The bytes are searched for each secret's UTF-8, Latin-1 and UTF-16 forms first: a PIN written in another
+ * encoding than UTF-8 would otherwise decode to U+FFFD around its readable rest and escape the text masks.
+ * Give this whole lines (never a chunk of a pipe read: a character may be split across reads).
+ */
+export function redactBytes(bytes: Buffer): string {
+  let b = bytes;
+  for (const s of secrets) {
+    const forms = [Buffer.from(s, 'utf8'), Buffer.from(s, 'utf16le')];
+    if ([...s].every((c) => c.charCodeAt(0) <= 0xff)) forms.push(Buffer.from(s, 'latin1'));
+    for (const f of forms) b = replaceBytes(b, f);
+  }
+  return redact(b.toString('utf8'));
+}
+
+function replaceBytes(b: Buffer, needle: Buffer): Buffer {
+  let i = b.indexOf(needle);
+  if (needle.length === 0 || i < 0) return b;
+  const parts: Buffer[] = [];
+  let from = 0;
+  while (i >= 0) {
+    parts.push(b.subarray(from, i), MASK);
+    from = i + needle.length;
+    i = b.indexOf(needle, from);
+  }
+  parts.push(b.subarray(from));
+  return Buffer.concat(parts);
 }
 
 /**

@@ -159,7 +159,8 @@ export interface RunLeftovers {
   journal?: string;
   left: string[];
   /** Journals of earlier runs that died (kill -9) and were cleaned up at the start of this one. */
-  fromEarlierRuns: { journal: string; removed: boolean; left: string[] }[];
+  /** `ignored`: journal lines not acted on because they named nothing this harness creates (reported once). */
+  fromEarlierRuns: { journal: string; removed: boolean; left: string[]; ignored?: string[] }[];
 }
 
 /**

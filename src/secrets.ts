@@ -15,7 +15,7 @@
  * Values are kept only in this process's memory (and sent to the parent runner over the IPC channel, so that
  * it can mask a driver process's stderr).
  */
-import { readFile } from 'node:fs/promises';
+import { INPUT_LIMITS, readInputFile } from './input.js';
 import { UsageError } from './errors.js';
 import { refusal, rememberSecret } from './redact.js';
 
@@ -27,6 +27,7 @@ export {
   rememberSecret,
   onSecretRegistered,
   redact,
+  redactBytes,
   escapeControls,
   cleanText,
   redactFreeText,
@@ -64,9 +65,9 @@ export async function readSecretSource(source: string, what: string): Promise<st
   } else if (source.startsWith('file:')) {
     const path = source.slice(5);
     try {
-      value = (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
-    } catch {
-      throw new UsageError(`${what}: cannot read ${path}; check the path and its permissions`);
+      value = (await readInputFile(path, INPUT_LIMITS.secretFile, 'the file')).toString('utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new UsageError(`${what}: ${err instanceof UsageError ? err.message : `cannot read ${path}; check the path and its permissions`}`);
     }
     from = `${what} (file ${path})`;
   } else {

@@ -2,12 +2,13 @@ import type { Command } from './types.js';
 import { parse } from './args.js';
 import { cleanupDeadRuns } from '../runner/cleanup.js';
 import { journalDir } from '../journal.js';
-import { redact } from '../secrets.js';
+import { cleanText, redact } from '../secrets.js';
 
 /**
  * Finish what killed runs left: the journals under the state directory of runs that are no longer running.
- * Only journalled things are touched (processes still carrying their journalled start time, the run's own
- * directories and containers, objects with a journalled CKA_ID and the harness label prefix). Objects on a
+ * Only journalled things that pass the journal's checks are touched (processes still carrying their journalled
+ * start time and command line, directories named as the harness names its temporary directories, containers,
+ * objects whose CKA_ID carries the run's prefix and whose label the harness prefix). Objects on a
  * device are removed with the PIN from the same environment variables the run used.
  */
 export const cleanupCommand: Command = {
@@ -20,12 +21,17 @@ export const cleanupCommand: Command = {
     if (values.json) {
       process.stdout.write(redact(`${JSON.stringify({ journals: journalDir(process.env), outcomes }, null, 2)}\n`));
     } else if (outcomes.length === 0) {
-      process.stdout.write(`nothing to clean up (no journal of a finished or killed run in ${journalDir(process.env)})\n`);
+      process.stdout.write(`nothing to clean up (no journal of a finished or killed run in ${cleanText(journalDir(process.env), true)})\n`);
     } else {
       for (const o of outcomes) {
-        process.stdout.write(redact(o.removed ? `${o.journal}: everything removed\n` : `${o.journal}: still left:\n${o.left.map((l) => `  ${l}\n`).join('')}`));
+        const lines = [
+          ...o.ignored.map((l) => `  ignored: ${l}`),
+          ...(o.removed ? ['  everything removed'] : o.left.length ? ['  still left:', ...o.left.map((l) => `    ${l}`)] : []),
+        ];
+        process.stdout.write(`${cleanText(o.journal, true)}:\n${lines.map((l) => `${cleanText(l, true)}\n`).join('')}`);
       }
     }
-    return outcomes.every((o) => o.removed) ? 0 : 1;
+    // Lines that were ignored are not a failure: they named nothing of this harness, and were reported.
+    return outcomes.every((o) => o.left.length === 0) ? 0 : 1;
   },
 };

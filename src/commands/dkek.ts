@@ -3,7 +3,7 @@
  * file:PATH or, for n-of-m split passwords, shares:FILE (the printed password shares; `shares:-` = stdin).
  * Secrets are never printed unless --reveal asks for them.
  */
-import { readFile } from 'node:fs/promises';
+import { INPUT_LIMITS, formatBytes, readInputFile } from '../input.js';
 import { existsSync } from 'node:fs';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Command } from './types.js';
@@ -42,16 +42,24 @@ async function guard<T>(fn: () => Promise<T> | T): Promise<T> {
   }
 }
 
+/** Share files, password shares, wrapped keys and public keys are a few KiB at most: anything larger is refused. */
 async function readInput(path: string, what: string): Promise<Buffer> {
+  const limit = INPUT_LIMITS.keyFile;
   if (path === '-') {
     const chunks: Buffer[] = [];
-    for await (const c of process.stdin) chunks.push(c as Buffer);
+    let size = 0;
+    for await (const c of process.stdin) {
+      size += (c as Buffer).length;
+      if (size > limit) throw new UsageError(`dkek: ${what} on standard input is larger than ${formatBytes(limit)}; give the right file`);
+      chunks.push(c as Buffer);
+    }
     return Buffer.concat(chunks);
   }
   try {
-    return await readFile(path);
-  } catch {
-    throw new UsageError(`dkek: cannot read ${what} ${path}; check the path and its permissions`);
+    return await readInputFile(path, limit, what);
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(`dkek: ${err.message}`);
+    throw err;
   }
 }
 

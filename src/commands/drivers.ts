@@ -2,7 +2,9 @@ import type { Command } from './types.js';
 import type { Availability } from '../driver.js';
 import { parse } from './args.js';
 import { loadDrivers } from '../registry.js';
+import { loadReportWords } from '../report-words.js';
 import { UsageError, describeError } from '../errors.js';
+import { cleanText } from '../secrets.js';
 
 export const driversCommand: Command = {
   name: 'drivers',
@@ -11,6 +13,7 @@ export const driversCommand: Command = {
   async run(argv) {
     const { values } = parse('drivers', argv, { json: { type: 'boolean', default: false } });
     const rows = [];
+    await loadReportWords();
     for (const d of await loadDrivers()) {
       let availability: Availability;
       try {
@@ -19,7 +22,8 @@ export const driversCommand: Command = {
         // Misconfiguration is shown here rather than fatal: this command exists to diagnose it.
         availability = { ok: false, reason: err instanceof UsageError ? `misconfigured: ${err.message}` : `probe failed: ${describeError(err)}` };
       }
-      rows.push({ id: d.id, title: d.title, kind: d.kind, available: availability.ok, reason: availability.reason });
+      // A probe reason quotes the environment (a token label, a URI): masked, and control and bidi characters shown as text.
+      rows.push({ id: d.id, title: d.title, kind: d.kind, available: availability.ok, reason: cleanText(availability.reason, true) });
     }
     if (values.json) {
       process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

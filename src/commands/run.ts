@@ -8,7 +8,7 @@ import { loadSuites } from '../registry.js';
 import { UsageError } from '../errors.js';
 import { updateGoldenCodes } from '../expectations.js';
 import { ReportDir } from '../reports/outdir.js';
-import { redactFreeText } from '../secrets.js';
+import { cleanText, redactFreeText } from '../secrets.js';
 import { unique } from './args.js';
 import { CaseSelection } from '../runner/cases.js';
 
@@ -101,7 +101,7 @@ export const runCommand: Command = {
       for (const d of results.drivers) {
         process.stdout.write(`  ${d.id.padEnd(18)} ${d.available ? d.status : `unavailable: ${d.availabilityReason}`}\n`);
       }
-      process.stdout.write(`reports: ${written.join(', ')}\n`);
+      process.stdout.write(`reports: ${cleanText(written.join(', '), true)}\n`);
     }
     return ok ? 0 : 1;
   },

@@ -34,11 +34,12 @@ export function docker(
     const child = spawn('docker', args, { env, detached: true, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
+    // Decoded as streams: a character split across two reads stays whole (and so does a secret inside it).
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
     });
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
     });
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     if (child.pid) opts.onPid?.(child.pid);

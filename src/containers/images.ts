@@ -160,11 +160,12 @@ function run(
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      output = (output + d.toString()).slice(-20_000);
+    // Decoded as streams, so a character split across two reads stays whole.
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      output = (output + d).slice(-20_000);
     });
-    child.stderr!.on('data', (d: Buffer) => {
-      output = (output + d.toString()).slice(-20_000);
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      output = (output + d).slice(-20_000);
     });
     if (child.pid) opts.onPid?.(child.pid);
     const timer = setTimeout(() => {

@@ -4,8 +4,9 @@
  * a clear usage error naming the file, never a half-right site or diff.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, type Stats } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { existsSync, readFileSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { INPUT_LIMITS, jsonDepth, readInputFile } from '../input.js';
+import { dirname, join, relative, resolve } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { RESULTS_SCHEMA_VERSION, type RunResults } from '../results.js';
@@ -46,11 +47,12 @@ export interface LoadedRun {
 
 /** Read and validate one results.json. Bad input is a UsageError naming the file and what to do. */
 export async function loadRun(file: string): Promise<LoadedRun> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); give a results.json file or a directory that holds one`);
+  const text = (await readInputFile(file, INPUT_LIMITS.results, 'results file')).toString('utf8');
+  // Refused before anything walks it: schema validation and the renderers recurse into the value.
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new UsageError(
+      `${file} nests arrays or objects more than ${MAX_JSON_DEPTH} deep, which no results.json does; give a results.json written by hsm-harness run`,
+    );
   }
   let value: unknown;
   try {
@@ -83,7 +85,9 @@ async function benchBeside(file: string, results: RunResults): Promise<BenchReco
   const path = join(dirname(file), 'bench.json');
   if (existsSync(path)) {
     try {
-      const b = JSON.parse(readFileSync(path, 'utf8')) as { startedAt?: string; records?: BenchRecord[] };
+      const text = (await readInputFile(path, INPUT_LIMITS.results, 'bench file')).toString('utf8');
+      if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw new Error('too deep');
+      const b = JSON.parse(text) as { startedAt?: string; records?: BenchRecord[] };
       // Only the bench.json of this same run: a stale one from an earlier run would date figures wrongly.
       if (b.startedAt === results.startedAt && Array.isArray(b.records)) return b.records;
     } catch {
@@ -108,11 +112,37 @@ export function resultsFiles(arg: string): string[] {
     throw new UsageError(`${arg} does not exist; give results.json files or directories that hold them`);
   }
   if (st.isFile()) return [path];
-  const found = readdirSync(path, { recursive: true, encoding: 'utf8' })
-    .filter((f) => basename(f) === 'results.json' && !f.split(/[\\/]/).includes('node_modules'))
-    .map((f) => join(path, f))
-    .sort();
+  if (!st.isDirectory()) throw new UsageError(`${arg} is not a regular file or a directory; give results.json files or directories that hold them`);
+  const found = findResultsFiles(path, arg).sort();
   if (found.length === 0) throw new UsageError(`${arg} holds no results.json; give the reports directory of a run (hsm-harness run --out DIR)`);
+  return found;
+}
+
+/** Nesting allowed in a results.json: far more than any run writes, far less than a stack overflow. */
+export const MAX_JSON_DEPTH = 64;
+/** How far a directory argument is searched: downloaded CI artifacts nest a few levels, never thousands of entries. */
+const WALK_LIMITS = { depth: 8, entries: 20_000 };
+
+/** Every results.json under dir, without following symlinks, within WALK_LIMITS; unreadable directories are skipped. */
+function findResultsFiles(dir: string, arg: string): string[] {
+  const found: string[] = [];
+  let seen = 0;
+  const walk = (d: string, depth: number) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (++seen > WALK_LIMITS.entries) {
+        throw new UsageError(`${arg} holds more than ${WALK_LIMITS.entries} entries; give the reports directory of a run or the results.json files themselves`);
+      }
+      if (e.isDirectory() && e.name !== 'node_modules' && depth < WALK_LIMITS.depth) walk(join(d, e.name), depth + 1);
+      else if (e.name === 'results.json' && !e.isDirectory()) found.push(join(d, e.name));
+    }
+  };
+  walk(dir, 0);
   return found;
 }
 

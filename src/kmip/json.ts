@@ -33,8 +33,9 @@ const MAX_DATE_SECONDS = 8_640_000_000_000n; // the range of a JS Date
 
 /** Which enumeration table renders an item: its tag's, or for an Attribute Value the one its name selects. */
 function enumTable(tag: number, attributeName: string | undefined): Record<number, string> | undefined {
-  if (tag === ATTRIBUTE_VALUE && attributeName) return ATTRIBUTE_ENUMS[attributeName];
-  return ENUMS[tag];
+  // Own properties only: a name from the input ("__proto__", "constructor") must not reach Object.prototype.
+  if (tag === ATTRIBUTE_VALUE && attributeName) return Object.hasOwn(ATTRIBUTE_ENUMS, attributeName) ? ATTRIBUTE_ENUMS[attributeName] : undefined;
+  return Object.hasOwn(ENUMS, tag) ? ENUMS[tag] : undefined;
 }
 
 function siblingAttributeName(children: Item[]): string | undefined {
@@ -101,7 +102,7 @@ export function fromJson(json: unknown, path: string[] = [], attributeName?: str
   const here = [...path, j.tag];
   const tag = tagFromName(j.tag);
   if (tag === undefined) throw new TtlvJsonError(`unknown tag "${j.tag}" (use a KMIP 1.2 tag name or 0xXXXXXX)`, path);
-  if (typeof j.type !== 'string' || !(j.type in TYPE_CODES)) {
+  if (typeof j.type !== 'string' || !Object.hasOwn(TYPE_CODES, j.type)) {
     throw new TtlvJsonError(`"type" must be one of ${Object.keys(TYPE_CODES).join(', ')}`, here);
   }
   const type = j.type as ItemType;

@@ -230,6 +230,12 @@ export function tagHex(tag: number): string {
 }
 
 /** Tag number from a name ("Request Message") or hex ("0x420078", "420078"). */
+/** Every KMIP tag and enumeration name the reports can show. */
+export function kmipNames(): string[] {
+  const enums = [...Object.values(ENUMS), ...Object.values(ATTRIBUTE_ENUMS)].flatMap((t) => Object.values(t));
+  return [...TAG_BY_NAME.keys(), ...Object.keys(ATTRIBUTE_ENUMS), ...enums];
+}
+
 export function tagFromName(name: string): number | undefined {
   const known = TAG_BY_NAME.get(name);
   if (known !== undefined) return known;

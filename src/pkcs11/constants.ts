@@ -62,6 +62,10 @@ export function attributeName(code: number): string {
 export function mechanismFlagNames(flags: number): string[] {
   return MECHANISM_FLAGS.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n);
 }
+/** Every CKR_, CKM_ and CKA_ name and mechanism flag name the reports can show. */
+export function pkcs11Names(): string[] {
+  return [...ckrNames.values(), ...ckmNames.values(), ...ckaNames.values(), ...MECHANISM_FLAGS.map(([, n]) => n)];
+}
 export function mechanismCode(name: string): number | undefined {
   for (const [code, n] of ckmNames) if (n === name) return code;
   return undefined;

@@ -51,6 +51,9 @@ export function moduleDriver(preset: ModulePreset): Driver {
     async probe(env) {
       const t = preset.resolve(env);
       if (typeof t === 'string') return { ok: false, reason: t };
+      // A pin-value from the URI is registered by now: one that is the token label is refused here, as run refuses it.
+      const clash = addStructuralWords(t.modulePath, t.token.label ?? '', t.token.serial ?? '');
+      if (clash) throw new UsageError(`${preset.id}: the PIN ${clash}; choose a longer, less common PIN`);
       const throwaway = preset.throwaway?.(env) ?? false;
       if (!existsSync(t.modulePath)) {
         throw new UsageError(`${preset.id}: PKCS#11 module not found: ${t.modulePath}; install it or fix the module path`);

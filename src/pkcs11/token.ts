@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.js';
 import { ckrName } from './constants.js';
+import { ID_HEAD_BYTES, LABEL_PREFIX } from './marks.js';
 
 export type Handle = Buffer;
 export type Template = pkcs11.Template;
@@ -169,9 +170,7 @@ export function readBool(b: Buffer): boolean {
  * the run's random prefix followed by a counter, so that a leftover can be proven ours: cleanup destroys a
  * found object only when both its CKA_ID (exactly as journalled) and its label prefix match.
  */
-export const LABEL_PREFIX = 'hsm-harness-';
-/** Bytes of run prefix + counter at the start of every CKA_ID the harness allocates. */
-export const ID_HEAD_BYTES = 12;
+export { ID_HEAD_BYTES, LABEL_PREFIX } from './marks.js';
 
 /** Where a token lives, as the journal records it (no PIN: cleanup reads that from the same environment as the run). */
 export interface TokenIdentity {

@@ -73,8 +73,8 @@ function pinLike(name: string): boolean {
 }
 
 /**
- * The URI as it may be shown in an error: the value of every PIN-like attribute masked up to the next "&"
- * (a pin-value may itself hold ";" and other characters), in any letter case or percent-encoding.
+ * The URI as it may be shown in an error: everything up to the first PIN-like attribute (in any letter case
+ * or percent-encoding), then "name=***…" and nothing more: a pin-value may itself hold ";" or "&".
  */
 export function showableUri(uri: string): string {
   let out = '';
@@ -88,12 +88,10 @@ export function showableUri(uri: string): string {
     const eq = segment.indexOf('=');
     const name = eq === -1 ? segment : segment.slice(0, eq);
     if (pinLike(name.replace(/^pkcs11:/i, ''))) {
-      const amp = uri.indexOf('&', i);
-      out += `${eq === -1 ? '' : `${name}=`}***`;
-      if (amp === -1) break;
-      out += '&';
-      i = amp + 1;
-      continue;
+      // Nothing after a PIN attribute is shown: in a malformed URI, a raw "&" or ";" inside the PIN is
+      // indistinguishable from the start of the next attribute, so any "rest" may be the PIN's second half.
+      out += `${eq === -1 ? '' : `${name}=`}***${end < uri.length || eq !== -1 ? '…' : ''}`;
+      break;
     }
     out += segment + (m ? m[0] : '');
     i = end + (m ? 1 : 0);

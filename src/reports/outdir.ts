@@ -12,7 +12,7 @@
  * Leftovers of a run that was killed (dead pid) are removed, or restored, by the next run.
  */
 import { closeSync, existsSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, writeFile, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -153,6 +153,11 @@ export class ReportDir {
     try {
       st = await stat(this.dir);
     } catch {
+      // Nothing there, or a symlink to nothing: the latter would be found only when the reports are switched in.
+      const link = await readlink(this.dir).catch(() => undefined);
+      if (link !== undefined) {
+        throw new UsageError(`${this.option} ${this.dir} is a symbolic link to ${link}, which does not exist; create that directory or give another one`);
+      }
       return;
     }
     if (!st.isDirectory()) throw new UsageError(`${this.option} ${this.dir} is a file; give a directory for the reports`);

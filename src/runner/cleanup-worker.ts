@@ -6,6 +6,7 @@
  * harness label prefix are destroyed.
  */
 import { driverById } from '../registry.js';
+import { loadReportWords } from '../report-words.js';
 import { Token, trimPadded } from '../pkcs11/token.js';
 import type { TokenObjects } from '../journal.js';
 import { describeError } from '../errors.js';
@@ -25,6 +26,7 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
   const fail = (t: TokenObjects, error: string) => {
     for (const o of t.objects) reply.failed.push({ token: t.token, id: o.id, error });
   };
+  await loadReportWords();
   const driver = await driverById(req.driver);
   if (!driver) {
     for (const t of req.tokens) fail(t, `driver "${req.driver}" is unknown to this version of hsm-harness`);

@@ -1,14 +1,19 @@
 /**
  * Releasing what the journal says a driver (or a whole killed run) left: its driver process, servers,
- * directories, containers, and the objects it created on a persistent token. Processes are killed only when
- * their pid still names the process that was journalled (same start time); objects are removed in a
- * separate, time-bounded process (src/runner/cleanup-worker.ts). Every release is written back to the journal.
+ * directories, containers, and the objects it created on a persistent token. Nothing is taken on the
+ * journal's word alone (src/journal.ts checks every line): processes are killed only when their pid still
+ * names the process that was journalled (same start time and command line); a directory is removed only
+ * when it is still a real directory of this user named as makeTempDir names them; objects are removed in a
+ * separate, time-bounded process (src/runner/cleanup-worker.ts) that checks both marks on the token.
+ * Every release is written back to the journal.
  */
 import { fork } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
+import { harnessTempDirNow } from '../fsutil.js';
+import { driverById } from '../registry.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Journal, describeLeftovers, deadRunJournals, hasLeftovers, type DriverLeftovers } from '../journal.js';
+import { Journal, describeLeftovers, deadRunJournals, hasLeftovers, isJournalFile, type DriverLeftovers } from '../journal.js';
 import { killIfSame, sameProcessAlive } from '../proc.js';
 import { projectRoot } from '../paths.js';
 import { removeContainers } from '../containers/cleanup.js';
@@ -64,20 +69,42 @@ export async function releaseDriver(
   driver: string,
   env: NodeJS.ProcessEnv,
   objects: boolean,
-  timeoutMs = cleanupTimeoutMs(env),
+  opts: {
+    timeoutMs?: number;
+    /** Where lines about entries that were not acted on go (reported once by the caller). */
+    notes?: string[];
+    /**
+     * Pids this very process started or was told of in this run. A server may exec another program after it
+     * was journalled (p11-kit server does), so for these the start time alone names the process; the command
+     * line is checked for pids that only a journal file vouches for.
+     */
+    startedHere?: ReadonlySet<number>;
+  } = {},
 ): Promise<DriverLeftovers | undefined> {
+  const { timeoutMs = cleanupTimeoutMs(env), notes = [], startedHere } = opts;
   let x = journal.read().drivers.get(driver);
   if (!x) return undefined;
   const released = (kind: 'pid' | 'dir' | 'container', value: string) => journal.append({ t: 'released', driver, kind, value });
   // The driver process first (a hung orphan may still hold the token), then its servers.
   for (const p of [...x.workers, ...x.pids]) {
-    killIfSame(p.pid, p.start);
-    for (let i = 0; i < 40 && sameProcessAlive(p.pid, p.start); i++) await new Promise((r) => setTimeout(r, 50));
-    if (!sameProcessAlive(p.pid, p.start)) released('pid', String(p.pid));
+    const cmdline = startedHere?.has(p.pid) ? undefined : p.cmdline;
+    if (sameProcessAlive(p.pid, p.start) && !sameProcessAlive(p.pid, p.start, cmdline)) {
+      notes.push(`${driver}: process ${p.pid} runs another command line than the journalled one: not killed`);
+    }
+    killIfSame(p.pid, p.start, cmdline);
+    for (let i = 0; i < 40 && sameProcessAlive(p.pid, p.start, cmdline); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!sameProcessAlive(p.pid, p.start, cmdline)) released('pid', String(p.pid));
   }
   for (const failure of await removeContainers(x.containers)) x.containers = x.containers.filter((c) => c !== failure.id);
   for (const c of x.containers) released('container', c);
   for (const dir of x.dirs) {
+    const now = harnessTempDirNow(dir);
+    if (now.refused) {
+      // Not ours any more (replaced by a symlink, another user's): never removed, reported once.
+      notes.push(`${driver}: directory ${dir} ${now.refused}: not removed`);
+      released('dir', dir);
+      continue;
+    }
     try {
       rmSync(dir, { recursive: true, force: true });
     } catch {
@@ -87,8 +114,12 @@ export async function releaseDriver(
   }
   x = journal.read().drivers.get(driver)!;
   // A throwaway token lives in the driver's directories or containers: once those are gone, so are its objects.
+  // Every token of a driver whose tokens are all throwaway is one, even if the journal did not say so.
+  const allEphemeral = (await driverById(driver).catch(() => undefined))?.traits.ephemeral === true;
   if (x.dirs.length === 0 && x.containers.length === 0) {
-    for (const t of x.tokens.filter((t) => t.ephemeral)) for (const o of t.objects) journal.append({ t: 'object-gone', driver, token: t.token, id: o.id });
+    for (const t of x.tokens.filter((t) => t.ephemeral || allEphemeral)) {
+      for (const o of t.objects) journal.append({ t: 'object-gone', driver, token: t.token, id: o.id });
+    }
   }
   x = journal.read().drivers.get(driver)!;
   const persistent = x.tokens.filter((t) => !t.ephemeral);
@@ -105,24 +136,39 @@ export interface CleanupOutcome {
   journal: string;
   removed: boolean;
   left: string[];
+  /** Journal lines (or whole files) not acted on, with the reason: each is reported once. */
+  ignored: string[];
 }
 
 /**
  * Finish the work of runs that died (kill -9, power loss): for every journal whose run is gone, release each
- * driver's leftovers. A journal is deleted once nothing it names is left.
+ * driver's leftovers. A journal is deleted once nothing it names is left. A line that cannot be trusted is
+ * reported in `ignored` and retired; a file that is not a journal at all is reported and left alone.
  */
 export async function cleanupDeadRuns(env: NodeJS.ProcessEnv, timeoutMs = cleanupTimeoutMs(env)): Promise<CleanupOutcome[]> {
   const outcomes: CleanupOutcome[] = [];
   for (const file of deadRunJournals(env)) {
+    if (!isJournalFile(file)) {
+      outcomes.push({ journal: file, removed: false, left: [], ignored: ['is not a regular file, so not a journal: not read; remove it yourself'] });
+      continue;
+    }
     const journal = Journal.at(file);
+    const read = journal.read();
+    const ignored = read.refused.map((r) => r.reason);
+    if (read.refused.some((r) => r.line === 0)) {
+      // The file could not be read at all (permissions, too large): kept for the user to look at.
+      outcomes.push({ journal: file, removed: false, left: [], ignored });
+      continue;
+    }
+    journal.retire(read.refused);
     const left: string[] = [];
-    for (const driver of journal.read().drivers.keys()) {
-      const x = await releaseDriver(journal, driver, env, true, timeoutMs);
+    for (const driver of read.drivers.keys()) {
+      const x = await releaseDriver(journal, driver, env, true, { timeoutMs, notes: ignored });
       if (x) left.push(...leftoverLines(driver, x));
     }
     const removed = left.length === 0;
     if (removed) journal.remove();
-    outcomes.push({ journal: file, removed, left });
+    outcomes.push({ journal: file, removed, left, ignored });
   }
   return outcomes;
 }

@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDrivers } from '../registry.js';
+import { loadReportWords } from '../report-words.js';
 import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise } from '../results.js';
 import { completeIdentity, hashKnownSerials, runIdentity } from '../fleet/identity.js';
 import type { CaseRecord, DriverReport, RunLeftovers, RunResults } from '../results.js';
@@ -17,12 +18,13 @@ import type { Driver, DriverResources } from '../driver.js';
 import type { Phase, WorkerMessage, WorkerRequest } from './protocol.js';
 import { UsageError, describeError } from '../errors.js';
 import { projectRoot, toolVersion } from '../paths.js';
-import { processStartTime } from '../proc.js';
-import { Journal, hasLeftovers, stateDir } from '../journal.js';
+import { RUN_PREFIX_BYTES } from '../pkcs11/marks.js';
+import { StderrTail } from '../proc.js';
+import { Journal, hasLeftovers, journalProcess, stateDir } from '../journal.js';
 import { cleanupDeadRuns, formatSeconds, leftoverLines, releaseDriver } from './cleanup.js';
 import type { Progress } from './progress.js';
 import { caseTimeoutOverrideMs, limitsFor } from './limits.js';
-import { cleanText, rememberSecret } from '../secrets.js';
+import { rememberSecret } from '../secrets.js';
 
 export interface RunOptions {
   driverIds?: string[];
@@ -49,7 +51,7 @@ function workerPath(): string {
  * kills them and releases their servers and temporary tokens itself, then exits without writing reports,
  * so the previous complete reports stay in place.
  */
-const live = new Map<number, { kill: () => void; driver: string; journal: Journal; env: NodeJS.ProcessEnv }>();
+const live = new Map<number, { kill: () => void; driver: string; journal: Journal; env: NodeJS.ProcessEnv; startedHere: Set<number> }>();
 let signalHandlersInstalled = false;
 /** The journal of the run in progress, removed on Ctrl-C when nothing it lists is left. */
 let runJournal: Journal | undefined;
@@ -65,7 +67,8 @@ function installSignalHandlers(): void {
       const entries = [...live.values()];
       for (const entry of entries) entry.kill();
       // Servers, directories and the objects the interrupted driver created; each step is bounded.
-      void Promise.all(entries.map((e) => releaseDriver(e.journal, e.driver, e.env, true).catch(() => undefined))).then((left) => {
+      const release = (e: (typeof entries)[number]) => releaseDriver(e.journal, e.driver, e.env, true, { startedHere: e.startedHere }).catch(() => undefined);
+      void Promise.all(entries.map(release)).then((left) => {
         const lines = left.flatMap((x, i) => (x ? leftoverLines(entries[i]!.driver, x) : []));
         const journal = runJournal;
         if (journal && [...journal.read().drivers.values()].every((d) => !hasLeftovers(d))) journal.remove();
@@ -92,6 +95,8 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   const startedAt = new Date().toISOString();
   caseTimeoutOverrideMs(env);
   const selected = await selectDrivers(opts.driverIds);
+  // Before any probe reads a secret: a PIN equal to a word the reports contain is refused (src/report-words.ts).
+  await loadReportWords();
   // Probe everything first, so that bad input (a malformed URI, a missing module) stops the run before
   // any driver has started and before any report exists.
   const probes = [];
@@ -104,16 +109,17 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
     }
   }
   // The journal lives outside every driver process; leftovers of runs that were killed are removed first.
+  // The run's CKA_ID prefix is its first line, so that cleanup can tell this run's objects from any other.
+  const runPrefix = randomBytes(RUN_PREFIX_BYTES).toString('hex');
   let journal: Journal;
   try {
-    journal = Journal.create(`${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${randomBytes(4).toString('hex')}`, env);
+    journal = Journal.create(`${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${randomBytes(4).toString('hex')}`, runPrefix, env);
   } catch (err) {
     throw new UsageError(`cannot write the run journal under ${stateDir(env)}: ${(err as Error).message}; set HSM_HARNESS_STATE_DIR to a writable directory`);
   }
   runJournal = journal;
   installSignalHandlers();
   const earlier = await cleanupDeadRuns(env);
-  const runPrefix = randomBytes(8).toString('hex');
   const reports: DriverReport[] = [];
   for (const { driver, availability } of probes) {
     if (!availability.ok) {
@@ -143,7 +149,7 @@ export async function runMatrix(opts: RunOptions): Promise<RunResults> {
   const leftovers: RunLeftovers = {
     journal: stillLeft.length ? journal.file : undefined,
     left: stillLeft.flatMap(([d, x]) => leftoverLines(d, x)),
-    fromEarlierRuns: earlier.map((e) => ({ journal: e.journal, removed: e.removed, left: e.left })),
+    fromEarlierRuns: earlier.map((e) => ({ journal: e.journal, removed: e.removed, left: e.left, ...(e.ignored.length ? { ignored: e.ignored } : {}) })),
   };
   return {
     schemaVersion: RESULTS_SCHEMA_VERSION,
@@ -172,10 +178,10 @@ function runDriverProcess(
     const childEnv = { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? '16' };
     installSignalHandlers();
     const child = fork(workerPath(), [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
-    journal.append({ t: 'worker', driver: driver.id, pid: child.pid!, start: processStartTime(child.pid!) });
-    live.set(child.pid!, { kill: () => child.kill('SIGKILL'), driver: driver.id, journal, env });
+    journal.append({ t: 'worker', driver: driver.id, ...journalProcess(child.pid!) });
+    const known = { pids: new Set<number>([child.pid!]), dirs: new Set<string>(), containers: new Set<string>() };
+    live.set(child.pid!, { kill: () => child.kill('SIGKILL'), driver: driver.id, journal, env, startedHere: known.pids });
     let report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
-    const known = { pids: new Set<number>(), dirs: new Set<string>(), containers: new Set<string>() };
     let current: { suite: string; case: string } | null = null;
     let phase: { phase: Phase; suite?: string; after?: string } = { phase: 'start' };
     let done = false;
@@ -183,7 +189,7 @@ function runDriverProcess(
     let fatal: string | null = null;
     let killedFor: { status: 'timeout'; reason: string } | null = null;
     let timer: NodeJS.Timeout | undefined;
-    let stderrTail = '';
+    const stderrTail = new StderrTail();
     const t0 = performance.now();
     const limits = limitsFor(driver.traits, env);
 
@@ -207,7 +213,7 @@ function runDriverProcess(
       for (const pid of r.pids) {
         if (known.pids.has(pid)) continue;
         known.pids.add(pid);
-        journal.append({ t: 'pid', driver: driver.id, pid, start: processStartTime(pid) });
+        journal.append({ t: 'pid', driver: driver.id, ...journalProcess(pid) });
       }
       for (const dir of r.dirs) {
         if (!known.dirs.has(dir)) {
@@ -226,9 +232,7 @@ function runDriverProcess(
     child.stdout?.on('data', () => {
       /* modules may print; not part of the results */
     });
-    child.stderr?.on('data', (d: Buffer) => {
-      stderrTail = (stderrTail + d.toString()).slice(-8000);
-    });
+    child.stderr?.on('data', (d: Buffer) => stderrTail.push(d));
     child.on('message', (msg: WorkerMessage) => {
       switch (msg.type) {
         case 'phase':
@@ -281,7 +285,7 @@ function runDriverProcess(
       void (async () => {
         // Whatever the driver did not release itself: servers, directories, containers, and after a crash,
         // timeout or usage error the objects it created on a persistent token.
-        const left = await releaseDriver(journal, driver.id, env, !done || usageError !== null).catch(() => undefined);
+        const left = await releaseDriver(journal, driver.id, env, !done || usageError !== null, { startedHere: known.pids }).catch(() => undefined);
         live.delete(child.pid!);
         const leftNote = left ? `; left behind (journal ${journal.file}, run hsm-harness cleanup): ${leftoverLines(driver.id, left).join('; ')}` : '';
         if (usageError) {
@@ -296,8 +300,8 @@ function runDriverProcess(
             : fatal
               ? `harness error during ${where}: ${fatal}`
               : `the driver's process died (${signal ?? `exit code ${code}`}) during ${where}`;
-          // Module stderr is free text from outside: secrets masked, control characters escaped, kept short.
-          const lastErr = cleanText(stderrTail.trim().split('\n').pop() ?? '', true).slice(0, 500);
+          // Module stderr is free text from outside: secrets masked (over whole lines), control characters escaped, kept short.
+          const lastErr = stderrTail.lastLine(500);
           const record: CaseRecord = {
             driver: driver.id,
             suite: current?.suite ?? phase.suite ?? 'driver',

@@ -10,10 +10,11 @@ import { makeContext } from './context.js';
 import { CaseSelection, runCaseTable } from './cases.js';
 import { limitsFor } from './limits.js';
 import { Expectations } from '../expectations.js';
-import { Token, liveTokens, setRunIdentity } from '../pkcs11/token.js';
+import { Token, liveTokens, setRunIdentity, trimPadded } from '../pkcs11/token.js';
 import { onOwnedResource, ownedResources, releaseAllOwned } from '../proc.js';
 import { UsageError, describeError } from '../errors.js';
-import { onSecretRegistered, redactFreeText } from '../secrets.js';
+import { addStructuralWords, onSecretRegistered, redactFreeText } from '../secrets.js';
+import { loadReportWords } from '../report-words.js';
 import type { StartedDriver } from '../driver.js';
 import { pkcs11Identity } from '../fleet/identity.js';
 
@@ -53,6 +54,7 @@ async function orphaned(): Promise<void> {
 onSecretRegistered((value) => process.send?.({ type: 'secret', value } satisfies WorkerMessage));
 
 async function main(req: WorkerRequest): Promise<void> {
+  await loadReportWords();
   const driver = await driverById(req.driverId);
   if (!driver) throw new UsageError(`unknown driver "${req.driverId}"`);
   const report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
@@ -65,8 +67,18 @@ async function main(req: WorkerRequest): Promise<void> {
   const limits = limitsFor(traits, process.env);
   const push = () => send({ type: 'report', report });
   // Every object a Token creates is journalled by the parent before the creating call.
+  // A token the driver opens besides its main one (the softhsm driver's spare tokens) is journalled with the
+  // driver's ephemerality before its first object, so that a killed run's cleanup knows it went with the store.
+  const journalledTokens = new Set<string>();
   setRunIdentity(Buffer.from(req.runPrefix, 'hex'), {
-    creating: (token, id, label) => send({ type: 'journal', entry: { t: 'object', token, id, label } }),
+    creating: (token, id, label) => {
+      const key = JSON.stringify(token);
+      if (!journalledTokens.has(key)) {
+        journalledTokens.add(key);
+        send({ type: 'journal', entry: { t: 'token', token, ephemeral: traits.ephemeral } });
+      }
+      send({ type: 'journal', entry: { t: 'object', token, id, label } });
+    },
     gone: (token, id) => send({ type: 'journal', entry: { t: 'object-gone', token, id } }),
   });
   // Servers and directories reach the parent as soon as they exist, not only after start() returned.
@@ -102,6 +114,10 @@ async function main(req: WorkerRequest): Promise<void> {
     if (pk) {
       Object.assign(process.env, pk.env);
       token = Token.open(pk.modulePath, pk.token, pk.pin);
+      // The token's label, manufacturer and model reach every report as they are ("SoftHSM project").
+      const info = token.tokenInfo();
+      const clash = addStructuralWords(...[info.label, info.manufacturerID, info.model].map((v) => trimPadded(v)));
+      if (clash) throw new UsageError(`a PIN or password of this run ${clash}; choose a longer, less common PIN or password`);
       send({ type: 'journal', entry: { t: 'token', token: token.identity, ephemeral: traits.ephemeral } });
       token.login();
       objectsBefore = token.countObjects();

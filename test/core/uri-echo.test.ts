@@ -26,6 +26,9 @@ describe('malformed URIs with a PIN in them', () => {
     ['pkcs11:token=x;broken?pin%2Dvalue=encoded-Secret-93', ['encoded-Secret-93']],
     ['pkcs11:token=x;pin-value=path-Secret-94;broken', ['path-Secret-94']],
     ['pkcs11:token=x?pin-value', ['pin-value=']],
+    // A raw "&" inside the PIN: its second half must not be echoed as if it were the next attribute (issue 23).
+    ['pkcs11:token=x;broken?pin-value=first&second-Half-96', ['first', 'second-Half-96', 'Half']],
+    ['pkcs11:token=x;broken?pin-value=first&module-path=/m.so', ['first', '/m.so']],
   ])('%s', (uri, secrets) => {
     const msg = errorOf(uri);
     expect(msg).toMatch(/^malformed PKCS#11 URI /);
@@ -33,9 +36,9 @@ describe('malformed URIs with a PIN in them', () => {
     expect(msg).not.toContain('\n');
   });
 
-  test('the shown URI keeps what is not a PIN', () => {
+  test('the shown URI keeps what comes before the PIN and nothing after it', () => {
     expect(showableUri('pkcs11:token=x;serial=7?module-path=/m.so&pin-value=Abc;d&pin-source=file:/p')).toBe(
-      'pkcs11:token=x;serial=7?module-path=/m.so&pin-value=***&pin-source=file:/p',
+      'pkcs11:token=x;serial=7?module-path=/m.so&pin-value=***…',
     );
   });
 
@@ -45,7 +48,7 @@ describe('malformed URIs with a PIN in them', () => {
     });
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/malformed PKCS#11 URI "pkcs11:token=x;oops\?PIN-VALUE=\*\*\*"/);
+    expect(r.stderr).toMatch(/malformed PKCS#11 URI "pkcs11:token=x;oops\?PIN-VALUE=\*\*\*…"/);
     expect(r.stderr + r.stdout).not.toContain('cli-Secret-95');
   });
 });

@@ -9,7 +9,7 @@
  *   journal) and removes its key pair by CKA_ID. The token's pre-existing objects must all survive.
  */
 import { describe, expect, test } from 'vitest';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../src/journal.js';
 import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
@@ -44,7 +44,10 @@ describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent k
     ['softhsm-p11kit', 'p11-kit server', 'keygen'],
   ])('a healthy driver process (%s) stops its %s and removes its directories when the parent is killed', async (driver, _what, suite) => {
     const state = join(setup.dir, `state-${driver}`);
-    const env = harnessEnv({ HSM_HARNESS_STATE_DIR: state });
+    // A TMPDIR of this run's own: whatever the servers put in theirs (Python's pymp-* directories) must go too.
+    const tmp = join(setup.dir, `tmp-${driver}`);
+    mkdirSync(tmp);
+    const env = harnessEnv({ HSM_HARNESS_STATE_DIR: state, TMPDIR: tmp });
     const run = startHarness(['run', '--driver', driver, '--suite', suite, '--out', join(setup.dir, `out-${driver}`)], env);
     await waitFor('the server in the journal', () => journalEntries(state).some((e) => e.t === 'pid'), 90_000);
     // Read the journal now: a run that ends normally removes it.
@@ -58,6 +61,7 @@ describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent k
     await run.exited;
     await waitFor('the server and the driver process to stop', () => !alive(server.pid) && !alive(worker.pid), 30_000);
     for (const d of dirsMade) expect(existsSync(d), d).toBe(false);
+    expect(readdirSync(tmp)).toEqual([]);
     // Nothing is left for cleanup but the journal itself, which it removes.
     const c = await cli(['cleanup'], { HSM_HARNESS_STATE_DIR: state });
     expect(c.code, c.stdout + c.stderr).toBe(0);
