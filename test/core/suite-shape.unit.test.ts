@@ -20,7 +20,7 @@ function tsFiles(dir: string): string[] {
 }
 
 /** Every function-like node of a file with its name (or where it is) and its length in lines. */
-export function functionLengths(file: string, text: string): { where: string; lines: number }[] {
+function functionLengths(file: string, text: string): { where: string; lines: number }[] {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const out: { where: string; lines: number }[] = [];
   const visit = (node: ts.Node) => {
