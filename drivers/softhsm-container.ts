@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Driver, DriverResources, StartHooks } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
-import { P11KIT_CLIENT } from '../src/p11kit.js';
+import { P11KIT_CLIENT, p11KitRpcName } from '../src/p11kit.js';
+import { listWithPkcs11Tool } from '../src/pkcs11/transport.js';
 import { randomPin } from '../src/softhsm.js';
 import { registerSecret } from '../src/secrets.js';
 import { makeTempDir } from '../src/fsutil.js';
@@ -19,6 +20,8 @@ import { startNamedContainer } from '../src/containers/start.js';
 
 export const SOFTHSM_CONTAINER_FILES = ['Dockerfile', 'entrypoint.sh'];
 const LABEL = 'hsm-harness-container';
+/** The SoftHSM module inside the image (containers/softhsm/entrypoint.sh's SOFTHSM_MODULE). */
+const CONTAINER_SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 const SPARES = 2;
 
 /** The image name for a base: content-addressed, so a changed Dockerfile or base is a new image. */
@@ -111,6 +114,15 @@ export const driver: Driver = {
           wrongPinAllowed: true,
           spareTokens: Array.from({ length: SPARES }, (_, i) => ({ token: { label: `${LABEL}-spare-${i + 1}` }, pin })),
           backup: { method: 'aes-wrap' },
+          // What p11-kit's RPC forwards, against what SoftHSM offers inside the container (pkcs11-tool -M, docker exec).
+          transport: {
+            name: p11KitRpcName(),
+            listDirect: () =>
+              listWithPkcs11Tool('docker', ['exec', started.name, 'pkcs11-tool', '--module', CONTAINER_SOFTHSM_MODULE, '--token-label', LABEL], {
+                ...process.env,
+                ...env,
+              }),
+          },
         },
       },
       resources: held,

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import type { Driver } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { SoftHsmStore, SOFTHSM_MODULE, softhsmAvailable } from '../src/softhsm.js';
-import { startP11KitServer, P11KIT_CLIENT } from '../src/p11kit.js';
+import { startP11KitServer, P11KIT_CLIENT, p11KitRpcName } from '../src/p11kit.js';
+import { listWithPkcs11Tool } from '../src/pkcs11/transport.js';
 
 export const driver: Driver = {
   id: 'softhsm-p11kit',
@@ -37,6 +38,11 @@ export const driver: Driver = {
           wrongPinAllowed: true,
           spareTokens: spares.map((t) => ({ token: { label: t.label }, pin: t.pin })),
           backup: { method: 'aes-wrap' },
+          // What p11-kit's RPC forwards, against what the SoftHSM module the server loads offers (pkcs11-tool, a child process).
+          transport: {
+            name: p11KitRpcName(),
+            listDirect: () => listWithPkcs11Tool('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', token.label], { ...process.env, ...store.env }),
+          },
         },
       },
       resources: { pids: [server.pid], dirs: [store.dir] },

@@ -46,6 +46,12 @@ export interface Pkcs11Connection {
   spareTokens?: { token: import('./pkcs11/token.js').TokenSelector; pin: string }[];
   /** The backup and restore method the token offers; the DKEK suite for that method runs it. */
   backup?: BackupOffer;
+  /**
+   * A transport between the harness and the token that may not forward every mechanism (p11-kit's RPC): its name
+   * for the reports ("p11-kit 0.24 RPC") and the token's mechanism codes listed without it (e.g. pkcs11-tool -M on
+   * the module the server loads). The discovery suite compares them (src/pkcs11/transport.ts).
+   */
+  transport?: { name: string; listDirect(): Promise<number[]> };
 }
 
 /**

@@ -7,8 +7,15 @@ import { mkdir, open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { killTree, ownResource } from './proc.js';
+import { owningPackage } from './fleet/identity.js';
 
 export const P11KIT_CLIENT = process.env.P11KIT_CLIENT_MODULE ?? '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
+
+/** The transport's name for the reports: "p11-kit 0.24 RPC" (the client module's package version), or "p11-kit RPC". */
+export function p11KitRpcName(): string {
+  const v = /^(?:\d+:)?(\d+\.\d+)/.exec(owningPackage(P11KIT_CLIENT)?.version ?? '');
+  return v ? `p11-kit ${v[1]} RPC` : 'p11-kit RPC';
+}
 
 export interface P11KitServer {
   address: string;

@@ -63,9 +63,19 @@ export interface CaseRecord {
 export interface Finding {
   driver: string;
   suite: string;
-  /** 'deviation' = differs from the specification; 'note' = worth knowing; 'lie' = advertised but fails. */
-  kind: 'deviation' | 'note' | 'lie' | 'unadvertised';
+  /**
+   * 'security' = the target accepted what it must refuse (wrong credentials): always with a failed case, and shown
+   * first in every report; 'deviation' = differs from the specification; 'note' = worth knowing; 'lie' = advertised
+   * but fails; 'unadvertised' = works without being advertised; 'transport' = the transport (p11-kit RPC) hides what the
+   * token offers directly.
+   */
+  kind: 'security' | 'deviation' | 'note' | 'lie' | 'unadvertised' | 'transport';
   text: string;
+}
+
+/** Security findings of every driver, for the top of each report. */
+export function securityFindings(drivers: DriverReport[]): Finding[] {
+  return drivers.flatMap((d) => d.findings.filter((f) => f.kind === 'security'));
 }
 
 export interface MechanismRow {
@@ -78,6 +88,19 @@ export interface MechanismRow {
   exercised?: string;
   /** The same per function flag: 'works', 'fails: CKR_…', 'not tried: …', 'contradicts the mechanism class (…)'. */
   exercisedFlags?: Record<string, string>;
+}
+
+/** What a transport hid (DriverReport.transport; src/pkcs11/transport.ts). */
+export interface TransportReport {
+  /** "p11-kit 0.24 RPC". */
+  name: string;
+  /** Mechanisms the token offers directly, and how many arrive through the transport. */
+  direct: number;
+  through: number;
+  /** Mechanisms the token offers directly that do not arrive (CKM names). */
+  hiddenMechanisms: string[];
+  /** Capabilities recorded false that need a hidden mechanism: capability → the hidden mechanisms it needs. */
+  hiddenCapabilities: Record<string, string[]>;
 }
 
 export interface SuitabilityVerdict {
@@ -147,6 +170,11 @@ export interface DriverReport {
   cases: CaseRecord[];
   /** Sections other suites add (kmip, dkek, bench …), keyed by suite name; the known ones typed (SectionTypes). */
   sections: Sections;
+  /**
+   * The transport between the harness and the token (p11-kit RPC, a container), when the driver declares one, and
+   * what it hides that the token offers directly (src/pkcs11/transport.ts; docs/status-model.md, "Transport findings").
+   */
+  transport?: TransportReport;
   /** What this driver left behind although the harness tried to remove it (objects, servers, directories). */
   leftovers?: string[];
   /** What exactly was tested (module, token, firmware, software versions); absent when the driver did not start. */

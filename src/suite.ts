@@ -3,7 +3,7 @@
  * capabilities; it never asks which driver it is running on. Suites are listed in suites/index.ts.
  */
 import type { Connections, DriverTraits } from './driver.js';
-import type { CaseStatus, DriverReport, Finding } from './results.js';
+import type { CaseStatus, DriverReport, ExpectationSource, Finding } from './results.js';
 import type { Token } from './pkcs11/token.js';
 import type { Capability } from './capabilities.js';
 import type { SectionReport } from './reports/sections.js';
@@ -69,6 +69,11 @@ export interface CaseHandle {
   unsupported(reason: string): never;
   /** The case cannot run here, and not because of the token's answer (safety flag, missing tool, missing precondition). */
   skip(reason: string): never;
+  /**
+   * A known defect of the module version decides this case (src/pkcs11/known-defects.ts): `fail`, expected, with
+   * the reason attributing it to the module, whether or not this run's sample met the defect.
+   */
+  knownDefect(reason: string, source: ExpectationSource): never;
   /** Record the CK_RV this case is about. */
   ckr(code: number): void;
   /** Record a small observation (sizes, encodings). Never key material or PINs. */
@@ -117,11 +122,12 @@ export interface RunFacts {
   ci: boolean;
 }
 
-/** Thrown by CaseHandle.unsupported / skip. */
+/** Thrown by CaseHandle.unsupported / skip / knownDefect (then with the source of the knowledge). */
 export class CaseStop extends Error {
   constructor(
-    readonly status: 'unsupported' | 'skip',
+    readonly status: 'unsupported' | 'skip' | 'fail',
     reason: string,
+    readonly knownDefect?: ExpectationSource,
   ) {
     super(reason);
     this.name = 'CaseStop';

@@ -23,6 +23,7 @@ import { SIGNED_DATA } from '../bench/signed-data.js';
 import { verifySamples } from '../bench/pkcs11.js';
 import { publicKeyFromGet } from '../src/kmip/publickey.js';
 import type { KmipBenchSection } from '../bench/types.js';
+import { Advertised } from '../src/kmip/advertised.js';
 
 const KEYS: { algorithm: string; spec: { algorithm: 'RSA' | 'ECDSA'; length: number }; params: CryptoParams }[] = [
   { algorithm: 'RSA-2048', spec: { algorithm: 'RSA', length: 2048 }, params: { hashing: 'SHA-256', padding: 'PKCS1 v1.5', algorithm: 'RSA' } },
@@ -133,6 +134,8 @@ interface KmipBenchState {
   externalSkip?: string;
   connectError?: unknown;
   run?: SignBenchRun;
+  /** An operation the target's Query does not list and then refuses (Activate, Sign, Get) is `unsupported`. */
+  advertised?: Advertised;
 }
 
 async function setup(ctx: SuiteContext): Promise<KmipBenchState> {
@@ -154,7 +157,8 @@ async function setup(ctx: SuiteContext): Promise<KmipBenchState> {
   }
   const perKeyMs = perKeyMsOf(ctx);
   const connectionCounts = [...new Set([1, Math.max(1, Math.min(CONNECTIONS_LIMIT, ctx.traits.maxConcurrency))])];
-  return { run: { client, conn, created: [], active: [], section, perKeyMs, connectionCounts } };
+  const advertised = await Advertised.of(client);
+  return { run: { client, conn, created: [], active: [], section, perKeyMs, connectionCounts }, advertised };
 }
 
 /** Each key's share of the benchmark time (40 % of it for both keys). */
@@ -193,7 +197,7 @@ export const benchKmipSuite: Suite<KmipBenchState> = {
         name: `sign-${k.spec.algorithm.toLowerCase()}-${k.spec.length}`,
         timeoutMs: (ctx) => ctx.limits.caseMs + perKeyMsOf(ctx) * 2,
         applies: (_ctx, s) => !!s.run,
-        run: (c, s, ctx) => signBench(c, ctx, s.run!, k),
+        run: (c, s, ctx) => s.advertised!.guard((h) => signBench(h, ctx, s.run!, k))(c),
       }),
     ),
   ],

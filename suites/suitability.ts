@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Suite, SuiteContext } from '../src/suite.js';
-import type { SuitabilityVerdict } from '../src/results.js';
+import type { SuitabilityVerdict, TransportReport } from '../src/results.js';
+import { markHiddenCapabilities } from '../src/pkcs11/transport.js';
 import type { SignerCaseRecord, SignerSection } from './signers/types.js';
 import { projectRoot } from '../src/paths.js';
 import { isCapability, type Capability } from '../src/capabilities.js';
@@ -70,14 +71,23 @@ export function evaluate(req: Requirement, caps: Record<string, boolean>): { sta
   return { state: 'no', blocking: [...new Set(results.flatMap((r) => r.blocking))] };
 }
 
+/**
+ * One signer's verdict. With a transport that hides mechanisms (report.transport), a requirement missing only because
+ * of them names the transport ("not suitable through p11-kit 0.24 RPC: hides CKM_EDDSA"), not the token.
+ */
 export function verdictFor(
   p: SignerProfile,
   caps: Record<string, boolean>,
+  transport?: TransportReport,
 ): { verdict: SuitabilityVerdict; rows: { need: string; state: State; soft: boolean; source: string }[] } {
   const reasons: string[] = [];
   const rows = p.requirements.map((r) => {
     const { state, blocking } = evaluate(r, caps);
-    if (state === 'no') reasons.push(`${r.soft ? 'caveat' : 'missing'}: ${r.need} (${blocking.map((b) => `${b} = false`).join(', ')})`);
+    const hidden = transport && blocking.length > 0 && blocking.every((b) => transport.hiddenCapabilities[b]);
+    if (state === 'no' && hidden) {
+      const mechanisms = [...new Set(blocking.flatMap((b) => transport.hiddenCapabilities[b]!))].join(', ');
+      reasons.push(`${r.soft ? 'caveat' : 'not suitable'} through ${transport.name}: hides ${mechanisms} (${r.need}; the token behind it offers it)`);
+    } else if (state === 'no') reasons.push(`${r.soft ? 'caveat' : 'missing'}: ${r.need} (${blocking.map((b) => `${b} = false`).join(', ')})`);
     if (state === 'not tested') reasons.push(`not tested${r.soft ? ' (caveat)' : ''}: ${r.need} (no suite recorded ${blocking.join(', ')})`);
     return { need: r.need, state, soft: r.soft === true, source: r.source };
   });
@@ -121,8 +131,9 @@ function recordVerdicts(ctx: SuiteContext): void {
   ctx.report.suitability = [];
   const ran = ctx.report.sections.signers?.signers ?? [];
   const covered = new Set<string>();
+  markHiddenCapabilities(ctx.report);
   for (const p of loadProfiles()) {
-    const { verdict, rows } = verdictFor(p, ctx.report.capabilities);
+    const { verdict, rows } = verdictFor(p, ctx.report.capabilities, ctx.report.transport);
     const run = ran.find((s) => s.id === p.signerRun);
     const proven = run?.ranAt ? verdictFromRun(p.signer, run, run.ranAt) : undefined;
     if (run) covered.add(run.id);

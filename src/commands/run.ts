@@ -3,7 +3,7 @@ import { parse } from './args.js';
 import { runMatrix } from '../runner/run.js';
 import { makeProgress } from '../runner/progress.js';
 import { writeReports } from '../reports/write.js';
-import { runPassed, type RunResults } from '../results.js';
+import { runPassed, securityFindings, type RunResults } from '../results.js';
 import { loadSuites } from '../registry.js';
 import { UsageError } from '../errors.js';
 import { updateGoldenCodes } from '../expectations.js';
@@ -95,6 +95,7 @@ export const runCommand: Command = {
       process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     } else {
       const s = results.summary;
+      for (const f of securityFindings(results.drivers)) process.stdout.write(`SECURITY ${f.driver}: ${f.text}\n`);
       process.stdout.write(
         `${s.total} cases: ${s.pass} passed, ${s.fail} failed, ${s.skip} skipped, ${s.unsupported} unsupported, ${s.crash} crashed, ${s.timeout} timed out\n`,
       );

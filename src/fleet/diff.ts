@@ -158,20 +158,27 @@ function diffDriver(o: DriverReport, n: DriverReport, add: Add): void {
     // A code that changed breaks whoever relied on it; one only seen now (or no longer exercised) is listed.
     if (a !== b) add(id, 'golden', k, a ?? ABSENT, b ?? ABSENT, a !== undefined && b !== undefined);
   }
+  // A capability or mechanism a transport hides (p11-kit's RPC) is shown as such: moving between "missing" and
+  // "hidden by the transport" says nothing about the token, so it is never a regression.
   for (const k of union(Object.keys(o.capabilities), Object.keys(n.capabilities))) {
     const a = o.capabilities[k],
       b = n.capabilities[k];
-    if (a === b) continue;
-    const show = (v: boolean | undefined) => (v === undefined ? 'not recorded' : v ? 'works' : 'does not work');
-    add(id, 'capability', k, show(a), show(b), a === true);
+    const show = (d: DriverReport, v: boolean | undefined) =>
+      v === undefined ? 'not recorded' : v ? 'works' : d.transport?.hiddenCapabilities[k] ? `hidden by ${d.transport.name}` : 'does not work';
+    if (show(o, a) !== show(n, b)) add(id, 'capability', k, show(o, a), show(n, b), a === true);
   }
   const om = new Map(o.mechanisms.map((m) => [m.name, m])),
     nm = new Map(n.mechanisms.map((m) => [m.name, m]));
-  for (const k of union(om.keys(), nm.keys())) {
+  const state = (d: DriverReport, offered: Map<string, unknown>, k: string) =>
+    offered.has(k) ? 'offered' : d.transport?.hiddenMechanisms.includes(k) ? `hidden by ${d.transport.name}` : ABSENT;
+  const hidden = (d: DriverReport) => d.transport?.hiddenMechanisms ?? [];
+  for (const k of union([...om.keys(), ...hidden(o)], [...nm.keys(), ...hidden(n)])) {
     const a = om.get(k),
       b = nm.get(k);
     if (!a || !b) {
-      add(id, 'mechanism', k, a ? 'offered' : ABSENT, b ? 'offered' : ABSENT, !b);
+      const sa = state(o, om, k),
+        sb = state(n, nm, k);
+      if (sa !== sb) add(id, 'mechanism', k, sa, sb, sa === 'offered');
       continue;
     }
     const af = [...a.flags].sort().join(' '),

@@ -49,6 +49,12 @@ function reverse(prefix: string, extra: Record<string, number> = {}): Map<number
 const ckrNames = reverse('CKR_', { CKR_ACTION_PROHIBITED: 0x1b, CKR_CURVE_NOT_SUPPORTED: 0x140 });
 const ckmNames = reverse('CKM_', { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA });
 const ckaNames = reverse('CKA_');
+/** CKM name → code, aliases included (CKM_ECDSA_KEY_PAIR_GEN and CKM_EC_KEY_PAIR_GEN are both 0x1040). */
+const ckmCodes = new Map<string, number>(
+  Object.entries({ ...(pkcs11 as unknown as Record<string, unknown>), CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA }).filter(
+    (e): e is [string, number] => e[0].startsWith('CKM_') && typeof e[1] === 'number',
+  ),
+);
 
 export function ckrName(code: number): string {
   return ckrNames.get(code) ?? (code >= 0x80000000 ? `CKR_VENDOR_DEFINED(0x${code.toString(16)})` : `CKR_0x${code.toString(16)}`);
@@ -67,6 +73,5 @@ export function pkcs11Names(): string[] {
   return [...ckrNames.values(), ...ckmNames.values(), ...ckaNames.values(), ...MECHANISM_FLAGS.map(([, n]) => n)];
 }
 export function mechanismCode(name: string): number | undefined {
-  for (const [code, n] of ckmNames) if (n === name) return code;
-  return undefined;
+  return ckmCodes.get(name);
 }

@@ -5,8 +5,8 @@
  * Every piece of text from a token, a server or a suite goes through esc().
  */
 import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
-import { basisLabel, statusLabel, verdictLabel } from '../results.js';
-import { MATRIX_COLUMNS } from './capabilities.js';
+import { basisLabel, securityFindings, statusLabel, verdictLabel } from '../results.js';
+import { MATRIX_COLUMNS, hiddenBy } from './capabilities.js';
 import type { SectionReport } from './sections.js';
 
 const STATUSES: CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
@@ -122,12 +122,23 @@ function matrix(results: RunResults): string {
     (d) =>
       `<tr data-driver="${esc(d.id)}"><th scope="row"><a href="#${anchor('driver', d.id)}">${esc(d.id)}</a></th>` +
       `<td>${esc(d.kind)}</td><td class="status">${driverStatus(d)}</td>` +
-      `${MATRIX_COLUMNS.map((c) => mark(d.capabilities[c.key])).join('')}</tr>`,
+      `${MATRIX_COLUMNS.map((c) => {
+        const transport = hiddenBy(d, c.key);
+        return transport ? `<td class="hidden" title="hidden by ${esc(transport)}; the token behind it offers it">⊘</td>` : mark(d.capabilities[c.key]);
+      }).join('')}</tr>`,
   );
   return `<section id="matrix"><h2>Capability matrix</h2>
-<p class="muted">✔ works · ✘ does not work · – not tried (unavailable, or not applicable)</p>
+<p class="muted">✔ works · ✘ does not work · ⊘ hidden by the transport (the token behind it offers it) · – not tried (unavailable, or not applicable)</p>
 <div class="scroll"><table class="matrix"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>
 <tbody>${rows.join('\n')}</tbody></table></div></section>`;
+}
+
+/** Accepted wrong credentials and the like: first on the page, above the matrix. */
+function securityOverview(results: RunResults): string {
+  const found = securityFindings(results.drivers);
+  if (!found.length) return '';
+  const items = found.map((f) => `<li>${pill('fail', 'security')} <b>${esc(f.driver)}</b> <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`);
+  return `<section id="security"><h2>Security findings</h2><ul class="findings">${items.join('')}</ul></section>`;
 }
 
 function suitabilityOverview(results: RunResults): string {
@@ -183,9 +194,17 @@ function driverSection(d: DriverReport, sections: ReadonlyMap<string, SectionRep
       `<section class="sub"><h3>Findings</h3><ul class="findings">${d.findings
         .map(
           (f) =>
-            `<li>${pill(f.kind === 'note' ? 'skip' : f.kind === 'unadvertised' ? 'unsupported' : 'fail', f.kind)} <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`,
+            `<li>${pill(f.kind === 'note' ? 'skip' : f.kind === 'unadvertised' || f.kind === 'transport' ? 'unsupported' : 'fail', f.kind)} <span class="muted">${esc(f.suite)}</span> ${esc(f.text)}</li>`,
         )
         .join('')}</ul></section>`,
+    );
+  }
+  if (d.transport) {
+    const t = d.transport;
+    parts.push(
+      `<section class="sub"><h3>Transport</h3><p>${esc(t.name)}: ${esc(t.through)} of the ${esc(t.direct)} mechanisms the token offers directly arrive.</p>` +
+        (t.hiddenMechanisms.length ? `<p>Hidden by ${esc(t.name)} (not missing from the token): <code>${esc(t.hiddenMechanisms.join(', '))}</code></p>` : '') +
+        '</section>',
     );
   }
   if (d.mechanisms.length) {
@@ -226,7 +245,7 @@ h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;margin:1.6rem 0 .5rem;bo
 h2 small{font-weight:normal;color:var(--muted);font-size:.9rem}h3{font-size:1rem;margin:.8rem 0 .3rem;display:inline-block}h4{font-size:.9rem;margin:.7rem 0 .2rem}
 table{border-collapse:collapse;margin:.3rem 0 .8rem;font-size:13px}th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
 thead th{background:var(--head)}.scroll{overflow-x:auto}
-.matrix td.yes,.matrix td.no,.matrix td.na{text-align:center;font-weight:bold}.yes{color:var(--pass)}.no{color:var(--fail)}.na{color:var(--muted)}
+.matrix td.yes,.matrix td.no,.matrix td.na,.matrix td.hidden{text-align:center;font-weight:bold}.hidden{color:var(--unsup)}.yes{color:var(--pass)}.no{color:var(--fail)}.na{color:var(--muted)}
 .matrix td.status{max-width:18rem}.matrix thead th{font-size:12px}.nw{white-space:nowrap}
 .pill{display:inline-block;border-radius:1em;padding:0 .55em;font-size:12px;font-weight:600;color:#fff;background:var(--skip);white-space:nowrap}
 .s-pass,.s-ran{background:var(--pass)}.s-fail,.s-error{background:var(--fail)}.s-unsupported{background:var(--unsup)}.s-crash,.s-timeout{background:var(--crash)}
@@ -257,9 +276,10 @@ export function renderHtml(results: RunResults, sections: ReadonlyMap<string, Se
 <p class="summary"><b>${esc(s.total)} cases</b> ${STATUSES.filter((k) => s[k] > 0)
     .map((k) => pill(k, `${s[k]} ${k}`))
     .join(' ')}</p>
-<nav><a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
+<nav>${securityFindings(results.drivers).length ? '<a href="#security">Security</a>' : ''}<a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
 </header>
 <main>
+${securityOverview(results)}
 ${matrix(results)}
 ${suitabilityOverview(results)}
 ${overviews.map((o) => `<section id="${esc(o.id)}"><h2>${esc(o.title)}</h2>${o.html}</section>`).join('\n')}

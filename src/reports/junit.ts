@@ -9,7 +9,7 @@ import type { Builder, TestCase } from 'junit-report-builder';
 // The package is CommonJS: at run time the default import is the builder itself, whatever its typings say.
 const junit = junitModule as unknown as Builder;
 import type { RunResults } from '../results.js';
-import { statusLabel, verdictLabel } from '../results.js';
+import { securityFindings, statusLabel, verdictLabel } from '../results.js';
 
 export function renderJUnit(results: RunResults): string {
   const builder = junit.newBuilder().name('hsm-harness');
@@ -25,6 +25,8 @@ export function renderJUnit(results: RunResults): string {
       .property('driver.availability', d.availabilityReason);
     // Signer verdicts are verdicts, not test cases: one property per signer, the same label as capabilities.md and index.html.
     for (const v of d.suitability) suite.property(`suitability: ${v.signer}`, verdictLabel(v));
+    // The failed case's message says it too ("SECURITY: …"); the property puts it on the suite, where a CI shows it first.
+    for (const f of securityFindings([d])) suite.property(`security: ${f.suite}`, f.text);
     if (!d.available) {
       skip(suite.testCase().className(`${d.id}.driver`).name('available').time(0), `unavailable: ${d.availabilityReason}`);
       continue;

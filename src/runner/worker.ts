@@ -17,6 +17,7 @@ import { addStructuralWords, onSecretRegistered, redactFreeText } from '../secre
 import { loadReportWords } from '../report-words.js';
 import type { StartedDriver } from '../driver.js';
 import { pkcs11Identity } from '../fleet/identity.js';
+import { markHiddenCapabilities, recordTransport } from '../pkcs11/transport.js';
 
 function send(msg: WorkerMessage): void {
   // Free text that leaves this process is cleaned (secrets masked); structure (statuses, ids, names) never is.
@@ -122,6 +123,7 @@ async function main(req: WorkerRequest): Promise<void> {
       token.login();
       objectsBefore = token.countObjects();
       report.identity = pkcs11Identity(pk.modulePath, token);
+      if (pk.transport) await recordTransport(pk.transport, token, report);
     }
     const ctx = makeContext({
       driverId: driver.id,
@@ -172,6 +174,8 @@ async function main(req: WorkerRequest): Promise<void> {
         push();
       }
     }
+    // What a transport hides, for every capability the suites recorded (suitability did it for its own verdicts).
+    markHiddenCapabilities(report);
   } finally {
     send({ type: 'phase', phase: 'stop', timeoutMs: limits.stopMs });
     try {

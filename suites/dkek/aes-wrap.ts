@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { CaseHandle, Suite, SuiteCase, SuiteContext } from '../../src/suite.js';
 import { pkcs11, Token, ckrOf, type Handle, type Template } from '../../src/pkcs11/token.js';
 import { ckrName } from '../../src/pkcs11/constants.js';
+import { notOfferedReason } from '../../src/pkcs11/transport.js';
 import { generateKeyPair, publicKeyObject, readPublicKey, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { DkekError, type Dkek } from '../../src/dkek/dkek.js';
 import { wrapBlob, unwrapBlob, type KeyToWrap, type UnwrappedKey } from '../../src/dkek/blob.js';
@@ -143,7 +144,7 @@ async function kwpRestoreCase(c: CaseHandle, ctx: SuiteContext, w: WrapState, al
     if (code !== undefined) c.ckr(code);
     const answer = code !== undefined ? ckrName(code) : (err as Error).message.split('\n')[0];
     // Not advertised and refused: the token lacks it (p11-kit's RPC, for one, drops the mechanism).
-    if (!w.kwpAdvertised) c.unsupported(`CKM_AES_KEY_WRAP_PAD is not in the mechanism list and C_WrapKey returned ${answer}`);
+    if (!w.kwpAdvertised) c.unsupported(`${notOfferedReason(ctx.report, pkcs11.CKM_AES_KEY_WRAP_PAD)}; C_WrapKey returned ${answer}`);
     // Advertised and refused is a lie (docs/status-model.md), whatever the code.
     ctx.finding('lie', `CKM_AES_KEY_WRAP_PAD is advertised but C_WrapKey returned ${answer}`);
     throw err;

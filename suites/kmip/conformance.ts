@@ -17,6 +17,7 @@ import type { CryptoParams } from '../../src/kmip/messages.js';
 import { dnskeyRdata, dnskeyText, keyTag, FLAGS_ZSK } from '../../src/dnssec/dnskey.js';
 import type { DnssecAlgorithm } from '../../src/dnssec/dnskey.js';
 import { kmipReport, type KmipSection } from './report.js';
+import { Advertised, unlessAdvertised } from '../../src/kmip/advertised.js';
 
 interface KeyUnderTest {
   label: string;
@@ -202,7 +203,7 @@ async function signatureVerifyCase(c: CaseHandle, s: KmipState): Promise<void> {
   const client = s.client!;
   need(rsa, c, 'activated');
   // Only sent when advertised: some servers abort on operations they do not implement (docs/kmip-profile.md §3, §5).
-  if (!s.advertised?.includes(E('Operation', 'Signature Verify'))) c.unsupported('Signature Verify is not advertised by Query');
+  if (!new Advertised(s.advertised).lists('Signature Verify')) c.unsupported('Signature Verify is not advertised by Query');
   // Some servers (PyKMIP) want the verifying public key Active too; Cascade never activates it.
   await client.activate(rsa.ids!.publicId).catch((err) => c.detail('activatePublicKey', (err as Error).message));
   const data = randomBytes(64);
@@ -225,11 +226,12 @@ async function rngRetrieveCase(c: CaseHandle, s: KmipState): Promise<void> {
 async function destroyCase(c: CaseHandle, s: KmipState, ctx: SuiteContext): Promise<void> {
   const ids = s.keys.flatMap((k) => (k.ids ? [k.ids.privateId, k.ids.publicId] : []));
   if (!ids.length) c.skip('no keys were created');
-  const left = await destroyAll(s.client!, ids, (op, fn) => runOp(s, op, fn));
+  const { left, answer } = await destroyAll(s.client!, ids, (op, fn) => runOp(s, op, fn));
   c.detail('destroyed', ids.length - left.length);
   if (left.length) {
     ctx.finding('note', `${left.length} key object(s) created by the suite remain on the target: ${left.join(', ')}`);
-    throw new Error(`could not destroy ${left.join(', ')}`);
+    new Advertised(s.advertised).refused(c, 'Destroy', answer ?? 'no answer');
+    throw new Error(`could not destroy ${left.join(', ')}${answer ? ` (${answer})` : ''}`);
   }
   // A destroyed key must be gone.
   try {
@@ -320,52 +322,56 @@ export const kmipConformance: Suite<KmipState> = {
     }
     return s;
   },
-  cases: [
-    {
-      name: 'cascade/connect',
-      applies: (_ctx, s) => s.client === undefined,
-      run: (_c, s) => {
-        throw s.connectError;
+  // An operation the target's Query does not list and then refuses is `unsupported`, in every case (src/kmip/advertised.ts).
+  cases: unlessAdvertised(
+    (s) => s.advertised,
+    [
+      {
+        name: 'cascade/connect',
+        applies: (_ctx, s) => s.client === undefined,
+        run: (_c, s) => {
+          throw s.connectError;
+        },
       },
-    },
-    { name: 'cascade/tls', applies: connected, run: tlsCase },
-    { name: 'cascade/query', applies: connected, run: queryCase },
-    { name: 'cascade/discover-versions', applies: connected, run: (c, s) => discoverVersionsCase(c, s) },
-    ...perKey('create-key-pair', (c, s, _ctx, k) => createKeyPairCase(c, s, k)),
-    ...perKey('get-public-key', getPublicKeyCase),
-    ...perKey('activate', async (c, s, _ctx, k) => {
-      need(k, c, 'ids');
-      await runOp(s, 'Activate', () => s.client!.activate(k.ids!.privateId));
-      k.activated = true;
-    }),
-    ...perKey('sign-batched', (c, s, _ctx, k) => signBatchedCase(c, s, k)),
-    ...perKey('modify-attribute-name', modifyNameCase),
-    { name: 'baseline/locate', applies: connected, run: (c, s) => locateCase(c, s) },
-    { name: 'baseline/get-attributes', applies: connected, run: (c, s) => getAttributesCase(c, s) },
-    {
-      name: 'baseline/add-attribute',
-      applies: connected,
-      async run(c, s) {
-        const rsa = s.keys[0]!;
-        need(rsa, c, 'ids');
-        await runOp(s, 'Add Attribute', () =>
-          s.client!.addAttribute(rsa.ids!.publicId, attribute('Contact Information', { type: 'TextString', value: 'hsm-harness' })),
-        );
+      { name: 'cascade/tls', applies: connected, run: tlsCase },
+      { name: 'cascade/query', applies: connected, run: queryCase },
+      { name: 'cascade/discover-versions', applies: connected, run: (c, s) => discoverVersionsCase(c, s) },
+      ...perKey('create-key-pair', (c, s, _ctx, k) => createKeyPairCase(c, s, k)),
+      ...perKey('get-public-key', getPublicKeyCase),
+      ...perKey('activate', async (c, s, _ctx, k) => {
+        need(k, c, 'ids');
+        await runOp(s, 'Activate', () => s.client!.activate(k.ids!.privateId));
+        k.activated = true;
+      }),
+      ...perKey('sign-batched', (c, s, _ctx, k) => signBatchedCase(c, s, k)),
+      ...perKey('modify-attribute-name', modifyNameCase),
+      { name: 'baseline/locate', applies: connected, run: (c, s) => locateCase(c, s) },
+      { name: 'baseline/get-attributes', applies: connected, run: (c, s) => getAttributesCase(c, s) },
+      {
+        name: 'baseline/add-attribute',
+        applies: connected,
+        async run(c, s) {
+          const rsa = s.keys[0]!;
+          need(rsa, c, 'ids');
+          await runOp(s, 'Add Attribute', () =>
+            s.client!.addAttribute(rsa.ids!.publicId, attribute('Contact Information', { type: 'TextString', value: 'hsm-harness' })),
+          );
+        },
       },
-    },
-    { name: 'baseline/signature-verify', applies: connected, run: (c, s) => signatureVerifyCase(c, s) },
-    { name: 'baseline/rng-retrieve', applies: connected, run: (c, s) => rngRetrieveCase(c, s) },
-    {
-      name: 'baseline/revoke',
-      applies: connected,
-      async run(c, s) {
-        const active = s.keys.filter((k) => k.activated);
-        if (!active.length) c.skip('no active key to revoke');
-        for (const k of active) await runOp(s, 'Revoke', () => s.client!.revoke(k.ids!.privateId, 'Cessation of Operation'));
+      { name: 'baseline/signature-verify', applies: connected, run: (c, s) => signatureVerifyCase(c, s) },
+      { name: 'baseline/rng-retrieve', applies: connected, run: (c, s) => rngRetrieveCase(c, s) },
+      {
+        name: 'baseline/revoke',
+        applies: connected,
+        async run(c, s) {
+          const active = s.keys.filter((k) => k.activated);
+          if (!active.length) c.skip('no active key to revoke');
+          for (const k of active) await runOp(s, 'Revoke', () => s.client!.revoke(k.ids!.privateId, 'Cessation of Operation'));
+        },
       },
-    },
-    { name: 'baseline/destroy', applies: connected, run: destroyCase },
-  ],
+      { name: 'baseline/destroy', applies: connected, run: destroyCase },
+    ],
+  ),
   teardown(ctx, s) {
     if (!s.client) return;
     recordCapabilities(ctx);
@@ -379,12 +385,18 @@ function status(ctx: SuiteContext, name: string): string | undefined {
 }
 
 /** Destroy every id; an active key is revoked first (KMIP forbids destroying Active objects). */
-async function destroyAll(client: KmipClient, ids: string[], run: <R>(op: string, fn: () => Promise<R>) => Promise<R>): Promise<string[]> {
+async function destroyAll(
+  client: KmipClient,
+  ids: string[],
+  run: <R>(op: string, fn: () => Promise<R>) => Promise<R>,
+): Promise<{ left: string[]; answer?: string }> {
   const left: string[] = [];
+  let answer: string | undefined;
   for (const id of ids) {
     try {
       await run('Destroy', () => client.destroy(id));
-    } catch {
+    } catch (err) {
+      answer = (err as Error).message;
       try {
         await client.revoke(id, 'Cessation of Operation');
         await client.destroy(id);
@@ -395,7 +407,7 @@ async function destroyAll(client: KmipClient, ids: string[], run: <R>(op: string
       left.push(id);
     }
   }
-  return left;
+  return { left, answer };
 }
 
 /** Whether the target completes a TLS 1.3 handshake (Cascade insists on 1.3). */

@@ -28,6 +28,12 @@ import type { Credential, RequestBatchItem } from '../../src/kmip/messages.js';
 
 const ANSWER_WAIT_MS = 2500;
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+/** What each credential probe sends, as the security finding says it. */
+const CREDENTIAL_PROBES: Record<string, string> = {
+  'missing-credentials': 'no credential',
+  'wrong-password': 'a wrong password',
+  'wrong-username': 'a wrong username',
+};
 
 type Outcome = { kind: 'answer'; summary: string; success: boolean } | { kind: 'closed'; summary: string } | { kind: 'silent'; summary: string };
 
@@ -37,6 +43,11 @@ interface Probe {
   send: (conn: KmipConnection) => Promise<Outcome>;
   /** A success answer to this probe means the server accepted something the specification forbids. */
   mustReject?: boolean;
+  /**
+   * The probe carries credentials the target must refuse: a success answer is an authentication bypass, a `fail`
+   * and a `security` finding (docs/status-model.md), not a deviation.
+   */
+  credential?: boolean;
 }
 
 const QUERY = E('Operation', 'Query');
@@ -228,24 +239,12 @@ function messageProbes({ conn, base, hdr, batch, qf, nested, p }: ProbeKit): Pro
   ];
 }
 
-/** Authentication: no credential, a wrong password. */
-function credentialProbes({ conn, p }: ProbeKit): Probe[] {
+/** Authentication: no credential, a wrong password, a wrong username, each after a good login (credentialProbe). */
+function credentialProbes({ conn }: ProbeKit): Probe[] {
   return [
-    p(
-      'missing-credentials',
-      () => encode(requestMessage({ version: { major: 1, minor: 1 } }, [{ operation: E('Operation', 'Discover Versions'), payload: [] }])),
-      conn.username !== undefined,
-    ),
-    p(
-      'wrong-password',
-      () =>
-        encode(
-          requestMessage({ version: { major: 1, minor: 1 }, credential: { username: conn.username ?? 'hsm-harness', password: 'wrong-password-for-probe' } }, [
-            { operation: E('Operation', 'Discover Versions'), payload: [] },
-          ]),
-        ),
-      conn.username !== undefined,
-    ),
+    credentialProbe('missing-credentials', conn, undefined),
+    credentialProbe('wrong-password', conn, { username: conn.username ?? 'hsm-harness', password: WRONG_PASSWORD }),
+    credentialProbe('wrong-username', conn, { username: `${conn.username ?? 'hsm-harness'}-not-this-user`, password: conn.password }),
   ];
 }
 
@@ -275,6 +274,31 @@ function connectionProbes({ base }: ProbeKit): Probe[] {
       send: (cn) => sendBytes(cn, message(cn, [{ operation: E('Operation', 'Get'), payload: [bytes('Unique Identifier', Buffer.from('01', 'hex'))] }])),
     },
   ];
+}
+
+const WRONG_PASSWORD = 'wrong-password-for-probe';
+
+/**
+ * A Discover Versions request with a credential the target must refuse (or none at all), sent on a new connection
+ * while another connection holds a good login: a target that keeps one logged-in session for everyone (as a
+ * KMIP-to-PKCS#11 bridge might) must still check each request's credential.
+ */
+function credentialProbe(name: string, conn: KmipConnection, credential: Credential | undefined): Probe {
+  const data = encode(requestMessage({ version: { major: 1, minor: 1 }, credential }, [{ operation: E('Operation', 'Discover Versions'), payload: [] }]));
+  return {
+    name,
+    mustReject: conn.username !== undefined,
+    credential: true,
+    async send(cn) {
+      const good = await KmipClient.connect(cn, { timeoutMs: 5000 });
+      try {
+        await good.query(['Query Operations']);
+        return await sendBytes(cn, data);
+      } finally {
+        good.close();
+      }
+    },
+  };
 }
 
 /** Keep a TLS connection open and silent while another client must still be served. */
@@ -379,6 +403,11 @@ export const kmipRobustness: Suite = {
             throw new Error(`target stopped answering after this input (${outcome.summary}); fresh Query: ${dead}; ${restarted}`);
           }
           if (probe.mustReject && outcome.kind === 'answer' && outcome.success) {
+            if (probe.credential) {
+              const what = `authentication bypass: the target accepted a request with ${CREDENTIAL_PROBES[probe.name]} on a new connection after a good login (${outcome.summary})`;
+              ctx.finding('security', what);
+              throw new Error(`SECURITY: ${what}`);
+            }
             ctx.finding('deviation', `accepted a malformed request (${probe.name}): ${outcome.summary}`);
           }
         },

@@ -12,6 +12,7 @@ import type { MechanismRow } from '../../src/results.js';
 import { pkcs11, ckrOf, trimPadded, type Handle, type Token } from '../../src/pkcs11/token.js';
 import { ckrName, mechanismFlagNames, mechanismName } from '../../src/pkcs11/constants.js';
 import { generateKeyPair, keyTemplates, publicKeyObject, signAsync, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { notOfferedReason } from '../../src/pkcs11/transport.js';
 import {
   FLAG,
   FUNCTION_FLAGS,
@@ -188,7 +189,10 @@ async function unlistedMechanism(c: CaseHandle, s: DiscoveryState, ctx: SuiteCon
     ctx.finding('unadvertised', `${m.name} works for ${VERB[primary]} but is not in C_GetMechanismList`);
     return;
   }
-  return c.unsupported(`${m.name} is not offered (not in C_GetMechanismList), and ${VERB[primary]} ${o.tried ? 'fails' : 'cannot be tried'}: ${o.why}`);
+  const notOffered = ctx.report.transport?.hiddenMechanisms.includes(m.name)
+    ? notOfferedReason(ctx.report, m.code)
+    : `${m.name} is not offered (not in C_GetMechanismList)`;
+  return c.unsupported(`${notOffered}, and ${VERB[primary]} ${o.tried ? 'fails' : 'cannot be tried'}: ${o.why}`);
 }
 
 /** Each advertised function flag checked against the mechanism's class and exercised; what was observed, and the lies. */

@@ -7,9 +7,10 @@
  */
 import type { CaseHandle, Suite } from '../../src/suite.js';
 import type { Token } from '../../src/pkcs11/token.js';
+import type { DriverReport } from '../../src/results.js';
 import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg } from '../../src/pkcs11/keys.js';
-import { mechanismName } from '../../src/pkcs11/constants.js';
 import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
+import { notOfferedReason } from '../../src/pkcs11/transport.js';
 import {
   DNSSEC_ALGORITHMS,
   dnskeyRdata,
@@ -34,12 +35,12 @@ interface DnssecState {
   ldns: Awaited<ReturnType<typeof ldnsAvailable>>;
 }
 
-async function signAndVerifyZone(c: CaseHandle, s: DnssecState, alg: DnssecAlgorithm): Promise<void> {
+async function signAndVerifyZone(c: CaseHandle, s: DnssecState, alg: DnssecAlgorithm, report: DriverReport): Promise<void> {
   const { token } = s;
   if (!s.ldns.ok) c.skip(s.ldns.reason);
   const gen = KEY_ALGS[KEY_FOR[alg]].mechanism;
   const mech = dnssecScheme(alg).spec.code;
-  for (const m of [gen, mech]) if (!s.offered.has(m)) c.unsupported(`token does not offer ${mechanismName(m)}`);
+  for (const m of [gen, mech]) if (!s.offered.has(m)) c.unsupported(notOfferedReason(report, m));
   const kp = await generateKeyPair(token, KEY_FOR[alg], { label: `hsm-harness-dnssec-${alg}` });
   try {
     const dnskey = dnskeyRdata(alg, readPublicKey(token, kp.publicKey));
@@ -77,7 +78,7 @@ export const dnssec: Suite<DnssecState> = {
   setup: async (ctx) => ({ token: ctx.token!, offered: ctx.token!.offeredMechanisms(), ldns: await ldnsAvailable() }),
   cases: ([8, 10, 13, 14, 15] as DnssecAlgorithm[]).map((alg) => ({
     name: DNSSEC_ALGORITHMS[alg].name,
-    run: (c, s) => signAndVerifyZone(c, s, alg),
+    run: (c, s, ctx) => signAndVerifyZone(c, s, alg, ctx.report),
     after: (status, _s, ctx) => status !== 'skip' && ctx.capability(`dnssec:${alg}`, status === 'pass'),
   })),
 };

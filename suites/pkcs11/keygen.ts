@@ -11,7 +11,8 @@ import { CKF_GENERATE_KEY_PAIR, attributeName, ckrName, mechanismName } from '..
 import { KEY_ALGS, generateKeyPair, readPublicKey, signAsync, toKeyObject, unwrapOctetString, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { schemeForKey } from '../../src/pkcs11/mechanisms.js';
 import type { Capability } from '../../src/capabilities.js';
-import { CAPABILITY_ANSWERS } from '../../src/results.js';
+import { CAPABILITY_ANSWERS, type DriverReport } from '../../src/results.js';
+import { notOfferedReason } from '../../src/pkcs11/transport.js';
 import { allowedFor, expectFailure } from './codes.js';
 
 const ALGS: KeyAlg[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519'];
@@ -28,10 +29,11 @@ const CAPABILITY: Record<KeyAlg, Capability> = {
 const NODE_CURVE = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' } as const;
 
 /** Why the token's mechanism info rules this key out, or undefined when it allows it. */
-function mechanismBlocks(token: Token, alg: KeyAlg): string | undefined {
+function mechanismBlocks(token: Token, alg: KeyAlg, report?: DriverReport): string | undefined {
   const info = KEY_ALGS[alg];
   const name = mechanismName(info.mechanism);
-  if (!token.offeredMechanisms().has(info.mechanism)) return `${name} is not in the token's mechanism list`;
+  if (!token.offeredMechanisms().has(info.mechanism))
+    return report?.transport?.hiddenMechanisms.includes(name) ? notOfferedReason(report, info.mechanism) : `${name} is not in the token's mechanism list`;
   const mi = token.lib.C_GetMechanismInfo(token.slot, info.mechanism);
   if ((mi.flags & CKF_GENERATE_KEY_PAIR) === 0) return `${name} lacks CKF_GENERATE_KEY_PAIR`;
   // Edwards sizes are not checked: SoftHSM reports 256..456 for 255/448-bit curves (discovery records it).
@@ -164,7 +166,7 @@ interface KeygenState {
 
 async function generateCase(c: CaseHandle, s: KeygenState, ctx: SuiteContext, alg: KeyAlg): Promise<void> {
   const { token } = s;
-  const blocked = mechanismBlocks(token, alg);
+  const blocked = mechanismBlocks(token, alg, ctx.report);
   if (blocked) {
     ctx.capability(CAPABILITY[alg], false);
     c.unsupported(blocked);

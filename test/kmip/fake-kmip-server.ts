@@ -1,7 +1,8 @@
 /**
  * A tiny loopback KMIP-over-TLS server for what PyKMIP cannot produce: a server the harness did not start
  * (to prove no load reaches it), one that rejects every credential, one that answers with a huge Big
- * Integer. It answers each framed request with whatever `respond` returns, and counts connections and
+ * Integer, one that keeps a logged-in session for everyone after one good login. It answers each framed
+ * request with whatever `respond` returns, closes the connection on undecodable input, and counts connections and
  * requests. Certificates come from the harness's own throwaway PKI (src/kmip/pki.ts).
  */
 import tls from 'node:tls';
@@ -41,6 +42,22 @@ export function responseFor(request: Item, result: { status: 'Success' | 'Operat
   ]);
 }
 
+/** The Username and Password of a request's header, when it has a credential. */
+export function credentialOf(request: Item): { username?: string; password?: string } | undefined {
+  const find = (items: Item[] | undefined, tag: string) => items?.find((i) => i.tag === T(tag));
+  const header = find(request.value as Item[], 'Request Header');
+  const auth = find(header?.value as Item[] | undefined, 'Authentication');
+  const value = find(find(auth?.value as Item[] | undefined, 'Credential')?.value as Item[] | undefined, 'Credential Value')?.value as Item[] | undefined;
+  if (!value) return undefined;
+  return { username: find(value, 'Username')?.value as string | undefined, password: find(value, 'Password')?.value as string | undefined };
+}
+
+/** The Operation of a request's first Batch Item. */
+export function operationOf(request: Item): number | undefined {
+  const batch = (request.value as Item[]).find((i) => i.tag === T('Batch Item'));
+  return (batch?.value as Item[] | undefined)?.find((i) => i.tag === T('Operation'))?.value as number | undefined;
+}
+
 export async function startFakeKmipServer(dir: string, respond: (request: Item) => Item | Buffer): Promise<FakeKmipServer> {
   mkdirSync(dir, { recursive: true });
   const pki = await makeTestPki(dir);
@@ -54,9 +71,16 @@ export async function startFakeKmipServer(dir: string, respond: (request: Item) 
     socket.on('error', () => undefined);
     socket.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
+      // Hostile input (kmip-robustness probes) closes the connection, as a careful server would; it never throws here.
+      if (buf.length >= 8 && frameLength(buf) > 16 << 20) return void socket.destroy();
       while (buf.length >= 8 && buf.length >= frameLength(buf)) {
         const n = frameLength(buf);
-        const req = decode(buf.subarray(0, n), { maxBytes: 16 << 20 });
+        let req: Item;
+        try {
+          req = decode(buf.subarray(0, n), { maxBytes: 16 << 20 });
+        } catch {
+          return void socket.destroy();
+        }
         buf = buf.subarray(n);
         state.requests.push(req);
         const r = respond(req);

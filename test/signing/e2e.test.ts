@@ -11,6 +11,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DriverReport, RunResults } from '../../src/results.js';
+import { renderCapabilities } from '../../src/reports/capabilities.js';
+import { renderHtml } from '../../src/reports/html.js';
 
 const exec = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli.js');
@@ -94,16 +96,33 @@ describe('hsm-harness run --suite signing --suite dnssec on SoftHSM', () => {
     }
   });
 
-  test('Ed25519 works in-process; through p11-kit it is unsupported because p11-kit does not offer it', () => {
+  test('Ed25519 works in-process; through p11-kit it is unsupported, hidden by the RPC (a transport finding, not SoftHSM)', () => {
     expect(find('softhsm', 'signing', 'CKM_EDDSA/ed25519')?.status).toBe('pass');
     expect(find('softhsm', 'dnssec', 'ED25519')?.status).toBe('pass');
     expect(driver('softhsm').capabilities['dnssec:15']).toBe(true);
+    expect(driver('softhsm').transport).toBeUndefined();
     for (const name of ['signing/CKM_EDDSA/ed25519', 'dnssec/ED25519']) {
       const [suite, ...rest] = name.split('/');
       const c = find('softhsm-p11kit', suite!, rest.join('/'))!;
       expect(c.status).toBe('unsupported');
-      expect(c.reason).toMatch(/token does not offer CKM_E/);
+      expect(c.reason).toMatch(/^CKM_E\w+ is hidden by p11-kit \d+\.\d+ RPC \(the token behind it offers it/);
     }
-    expect(driver('softhsm-p11kit').capabilities['dnssec:15']).toBe(false);
+    const p11kit = driver('softhsm-p11kit');
+    expect(p11kit.capabilities['dnssec:15']).toBe(false);
+    // SoftHSM's own list (pkcs11-tool -M on the module the server loads) against what arrives through p11-kit.
+    const t = p11kit.transport!;
+    expect(t.name).toMatch(/^p11-kit \d+\.\d+ RPC$/);
+    // Everything that arrives is on SoftHSM's own list, so what is hidden is exactly the difference.
+    expect(t.through).toBeLessThan(t.direct);
+    expect(t.hiddenMechanisms).toHaveLength(t.direct - t.through);
+    expect(t.hiddenMechanisms).toEqual(expect.arrayContaining(['CKM_EDDSA', 'CKM_EC_EDWARDS_KEY_PAIR_GEN', 'CKM_AES_KEY_WRAP_PAD']));
+    expect(t.hiddenCapabilities['dnssec:15']).toEqual(['CKM_EDDSA', 'CKM_EC_EDWARDS_KEY_PAIR_GEN']);
+    expect(t.hiddenCapabilities['sign:CKM_EDDSA']).toEqual(['CKM_EDDSA']);
+    expect(p11kit.findings.filter((f) => f.kind === 'transport')).toHaveLength(1);
+    // The matrix cell says hidden, in capabilities.md and index.html.
+    const md = renderCapabilities(results);
+    expect(md).toMatch(/\| softhsm-p11kit \| PKCS#11 \| ran \|[^\n]*⊘/);
+    expect(md).toMatch(/Hidden by p11-kit \d+\.\d+ RPC \(not missing from the token\): [^\n]*CKM_EDDSA/);
+    expect(renderHtml(results)).toMatch(/<td class="hidden" title="hidden by p11-kit \d+\.\d+ RPC; the token behind it offers it">⊘<\/td>/);
   });
 });
