@@ -8,6 +8,7 @@ import { UsageError } from '../src/errors.js';
 import { ReportDir } from '../src/reports/outdir.js';
 import { redactFreeText } from '../src/secrets.js';
 import { writeReports } from '../src/reports/write.js';
+import { signerOptions } from '../src/commands/run.js';
 import { benchWritersWith, renderBenchJson, signSummary, type MicroFigure } from './report.js';
 import type { BenchOptions } from './types.js';
 
@@ -40,7 +41,9 @@ export const benchCommand: Command = {
     const compareOnly = values.compare === 'ods-hsmspeed';
     const bench: Partial<BenchOptions> = { quick: values.quick, compareOnly };
     if (timeSeconds !== undefined) bench.timeSeconds = timeSeconds;
-    const suites = compareOnly ? ['bench'] : ['bench', 'bench-kmip'];
+    // The fast signers sign generated zones after the token's own figures, which give their ratio (docs/benchmarks.md).
+    const suites = compareOnly ? ['bench'] : ['bench', 'bench-kmip', 'signers'];
+    const signers = signerOptions(false, values.quick ? [1000, 10000] : [1000, 10000, 100000]);
 
     const out = await ReportDir.open(values.out!);
     let results: RunResults;
@@ -48,7 +51,7 @@ export const benchCommand: Command = {
     let written: string[];
     try {
       const progress = makeProgress(process.stderr, values.quiet || values.json);
-      results = redactFreeText(await runMatrix({ driverIds: unique(values.driver), suites, progress, options: { bench } }));
+      results = redactFreeText(await runMatrix({ driverIds: unique(values.driver), suites, progress, options: { bench, signers } }));
       micro = compareOnly ? [] : await microBenchmarks(values.quick);
       written = await writeReports(results, out, benchWritersWith(micro));
     } finally {

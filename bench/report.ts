@@ -40,7 +40,37 @@ export interface MicroFigure {
 type WithBench = { driver: DriverReport; bench?: BenchSection; kmip?: KmipBenchSection };
 
 function benchDrivers(results: RunResults): WithBench[] {
-  return results.drivers.map((driver) => ({ driver, bench: driver.sections.bench, kmip: driver.sections['bench-kmip'] })).filter((d) => d.bench || d.kmip);
+  return results.drivers
+    .map((driver) => ({ driver, bench: driver.sections.bench, kmip: driver.sections['bench-kmip'] }))
+    .filter((d) => d.bench || d.kmip || zoneSigningRecords(d.driver).length > 0);
+}
+
+/**
+ * Zone-signing figures of the signers suite (sections.signers …cases[].speed): per signer × algorithm × zone size,
+ * RRSIGs/s, beside the token's raw rate from the same run's bench; the ratio is computed here from those two figures.
+ */
+export function zoneSigningRecords(driver: DriverReport): BenchRecord[] {
+  const out: BenchRecord[] = [];
+  for (const s of driver.sections.signers?.signers ?? []) {
+    for (const c of s.cases) {
+      for (const f of c.speed ?? []) {
+        out.push({
+          driver: driver.id,
+          operation: 'zone-signing',
+          signer: s.id,
+          algorithm: c.case.split('/').slice(1).join('/'),
+          concurrency: 1,
+          samples: f.rrsigs,
+          records: f.records,
+          rrsigs: f.rrsigs,
+          wallSeconds: f.seconds,
+          opsPerSec: f.rrsigsPerSecond,
+          ...(f.tokenRawRate ? { tokenRawRate: f.tokenRawRate, vsTokenRaw: Number((f.rrsigsPerSecond / f.tokenRawRate).toFixed(4)) } : {}),
+        });
+      }
+    }
+  }
+  return out;
 }
 
 export function benchRecords(results: RunResults): BenchRecord[] {
@@ -143,6 +173,7 @@ export function benchRecords(results: RunResults): BenchRecord[] {
         opsPerSec: p.opsPerSec,
         wallSeconds: p.wallSeconds,
       });
+    out.push(...zoneSigningRecords(driver));
   }
   return out;
 }

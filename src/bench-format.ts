@@ -32,7 +32,9 @@ export interface BenchRecord {
     | 'ods-hsmspeed'
     | 'hsmspeed-method'
     | 'kmip-sign'
-    | 'kmip-sign-connections';
+    | 'kmip-sign-connections'
+    /** A real DNSSEC signer signing a generated zone on the token (signers suite): RRSIGs per second of wall clock. */
+    | 'zone-signing';
   algorithm: string;
   mechanism?: string;
   /** Signer threads, operations in flight or connections. */
@@ -45,5 +47,13 @@ export interface BenchRecord {
   vsBareLoop?: number;
   vsOneThread?: number;
   vsOdsHsmspeed?: number;
+  /** zone-signing: the signer (signers suite id), the zone's records and the RRSIGs it made. */
+  signer?: string;
+  records?: number;
+  rrsigs?: number;
+  /** zone-signing: the token's raw signing rate for the key type in the same run (bench, bare pkcs11js loop, one thread). */
+  tokenRawRate?: number;
+  /** zone-signing: opsPerSec / tokenRawRate, how much of the token the signer uses. */
+  vsTokenRaw?: number;
   latencyMs?: LatencyStats;
 }

@@ -50,6 +50,11 @@ export interface ExpectationsAudit {
   stale: { key: string; observed: string }[];
   /** Entries that name no case of a suite that ran (a typo, or a case that was renamed or removed). */
   unknown: string[];
+  /**
+   * Entries naming a case of a suite's table that this run did not select (a full-matrix case in a quick run, a
+   * case --case left out): neither confirmed nor contradicted, so not a problem.
+   */
+  notRun: string[];
   /** Entries from documents that this run confirmed: their source can become this run. */
   confirmed: string[];
   /** Entries from documents not confirmed by any run yet. */
@@ -148,13 +153,19 @@ export class Expectations {
     }
   }
 
-  /** What this run made of the file; `suitesRun` decides which entries could have matched a case. */
-  audit(suitesRun: ReadonlySet<string>): ExpectationsAudit {
-    const a: ExpectationsAudit = { unexpectedPasses: [], stale: [], unknown: [], confirmed: [], unverified: [] };
+  /**
+   * What this run made of the file. `suitesRun` decides which entries could have matched a case; `tableCases`
+   * ('suite/case') are every case of the suites written as tables, selected in this run or not: an entry naming
+   * one of them that did not run is `notRun`, not `unknown`. Only an entry whose case ran and did not match is stale.
+   */
+  audit(suitesRun: ReadonlySet<string>, tableCases: ReadonlySet<string> = new Set()): ExpectationsAudit {
+    const a: ExpectationsAudit = { unexpectedPasses: [], stale: [], unknown: [], notRun: [], confirmed: [], unverified: [] };
+    const namesTableCase = (key: string) => (key.endsWith('*') ? [...tableCases].some((id) => id.startsWith(key.slice(0, -1))) : tableCases.has(key));
     for (const [key, e] of Object.entries(this.file.cases)) {
       const outcomes = this.seen.get(key) ?? [];
       if (outcomes.length === 0) {
-        if (suitesRun.has(key.split('/')[0]!)) a.unknown.push(key);
+        if (namesTableCase(key)) a.notRun.push(key);
+        else if (suitesRun.has(key.split('/')[0]!)) a.unknown.push(key);
       }
       for (const o of outcomes) {
         if (o.outcome === 'passed') a.unexpectedPasses.push(o.caseId);

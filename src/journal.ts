@@ -40,6 +40,13 @@ export type JournalEntry =
   /** Written before the creating call: the object may or may not exist. */
   | { t: 'object'; driver: string; token: TokenIdentity; id: string; label: string }
   | { t: 'object-gone'; driver: string; token: TokenIdentity; id: string }
+  /**
+   * Written before a program the harness does not control (a DNSSEC signer) may create objects on the token: every
+   * object whose CKA_LABEL starts with `prefix` is this run's. The prefix embeds the run's CKA_ID prefix in hex
+   * (isRunLabelPrefix), so it can name no other run's objects and nothing a person made.
+   */
+  | { t: 'labelled'; driver: string; token: TokenIdentity; prefix: string }
+  | { t: 'labelled-gone'; driver: string; token: TokenIdentity; prefix: string }
   | { t: 'released'; driver: string; kind: 'pid' | 'dir' | 'container'; value: string }
   /** A line (1-based) that was reported as not to be acted on: later reads skip it silently. */
   | { t: 'retired'; line: number; reason: string }
@@ -158,6 +165,9 @@ function shapeProblem(v: unknown): string | null {
           ? null
           : `is a malformed ${v.t} entry (token identity, CKA_ID, label)`)
       );
+    case 'labelled':
+    case 'labelled-gone':
+      return driver() ?? (isToken(v.token) && isString(v.prefix) ? null : `is a malformed ${v.t} entry (token identity, label prefix)`);
     case 'released':
       return driver() ?? (['pid', 'dir', 'container'].includes(v.kind as string) && isString(v.value) ? null : 'is a malformed released entry');
     case 'retired':
@@ -182,6 +192,21 @@ export interface TokenObjects {
   token: TokenIdentity;
   ephemeral: boolean;
   objects: { id: string; label: string }[];
+  /** Label prefixes (isRunLabelPrefix) under which a signer may have created objects. */
+  labelled: string[];
+}
+
+/** A label prefix a journal may name for removal: the harness prefix, the run's 8-byte CKA_ID prefix in hex, a name. */
+export function isRunLabelPrefix(prefix: string): boolean {
+  return new RegExp(`^${LABEL_PREFIX}[0-9a-f]{${2 * RUN_PREFIX_BYTES}}-[a-z0-9]+-$`).test(prefix);
+}
+
+/** Why a labelled entry cannot name this run's objects (the prefix must embed the run's CKA_ID prefix), or null. */
+function notOurLabelPrefix(prefix: string, runPrefix: string | undefined): string | null {
+  if (!runPrefix || !new RegExp(`^[0-9a-f]{${2 * RUN_PREFIX_BYTES}}$`).test(runPrefix)) return 'the journal names no run CKA_ID prefix';
+  if (!isRunLabelPrefix(prefix)) return `it is not ${LABEL_PREFIX}<run prefix>-<name>-`;
+  if (!prefix.startsWith(`${LABEL_PREFIX}${runPrefix}-`)) return "it does not embed the run's prefix";
+  return null;
 }
 
 export interface DriverLeftovers {
@@ -224,7 +249,7 @@ export function outstanding(lines: Parsed[]): Outstanding {
   const tokenOf = (driver: string, t: TokenIdentity, ephemeral?: boolean): TokenObjects => {
     const list = d(driver).tokens;
     let e = list.find((x) => tokenKey(x.token) === tokenKey(t));
-    if (!e) list.push((e = { token: t, ephemeral: ephemeral ?? false, objects: [] }));
+    if (!e) list.push((e = { token: t, ephemeral: ephemeral ?? false, objects: [], labelled: [] }));
     if (ephemeral !== undefined) e.ephemeral = ephemeral;
     return e;
   };
@@ -279,6 +304,21 @@ export function outstanding(lines: Parsed[]): Outstanding {
         t.objects = t.objects.filter((o) => o.id !== e.id);
         break;
       }
+      case 'labelled': {
+        const why = notOurLabelPrefix(e.prefix, result.run?.prefix);
+        if (why) {
+          refuse(l.line, `line ${l.line}: label prefix ${JSON.stringify(e.prefix.slice(0, 80))} is not one of this run's (${why}): nothing removed by it`);
+          break;
+        }
+        const t = tokenOf(e.driver, e.token);
+        if (!t.labelled.includes(e.prefix)) t.labelled.push(e.prefix);
+        break;
+      }
+      case 'labelled-gone': {
+        const t = tokenOf(e.driver, e.token);
+        t.labelled = t.labelled.filter((p) => p !== e.prefix);
+        break;
+      }
       case 'released': {
         const x = d(e.driver);
         if (e.kind === 'pid') {
@@ -296,7 +336,7 @@ export function outstanding(lines: Parsed[]): Outstanding {
         break;
     }
   }
-  for (const x of result.drivers.values()) x.tokens = x.tokens.filter((t) => t.objects.length > 0);
+  for (const x of result.drivers.values()) x.tokens = x.tokens.filter((t) => t.objects.length + t.labelled.length > 0);
   return result;
 }
 
@@ -336,10 +376,9 @@ export function isJournalFile(file: string): boolean {
 export function describeLeftovers(x: DriverLeftovers): string[] {
   const lines: string[] = [];
   for (const t of x.tokens) {
-    lines.push(
-      `${t.objects.length} object(s) on token "${t.token.label}" (serial ${t.token.serial || '?'}, module ${t.token.modulePath}), ` +
-        `CKA_ID ${t.objects.map((o) => o.id).join(', ')}`,
-    );
+    const where = `on token "${t.token.label}" (serial ${t.token.serial || '?'}, module ${t.token.modulePath})`;
+    if (t.objects.length) lines.push(`${t.objects.length} object(s) ${where}, CKA_ID ${t.objects.map((o) => o.id).join(', ')}`);
+    if (t.labelled.length) lines.push(`objects a signer may have made ${where}, labels starting ${t.labelled.join(', ')}`);
   }
   if (x.pids.length) lines.push(`process(es) ${x.pids.map((p) => p.pid).join(', ')}`);
   if (x.workers.length) lines.push(`driver process(es) ${x.workers.map((p) => p.pid).join(', ')}`);

@@ -43,6 +43,11 @@ export interface Suite<S = any> {
 export interface SuiteCase<S = unknown> {
   name: string;
   needs?: readonly string[];
+  /**
+   * Earlier cases whose outcome this case reads without needing them to pass (a workaround tried only where the
+   * as-packaged case failed): `run --case` runs them first, and they never block this case.
+   */
+  reads?: readonly string[];
   /** Overrides the driver's per-case time limit (ms); a function when it depends on the run (bench budget, measured rates). */
   timeoutMs?: number | ((ctx: SuiteContext, state: S) => number);
   /**
@@ -120,6 +125,8 @@ export interface RunFacts {
   objectsBefore?: number;
   /** Running in CI (CI set). */
   ci: boolean;
+  /** Every case of every suite written as a table, 'suite/case', whether this run selects it or not. */
+  tableCases?: ReadonlySet<string>;
 }
 
 /** Thrown by CaseHandle.unsupported / skip / knownDefect (then with the source of the knowledge). */

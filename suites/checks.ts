@@ -18,7 +18,7 @@ export const expectationsCheck: Suite = {
   setup(ctx) {
     const { expectations } = ctx.run;
     if (Object.keys(expectations.file.cases).length === 0) return undefined;
-    const audit = expectations.audit(new Set(ctx.report.cases.map((c) => c.suite)));
+    const audit = expectations.audit(new Set(ctx.report.cases.map((c) => c.suite)), ctx.run.tableCases);
     ctx.report.sections.expectations = audit;
     return audit;
   },

@@ -16,7 +16,7 @@ import { CaseSelection } from '../runner/cases.js';
  * Naming the signers suite asks for all of it: every signer and algorithm, and zone-signing speed for zones of
  * 1,000 and 10,000 records (HSM_SIGNER_ZONE_SIZES, e.g. 1000,10000,100000, changes the sizes; 0 turns it off).
  */
-function signerOptions(all: boolean): { all: boolean; sizes: number[] } {
+export function signerOptions(all: boolean, defaultSizes: number[] = all ? [1000, 10000] : []): { all: boolean; sizes: number[] } {
   const env = process.env.HSM_SIGNER_ZONE_SIZES;
   const sizes =
     env !== undefined
@@ -24,9 +24,7 @@ function signerOptions(all: boolean): { all: boolean; sizes: number[] } {
           .split(',')
           .map(Number)
           .filter((n) => Number.isInteger(n) && n > 0)
-      : all
-        ? [1000, 10000]
-        : [];
+      : defaultSizes;
   if (env?.split(',').some((x) => !/^\s*\d+\s*$/.test(x)))
     throw new UsageError(`HSM_SIGNER_ZONE_SIZES must be record counts separated by commas (e.g. 1000,10000), not "${env}"`);
   return { all, sizes };

@@ -183,6 +183,9 @@ export interface TokenIdentity {
 export interface ObjectListener {
   creating(token: TokenIdentity, id: string, label: string): void;
   gone(token: TokenIdentity, id: string): void;
+  /** A program the harness does not control may now create objects labelled `prefix…` (Token.expectLabelled). */
+  labelled?(token: TokenIdentity, prefix: string): void;
+  labelledGone?(token: TokenIdentity, prefix: string): void;
 }
 
 /** Session states of a logged-in user (PKCS#11 v2.40 pkcs11t.h CKS_*). */
@@ -207,6 +210,11 @@ export function setRunIdentity(prefix: Buffer, listener?: ObjectListener): void 
 
 export function runPrefix(): Buffer {
   return run.prefix;
+}
+
+/** The label prefix for objects a signer named `name` creates in this run (Token.expectLabelled). */
+export function runLabelPrefix(name: string): string {
+  return `${LABEL_PREFIX}${run.prefix.toString('hex')}-${name}-`;
 }
 
 /**
@@ -637,6 +645,46 @@ export class Token {
     this.removeLeftover(o.id);
     o.handles.clear();
     this.forget(o);
+  }
+
+  /**
+   * A label prefix for objects that a program the harness does not control (a DNSSEC signer) creates on this
+   * token: the harness prefix, the run's CKA_ID prefix in hex and a name, journalled before the program runs, so
+   * that cleanup after a kill finds its objects by label (removeLabelled) and nothing else.
+   */
+  expectLabelled(prefix: string): void {
+    if (!prefix.startsWith(`${LABEL_PREFIX}${run.prefix.toString('hex')}-`)) throw new Error(`${prefix} is not a label prefix of this run (runLabelPrefix)`);
+    run.listener?.labelled?.(this.identity, prefix);
+  }
+
+  /** The objects labelled `prefix…` are gone (the caller checked): the journal can forget the prefix. */
+  labelledGone(prefix: string): void {
+    if (this.find([]).some((h) => this.labelOf(h).startsWith(prefix))) throw new Error(`objects labelled ${prefix}… are still on the token`);
+    run.listener?.labelledGone?.(this.identity, prefix);
+  }
+
+  /**
+   * Destroy every object whose label starts with a run label prefix (journalled by expectLabelled), and check that
+   * none is left. Used for a killed run's signer objects. Returns how many were destroyed.
+   */
+  removeLabelled(prefix: string): number {
+    if (!/^hsm-harness-[0-9a-f]{16}-[a-z0-9]+-$/.test(prefix)) throw new Error(`${JSON.stringify(prefix)} is not a run label prefix`);
+    let n = 0;
+    for (const h of this.find([]).filter((x) => this.labelOf(x).startsWith(prefix))) {
+      this.lib.C_DestroyObject(this.session, h);
+      n++;
+    }
+    const left = this.find([]).filter((x) => this.labelOf(x).startsWith(prefix));
+    if (left.length) throw new Error(`${left.length} object(s) labelled ${prefix}… are still on the token`);
+    return n;
+  }
+
+  private labelOf(h: Handle): string {
+    try {
+      return this.attr(h, pkcs11.CKA_LABEL).toString('utf8');
+    } catch {
+      return '';
+    }
   }
 
   /**

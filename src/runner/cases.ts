@@ -58,7 +58,7 @@ export class CaseSelection {
     const id = `${suite.name}/${c.name}`;
     if (this.ids.has(id)) return;
     this.ids.add(id);
-    for (const need of c.needs ?? []) {
+    for (const need of [...(c.needs ?? []), ...(c.reads ?? [])]) {
       const nid = needId(this.suites, suite.name, need);
       const [owner, ...rest] = nid.split('/');
       const s = this.suites.find((x) => x.name === owner);

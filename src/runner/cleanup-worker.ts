@@ -18,6 +18,8 @@ export interface CleanupRequest {
 }
 export interface CleanupReply {
   gone: { token: TokenObjects['token']; id: string }[];
+  /** Label prefixes under which nothing is left. */
+  labelledGone?: { token: TokenObjects['token']; prefix: string }[];
   failed: { token: TokenObjects['token']; id: string; error: string }[];
 }
 
@@ -64,6 +66,14 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
           continue;
         }
         token.login();
+        for (const prefix of t.labelled) {
+          try {
+            token.removeLabelled(prefix);
+            (reply.labelledGone ??= []).push({ token: t.token, prefix });
+          } catch (err) {
+            reply.failed.push({ token: t.token, id: `label ${prefix}…`, error: describeError(err) });
+          }
+        }
         for (const o of t.objects) {
           try {
             token.removeLeftover(Buffer.from(o.id, 'hex'));

@@ -119,6 +119,7 @@ export async function releaseDriver(
   if (x.dirs.length === 0 && x.containers.length === 0) {
     for (const t of x.tokens.filter((t) => t.ephemeral || allEphemeral)) {
       for (const o of t.objects) journal.append({ t: 'object-gone', driver, token: t.token, id: o.id });
+      for (const prefix of t.labelled) journal.append({ t: 'labelled-gone', driver, token: t.token, prefix });
     }
   }
   x = journal.read().drivers.get(driver)!;
@@ -126,6 +127,7 @@ export async function releaseDriver(
   if (objects && persistent.length) {
     const reply = await removeObjects({ driver, tokens: persistent }, env, timeoutMs);
     for (const g of reply.gone) journal.append({ t: 'object-gone', driver, token: g.token, id: g.id });
+    for (const g of reply.labelledGone ?? []) journal.append({ t: 'labelled-gone', driver, token: g.token, prefix: g.prefix });
     x = journal.read().drivers.get(driver)!;
     x.errors = [...new Set(reply.failed.map((f) => f.error))];
   }

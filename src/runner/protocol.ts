@@ -24,7 +24,8 @@ export type Phase = 'start' | 'open' | 'setup' | 'golden' | 'cleanup' | 'stop';
 export type ObjectJournalEntry =
   | { t: 'token'; token: TokenIdentity; ephemeral: boolean }
   | { t: 'object'; token: TokenIdentity; id: string; label: string }
-  | { t: 'object-gone'; token: TokenIdentity; id: string };
+  | { t: 'object-gone'; token: TokenIdentity; id: string }
+  | { t: 'labelled' | 'labelled-gone'; token: TokenIdentity; prefix: string };
 
 export type WorkerMessage =
   | { type: 'phase'; phase: Phase; suite?: string; timeoutMs: number }

@@ -10,6 +10,7 @@ import { makeContext } from './context.js';
 import { CaseSelection, runCaseTable } from './cases.js';
 import { limitsFor } from './limits.js';
 import { Expectations } from '../expectations.js';
+import type { Suite } from '../suite.js';
 import { Token, liveTokens, setRunIdentity, trimPadded } from '../pkcs11/token.js';
 import { onOwnedResource, ownedResources, releaseAllOwned } from '../proc.js';
 import { UsageError, describeError } from '../errors.js';
@@ -81,6 +82,8 @@ async function main(req: WorkerRequest): Promise<void> {
       send({ type: 'journal', entry: { t: 'object', token, id, label } });
     },
     gone: (token, id) => send({ type: 'journal', entry: { t: 'object-gone', token, id } }),
+    labelled: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled', token, prefix } }),
+    labelledGone: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled-gone', token, prefix } }),
   });
   // Servers and directories reach the parent as soon as they exist, not only after start() returned.
   onOwnedResource((o) => send({ type: 'resources', resources: { pids: o.pids, dirs: o.dirs } }));
@@ -135,7 +138,7 @@ async function main(req: WorkerRequest): Promise<void> {
       report,
       expectations,
       options: req.options,
-      run: { expectations, objectsBefore, ci: !!process.env.CI },
+      run: { expectations, objectsBefore, ci: !!process.env.CI, tableCases: tableCaseIds(suites) },
       selection,
       events: {
         onCaseStart: (suite, name, timeoutMs) => send({ type: 'case-start', suite, case: name, timeoutMs }),
@@ -210,3 +213,8 @@ process.once('message', (req: WorkerRequest) => {
     },
   );
 });
+
+/** Every case of the suites written as tables, 'suite/case' (the expectations audit tells a case not run from a typo). */
+function tableCaseIds(suites: readonly Suite[]): Set<string> {
+  return new Set(suites.flatMap((s) => (s.cases ?? []).map((c) => `${s.name}/${c.name}`)));
+}

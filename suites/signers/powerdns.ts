@@ -15,7 +15,8 @@ import { existsSync } from 'node:fs';
 import { runTool, which } from '../../src/proc.js';
 import { freePort, startDaemon, tcpOpen, waitUntil } from './daemon.js';
 import { lastWords, runSignerTool } from './tool.js';
-import { SignerFailed, type DnssecAlgorithm, type Signer } from './signer.js';
+import { SignerFailed, type DnssecAlgorithm, type Signer, type SignJob, type SignOutcome } from './signer.js';
+import { makeTempDir } from '../../src/fsutil.js';
 
 const ALGORITHM_NAME: Record<DnssecAlgorithm, string> = { 8: 'rsasha256', 10: 'rsasha512', 13: 'ecdsa256', 14: 'ecdsa384', 15: 'ed25519' };
 const KEY_BITS: Record<DnssecAlgorithm, number> = { 8: 2048, 10: 2048, 13: 256, 14: 384, 15: 256 };
@@ -23,14 +24,14 @@ const KEY_BITS: Record<DnssecAlgorithm, number> = { 8: 2048, 10: 2048, 13: 256, 
 const SCHEMA = '/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql';
 const READY_MS = 15_000;
 
-async function writeConfig(dir: string, port: number): Promise<void> {
+async function writeConfig(dir: string, socketDir: string, port: number): Promise<void> {
   const conf = [
     'launch=gsqlite3',
     `gsqlite3-database=${join(dir, 'pdns.sqlite3')}`,
     'gsqlite3-dnssec=yes',
     'local-address=127.0.0.1',
     `local-port=${port}`,
-    `socket-dir=${dir}`,
+    `socket-dir=${socketDir}`,
     'disable-axfr=no',
     'allow-axfr-ips=127.0.0.1',
     // In the foreground, one process, no privilege change, no outgoing queries (security polling), few threads.
@@ -102,57 +103,75 @@ export const powerdns: Signer = {
     // A directory of its own per call: a second call for the same case (with the harness's key) starts clean.
     const dir = await mkdtemp(join(job.workDir, 'pdns-'));
     const port = await freePort();
-    await writeConfig(dir, port);
-    const env = job.target.env;
-    const db = join(dir, 'pdns.sqlite3');
-    await runSignerTool(job, 'prepare', 'sqlite3', [db, `.read ${SCHEMA}`]);
-    // The database will hold the PIN in clear.
-    await chmod(db, 0o600);
-    const pdnsutil = (stage: string, args: string[]) => runSignerTool(job, stage, 'pdnsutil', [`--config-dir=${dir}`, ...args], { env });
-    await pdnsutil('load zone', ['load-zone', job.origin, job.zoneFile]);
-    const label = job.harnessKey?.label ?? `${job.target.labelPrefix}${job.algorithm}`;
-    const t = job.target;
-    const assigned = await pdnsutil(job.harnessKey ? 'import key' : 'keygen', [
-      'hsm',
-      'assign',
-      job.origin,
-      ALGORITHM_NAME[job.algorithm],
-      'ksk',
-      t.moduleName,
-      t.tokenLabel,
-      t.pin,
-      label,
-    ]);
-    if (!job.harnessKey) {
-      const id = /with key id (\d+)/.exec(assigned.stdout + assigned.stderr)?.[1];
-      if (!id) throw new SignerFailed('keygen', `pdnsutil hsm assign did not name the key id: ${lastWords(assigned)}`, assigned.code);
-      // `hsm create-key` can make the key on the token and then abort on its way out: that is its outcome.
-      await pdnsutil('keygen', ['hsm', 'create-key', job.origin, id, String(KEY_BITS[job.algorithm])]);
-    }
-    const server = await startDaemon(job, 'pdns_server', 'pdns_server', [`--config-dir=${dir}`], env);
+    // The control socket's path must fit a sockaddr_un (108 bytes): a short journalled directory of its own, not
+    // the job's deep one.
+    const sockets = await makeTempDir('pdns');
     try {
-      await waitUntil(server, 'listening on 127.0.0.1', () => tcpOpen(port), { ms: Math.min(READY_MS, job.timeoutMs) });
-      // drill prints the transfer as master file lines; an error or an unsigned answer fails verification later.
-      const axfr = await runTool('drill', ['-p', String(port), 'axfr', job.origin, '@127.0.0.1'], { env, timeoutMs: job.timeoutMs });
-      // A server that crashed while signing may still be on its way down when drill returns.
-      if (axfr.code !== 0 || !/\sRRSIG\s/.test(axfr.stdout)) await server.ended(1_000);
-      const exit = server.exit();
-      if (exit) throw new SignerFailed('sign', `pdns_server: ${await server.lastWords()}`, exit.code, exit.signal);
-      if (axfr.code !== 0 || !/\sRRSIG\s/.test(axfr.stdout)) {
-        throw new SignerFailed('sign', `no signed AXFR (${lastWords(axfr, 1)}); pdns_server: ${await server.lastWords()}`, axfr.code, axfr.signal);
-      }
-      const signed = join(dir, 'signed.zone');
-      await writeFile(signed, axfr.stdout);
-      return {
-        signedZoneFile: signed,
-        keys: job.harnessKey ? 'made-by-harness' : 'made-by-signer',
-        exposures: [
-          'pdnsutil hsm assign takes the PIN as a command-line argument (readable in /proc/PID/cmdline while it runs)',
-          'PowerDNS stores the PIN in clear in its database (cryptokeys.content "PIN:"); the database was 0600 in the run directory',
-        ],
-      };
+      return await signIn(job, dir, sockets.path, port);
     } finally {
-      await server.stop();
+      await sockets.remove();
     }
   },
 };
+
+async function signIn(job: SignJob, dir: string, socketDir: string, port: number): Promise<SignOutcome> {
+  await writeConfig(dir, socketDir, port);
+  const env = job.target.env;
+  const db = join(dir, 'pdns.sqlite3');
+  await runSignerTool(job, 'prepare', 'sqlite3', [db, `.read ${SCHEMA}`]);
+  // The database will hold the PIN in clear.
+  await chmod(db, 0o600);
+  // `--` ends pdnsutil's options: the PIN is a positional argument of `hsm assign`, and a random PIN may start with '-'.
+  const pdnsutil = (stage: string, args: string[]) => runSignerTool(job, stage, 'pdnsutil', [`--config-dir=${dir}`, '--', ...args], { env });
+  await pdnsutil('load zone', ['load-zone', job.origin, job.zoneFile]);
+  const label = job.harnessKey?.label ?? `${job.target.labelPrefix}${job.algorithm}`;
+  const t = job.target;
+  const assigned = await pdnsutil(job.harnessKey ? 'import key' : 'keygen', [
+    'hsm',
+    'assign',
+    job.origin,
+    ALGORITHM_NAME[job.algorithm],
+    'ksk',
+    t.moduleName,
+    t.tokenLabel,
+    t.pin,
+    label,
+  ]);
+  if (!job.harnessKey) {
+    const id = /with key id (\d+)/.exec(assigned.stdout + assigned.stderr)?.[1];
+    if (!id) throw new SignerFailed('keygen', `pdnsutil hsm assign did not name the key id: ${lastWords(assigned)}`, assigned.code);
+    // `hsm create-key` can make the key on the token and then abort on its way out: that is its outcome.
+    await pdnsutil('keygen', ['hsm', 'create-key', job.origin, id, String(KEY_BITS[job.algorithm])]);
+  }
+  const server = await startDaemon(job, 'pdns_server', 'pdns_server', [`--config-dir=${dir}`], env);
+  try {
+    await waitUntil(server, 'listening on 127.0.0.1', () => tcpOpen(port), { ms: Math.min(READY_MS, job.timeoutMs) });
+    // drill prints the transfer as master file lines; an error or an unsigned answer fails verification later.
+    const axfr = await runTool('drill', ['-p', String(port), 'axfr', job.origin, '@127.0.0.1'], { env, timeoutMs: job.timeoutMs });
+    // A server that crashed while signing may still be on its way down when drill returns.
+    if (axfr.code !== 0 || !/\sRRSIG\s/.test(axfr.stdout)) await server.ended(1_000);
+    const exit = server.exit();
+    if (exit) throw new SignerFailed('sign', `pdns_server: ${await server.lastWords()}`, exit.code, exit.signal);
+    if (axfr.code !== 0 || !/\sRRSIG\s/.test(axfr.stdout)) {
+      throw new SignerFailed('sign', `no signed AXFR (${lastWords(axfr, 1)}); pdns_server: ${await server.lastWords()}`, axfr.code, axfr.signal);
+    }
+    const signed = join(dir, 'signed.zone');
+    await writeFile(signed, axfr.stdout);
+    return {
+      signedZoneFile: signed,
+      keys: job.harnessKey ? 'made-by-harness' : 'made-by-signer',
+      exposures: [
+        'pdnsutil hsm assign takes the PIN as a command-line argument (readable in /proc/PID/cmdline while it runs)',
+        'PowerDNS stores the PIN in clear in its database (cryptokeys.content "PIN:"); the database was 0600 in the run directory',
+      ],
+    };
+  } finally {
+    // `pdns_control quit` lets pdns_server exit through exit(), which flushes pkcs11-spy's log; a SIGTERM ends it
+    // without, and the trace then lacks the daemon's C_Sign calls. Bounded; stop() follows whatever happened.
+    if (!server.exit()) {
+      await runTool('pdns_control', [`--config-dir=${dir}`, `--socket-dir=${socketDir}`, 'quit'], { env, timeoutMs: 5_000 }).catch(() => undefined);
+      await server.ended(5_000);
+    }
+    await server.stop();
+  }
+}

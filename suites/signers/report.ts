@@ -47,6 +47,7 @@ export const signersReport: SectionReport = {
         parts.push(`<p>Observed PKCS#11 functions: ${callList(s.observed.functions)}</p>`);
         parts.push(`<p>Observed mechanisms: ${callList(s.observed.mechanisms) || 'none'}</p>`);
       }
+      if (s.traceIncomplete?.length) parts.push(`<p>The trace is incomplete: ${esc(s.traceIncomplete.join('; '))}</p>`);
       if (s.profileCheck) {
         const p = s.profileCheck;
         parts.push(

@@ -41,6 +41,8 @@ export interface SignerSection {
   cases: SignerCaseRecord[];
   /** PKCS#11 calls the signer made, summed over its cases (pkcs11-spy). */
   observed?: Pkcs11Trace;
+  /** Cases whose traced run failed where the untraced one signed (the spy changed the outcome): calls are missing. */
+  traceIncomplete?: string[];
   /** The profile checked against the trace: listed but never called, called but not listed. */
   profileCheck?: { source: string; listedNotCalled: string[]; calledNotListed: string[] };
   exposures: string[];

@@ -23,6 +23,7 @@ const first: Suite<{ made: string[] }> = {
     { name: 'uses-that', needs: ['uses-broken'], run: () => undefined },
     { name: 'uses-make', needs: ['make'], run: (_c, s) => expect(s.made).toEqual(['key']) },
     { name: 'not-here', applies: () => false, run: () => undefined },
+    { name: 'workaround', reads: ['broken'], run: () => undefined },
   ],
 };
 const second: Suite = { name: 'second', title: 'second', cases: [{ name: 'across', needs: ['first/broken'], run: () => undefined }] };
@@ -57,6 +58,8 @@ describe('a table of cases', () => {
       'first/uses-broken': 'skip: blocked by first/broken (fail)',
       'first/uses-that': 'skip: blocked by first/uses-broken (skip)',
       'first/uses-make': 'pass',
+      // `reads` orders and selects, but never blocks: a workaround runs because its as-packaged case failed.
+      'first/workaround': 'pass',
       'second/across': 'skip: blocked by first/broken (fail)',
     });
   });
@@ -110,7 +113,8 @@ describe('run --case', () => {
   test('a glob on suite/case or on the case name selects those cases and, transitively, what they need', () => {
     expect([...new CaseSelection(suites, ['first/uses-that']).ids]).toEqual(['first/uses-that', 'first/uses-broken', 'first/broken']);
     expect([...new CaseSelection(suites, ['across']).ids]).toEqual(['second/across', 'first/broken']);
-    expect(new CaseSelection(suites, ['first/*']).ids.size).toBe(6);
+    expect(new CaseSelection(suites, ['first/*']).ids.size).toBe(7);
+    expect([...new CaseSelection(suites, ['first/workaround']).ids]).toEqual(['first/workaround', 'first/broken']);
     const s = new CaseSelection(suites, ['uses-m?ke']);
     expect([...s.ids]).toEqual(['first/uses-make', 'first/make']);
     expect(s.runs(first) && !s.runs(second) && !s.runs(closure)).toBe(true);

@@ -93,6 +93,25 @@ describe('expectations files', () => {
     expect(auditProblems(a)).toHaveLength(3);
   });
 
+  test('an entry for a table case this run did not select is not a problem; one that ran and did not match is stale', () => {
+    const why = { why: 'w', source: RUN } as const;
+    const e = new Expectations({
+      cases: {
+        'signers/bind/RSASHA512': { status: 'fail', message: 'SIGABRT', ...why },
+        'signers/bind/RSASHA256/workaround-*': { status: 'fail', message: 'PIN', ...why },
+        'signers/ldns/ED25519': { status: 'fail', message: 'Algorithm 15', ...why },
+        'signers/knot/RSASHA9': { status: 'fail', message: 'x', ...why },
+      },
+    });
+    e.apply('signers/ldns/ED25519', rec('signers', 'ldns/ED25519', 'fail', { reason: 'exit 1: something else' }), 'd');
+    const table = new Set(['signers/bind/RSASHA512', 'signers/bind/RSASHA256/workaround-no-deepbind', 'signers/ldns/ED25519', 'signers/knot/RSASHA256']);
+    const a = e.audit(new Set(['signers']), table);
+    expect(a.notRun).toEqual(['signers/bind/RSASHA512', 'signers/bind/RSASHA256/workaround-*']);
+    expect(a.unknown).toEqual(['signers/knot/RSASHA9']);
+    expect(a.stale.map((s) => s.key)).toEqual(['signers/ldns/ED25519']);
+    expect(auditProblems(a)).toHaveLength(2);
+  });
+
   test('an entry without status, pattern or source is bad input, named with its file', () => {
     const bad = (entry: object) => () => new Expectations({ cases: { 'x/y': entry as never } }, 'drivers/t.expect.json');
     expect(bad({ status: 'unsupported', why: 'w', source: RUN })).toThrow(UsageError);

@@ -35,7 +35,11 @@ describe.skipIf(!haveTools)(haveTools ? 'journal trust' : `journal trust (skippe
     const data = join(setup.dir, 'data.bin');
     await writeFile(data, 'foreign\n');
     await tool(['--write-object', data, '--type', 'data', '--label', 'hsm-harness-no-id']);
+    // A signer's object of another run (its label prefix embeds another run's CKA_ID prefix).
+    await tool(['--write-object', data, '--type', 'data', '--label', 'hsm-harness-b1b2b3b4b5b6b7b8-knot-1']);
     const before = await listObjects(t);
+    // A signer's object of the journal's run: removed by its journalled label prefix.
+    await tool(['--write-object', data, '--type', 'data', '--label', 'hsm-harness-a1a2a3a4a5a6a7a8-knot-1']);
     const slots = await exec('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--list-token-slots'], { env: { ...process.env, ...t.env } });
     const serial = /serial num\s*:\s*(\S+)/.exec(slots.stdout)![1]!;
 
@@ -64,6 +68,9 @@ describe.skipIf(!haveTools)(haveTools ? 'journal trust' : `journal trust (skippe
         { t: 'object', driver: 'pkcs11', token, id: 'not-hex!', label: 'hsm-harness-no-id' },
         { t: 'object', driver: 'pkcs11', token, id: `b1b2b3b4b5b6b7b8000000010102`, label: 'hsm-harness-other-run' },
         { t: 'object', driver: 'pkcs11', token, id: `${prefix}00000001ffffffff`, label: 'hsm-harness-ours' },
+        { t: 'labelled', driver: 'pkcs11', token, prefix: 'hsm-harness-b1b2b3b4b5b6b7b8-knot-' },
+        { t: 'labelled', driver: 'pkcs11', token, prefix: 'hsm-harness-' },
+        { t: 'labelled', driver: 'pkcs11', token, prefix: `hsm-harness-${prefix}-knot-` },
         { t: 'dir', driver: 'pkcs11', path: '..' },
         { t: 'dir', driver: 'pkcs11', path: 'cwd' },
         { t: 'dir', driver: 'pkcs11', path: victim },
@@ -91,14 +98,15 @@ describe.skipIf(!haveTools)(haveTools ? 'journal trust' : `journal trust (skippe
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stderr).toBe('');
       const ignored = r.stdout.split('\n').filter((l) => l.includes('ignored:'));
-      // 8 corrupt lines, 3 foreign objects, 5 directories, 2 processes; and the directory named x.jsonl.
-      expect(ignored.length, r.stdout).toBe(8 + 3 + 5 + 2 + 1);
+      // 8 corrupt lines, 3 foreign objects, 2 foreign label prefixes, 5 directories, 2 processes; and the directory named x.jsonl.
+      expect(ignored.length, r.stdout).toBe(8 + 3 + 2 + 5 + 2 + 1);
       expect(r.stdout).toMatch(/x\.jsonl:\n {2}ignored: is not a regular file/);
 
       // Nothing foreign touched.
       expect(await listObjects(t)).toEqual(before);
       expect(before).toContain('Private Key: hsm-harness-lookalike');
       expect(before).toContain('Data: hsm-harness-no-id');
+      expect(before).toContain('Data: hsm-harness-b1b2b3b4b5b6b7b8-knot-1');
       expect(await readFile(join(victim, 'keep.txt'), 'utf8')).toBe('keep');
       expect(existsSync(viaLink)).toBe(true);
       expect(existsSync(cwdChild)).toBe(true);
