@@ -28,11 +28,9 @@ export interface Suite<S = any> {
   /** Before the first case: builds the state every case gets (keys cache, offered mechanisms). Throwing aborts the suite. */
   setup?(ctx: SuiteContext): S | Promise<S>;
   /** The suite as a table of named cases, run in this order (src/runner/cases.ts). */
-  cases?: readonly SuiteCase<S>[];
+  cases: readonly SuiteCase<S>[];
   /** After the last case, also when one failed. */
   teardown?(ctx: SuiteContext, state: S): void | Promise<void>;
-  /** A suite not yet converted to a table: one function that calls ctx.case itself. */
-  run?(ctx: SuiteContext): Promise<void>;
 }
 
 /**
@@ -96,7 +94,7 @@ export interface SuiteContext {
   token?: Token;
   /** The driver's report being built: suites add info, mechanisms, golden codes and sections to it. */
   report: DriverReport;
-  /** Run one case. Throwing fails it (a Pkcs11Error's CKR is recorded); returns the final status. */
+  /** Run one case (src/runner/cases.ts runs each case of a table through it). Throwing fails it (a Pkcs11Error's CKR is recorded); returns the final status. */
   case(name: string, fn: (c: CaseHandle) => unknown, opts?: CaseOptions): Promise<CaseStatus>;
   /** Record whether the token can do something (read by suitability profiles and the capability matrix). */
   capability(name: Capability, supported: boolean): void;
