@@ -8,6 +8,7 @@
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runTool } from '../src/proc.js';
+import { esc } from '../src/reports/page.js';
 import { redact } from '../src/secrets.js';
 
 export const HSMSPEED_TOOL = process.env.HSM_HARNESS_HSMSPEED ?? '/usr/bin/ods-hsmspeed';
@@ -33,10 +34,6 @@ export function parseHsmspeedOutput(stdout: string): HsmspeedResult {
   return { threads, iterationsPerThread: Number(m[3]), rate: Number(m[4]), bits: Number(m[5]), line: text };
 }
 
-function xmlEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
-}
-
 export interface HsmspeedRepository {
   name: string;
   modulePath: string;
@@ -49,22 +46,22 @@ export function hsmspeedConfXml(repo: HsmspeedRepository, workDir: string): stri
   return `<?xml version="1.0" encoding="UTF-8"?>
 <Configuration>
   <RepositoryList>
-    <Repository name="${xmlEscape(repo.name)}">
-      <Module>${xmlEscape(repo.modulePath)}</Module>
-      <TokenLabel>${xmlEscape(repo.tokenLabel)}</TokenLabel>
-      <PIN>${xmlEscape(repo.pin)}</PIN>
+    <Repository name="${esc(repo.name)}">
+      <Module>${esc(repo.modulePath)}</Module>
+      <TokenLabel>${esc(repo.tokenLabel)}</TokenLabel>
+      <PIN>${esc(repo.pin)}</PIN>
     </Repository>
   </RepositoryList>
   <Common>
     <Logging><Syslog><Facility>local0</Facility></Syslog></Logging>
-    <PolicyFile>${xmlEscape(join(workDir, 'kasp.xml'))}</PolicyFile>
-    <ZoneListFile>${xmlEscape(join(workDir, 'zonelist.xml'))}</ZoneListFile>
+    <PolicyFile>${esc(join(workDir, 'kasp.xml'))}</PolicyFile>
+    <ZoneListFile>${esc(join(workDir, 'zonelist.xml'))}</ZoneListFile>
   </Common>
   <Enforcer>
-    <Datastore><SQLite>${xmlEscape(join(workDir, 'kasp.db'))}</SQLite></Datastore>
+    <Datastore><SQLite>${esc(join(workDir, 'kasp.db'))}</SQLite></Datastore>
   </Enforcer>
   <Signer>
-    <WorkingDirectory>${xmlEscape(join(workDir, 'signer'))}</WorkingDirectory>
+    <WorkingDirectory>${esc(join(workDir, 'signer'))}</WorkingDirectory>
   </Signer>
 </Configuration>
 `;

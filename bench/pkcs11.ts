@@ -8,7 +8,8 @@
  * Every figure keeps a sample of the signatures it produced; a figure counts only if they verify.
  */
 import { Bench, type Task } from 'tinybench';
-import type { pkcs11, Handle, Token } from '../src/pkcs11/token.js';
+import type { pkcs11, Handle } from '../src/pkcs11/module.js';
+import type { Token } from '../src/pkcs11/token.js';
 import { KEY_ALGS, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../src/pkcs11/keys.js';
 import { schemeForKey, type Hash, type SignScheme } from '../src/pkcs11/mechanisms.js';
 import { DNSSEC_ALGORITHMS } from '../src/dnssec/dnskey.js';

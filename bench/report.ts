@@ -11,7 +11,9 @@
  */
 import type { DriverReport, RunResults } from '../src/results.js';
 import type { ReportWriter, SectionReport } from '../src/reports/sections.js';
-import { esc, isPlainObject, pill, renderValue, table as htmlTable } from '../src/reports/html.js';
+import { isPlainObject, pill, renderValue, table as htmlTable } from '../src/reports/html.js';
+import { esc } from '../src/reports/page.js';
+import { markdownTable } from '../src/reports/markdown.js';
 import { rangeChart, throughputChart, type Panel, type RangeRow } from '../src/reports/svg.js';
 import type { BenchSection, KmipBenchSection, LatencyStats, RateFigure, SignFigure } from './types.js';
 import type { BenchRecord } from '../src/bench-format.js';
@@ -298,8 +300,7 @@ export function actionLatency(results: RunResults): ActionEntry[] {
 }
 
 function table(head: string[], rows: (string | number)[][]): string {
-  const cell = (v: string | number) => String(v).replace(/\|/g, '\\|');
-  return `${[`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n')}\n`;
+  return `${markdownTable(head, rows).join('\n')}\n`;
 }
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(3));

@@ -15,7 +15,7 @@ import { registerSecret } from '../src/secrets.js';
 import { containerRuntime } from '../src/containers/runtime.js';
 import { buildImage, imageState, localImageName } from '../src/containers/images.js';
 import { startNamedContainer } from '../src/containers/start.js';
-import { softhsmImage, softhsmImageName, softhsmImagePlan } from './softhsm-container.js';
+import { softhsmImage, softhsmImageName, softhsmImagePlan } from '../src/containers/softhsm-image.js';
 
 /** NLnet Labs' Debian repository and its signing key (https://packages.nlnetlabs.nl). */
 export const NLNETLABS_APT_URL = 'https://packages.nlnetlabs.nl/linux/debian';

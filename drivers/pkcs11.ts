@@ -7,7 +7,7 @@
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { UsageError } from '../src/errors.js';
 import { parsePkcs11Uri } from '../src/pkcs11/uri.js';
-import type { TokenSelector } from '../src/pkcs11/token.js';
+import type { TokenSelector } from '../src/pkcs11/slot.js';
 import { readSecretSource, registerSecret } from '../src/secrets.js';
 import { describeSelector, moduleDriver, pinFromEnv } from '../src/pkcs11/module-driver.js';
 

@@ -7,7 +7,7 @@
  */
 import { DEFAULT_TRAITS, type SmartcardHsmDkekOffer } from '../src/driver.js';
 import { moduleDriver, pinFromEnv } from '../src/pkcs11/module-driver.js';
-import { loadModule, trimPadded } from '../src/pkcs11/token.js';
+import { loadModule, trimPadded } from '../src/pkcs11/module.js';
 import { registerSecret } from '../src/secrets.js';
 import { UsageError } from '../src/errors.js';
 import { runTool } from '../src/proc.js';

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Driver, DriverResources, StartHooks } from '../src/driver.js';
+import type { Driver, DriverResources } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { P11KIT_CLIENT, p11KitRpcName } from '../src/p11kit.js';
 import { listWithPkcs11Tool } from '../src/pkcs11/transport.js';
@@ -14,42 +14,13 @@ import { randomPin } from '../src/softhsm.js';
 import { registerSecret } from '../src/secrets.js';
 import { makeTempDir } from '../src/fsutil.js';
 import { containerRuntime } from '../src/containers/runtime.js';
-import { basePlan, buildBaseImage, buildImage, imageState, localImageName } from '../src/containers/images.js';
-import type { BasePlan } from '../src/containers/images.js';
+import { softhsmImage, softhsmImagePlan } from '../src/containers/softhsm-image.js';
 import { startNamedContainer } from '../src/containers/start.js';
 
-export const SOFTHSM_CONTAINER_FILES = ['Dockerfile', 'entrypoint.sh'];
 const LABEL = 'hsm-harness-container';
 /** The SoftHSM module inside the image (containers/softhsm/entrypoint.sh's SOFTHSM_MODULE). */
 const CONTAINER_SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 const SPARES = 2;
-
-/** The image name for a base: content-addressed, so a changed Dockerfile or base is a new image. */
-export function softhsmImageName(base: string): string {
-  return localImageName('softhsm', SOFTHSM_CONTAINER_FILES, JSON.stringify({ BASE_IMAGE: base }));
-}
-
-/**
- * Can the SoftHSM image be had, and how? Shared with bridge-container, which builds on it. Cached through
- * imageState, so a run asks the engine once.
- */
-export async function softhsmImagePlan(env: NodeJS.ProcessEnv): Promise<BasePlan> {
-  const base = await basePlan(env);
-  if (!base.ok) return base;
-  const image = softhsmImageName(base.image);
-  if (!base.build && (await imageState(image, env, false)).state === 'local')
-    return { ok: true, image: base.image, build: false, how: `${image} (in the engine)` };
-  return base;
-}
-
-/** Build (or find) the SoftHSM image, building the base first when the plan says so. */
-export async function softhsmImage(env: NodeJS.ProcessEnv, held: DriverResources, hooks: StartHooks | undefined): Promise<string> {
-  const plan = await softhsmImagePlan(env);
-  if (!plan.ok) throw new Error(plan.reason);
-  const say = (line: string) => hooks?.log(line);
-  if (plan.build) await buildBaseImage(env, { held, hooks }, say);
-  return buildImage('softhsm', SOFTHSM_CONTAINER_FILES, { BASE_IMAGE: plan.image }, env, { held, hooks }, say);
-}
 
 export const driver: Driver = {
   id: 'softhsm-container',

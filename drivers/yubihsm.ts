@@ -6,7 +6,7 @@
  */
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { moduleDriver, pinFromEnv } from '../src/pkcs11/module-driver.js';
-import { loadModule, trimPadded } from '../src/pkcs11/token.js';
+import { loadModule, trimPadded } from '../src/pkcs11/module.js';
 import { UsageError } from '../src/errors.js';
 
 export const YUBIHSM_MODULE = '/usr/lib/x86_64-linux-gnu/pkcs11/yubihsm_pkcs11.so';

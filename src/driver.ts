@@ -35,7 +35,7 @@ export interface DriverTraits {
 
 export interface Pkcs11Connection {
   modulePath: string;
-  token: import('./pkcs11/token.js').TokenSelector;
+  token: import('./pkcs11/slot.js').TokenSelector;
   /** The user PIN. Only ever present inside the driver's own process; registered as a secret. */
   pin: string;
   /** Environment the module needs (SOFTHSM2_CONF, P11_KIT_SERVER_ADDRESS …), set before it is loaded. */
@@ -43,7 +43,7 @@ export interface Pkcs11Connection {
   /** Whether C_Login with a wrong PIN may be tried on this token. */
   wrongPinAllowed: boolean;
   /** Further empty throwaway tokens on the same module (backup/restore round trips need a second token). */
-  spareTokens?: { token: import('./pkcs11/token.js').TokenSelector; pin: string }[];
+  spareTokens?: { token: import('./pkcs11/slot.js').TokenSelector; pin: string }[];
   /** The backup and restore method the token offers; the DKEK suite for that method runs it. */
   backup?: BackupOffer;
   /**

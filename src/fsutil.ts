@@ -1,15 +1,15 @@
-import { mkdir, rename, writeFile, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
-import { lstatSync } from 'node:fs';
-import { isAbsolute, normalize, resolve } from 'node:path';
-import { UsageError } from './errors.js';
-import { dirname, join, basename } from 'node:path';
+import { existsSync, lstatSync } from 'node:fs';
+import { mkdir, readdir, rename, writeFile, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { ownResource, releaseOwned } from './proc.js';
+import { UsageError } from './errors.js';
+import { harnessRunAlive, ownResource, releaseOwned } from './proc.js';
 
 /**
  * Write one file so that readers see either the old file or the complete new one, never a partial file:
  * write a temporary sibling, then rename over the target (atomic on POSIX within one directory).
- * Reports go through ReportDir (src/reportdir.ts) instead, which switches the whole set at once.
+ * A set of files that belongs together (reports, the merged site) goes through replaceDir instead.
  */
 export async function writeFileAtomic(path: string, content: string | Buffer): Promise<void> {
   await makeDirs(dirname(path));
@@ -115,5 +115,61 @@ export async function checkWritableDir(dir: string, option = '--out'): Promise<v
     throw new UsageError(`cannot write reports to ${dir} (${code}); choose a writable directory with ${option}`);
   } finally {
     for (const d of created.reverse()) await rmdir(d).catch(() => undefined);
+  }
+}
+
+/** Why replaceDir failed: writing the new tree (`write`) or switching it in (`switch`); either way `dir` is as it was. */
+export class DirSwitchError extends Error {
+  constructor(
+    readonly step: 'write' | 'switch',
+    override readonly cause: unknown,
+  ) {
+    super(`${step === 'write' ? 'writing' : 'switching in'} the new directory failed: ${(cause as Error)?.message ?? cause}`);
+  }
+}
+
+/**
+ * Replace directory `dir` as a whole: `fill` writes the new tree into a fresh sibling (.DIR.new-PID-RANDOM),
+ * then two renames switch it in (the previous tree goes to .DIR.old-PID-RANDOM for that instant, and is put
+ * back when the second rename fails). Readers see the complete previous tree or the complete new one; a
+ * failure at any step leaves the previous tree in place. `renameImpl` exists for the test that makes the
+ * switch fail, which a real file system will not do on demand.
+ */
+export async function replaceDir(dir: string, fill: (stage: string) => Promise<void>, renameImpl = rename): Promise<void> {
+  const sibling = (kind: string) => join(dirname(dir), `.${basename(dir)}.${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const stage = sibling('new');
+  try {
+    await mkdir(stage);
+    await fill(stage);
+  } catch (err) {
+    await rm(stage, { recursive: true, force: true }).catch(() => undefined);
+    throw new DirSwitchError('write', err);
+  }
+  const old = sibling('old');
+  const hadOld = existsSync(dir);
+  try {
+    if (hadOld) await renameImpl(dir, old);
+    try {
+      await renameImpl(stage, dir);
+    } catch (err) {
+      if (hadOld) await renameImpl(old, dir);
+      throw err;
+    }
+  } catch (err) {
+    await rm(stage, { recursive: true, force: true }).catch(() => undefined);
+    throw new DirSwitchError('switch', err);
+  }
+  if (hadOld) await rm(old, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/** What a replaceDir killed mid-way left beside `dir`: its staged tree is removed, a previous tree caught between the renames put back. */
+export async function recoverDirSwitch(dir: string): Promise<void> {
+  const prefix = `.${basename(dir)}.`;
+  for (const name of await readdir(dirname(dir))) {
+    const m = name.startsWith(prefix) ? /^(new|old)-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length)) : null;
+    if (!m || harnessRunAlive(Number(m[2]))) continue;
+    const path = join(dirname(dir), name);
+    if (m[1] === 'old' && !existsSync(dir)) await rename(path, dir);
+    else await rm(path, { recursive: true, force: true });
   }
 }

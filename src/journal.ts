@@ -20,7 +20,7 @@ import { processCmdline, processStartTime, sameProcessAlive } from './proc.js';
 import { notHarnessTempDir } from './fsutil.js';
 import { INPUT_LIMITS, readInputFileSync } from './input.js';
 import { ID_HEAD_BYTES, LABEL_PREFIX, RUN_PREFIX_BYTES } from './pkcs11/marks.js';
-import type { TokenIdentity } from './pkcs11/token.js';
+import type { TokenIdentity } from './pkcs11/run-identity.js';
 
 /** A process as journalled: pid, start time and command line (NUL-separated, as /proc shows it). */
 export interface JournalProcess {

@@ -2,11 +2,10 @@
  * p11-kit remoting: serve one token of a module over a Unix socket (`p11-kit server -f`) so that the
  * harness (or a container's host) reaches it through p11-kit-client.so. p11-kit(8) "server"; docs/pkcs11-notes.md §8.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { killTree, ownResource } from './proc.js';
+import { killTree, pidAlive, startServerProcess } from './proc.js';
 import { owningPackage } from './fleet/identity.js';
 
 export const P11KIT_CLIENT = process.env.P11KIT_CLIENT_MODULE ?? '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so';
@@ -29,13 +28,15 @@ export async function startP11KitServer(provider: string, tokenLabels: string[],
   await mkdir(runtime, { recursive: true, mode: 0o700 });
   // stderr goes to a file: a pipe would be held open by the server and never reach EOF.
   const errLog = await open(join(workDir, 'p11-kit-server.log'), 'w');
-  const child = spawn('p11-kit', ['server', '-f', '-s', '--provider', provider, ...tokenLabels.map((l) => `pkcs11:token=${encodeURIComponent(l)}`)], {
-    env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime },
-    stdio: ['ignore', 'pipe', errLog.fd],
-    detached: true,
-  });
+  const child = startServerProcess(
+    'p11-kit',
+    ['server', '-f', '-s', '--provider', provider, ...tokenLabels.map((l) => `pkcs11:token=${encodeURIComponent(l)}`)],
+    {
+      env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime },
+      stdio: ['ignore', 'pipe', errLog.fd],
+    },
+  );
   await errLog.close();
-  if (child.pid !== undefined) ownResource({ pid: child.pid });
   const address = await new Promise<string>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => {
@@ -72,11 +73,7 @@ export async function startP11KitServer(provider: string, tokenLabels: string[],
     async stop() {
       killTree(pid, 'SIGTERM');
       for (let i = 0; i < 40; i++) {
-        try {
-          process.kill(pid, 0);
-        } catch {
-          return;
-        }
+        if (!pidAlive(pid)) return;
         await new Promise((r) => setTimeout(r, 50));
       }
       killTree(pid, 'SIGKILL');

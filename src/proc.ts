@@ -1,10 +1,14 @@
 /**
- * Running the external tools the harness orchestrates (softhsm2-util, p11-kit, pykmip-server …).
- * Errors name the tool and its exit, never the arguments, because arguments may carry a PIN.
+ * Every child process the harness starts, in one place: tools run to completion (runTool, runToolSync),
+ * servers left running (startServerProcess) and the harness's own node children (forkHarness). Errors name
+ * the tool and its exit, never the arguments, because arguments may carry a PIN.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, fork, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { projectRoot } from './paths.js';
 import { cleanText, redact, redactBytes } from './secrets.js';
 
 export interface RunResult {
@@ -24,12 +28,19 @@ export async function runTool(
     cwd?: string;
     /** Sees stderr as it arrives (e.g. to act on a progress line while the tool still runs). */
     onStderr?: (chunk: string) => void;
+    /**
+     * Its own process group, killed as a whole at the deadline (debootstrap's chroot'ed helpers, a docker
+     * build); `onPid` hands the pid to whoever must kill the group if this process dies first.
+     */
+    group?: { onPid?: (pid: number) => void };
   } = {},
 ): Promise<RunResult> {
-  // A direct spawn, no shell: arguments reach the tool as they are. It stays in the harness's process group,
-  // so a Ctrl-C reaches it as well.
+  // A direct spawn, no shell: arguments reach the tool as they are. Without `group` it stays in the harness's
+  // process group, so a Ctrl-C reaches it as well.
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.group !== undefined });
+    if (child.pid && opts.group) opts.group.onPid?.(child.pid);
     let stdout = '';
     let stderr = '';
     // Decoded as a stream, so a character split across two chunks stays whole.
@@ -41,8 +52,9 @@ export async function runTool(
       opts.onStderr?.(d);
     });
     const timer = setTimeout(() => {
+      stderr += `\n${cmd} did not finish within ${Math.round(timeoutMs / 1000)} s`;
       if (child.pid) killTree(child.pid, 'SIGKILL');
-    }, opts.timeoutMs ?? 60_000);
+    }, timeoutMs);
     // A tool that exits before reading its input must not turn into an EPIPE error here.
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
@@ -71,6 +83,56 @@ export async function runToolOk(cmd: string, args: string[], opts: Parameters<ty
     throw new Error(redact(`${cmd} failed (${r.signal ?? `exit ${r.code}`}): ${last}`));
   }
   return r;
+}
+
+/** runTool for the few callers that cannot wait (a package lookup while a report is assembled): stdout, or undefined unless it exits 0. */
+export function runToolSync(cmd: string, args: string[], timeoutMs = 10_000): string | undefined {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: timeoutMs });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * A server left running (p11-kit server, pykmip-server, a signer's daemon): its own process group, so killTree stops its helpers
+ * too; owned (ownResource) before this returns, so it cannot outlive the harness unnoticed. Its output goes to
+ * `stdio` (a file descriptor rather than a pipe the server's children would hold open).
+ */
+export function startServerProcess(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string }): ChildProcess {
+  const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: opts.stdio, detached: true });
+  if (child.pid !== undefined) ownResource({ pid: child.pid });
+  return child;
+}
+
+/**
+ * One of the harness's own node programs (the runner's worker, the clean-up worker, the container probe) in a
+ * child process with a JSON IPC channel. `module` is its path below src/, compiled: from dist/ when this file
+ * runs from source (tests under vitest), beside this file when it runs built.
+ */
+export function forkHarness(module: string, opts: { env: NodeJS.ProcessEnv; output: 'pipe' | 'ignore' }): ChildProcess {
+  const here = fileURLToPath(import.meta.url);
+  const path = here.endsWith('.js') ? join(here, '..', module) : join(projectRoot(), 'dist', 'src', module);
+  if (!existsSync(path)) throw new Error('dist/ is missing: run npm run build first');
+  return fork(path, [], { env: opts.env, stdio: ['ignore', opts.output, opts.output, 'ipc'], serialization: 'json' });
+}
+
+/** Whether a process with this pid exists (one that belongs to another user counts). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether a pid is a live harness run (a lock's or a staged directory's owner): a recycled pid belongs to some other program, so only a node process counts. */
+export function harnessRunAlive(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('node');
+  } catch {
+    return true;
+  }
 }
 
 /** Kill a process and its group, ignoring processes that are already gone. */

@@ -40,7 +40,3 @@ export const suites: Suite[] = [
   goldenCheck,
   cleanupCheck,
 ];
-
-export function suiteByName(name: string): Suite | undefined {
-  return suites.find((s) => s.name === name);
-}

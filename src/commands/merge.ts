@@ -1,10 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from './types.js';
 import { parse } from './args.js';
 import { UsageError } from '../errors.js';
-import { checkWritableDir, makeDirs } from '../fsutil.js';
+import { DirSwitchError, checkWritableDir, makeDirs, recoverDirSwitch, replaceDir } from '../fsutil.js';
 import { loadRun, resultsFiles, shortPath, type LoadedRun } from '../fleet/load.js';
 import { SITE_MARKER, renderSite } from '../fleet/site.js';
 import { loadSectionReports } from '../registry.js';
@@ -33,19 +33,19 @@ export const mergeCommand: Command = {
     const files = renderSite([...runs.values()], undefined, await loadSectionReports());
     await checkWritableDir(out);
     await makeDirs(dirname(out));
-    // Written beside the target, then swapped in: a failed merge leaves the previous site whole.
-    const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
-    await rm(tmp, { recursive: true, force: true });
+    // Written beside the target, then switched in: a failed merge leaves the previous site whole.
+    await recoverDirSwitch(out);
     try {
-      for (const [rel, text] of files) {
-        await mkdir(dirname(join(tmp, rel)), { recursive: true });
-        await writeFile(join(tmp, rel), text);
-      }
-      await rm(out, { recursive: true, force: true });
-      await rename(tmp, out);
+      await replaceDir(out, async (stage) => {
+        for (const [rel, text] of files) {
+          await mkdir(dirname(join(stage, rel)), { recursive: true });
+          await writeFile(join(stage, rel), text);
+        }
+      });
     } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      throw err;
+      if (!(err instanceof DirSwitchError)) throw err;
+      const code = (err.cause as NodeJS.ErrnoException)?.code ?? (err.cause as Error)?.message;
+      throw new UsageError(`merge: cannot ${err.step} the site at ${values.out} (${code}); the previous site is unchanged`);
     }
     process.stdout.write(`merged ${runs.size} run(s) into ${shortPath(out)}/index.html (tested-hsms.md, tested-hsms.rst, matrix.json)\n`);
     return 0;

@@ -4,8 +4,7 @@
  * only "Failed to build image"), and asking whether an image exists or can be pulled. (Removing containers:
  * cleanup.ts.)
  */
-import { spawn } from 'node:child_process';
-import { which } from '../proc.js';
+import { runTool, which } from '../proc.js';
 
 export interface DockerResult {
   code: number | null;
@@ -28,45 +27,9 @@ export async function dockerCli(): Promise<string | undefined> {
 export function docker(
   args: string[],
   env: NodeJS.ProcessEnv,
-  opts: { timeoutMs?: number; input?: string; onPid?: (pid: number) => void } = {},
+  opts: { timeoutMs: number; input?: string; onPid?: (pid: number) => void },
 ): Promise<DockerResult> {
-  return new Promise((resolve) => {
-    const child = spawn('docker', args, { env, detached: true, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    // Decoded as streams: a character split across two reads stays whole (and so does a secret inside it).
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    if (opts.input !== undefined) child.stdin!.end(opts.input);
-    if (child.pid) opts.onPid?.(child.pid);
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-          stderr += `\ndocker ${args[0]} did not finish within ${Math.round(opts.timeoutMs! / 1000)} s`;
-          killGroup(child.pid);
-        }, opts.timeoutMs)
-      : undefined;
-    child.on('error', (err) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: `${stderr}\n${err.message}` });
-    });
-    child.on('close', (code) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function killGroup(pid: number | undefined): void {
-  if (!pid) return;
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
+  return runTool('docker', args, { env, timeoutMs: opts.timeoutMs, input: opts.input, group: { onPid: opts.onPid } });
 }
 
 /** The last non-empty line of a failed docker command's stderr: the engine's own message. */

@@ -11,8 +11,7 @@ import { projectRoot } from '../paths.js';
 import { makeTempDir } from '../fsutil.js';
 import type { DriverResources, StartHooks } from '../driver.js';
 import { docker, HARNESS_LABEL, lastLine } from './docker.js';
-import { which } from '../proc.js';
-import { spawn } from 'node:child_process';
+import { runTool, which } from '../proc.js';
 
 export function containerDir(name: string): string {
   return join(projectRoot(), 'containers', name);
@@ -151,40 +150,14 @@ export async function basePlan(env: NodeJS.ProcessEnv): Promise<BasePlan> {
   };
 }
 
-/** A child process that kills its whole group when asked (debootstrap runs chroot'ed helpers). */
-function run(
+/** A tool in its own process group (debootstrap runs chroot'ed helpers); its output's last lines, stderr last. */
+async function run(
   cmd: string,
   args: string[],
   opts: { env: NodeJS.ProcessEnv; onPid?: (pid: number) => void; timeoutMs: number },
 ): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    // Decoded as streams, so a character split across two reads stays whole.
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      output = (output + d).slice(-20_000);
-    });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      output = (output + d).slice(-20_000);
-    });
-    if (child.pid) opts.onPid?.(child.pid);
-    const timer = setTimeout(() => {
-      output += `\n${cmd} did not finish within ${opts.timeoutMs / 1000} s`;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }, opts.timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: null, output: `${output}\n${err.message}` });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
+  const r = await runTool(cmd, args, { env: opts.env, timeoutMs: opts.timeoutMs, group: { onPid: opts.onPid } });
+  return { code: r.code, output: `${r.stdout.slice(-10_000)}\n${r.stderr.slice(-10_000)}` };
 }
 
 /** What a build holds while it runs, so a killed driver process leaves neither a build nor a chroot behind. */

@@ -13,11 +13,7 @@
  *   image is neither in the engine nor pullable, Ryuk is turned off (TESTCONTAINERS_RYUK_DISABLED) and the
  *   harness removes its containers itself (driver resources, src/containers/cleanup.ts).
  */
-import { fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { projectRoot } from '../paths.js';
+import { forkHarness } from '../proc.js';
 import { dockerCli } from './docker.js';
 import { imageState } from './images.js';
 
@@ -33,15 +29,6 @@ export const NO_RUNTIME = 'no container runtime';
 // From the moment the child has loaded testcontainers. Only a hung socket waits this long.
 export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
 
-/** The compiled child; tests running from src/ use the build in dist/ (npm test builds first). */
-function childPath(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return join(here, '..', 'probe-child.js');
-  const built = join(projectRoot(), 'dist', 'src', 'containers', 'probe-child.js');
-  if (!existsSync(built)) throw new Error('dist/ is missing: run npm run build first');
-  return built;
-}
-
 /** Loading testcontainers in the child is bounded too, but generously: a loaded machine needs time, a socket is not involved yet. */
 const LOAD_BOUND_MS = 120_000;
 
@@ -52,7 +39,7 @@ const LOAD_BOUND_MS = 120_000;
 export function probeContainerRuntime(env: NodeJS.ProcessEnv, timeoutMs = DEFAULT_PROBE_TIMEOUT_MS): Promise<RuntimeVerdict> {
   return new Promise((resolve) => {
     let settled = false;
-    const child = fork(childPath(), [], { env, stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+    const child = forkHarness('containers/probe-child.js', { env, output: 'ignore' });
     const finish = (v: RuntimeVerdict) => {
       if (settled) return;
       settled = true;

@@ -111,10 +111,6 @@ export function curveByPrimeAndOrder(p: Buffer, n: Buffer): Curve | undefined {
   return CURVES.find((c) => strip(c.p) === ph && strip(c.n) === nh);
 }
 
-export function curveByEcParams(ecParams: Buffer): Curve | undefined {
-  return CURVES.find((c) => c.ecParams === ecParams.toString('hex'));
-}
-
 export function curveByName(name: string): Curve | undefined {
   return CURVES.find((c) => c.name === name || c.openssl === name);
 }

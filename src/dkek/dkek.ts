@@ -96,10 +96,6 @@ export class Dkek {
   pkcs11WrapKey(): Buffer {
     return pkcs11WrapKeyOf(this.value);
   }
-  /** The raw DKEK (for custody splits). A copy: the caller wipes it. */
-  exportValue(): Buffer {
-    return Buffer.from(this.value);
-  }
 
   wipe(): void {
     wipe(this.value);

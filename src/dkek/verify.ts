@@ -9,7 +9,7 @@ import { ALGORITHM_OID, KEY_TYPE_NAMES, unwrapBlob, type BlobFields, type Unwrap
 import { curveByPrimeAndOrder, type Curve } from './curves.js';
 import { formatKcv, type Dkek } from './dkek.js';
 import { wipe } from '../secrets.js';
-import { stripLeadingZeros, toKeyObject } from '../pkcs11/keys.js';
+import { stripLeadingZeros, toKeyObject } from '../pkcs11/public-key.js';
 
 export interface Check {
   name: string;

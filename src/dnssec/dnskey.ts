@@ -8,8 +8,7 @@
  *   keyTag(rdata)                                     // RFC 4034 Appendix B
  */
 import type { KeyObject } from 'node:crypto';
-import type { RawPublicKey } from '../pkcs11/keys.js';
-import { stripLeadingZeros, toKeyObject } from '../pkcs11/keys.js';
+import { type RawPublicKey, stripLeadingZeros, toKeyObject } from '../pkcs11/public-key.js';
 import { u16 } from './wire.js';
 
 export type DnssecAlgorithm = 8 | 10 | 13 | 14 | 15;

@@ -5,7 +5,8 @@
  * the data), or with a node:crypto private key as an independent reference.
  */
 import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import type { Handle, Token } from '../pkcs11/token.js';
+import type { Handle } from '../pkcs11/module.js';
+import type { Token } from '../pkcs11/token.js';
 import { signAsync } from '../pkcs11/keys.js';
 import { dnssecScheme } from '../pkcs11/mechanisms.js';
 import { DNSSEC_ALGORITHMS, dnskeyToKeyObject, type DnssecAlgorithm } from './dnskey.js';

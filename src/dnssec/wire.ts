@@ -5,7 +5,6 @@
  */
 
 export const RRTYPE = { A: 1, NS: 2, SOA: 6, MX: 15, TXT: 16, AAAA: 28, DS: 43, RRSIG: 46, NSEC: 47, DNSKEY: 48 } as const;
-export type RrTypeName = keyof typeof RRTYPE;
 export const CLASS_IN = 1;
 
 export function typeName(type: number): string {

@@ -8,7 +8,8 @@
 import { verdictLabel, type CaseStatus, type DriverReport } from '../results.js';
 import type { BenchRecord } from '../bench-format.js';
 import type { LoadedRun } from './load.js';
-import { mdCell, moduleLabel } from './matrix.js';
+import { moduleLabel } from './matrix.js';
+import { markdownTable, mdCell } from '../reports/markdown.js';
 import { ALPHA, DEFAULT_PERF_THRESHOLD_PERCENT, describeJudgement, describeModel, judge, perfFigure, type PerfJudgement } from './noise.js';
 
 export type ChangeKind = 'driver' | 'identity' | 'case' | 'golden' | 'capability' | 'mechanism' | 'verdict' | 'throughput';
@@ -273,14 +274,10 @@ export function renderDiffMarkdown(d: RunDiff): string {
       : c.regression
         ? '❌ regression'
         : 'changed';
-  const row = (c: Change) =>
-    `| ${mark(c)} | ${md(c.driver)} | ${c.kind} | ${md(c.key)} | ${md(c.old)} | ${md(c.new)} |` +
-    `${c.performance ? ` ${md(describeJudgement(c.performance))} |` : ''}`;
+  const row = (c: Change) => [mark(c), md(c.driver), c.kind, md(c.key), md(c.old), md(c.new), ...(c.performance ? [md(describeJudgement(c.performance))] : [])];
+  const columns = (perf: boolean) => ['', 'Driver', 'What', 'Item', 'Old', 'New', ...(perf ? ['Change, test'] : [])];
   const table = (title: string, cs: Change[], perf: boolean) =>
-    cs.length === 0
-      ? ''
-      : `${title ? `${title}\n\n` : ''}| | Driver | What | Item | Old | New |${perf ? ' Change, test |' : ''}\n|---|---|---|---|---|---|${perf ? '---|' : ''}\n` +
-        `${cs.map(row).join('\n')}\n\n`;
+    cs.length === 0 ? '' : `${title ? `${title}\n\n` : ''}${markdownTable(columns(perf), cs.map(row), (v) => v).join('\n')}\n\n`;
   // Figures within noise (or without evidence) are kept for the curious, folded away from the gate's findings.
   const quiet = (c: Change) => c.performance !== undefined && !c.performance.verdict.endsWith('beyond noise');
   const perf = d.changes.filter(isPerformance);

@@ -8,7 +8,7 @@
  * keyed hash everywhere in the driver's report unless HSM_PUBLISH_SERIALS=1. The hash is stable, so runs of
  * the same device still line up.
  */
-import { execFileSync } from 'node:child_process';
+import { runToolSync } from '../proc.js';
 import { createHash } from 'node:crypto';
 import { readdirSync, realpathSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -16,7 +16,7 @@ import { cpus, hostname, release, type } from 'node:os';
 import type { DriverIdentity, DriverReport, PackageVersion, RunIdentity } from '../results.js';
 import { projectRoot, toolVersion } from '../paths.js';
 import type { Token } from '../pkcs11/token.js';
-import { trimPadded } from '../pkcs11/token.js';
+import { trimPadded } from '../pkcs11/module.js';
 
 export const PUBLISH_SERIALS_ENV = 'HSM_PUBLISH_SERIALS';
 
@@ -103,23 +103,15 @@ export function owningPackage(path: string): PackageVersion | undefined {
   let found: PackageVersion | undefined;
   if (lists.length) {
     const hits =
-      quiet('grep', ['-lxF', ...candidates.flatMap((c) => ['-e', c]), ...lists])
+      runToolSync('grep', ['-lxF', ...candidates.flatMap((c) => ['-e', c]), ...lists])
         ?.split('\n')
         .filter(Boolean) ?? [];
     const name = hits.map((f) => basename(f, '.list').replace(/:[\w-]+$/, ''))[0];
-    const version = name ? quiet('dpkg-query', ['-W', '-f=${Version}', name]) : undefined;
+    const version = name ? runToolSync('dpkg-query', ['-W', '-f=${Version}', name]) : undefined;
     if (name && version) found = { name, version };
   }
   owners.set(path, found ?? null);
   return found;
-}
-
-function quiet(cmd: string, args: string[]): string | undefined {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
-  } catch {
-    return undefined;
-  }
 }
 
 /** sha256 over manufacturer, model and serial, so equal serials of different products do not collide. */
@@ -161,12 +153,12 @@ function hashSerial(report: DriverReport, token: NonNullable<DriverIdentity['tok
 /** The run's side: harness source, machine, runner. */
 export function runIdentity(env: NodeJS.ProcessEnv): RunIdentity {
   const harness: RunIdentity['harness'] = { version: toolVersion() };
-  const commit = env.GITHUB_SHA || quiet('git', ['-C', projectRoot(), 'rev-parse', 'HEAD']);
+  const commit = env.GITHUB_SHA || runToolSync('git', ['-C', projectRoot(), 'rev-parse', 'HEAD']);
   if (commit && /^[0-9a-f]{40}$/.test(commit)) {
     harness.commit = commit;
     // Only the checkout we run from can say whether it has local changes.
     if (!env.GITHUB_SHA) {
-      const status = quiet('git', ['-C', projectRoot(), 'status', '--porcelain', '--untracked-files=no']);
+      const status = runToolSync('git', ['-C', projectRoot(), 'status', '--porcelain', '--untracked-files=no']);
       if (status !== undefined) harness.dirty = status.length > 0;
     }
   }

@@ -6,10 +6,11 @@
  *   matrix.json         the merged model, for other tools
  *   runs/<id>/          each run's own report (index.html) and its results.json: what every cell links to
  *
- * Like the per-run report, the pages have no script, inline CSS and SVG only, and a Content-Security-Policy
- * that forbids every fetch; every piece of text from a run goes through esc().
+ * The pages use the per-run report's page shell (src/reports/page.ts: no script, inline CSS and SVG only, a
+ * Content-Security-Policy that forbids every fetch); every piece of text from a run goes through esc().
  */
-import { esc, renderHtml } from '../reports/html.js';
+import { renderHtml } from '../reports/html.js';
+import { esc, page } from '../reports/page.js';
 import type { SectionReport } from '../reports/sections.js';
 import type { LoadedRun } from './load.js';
 import { buildMatrix, renderTestedMarkdown, renderTestedRst, type BenchPoint, type BenchSeries, type FleetMatrix, type MatrixCell } from './matrix.js';
@@ -18,31 +19,11 @@ import { DEFAULT_PERF_THRESHOLD_PERCENT, describeJudgement, describeModel } from
 /** Marks a folder as a site this command wrote, so that a re-merge may replace it (and nothing else). */
 export const SITE_MARKER = '.hsm-harness-site';
 
-const CSS = `
-:root{--fg:#1b1f24;--muted:#636c76;--line:#d0d7de;--head:#f6f8fa;--pass:#1a7f37;--fail:#cf222e;--skip:#6e7781}
-body{font:14px/1.45 system-ui,sans-serif;color:var(--fg);margin:0 auto;padding:1rem 1.5rem;max-width:1500px}
-h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;margin:1.6rem 0 .5rem;border-bottom:1px solid var(--line)}h3{font-size:1rem}
-table{border-collapse:collapse;margin:.3rem 0 .8rem;font-size:13px}th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
-thead th{background:var(--head)}.scroll{overflow-x:auto}.muted,.date{color:var(--muted);font-size:12px}
-.v-suitable{color:var(--pass);font-weight:600}.v-notsuitable{color:var(--fail);font-weight:600}.v-nottested{color:var(--skip)}
-td.cell a{text-decoration:none}.t-slower{color:var(--fail);font-weight:600}.t-faster{color:var(--pass);font-weight:600}.t-unknown{color:var(--skip)}td.cell .date{display:block}svg{vertical-align:middle}code{font:12px ui-monospace,monospace}
-`;
-
 /** Run ids are made by load.ts from a date and a hex digest; this keeps a path from ever leaving runs/. */
 const runPath = (id: string) => `runs/${id.replace(/[^A-Za-z0-9_-]/g, '_')}/index.html`;
 const anchor = (s: string) => `driver-${s.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 const runLink = (runId: string, driver: string) => `${runPath(runId)}#${anchor(driver)}`;
 const day = (iso: string) => iso.slice(0, 10);
-
-function page(title: string, body: string): string {
-  return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title><style>${CSS}</style></head>
-<body>${body}</body></html>
-`;
-}
 
 function cell(c: MatrixCell | undefined): string {
   if (!c) return '<td class="cell na" data-verdict="">–</td>';

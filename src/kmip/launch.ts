@@ -3,11 +3,10 @@
  * its helper processes die with it), readiness by TCP connect, and a stop that does not trust SIGTERM
  * (PyKMIP ignores it for 10 s or more: docs/kmip-profile.md §6).
  */
-import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import type { DriverResources } from '../driver.js';
-import { killTree, ownResource } from '../proc.js';
+import { killTree, startServerProcess } from '../proc.js';
 
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -53,7 +52,7 @@ export async function launchServer(opts: {
 }): Promise<LaunchedServer> {
   // Output goes to a file: a pipe would be held open by the server's children and never reach EOF.
   const log = await open(opts.logFile, 'a');
-  const child = spawn(opts.cmd, opts.args, { env: opts.env ?? process.env, stdio: ['ignore', log.fd, log.fd], detached: true });
+  const child = startServerProcess(opts.cmd, opts.args, { env: opts.env ?? process.env, stdio: ['ignore', log.fd, log.fd] });
   await log.close();
   let exited: string | null = null;
   const gone = new Promise<void>((resolve) =>
@@ -68,7 +67,6 @@ export async function launchServer(opts: {
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${opts.what} did not start: ${opts.cmd} could not be run`);
-  ownResource({ pid });
   const server: LaunchedServer = {
     pid,
     alive: () => exited === null,

@@ -16,7 +16,6 @@ export const enumItem = (tag: string, value: string | number): Item => ({
 });
 export const text = (tag: string, value: string): Item => ({ tag: T(tag), type: 'TextString', value });
 export const bytes = (tag: string, value: Uint8Array): Item => ({ tag: T(tag), type: 'ByteString', value });
-export const bool = (tag: string, value: boolean): Item => ({ tag: T(tag), type: 'Boolean', value });
 export const dateTime = (tag: string, seconds: bigint): Item => ({ tag: T(tag), type: 'DateTime', value: seconds });
 
 export interface ProtocolVersion {

@@ -10,7 +10,7 @@ import { E } from './tags.js';
 import { child } from './messages.js';
 import type { Item } from './ttlv.js';
 import { unsignedToBytes } from './ttlv.js';
-import { toKeyObject } from '../pkcs11/keys.js';
+import { toKeyObject } from '../pkcs11/public-key.js';
 
 export interface ExtractedKey {
   key: KeyObject;

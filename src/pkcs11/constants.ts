@@ -33,8 +33,6 @@ const MECHANISM_FLAGS: [number, string][] = [
 export const CKF_SIGN = 0x800;
 export const CKF_VERIFY = 0x2000;
 export const CKF_GENERATE_KEY_PAIR = 0x10000;
-export const CKF_WRAP = 0x20000;
-export const CKF_UNWRAP = 0x40000;
 
 function reverse(prefix: string, extra: Record<string, number> = {}): Map<number, string> {
   const m = new Map<number, string>();

@@ -3,9 +3,12 @@
  * suite and benchmark generates keys the way DNSSEC signers do (docs/pkcs11-notes.md §5, §9): TOKEN, PRIVATE, SENSITIVE,
  * not EXTRACTABLE, label and CKA_ID set at generation.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { LABEL_PREFIX, pkcs11, type Handle, type Template, type Token } from './token.js';
+import type { KeyObject } from 'node:crypto';
+import { LABEL_PREFIX } from './marks.js';
+import { pkcs11, type Handle, type Template } from './module.js';
+import type { Token } from './token.js';
 import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN } from './constants.js';
+import { type RawPublicKey, toKeyObject, unwrapOctetString } from './public-key.js';
 
 export type KeyAlg = 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ec-p256' | 'ec-p384' | 'ec-p521' | 'ed25519';
 
@@ -106,39 +109,6 @@ export async function generateKeyPair(token: Token, alg: KeyAlg, opts: GenerateO
   return { alg, publicKey: keys.publicKey, privateKey: keys.privateKey, label: keys.label, id: keys.id };
 }
 
-/**
- * Unwrap a DER OCTET STRING (04 len …) if the value is one; otherwise return it unchanged.
- * PKCS#11 says CKA_EC_POINT is DER-wrapped; some tokens return the raw point (PKCS#11 2.40 mechanisms §2.3; docs/pkcs11-notes.md §6).
- */
-export function unwrapOctetString(v: Buffer): { point: Buffer; derWrapped: boolean } {
-  if (v.length >= 2 && v[0] === 0x04) {
-    let len = v[1]!;
-    let off = 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      if (n < 1 || n > 2 || v.length < 2 + n) return { point: v, derWrapped: false };
-      len = n === 1 ? v[2]! : v.readUInt16BE(2);
-      off = 2 + n;
-    }
-    if (off + len === v.length) return { point: v.subarray(off), derWrapped: true };
-  }
-  return { point: v, derWrapped: false };
-}
-
-/** Raw public key material as PKCS#11 reports it (public attributes readable without login). */
-export interface RawPublicKey {
-  family: 'rsa' | 'ec' | 'ed25519';
-  modulus?: Buffer;
-  exponent?: Buffer;
-  /** Uncompressed EC point 04‖X‖Y, or the 32-byte Ed25519 key. */
-  point?: Buffer;
-  ecParams?: Buffer;
-  /** The curve by name, for EC keys that come without CKA_EC_PARAMS (DNSKEY, KMIP); else ecParams decides. */
-  curve?: 'P-256' | 'P-384' | 'P-521';
-  /** Whether CKA_EC_POINT came DER-wrapped. */
-  pointDerWrapped?: boolean;
-}
-
 export function readPublicKey(token: Token, handle: Handle, session?: Handle): RawPublicKey {
   const keyType = Number(token.attr(handle, pkcs11.CKA_KEY_TYPE, session).readBigUInt64LE(0));
   if (keyType === pkcs11.CKK_RSA) {
@@ -147,42 +117,6 @@ export function readPublicKey(token: Token, handle: Handle, session?: Handle): R
   const ecParams = token.attr(handle, pkcs11.CKA_EC_PARAMS, session);
   const { point, derWrapped } = unwrapOctetString(token.attr(handle, pkcs11.CKA_EC_POINT, session));
   return { family: keyType === CKK_EC_EDWARDS ? 'ed25519' : 'ec', point, ecParams, pointDerWrapped: derWrapped };
-}
-
-const CURVE_BY_PARAMS: Record<string, 'P-256' | 'P-384' | 'P-521'> = {
-  '06082a8648ce3d030107': 'P-256',
-  '06052b81040022': 'P-384',
-  '06052b81040023': 'P-521',
-};
-
-function b64u(b: Buffer): string {
-  return b.toString('base64url');
-}
-/** Minimal big-endian form of an unsigned integer (JWK and DNSKEY want no leading zero bytes). */
-export function stripLeadingZeros(b: Buffer): Buffer {
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0) i++;
-  return b.subarray(i);
-}
-
-/**
- * node:crypto public key from raw public parts: the one place that builds one, whether the parts came from a
- * token, a DNSKEY, a KMIP Get or a SmartCard-HSM blob.
- */
-export function toKeyObject(pub: RawPublicKey): KeyObject {
-  if (pub.family === 'rsa') {
-    return createPublicKey({ key: { kty: 'RSA', n: b64u(stripLeadingZeros(pub.modulus!)), e: b64u(stripLeadingZeros(pub.exponent!)) }, format: 'jwk' });
-  }
-  if (pub.family === 'ed25519') {
-    if (pub.point!.length !== 32) throw new Error(`Ed25519 public key is ${pub.point!.length} bytes, expected 32`);
-    return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64u(pub.point!) }, format: 'jwk' });
-  }
-  const crv = pub.curve ?? CURVE_BY_PARAMS[pub.ecParams!.toString('hex')];
-  if (!crv) throw new Error(`unsupported EC parameters ${pub.ecParams!.toString('hex')}`);
-  const p = pub.point!;
-  const n = (p.length - 1) / 2;
-  if (p[0] !== 0x04 || !Number.isInteger(n)) throw new Error('EC point is not uncompressed (04‖X‖Y)');
-  return createPublicKey({ key: { kty: 'EC', crv, x: b64u(p.subarray(1, 1 + n)), y: b64u(p.subarray(1 + n)) }, format: 'jwk' });
 }
 
 export function publicKeyObject(token: Token, handle: Handle): KeyObject {

@@ -14,7 +14,7 @@
  * EdDSA).
  */
 import { constants, createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { pkcs11 } from './token.js';
+import { pkcs11 } from './module.js';
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA } from './constants.js';
 import { KEY_ALGS, digestInfo, type KeyAlg } from './keys.js';
 import type { DnssecAlgorithm } from '../dnssec/dnskey.js';
@@ -193,16 +193,6 @@ export const MECHANISMS: readonly MechanismSpec[] = [
 ];
 
 const BY_CODE = new Map(MECHANISMS.map((m) => [m.code, m]));
-
-/** The table entry of a mechanism, or undefined when it is not DNSSEC-relevant. */
-export function mechanismSpec(code: number): MechanismSpec | undefined {
-  return BY_CODE.get(code);
-}
-
-/** The key-pair generation mechanism for a key algorithm. */
-export function keyGenMechanism(alg: KeyAlg): MechanismSpec {
-  return BY_CODE.get(KEY_ALGS[alg].mechanism)!;
-}
 
 /** A function flag set on a mechanism that PKCS#11 does not define for its class. */
 export function contradictoryFlags(code: number, flags: number): FlagName[] {

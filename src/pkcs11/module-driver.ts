@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import type { BackupOffer, Driver, DriverTraits } from '../driver.js';
 import { UsageError } from '../errors.js';
-import type { TokenSelector } from './token.js';
+import type { TokenSelector } from './slot.js';
 import { addStructuralWords, registerSecret } from '../secrets.js';
 
 export interface SettledTarget {

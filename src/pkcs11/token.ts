@@ -1,192 +1,17 @@
 /**
- * The one PKCS#11 session helper. Everything that talks to a token goes through here:
- * - one pkcs11js instance per module per process, initialised with CKF_OS_LOCKING_OK (PKCS#11 3.0 §5.4.1; docs/pkcs11-notes.md §1);
- * - tokens are selected by label, serial or slot id, never by slot position;
- * - attributes are read one per call, because C_GetAttributeValue is all-or-nothing in pkcs11js;
- * - objects are created through Token methods only: each gets a run-unique CKA_ID and a prefixed label, is
- *   journalled before the call, tracked after it, destroyed at the end, and the object count is checked.
+ * The one PKCS#11 session helper: a logged-in view of one token (Token), through which everything that talks to
+ * a token goes. Objects are created through Token methods only: each gets a run-unique CKA_ID and a prefixed
+ * label (./run-identity.ts), is journalled before the call, tracked after it, destroyed at the end, and the
+ * object count is checked. Attributes are read one per call, because C_GetAttributeValue is all-or-nothing in
+ * pkcs11js. Beside it: module loading (./module.ts), return codes (./ckr.ts), slot choice (./slot.ts).
  */
-// pkcs11js is CommonJS; only the default import carries all of its constants at run time.
-import pkcs11 from 'pkcs11js';
-import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.js';
 import { ckrName } from './constants.js';
+import { describeCkr, ckrOf, isSessionLost } from './ckr.js';
+import { type Handle, type LoadedModule, type Template, loadModule, pkcs11, readBool, readUlong, trimPadded } from './module.js';
+import { type TokenSelector, findSlot } from './slot.js';
+import { type TokenIdentity, isRunId, newRunId, objectListener, runPrefix } from './run-identity.js';
 import { ID_HEAD_BYTES, LABEL_PREFIX } from './marks.js';
-
-export type Handle = Buffer;
-export type Template = pkcs11.Template;
-export { pkcs11 };
-
-const loaded = new Map<string, { lib: pkcs11.PKCS11; refs: number; initCode: number }>();
-
-export interface TokenSelector {
-  label?: string;
-  serial?: string;
-  slotId?: number;
-  /** Substring of the token label (OpenSC names the SmartCard-HSM user-PIN slot "<label> (UserPIN)"). */
-  labelIncludes?: string;
-  /** Substring of the slot description (the reader name for smartcards). */
-  slotDescriptionIncludes?: string;
-}
-
-export interface LoadedModule {
-  path: string;
-  lib: pkcs11.PKCS11;
-  /** CKR of our C_Initialize call: CKR_OK, or CKR_CRYPTOKI_ALREADY_INITIALIZED when another user initialised it first. */
-  initCode: number;
-  release(): void;
-}
-
-/** Load (once per process) and initialise a module. A missing or unloadable module is a UsageError. */
-export function loadModule(path: string): LoadedModule {
-  const existing = loaded.get(path);
-  if (existing) {
-    existing.refs++;
-    return handleFor(path, existing);
-  }
-  if (!existsSync(path)) {
-    throw new UsageError(`PKCS#11 module not found: ${path}; install it or point HSM_PKCS11_MODULE at the right file`);
-  }
-  const lib = new pkcs11.PKCS11();
-  try {
-    lib.load(path);
-  } catch (err) {
-    throw new UsageError(
-      `cannot load PKCS#11 module ${path}: ${(err as Error).message.split('\n')[0]}; check that it is a PKCS#11 library for this architecture`,
-    );
-  }
-  let initCode = 0;
-  try {
-    lib.C_Initialize({ flags: pkcs11.CKF_OS_LOCKING_OK });
-  } catch (err) {
-    const code = ckrOf(err);
-    if (code === pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) initCode = code;
-    else throw err;
-  }
-  const entry = { lib, refs: 1, initCode };
-  loaded.set(path, entry);
-  return handleFor(path, entry);
-}
-
-function handleFor(path: string, entry: { lib: pkcs11.PKCS11; refs: number; initCode: number }): LoadedModule {
-  let released = false;
-  return {
-    path,
-    lib: entry.lib,
-    initCode: entry.initCode,
-    release() {
-      if (released) return;
-      released = true;
-      entry.refs--;
-      if (entry.refs === 0) {
-        // C_Finalize but no dlclose: some modules crash when unloaded with threads running (Nitrokey/nethsm-pkcs11#327; docs/pkcs11-notes.md §1).
-        try {
-          entry.lib.C_Finalize();
-        } catch {
-          /* already finalised */
-        }
-        loaded.delete(path);
-      }
-    },
-  };
-}
-
-/** The CK_RV of a pkcs11js error, or undefined for anything else. */
-export function ckrOf(err: unknown): number | undefined {
-  if (err instanceof pkcs11.Pkcs11Error) return err.code;
-  if (
-    err &&
-    typeof err === 'object' &&
-    'code' in err &&
-    typeof (err as { code: unknown }).code === 'number' &&
-    (err as { name?: string }).name === 'Pkcs11Error'
-  )
-    return (err as { code: number }).code;
-  // pkcs11js 2.1 throws a plain Error "CKR_…:<decimal>" from C_CreateObject, C_SetAttributeValue and C_CopyObject
-  // (its wrappers for those call the native method directly, bypassing its Pkcs11Error conversion).
-  const m = err instanceof Error ? /^(CKR_[A-Z0-9_]+):(\d+)$/.exec(err.message) : null;
-  return m ? Number(m[2]) : undefined;
-}
-
-export function isCkr(err: unknown, code: number): boolean {
-  return ckrOf(err) === code;
-}
-
-function describeCkr(err: unknown): string {
-  const code = ckrOf(err);
-  return code !== undefined ? ckrName(code) : err instanceof Error ? err.message : String(err);
-}
-
-export function trimPadded(s: string): string {
-  return s.replace(/[\s\0]+$/, '');
-}
-
-/** Find the slot whose token matches the selector. Errors list what is there, so the user can fix the label. */
-export function findSlot(mod: LoadedModule, sel: TokenSelector): Handle {
-  const slots = mod.lib.C_GetSlotList(true);
-  const seen: string[] = [];
-  for (const slot of slots) {
-    const info = mod.lib.C_GetTokenInfo(slot);
-    const label = trimPadded(info.label);
-    const serial = trimPadded(info.serialNumber);
-    seen.push(label);
-    if (sel.label !== undefined && label !== sel.label) continue;
-    if (sel.serial !== undefined && serial !== sel.serial) continue;
-    if (sel.slotId !== undefined && slot.readUIntLE(0, 6) !== sel.slotId) continue;
-    if (sel.labelIncludes !== undefined && !label.includes(sel.labelIncludes)) continue;
-    if (sel.slotDescriptionIncludes !== undefined && !trimPadded(mod.lib.C_GetSlotInfo(slot).slotDescription).includes(sel.slotDescriptionIncludes)) continue;
-    return slot;
-  }
-  const want =
-    sel.label !== undefined
-      ? `label "${sel.label}"`
-      : sel.serial !== undefined
-        ? `serial "${sel.serial}"`
-        : sel.slotId !== undefined
-          ? `slot id ${sel.slotId}`
-          : sel.labelIncludes !== undefined
-            ? `a label containing "${sel.labelIncludes}"`
-            : sel.slotDescriptionIncludes !== undefined
-              ? `a reader named like "${sel.slotDescriptionIncludes}"`
-              : 'any token';
-  const have = seen.length ? seen.map((l) => JSON.stringify(l)).join(', ') : 'none';
-  throw new UsageError(`no token with ${want} in ${mod.path} (tokens present: ${have}); set HSM_PKCS11_TOKEN or the URI's token= to one of them`);
-}
-
-/** Decode a CK_ULONG attribute value (native-endian, 8 bytes on x86_64). */
-export function readUlong(b: Buffer): number {
-  if (b.length === 8) return Number(b.readBigUInt64LE(0));
-  if (b.length === 4) return b.readUInt32LE(0);
-  throw new Error(`unexpected CK_ULONG length ${b.length}`);
-}
-
-export function readBool(b: Buffer): boolean {
-  return b.length > 0 && b[0] !== 0;
-}
-
-/**
- * Every object the harness creates carries a recognisable label (this prefix) and a CKA_ID that starts with
- * the run's random prefix followed by a counter, so that a leftover can be proven ours: cleanup destroys a
- * found object only when both its CKA_ID (exactly as journalled) and its label prefix match.
- */
-export { ID_HEAD_BYTES, LABEL_PREFIX } from './marks.js';
-
-/** Where a token lives, as the journal records it (no PIN: cleanup reads that from the same environment as the run). */
-export interface TokenIdentity {
-  modulePath: string;
-  label: string;
-  serial: string;
-}
-
-/** Told about every object before it is created and after it is proven gone: the run's journal listens. */
-export interface ObjectListener {
-  creating(token: TokenIdentity, id: string, label: string): void;
-  gone(token: TokenIdentity, id: string): void;
-  /** A program the harness does not control may now create objects labelled `prefix…` (Token.expectLabelled). */
-  labelled?(token: TokenIdentity, prefix: string): void;
-  labelledGone?(token: TokenIdentity, prefix: string): void;
-}
 
 /** Session states of a logged-in user (PKCS#11 v2.40 pkcs11t.h CKS_*). */
 const CKS_RO_USER_FUNCTIONS = 1;
@@ -196,42 +21,6 @@ const CKS_RW_USER_FUNCTIONS = 3;
 const openTokens = new Set<Token>();
 export function liveTokens(): Token[] {
   return [...openTokens];
-}
-
-const run: { prefix: Buffer; counter: number; listener?: ObjectListener } = { prefix: randomBytes(8), counter: 0 };
-
-/** The run's CKA_ID prefix (8 bytes) and the journal listener; the worker sets them from the parent's request. */
-export function setRunIdentity(prefix: Buffer, listener?: ObjectListener): void {
-  if (prefix.length !== 8) throw new Error('the run prefix is 8 bytes');
-  run.prefix = Buffer.from(prefix);
-  run.counter = 0;
-  run.listener = listener;
-}
-
-export function runPrefix(): Buffer {
-  return run.prefix;
-}
-
-/** The label prefix for objects a signer named `name` creates in this run (Token.expectLabelled). */
-export function runLabelPrefix(name: string): string {
-  return `${LABEL_PREFIX}${run.prefix.toString('hex')}-${name}-`;
-}
-
-/**
- * Session and login losses: OpenSC invalidates a process's sessions when another process touches the card,
- * and a reader can drop the card. After one of these, cleanup reopens a session and logs in again.
- */
-const SESSION_LOST = new Set<number>([
-  pkcs11.CKR_SESSION_HANDLE_INVALID,
-  pkcs11.CKR_SESSION_CLOSED,
-  pkcs11.CKR_USER_NOT_LOGGED_IN,
-  pkcs11.CKR_DEVICE_REMOVED,
-  pkcs11.CKR_TOKEN_NOT_PRESENT,
-  pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED,
-]);
-export function isSessionLost(err: unknown): boolean {
-  const code = ckrOf(err);
-  return code !== undefined && SESSION_LOST.has(code);
 }
 
 /** An object this Token created: its CKA_ID and label, and the handles it is known by (none while pending). */
@@ -449,15 +238,12 @@ export class Token {
 
   /** A fresh CKA_ID: run prefix (8 bytes) ‖ counter (4 bytes) ‖ random bytes up to `length`. */
   newId(length = 20): Buffer {
-    if (length < ID_HEAD_BYTES) throw new Error(`a harness CKA_ID needs at least ${ID_HEAD_BYTES} bytes`);
-    const counter = Buffer.alloc(4);
-    counter.writeUInt32BE(++run.counter);
-    return Buffer.concat([run.prefix, counter, randomBytes(length - ID_HEAD_BYTES)]);
+    return newRunId(length);
   }
 
   /** Whether a CKA_ID was allocated by this run. */
   static isRunId(id: Buffer): boolean {
-    return id.length >= ID_HEAD_BYTES && id.subarray(0, 8).equals(run.prefix);
+    return isRunId(id);
   }
 
   /**
@@ -482,7 +268,7 @@ export class Token {
     if (!o) {
       o = { id, label, handles: new Map(), destroyable };
       this.owned.set(key, o);
-      run.listener?.creating(this.identity, key, label);
+      objectListener()?.creating(this.identity, key, label);
     }
     return o;
   }
@@ -593,7 +379,7 @@ export class Token {
 
   private forget(o: Owned): void {
     this.owned.delete(o.id.toString('hex'));
-    run.listener?.gone(this.identity, o.id.toString('hex'));
+    objectListener()?.gone(this.identity, o.id.toString('hex'));
   }
 
   /**
@@ -653,14 +439,14 @@ export class Token {
    * that cleanup after a kill finds its objects by label (removeLabelled) and nothing else.
    */
   expectLabelled(prefix: string): void {
-    if (!prefix.startsWith(`${LABEL_PREFIX}${run.prefix.toString('hex')}-`)) throw new Error(`${prefix} is not a label prefix of this run (runLabelPrefix)`);
-    run.listener?.labelled?.(this.identity, prefix);
+    if (!prefix.startsWith(`${LABEL_PREFIX}${runPrefix().toString('hex')}-`)) throw new Error(`${prefix} is not a label prefix of this run (runLabelPrefix)`);
+    objectListener()?.labelled?.(this.identity, prefix);
   }
 
   /** The objects labelled `prefix…` are gone (the caller checked): the journal can forget the prefix. */
   labelledGone(prefix: string): void {
     if (this.find([]).some((h) => this.labelOf(h).startsWith(prefix))) throw new Error(`objects labelled ${prefix}… are still on the token`);
-    run.listener?.labelledGone?.(this.identity, prefix);
+    objectListener()?.labelledGone?.(this.identity, prefix);
   }
 
   /**

@@ -5,6 +5,7 @@
 import type { DriverReport, RunResults } from '../results.js';
 import { basisLabel, securityFindings, statusLabel, verdictLabel } from '../results.js';
 import type { ExpectationsAudit } from '../expectations.js';
+import { markdownTable, plainCell as cell } from './markdown.js';
 
 /** Columns of the matrix, in order, with the capability keys suites record. */
 export const MATRIX_COLUMNS: { key: string; title: string }[] = [
@@ -32,7 +33,6 @@ export function hiddenBy(d: DriverReport, key: string): string | undefined {
   return d.capabilities[key] === false && d.transport?.hiddenCapabilities[key] ? d.transport.name : undefined;
 }
 const cellMark = (d: DriverReport, key: string) => (hiddenBy(d, key) ? '⊘' : mark(d.capabilities[key]));
-const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function interfaceOf(d: DriverReport): string {
   return d.kind === 'pkcs11' ? 'PKCS#11' : d.kind === 'kmip' ? 'KMIP' : d.kind === 'nethsm' ? 'REST (+PKCS#11)' : d.kind;
@@ -49,30 +49,27 @@ export function renderCapabilities(results: RunResults): string {
     lines.push('');
   }
   lines.push('✔ works · ✘ does not work · ⊘ hidden by the transport (the token behind it offers it) · – not tried (unavailable, or not applicable)', '');
-  lines.push(`| Driver | Interface | Status | ${MATRIX_COLUMNS.map((c) => c.title).join(' | ')} |`);
-  lines.push(`|---|---|---|${MATRIX_COLUMNS.map(() => '---').join('|')}|`);
-  for (const d of results.drivers) {
-    const status = d.available ? (d.status === 'ran' ? 'ran' : `${d.status}`) : `unavailable: ${cell(d.availabilityReason)}`;
-    lines.push(`| ${d.id} | ${interfaceOf(d)} | ${status} | ${MATRIX_COLUMNS.map((c) => cellMark(d, c.key)).join(' | ')} |`);
-  }
-  lines.push('');
+  const matrixRows = results.drivers.map((d) => {
+    const status = d.available ? d.status : `unavailable: ${d.availabilityReason}`;
+    return [d.id, interfaceOf(d), status, ...MATRIX_COLUMNS.map((c) => cellMark(d, c.key))];
+  });
+  lines.push(...markdownTable(['Driver', 'Interface', 'Status', ...MATRIX_COLUMNS.map((c) => c.title)], matrixRows), '');
 
   const withVerdicts = results.drivers.filter((d) => d.suitability.length > 0);
   if (withVerdicts.length) {
     lines.push('## DNSSEC signer suitability', '');
     const signers = [...new Set(withVerdicts.flatMap((d) => d.suitability.map((v) => v.signer)))];
-    lines.push(`| Driver | ${signers.join(' | ')} |`, `|---|${signers.map(() => '---').join('|')}|`);
-    for (const d of withVerdicts) {
-      lines.push(
-        `| ${d.id} | ${signers
-          .map((s) => {
-            const v = d.suitability.find((x) => x.signer === s);
-            return v ? `${verdictLabel(v)}, ${basisLabel(v)}` : '–';
-          })
-          .join(' | ')} |`,
-      );
-    }
-    lines.push('');
+    const verdictOf = (d: DriverReport, signer: string) => {
+      const v = d.suitability.find((x) => x.signer === signer);
+      return v ? `${verdictLabel(v)}, ${basisLabel(v)}` : '–';
+    };
+    lines.push(
+      ...markdownTable(
+        ['Driver', ...signers],
+        withVerdicts.map((d) => [d.id, ...signers.map((s) => verdictOf(d, s))]),
+      ),
+      '',
+    );
   }
 
   for (const d of results.drivers) {
@@ -86,16 +83,17 @@ export function renderCapabilities(results: RunResults): string {
     );
     const infoKeys = Object.entries(d.info).filter(([, v]) => typeof v !== 'object');
     if (infoKeys.length) {
-      lines.push('| Property | Value |', '|---|---|');
-      for (const [k, v] of infoKeys) lines.push(`| ${k} | ${cell(String(v))} |`);
-      lines.push('');
+      lines.push(
+        ...markdownTable(
+          ['Property', 'Value'],
+          infoKeys.map(([k, v]) => [k, String(v)]),
+        ),
+        '',
+      );
     }
     if (d.mechanisms.length) {
-      lines.push('### Mechanisms', '', '| Mechanism | Code | Min | Max | Flags | Exercised |', '|---|---|---|---|---|---|');
-      for (const m of d.mechanisms) {
-        lines.push(`| ${m.name} | 0x${m.code.toString(16)} | ${m.minKeySize} | ${m.maxKeySize} | ${m.flags.join(' ')} | ${m.exercised ?? ''} |`);
-      }
-      lines.push('');
+      const rows = d.mechanisms.map((m) => [m.name, `0x${m.code.toString(16)}`, m.minKeySize, m.maxKeySize, m.flags.join(' '), m.exercised ?? '']);
+      lines.push('### Mechanisms', '', ...markdownTable(['Mechanism', 'Code', 'Min', 'Max', 'Flags', 'Exercised'], rows), '');
     }
     if (d.transport) {
       const t = d.transport;
@@ -115,9 +113,7 @@ export function renderCapabilities(results: RunResults): string {
       lines.push('');
     }
     if (Object.keys(d.goldenCodes).length) {
-      lines.push('### Observed return codes', '', '| Case | Code |', '|---|---|');
-      for (const [k, v] of Object.entries(d.goldenCodes)) lines.push(`| ${k} | ${v} |`);
-      lines.push('');
+      lines.push('### Observed return codes', '', ...markdownTable(['Case', 'Code'], Object.entries(d.goldenCodes)), '');
     }
     if (d.findings.length) {
       lines.push('### Findings', '');
@@ -126,9 +122,8 @@ export function renderCapabilities(results: RunResults): string {
     }
     const notPassed = d.cases.filter((c) => c.status !== 'pass' || c.unexpectedPass);
     if (notPassed.length) {
-      lines.push('### Cases not passed', '', '| Case | Status | Reason |', '|---|---|---|');
-      for (const c of notPassed) lines.push(`| ${c.suite}/${c.case} | ${statusLabel(c)} | ${cell(c.reason ?? '')} |`);
-      lines.push('');
+      const rows = notPassed.map((c) => [`${c.suite}/${c.case}`, statusLabel(c), c.reason ?? '']);
+      lines.push('### Cases not passed', '', ...markdownTable(['Case', 'Status', 'Reason'], rows), '');
     }
     lines.push(...renderExpectations(d));
   }
@@ -149,15 +144,13 @@ function renderKmip(d: DriverReport): string[] {
   if (k.versions?.length) lines.push(`Protocol versions offered: ${k.versions.join(', ')}.`);
   lines.push('');
   if (k.operations && Object.keys(k.operations).length) {
-    lines.push('| Operation | Listed by Query | Observed |', '|---|---|---|');
-    for (const [op, o] of Object.entries(k.operations)) lines.push(`| ${op} | ${o.advertised ? 'yes' : 'no'} | ${cell(o.observed)} |`);
-    lines.push('');
+    const rows = Object.entries(k.operations).map(([op, o]) => [op, o.advertised ? 'yes' : 'no', o.observed]);
+    lines.push(...markdownTable(['Operation', 'Listed by Query', 'Observed'], rows), '');
   }
   const robust = d.sections['kmip-robustness'];
   if (robust && Object.keys(robust).length) {
-    lines.push("| Hostile input | Target's answer |", '|---|---|');
-    for (const [name, outcome] of Object.entries(robust)) lines.push(`| ${name} | ${cell(collapseRepeats(String(outcome)))} |`);
-    lines.push('');
+    const rows = Object.entries(robust).map(([name, outcome]) => [name, collapseRepeats(String(outcome))]);
+    lines.push(...markdownTable(['Hostile input', "Target's answer"], rows), '');
   }
   return lines;
 }

@@ -1,21 +1,13 @@
 /**
- * index.html: one self-contained page for people who will not read JSON. Everything is inline (CSS, SVG
- * charts), there is no script, and a Content-Security-Policy forbids every fetch, so the page works
- * offline, from a CI artifact or an e-mail attachment, and a token label cannot make it load anything.
- * Every piece of text from a token, a server or a suite goes through esc().
+ * index.html: one self-contained page for people who will not read JSON, in the page shell of ./page.ts
+ * (inline CSS and SVG, no script, a Content-Security-Policy that forbids every fetch). Every piece of text
+ * from a token, a server or a suite goes through esc().
  */
 import type { CaseRecord, CaseStatus, DriverReport, RunResults, SuitabilityVerdict } from '../results.js';
-import { basisLabel, securityFindings, statusLabel, verdictLabel } from '../results.js';
+import { CASE_STATUSES, basisLabel, securityFindings, statusLabel, verdictLabel } from '../results.js';
 import { MATRIX_COLUMNS, hiddenBy } from './capabilities.js';
+import { esc, page } from './page.js';
 import type { SectionReport } from './sections.js';
-
-const STATUSES: CaseStatus[] = ['pass', 'fail', 'skip', 'unsupported', 'crash', 'timeout'];
-
-/** The only way text gets into the page. */
-export function esc(value: unknown): string {
-  const s = typeof value === 'string' ? value : value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
 
 /** An id usable in href="#…": driver ids are simple, but nothing here trusts that. */
 const anchor = (prefix: string, s: string) => `${prefix}-${s.replace(/[^A-Za-z0-9_-]/g, '_')}`;
@@ -104,7 +96,7 @@ function countStatuses(cases: CaseRecord[]): string {
   const n = new Map<CaseStatus, number>();
   for (const c of cases) n.set(c.status, (n.get(c.status) ?? 0) + 1);
   return (
-    STATUSES.filter((s) => n.get(s))
+    CASE_STATUSES.filter((s) => n.get(s))
       .map((s) => pill(s, `${n.get(s)} ${s}`))
       .join(' ') || '<span class="muted">no cases</span>'
   );
@@ -237,45 +229,19 @@ function driverSection(d: DriverReport, sections: ReadonlyMap<string, SectionRep
   return `${parts.join('\n')}</section>`;
 }
 
-const CSS = `
-:root{--fg:#1b1f24;--muted:#636c76;--bg:#fff;--line:#d0d7de;--head:#f6f8fa;--pass:#1a7f37;--fail:#cf222e;--skip:#6e7781;--unsup:#9a6700;--crash:#8250df}
-*{box-sizing:border-box}
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg);margin:0 auto;padding:1rem 1.5rem;max-width:1400px}
-h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;margin:1.6rem 0 .5rem;border-bottom:1px solid var(--line);padding-bottom:.2rem}
-h2 small{font-weight:normal;color:var(--muted);font-size:.9rem}h3{font-size:1rem;margin:.8rem 0 .3rem;display:inline-block}h4{font-size:.9rem;margin:.7rem 0 .2rem}
-table{border-collapse:collapse;margin:.3rem 0 .8rem;font-size:13px}th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
-thead th{background:var(--head)}.scroll{overflow-x:auto}
-.matrix td.yes,.matrix td.no,.matrix td.na,.matrix td.hidden{text-align:center;font-weight:bold}.hidden{color:var(--unsup)}.yes{color:var(--pass)}.no{color:var(--fail)}.na{color:var(--muted)}
-.matrix td.status{max-width:18rem}.matrix thead th{font-size:12px}.nw{white-space:nowrap}
-.pill{display:inline-block;border-radius:1em;padding:0 .55em;font-size:12px;font-weight:600;color:#fff;background:var(--skip);white-space:nowrap}
-.s-pass,.s-ran{background:var(--pass)}.s-fail,.s-error{background:var(--fail)}.s-unsupported{background:var(--unsup)}.s-crash,.s-timeout{background:var(--crash)}
-.s-skip,.s-unavailable{background:var(--skip)}
-.muted{color:var(--muted)}.reason{color:var(--muted);font-size:12px}code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
-dl{display:grid;grid-template-columns:max-content auto;gap:.1rem 1rem;margin:.3rem 0}dt{font-weight:600}dd{margin:0}
-summary{cursor:pointer}section.sub{margin-left:.2rem}ul.findings{padding-left:1.2rem}
-nav{font-size:13px}nav a{margin-right:.7rem}
-.summary{display:flex;gap:.4rem;flex-wrap:wrap;align-items:center}
-svg{max-width:100%;height:auto}figure{margin:.5rem 0}
-@media print{details{display:block}summary{list-style:none}}
-`;
-
 /** index.html; `sections` says how the suites that describe their sections (Suite.report) want them shown. */
 export function renderHtml(results: RunResults, sections: ReadonlyMap<string, SectionReport> = new Map()): string {
   const overviews = [...sections.values()].flatMap((r) => r.overview?.(results) ?? []);
   const s = results.summary;
   const env = results.environment;
-  return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>hsm-harness report ${esc(results.finishedAt)}</title>
-<style>${CSS}</style></head>
-<body>
+  return page(
+    `hsm-harness report ${results.finishedAt}`,
+    `
 <header><h1>hsm-harness report</h1>
 <p class="muted">hsm-harness ${esc(results.tool.version)} · ${esc(results.startedAt)} → ${esc(results.finishedAt)} · Node ${esc(env.node)} · ${esc(env.platform)}/${esc(env.arch)} · ${esc(env.hostname)}${env.ci ? ' · CI' : ''}</p>
-<p class="summary"><b>${esc(s.total)} cases</b> ${STATUSES.filter((k) => s[k] > 0)
-    .map((k) => pill(k, `${s[k]} ${k}`))
-    .join(' ')}</p>
+<p class="summary"><b>${esc(s.total)} cases</b> ${CASE_STATUSES.filter((k) => s[k] > 0)
+      .map((k) => pill(k, `${s[k]} ${k}`))
+      .join(' ')}</p>
 <nav>${securityFindings(results.drivers).length ? '<a href="#security">Security</a>' : ''}<a href="#matrix">Matrix</a>${results.drivers.some((d) => d.suitability.length) ? '<a href="#suitability">Suitability</a>' : ''}${overviews.map((o) => `<a href="#${esc(o.id)}">${esc(o.title)}</a>`).join('')}${results.drivers.map((d) => `<a href="#${anchor('driver', d.id)}">${esc(d.id)}</a>`).join('')}</nav>
 </header>
 <main>
@@ -286,6 +252,6 @@ ${overviews.map((o) => `<section id="${esc(o.id)}"><h2>${esc(o.title)}</h2>${o.h
 ${results.drivers.map((d) => driverSection(d, sections)).join('\n')}
 </main>
 <footer><p class="muted">Full data: results.json · JUnit: junit.xml · Markdown: capabilities.md</p></footer>
-</body></html>
-`;
+`,
+  );
 }

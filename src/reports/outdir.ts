@@ -12,27 +12,13 @@
  * Leftovers of a run that was killed (dead pid) are removed, or restored, by the next run.
  */
 import { closeSync, existsSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, writeFile, readlink } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, rmdir, stat, writeFile, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../errors.js';
-import { makeDirs } from '../fsutil.js';
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  // A recycled pid belongs to some other program: only a node process counts as a live run.
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('node');
-  } catch {
-    return true;
-  }
-}
+import { harnessRunAlive } from '../proc.js';
+import { DirSwitchError, makeDirs, recoverDirSwitch, replaceDir } from '../fsutil.js';
 
 const errCode = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
 
@@ -82,7 +68,7 @@ export class ReportDir {
     const rd = new ReportDir(dir, option, created);
     try {
       await rd.lock();
-      await rd.recover();
+      await recoverDirSwitch(rd.dir);
       await rd.checkTarget();
       // Writability of the parent, where the new set is staged.
       const probe = join(rd.parent, `.${rd.base}.new-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -123,7 +109,7 @@ export class ReportDir {
         }
       }
       const pid = Number(readFileSafe(this.lockPath).trim());
-      if (pidAlive(pid)) {
+      if (harnessRunAlive(pid)) {
         throw new UsageError(`another hsm-harness run (pid ${pid}) is writing reports to ${this.dir}; wait for it to finish or choose another ${this.option}`);
       }
       // The run that held it is gone (killed): its lock is stale.
@@ -134,18 +120,6 @@ export class ReportDir {
       }
     }
     throw new UsageError(`another hsm-harness run is taking the lock on ${this.dir}; wait for it to finish or choose another ${this.option}`);
-  }
-
-  /** Remove what killed runs left beside the directory; put back a previous set a kill caught mid-switch. */
-  private async recover(): Promise<void> {
-    const prefix = `.${this.base}.`;
-    for (const name of await readdir(this.parent)) {
-      const m = name.startsWith(prefix) ? /^(new|old)-(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length)) : null;
-      if (!m || pidAlive(Number(m[2]))) continue;
-      const path = join(this.parent, name);
-      if (m[1] === 'old' && !existsSync(this.dir)) await rename(path, this.dir);
-      else await rm(path, { recursive: true, force: true });
-    }
   }
 
   private async checkTarget(): Promise<void> {
@@ -175,36 +149,22 @@ export class ReportDir {
    * present from an earlier run and not in `files` are dropped; other plain files are carried over.
    */
   async publish(files: [string, string | Buffer][], ownNames: Set<string>): Promise<string[]> {
-    const stage = join(this.parent, `.${this.base}.new-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
-      await mkdir(stage);
-      for (const [name, content] of files) await writeFile(join(stage, name), content);
-      if (existsSync(this.dir)) {
+      await replaceDir(this.dir, async (stage) => {
+        for (const [name, content] of files) await writeFile(join(stage, name), content);
+        if (!existsSync(this.dir)) return;
         for (const e of await readdir(this.dir, { withFileTypes: true })) {
           if (e.isFile() && !ownNames.has(e.name) && !files.some(([n]) => n === e.name)) await copyFile(join(this.dir, e.name), join(stage, e.name));
         }
-      }
+      });
     } catch (err) {
-      await rm(stage, { recursive: true, force: true }).catch(() => undefined);
+      if (!(err instanceof DirSwitchError)) throw err;
       throw new UsageError(
-        `cannot write reports to ${this.dir} (${errCode(err)}); the previous reports are unchanged; free space or choose another ${this.option}`,
+        err.step === 'write'
+          ? `cannot write reports to ${this.dir} (${errCode(err.cause)}); the previous reports are unchanged; free space or choose another ${this.option}`
+          : `cannot switch in the new reports at ${this.dir} (${errCode(err.cause)}); the previous reports are unchanged`,
       );
     }
-    const old = join(this.parent, `.${this.base}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
-    const hadOld = existsSync(this.dir);
-    try {
-      if (hadOld) await rename(this.dir, old);
-      try {
-        await rename(stage, this.dir);
-      } catch (err) {
-        if (hadOld) await rename(old, this.dir);
-        throw err;
-      }
-    } catch (err) {
-      await rm(stage, { recursive: true, force: true }).catch(() => undefined);
-      throw new UsageError(`cannot switch in the new reports at ${this.dir} (${errCode(err)}); the previous reports are unchanged`);
-    }
-    if (hadOld) await rm(old, { recursive: true, force: true }).catch(() => undefined);
     this.created.length = 0;
     return files.map(([name]) => join(this.dir, name));
   }

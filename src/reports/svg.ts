@@ -3,6 +3,7 @@
  * (one panel per algorithm, one line per driver) and measured time per operation against the documented
  * range (log scale, one marker per driver). Plain SVG 1.1, no scripts, readable without a browser.
  */
+import { esc } from './page.js';
 
 export interface Series {
   driver: string;
@@ -26,10 +27,6 @@ export interface RangeRow {
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
 const FONT = 'font-family="sans-serif" font-size="11"';
 const TITLE_FONT = 'font-family="sans-serif" font-size="14" font-weight="bold"';
-
-export function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
 
 function n(v: number): string {
   return (Math.round(v * 10) / 10).toString();

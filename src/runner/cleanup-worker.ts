@@ -7,7 +7,8 @@
  */
 import { driverById } from '../registry.js';
 import { loadReportWords } from '../report-words.js';
-import { Token, trimPadded } from '../pkcs11/token.js';
+import { Token } from '../pkcs11/token.js';
+import { trimPadded } from '../pkcs11/module.js';
 import type { TokenObjects } from '../journal.js';
 import { describeError } from '../errors.js';
 import { redactFreeText } from '../secrets.js';

@@ -7,15 +7,11 @@
  * separate, time-bounded process (src/runner/cleanup-worker.ts) that checks both marks on the token.
  * Every release is written back to the journal.
  */
-import { fork } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { harnessTempDirNow } from '../fsutil.js';
 import { driverById } from '../registry.js';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Journal, describeLeftovers, deadRunJournals, hasLeftovers, isJournalFile, type DriverLeftovers } from '../journal.js';
-import { killIfSame, sameProcessAlive } from '../proc.js';
-import { projectRoot } from '../paths.js';
+import { forkHarness, killIfSame, sameProcessAlive } from '../proc.js';
 import { removeContainers } from '../containers/cleanup.js';
 import type { CleanupReply, CleanupRequest } from './cleanup-worker.js';
 
@@ -25,20 +21,12 @@ export function cleanupTimeoutMs(env: NodeJS.ProcessEnv): number {
   return s > 0 ? s * 1000 : 60_000;
 }
 
-function cleanupWorkerPath(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return join(here, '..', 'cleanup-worker.js');
-  const built = join(projectRoot(), 'dist', 'src', 'runner', 'cleanup-worker.js');
-  if (!existsSync(built)) throw new Error('dist/ is missing: run npm run build first');
-  return built;
-}
-
 /** Destroy journalled objects of one driver in a child process killed after timeoutMs. */
 function removeObjects(req: CleanupRequest, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<CleanupReply> {
   return new Promise((resolve) => {
     const all = () => req.tokens.flatMap((t) => t.objects.map((o) => ({ token: t.token, id: o.id })));
     let reply: CleanupReply | undefined;
-    const child = fork(cleanupWorkerPath(), [], { env, stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+    const child = forkHarness('runner/cleanup-worker.js', { env, output: 'ignore' });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('message', (m: CleanupReply) => {
       reply = m;

@@ -8,7 +8,7 @@ import { CaseStop } from '../suite.js';
 import type { CaseRecord, CaseStatus, DriverReport, ExpectationSource, Finding } from '../results.js';
 import type { Connections, DriverTraits } from '../driver.js';
 import type { Token } from '../pkcs11/token.js';
-import { ckrOf } from '../pkcs11/token.js';
+import { ckrOf } from '../pkcs11/ckr.js';
 import { ckrName } from '../pkcs11/constants.js';
 import { describeError, UsageError } from '../errors.js';
 import type { Expectations } from '../expectations.js';

@@ -1,7 +1,7 @@
 /** Messages between the parent runner and a driver's process (JSON over the fork IPC channel). */
 import type { CaseRecord, DriverReport } from '../results.js';
 import type { DriverResources } from '../driver.js';
-import type { TokenIdentity } from '../pkcs11/token.js';
+import type { TokenIdentity } from '../pkcs11/run-identity.js';
 
 export interface WorkerRequest {
   driverId: string;

@@ -3,12 +3,8 @@
  * one DriverReport per driver. A crash or a hang in a driver becomes a record for that driver and the
  * rest of the matrix completes.
  */
-import { fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadDrivers } from '../registry.js';
 import { loadReportWords } from '../report-words.js';
 import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise } from '../results.js';
@@ -17,9 +13,9 @@ import type { CaseRecord, DriverReport, RunLeftovers, RunResults } from '../resu
 import type { Driver, DriverResources } from '../driver.js';
 import type { Phase, WorkerMessage, WorkerRequest } from './protocol.js';
 import { UsageError, describeError } from '../errors.js';
-import { projectRoot, toolVersion } from '../paths.js';
+import { toolVersion } from '../paths.js';
 import { RUN_PREFIX_BYTES } from '../pkcs11/marks.js';
-import { StderrTail } from '../proc.js';
+import { StderrTail, forkHarness } from '../proc.js';
 import { Journal, hasLeftovers, journalProcess, stateDir } from '../journal.js';
 import { cleanupDeadRuns, formatSeconds, leftoverLines, releaseDriver } from './cleanup.js';
 import type { Progress } from './progress.js';
@@ -35,15 +31,6 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Passed to every suite as ctx.options. */
   options?: Record<string, unknown>;
-}
-
-/** The built worker; tests running from src/ use the build in dist/ (npm test builds first). */
-function workerPath(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return join(here, '..', 'worker.js');
-  const built = join(projectRoot(), 'dist', 'src', 'runner', 'worker.js');
-  if (!existsSync(built)) throw new Error('dist/ is missing: run npm run build first');
-  return built;
 }
 
 /**
@@ -177,7 +164,7 @@ function runDriverProcess(
     // pkcs11js async calls run on the libuv pool: size it for 8 in-flight operations plus file I/O.
     const childEnv = { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? '16' };
     installSignalHandlers();
-    const child = fork(workerPath(), [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    const child = forkHarness('runner/worker.js', { env: childEnv, output: 'pipe' });
     journal.append({ t: 'worker', driver: driver.id, ...journalProcess(child.pid!) });
     const known = { pids: new Set<number>([child.pid!]), dirs: new Set<string>(), containers: new Set<string>() };
     live.set(child.pid!, { kill: () => child.kill('SIGKILL'), driver: driver.id, journal, env, startedHere: known.pids });

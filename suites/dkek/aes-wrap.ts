@@ -10,7 +10,9 @@ import { createDecipheriv, createPrivateKey, type KeyObject } from 'node:crypto'
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CaseHandle, Suite, SuiteCase, SuiteContext } from '../../src/suite.js';
-import { pkcs11, Token, ckrOf, type Handle, type Template } from '../../src/pkcs11/token.js';
+import { pkcs11, type Handle, type Template } from '../../src/pkcs11/module.js';
+import { Token } from '../../src/pkcs11/token.js';
+import { ckrOf } from '../../src/pkcs11/ckr.js';
 import { ckrName } from '../../src/pkcs11/constants.js';
 import { notOfferedReason } from '../../src/pkcs11/transport.js';
 import { generateKeyPair, publicKeyObject, readPublicKey, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';

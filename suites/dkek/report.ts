@@ -4,7 +4,8 @@
  */
 import type { SectionReport } from '../../src/reports/sections.js';
 import type { KeyAlg } from '../../src/pkcs11/keys.js';
-import { esc, isPlainObject, pill, renderValue, table } from '../../src/reports/html.js';
+import { isPlainObject, pill, renderValue, table } from '../../src/reports/html.js';
+import { esc } from '../../src/reports/page.js';
 
 export interface RoundTrip {
   alg: KeyAlg;

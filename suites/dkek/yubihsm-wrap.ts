@@ -4,7 +4,7 @@
  */
 import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
 import type { BackupOffer } from '../../src/driver.js';
-import { pkcs11 } from '../../src/pkcs11/token.js';
+import { pkcs11 } from '../../src/pkcs11/module.js';
 import { generateKeyPair, publicKeyObject } from '../../src/pkcs11/keys.js';
 import { dkekSection, offered, signAndVerify, unwrapTemplate, type RoundTrip } from './common.js';
 import { dkekReport } from './report.js';

@@ -3,7 +3,8 @@
  * DriverReport.sections, and how the conformance section appears in index.html (Suite.report).
  */
 import type { SectionReport } from '../../src/reports/sections.js';
-import { esc, isPlainObject, pill, renderValue, table } from '../../src/reports/html.js';
+import { isPlainObject, pill, renderValue, table } from '../../src/reports/html.js';
+import { esc } from '../../src/reports/page.js';
 
 /** What the conformance suite saw of one KMIP target: TLS, server facts and per-operation support. */
 export interface KmipSection {

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaseHandle, SuiteContext } from '../../src/suite.js';
 import { projectRoot } from '../../src/paths.js';
-import { pkcs11, ckrOf } from '../../src/pkcs11/token.js';
+import { pkcs11 } from '../../src/pkcs11/module.js';
+import { ckrOf } from '../../src/pkcs11/ckr.js';
 import { ckrName } from '../../src/pkcs11/constants.js';
 
 interface AllowedFile {

@@ -9,7 +9,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { CaseHandle, Suite, SuiteCase, SuiteContext } from '../../src/suite.js';
 import type { MechanismRow } from '../../src/results.js';
-import { pkcs11, ckrOf, trimPadded, type Handle, type Token } from '../../src/pkcs11/token.js';
+import { pkcs11, trimPadded, type Handle } from '../../src/pkcs11/module.js';
+import { ckrOf } from '../../src/pkcs11/ckr.js';
+import type { Token } from '../../src/pkcs11/token.js';
 import { ckrName, mechanismFlagNames, mechanismName } from '../../src/pkcs11/constants.js';
 import { generateKeyPair, keyTemplates, publicKeyObject, signAsync, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { notOfferedReason } from '../../src/pkcs11/transport.js';

@@ -6,9 +6,12 @@
  */
 import { type JsonWebKey, type KeyObject, generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { CaseHandle, Suite, SuiteCase, SuiteContext } from '../../src/suite.js';
-import { pkcs11, ckrOf, readBool, trimPadded, type Handle, type Template, type Token } from '../../src/pkcs11/token.js';
+import { pkcs11, readBool, trimPadded, type Handle, type Template } from '../../src/pkcs11/module.js';
+import { ckrOf } from '../../src/pkcs11/ckr.js';
+import type { Token } from '../../src/pkcs11/token.js';
 import { CKF_GENERATE_KEY_PAIR, attributeName, ckrName, mechanismName } from '../../src/pkcs11/constants.js';
-import { KEY_ALGS, generateKeyPair, readPublicKey, signAsync, toKeyObject, unwrapOctetString, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { KEY_ALGS, generateKeyPair, readPublicKey, signAsync, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { toKeyObject, unwrapOctetString } from '../../src/pkcs11/public-key.js';
 import { schemeForKey } from '../../src/pkcs11/mechanisms.js';
 import type { Capability } from '../../src/capabilities.js';
 import { CAPABILITY_ANSWERS, type DriverReport } from '../../src/results.js';

@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
-import { pkcs11, ckrOf, isCkr, Token, type Handle } from '../../src/pkcs11/token.js';
+import { pkcs11, type Handle } from '../../src/pkcs11/module.js';
+import { ckrOf, isCkr } from '../../src/pkcs11/ckr.js';
+import { Token } from '../../src/pkcs11/token.js';
 import { CKF_GENERATE_KEY_PAIR, ckrName } from '../../src/pkcs11/constants.js';
 import { KEY_ALGS, generateKeyPair, publicKeyObject, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { schemeForKey } from '../../src/pkcs11/mechanisms.js';

@@ -7,7 +7,9 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Suite, SuiteCase, SuiteContext, CaseHandle } from '../../src/suite.js';
-import { pkcs11, ckrOf, type Handle, type Token } from '../../src/pkcs11/token.js';
+import { pkcs11, type Handle } from '../../src/pkcs11/module.js';
+import { ckrOf } from '../../src/pkcs11/ckr.js';
+import type { Token } from '../../src/pkcs11/token.js';
 import { generateKeyPair, publicKeyObject, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
 import { ckrName } from '../../src/pkcs11/constants.js';
 import { FLAG, SIGN_SCHEMES, type SignScheme } from '../../src/pkcs11/mechanisms.js';

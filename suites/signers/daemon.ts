@@ -1,14 +1,13 @@
 /**
  * A signer's daemon (pdns_server, ods-enforcerd, ods-signerd) for the length of one sign(): started isolated
- * (SignerTarget.isolate) in a process group of its own, registered with the run's journal (ownResource) before
+ * (SignerTarget.isolate) in a process group of its own, registered with the run's journal (startServerProcess) before
  * anything waits on it, its output in a file in the job's directory, killed with its whole group by stop() and
  * at the latest when the job's time is up. Nothing of it outlives the case.
  */
-import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import { killTree, ownResource, releaseOwned } from '../../src/proc.js';
+import { killTree, releaseOwned, startServerProcess } from '../../src/proc.js';
 import { redact } from '../../src/secrets.js';
 import { SignerFailed, type SignJob } from './signer.js';
 
@@ -33,14 +32,13 @@ export async function startDaemon(job: SignJob, name: string, cmd: string, args:
   // Truncated: a second call in the same job must not read the first one's errors.
   const out = await open(logPath, 'w');
   const c = job.target.isolate(cmd, args);
-  const child = spawn(c.cmd, c.args, { env, cwd: job.workDir, stdio: ['ignore', out.fd, out.fd], detached: true });
+  const child = startServerProcess(c.cmd, c.args, { env, cwd: job.workDir, stdio: ['ignore', out.fd, out.fd] });
   await out.close();
   if (child.pid === undefined) {
     const err = await new Promise<Error>((resolve) => child.once('error', resolve));
     throw new SignerFailed('start daemon', `${cmd}: ${err.message}`, 127);
   }
   const pid = child.pid;
-  ownResource({ pid });
   let ended: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const gone = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {

@@ -18,12 +18,15 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { Suite, SuiteCase, SuiteContext, CaseHandle } from '../../src/suite.js';
-import type { Token, Handle } from '../../src/pkcs11/token.js';
-import { LABEL_PREFIX, pkcs11, runLabelPrefix } from '../../src/pkcs11/token.js';
-import { generateKeyPair, readPublicKey, toKeyObject, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
-import { mechanismName } from '../../src/pkcs11/constants.js';
+import type { Token } from '../../src/pkcs11/token.js';
+import { type Handle, pkcs11 } from '../../src/pkcs11/module.js';
+import { LABEL_PREFIX } from '../../src/pkcs11/marks.js';
+import { runLabelPrefix } from '../../src/pkcs11/run-identity.js';
+import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg, type KeyPair } from '../../src/pkcs11/keys.js';
+import { toKeyObject } from '../../src/pkcs11/public-key.js';
 import { algorithmName } from '../../bench/pkcs11.js';
 import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
+import { notOfferedReason } from '../../src/pkcs11/transport.js';
 import { DNSSEC_ALGORITHMS as ALGORITHM_INFO } from '../../src/dnssec/dnskey.js';
 import { ldnsAvailable, ldnsVerifyZone } from '../../src/dnssec/ldns.js';
 import { checkSignedZone } from '../../src/dnssec/check.js';
@@ -292,7 +295,7 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
   const section = s.sections.get(signer.id)!;
   const offered = token.offeredMechanisms();
   for (const m of [KEY_ALGS[KEY_FOR[alg]].mechanism, dnssecScheme(alg).spec.code]) {
-    if (!offered.has(m)) c.unsupported(`the token (as this driver reaches it) does not offer ${mechanismName(m)}`);
+    if (!offered.has(m)) c.unsupported(notOfferedReason(ctx.report, m));
   }
   c.detail('claimed', signer.claims.algorithms.includes(alg));
   const dir = await ctx.tempDir(`signer-${signer.id}-${alg}`);

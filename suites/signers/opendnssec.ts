@@ -17,6 +17,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { esc } from '../../src/reports/page.js';
 import { startDaemon, waitUntil, type Daemon } from './daemon.js';
 import { runSignerTool, versionOf } from './tool.js';
 import { SignerFailed, type DnssecAlgorithm, type Signer, type SignJob } from './signer.js';
@@ -29,10 +30,6 @@ const STEP_MS = 60_000;
 /** Log lines that end the wait at once (the daemons log an error and carry on, retrying later). */
 const ENFORCER_ERROR = /\] (error|crit)\s*:(?!.*unable to notify signer)/;
 const SIGNER_ERROR = /\] (error|crit)\s*:/;
-
-function xml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
 
 interface Layout {
   etc: string;
@@ -56,9 +53,9 @@ async function writeConfiguration(job: SignJob, dir: string): Promise<Layout> {
 <Configuration>
   <RepositoryList>
     <Repository name="token">
-      <Module>${xml(t.modulePath)}</Module>
-      <TokenLabel>${xml(t.tokenLabel)}</TokenLabel>
-      <PIN>${xml(t.pin)}</PIN>
+      <Module>${esc(t.modulePath)}</Module>
+      <TokenLabel>${esc(t.tokenLabel)}</TokenLabel>
+      <PIN>${esc(t.pin)}</PIN>
     </Repository>
   </RepositoryList>
   <Common>

@@ -4,7 +4,8 @@
  * check. results.json carries the same data (sections.signers).
  */
 import type { SectionReport } from '../../src/reports/sections.js';
-import { caseAnchor, esc } from '../../src/reports/html.js';
+import { caseAnchor } from '../../src/reports/html.js';
+import { esc } from '../../src/reports/page.js';
 import type { SignersSectionData } from './types.js';
 
 function callList(counts: Record<string, number>): string {

@@ -11,14 +11,6 @@ import { ROOT } from './helpers.js';
 
 const exec = promisify(execFile);
 
-/**
- * Driver-to-driver imports that are being moved into src/ on other branches; each one listed here must still
- * exist (so the list shrinks as they land) and nothing else may break a rule.
- */
-const PENDING = new Set([
-  'drivers/bridge-container.ts → drivers/softhsm-container.ts', // the SoftHSM image's files
-]);
-
 interface Violation {
   rule: { name: string };
   from: string;
@@ -40,8 +32,6 @@ describe('import graph', () => {
     const edges = out.summary.violations.map(
       (v) => `${v.rule.name}: ${v.from} → ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name).join(' → ')})` : ''}`,
     );
-    const unexpected = edges.filter((e) => !(e.startsWith('drivers-stand-alone: ') && PENDING.has(e.slice('drivers-stand-alone: '.length))));
-    expect(unexpected).toEqual([]);
-    for (const p of PENDING) expect(edges, `${p} is gone: remove it from PENDING`).toContain(`drivers-stand-alone: ${p}`);
+    expect(edges).toEqual([]);
   });
 });

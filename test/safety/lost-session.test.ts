@@ -8,7 +8,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { rm } from 'node:fs/promises';
 import { SOFTHSM_MODULE } from '../core/helpers.js';
-import { Token, pkcs11, setRunIdentity, type Handle } from '../../src/pkcs11/token.js';
+import { Token } from '../../src/pkcs11/token.js';
+import { pkcs11, type Handle } from '../../src/pkcs11/module.js';
+import { setRunIdentity } from '../../src/pkcs11/run-identity.js';
 import { generateKeyPair } from '../../src/pkcs11/keys.js';
 import { TOOLS_MISSING, haveTools, listObjects, tokenWithForeignObjects, type ForeignToken } from './helpers.js';
 
