@@ -25,7 +25,7 @@ export function loadReportWords(): Promise<void> {
     ]);
     addStructuralWords(
       ...drivers.flatMap((d) => [d.id, d.title, d.kind, d.traits.family ?? '']),
-      ...suites.flatMap((s) => [s.name, ...(s.cases ?? []).map((c) => c.name)]),
+      ...suites.flatMap((s) => [s.name, ...s.cases.map((c) => c.name)]),
       ...pkcs11Names(),
       ...kmipNames(),
       ...Object.entries(KEY_ALGS).flatMap(([name, a]) => [name, a.family, a.curve ?? '']),

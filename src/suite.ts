@@ -28,11 +28,9 @@ export interface Suite<S = any> {
   /** Before the first case: builds the state every case gets (keys cache, offered mechanisms). Throwing aborts the suite. */
   setup?(ctx: SuiteContext): S | Promise<S>;
   /** The suite as a table of named cases, run in this order (src/runner/cases.ts). */
-  cases?: readonly SuiteCase<S>[];
+  cases: readonly SuiteCase<S>[];
   /** After the last case, also when one failed. */
   teardown?(ctx: SuiteContext, state: S): void | Promise<void>;
-  /** A suite not yet converted to a table: one function that calls ctx.case itself. */
-  run?(ctx: SuiteContext): Promise<void>;
 }
 
 /**
@@ -48,8 +46,13 @@ export interface SuiteCase<S = unknown> {
    * as-packaged case failed): `run --case` runs them first, and they never block this case.
    */
   reads?: readonly string[];
-  /** Overrides the driver's per-case time limit (ms); a function when the bound depends on the run's options. */
-  timeoutMs?: number | ((ctx: SuiteContext) => number);
+  /** Overrides the driver's per-case time limit (ms); a function when it depends on the run (bench budget, measured rates). */
+  timeoutMs?: number | ((ctx: SuiteContext, state: S) => number);
+  /**
+   * Before the case, outside its time limit: prepares what the case and its limit depend on (bench: ods-hsmspeed's
+   * run size from a measured rate). Throwing aborts the suite, as a failing setup does.
+   */
+  before?(state: S, ctx: SuiteContext): Promise<void>;
   /** After the case, with its final status: what it means beyond itself (capabilities, aggregates in the state). */
   after?(status: CaseStatus, state: S, ctx: SuiteContext): void;
   /** False: the case is not part of this run at all (not recorded), e.g. a check in CI only. */
@@ -91,7 +94,7 @@ export interface SuiteContext {
   token?: Token;
   /** The driver's report being built: suites add info, mechanisms, golden codes and sections to it. */
   report: DriverReport;
-  /** Run one case. Throwing fails it (a Pkcs11Error's CKR is recorded); returns the final status. */
+  /** Run one case (src/runner/cases.ts runs each case of a table through it). Throwing fails it (a Pkcs11Error's CKR is recorded); returns the final status. */
   case(name: string, fn: (c: CaseHandle) => unknown, opts?: CaseOptions): Promise<CaseStatus>;
   /** Record whether the token can do something (read by suitability profiles and the capability matrix). */
   capability(name: Capability, supported: boolean): void;

@@ -14,7 +14,7 @@
 import { randomBytes, verify, constants as cryptoConstants, type KeyObject } from 'node:crypto';
 import { kmipBenchReport } from '../bench/report.js';
 import { Bench } from 'tinybench';
-import type { CaseHandle, Suite, SuiteContext } from '../src/suite.js';
+import type { CaseHandle, Suite, SuiteCase, SuiteContext } from '../src/suite.js';
 import type { KmipConnection } from '../src/driver.js';
 import { KmipClient, KmipError } from '../src/kmip/client.js';
 import type { CryptoParams } from '../src/kmip/messages.js';
@@ -126,53 +126,80 @@ async function signBench(c: CaseHandle, ctx: SuiteContext, run: SignBenchRun, k:
   }
 }
 
-export const benchKmipSuite: Suite = {
+/**
+ * What the cases share: why no load goes to the target, or why it could not be reached; else the connection the
+ * cases sign on and the keys to revoke and destroy at the end.
+ */
+interface KmipBenchState {
+  externalSkip?: string;
+  connectError?: unknown;
+  run?: SignBenchRun;
+  /** An operation the target's Query does not list and then refuses (Activate, Sign, Get) is `unsupported`. */
+  advertised?: Advertised;
+}
+
+async function setup(ctx: SuiteContext): Promise<KmipBenchState> {
+  const conn = ctx.connections.kmip!;
+  if (!(conn.launchedByHarness && LOOPBACK.test(conn.host)) && ctx.env.HSM_ALLOW_EXTERNAL_LOAD !== '1') {
+    return {
+      externalSkip: `${EXTERNAL_LOAD_SKIP} (${conn.host}:${conn.port} ${conn.launchedByHarness ? 'is not loopback' : 'was not started by the harness'})`,
+    };
+  }
+  const opts = benchOptions(ctx.options);
+  const section: KmipBenchSection = { mode: opts.compareOnly ? 'compare' : opts.quick ? 'quick' : 'full', profile: conn.profile, sign: [] };
+  ctx.report.sections['bench-kmip'] = section;
+  let client: KmipClient;
+  try {
+    client = await KmipClient.connect(conn, { timeoutMs: 30_000 });
+  } catch (err) {
+    section.skipped = `cannot connect: ${(err as Error).message}`;
+    return { connectError: err };
+  }
+  const perKeyMs = perKeyMsOf(ctx);
+  const connectionCounts = [...new Set([1, Math.max(1, Math.min(CONNECTIONS_LIMIT, ctx.traits.maxConcurrency))])];
+  const advertised = await Advertised.of(client);
+  return { run: { client, conn, created: [], active: [], section, perKeyMs, connectionCounts }, advertised };
+}
+
+/** Each key's share of the benchmark time (40 % of it for both keys). */
+function perKeyMsOf(ctx: SuiteContext): number {
+  return (benchOptions(ctx.options).timeSeconds * 1000 * 0.4) / KEYS.length;
+}
+
+async function teardown(ctx: SuiteContext, s: KmipBenchState): Promise<void> {
+  if (!s.run) return;
+  const { client, active, created } = s.run;
+  // Active keys must be revoked before KMIP allows Destroy.
+  for (const id of active) await client.revoke(id).catch(() => undefined);
+  const left: string[] = [];
+  for (const id of created) await client.destroy(id).catch(() => left.push(id));
+  if (left.length) ctx.finding('note', `bench-kmip could not destroy ${left.length} object(s): ${left.join(', ')}`);
+  client.close();
+}
+
+export const benchKmipSuite: Suite<KmipBenchState> = {
   name: 'bench-kmip',
   report: kmipBenchReport,
   title: 'KMIP Sign round trips',
   needs: 'kmip',
-  async run(ctx) {
-    const conn = ctx.connections.kmip!;
-    if (!(conn.launchedByHarness && LOOPBACK.test(conn.host)) && ctx.env.HSM_ALLOW_EXTERNAL_LOAD !== '1') {
-      await ctx.case('load', (c) =>
-        c.skip(`${EXTERNAL_LOAD_SKIP} (${conn.host}:${conn.port} ${conn.launchedByHarness ? 'is not loopback' : 'was not started by the harness'})`),
-      );
-      return;
-    }
-    const opts = benchOptions(ctx.options);
-    const section: KmipBenchSection = { mode: opts.compareOnly ? 'compare' : opts.quick ? 'quick' : 'full', profile: conn.profile, sign: [] };
-    ctx.report.sections['bench-kmip'] = section;
-    const perKeyMs = (opts.timeSeconds * 1000 * 0.4) / KEYS.length;
-    const connectionCounts = [...new Set([1, Math.max(1, Math.min(CONNECTIONS_LIMIT, ctx.traits.maxConcurrency))])];
-    let client: KmipClient | undefined;
-    try {
-      client = await KmipClient.connect(conn, { timeoutMs: 30_000 });
-    } catch (err) {
-      section.skipped = `cannot connect: ${(err as Error).message}`;
-      await ctx.case('connect', () => {
-        throw err;
-      });
-      return;
-    }
-    const created: string[] = [];
-    const active: string[] = [];
-    // An operation the target's Query does not list and then refuses (Activate, Sign, Get) is `unsupported`.
-    const advertised = await Advertised.of(client);
-    try {
-      for (const k of KEYS) {
-        await ctx.case(
-          `sign-${k.spec.algorithm.toLowerCase()}-${k.spec.length}`,
-          advertised.guard((c) => signBench(c, ctx, { client, conn, created, active, section, perKeyMs, connectionCounts }, k)),
-          { timeoutMs: ctx.limits.caseMs + perKeyMs * 2 },
-        );
-      }
-    } finally {
-      // Active keys must be revoked before KMIP allows Destroy.
-      for (const id of active) await client.revoke(id).catch(() => undefined);
-      const left: string[] = [];
-      for (const id of created) await client.destroy(id).catch(() => left.push(id));
-      if (left.length) ctx.finding('note', `bench-kmip could not destroy ${left.length} object(s): ${left.join(', ')}`);
-      client.close();
-    }
-  },
+  setup,
+  cases: [
+    { name: 'load', applies: (_ctx, s) => !!s.externalSkip, run: (c, s) => c.skip(s.externalSkip!) },
+    {
+      name: 'connect',
+      applies: (_ctx, s) => s.connectError !== undefined,
+      run(_c, s) {
+        throw s.connectError;
+      },
+    },
+    ...KEYS.map(
+      (k): SuiteCase<KmipBenchState> => ({
+        name: `sign-${k.spec.algorithm.toLowerCase()}-${k.spec.length}`,
+        timeoutMs: (ctx) => ctx.limits.caseMs + perKeyMsOf(ctx) * 2,
+        applies: (_ctx, s) => !!s.run,
+        run: (c, s, ctx) => s.advertised!.guard((h) => signBench(h, ctx, s.run!, k))(c),
+      }),
+    ),
+  ],
+  teardown,
 };

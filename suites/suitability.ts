@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Suite } from '../src/suite.js';
+import type { Suite, SuiteContext } from '../src/suite.js';
 import type { SuitabilityVerdict, TransportReport } from '../src/results.js';
 import { markHiddenCapabilities } from '../src/pkcs11/transport.js';
 import type { SignerCaseRecord, SignerSection } from './signers/types.js';
@@ -125,35 +125,40 @@ export function verdictFromRun(signer: string, run: SignerSection, ranAt: string
   };
 }
 
-export const suitabilitySuite: Suite = {
+/** The verdict of every profile and of every signer the signers suite ran, into report.suitability and the section. */
+function recordVerdicts(ctx: SuiteContext): void {
+  const table: Record<string, unknown> = {};
+  ctx.report.suitability = [];
+  const ran = ctx.report.sections.signers?.signers ?? [];
+  const covered = new Set<string>();
+  markHiddenCapabilities(ctx.report);
+  for (const p of loadProfiles()) {
+    const { verdict, rows } = verdictFor(p, ctx.report.capabilities, ctx.report.transport);
+    const run = ran.find((s) => s.id === p.signerRun);
+    const proven = run?.ranAt ? verdictFromRun(p.signer, run, run.ranAt) : undefined;
+    if (run) covered.add(run.id);
+    ctx.report.suitability.push(proven ?? { ...verdict, basis: { kind: 'profile' } });
+    table[p.id] = {
+      signer: p.signer,
+      source: p.source,
+      requirements: rows,
+      ...(proven ? { profileVerdict: verdict.suitable ? 'suitable' : 'not suitable' } : {}),
+    };
+  }
+  // Signers the suite ran that have no written profile (ldns-signzone) get their verdict from the run alone.
+  for (const run of ran.filter((s) => !covered.has(s.id) && s.ranAt)) {
+    const proven = verdictFromRun(run.title, run, run.ranAt!);
+    if (proven) ctx.report.suitability.push(proven);
+  }
+  ctx.report.sections.suitability = table;
+}
+
+export const suitabilitySuite: Suite<void> = {
   name: 'suitability',
   report: { title: 'Suitability requirements' },
   title: 'DNSSEC signer suitability: proven by the signers suite where it ran them, else from the signer profiles and the recorded capabilities',
   needs: 'pkcs11',
-  async run(ctx) {
-    const table: Record<string, unknown> = {};
-    ctx.report.suitability = [];
-    const ran = ctx.report.sections.signers?.signers ?? [];
-    const covered = new Set<string>();
-    markHiddenCapabilities(ctx.report);
-    for (const p of loadProfiles()) {
-      const { verdict, rows } = verdictFor(p, ctx.report.capabilities, ctx.report.transport);
-      const run = ran.find((s) => s.id === p.signerRun);
-      const proven = run?.ranAt ? verdictFromRun(p.signer, run, run.ranAt) : undefined;
-      if (run) covered.add(run.id);
-      ctx.report.suitability.push(proven ?? { ...verdict, basis: { kind: 'profile' } });
-      table[p.id] = {
-        signer: p.signer,
-        source: p.source,
-        requirements: rows,
-        ...(proven ? { profileVerdict: verdict.suitable ? 'suitable' : 'not suitable' } : {}),
-      };
-    }
-    // Signers the suite ran that have no written profile (ldns-signzone) get their verdict from the run alone.
-    for (const run of ran.filter((s) => !covered.has(s.id) && s.ranAt)) {
-      const proven = verdictFromRun(run.title, run, run.ranAt!);
-      if (proven) ctx.report.suitability.push(proven);
-    }
-    ctx.report.sections.suitability = table;
-  },
+  // An evaluation, not a test: it has no cases (it cannot fail), so `run --case` never selects it; setup records the verdicts.
+  setup: recordVerdicts,
+  cases: [],
 };

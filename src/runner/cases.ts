@@ -20,29 +20,20 @@ export function needId(suites: readonly Suite[], suite: string, need: string): s
   return suites.some((s) => s.name === head) ? need : `${suite}/${need}`;
 }
 
-/**
- * What `run --case` runs. Table suites: the matching cases and, transitively, the cases they need. Suites still
- * written as one function (Suite.run) are matched by their name ('keygen/*'); their cases filter themselves.
- */
+/** What `run --case` runs: the matching cases and, transitively, the cases they need. */
 export class CaseSelection {
   /** The table cases that run, as 'suite/case'. */
   readonly ids = new Set<string>();
-  private readonly closureSuites = new Set<string>();
-  private readonly patterns: RegExp[];
 
   constructor(
     private readonly suites: readonly Suite[],
     patterns: readonly string[],
   ) {
-    this.patterns = patterns.map(globRegExp);
-    for (const [i, re] of this.patterns.entries()) {
+    for (const pattern of patterns) {
+      const re = globRegExp(pattern);
       let matched = false;
       for (const s of suites) {
-        if (!s.cases && patterns[i]!.startsWith(`${s.name}/`)) {
-          this.closureSuites.add(s.name);
-          matched = true;
-        }
-        for (const c of s.cases ?? []) {
+        for (const c of s.cases) {
           if (re.test(`${s.name}/${c.name}`) || re.test(c.name)) {
             this.add(s, c);
             matched = true;
@@ -50,7 +41,7 @@ export class CaseSelection {
         }
       }
       if (!matched)
-        throw new UsageError(`--case "${patterns[i]}" matches no case; a pattern is 'suite/case' or a case name, * and ? allowed (e.g. --case 'signing/*')`);
+        throw new UsageError(`--case "${pattern}" matches no case; a pattern is 'suite/case' or a case name, * and ? allowed (e.g. --case 'signing/*')`);
     }
   }
 
@@ -62,24 +53,19 @@ export class CaseSelection {
       const nid = needId(this.suites, suite.name, need);
       const [owner, ...rest] = nid.split('/');
       const s = this.suites.find((x) => x.name === owner);
-      const dep = s?.cases?.find((x) => x.name === rest.join('/'));
+      const dep = s?.cases.find((x) => x.name === rest.join('/'));
       if (s && dep) this.add(s, dep);
     }
   }
 
   /** Whether the suite has anything to run. */
   runs(suite: Suite): boolean {
-    return suite.cases ? suite.cases.some((c) => this.ids.has(`${suite.name}/${c.name}`)) : this.closureSuites.has(suite.name);
+    return suite.cases.some((c) => this.ids.has(`${suite.name}/${c.name}`));
   }
 
-  /** Whether this case of a table suite runs (the runner's checks always do). */
+  /** Whether this case runs (the runner's checks always do). */
   has(suite: Suite, name: string): boolean {
     return !!suite.always || this.ids.has(`${suite.name}/${name}`);
-  }
-
-  /** A case of a suite still written as one function that no pattern names: ctx.case leaves it out. */
-  excludes(suite: string, name: string): boolean {
-    return this.closureSuites.has(suite) && !this.patterns.some((re) => re.test(`${suite}/${name}`) || re.test(name));
   }
 }
 
@@ -90,17 +76,18 @@ export class CaseSelection {
 export async function runCaseTable(ctx: SuiteContext, suite: Suite, suites: readonly Suite[], selection?: CaseSelection): Promise<void> {
   const state = suite.setup ? await suite.setup(ctx) : undefined;
   try {
-    for (const c of suite.cases ?? []) {
+    for (const c of suite.cases) {
       if (selection && !selection.has(suite, c.name)) continue;
       if (c.applies && !c.applies(ctx, state)) continue;
       const blocker = (c.needs ?? []).map((n) => needId(suites, suite.name, n)).find((id) => statusOf(ctx, id) !== 'pass');
+      if (!blocker) await c.before?.(state, ctx);
       const status = await ctx.case(
         c.name,
         (h) => {
           if (blocker) h.skip(`blocked by ${blocker} (${statusOf(ctx, blocker) ?? 'not run'})`);
           return c.run(h, state, ctx);
         },
-        { timeoutMs: typeof c.timeoutMs === 'function' ? c.timeoutMs(ctx) : c.timeoutMs, withoutSession: suite.always },
+        { timeoutMs: typeof c.timeoutMs === 'function' ? c.timeoutMs(ctx, state) : c.timeoutMs, withoutSession: suite.always },
       );
       c.after?.(status, state, ctx);
     }

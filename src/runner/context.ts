@@ -15,7 +15,6 @@ import type { Expectations } from '../expectations.js';
 import { makeTempDir } from '../fsutil.js';
 import { capability } from '../capabilities.js';
 import { type Limits, limitsFor } from './limits.js';
-import type { CaseSelection } from './cases.js';
 
 export interface CaseEvents {
   onCaseStart(suite: string, name: string, timeoutMs: number): void;
@@ -39,8 +38,6 @@ export function makeContext(args: {
   options?: Record<string, unknown>;
   /** Default: the expectations above, no token count, not CI. */
   run?: RunFacts;
-  /** `run --case`: leaves out the cases of closure suites that no pattern names. */
-  selection?: CaseSelection;
 }): SuiteContext {
   const { report, expectations, events } = args;
   /** Set when a lost session could not be re-established: the case after which it happened. */
@@ -58,7 +55,6 @@ export function makeContext(args: {
     options: args.options ?? {},
     async case(name: string, fn: (c: CaseHandle) => unknown, opts: CaseOptions = {}): Promise<CaseStatus> {
       const suite = ctx.suite;
-      if (args.selection?.excludes(suite, name)) return 'skip';
       const timeoutMs = opts.timeoutMs ?? ctx.limits.caseMs;
       events.onCaseStart(suite, name, timeoutMs);
       const record: CaseRecord = { driver: args.driverId, suite, case: name, status: 'pass', durationMs: 0 };

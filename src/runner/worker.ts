@@ -141,7 +141,6 @@ async function main(req: WorkerRequest): Promise<void> {
       expectations,
       options: req.options,
       run: { expectations, objectsBefore, ci: !!process.env.CI, tableCases: tableCaseIds(suites) },
-      selection,
       events: {
         onCaseStart: (suite, name, timeoutMs) => send({ type: 'case-start', suite, case: name, timeoutMs }),
         onCaseEnd: (record: CaseRecord) => {
@@ -162,8 +161,7 @@ async function main(req: WorkerRequest): Promise<void> {
       ctx.suite = suite.name;
       send({ type: 'phase', phase: 'setup', suite: suite.name, timeoutMs: limits.setupMs });
       try {
-        if (suite.cases) await runCaseTable(ctx, suite, suites, selection);
-        else await suite.run?.(ctx);
+        await runCaseTable(ctx, suite, suites, selection);
       } catch (err) {
         if (err instanceof UsageError) throw err;
         const record: CaseRecord = {
@@ -216,7 +214,7 @@ process.once('message', (req: WorkerRequest) => {
   );
 });
 
-/** Every case of the suites written as tables, 'suite/case' (the expectations audit tells a case not run from a typo). */
+/** Every case of every suite, 'suite/case' (the expectations audit tells a case not run from a typo). */
 function tableCaseIds(suites: readonly Suite[]): Set<string> {
-  return new Set(suites.flatMap((s) => (s.cases ?? []).map((c) => `${s.name}/${c.name}`)));
+  return new Set(suites.flatMap((s) => s.cases.map((c) => `${s.name}/${c.name}`)));
 }

@@ -9,7 +9,7 @@
 import { createDecipheriv, createPrivateKey, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
+import type { CaseHandle, Suite, SuiteCase, SuiteContext } from '../../src/suite.js';
 import { pkcs11, type Handle, type Template } from '../../src/pkcs11/module.js';
 import { Token } from '../../src/pkcs11/token.js';
 import { ckrOf } from '../../src/pkcs11/ckr.js';
@@ -109,8 +109,17 @@ function readPrivateKey(token: Token, pair: KeyPair): KeyToWrap {
   };
 }
 
-/** What the software path's cases share: the tokens, the DKEK and its wrap key, the imported wrap keys. */
+/** What the cases share: the section, the tokens, the DKEK and its wrap key, the imported wrap keys, each key type's wrapping. */
 interface WrapState {
+  section: DkekSection;
+  roundTrips: RoundTrip[];
+  kwpAdvertised: boolean;
+  /** The driver offers the two spare tokens the software path restores into. */
+  hasSpares: boolean;
+  /** setup-wrap-key passed: the key cases run. */
+  wrapKeyReady: boolean;
+  /** A kwp-restore case ran: 'wrap' is known (under --case it may not have). */
+  kwpTried: boolean;
   tokenA: Token;
   spares: Token[];
   sparesBefore: number[];
@@ -118,7 +127,7 @@ interface WrapState {
   wrapKeyValue?: Buffer;
   handles: { a?: Handle; b?: Handle };
   exportDir?: string;
-  kwpAdvertised: boolean;
+  keys: Partial<Record<KeyAlg, WrappedKey>>;
 }
 
 /** One key of one type: what kwp-restore wrapped, for blob-restore to reuse. */
@@ -206,83 +215,145 @@ async function blobRestoreCase(c: CaseHandle, ctx: SuiteContext, w: WrapState, a
   if (!caught) throw new Error('a blob with a flipped byte was accepted');
 }
 
-async function softwarePath(ctx: SuiteContext, section: DkekSection, roundTrips: RoundTrip[], kwpAdvertised: boolean): Promise<void> {
+async function setupWrapKeyCase(c: CaseHandle, ctx: SuiteContext, w: WrapState): Promise<void> {
   const pk = ctx.connections.pkcs11!;
-  const w: WrapState = { tokenA: ctx.token!, spares: [], sparesBefore: [], handles: {}, exportDir: ctx.env.HSM_HARNESS_DKEK_EXPORT_DIR, kwpAdvertised };
-  const { spares, sparesBefore, handles } = w;
-  try {
-    const ok = await ctx.case('setup-wrap-key', async (c) => {
-      const d = (await harnessDkekFromEnv(ctx.env)) ?? randomDkek();
-      const dkek = d.dkek;
-      w.dkek = dkek;
-      section.dkekSource = d.source;
-      section.kcv = dkek.kcvHex;
-      const wrapKeyValue = dkek.pkcs11WrapKey();
-      w.wrapKeyValue = wrapKeyValue;
-      for (const s of pk.spareTokens!.slice(0, 2)) {
-        const t = Token.open(pk.modulePath, s.token, s.pin);
-        spares.push(t);
-        t.login();
-        sparesBefore.push(t.countObjects());
-      }
-      handles.a = importWrapKey(w.tokenA, wrapKeyValue);
-      handles.b = importWrapKey(spares[0]!, wrapKeyValue);
-      c.detail('kcv', dkek.kcvHex);
-    });
-    if (ok !== 'pass') {
-      ctx.capability('wrap', false);
-      return;
-    }
-
-    for (const alg of ['ec-p256', 'rsa-2048'] as KeyAlg[]) {
-      const k: WrappedKey = {};
-      const kwp = await ctx.case(`kwp-restore-${alg}`, (c) => kwpRestoreCase(c, ctx, w, alg, k));
-      roundTrips.push({ alg, method: 'C_WrapKey/C_UnwrapKey CKM_AES_KEY_WRAP_PAD, token A → token B', status: kwp as RoundTrip['status'] });
-      if (kwp === 'pass') ctx.capability('wrap', true);
-
-      const blobCase = await ctx.case(`blob-restore-${alg}`, (c) => blobRestoreCase(c, ctx, w, alg, k));
-      roundTrips.push({
-        alg,
-        method: 'SmartCard-HSM key blob from src/dkek, verified offline, C_CreateObject on token C',
-        status: blobCase as RoundTrip['status'],
-      });
-    }
-    if (ctx.has('wrap') === undefined) ctx.capability('wrap', false);
-  } finally {
-    wipe(w.wrapKeyValue);
-    w.dkek?.wipe();
-    await ctx.case('spare-tokens-clean', () => {
-      const problems: string[] = [];
-      spares.forEach((t, i) => {
-        const failures = t.cleanup();
-        const after = t.countObjects();
-        if (failures.length) problems.push(`spare ${i + 1}: could not destroy ${failures.length} object(s)`);
-        if (after !== sparesBefore[i]) problems.push(`spare ${i + 1} had ${sparesBefore[i]} objects before and ${after} after`);
-      });
-      for (const t of spares) t.close();
-      if (problems.length) throw new Error(problems.join('; '));
-    });
+  const d = (await harnessDkekFromEnv(ctx.env)) ?? randomDkek();
+  const dkek = d.dkek;
+  w.dkek = dkek;
+  w.section.dkekSource = d.source;
+  w.section.kcv = dkek.kcvHex;
+  const wrapKeyValue = dkek.pkcs11WrapKey();
+  w.wrapKeyValue = wrapKeyValue;
+  for (const s of pk.spareTokens!.slice(0, 2)) {
+    const t = Token.open(pk.modulePath, s.token, s.pin);
+    w.spares.push(t);
+    t.login();
+    w.sparesBefore.push(t.countObjects());
   }
+  w.handles.a = importWrapKey(w.tokenA, wrapKeyValue);
+  w.handles.b = importWrapKey(w.spares[0]!, wrapKeyValue);
+  c.detail('kcv', dkek.kcvHex);
 }
 
-export const dkekAesWrapSuite: Suite = {
+/** The spare tokens hold what they held before; they are closed here (teardown closes them when this case did not run). */
+function spareTokensCleanCase(w: WrapState): void {
+  const problems: string[] = [];
+  w.spares.forEach((t, i) => {
+    const failures = t.cleanup();
+    const after = t.countObjects();
+    if (failures.length) problems.push(`spare ${i + 1}: could not destroy ${failures.length} object(s)`);
+    if (after !== w.sparesBefore[i]) problems.push(`spare ${i + 1} had ${w.sparesBefore[i]} objects before and ${after} after`);
+  });
+  for (const t of w.spares) t.close();
+  w.spares = [];
+  if (problems.length) throw new Error(problems.join('; '));
+}
+
+function setup(ctx: SuiteContext): WrapState | undefined {
+  if (!offered(ctx, 'aes-wrap')) return undefined;
+  const kwpAdvertised = ctx.token!.offeredMechanisms().has(pkcs11.CKM_AES_KEY_WRAP_PAD);
+  const { section, roundTrips } = dkekSection(
+    ctx,
+    kwpAdvertised ? 'pkcs11 key wrapping (CKM_AES_KEY_WRAP_PAD)' : 'pkcs11 without CKM_AES_KEY_WRAP_PAD: blob restore from a non-sensitive key',
+  );
+  const hasSpares = (ctx.connections.pkcs11?.spareTokens?.length ?? 0) >= 2;
+  if (!hasSpares) section.path = 'none: the driver offers no two spare tokens to restore into';
+  return {
+    section,
+    roundTrips,
+    kwpAdvertised,
+    hasSpares,
+    wrapKeyReady: false,
+    kwpTried: false,
+    tokenA: ctx.token!,
+    spares: [],
+    sparesBefore: [],
+    handles: {},
+    exportDir: ctx.env.HSM_HARNESS_DKEK_EXPORT_DIR,
+    keys: {},
+  };
+}
+
+/** The two cases of one key type: C_WrapKey/C_UnwrapKey between tokens A and B, then the key blob restored into token C. */
+function keyCases(alg: KeyAlg): SuiteCase<WrapState | undefined>[] {
+  const applies = (_ctx: SuiteContext, w?: WrapState) => !!w?.wrapKeyReady;
+  return [
+    {
+      name: `kwp-restore-${alg}`,
+      needs: ['setup-wrap-key'],
+      applies,
+      run: (c, w, ctx) => kwpRestoreCase(c, ctx, w!, alg, (w!.keys[alg] ??= {})),
+      after(status, w, ctx) {
+        w!.roundTrips.push({ alg, method: 'C_WrapKey/C_UnwrapKey CKM_AES_KEY_WRAP_PAD, token A → token B', status: status as RoundTrip['status'] });
+        w!.kwpTried = true;
+        if (status === 'pass') ctx.capability('wrap', true);
+      },
+    },
+    {
+      name: `blob-restore-${alg}`,
+      needs: ['setup-wrap-key'],
+      applies,
+      run: (c, w, ctx) => blobRestoreCase(c, ctx, w!, alg, (w!.keys[alg] ??= {})),
+      after(status, w) {
+        w!.roundTrips.push({
+          alg,
+          method: 'SmartCard-HSM key blob from src/dkek, verified offline, C_CreateObject on token C',
+          status: status as RoundTrip['status'],
+        });
+      },
+    },
+  ];
+}
+
+export const dkekAesWrapSuite: Suite<WrapState | undefined> = {
   name: 'dkek',
   report: dkekReport,
   title: 'DKEK backup → restore → sign: PKCS#11 key wrapping between tokens, and SmartCard-HSM key blobs',
   needs: 'pkcs11',
-  async run(ctx) {
-    if (!offered(ctx, 'aes-wrap')) return;
-    const kwpAdvertised = ctx.token!.offeredMechanisms().has(pkcs11.CKM_AES_KEY_WRAP_PAD);
-    const { section, roundTrips } = dkekSection(
-      ctx,
-      kwpAdvertised ? 'pkcs11 key wrapping (CKM_AES_KEY_WRAP_PAD)' : 'pkcs11 without CKM_AES_KEY_WRAP_PAD: blob restore from a non-sensitive key',
-    );
-    if ((ctx.connections.pkcs11?.spareTokens?.length ?? 0) < 2) {
-      section.path = 'none: the driver offers no two spare tokens to restore into';
-      if (!kwpAdvertised) ctx.capability('wrap', false);
-      await ctx.case('kwp-restore', (c) => c.skip('the driver offers no two spare tokens to restore into'));
-      return;
+  setup,
+  cases: [
+    {
+      name: 'kwp-restore',
+      applies: (_ctx, w) => !!w && !w.hasSpares,
+      run(c, w, ctx) {
+        if (!w!.kwpAdvertised) ctx.capability('wrap', false);
+        c.skip('the driver offers no two spare tokens to restore into');
+      },
+    },
+    {
+      name: 'setup-wrap-key',
+      applies: (_ctx, w) => !!w?.hasSpares,
+      run: (c, w, ctx) => setupWrapKeyCase(c, ctx, w!),
+      after(status, w, ctx) {
+        w!.wrapKeyReady = status === 'pass';
+        if (status !== 'pass') ctx.capability('wrap', false);
+      },
+    },
+    ...keyCases('ec-p256'),
+    ...keyCases('rsa-2048'),
+    {
+      name: 'spare-tokens-clean',
+      applies: (_ctx, w) => !!w?.hasSpares,
+      run(_c, w) {
+        wipeWrapKey(w!);
+        spareTokensCleanCase(w!);
+      },
+    },
+  ],
+  teardown(ctx, w) {
+    if (!w?.hasSpares) return;
+    if (w.kwpTried && ctx.has('wrap') === undefined) ctx.capability('wrap', false);
+    wipeWrapKey(w);
+    for (const t of w.spares) {
+      t.cleanup();
+      t.close();
     }
-    await softwarePath(ctx, section, roundTrips, kwpAdvertised);
   },
 };
+
+function wipeWrapKey(w: WrapState): void {
+  wipe(w.wrapKeyValue);
+  w.dkek?.wipe();
+  w.wrapKeyValue = undefined;
+  w.dkek = undefined;
+}

@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CaseHandle, Suite } from '../../src/suite.js';
+import type { CaseHandle, Suite, SuiteContext } from '../../src/suite.js';
 import type { SmartcardHsmDkekOffer } from '../../src/driver.js';
 import { pkcs11 } from '../../src/pkcs11/module.js';
 import type { Token } from '../../src/pkcs11/token.js';
@@ -24,7 +24,7 @@ import { registerSecret } from '../../src/secrets.js';
 import { runTool, which, type RunResult } from '../../src/proc.js';
 import { makeTempDir } from '../../src/fsutil.js';
 import { dkekFromShares, dkekSection, offered, signAndVerify, type RoundTrip } from './common.js';
-import { dkekReport } from './report.js';
+import { dkekReport, type DkekSection } from './report.js';
 
 /** What `sc-hsm-tool` (no action) printed, when its output is a status report at all. */
 export interface CardStatus {
@@ -205,32 +205,46 @@ async function roundTrip(c: CaseHandle, token: Token, offer: SmartcardHsmDkekOff
   }
 }
 
-export const dkekSmartcardHsmSuite: Suite = {
+/** The declared offer and the section it writes; undefined when the driver does not declare this method. */
+interface CardState {
+  offer: SmartcardHsmDkekOffer;
+  section: DkekSection;
+  roundTrips: RoundTrip[];
+}
+
+async function wrapUnwrapCase(c: CaseHandle, s: CardState, ctx: SuiteContext): Promise<void> {
+  const { offer } = s;
+  const shares = offer.shares ?? c.skip(offer.sharesMissing ?? 'no DKEK shares configured');
+  if (!(await which('sc-hsm-tool')) || !(await which('pkcs15-tool'))) c.skip('sc-hsm-tool / pkcs15-tool not on PATH (apt-get install opensc)');
+  for (const share of shares) registerSecret(share.password);
+  const dkek = await dkekFromShares(shares);
+  s.section.kcv = dkek.kcvHex;
+  try {
+    await roundTrip(c, ctx.token!, offer, ctx.connections.pkcs11!.pin, dkek);
+  } finally {
+    dkek.wipe();
+  }
+}
+
+export const dkekSmartcardHsmSuite: Suite<CardState | undefined> = {
   name: 'dkek',
   report: dkekReport,
   title: 'DKEK backup → restore → sign: SmartCard-HSM sc-hsm-tool wrap and unwrap',
   needs: 'pkcs11',
-  async run(ctx) {
+  setup(ctx) {
     const offer = offered(ctx, 'smartcard-hsm-dkek');
-    if (!offer) return;
-    const { section, roundTrips } = dkekSection(ctx, 'smartcard-hsm (sc-hsm-tool)');
-    const status = await ctx.case(
-      'smartcard-hsm-wrap-unwrap-ec-p256',
-      async (c) => {
-        const shares = offer.shares ?? c.skip(offer.sharesMissing ?? 'no DKEK shares configured');
-        if (!(await which('sc-hsm-tool')) || !(await which('pkcs15-tool'))) c.skip('sc-hsm-tool / pkcs15-tool not on PATH (apt-get install opensc)');
-        for (const s of shares) registerSecret(s.password);
-        const dkek = await dkekFromShares(shares);
-        section.kcv = dkek.kcvHex;
-        try {
-          await roundTrip(c, ctx.token!, offer, ctx.connections.pkcs11!.pin, dkek);
-        } finally {
-          dkek.wipe();
-        }
-      },
-      { timeoutMs: 900_000 },
-    );
-    roundTrips.push({ alg: 'ec-p256', method: 'sc-hsm-tool --wrap-key / --unwrap-key', status: status as RoundTrip['status'] });
-    if (status === 'pass' || status === 'fail') ctx.capability('wrap', status === 'pass');
+    return offer && { offer, ...dkekSection(ctx, 'smartcard-hsm (sc-hsm-tool)') };
   },
+  cases: [
+    {
+      name: 'smartcard-hsm-wrap-unwrap-ec-p256',
+      timeoutMs: 900_000,
+      applies: (_ctx, s) => !!s,
+      run: (c, s, ctx) => wrapUnwrapCase(c, s!, ctx),
+      after(status, s, ctx) {
+        s!.roundTrips.push({ alg: 'ec-p256', method: 'sc-hsm-tool --wrap-key / --unwrap-key', status: status as RoundTrip['status'] });
+        if (status === 'pass' || status === 'fail') ctx.capability('wrap', status === 'pass');
+      },
+    },
+  ],
 };

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SoftHsmStore, SOFTHSM_MODULE } from '../../src/softhsm.js';
 import { Token } from '../../src/pkcs11/token.js';
 import { makeContext } from '../../src/runner/context.js';
+import { runCaseTable } from '../../src/runner/cases.js';
 import { Expectations } from '../../src/expectations.js';
 import { DEFAULT_TRAITS } from '../../src/driver.js';
 import { emptyDriverReport, type DriverReport } from '../../src/results.js';
@@ -40,7 +41,7 @@ beforeAll(async () => {
     options: { bench: { quick: true, timeSeconds: 4, compareOnly: false } },
   });
   ctx.suite = benchSuite.name;
-  await benchSuite.run!(ctx);
+  await runCaseTable(ctx, benchSuite, [benchSuite]);
   after = token.countObjects();
 }, 240_000);
 

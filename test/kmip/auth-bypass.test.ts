@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentialOf, operationOf, responseFor, startFakeKmipServer } from './fake-kmip-server.js';
 import { kmipRobustness } from '../../suites/kmip/robustness.js';
+import { runCaseTable } from '../../src/runner/cases.js';
 import { makeContext } from '../../src/runner/context.js';
 import { Expectations } from '../../src/expectations.js';
 import { DEFAULT_TRAITS } from '../../src/driver.js';
@@ -60,7 +61,7 @@ async function robustnessAgainst(name: string, sticky: boolean): Promise<DriverR
       events: { onCaseStart() {}, onCaseEnd() {}, log() {} },
     });
     ctx.suite = kmipRobustness.name;
-    await kmipRobustness.run!(ctx);
+    await runCaseTable(ctx, kmipRobustness, [kmipRobustness]);
     return report;
   } finally {
     await server.close();

@@ -31,7 +31,7 @@ const NOT_THE_ABORT = [
   "verification: 3 of 46 RRSIGs failed the harness's check: bad signature",
 ];
 
-describe.each(['softhsm', 'softhsm-p11kit'])('%s: BIND as packaged', (driver) => {
+describe.each(['softhsm', 'softhsm-p11kit', 'softhsm-container'])('%s: BIND as packaged', (driver) => {
   const f = file(driver);
   // Ed25519 does not reach BIND through p11-kit 0.24's RPC (unsupported there); in-process it has its own entry below.
   const algorithms = ['RSASHA256', 'RSASHA512', 'ECDSAP256SHA256', 'ECDSAP384SHA384'];
