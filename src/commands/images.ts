@@ -9,14 +9,12 @@ import { parse } from './args.js';
 import { UsageError, describeError } from '../errors.js';
 import { containerRuntime } from '../containers/runtime.js';
 import { buildBaseImage, buildImage, imageState, LOCAL_BASE_IMAGE, pinnedImage } from '../containers/images.js';
+import { softhsmImage } from '../containers/softhsm-image.js';
 import { importFromTree } from '../registry.js';
-import type { DriverResources, StartHooks } from '../driver.js';
+import type { DriverResources } from '../driver.js';
 
-// The images are the drivers' own (their files, build arguments and repository); loaded by path so that src/
-// does not import drivers/.
-interface SofthsmContainer {
-  softhsmImage(env: NodeJS.ProcessEnv, held: DriverResources, hooks: StartHooks | undefined): Promise<string>;
-}
+// The SoftHSM image is shared by two drivers and lives in src/; the bridge image is its driver's own (build
+// arguments and repository), loaded by path so that src/ does not import drivers/.
 interface BridgeContainer {
   NLNETLABS_APT_KEY_URL: string;
   bridgeBuildArgs(env: NodeJS.ProcessEnv, softhsmImage: string): Record<string, string>;
@@ -31,7 +29,6 @@ export const imagesCommand: Command = {
     const { values, positionals } = parse('images', argv, { 'from-mirror': { type: 'boolean', default: false } }, true);
     if (positionals.length !== 1 || positionals[0] !== 'build') throw new UsageError(`images: expected "build"; usage: ${this.usage}`);
     const say = (line: string) => process.stderr.write(`images: ${line}\n`);
-    const { softhsmImage } = await importFromTree<SofthsmContainer>('drivers/softhsm-container');
     const { bridgeBuildArgs, NLNETLABS_APT_KEY_URL, repositoryUnreachable } = await importFromTree<BridgeContainer>('drivers/bridge-container');
     const rt = await containerRuntime(process.env);
     if (!rt.ok) {
