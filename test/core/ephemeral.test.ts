@@ -1,7 +1,7 @@
 /**
  * HSM_PKCS11_EPHEMERAL=1: the user declares the generic module's token a throwaway, and the destructive
  * checks (today the one wrong-PIN attempt) run on it; any other value is a usage error. Without it the
- * token is treated as a physical device (test/core/generic-module-secrets.test.ts checks the skip).
+ * token is treated as a physical device (test/core/generic-module-secrets.slow.test.ts checks the skip).
  */
 import { describe, expect, test, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
