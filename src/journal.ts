@@ -134,6 +134,8 @@ function readLines(file: string): Parsed[] {
   return out;
 }
 
+/** A container the harness may remove: one it named (hsm-harness-<driver>-<8 hex>) or an engine's container id. */
+const CONTAINER_REF = /^(hsm-harness-[a-z0-9-]+-[0-9a-f]{8}|[0-9a-f]{12,64})$/;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isPid = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 1;
@@ -154,7 +156,9 @@ function shapeProblem(v: unknown): string | null {
     case 'dir':
       return driver() ?? (isString(v.path) ? null : 'is a malformed dir entry');
     case 'container':
-      return driver() ?? (isString(v.id) && /^[0-9a-f]{12,64}$/.test(v.id) ? null : 'is a container entry without a container id');
+      // A container is journalled by the name the harness gave it before creating it (src/containers/start.ts), so an
+      // interrupted start can still be removed; an engine's hex id is accepted too. Any other name is not ours.
+      return driver() ?? (isString(v.id) && CONTAINER_REF.test(v.id) ? null : "is a container entry naming neither a harness container nor a container id");
     case 'token':
       return driver() ?? (isToken(v.token) ? null : "is a token entry without the token's identity (module path, label, serial)");
     case 'object':

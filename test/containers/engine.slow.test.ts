@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RunResults } from '../../src/results.js';
+import { caseFailsRun, type RunResults } from '../../src/results.js';
 import { CLI, cli, skipWithReason } from '../core/helpers.js';
 import { allContainers, docker, engineMissing, harnessContainers } from './engine.js';
 
@@ -105,7 +105,8 @@ describe('container drivers on a real engine', () => {
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as RunResults;
     const d = results.drivers.find((x) => x.id === 'softhsm-container')!;
     expect(d.status).toBe('ran');
-    expect(d.cases.filter((c) => c.status === 'fail' || c.status === 'crash' || c.status === 'timeout')).toEqual([]);
+    // The DNSSEC signers' known failures (BIND 9.20 as Debian packages it) are expected entries, not the token's.
+    expect(d.cases.filter(caseFailsRun)).toEqual([]);
     expect(d.cases.filter((c) => c.status === 'pass').length).toBeGreaterThanOrEqual(70);
     expect(d.cases.find((c) => c.suite === 'cleanup' && c.case === 'objects-restored')?.status).toBe('pass');
     expect(d.info.container).toMatch(/^hsm-harness-softhsm-container-/);
