@@ -98,7 +98,7 @@ describe('container drivers on a real engine', () => {
     expect(harnessContainers()).toEqual([]);
   }, 900_000);
 
-  test('softhsm-container end to end: at least 70 cases pass, none fails, and no container is left', async () => {
+  test('softhsm-container end to end: at least 70 cases pass, none fails, no container is left, and what p11-kit hides is a transport finding', async () => {
     const out = join(dir, 'softhsm');
     const r = await cli(['run', '--driver', 'softhsm-container', '--out', out], {}, { timeoutMs: 900_000 });
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
@@ -111,6 +111,17 @@ describe('container drivers on a real engine', () => {
     expect(d.cases.find((c) => c.suite === 'cleanup' && c.case === 'objects-restored')?.status).toBe('pass');
     expect(d.info.container).toMatch(/^hsm-harness-softhsm-container-/);
     expect(harnessContainers()).toEqual([]);
+
+    // Transport findings (issue 21): the driver lists SoftHSM's mechanisms inside the container (docker exec …
+    // pkcs11-tool -M); what p11-kit's RPC does not forward is hidden by it, not missing from SoftHSM.
+    expect(d.transport?.name).toMatch(/^p11-kit (\d+\.\d+ )?RPC$/);
+    expect(d.transport!.direct).toBeGreaterThan(d.transport!.through);
+    expect(d.transport!.hiddenMechanisms).toEqual(expect.arrayContaining(['CKM_EDDSA', 'CKM_EC_EDWARDS_KEY_PAIR_GEN']));
+    const eddsa = d.cases.find((c) => c.suite === 'signing' && c.case === 'CKM_EDDSA/ed25519')!;
+    expect(eddsa.status).toBe('unsupported');
+    expect(eddsa.reason).toMatch(/^CKM_EDDSA is hidden by p11-kit .*RPC/);
+    expect(d.transport!.hiddenCapabilities['dnssec:15']).toEqual(expect.arrayContaining(['CKM_EDDSA']));
+    expect(readFileSync(join(out, 'capabilities.md'), 'utf8')).toMatch(/Hidden by p11-kit [^\n]*CKM_EDDSA/);
   }, 900_000);
 
   test("a bridge build whose package repository cannot resolve fails with the fetch's own error and leaves no container", async () => {
