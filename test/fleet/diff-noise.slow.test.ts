@@ -17,7 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SoftHsmStore } from '../../src/softhsm.js';
@@ -37,7 +37,44 @@ const CPUS = availableParallelism();
 const OWN_THREADS = 4;
 const load = () => loadavg()[0]!;
 
+/**
+ * Another harness run or benchmark on this machine (a test file in the other vitest worker, say): the load
+ * average lags it by a minute, and two benchmarks side by side moved the same stack by up to 47 % here. The
+ * processes whose command line runs the harness's CLI and that this test did not start.
+ */
+function otherHarnessRuns(): number {
+  const mine = new Set<number>([process.pid]);
+  const procs = readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .flatMap((e) => {
+      try {
+        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return [{ pid: Number(e), ppid, cmd: readFileSync(`/proc/${e}/cmdline`, 'latin1') }];
+      } catch {
+        return [];
+      }
+    })
+    .sort((a, b) => a.pid - b.pid);
+  // Descendants of this process (pids are not ordered by ancestry, so repeat until nothing is added).
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs) {
+      if (mine.has(p.pid) || !mine.has(p.ppid)) continue;
+      mine.add(p.pid);
+      grew = true;
+    }
+  }
+  return procs.filter((p) => !mine.has(p.pid) && /dist\/src\/(cli|runner\/worker)\.js/.test(p.cmd)).length;
+}
+const notAlone = (when: string) => {
+  const n = otherHarnessRuns();
+  return n ? `${n} other harness process(es) running ${when} (another test file's runs or benchmarks): the claims need the machine to itself` : '';
+};
+
 beforeAll(async () => {
+  busy = notAlone('before the runs');
+  if (busy) return;
   if (load() > CPUS) {
     busy = `machine busy before the runs: 1-minute load average ${load().toFixed(1)} on ${CPUS} CPUs (the claims need an otherwise idle machine)`;
     return;
@@ -57,6 +94,8 @@ beforeAll(async () => {
     );
     if (!existsSync(join(out, 'results.json'))) throw new Error(`run ${i} wrote no results.json (exit ${r.code}): ${r.stderr.slice(-2000)}`);
     runs.push({ out, halved });
+    busy = notAlone(`during run ${i}`);
+    if (busy) return;
     if (load() > CPUS + OWN_THREADS) {
       busy = `machine busy during run ${i}: 1-minute load average ${load().toFixed(1)} on ${CPUS} CPUs, more than the bench's own ${OWN_THREADS} threads add`;
       return;
