@@ -158,7 +158,7 @@ function shapeProblem(v: unknown): string | null {
     case 'container':
       // A container is journalled by the name the harness gave it before creating it (src/containers/start.ts), so an
       // interrupted start can still be removed; an engine's hex id is accepted too. Any other name is not ours.
-      return driver() ?? (isString(v.id) && CONTAINER_REF.test(v.id) ? null : "is a container entry naming neither a harness container nor a container id");
+      return driver() ?? (isString(v.id) && CONTAINER_REF.test(v.id) ? null : 'is a container entry naming neither a harness container nor a container id');
     case 'token':
       return driver() ?? (isToken(v.token) ? null : "is a token entry without the token's identity (module path, label, serial)");
     case 'object':
