@@ -1,10 +1,12 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
-// Three tiers, chosen by file name (README "Self-tests"): unit starts no CLI, module or server and imports the
+// Four tiers, chosen by file name (README "Self-tests"): unit starts no CLI, module or server and imports the
 // sources directly; integration runs the build against SoftHSM, p11-kit, PyKMIP and real signers; slow needs
-// Chromium, the container engine, a card, or runs whole benchmarks and default matrices.
+// Chromium, the container engine, a card, or runs whole benchmarks and default matrices; alone measures
+// performance claims that hold only on an otherwise idle machine, so it runs last, one file at a time.
 const UNIT = 'test/**/*.unit.test.ts';
 const SLOW = 'test/**/*.slow.test.ts';
+const ALONE = 'test/**/*.alone.test.ts';
 // The tiers that run dist/ rebuild it first when a source is newer (test/setup/fresh-build.ts).
 const FRESH_BUILD = './test/setup/fresh-build.ts';
 
@@ -21,9 +23,19 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: [UNIT] } },
       {
         extends: true,
-        test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, UNIT, SLOW], globalSetup: [FRESH_BUILD] },
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, UNIT, SLOW, ALONE],
+          globalSetup: [FRESH_BUILD],
+        },
       },
       { extends: true, test: { name: 'slow', include: [SLOW], globalSetup: [FRESH_BUILD] } },
+      // groupOrder 1: in a plain `vitest run` (test:all) this tier starts only when every other tier has finished.
+      {
+        extends: true,
+        test: { name: 'alone', include: [ALONE], globalSetup: [FRESH_BUILD], maxWorkers: 1, fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
     ],
   },
 });

@@ -2,9 +2,10 @@
 // CI after the bootstrap in .ci/run (Debian packages and npm ci, which installs zx): a container engine on a
 // private socket and the container drivers' images (as root only), the default run with that engine
 // (`npm start`), then an emulated card beside the clone when there is one, then the README's test commands:
-// `npm test` (lint, unit and integration tiers) and `npm run test:slow` (the rest; together they are
-// `npm run test:all` without running a tier twice). One summary line for both closes the log. Whatever this
-// started is stopped however it ends.
+// `npm test` (lint, unit and integration tiers), `npm run test:slow` and, once the card is stopped,
+// `npm run test:alone` (the performance claims that need an idle machine; together they are `npm run test:all`
+// without running a tier twice). One summary line for all three closes the log. Whatever this started is
+// stopped however it ends.
 import { $, fs, path, echo } from 'zx';
 
 const root = path.join(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -47,15 +48,23 @@ try {
   // Started only now, because the emulator busy-polls a core while it runs. Without it the card
   // self-tests (test/card/) skip with their reason.
   const card = path.join(path.dirname(root), 'shared', 'emulated-card');
+  let stopCard = async () => undefined;
   if (await fs.pathExists(path.join(card, 'start'))) {
     const env = await capture`${path.join(card, 'start')}`;
-    stops.push(() => $`${path.join(card, 'stop')}`.quiet());
+    let running = true;
+    stopCard = async () => {
+      if (running) await $`${path.join(card, 'stop')}`.quiet();
+      running = false;
+    };
+    stops.push(stopCard);
     process.env.HSM_TEST_CARD_ENV = env.stdout.trim();
   }
 
-  // The slow tier runs even when npm test failed: its failures are part of what the log must show.
+  // Each tier runs even when an earlier one failed: its failures are part of what the log must show. The
+  // alone tier runs last, by itself, with the card's busy-polling emulator stopped (no test there uses it).
   const totals = { passed: 0, failed: 0, skipped: 0 };
-  for (const args of [['test'], ['run', 'test:slow']]) {
+  for (const args of [['test'], ['run', 'test:slow'], ['run', 'test:alone']]) {
+    if (args[1] === 'test:alone') await stopCard().catch(() => undefined);
     const summary = path.join(root, '.vitest-reports', 'summary.json');
     await fs.remove(summary);
     const r = await step`npm ${args}`.nothrow();

@@ -190,6 +190,10 @@ describe('ci.yml', () => {
     const slow = at(/^npm run test:slow$/);
     expect(slow).toBeGreaterThan(at(/^npm test$/));
     expect(testJob.steps[slow]!.if).toMatch(/!cancelled\(\)/);
+    // The alone tier after it, in its own step: nothing else of the job runs beside it.
+    const alone = at(/^npm run test:alone$/);
+    expect(alone).toBeGreaterThan(slow);
+    expect(testJob.steps[alone]!.if).toMatch(/!cancelled\(\)/);
     expect(at(/^npm start$/)).toBeGreaterThan(at(/^npm test$/));
     // The engine runs in the job (as in .ci/run), before the tests, and its DOCKER_HOST reaches later steps.
     const engine = at(/containers\/engine\.sh start >> "\$GITHUB_ENV"/);
@@ -344,17 +348,19 @@ describe('publish.yml', () => {
 describe('test tiers (vitest projects in vitest.config.ts)', () => {
   const projectsOf = (script: string) => [...(pkg.scripts[script] ?? '').matchAll(/--project (\w+)/g)].map((m) => m[1]);
 
-  test('npm test lints and runs unit and integration; test:all runs every tier; CI adds only the slow tier', () => {
+  test('npm test lints and runs unit and integration; test:all runs every tier; CI adds the slow tier, then the alone tier', () => {
     expect(pkg.scripts.test).toMatch(/npm run lint/);
     expect(projectsOf('test')).toEqual(['unit', 'integration']);
     expect(pkg.scripts['test:all']).toMatch(/npm run lint/);
     expect(projectsOf('test:all')).toEqual([]); // no --project: all of them
     expect(projectsOf('test:unit')).toEqual(['unit']);
     expect(projectsOf('test:slow')).toEqual(['slow']);
-    // Two vitest runs in one CI job must not overwrite each other's JUnit file.
+    expect(projectsOf('test:alone')).toEqual(['alone']);
+    // Three vitest runs in one CI job must not overwrite each other's JUnit file.
     expect(pkg.scripts['test:slow']).toMatch(/--outputFile\.junit=\.vitest-reports\/junit-slow\.xml/);
+    expect(pkg.scripts['test:alone']).toMatch(/--outputFile\.junit=\.vitest-reports\/junit-alone\.xml/);
     const ciScript = readFileSync(join(ROOT, 'scripts', 'ci.mjs'), 'utf8');
-    expect(ciScript).toMatch(/\[\['test'\], \['run', 'test:slow'\]\]/);
+    expect(ciScript).toMatch(/\[\['test'\], \['run', 'test:slow'\], \['run', 'test:alone'\]\]/);
   });
 });
 

@@ -7,19 +7,24 @@
  * - plain → halved: a performance regression, and every signing figure of one session slower beyond noise;
  *   exit 1 only with --fail-on performance or all (the default gate is conformance);
  * - halved → plain, the other way: faster beyond noise, never a regression.
- * Seven quick passes take a few minutes on a shared machine: a slow test.
+ * Seven quick passes take a few minutes: the `alone` tier (vitest.config.ts), which runs last, one file at a
+ * time, after every other tier (CI's last test step, `npm run test:alone`).
  *
  * The claims hold on an otherwise idle machine only, as docs/benchmarks.md says of every comparison. SoftHSM
  * signs on the CPU: with many more runnable threads than cores, each run's share of the CPU, and so every
  * figure of that run, moves by tens of percent from one run to the next (seen at a load average of 16-20
  * on 2 CPUs: the same stack −40 %, the halved one only −38 %); no threshold can tell that from the token.
- * So the test measures the load first and skips, with the figures in the reason, when the machine is busy.
+ * So the test measures what other processes take of the CPU, before the runs and during each run, and skips,
+ * with the figures in the reason, when the machine is clearly busy. It measures the CPU time itself
+ * (/proc/stat less this process and its children) rather than the load average, which lags by a minute: right
+ * after CI's slow tier the load average is still high on a machine that has become idle.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SoftHsmStore } from '../../src/softhsm.js';
 import type { RunDiff } from '../../src/fleet/diff.js';
 import { cli, shimOverSoftHsm, skipWithReason, SOFTHSM_MODULE } from '../core/helpers.js';
@@ -33,58 +38,50 @@ const runs: { out: string; halved: boolean }[] = [];
 /** Set when the machine was too busy for the claims to be tested (say why). */
 let busy = '';
 const CPUS = availableParallelism();
-/** The bench's own signer threads (up to 4 in a quick pass) raise the load during the runs by as much. */
-const OWN_THREADS = 4;
-const load = () => loadavg()[0]!;
-
 /**
- * Another harness run or benchmark on this machine (a test file in the other vitest worker, say): the load
- * average lags it by a minute, and two benchmarks side by side moved the same stack by up to 47 % here. The
- * processes whose command line runs the harness's CLI and that this test did not start.
+ * Clearly busy: other processes took more than this share of the machine's CPU time (on 2 CPUs, half a core).
+ * The one-session figures the claims rest on need one core; below this the bench's threads still find one free.
  */
-function otherHarnessRuns(): number {
-  const mine = new Set<number>([process.pid]);
-  const procs = readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .flatMap((e) => {
-      try {
-        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return [{ pid: Number(e), ppid, cmd: readFileSync(`/proc/${e}/cmdline`, 'latin1') }];
-      } catch {
-        return [];
-      }
-    })
-    .sort((a, b) => a.pid - b.pid);
-  // Descendants of this process (pids are not ordered by ancestry, so repeat until nothing is added).
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const p of procs) {
-      if (mine.has(p.pid) || !mine.has(p.ppid)) continue;
-      mine.add(p.pid);
-      grew = true;
-    }
-  }
-  return procs.filter((p) => !mine.has(p.pid) && /dist\/src\/(cli|runner\/worker)\.js/.test(p.cmd)).length;
+const BUSY_SHARE = 0.25;
+
+/** CPU time in clock ticks: the whole machine's busy time (steal included: the host ran someone else) and this process's with its reaped children. */
+function cpuTicks(): { total: number; busy: number; mine: number } {
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const busyTicks = user! + nice! + system! + irq! + softirq! + (steal ?? 0);
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // Fields 14-17 (utime, stime, cutime, cstime), counted after the command name's closing parenthesis.
+  const mine = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .slice(11, 15)
+    .map(Number)
+    .reduce((a, b) => a + b, 0);
+  return { total: busyTicks + idle! + iowait!, busy: busyTicks, mine };
 }
-const notAlone = (when: string) => {
-  const n = otherHarnessRuns();
-  return n ? `${n} other harness process(es) running ${when} (another test file's runs or benchmarks): the claims need the machine to itself` : '';
-};
+/** The share of the machine's CPU time that other processes took since `from`, in [0, 1]. */
+function othersShare(from: ReturnType<typeof cpuTicks>): number {
+  const now = cpuTicks();
+  const total = now.total - from.total;
+  return total > 0 ? Math.max(0, now.busy - from.busy - (now.mine - from.mine)) / total : 0;
+}
+const pct = (share: number) => `${(share * 100).toFixed(0)} %`;
+const tooBusy = (share: number, when: string) =>
+  share > BUSY_SHARE
+    ? `machine busy ${when}: other processes took ${pct(share)} of the CPU time of ${CPUS} CPUs (more than ${pct(BUSY_SHARE)}; the claims need an otherwise idle machine)`
+    : '';
 
 beforeAll(async () => {
-  busy = notAlone('before the runs');
+  const before = cpuTicks();
+  await sleep(5_000);
+  busy = tooBusy(othersShare(before), 'before the runs (5 s measured)');
   if (busy) return;
-  if (load() > CPUS) {
-    busy = `machine busy before the runs: 1-minute load average ${load().toFixed(1)} on ${CPUS} CPUs (the claims need an otherwise idle machine)`;
-    return;
-  }
   dir = await mkdtemp(join(tmpdir(), 'hh-diff-noise-'));
   let env: NodeJS.ProcessEnv;
   ({ store, env } = await shimOverSoftHsm('pkcs11/slow-sign-shim.c', dir, 'hh-noise'));
   for (let i = 0; i < PLAIN + HALVED; i++) {
     const halved = i >= PLAIN;
     const out = join(dir, `run-${i}`);
+    const start = cpuTicks();
     const r = await cli(
       ['run', '--driver', 'pkcs11', '--suite', 'bench', '--out', out, '--quiet'],
       halved ? env : { ...env, HSM_PKCS11_MODULE: SOFTHSM_MODULE },
@@ -94,12 +91,8 @@ beforeAll(async () => {
     );
     if (!existsSync(join(out, 'results.json'))) throw new Error(`run ${i} wrote no results.json (exit ${r.code}): ${r.stderr.slice(-2000)}`);
     runs.push({ out, halved });
-    busy = notAlone(`during run ${i}`);
+    busy = tooBusy(othersShare(start), `during run ${i}`);
     if (busy) return;
-    if (load() > CPUS + OWN_THREADS) {
-      busy = `machine busy during run ${i}: 1-minute load average ${load().toFixed(1)} on ${CPUS} CPUs, more than the bench's own ${OWN_THREADS} threads add`;
-      return;
-    }
   }
 }, 1_800_000);
 
