@@ -213,7 +213,7 @@ describe('ci.yml', () => {
     // .vitest-reports is a hidden directory; upload-artifact drops those unless told otherwise.
     expect(upload.with?.['include-hidden-files']).toBe(true);
     const junitPaths = testJob.steps.filter((s) => s.uses?.startsWith('mikepenz/action-junit-report@')).map((s) => s.with?.report_paths);
-    // The self-tests' glob takes junit.xml (npm test) and junit-slow.xml (npm run test:slow).
+    // The self-tests' glob takes junit.xml (npm test), junit-slow.xml (test:slow) and junit-alone.xml (test:alone).
     expect(junitPaths.sort()).toEqual(['.vitest-reports/junit*.xml', 'reports/junit.xml']);
   });
 
