@@ -131,7 +131,7 @@ describe('expectations files', () => {
     for (const id of ids) expect(() => Expectations.forDriver(id), id).not.toThrow();
   });
 
-  test('a file that extends another driver\'s gets its entries, and they apply', () => {
+  test("a file that extends another driver's gets its entries, and they apply", () => {
     // The bridge built in a container is the same software as the cascade-hsm-bridge driver (drivers/*.expect.json).
     const base = Expectations.forDriver('cascade-hsm-bridge');
     const extended = Expectations.forDriver('bridge-container');
