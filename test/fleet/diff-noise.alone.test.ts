@@ -33,8 +33,8 @@ const PLAIN = 5,
   HALVED = 2;
 let dir: string;
 let store: SoftHsmStore;
-/** Report directories, oldest first, and whether each run went through the shim. */
-const runs: { out: string; halved: boolean }[] = [];
+/** Report directories, oldest first, whether each run went through the shim, and the CPU share others took during it. */
+const runs: { out: string; halved: boolean; others: number }[] = [];
 /** Set when the machine was too busy for the claims to be tested (say why). */
 let busy = '';
 const CPUS = availableParallelism();
@@ -90,8 +90,9 @@ beforeAll(async () => {
       },
     );
     if (!existsSync(join(out, 'results.json'))) throw new Error(`run ${i} wrote no results.json (exit ${r.code}): ${r.stderr.slice(-2000)}`);
-    runs.push({ out, halved });
-    busy = tooBusy(othersShare(start), `during run ${i}`);
+    const others = othersShare(start);
+    runs.push({ out, halved, others });
+    busy = tooBusy(others, `during run ${i}`);
     if (busy) return;
   }
 }, 1_800_000);
@@ -114,12 +115,15 @@ const beyond = (d: RunDiff) => d.changes.filter((c) => c.performance?.verdict.en
 describe('diff on repeated quick benches of one SoftHSM token', () => {
   test('two runs of the same stack: no performance regression with the default threshold, in every pair', async (ctx) => {
     if (busy) await skipWithReason(ctx, busy);
+    // In the JUnit file: how idle the machine was, for whoever reads a pass or a failure.
+    await ctx.annotate(`other processes took ${runs.map((r) => pct(r.others)).join(', ')} of the CPU during runs 0-${runs.length - 1}`, 'machine');
     const same = pairs((a, b) => a === b);
     expect(same).toHaveLength((PLAIN * (PLAIN - 1)) / 2 + (HALVED * (HALVED - 1)) / 2);
     for (const [i, j] of same) {
       const { code, d } = await diff(i, j, 'all');
-      const slower = d.changes.filter((c) => c.regression).map((c) => `${c.kind} ${c.key}: ${c.old} → ${c.new}`);
-      expect(slower, `runs ${i} → ${j}`).toEqual([]);
+      const slower = d.changes.filter((c) => c.regression).map((c) => `${c.kind} ${c.key}: ${c.old} → ${c.new} (${c.performance?.test})`);
+      const during = `runs ${i} → ${j} (other processes took ${pct(runs[i]!.others)} and ${pct(runs[j]!.others)} of the CPU)`;
+      expect(slower, during).toEqual([]);
       expect(code, `runs ${i} → ${j}`).toBe(0);
       // The figures were compared, not skipped: every one the runs share appears with a verdict.
       expect(d.changes.filter((c) => c.kind === 'throughput').length, `runs ${i} → ${j}`).toBeGreaterThan(0);
