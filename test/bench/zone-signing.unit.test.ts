@@ -91,7 +91,7 @@ describe('zone-signing figures in the benchmark section of index.html and in ben
     const html = renderHtml(results, new Map([['bench', benchReport]]));
     const section = /<section id="bench">([\s\S]*?)<\/section>/.exec(html)?.[1];
     expect(section, 'index.html has a benchmark section').toBeDefined();
-    expect(section).toContain("<th>token&#39;s raw rate (sig/s)</th>");
+    expect(section).toContain('<th>token&#39;s raw rate (sig/s)</th>');
     const [first, second] = section!.split('<h3>softhsm-p11kit</h3>');
     expect(first).toContain('<h3>softhsm</h3>');
     expect(rows(first!)).toEqual([
