@@ -48,14 +48,10 @@ export async function startP11KitServer(
   await mkdir(runtime, { recursive: true, mode: 0o700 });
   // stderr goes to a file: a pipe would be held open by the server and never reach EOF.
   const errLog = await open(join(workDir, `${name}.log`), 'w');
-  const child = startServerProcess(
-    'p11-kit',
-    ['server', '-f', '-s', '--provider', provider, ...tokens.map(servedTokenUri)],
-    {
-      env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime },
-      stdio: ['ignore', 'pipe', errLog.fd],
-    },
-  );
+  const child = startServerProcess('p11-kit', ['server', '-f', '-s', '--provider', provider, ...tokens.map(servedTokenUri)], {
+    env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime },
+    stdio: ['ignore', 'pipe', errLog.fd],
+  });
   await errLog.close();
   const address = await new Promise<string>((resolve, reject) => {
     let buf = '';

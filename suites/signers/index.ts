@@ -519,10 +519,14 @@ function signerCases(): SuiteCase<SignersState>[] {
  */
 async function forwardedByView(ctx: SuiteContext, token: Token, view: SingleTokenView, data: SignersSectionData): Promise<ReadonlySet<number>> {
   const env = { ...ctx.env, ...ctx.connections.pkcs11!.env, ...view.env };
-  const through = new Set(await listWithPkcs11Tool('pkcs11-tool', ['--module', view.modulePath!, '--token-label', token.tokenInfo().label.trim()], env));
+  const label = token.tokenInfo().label.trim();
+  const list = () => listWithPkcs11Tool('pkcs11-tool', ['--module', view.modulePath!, '--token-label', label], env);
+  // A physical token is handed over, as to a signer: a device one process opens at a time (yhusb://) is free for the server.
+  const through = new Set(ctx.traits.physical ? await token.handOver(list) : await list());
   const hidden = [...token.offeredMechanisms()].filter((m) => !through.has(m)).map(mechanismName);
   data.isolation.viewTransport = { name: view.transport!, hidden };
-  if (hidden.length) ctx.finding('transport', `${view.transport} of the single-token view hides from the signers: ${hidden.join(', ')} (the token offers them)`);
+  if (hidden.length)
+    ctx.finding('transport', `${view.transport} of the single-token view hides from the signers: ${hidden.join(', ')} (the token offers them)`);
   return through;
 }
 

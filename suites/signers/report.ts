@@ -29,7 +29,9 @@ export const signersReport: SectionReport = {
     }
     const vt = data.isolation.viewTransport;
     if (vt) {
-      const hidden = vt.hidden.length ? `hides ${vt.hidden.join(', ')}, which the token offers (those cases are the transport's finding)` : 'forwards every mechanism the token offers';
+      const hidden = vt.hidden.length
+        ? `hides ${vt.hidden.join(', ')}, which the token offers (those cases are the transport's finding)`
+        : 'forwards every mechanism the token offers';
       parts.push(`<p>${esc(vt.name)} of that view ${esc(hidden)}.</p>`);
     }
     for (const s of data.signers) {
