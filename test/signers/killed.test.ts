@@ -9,142 +9,24 @@
  * fault shim (in front of real SoftHSM) hangs the harness's C_DestroyObject, so the run is killed with the signer's
  * key on the token, as a kill at the wrong moment would leave it.
  *
- * Knot and BIND name their keys themselves (Knot: a random CKA_ID and no label; BIND: "<zone>-<policy>-<role>-<time>"),
- * so the journal records the case's directory, where each keeps its own record of the keys it made (Knot's KASP
- * database, BIND's K*.private files). The shim hangs C_SignInit: the signer has made and recorded its keys and waits
- * in its first signature when the whole run (harness, worker and signer: one process group, as a Ctrl-C would reach
- * them) is SIGKILLed.
+ * Knot names its keys itself (a random CKA_ID, no label), so the journal records the case's directory, where Knot
+ * keeps its own record of the keys it made (its KASP database). The shim hangs C_SignInit: Knot has made and recorded
+ * its key and waits in its first signature when the whole run (harness, worker and signer: one process group, as a
+ * Ctrl-C would reach them) is SIGKILLed. BIND, the same way: killed-bind.slow.test.ts (with its as-packaged case
+ * before it, it takes longer than an integration test may).
  */
 import { describe, expect, test } from 'vitest';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../src/journal.js';
-import { CLI, SOFTHSM_MODULE, cli } from '../core/helpers.js';
-import {
-  buildShim,
-  exec,
-  harnessEnv,
-  haveTools,
-  listObjects,
-  startHarness,
-  tempDir,
-  tokenWithForeignObjects,
-  TOOLS_MISSING,
-  type ForeignToken,
-} from '../safety/helpers.js';
+import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
+import { buildShim, exec, harnessEnv, haveTools, listObjects, startHarness, tempDir, tokenWithForeignObjects, TOOLS_MISSING } from '../safety/helpers.js';
 import { which } from '../../src/proc.js';
+import { journalEntries, killWithSignerKeys, type Recorded } from './kill-helpers.js';
 
 const havePdns = haveTools && (await which('pdnsutil')) !== undefined && (await which('pdns_server')) !== undefined;
 const haveKnot = haveTools && (await which('kzonesign')) !== undefined && (await which('keymgr')) !== undefined;
-const haveBind = haveTools && (await which('dnssec-keygen')) !== undefined && (await which('dnssec-signzone')) !== undefined;
-
-function journalEntries(state: string): JournalEntry[] {
-  const runs = join(state, 'runs');
-  if (!existsSync(runs)) return [];
-  return readdirSync(runs).flatMap((f) =>
-    readFileSync(join(runs, f), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as JournalEntry),
-  );
-}
-
-/** Every object on the token as pkcs11-tool lists it: "<kind>: <label> id=<CKA_ID hex>" lines, sorted. */
-async function objectsWithIds(t: ForeignToken): Promise<string[]> {
-  const r = await exec('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', t.label, '--login', '--pin', t.pin, '--list-objects'], {
-    env: { ...process.env, ...t.env },
-  });
-  const out: { kind: string; label: string; id: string }[] = [];
-  for (const line of r.stdout.split('\n')) {
-    const k = /^(Private Key|Public Key|Secret Key|Data|Certificate) [Oo]bject/.exec(line);
-    if (k) out.push({ kind: k[1]!, label: '', id: '' });
-    const l = /^\s+label:\s*(.*)$/.exec(line);
-    if (l && out.length) out.at(-1)!.label = l[1]!.trim().replace(/^'(.*)'$/, '$1');
-    const i = /^\s+ID:\s*([0-9a-f]+)\s*$/.exec(line);
-    if (i && out.length) out.at(-1)!.id = i[1]!;
-  }
-  return out.map((o) => `${o.kind}: ${o.label} id=${o.id}`).sort();
-}
-
-/** What a signer's own record in its journalled case directory says, read with the signer's own tools. */
-type Recorded = (caseDir: string) => Promise<boolean>;
-
-async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/**
- * Run one signer case on a SoftHSM token with foreign objects, through the shim hanging C_SignInit; once the signer's
- * keys are on the token and in its own record, SIGKILL the run's process group; then `hsm-harness cleanup`.
- */
-async function killWithSignerKeys(signer: string, caseName: string, recorded: Recorded, lookalike: (made: string[]) => string) {
-  const dir = await tempDir(`hh-${signer}-kill-`);
-  const token = await tokenWithForeignObjects(`hh-${signer}-kill`, `${signer}-kill-pin-6620`);
-  try {
-    const before = await objectsWithIds(token);
-    const state = join(dir, 'state');
-    const shim = await buildShim(dir);
-    const env = harnessEnv({
-      ...token.env,
-      FAULT_REAL_MODULE: SOFTHSM_MODULE,
-      HSM_PKCS11_MODULE: shim,
-      HSM_PKCS11_TOKEN: token.label,
-      HSM_PKCS11_PIN: token.pin,
-      HSM_HARNESS_STATE_DIR: state,
-    });
-    // Its own process group: the kill reaches the harness, its worker and the signer, as a Ctrl-C would.
-    const run = spawn('node', [CLI, 'run', '--driver', 'pkcs11', '--case', caseName, '--out', join(dir, 'out')], {
-      env: { ...env, FAULT_HANG: 'C_SignInit' },
-      stdio: 'ignore',
-      detached: true,
-    });
-    const exited = new Promise((resolve) => run.on('exit', resolve));
-    let caseDir = '';
-    try {
-      await until(
-        `${signer}'s keys on the token and in its record`,
-        async () => {
-          // The latest case of the signer (a workaround case runs after its as-packaged case).
-          const entry = journalEntries(state).findLast((e) => e.t === 'signer-keys' && e.signer === signer) as Extract<JournalEntry, { t: 'signer-keys' }>;
-          caseDir = entry?.dir ?? '';
-          return !!caseDir && (await objectsWithIds(token)).length > before.length && (await recorded(caseDir));
-        },
-        120_000,
-      );
-    } finally {
-      process.kill(-run.pid!, 'SIGKILL');
-      await exited;
-    }
-    const made = (await objectsWithIds(token)).filter((o) => !before.includes(o));
-    expect(made.length).toBeGreaterThan(0);
-    expect(made.every((o) => /^(Private|Public) Key: /.test(o))).toBe(true);
-    // A foreign data object that looks like the signer's key (its label) is not a key: it must survive.
-    const data = join(dir, 'lookalike.bin');
-    await writeFile(data, "not the signer's\n");
-    const toolArgs = ['--module', SOFTHSM_MODULE, '--token-label', token.label, '--login', '--pin', token.pin];
-    await exec('pkcs11-tool', [...toolArgs, '--write-object', data, '--type', 'data', '--label', lookalike(made)], { env: { ...process.env, ...token.env } });
-    const foreign = await objectsWithIds(token).then((all) => all.filter((o) => !made.includes(o)));
-    expect(foreign.length).toBe(before.length + 1);
-
-    const c = await cli(['cleanup'], env);
-    expect(c.code, c.stdout + c.stderr).toBe(0);
-    expect(c.stdout).toContain('everything removed');
-    expect(await objectsWithIds(token)).toEqual(foreign);
-    expect(existsSync(caseDir)).toBe(false);
-    expect(readdirSync(join(state, 'runs'))).toEqual([]);
-    return made;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-    await rm(token.dir, { recursive: true, force: true });
-  }
-}
 
 describe.skipIf(!havePdns)(havePdns ? 'signer keys after a kill' : `signer keys after a kill (skipped: ${TOOLS_MISSING}, and PowerDNS)`, () => {
   test('cleanup removes the objects a signer made under the journalled run label prefix, and nothing else', async () => {
@@ -206,23 +88,5 @@ describe.skipIf(!haveKnot)(haveKnot ? 'Knot keys after a kill' : `Knot keys afte
     expect(made).toHaveLength(2);
     expect(new Set(made.map((o) => o.split(' id=')[1])).size).toBe(1);
     expect(made[0]).toMatch(/^Private Key: {2}id=[0-9a-f]{40}$/);
-  }, 240_000);
-});
-
-describe.skipIf(!haveBind)(haveBind ? 'BIND keys after a kill' : `BIND keys after a kill (skipped: ${TOOLS_MISSING}, and BIND 9.20)`, () => {
-  test('cleanup reads the keys BIND made from its K*.private files in the journalled directory and removes exactly those', async () => {
-    // BIND's record: a K*.private file naming the key on the token (a Label: line, RFC 7512 URI in base64).
-    const recorded: Recorded = async (caseDir) => {
-      const r = await exec('find', [caseDir, '-name', 'K*.private']);
-      return r.stdout
-        .split('\n')
-        .filter(Boolean)
-        .some((f) => /^Label: /m.test(readFileSync(f, 'utf8')));
-    };
-    const made = await killWithSignerKeys('bind', 'signers/bind/ECDSAP256SHA256/workaround-no-deepbind', recorded, (m) =>
-      m[0]!.replace(/^[^:]+: /, '').replace(/ id=.*$/, ''),
-    );
-    // BIND labels its keys "<zone>-<policy>-<role>-<time>"; the harness's policy name carries the run's label prefix.
-    expect(made.every((o) => /: example\.test\.-hsm-harness-[0-9a-f]{16}-bind-13\.-ksk-\d{14} id=[0-9a-f]+$/.test(o))).toBe(true);
   }, 240_000);
 });
