@@ -315,6 +315,8 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
   }
   c.detail('claimed', signer.claims.algorithms.includes(alg));
   const dir = await ctx.tempDir(`signer-${signer.id}-${alg}`);
+  // Journalled before the signer runs: after a kill, cleanup reads from this directory which keys the signer made.
+  if (signer.keysMadeIn) token.expectSignerKeys(signer.id, dir.path);
   const what = `${signer.id}/${ALGORITHM_INFO[alg].name}`;
   let verdict: Attempt | undefined;
   let failure: Error | undefined;
@@ -362,7 +364,8 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
     }
   } finally {
     removeAttempt(e, verdict, what);
-    await dir.remove();
+    // Kept where the signer's keys could not be proven gone: the journal still names it, and cleanup tries again.
+    if (await forgetSignerKeys(e, signer, dir.path, what)) await dir.remove();
     try {
       token.labelledGone(runLabelPrefix(signer.id));
     } catch (err) {
@@ -370,6 +373,23 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
     }
   }
   if (failure) throw failure;
+}
+
+/**
+ * Destroy whatever the signer's own record in the case's directory still names on the token (nothing, normally: the
+ * case removed what appeared), then let the journal forget the directory. False when that could not be done.
+ */
+async function forgetSignerKeys(e: CaseEnv, signer: Signer, dir: string, what: string): Promise<boolean> {
+  if (!signer.keysMadeIn) return true;
+  try {
+    const left = e.token.removeSignerKeys(await signer.keysMadeIn(dir, e.ctx.env));
+    if (left) e.ctx.finding('note', `${what}: ${left} key object(s) the signer recorded were still on the token after the case; removed`);
+    e.token.signerKeysGone(dir);
+    return true;
+  } catch (err) {
+    e.ctx.finding('note', `${what}: the keys the signer made could not be proven gone (${failureText(err)}); its directory ${dir} is kept for cleanup`);
+    return false;
+  }
 }
 
 /**
