@@ -196,7 +196,7 @@ describe('diff on repeated quick benches of one SoftHSM token', () => {
     for (const [i, j] of pairs((a, b) => !a && b)) {
       const r = await cli(['diff', runs[j]!.out, runs[i]!.out, '--format', 'json', '--fail-on', 'performance']);
       const d = JSON.parse(r.stdout) as RunDiff;
-      expect(r.code, `runs ${j} → ${i}`).toBe(0);
+      expect(r.code, `runs ${j} → ${i}: ${beyond(d).join('; ')}`).toBe(0);
       const oneSession = d.changes.filter((c) => /^sign-threads .* c=1$/.test(c.key));
       for (const c of oneSession) expect(c.performance?.verdict, `runs ${j} → ${i} ${c.key}`).toBe('faster beyond noise');
     }
