@@ -484,7 +484,7 @@ function caseRecord(s: SignersState, signer: Signer, name: string, alg: DnssecAl
 /** Skips that do not depend on the token: the signer, ldns-verify-zone or pkcs11-spy missing. */
 function skipIfCannotRun(c: CaseHandle, s: SignersState, signer: Signer): void {
   const section = s.sections.get(signer.id)!;
-  if (section.missing) c.skip(`${signer.title} is not installed here: ${section.missing}`);
+  if (section.missing) c.skip(`${signer.title} cannot be tried here: ${section.missing}`);
   if (!s.ldns.ok) c.skip(s.ldns.reason);
   if (!spyAvailable()) c.skip(`pkcs11-spy not found at ${PKCS11_SPY} (apt-get install opensc-pkcs11)`);
 }
@@ -597,7 +597,7 @@ export const signersSuite: Suite<SignersState> = {
     const sections = new Map<string, SignerSection>();
     for (const signer of chosenSigners(ctx, allSigners)) {
       const section: SignerSection = { id: signer.id, title: signer.title, claims: signer.claims, cases: [], exposures: [] };
-      const installed = await signer.installed({ ...ctx.env, ...conn.env });
+      const installed = await signer.installed({ ...ctx.env, ...conn.env }).catch((err: Error) => ({ missing: err.message }));
       if ('version' in installed) section.version = installed.version;
       else section.missing = installed.missing;
       data.signers.push(section);
