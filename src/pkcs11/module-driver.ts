@@ -71,7 +71,6 @@ export function moduleDriver(preset: ModulePreset): Driver {
       const wrongPinAllowed = preset.traits.ephemeral || throwaway || env.HSM_ALLOW_WRONG_PIN === '1';
       return {
         connections: { pkcs11: { modulePath: t.modulePath, token: settled.token, pin, env: t.env, wrongPinAllowed, backup: settled.backup } },
-        resources: { pids: [], dirs: [] },
         info: { module: t.modulePath, ...settled.info, ...(throwaway ? { throwaway: 'declared by HSM_PKCS11_EPHEMERAL=1: destructive checks allowed' } : {}) },
         async stop() {
           /* nothing started */

@@ -10,7 +10,8 @@ import { ckrName } from './constants.js';
 import { describeCkr, ckrOf, isSessionLost } from './ckr.js';
 import { type Handle, type LoadedModule, type Template, loadModule, pkcs11, readBool, readUlong, trimPadded } from './module.js';
 import { type TokenSelector, findSlot } from './slot.js';
-import { type TokenIdentity, isRunId, newRunId, objectListener, runPrefix } from './run-identity.js';
+import { type TokenIdentity, isRunId, newRunId, runPrefix } from './run-identity.js';
+import { hold, release } from '../ledger.js';
 import { ID_HEAD_BYTES, LABEL_PREFIX } from './marks.js';
 
 /** Session states of a logged-in user (PKCS#11 v2.40 pkcs11t.h CKS_*). */
@@ -268,7 +269,7 @@ export class Token {
     if (!o) {
       o = { id, label, handles: new Map(), destroyable };
       this.owned.set(key, o);
-      objectListener()?.creating(this.identity, key, label);
+      hold({ t: 'object', token: this.identity, id: key, label });
     }
     return o;
   }
@@ -379,7 +380,7 @@ export class Token {
 
   private forget(o: Owned): void {
     this.owned.delete(o.id.toString('hex'));
-    objectListener()?.gone(this.identity, o.id.toString('hex'));
+    release({ t: 'object', token: this.identity, id: o.id.toString('hex'), label: o.label });
   }
 
   /**
@@ -440,13 +441,13 @@ export class Token {
    */
   expectLabelled(prefix: string): void {
     if (!prefix.startsWith(`${LABEL_PREFIX}${runPrefix().toString('hex')}-`)) throw new Error(`${prefix} is not a label prefix of this run (runLabelPrefix)`);
-    objectListener()?.labelled?.(this.identity, prefix);
+    hold({ t: 'labelled', token: this.identity, prefix });
   }
 
   /** The objects labelled `prefix…` are gone (the caller checked): the journal can forget the prefix. */
   labelledGone(prefix: string): void {
     if (this.find([]).some((h) => this.labelOf(h).startsWith(prefix))) throw new Error(`objects labelled ${prefix}… are still on the token`);
-    objectListener()?.labelledGone?.(this.identity, prefix);
+    release({ t: 'labelled', token: this.identity, prefix });
   }
 
   /**

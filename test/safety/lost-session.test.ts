@@ -11,6 +11,7 @@ import { SOFTHSM_MODULE } from '../core/helpers.js';
 import { Token } from '../../src/pkcs11/token.js';
 import { pkcs11, type Handle } from '../../src/pkcs11/module.js';
 import { setRunIdentity } from '../../src/pkcs11/run-identity.js';
+import { forwardLedger } from '../../src/ledger.js';
 import { generateKeyPair } from '../../src/pkcs11/keys.js';
 import { TOOLS_MISSING, haveTools, listObjects, tokenWithForeignObjects, type ForeignToken } from './helpers.js';
 
@@ -48,9 +49,9 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
     t = await tokenWithForeignObjects('hh-lost-session', 'lost-pin-5523');
     process.env.SOFTHSM2_CONF = t.conf;
     foreign = await listObjects(t);
-    setRunIdentity(Buffer.from('0123456789abcdef', 'hex'), {
-      creating: (_t, id) => journal.creating.push(id),
-      gone: (_t, id) => journal.gone.push(id),
+    setRunIdentity(Buffer.from('0123456789abcdef', 'hex'));
+    forwardLedger(({ held, entry }) => {
+      if (entry.t === 'object') (held ? journal.creating : journal.gone).push(entry.id);
     });
   });
   afterAll(async () => {
