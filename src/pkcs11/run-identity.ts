@@ -25,7 +25,7 @@ export function runPrefix(): Buffer {
   return run.prefix;
 }
 
-/** The label prefix for objects a signer named `name` creates in this run (Token.expectLabelled). */
+/** The label prefix for objects a signer named `name` creates in this run (TokenObjects.expectLabelled). */
 export function runLabelPrefix(name: string): string {
   return `${LABEL_PREFIX}${run.prefix.toString('hex')}-${name}-`;
 }

@@ -69,7 +69,7 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
         token.login();
         for (const prefix of t.labelled) {
           try {
-            token.removeLabelled(prefix);
+            token.objects.removeLabelled(prefix);
             (reply.labelledGone ??= []).push({ token: t.token, prefix });
           } catch (err) {
             reply.failed.push({ token: t.token, id: `label ${prefix}…`, error: describeError(err) });
@@ -77,7 +77,7 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
         }
         for (const o of t.objects) {
           try {
-            token.removeLeftover(Buffer.from(o.id, 'hex'));
+            token.objects.removeLeftover(Buffer.from(o.id, 'hex'));
             reply.gone.push({ token: t.token, id: o.id });
           } catch (err) {
             reply.failed.push({ token: t.token, id: o.id, error: describeError(err) });

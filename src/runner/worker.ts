@@ -44,7 +44,7 @@ async function orphaned(): Promise<void> {
   hardStop.unref();
   for (const t of liveTokens()) {
     try {
-      t.cleanup();
+      t.objects.cleanup();
       t.close();
     } catch {
       /* module state lost */

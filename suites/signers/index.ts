@@ -159,7 +159,7 @@ async function runSigner(e: CaseEnv, signer: Signer, job: Omit<SignJob, 'target'
     isolate: (cmd, args) => iso.wrap(cmd, args),
   };
   // Journalled before the signer runs: a run killed now leaves objects that cleanup finds by this label prefix.
-  e.token.expectLabelled(target.labelPrefix);
+  e.token.objects.expectLabelled(target.labelPrefix);
   const before = objectKeys(e.token);
   const started = performance.now();
   const run = async (): Promise<{ outcome?: SignOutcome; error?: unknown }> => {
@@ -196,7 +196,7 @@ function removeAttempt(e: CaseEnv, a: Attempt | undefined, what: string): void {
   if (!a) return;
   const left = removeCreated(e.token, a.created);
   if (left.length) e.ctx.finding('note', `${what}: objects the signer created could not be removed: ${left.join('; ')}`);
-  if (a.harnessKey) e.token.destroyPair(a.harnessKey);
+  if (a.harnessKey) e.token.objects.destroyPair(a.harnessKey);
 }
 
 /** Destroy what the signer created in this case (found by the before/after difference, never anything older). */
@@ -358,7 +358,7 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
     removeAttempt(e, verdict, what);
     await dir.remove();
     try {
-      token.labelledGone(runLabelPrefix(signer.id));
+      token.objects.labelledGone(runLabelPrefix(signer.id));
     } catch (err) {
       ctx.finding('note', `${what}: ${err instanceof Error ? err.message : String(err)}; the journal keeps the label prefix for cleanup`);
     }
