@@ -103,7 +103,8 @@ export class DriverLedger {
       if (entry.t === 'object' || entry.t === 'labelled') this.write(change);
       return;
     }
-    const key = keyOf(entry);
+    // A pid the worker let go of may come back as another process (a short docker call, then a server): by start time.
+    const key = entry.t === 'pid' ? `${keyOf(entry)}@${entry.start}` : keyOf(entry);
     if (key !== undefined) {
       if (this.seen.has(key)) return;
       this.seen.add(key);
