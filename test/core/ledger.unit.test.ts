@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { Journal } from '../../src/journal.js';
 import { DriverLedger, type LedgerChange, forwardLedger, hold, release } from '../../src/ledger.js';
+import { redactFreeText, rememberSecret } from '../../src/secrets.js';
 
 const state = mkdtempSync(join(tmpdir(), 'hh-ledger-'));
 // Named as makeTempDir names its directories, so the journal accepts it.
@@ -92,4 +93,19 @@ test('a process forwards what it held before the link existed, then every change
     held({ t: 'object', token, id: id(8), label: 'hsm-harness-d' }),
     letGo({ t: 'dir', path }),
   ]);
+});
+
+test("what a worker forwards keeps its directories and start times as they are; a token's labels are masked like all free text", () => {
+  const secret = 'Zq8canary77';
+  rememberSecret(secret);
+  // A masked directory would name none (left behind); a masked start time could name another process.
+  const dirMsg = { type: 'ledger', change: held({ t: 'dir', path: join(tmpdir(), `hsm-harness-x-${secret}`) }) };
+  expect(redactFreeText(dirMsg)).toEqual(dirMsg);
+  rememberSecret('84736251');
+  const pidMsg = { type: 'ledger', change: held({ t: 'pid', pid: 4242, start: '9847362510' }) };
+  expect(redactFreeText(pidMsg)).toEqual(pidMsg);
+  const objectMsg = { type: 'ledger', change: held({ t: 'object', token: { ...token, label: `t-${secret}` }, id: id(3), label: `hsm-harness-${secret}` }) };
+  const out = redactFreeText(objectMsg);
+  expect(JSON.stringify(out)).not.toContain(secret);
+  expect(out.change.entry).toMatchObject({ t: 'object', id: id(3) });
 });
