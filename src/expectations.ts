@@ -15,6 +15,10 @@
  *
  * Keys are "<suite>/<case>", and may end in "*" to cover a family of cases.
  *
+ * `extends` names another driver whose file this one builds on (the same token software reached another way, e.g.
+ * the bridge built in a container): its cases apply, this file's own cases replace entries of the same key, and
+ * its golden codes are used until this file records its own. One level only.
+ *
  * `goldenCodes` holds the exact return codes this token gave for each error situation in a reviewed
  * earlier run (situation → CKR name). The run compares what it observes with them, so a firmware or module
  * update that changes a code shows up as a failed case. `hsm-harness run --update-golden` rewrites them.
@@ -38,6 +42,8 @@ export interface Expectation {
 }
 export interface ExpectationsFile {
   $comment?: string;
+  /** Another driver's id whose expectations this file builds on (one level). */
+  extends?: string;
   cases: Record<string, Expectation>;
   goldenCodes?: Record<string, string>;
 }
@@ -95,7 +101,9 @@ export class Expectations {
   static forDriver(id: string): Expectations {
     const path = join(projectRoot(), 'drivers', `${id}.expect.json`);
     if (!existsSync(path)) return new Expectations({ cases: {} }, path);
-    return new Expectations(readExpectationsFile(path), `drivers/${id}.expect.json`);
+    const file = readExpectationsFile(path);
+    if (file.extends === undefined) return new Expectations(file, `drivers/${id}.expect.json`);
+    return new Expectations(extendedFile(`drivers/${id}.expect.json`, file), `drivers/${id}.expect.json (extends drivers/${file.extends}.expect.json)`);
   }
 
   /** Observed codes that differ from the golden ones; situations not tried in this run are not compared. */
@@ -130,7 +138,7 @@ export class Expectations {
   }
 
   /** Apply the entry for this case, if any, to the finished record (mutates it) and remember the outcome for audit(). */
-  apply(caseId: string, record: CaseRecord, driverId: string): void {
+  apply(caseId: string, record: CaseRecord): void {
     const e = this.lookup(caseId);
     if (!e) return;
     const list = this.seen.get(e.key) ?? [];
@@ -138,7 +146,7 @@ export class Expectations {
     const observed = `${record.status}${record.ckr ? ` ${record.ckr.name}` : ''}${record.reason ? `: ${record.reason}` : ''}`;
     if (record.status === 'pass') {
       record.unexpectedPass = true;
-      record.reason = `passed although drivers/${driverId}.expect.json says: ${e.why}`;
+      record.reason = `passed although ${this.path} says: ${e.why}`;
       list.push({ caseId, outcome: 'passed', observed });
     } else if (Expectations.matches(e, record)) {
       const verified = e.source.kind === 'run';
@@ -185,6 +193,19 @@ export function auditProblems(a: ExpectationsAudit): string[] {
     ...a.stale.map((s) => `stale entry ${s.key} (observed ${s.observed})`),
     ...a.unknown.map((k) => `entry ${k} names no case of this run`),
   ];
+}
+
+/** A file with `extends`: the base driver's entries, then this file's own; golden codes this file's own, else the base's. */
+function extendedFile(label: string, file: ExpectationsFile): ExpectationsFile {
+  const baseId = file.extends!;
+  const basePath = join(projectRoot(), 'drivers', `${baseId}.expect.json`);
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(baseId) || !existsSync(basePath)) {
+    throw new UsageError(`${label}: "extends" names ${JSON.stringify(baseId)}, which has no drivers/<id>.expect.json; name an existing driver's file`);
+  }
+  const base = readExpectationsFile(basePath);
+  if (base.extends !== undefined) throw new UsageError(`${label}: extends drivers/${baseId}.expect.json, which extends another file; extend its base directly`);
+  const goldenCodes = file.goldenCodes ?? base.goldenCodes;
+  return { ...(goldenCodes ? { goldenCodes } : {}), cases: { ...(base.cases ?? {}), ...(file.cases ?? {}) } };
 }
 
 /** An expectations file, bounded like every hand-written file the harness reads (INPUT_LIMITS.config). */

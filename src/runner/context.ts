@@ -94,7 +94,7 @@ export function makeContext(args: {
       record.durationMs = Math.round((performance.now() - t0) * 10) / 10;
       if (!sessionGone) sessionGone = restoreSession(ctx, record);
       // A known defect of the module already decided the verdict; the driver's file does not decide it twice.
-      if (!record.expected) expectations.apply(`${suite}/${name}`, record, args.driverId);
+      if (!record.expected) expectations.apply(`${suite}/${name}`, record);
       report.cases.push(record);
       events.onCaseEnd(record);
       return record.status;

@@ -46,17 +46,17 @@ describe('expectations files', () => {
     const e = new Expectations(file);
     // A fail with the stated code becomes the expected unsupported, labelled with its source.
     const match = rec('signing', 'CKM_EDDSA/ed25519', 'fail', { ckr: ckr('CKR_MECHANISM_INVALID'), reason: 'CKR_MECHANISM_INVALID' });
-    e.apply('signing/CKM_EDDSA/ed25519', match, 'd');
+    e.apply('signing/CKM_EDDSA/ed25519', match);
     expect(match).toMatchObject({ status: 'unsupported', expected: { status: 'unsupported', verified: true } });
     expect(match.reason).toMatch(/^expected: no EdDSA \(observed: CKR_MECHANISM_INVALID\)$/);
     // Another code: the entry does not apply, and the failure stays a failure.
     const other = rec('dkek', 'kwp-restore-ec', 'fail', { reason: 'the restored key does not sign' });
-    e.apply('dkek/kwp-restore-ec', other, 'd');
+    e.apply('dkek/kwp-restore-ec', other);
     expect(other.status).toBe('fail');
     expect(other.expected).toBeUndefined();
     // An expected fail stays `fail`, but does not fail the run.
     const known = rec('keygen', 'set-label', 'fail', { ckr: ckr('CKR_GENERAL_ERROR'), reason: 'C_SetAttributeValue failed' });
-    e.apply('keygen/set-label', known, 'd');
+    e.apply('keygen/set-label', known);
     expect(known.status).toBe('fail');
     expect(statusLabel(known)).toBe('fail (expected)');
     expect(caseFailsRun(known)).toBe(false);
@@ -66,7 +66,7 @@ describe('expectations files', () => {
   test('a document entry is unverified until a run confirms it', () => {
     const e = new Expectations(file);
     const r = rec('dkek', 'kwp-restore-rsa', 'unsupported', { reason: 'C_WrapKey returned CKR_MECHANISM_INVALID' });
-    e.apply('dkek/kwp-restore-rsa', r, 'd');
+    e.apply('dkek/kwp-restore-rsa', r);
     expect(r.expected).toMatchObject({ verified: false, source: DOC });
     expect(statusLabel(r)).toBe('unsupported (expected, unverified)');
     expect(r.reason).toMatch(/^expected \(unverified: from a document\): no KWP/);
@@ -78,14 +78,14 @@ describe('expectations files', () => {
   test('unexpected passes, stale entries and entries naming no case are reported; suites that did not run are not judged', () => {
     const e = new Expectations(file);
     const passed = rec('signing', 'CKM_EDDSA/ed25519', 'pass');
-    e.apply('signing/CKM_EDDSA/ed25519', passed, 'd');
+    e.apply('signing/CKM_EDDSA/ed25519', passed);
     expect(passed.unexpectedPass).toBe(true);
     expect(statusLabel(passed)).toBe('pass (unexpected)');
     const changed = rec('keygen', 'set-label', 'unsupported', { ckr: ckr('CKR_FUNCTION_NOT_SUPPORTED'), reason: 'CKR_FUNCTION_NOT_SUPPORTED' });
-    e.apply('keygen/set-label', changed, 'd');
+    e.apply('keygen/set-label', changed);
     expect(changed.expected).toBeUndefined();
     const skipped = rec('dkek', 'kwp-restore-ec', 'skip', { reason: 'no spare token' });
-    e.apply('dkek/kwp-restore-ec', skipped, 'd');
+    e.apply('dkek/kwp-restore-ec', skipped);
     const a = e.audit(new Set(['signing', 'keygen', 'dkek']));
     expect(a.unexpectedPasses).toEqual(['signing/CKM_EDDSA/ed25519']);
     expect(a.stale.map((s) => s.key)).toEqual(['keygen/set-label']);
@@ -103,7 +103,7 @@ describe('expectations files', () => {
         'signers/knot/RSASHA9': { status: 'fail', message: 'x', ...why },
       },
     });
-    e.apply('signers/ldns/ED25519', rec('signers', 'ldns/ED25519', 'fail', { reason: 'exit 1: something else' }), 'd');
+    e.apply('signers/ldns/ED25519', rec('signers', 'ldns/ED25519', 'fail', { reason: 'exit 1: something else' }));
     const table = new Set(['signers/bind/RSASHA512', 'signers/bind/RSASHA256/workaround-no-deepbind', 'signers/ldns/ED25519', 'signers/knot/RSASHA256']);
     const a = e.audit(new Set(['signers']), table);
     expect(a.notRun).toEqual(['signers/bind/RSASHA512', 'signers/bind/RSASHA256/workaround-*']);
@@ -129,6 +129,18 @@ describe('expectations files', () => {
       .map((f) => f.replace('.expect.json', ''));
     expect(ids.length).toBeGreaterThan(5);
     for (const id of ids) expect(() => Expectations.forDriver(id), id).not.toThrow();
+  });
+
+  test("a file that extends another driver's gets its entries, and they apply", () => {
+    // The bridge built in a container is the same software as the cascade-hsm-bridge driver (drivers/*.expect.json).
+    const base = Expectations.forDriver('cascade-hsm-bridge');
+    const extended = Expectations.forDriver('bridge-container');
+    expect(Object.keys(base.file.cases).length).toBeGreaterThan(3);
+    expect(Object.keys(extended.file.cases).sort()).toEqual(Object.keys(base.file.cases).sort());
+    expect(extended.path).toMatch(/extends drivers\/cascade-hsm-bridge\.expect\.json/);
+    const r = rec('kmip', 'baseline/locate', 'unsupported', { reason: 'Result Reason: Operation Not Supported' });
+    extended.apply('kmip/baseline/locate', r);
+    expect(r.expected?.status).toBe('unsupported');
   });
 
   test('a changed code is a difference; a situation not tried this run is not', () => {
