@@ -27,10 +27,11 @@ export interface CleanupFailure {
 /** What the object ledger asks of its token: calls on the main session, and a new session when it was lost. */
 export interface ObjectSession {
   readonly identity: TokenIdentity;
+  readonly lib: pkcs11.PKCS11;
+  readonly session: Handle;
   find(template: Template): Handle[];
   attr(handle: Handle, type: number): Buffer;
   attrUlong(handle: Handle, type: number): number;
-  destroyObject(handle: Handle): void;
   /** The main session as the token sees it: logged in, logged out, gone, or unknown. */
   sessionState(): { state: 'in' | 'out' | 'lost' | 'unknown' };
   reconnect(): void;
@@ -125,9 +126,14 @@ export class TokenObjects {
       const id = this.token.attr(handle, pkcs11.CKA_ID);
       if (!id.equals(o.id)) throw new Error(`object ${handle.toString('hex')} no longer carries the CKA_ID it was created with; not destroyed`);
     }
-    this.token.destroyObject(handle);
+    this.destroyObject(handle);
     o.handles.delete(handle.toString('hex'));
     if (o.handles.size === 0) this.forget(o);
+  }
+
+  /** The one C_DestroyObject: every caller above has checked that the object is this run's. */
+  private destroyObject(handle: Handle): void {
+    this.token.lib.C_DestroyObject(this.token.session, handle);
   }
 
   private forget(o: OwnedObject): void {
@@ -241,7 +247,7 @@ export class TokenObjects {
     if (!/^hsm-harness-[0-9a-f]{16}-[a-z0-9]+-$/.test(prefix)) throw new Error(`${JSON.stringify(prefix)} is not a run label prefix`);
     let n = 0;
     for (const h of this.token.find([]).filter((x) => this.labelOf(x).startsWith(prefix))) {
-      this.token.destroyObject(h);
+      this.destroyObject(h);
       n++;
     }
     const left = this.token.find([]).filter((x) => this.labelOf(x).startsWith(prefix));
@@ -265,7 +271,7 @@ export class TokenObjects {
     let n = 0;
     for (const h of this.token.find([{ type: pkcs11.CKA_ID, value: id }])) {
       if (this.carriesMarks(h, id)) {
-        this.token.destroyObject(h);
+        this.destroyObject(h);
         n++;
       }
     }

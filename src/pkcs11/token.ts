@@ -248,11 +248,6 @@ export class Token {
     return h;
   }
 
-  /** C_DestroyObject on the main session, for the object ledger (which decides what may be destroyed). */
-  destroyObject(handle: Handle): void {
-    this.lib.C_DestroyObject(this.session, handle);
-  }
-
   /** Collect all matching handles first, then finish the search, before any other call (PKCS#11 3.0 §5.7.7-5.7.9; pkcs11-provider#148). */
   find(template: Template, session: Handle = this.session): Handle[] {
     this.lib.C_FindObjectsInit(session, template);
