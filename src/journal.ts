@@ -21,6 +21,7 @@ import { notHarnessTempDir } from './fsutil.js';
 import { INPUT_LIMITS, readInputFileSync } from './input.js';
 import { ID_HEAD_BYTES, LABEL_PREFIX, RUN_PREFIX_BYTES } from './pkcs11/marks.js';
 import type { TokenIdentity } from './pkcs11/run-identity.js';
+import type { LedgerChange } from './ledger.js';
 
 /** A process as journalled: pid, start time and command line (NUL-separated, as /proc shows it). */
 export interface JournalProcess {
@@ -98,6 +99,12 @@ export class Journal {
     appendFileSync(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
   }
 
+  /** Journal what a driver process's ledger recorded (src/ledger.ts DriverLedger). */
+  record(driver: string, ephemeral: boolean, change: LedgerChange): void {
+    const line = journalLine(driver, ephemeral, change);
+    if (line) this.append(line);
+  }
+
   read(): Outstanding {
     return outstanding(readLines(this.file));
   }
@@ -109,6 +116,36 @@ export class Journal {
 
   remove(): void {
     rmSync(this.file, { force: true });
+  }
+}
+
+/**
+ * The line for a ledger change. A process, directory or container let go of gets none: releaseDriver proves it
+ * gone itself once the driver's process has exited.
+ */
+function journalLine(driver: string, ephemeral: boolean, { held, entry: e }: LedgerChange): JournalEntry | undefined {
+  if (!held) {
+    if (e.t === 'object') return { t: 'object-gone', driver, token: e.token, id: e.id };
+    if (e.t === 'labelled') return { t: 'labelled-gone', driver, token: e.token, prefix: e.prefix };
+    if (e.t === 'signer-keys') return { t: 'signer-keys-gone', driver, token: e.token, dir: e.dir };
+    return undefined;
+  }
+  switch (e.t) {
+    case 'pid':
+    case 'worker':
+      return { t: e.t, driver, ...journalProcess(e.pid) };
+    case 'dir':
+      return { t: 'dir', driver, path: e.path };
+    case 'container':
+      return { t: 'container', driver, id: e.id };
+    case 'token':
+      return { t: 'token', driver, token: e.token, ephemeral };
+    case 'object':
+      return { t: 'object', driver, token: e.token, id: e.id, label: e.label };
+    case 'labelled':
+      return { t: 'labelled', driver, token: e.token, prefix: e.prefix };
+    case 'signer-keys':
+      return { t: 'signer-keys', driver, token: e.token, signer: e.signer, dir: e.dir };
   }
 }
 

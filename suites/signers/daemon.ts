@@ -7,7 +7,8 @@
 import { open, readFile } from 'node:fs/promises';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import { killTree, releaseOwned, startServerProcess } from '../../src/proc.js';
+import { killTree, startServerProcess } from '../../src/proc.js';
+import { release } from '../../src/ledger.js';
 import { redact } from '../../src/secrets.js';
 import { SignerFailed, type SignJob } from './signer.js';
 
@@ -74,7 +75,7 @@ export async function startDaemon(job: SignJob, name: string, cmd: string, args:
       }
       // Whatever it forked is in its group: make sure none of it stays.
       killTree(pid, 'SIGKILL');
-      releaseOwned({ pid });
+      release({ t: 'pid', pid });
     },
   };
 }
