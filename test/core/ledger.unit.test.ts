@@ -62,7 +62,7 @@ test('each holding is journalled once, in the journal format; cleanup reads back
   // Let go of by the worker, still outstanding: releaseDriver proves them gone itself.
   expect(x.dirs).toEqual([dir]);
   expect(x.containers).toEqual([container]);
-  expect(x.tokens).toEqual([{ token, ephemeral: true, objects: [{ id: id(2), label: 'hsm-harness-b' }], labelled: [] }]);
+  expect(x.tokens).toEqual([{ token, ephemeral: true, objects: [{ id: id(2), label: 'hsm-harness-b' }], labelled: [], signers: [] }]);
   expect([...ledger.pids].sort()).toEqual([process.pid, process.ppid].sort());
 });
 
