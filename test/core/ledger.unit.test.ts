@@ -14,7 +14,9 @@ import { redactFreeText, rememberSecret } from '../../src/secrets.js';
 const state = mkdtempSync(join(tmpdir(), 'hh-ledger-'));
 // Named as makeTempDir names its directories, so the journal accepts it.
 const dir = mkdtempSync(join(tmpdir(), 'hsm-harness-ledger-'));
+const bindDir = mkdtempSync(join(tmpdir(), 'hsm-harness-ledger-'));
 afterAll(() => {
+  rmSync(bindDir, { recursive: true, force: true });
   rmSync(state, { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
 });
@@ -45,6 +47,9 @@ test('each holding is journalled once, in the journal format; cleanup reads back
     letGo({ t: 'object', token, id: id(1), label: 'hsm-harness-a' }),
     held({ t: 'labelled', token, prefix: labelPrefix }),
     letGo({ t: 'labelled', token, prefix: labelPrefix }),
+    held({ t: 'signer-keys', token, signer: 'knot', dir }),
+    held({ t: 'signer-keys', token, signer: 'bind', dir: bindDir }),
+    letGo({ t: 'signer-keys', token, signer: 'bind', dir: bindDir }),
     letGo({ t: 'dir', path: dir }),
   ];
   for (const c of changes) ledger.apply(c);
@@ -53,7 +58,22 @@ test('each holding is journalled once, in the journal format; cleanup reads back
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l).t);
-  expect(kinds).toEqual(['run', 'worker', 'pid', 'dir', 'container', 'token', 'object', 'object', 'object-gone', 'labelled', 'labelled-gone']);
+  expect(kinds).toEqual([
+    'run',
+    'worker',
+    'pid',
+    'dir',
+    'container',
+    'token',
+    'object',
+    'object',
+    'object-gone',
+    'labelled',
+    'labelled-gone',
+    'signer-keys',
+    'signer-keys',
+    'signer-keys-gone',
+  ]);
   const read = journal.read();
   expect(read.refused).toEqual([]);
   const x = read.drivers.get('softhsm')!;
@@ -62,7 +82,7 @@ test('each holding is journalled once, in the journal format; cleanup reads back
   // Let go of by the worker, still outstanding: releaseDriver proves them gone itself.
   expect(x.dirs).toEqual([dir]);
   expect(x.containers).toEqual([container]);
-  expect(x.tokens).toEqual([{ token, ephemeral: true, objects: [{ id: id(2), label: 'hsm-harness-b' }], labelled: [], signers: [] }]);
+  expect(x.tokens).toEqual([{ token, ephemeral: true, objects: [{ id: id(2), label: 'hsm-harness-b' }], labelled: [], signers: [{ signer: 'knot', dir }] }]);
   expect([...ledger.pids].sort()).toEqual([process.pid, process.ppid].sort());
 });
 
