@@ -28,6 +28,8 @@ export interface JournalProcess {
   pid: number;
   start?: string;
   cmdline?: string;
+  /** The command line it execs into after its launcher (/proc's form: NUL after each argument), when known in advance. */
+  becomes?: string;
 }
 
 export type JournalEntry =
@@ -61,8 +63,8 @@ export type JournalEntry =
   | { t: 'end' };
 
 /** The journal entry of a process: its pid with the start time and command line that make it this one. */
-export function journalProcess(pid: number): JournalProcess {
-  return { pid, start: processStartTime(pid), cmdline: processCmdline(pid) };
+export function journalProcess(pid: number, becomes?: string[]): JournalProcess {
+  return { pid, start: processStartTime(pid), cmdline: processCmdline(pid), ...(becomes ? { becomes: becomes.map((a) => `${a}\u0000`).join('') } : {}) };
 }
 
 /** The state directory: HSM_HARNESS_STATE_DIR, else $XDG_STATE_HOME/hsm-harness, else ~/.local/state/hsm-harness. */
@@ -133,7 +135,7 @@ function journalLine(driver: string, ephemeral: boolean, { held, entry: e }: Led
   switch (e.t) {
     case 'pid':
     case 'worker':
-      return { t: e.t, driver, ...journalProcess(e.pid) };
+      return { t: e.t, driver, ...journalProcess(e.pid, e.t === 'pid' ? e.becomes : undefined) };
     case 'dir':
       return { t: 'dir', driver, path: e.path };
     case 'container':
@@ -197,7 +199,7 @@ function shapeProblem(v: unknown): string | null {
       return isPid(v.pid) && optional(v.start) && optional(v.prefix) ? null : 'is a malformed run entry';
     case 'worker':
     case 'pid':
-      return driver() ?? (isPid(v.pid) && optional(v.start) && optional(v.cmdline) ? null : `is a malformed ${v.t} entry`);
+      return driver() ?? (isPid(v.pid) && optional(v.start) && optional(v.cmdline) && optional(v.becomes) ? null : `is a malformed ${v.t} entry`);
     case 'dir':
       return driver() ?? (isString(v.path) ? null : 'is a malformed dir entry');
     case 'container':
@@ -343,7 +345,7 @@ export function outstanding(lines: Parsed[]): Outstanding {
           break;
         }
         const list = e.t === 'worker' ? d(e.driver).workers : d(e.driver).pids;
-        if (!list.some((p) => p.pid === e.pid)) list.push({ pid: e.pid, start: e.start, cmdline: e.cmdline });
+        if (!list.some((p) => p.pid === e.pid)) list.push({ pid: e.pid, start: e.start, cmdline: e.cmdline, ...(e.becomes ? { becomes: e.becomes } : {}) });
         break;
       }
       case 'dir': {

@@ -12,8 +12,11 @@ import type { TokenIdentity } from './pkcs11/run-identity.js';
 
 /** One thing to clean up. */
 export type Holding =
-  /** A process and its group; `start` is its start time when it was recorded (proc.ts processStartTime). */
-  | { t: 'pid'; pid: number; start?: string }
+  /**
+   * A process and its group; `start` is its start time when it was recorded (proc.ts processStartTime); `becomes`
+   * the command line it execs into after a launcher (a signer's daemon started inside unshare and sh).
+   */
+  | { t: 'pid'; pid: number; start?: string; becomes?: string[] }
   /** A driver's own process: recorded by the parent only. */
   | { t: 'worker'; pid: number }
   | { t: 'dir'; path: string }

@@ -103,9 +103,13 @@ export function runToolSync(cmd: string, args: string[], timeoutMs = 10_000): st
  * too; in the ledger (src/ledger.ts) before this returns, so it cannot outlive the harness unnoticed. Its output goes to
  * `stdio` (a file descriptor rather than a pipe the server's children would hold open).
  */
-export function startServerProcess(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string }): ChildProcess {
+export function startServerProcess(
+  cmd: string,
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string; becomes?: string[] },
+): ChildProcess {
   const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: opts.stdio, detached: true });
-  if (child.pid !== undefined) hold({ t: 'pid', pid: child.pid, start: processStartTime(child.pid) });
+  if (child.pid !== undefined) hold({ t: 'pid', pid: child.pid, start: processStartTime(child.pid), ...(opts.becomes ? { becomes: opts.becomes } : {}) });
   return child;
 }
 

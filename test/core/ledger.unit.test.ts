@@ -34,7 +34,7 @@ test('each holding is journalled once, in the journal format; cleanup reads back
   const labelPrefix = `hsm-harness-${PREFIX}-knot-`;
   const changes: LedgerChange[] = [
     held({ t: 'worker', pid: process.pid }),
-    held({ t: 'pid', pid: process.ppid, start: 'x' }),
+    held({ t: 'pid', pid: process.ppid, start: 'x', becomes: ['ods-enforcerd', '-d'] }),
     held({ t: 'pid', pid: process.ppid, start: 'x' }),
     held({ t: 'dir', path: dir }),
     held({ t: 'dir', path: dir }),
@@ -79,6 +79,9 @@ test('each holding is journalled once, in the journal format; cleanup reads back
   const x = read.drivers.get('softhsm')!;
   expect(x.workers.map((p) => p.pid)).toEqual([process.pid]);
   expect(x.pids.map((p) => p.pid)).toEqual([process.ppid]);
+  // The command line a daemon's launcher execs into, in /proc's form, beside the one read when it was journalled.
+  expect(x.pids[0]!.becomes).toBe('ods-enforcerd\u0000-d\u0000');
+  expect(x.pids[0]!.cmdline).toBe(readFileSync(`/proc/${process.ppid}/cmdline`, 'latin1'));
   // Let go of by the worker, still outstanding: releaseDriver proves them gone itself.
   expect(x.dirs).toEqual([dir]);
   expect(x.containers).toEqual([container]);
