@@ -14,9 +14,8 @@
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTool } from '../../src/proc.js';
 import type { SignerKey } from '../../src/journal.js';
-import { runSignerTool, versionOf } from './tool.js';
+import { probeTool, runSignerTool, versionOf } from './tool.js';
 import { SignerFailed, pathsUnder, type DnssecAlgorithm, type Signer, type SignJob } from './signer.js';
 
 const ALGORITHM_NAME: Record<DnssecAlgorithm, string> = { 8: 'RSASHA256', 10: 'RSASHA512', 13: 'ECDSAP256SHA256', 14: 'ECDSAP384SHA384', 15: 'ED25519' };
@@ -31,7 +30,7 @@ const NO_DEEPBIND = { preload: 'libc.so.6 libstdc++.so.6', quirks: 'no-deinit' }
 
 /** The directory OpenSSL loads providers from (`openssl version -m`), where pkcs11-provider installs pkcs11.so. */
 async function providerPath(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const r = await runTool('openssl', ['version', '-m'], { env, timeoutMs: 10_000 });
+  const r = await probeTool('openssl', ['version', '-m'], env);
   const dir = /MODULESDIR: "([^"]+)"/.exec(r.stdout)?.[1];
   const path = dir && join(dir, 'pkcs11.so');
   return path && existsSync(path) ? path : undefined;
