@@ -51,19 +51,24 @@ const CPUS = availableParallelism();
  */
 const BUSY_SHARE = 0.1;
 
-/** CPU time in clock ticks: the whole machine's busy time (steal included: the host ran someone else) and this process's with its reaped children. */
+/** Clock ticks of a process from /proc/PID/stat: fields 14-17 (utime, stime, cutime, cstime), after the command's closing parenthesis. */
+function processTicks(pid: number | 'self', fields: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .slice(11, 11 + fields)
+    .map(Number)
+    .reduce((a, b) => a + b, 0);
+}
+/**
+ * CPU time in clock ticks: the whole machine's busy time (steal included: the host ran someone else), and
+ * ours: this worker with its reaped children (the runs), and vitest's main process that started it.
+ */
 function cpuTicks(): { total: number; busy: number; mine: number } {
   const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const busyTicks = user! + nice! + system! + irq! + softirq! + (steal ?? 0);
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  // Fields 14-17 (utime, stime, cutime, cstime), counted after the command name's closing parenthesis.
-  const mine = stat
-    .slice(stat.lastIndexOf(')') + 2)
-    .split(' ')
-    .slice(11, 15)
-    .map(Number)
-    .reduce((a, b) => a + b, 0);
-  return { total: busyTicks + idle! + iowait!, busy: busyTicks, mine };
+  return { total: busyTicks + idle! + iowait!, busy: busyTicks, mine: processTicks('self', 4) + processTicks(process.ppid, 2) };
 }
 /** The share of the machine's CPU time that other processes took since `from`, in [0, 1]. */
 function othersShare(from: ReturnType<typeof cpuTicks>): number {
