@@ -13,6 +13,9 @@ import { type TokenSelector, findSlot } from './slot.js';
 import { type TokenIdentity, isRunId, newRunId, objectListener, runPrefix } from './run-identity.js';
 import { ID_HEAD_BYTES, LABEL_PREFIX } from './marks.js';
 
+/** How long handOver waits after the outside process before taking the token back (pcscd's reset of a dead client's card). */
+const HANDOVER_SETTLE_MS = 1000;
+
 /** Session states of a logged-in user (PKCS#11 v2.40 pkcs11t.h CKS_*). */
 const CKS_RO_USER_FUNCTIONS = 1;
 const CKS_RW_USER_FUNCTIONS = 3;
@@ -52,6 +55,8 @@ export class Token {
   private currentSession: Handle;
   private readonly extraSessions: Handle[] = [];
   private readonly owned = new Map<string, Owned>();
+  /** The CKA_CLASS of each tracked handle, read when it was adopted (a handle is rewritten in place when found again). */
+  private readonly classes = new WeakMap<Handle, number>();
   private loggedIn = false;
   private mechanismList?: Set<number>;
   readonly identity: TokenIdentity;
@@ -105,7 +110,12 @@ export class Token {
     try {
       return await fn();
     } finally {
+      // A process that exits holding the card without C_Finalize (ldns-signzone through libp11, among others) has the
+      // card reset by pcscd once it notices (pcsc-lite MSGRemoveContext: SCardDisconnect with SCARD_RESET_CARD). A
+      // session opened before that reset is lost, so wait for it, then check the session and reconnect if it is gone.
+      await new Promise((resolve) => setTimeout(resolve, HANDOVER_SETTLE_MS));
       restore();
+      this.restoreSession();
     }
   }
 
@@ -116,15 +126,16 @@ export class Token {
    * tracked CKA_ID and the run's label (a key it restored) are tracked too; a handle whose object is gone
    * becomes CK_INVALID_HANDLE, so a stale handle can never reach another object.
    */
-  private release(): () => void {
+  private release(logIn = false): () => void {
     if (!this.selector) throw new Error('reopen needs a Token made by Token.open');
     const known: { o: Owned; h: Handle; cls: number }[] = [];
     for (const o of this.owned.values()) {
       if (!o.destroyable) throw new Error("a tracked object without the run's CKA_ID and label could not be found again after C_Finalize");
-      for (const h of o.handles.values()) known.push({ o, h, cls: this.attrUlong(h, pkcs11.CKA_CLASS) });
+      // The class recorded when the object was adopted: after a card reset the handle can no longer be read.
+      for (const h of o.handles.values()) known.push({ o, h, cls: this.classes.get(h) ?? this.attrUlong(h, pkcs11.CKA_CLASS) });
     }
     const modulePath = this.module.path;
-    const wasLoggedIn = this.loggedIn;
+    const wasLoggedIn = logIn || this.loggedIn;
     this.close();
     return () => {
       this.module = loadModule(modulePath);
@@ -143,10 +154,10 @@ export class Token {
           if (match) {
             claimed.add(match.toString('hex'));
             k.h.set(match);
-            o.handles.set(k.h.toString('hex'), k.h);
+            this.adopt(o, k.h);
           } else k.h.fill(0);
         }
-        for (const m of found) if (!claimed.has(m.toString('hex'))) o.handles.set(m.toString('hex'), m);
+        for (const m of found) if (!claimed.has(m.toString('hex'))) this.adopt(o, m);
       }
     };
   }
@@ -179,6 +190,13 @@ export class Token {
    * one), open a fresh read-write session and log in.
    */
   reconnect(): void {
+    if (this.selector && [...this.owned.values()].every((o) => o.destroyable)) {
+      // Finalize and start again, finding each tracked object anew: a card reset (OpenSC) invalidates the object
+      // handles too, and after one a new session on the old module state can fail (CKR_GENERAL_ERROR).
+      this.release(true)();
+      this.reconnects++;
+      return;
+    }
     for (const s of [...this.extraSessions, this.currentSession]) {
       try {
         this.lib.C_CloseSession(s);
@@ -274,7 +292,14 @@ export class Token {
   }
 
   private adopt(o: Owned, ...handles: Handle[]): void {
-    for (const h of handles) o.handles.set(h.toString('hex'), h);
+    for (const h of handles) {
+      o.handles.set(h.toString('hex'), h);
+      try {
+        this.classes.set(h, this.attrUlong(h, pkcs11.CKA_CLASS));
+      } catch {
+        /* read again when needed */
+      }
+    }
   }
 
   /** C_GenerateKeyPairAsync (timers keep running); both halves get the same run CKA_ID. */

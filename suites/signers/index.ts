@@ -472,8 +472,10 @@ function signerCases(): SuiteCase<SignersState>[] {
           skipIfCannotRun(c, s, signer);
           await signerCase(s, signer, alg, c, record);
         },
+        // No record when the case did not run (blocked after a lost session): nothing to update.
         after: (status, s) => {
-          s.records.get(name)!.status = status;
+          const record = s.records.get(name);
+          if (record) record.status = status;
         },
       });
       // A known workaround is tried only where the signer fails as packaged; both outcomes are reported.
@@ -492,8 +494,10 @@ function signerCases(): SuiteCase<SignersState>[] {
             c.detail('workaround', `${w.description} (${w.source})`);
             await signerCase(s, signer, alg, c, record);
           },
+          // No record when the case did not run (blocked after a lost session): nothing to update.
           after: (status, s) => {
-            s.records.get(wname)!.status = status;
+            const record = s.records.get(wname);
+            if (record) record.status = status;
           },
         });
       }
