@@ -5,7 +5,7 @@
  *   customSmallerIsBetter formats (benchmark-action/github-action-benchmark, src/extract.ts): arrays of
  *   { name, value, unit, range?, extra? } with names that stay stable across runs and include the driver;
  * - bench.md: tables; bench-throughput.svg and bench-documented.svg: charts.
- * - index.html: each driver's bench and bench-kmip sections, and the charts across drivers.
+ * - index.html: each driver's bench and bench-kmip sections; across drivers the charts and the real signers' zone-signing tables.
  * Every writer renders nothing when no driver has benchmark figures. suites/bench.ts and suites/bench-kmip.ts
  * carry benchReport and kmipBenchReport, so the report writers find them without importing this file.
  */
@@ -475,6 +475,37 @@ function benchBlocks(bench: BenchSection): Block[] {
   return out;
 }
 
+/**
+ * The real signers' zone-signing figures of one driver (its bench.json `zone-signing` records): one table, one row per
+ * signer × algorithm × zone size, the token's raw rate and the ratio beside each (a dash where the bench did not run).
+ */
+function zoneSigningBlocks(driver: DriverReport): Block[] {
+  const records = zoneSigningRecords(driver);
+  if (!records.length) return [];
+  return [
+    { heading: 'Zone signing by real DNSSEC signers' },
+    {
+      text:
+        "RRSIGs per second of wall clock (signer start and key generation included); the token's raw rate is the bench's " +
+        'bare pkcs11js loop for the key type in the same run; ratio = RRSIGs/s ÷ raw rate.',
+      tone: 'muted',
+    },
+    {
+      head: ['Signer', 'Algorithm', 'records', 'RRSIGs', 'seconds', 'RRSIGs/s', "token's raw rate (sig/s)", 'ratio'],
+      rows: records.map((r) => [
+        r.signer ?? '',
+        r.algorithm,
+        r.records ?? '—',
+        r.rrsigs ?? '—',
+        r.wallSeconds ?? '—',
+        rate(r.opsPerSec),
+        r.tokenRawRate !== undefined ? rate(r.tokenRawRate) : '—',
+        r.vsTokenRaw !== undefined ? r.vsTokenRaw.toFixed(3) : '—',
+      ]),
+    },
+  ];
+}
+
 function kmipBlocks(kmip: KmipBenchSection): Block[] {
   const out: Block[] = [{ heading: 'KMIP Sign round trips' }];
   if (kmip.skipped) return [...out, { text: `Not run: ${kmip.skipped}`, tone: 'reason' }];
@@ -550,6 +581,8 @@ export function renderBenchMarkdown(results: RunResults): string | undefined {
       out.push(toMarkdown(benchBlocks(bench)));
     }
     if (kmip) out.push(toMarkdown(kmipBlocks(kmip)));
+    const zones = zoneSigningBlocks(driver);
+    if (zones.length) out.push(toMarkdown(zones));
   }
   return out.join('\n');
 }
@@ -632,21 +665,29 @@ function renderKmipBench(data: unknown): string | undefined {
   return toHtml(kmipBlocks(k).slice(1));
 }
 
-/** The benchmark charts across drivers, inline so the page stays one file. */
-function benchCharts(results: RunResults): string {
+/**
+ * The benchmark part of index.html across drivers: the charts, inline so the page stays one file, and per driver the
+ * real signers' zone-signing table (the signers suite records them, so a driver's own bench section may not exist).
+ */
+function benchOverview(results: RunResults): string {
   const charts = [renderThroughputSvg(results), renderDocumentedSvg(results)].filter((c): c is string => c !== undefined);
-  if (!charts.length) return '';
-  return (
-    '<p class="muted">Speed is reported, never asserted. Figures per driver are in each driver\'s section.</p>' +
-    charts.map((svg) => `<figure>${svg.replace(/^<\?xml[^>]*\?>\s*/, '')}</figure>`).join('\n')
-  );
+  const zones = results.drivers.flatMap((d) => {
+    const blocks = zoneSigningBlocks(d);
+    return blocks.length ? [`<h3>${esc(d.id)}</h3>`, toHtml(blocks)] : [];
+  });
+  if (!charts.length && !zones.length) return '';
+  return [
+    '<p class="muted">Speed is reported, never asserted. Figures per driver are in each driver\'s section.</p>',
+    ...charts.map((svg) => `<figure>${svg.replace(/^<\?xml[^>]*\?>\s*/, '')}</figure>`),
+    ...zones,
+  ].join('\n');
 }
 
 export const benchReport: SectionReport = {
   title: 'Benchmarks',
   html: renderBench,
   overview(results) {
-    const html = benchCharts(results);
+    const html = benchOverview(results);
     return html ? { id: 'bench', title: 'Benchmarks', html } : undefined;
   },
   writers: benchWriters,

@@ -75,6 +75,18 @@ export const driver: Driver = {
       await sockets.remove();
       throw new Error(`the container's p11-kit socket did not appear in ${sockets.path}`);
     }
+    // The entrypoint's second server, exporting only the token under test (for the signers); started just before the first.
+    const aloneSocket = join(sockets.path, 'pkcs11-alone');
+    for (let i = 0; i < 100 && !existsSync(aloneSocket); i++) await new Promise((r) => setTimeout(r, 50));
+    const view = existsSync(aloneSocket)
+      ? {
+          singleTokenView: {
+            env: { P11_KIT_SERVER_ADDRESS: `unix:path=${aloneSocket}` },
+            binds: [],
+            how: `a second p11-kit server in the container that exports only ${LABEL}`,
+          },
+        }
+      : { noSingleTokenView: `the container's second p11-kit server (${aloneSocket}) did not start; see the container's log` };
     return {
       connections: {
         pkcs11: {
@@ -85,6 +97,7 @@ export const driver: Driver = {
           wrongPinAllowed: true,
           spareTokens: Array.from({ length: SPARES }, (_, i) => ({ token: { label: `${LABEL}-spare-${i + 1}` }, pin })),
           backup: { method: 'aes-wrap' },
+          ...view,
           // What p11-kit's RPC forwards, against what SoftHSM offers inside the container (pkcs11-tool -M, docker exec).
           transport: {
             name: p11KitRpcName(),

@@ -49,9 +49,11 @@ export interface Pkcs11Connection {
   /**
    * How another process (a DNSSEC signer) can be shown this token and no other of the module: with the spare
    * tokens beside it, a program that takes "the first slot" (pkcs11-provider verifying for BIND) acts on whichever
-   * token the module lists first, which changes from run to run. Absent: the driver cannot hide the other tokens.
+   * token the module lists first, which changes from run to run. Absent: the driver cannot hide the other tokens
+   * (noSingleTokenView says why).
    */
   singleTokenView?: SingleTokenView;
+  noSingleTokenView?: string;
   /**
    * A transport between the harness and the token that may not forward every mechanism (p11-kit's RPC): its name
    * for the reports ("p11-kit 0.24 RPC") and the token's mechanism codes listed without it (e.g. pkcs11-tool -M on
@@ -68,6 +70,13 @@ export interface SingleTokenView {
   binds: { source: string; target: string }[];
   /** One line for the report: how the other tokens are hidden. */
   how: string;
+  /** The module the viewer loads instead of the connection's (p11-kit-client.so in front of a server on this host). */
+  modulePath?: string;
+  /**
+   * A transport the viewer goes through and the harness does not (that server's RPC), by name for the reports: a
+   * mechanism it does not forward is the transport's finding, never the token's or the signer's.
+   */
+  transport?: string;
 }
 
 /**

@@ -47,6 +47,13 @@ export type JournalEntry =
    */
   | { t: 'labelled'; driver: string; token: TokenIdentity; prefix: string }
   | { t: 'labelled-gone'; driver: string; token: TokenIdentity; prefix: string }
+  /**
+   * Written before a signer that names its keys itself (Knot, BIND, OpenDNSSEC) runs: the keys `signer` makes on the
+   * token are the ones its own state in `dir` (a harness temporary directory) records. Cleanup asks the signer for
+   * them (Signer.keysMadeIn) before it removes `dir`, and destroys exactly those objects.
+   */
+  | { t: 'signer-keys'; driver: string; token: TokenIdentity; signer: string; dir: string }
+  | { t: 'signer-keys-gone'; driver: string; token: TokenIdentity; dir: string }
   | { t: 'released'; driver: string; kind: 'pid' | 'dir' | 'container'; value: string }
   /** A line (1-based) that was reported as not to be acted on: later reads skip it silently. */
   | { t: 'retired'; line: number; reason: string }
@@ -140,6 +147,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isPid = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 1;
 const DRIVER_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const SIGNER_ID = /^[a-z0-9]{1,32}$/;
 const isToken = (v: unknown) => isRecord(v) && isString(v.modulePath) && isString(v.label) && isString(v.serial);
 const optional = (v: unknown) => v === undefined || isString(v);
 
@@ -172,6 +180,14 @@ function shapeProblem(v: unknown): string | null {
     case 'labelled':
     case 'labelled-gone':
       return driver() ?? (isToken(v.token) && isString(v.prefix) ? null : `is a malformed ${v.t} entry (token identity, label prefix)`);
+    case 'signer-keys':
+    case 'signer-keys-gone':
+      return (
+        driver() ??
+        (isToken(v.token) && isString(v.dir) && (v.t === 'signer-keys-gone' || (isString(v.signer) && SIGNER_ID.test(v.signer)))
+          ? null
+          : `is a malformed ${v.t} entry (token identity, signer, directory)`)
+      );
     case 'released':
       return driver() ?? (['pid', 'dir', 'container'].includes(v.kind as string) && isString(v.value) ? null : 'is a malformed released entry');
     case 'retired':
@@ -198,6 +214,21 @@ export interface TokenObjects {
   objects: { id: string; label: string }[];
   /** Label prefixes (isRunLabelPrefix) under which a signer may have created objects. */
   labelled: string[];
+  /** Signers that may have made keys here, and the harness directory that holds their record of them. */
+  signers: SignerKeysEntry[];
+}
+
+/** A signer's journalled work directory; `keys` is filled by cleanup from the signer's own record (Signer.keysMadeIn). */
+export interface SignerKeysEntry {
+  signer: string;
+  dir: string;
+  keys?: SignerKey[];
+}
+
+/** A key a signer made, as it names it: CKA_ID in hex and/or CKA_LABEL; an object matches when every field given is equal. */
+export interface SignerKey {
+  id?: string;
+  label?: string;
 }
 
 /** A label prefix a journal may name for removal: the harness prefix, the run's 8-byte CKA_ID prefix in hex, a name. */
@@ -253,7 +284,7 @@ export function outstanding(lines: Parsed[]): Outstanding {
   const tokenOf = (driver: string, t: TokenIdentity, ephemeral?: boolean): TokenObjects => {
     const list = d(driver).tokens;
     let e = list.find((x) => tokenKey(x.token) === tokenKey(t));
-    if (!e) list.push((e = { token: t, ephemeral: ephemeral ?? false, objects: [], labelled: [] }));
+    if (!e) list.push((e = { token: t, ephemeral: ephemeral ?? false, objects: [], labelled: [], signers: [] }));
     if (ephemeral !== undefined) e.ephemeral = ephemeral;
     return e;
   };
@@ -323,6 +354,22 @@ export function outstanding(lines: Parsed[]): Outstanding {
         t.labelled = t.labelled.filter((p) => p !== e.prefix);
         break;
       }
+      case 'signer-keys': {
+        // Only a directory the harness named: the signer's record is read from it, and it is removed afterwards.
+        const why = notHarnessTempDir(e.dir);
+        if (why) {
+          refuse(l.line, `line ${l.line}: signer directory ${JSON.stringify(e.dir.slice(0, 120))} ${why}: not read, nothing removed by it`);
+          break;
+        }
+        const t = tokenOf(e.driver, e.token);
+        if (!t.signers.some((x) => x.dir === e.dir)) t.signers.push({ signer: e.signer, dir: e.dir });
+        break;
+      }
+      case 'signer-keys-gone': {
+        const t = tokenOf(e.driver, e.token);
+        t.signers = t.signers.filter((x) => x.dir !== e.dir);
+        break;
+      }
       case 'released': {
         const x = d(e.driver);
         if (e.kind === 'pid') {
@@ -340,7 +387,7 @@ export function outstanding(lines: Parsed[]): Outstanding {
         break;
     }
   }
-  for (const x of result.drivers.values()) x.tokens = x.tokens.filter((t) => t.objects.length + t.labelled.length > 0);
+  for (const x of result.drivers.values()) x.tokens = x.tokens.filter((t) => t.objects.length + t.labelled.length + t.signers.length > 0);
   return result;
 }
 
@@ -383,6 +430,7 @@ export function describeLeftovers(x: DriverLeftovers): string[] {
     const where = `on token "${t.token.label}" (serial ${t.token.serial || '?'}, module ${t.token.modulePath})`;
     if (t.objects.length) lines.push(`${t.objects.length} object(s) ${where}, CKA_ID ${t.objects.map((o) => o.id).join(', ')}`);
     if (t.labelled.length) lines.push(`objects a signer may have made ${where}, labels starting ${t.labelled.join(', ')}`);
+    for (const s of t.signers) lines.push(`keys ${s.signer} may have made ${where}, as recorded in ${s.dir}`);
   }
   if (x.pids.length) lines.push(`process(es) ${x.pids.map((p) => p.pid).join(', ')}`);
   if (x.workers.length) lines.push(`driver process(es) ${x.workers.map((p) => p.pid).join(', ')}`);

@@ -23,14 +23,23 @@ export interface P11KitServer {
   stop(): Promise<void>;
 }
 
+/** A token the server exports: by label, or by label and serial where labels may repeat (a card's PIN slots, two cards). */
+export type ServedToken = string | { label: string; serial?: string };
+
+/** The PKCS#11 URI (RFC 7512) of a served token, as p11-kit server matches it. */
+export function servedTokenUri(t: ServedToken): string {
+  const { label, serial } = typeof t === 'string' ? { label: t, serial: undefined } : t;
+  return `pkcs11:token=${encodeURIComponent(label)}${serial ? `;serial=${encodeURIComponent(serial)}` : ''}`;
+}
+
 /**
- * Serve the tokens named by label. Servers started in the same `workDir` share its runtime directory (each socket is
+ * Serve the tokens named. Servers started in the same `workDir` share its runtime directory (each socket is
  * named by the server's pid there), so a second one adds nothing to the socket path, which must fit sockaddr_un's
  * 108 bytes; `name` keeps their logs apart.
  */
 export async function startP11KitServer(
   provider: string,
-  tokenLabels: string[],
+  tokens: ServedToken[],
   env: Record<string, string>,
   workDir: string,
   name = 'p11-kit-server',
@@ -39,14 +48,10 @@ export async function startP11KitServer(
   await mkdir(runtime, { recursive: true, mode: 0o700 });
   // stderr goes to a file: a pipe would be held open by the server and never reach EOF.
   const errLog = await open(join(workDir, `${name}.log`), 'w');
-  const child = startServerProcess(
-    'p11-kit',
-    ['server', '-f', '-s', '--provider', provider, ...tokenLabels.map((l) => `pkcs11:token=${encodeURIComponent(l)}`)],
-    {
-      env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime },
-      stdio: ['ignore', 'pipe', errLog.fd],
-    },
-  );
+  const child = startServerProcess('p11-kit', ['server', '-f', '-s', '--provider', provider, ...tokens.map(servedTokenUri)], {
+    env: { ...process.env, ...env, XDG_RUNTIME_DIR: runtime },
+    stdio: ['ignore', 'pipe', errLog.fd],
+  });
   await errLog.close();
   const address = await new Promise<string>((resolve, reject) => {
     let buf = '';

@@ -16,6 +16,8 @@ export interface RunResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** Killed at its time limit (then `signal` is SIGKILL and stderr ends with the limit). */
+  timedOut?: boolean;
 }
 
 export async function runTool(
@@ -51,7 +53,9 @@ export async function runTool(
       stderr += d;
       opts.onStderr?.(d);
     });
+    let timedOut = false;
     const timer = setTimeout(() => {
+      timedOut = true;
       stderr += `\n${cmd} did not finish within ${Math.round(timeoutMs / 1000)} s`;
       if (child.pid) killTree(child.pid, 'SIGKILL');
     }, timeoutMs);
@@ -70,7 +74,7 @@ export async function runTool(
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
     });
   });
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SoftHSM container entrypoint: initialise a fresh token (plus spares), then serve them with
 # `p11-kit server --foreground`. The socket lives in $P11_KIT_SOCKET_DIR, which the host bind-mounts, so the
-# host loads p11-kit-client.so with P11_KIT_SERVER_ADDRESS=unix:path=<mounted dir>/pkcs11.
+# host loads p11-kit-client.so with P11_KIT_SERVER_ADDRESS=unix:path=<mounted dir>/pkcs11. A second server on
+# <mounted dir>/pkcs11-alone exports only the main token, for programs that must see it alone (DNSSEC signers).
 #
 # Every path is an environment variable with the container's default, so tests run this same script on the
 # host against temporary directories.
@@ -56,6 +57,8 @@ while [ "$n" -le "$SOFTHSM_SPARE_TOKENS" ]; do
 done
 
 # p11-kit server takes user and group names, not numbers: name the host's ids inside the container.
+user=
+group=
 if [ -n "${P11_KIT_CLIENT_UID:-}" ] && [ "$P11_KIT_CLIENT_UID" != "$(id -u)" ]; then
   gid="${P11_KIT_CLIENT_GID:-$P11_KIT_CLIENT_UID}"
   group=$(getent group "$gid" | cut -d: -f1 || true)
@@ -65,5 +68,14 @@ if [ -n "${P11_KIT_CLIENT_UID:-}" ] && [ "$P11_KIT_CLIENT_UID" != "$(id -u)" ]; 
   set -- --user "$user" --group "$group" "$@"
 fi
 
-echo "serving $SOFTHSM_TOKEN_LABEL (+$SOFTHSM_SPARE_TOKENS spare) on $P11_KIT_SOCKET_DIR/pkcs11"
+# A second server that exports only the main token, on pkcs11-alone: what a DNSSEC signer is given, so it never
+# sees the spares (a signer that takes "the first slot" would otherwise act on whichever token comes first).
+if [ -n "$user" ]; then
+  p11-kit server --foreground --provider "$SOFTHSM_MODULE" --name "$P11_KIT_SOCKET_DIR/pkcs11-alone" --user "$user" --group "$group" \
+    "pkcs11:token=$SOFTHSM_TOKEN_LABEL" >/dev/null &
+else
+  p11-kit server --foreground --provider "$SOFTHSM_MODULE" --name "$P11_KIT_SOCKET_DIR/pkcs11-alone" "pkcs11:token=$SOFTHSM_TOKEN_LABEL" >/dev/null &
+fi
+
+echo "serving $SOFTHSM_TOKEN_LABEL (+$SOFTHSM_SPARE_TOKENS spare) on $P11_KIT_SOCKET_DIR/pkcs11, $SOFTHSM_TOKEN_LABEL alone on $P11_KIT_SOCKET_DIR/pkcs11-alone"
 exec p11-kit server --foreground --sh --provider "$SOFTHSM_MODULE" --name "$P11_KIT_SOCKET_DIR/pkcs11" "$@"

@@ -5,7 +5,9 @@
 import { existsSync } from 'node:fs';
 import type { BackupOffer, Driver, DriverTraits } from '../driver.js';
 import { UsageError } from '../errors.js';
-import type { TokenSelector } from './slot.js';
+import { findSlot, type TokenSelector } from './slot.js';
+import { loadModule } from './module.js';
+import { countTokens, moduleTokenView, tokenIdentity, type ModuleTokens, type ModuleTokenView } from './token-view.js';
 import { addStructuralWords, registerSecret } from '../secrets.js';
 
 export interface SettledTarget {
@@ -69,16 +71,43 @@ export function moduleDriver(preset: ModulePreset): Driver {
       const settled: SettledTarget = t.settle ? await t.settle() : { token: t.token, backup: t.backup };
       const throwaway = preset.throwaway?.(env) ?? false;
       const wrongPinAllowed = preset.traits.ephemeral || throwaway || env.HSM_ALLOW_WRONG_PIN === '1';
+      const tokens = await singleTokenView(t.modulePath, t.env, settled.token);
       return {
-        connections: { pkcs11: { modulePath: t.modulePath, token: settled.token, pin, env: t.env, wrongPinAllowed, backup: settled.backup } },
-        resources: { pids: [], dirs: [] },
-        info: { module: t.modulePath, ...settled.info, ...(throwaway ? { throwaway: 'declared by HSM_PKCS11_EPHEMERAL=1: destructive checks allowed' } : {}) },
-        async stop() {
-          /* nothing started */
+        connections: {
+          pkcs11: {
+            modulePath: t.modulePath,
+            token: settled.token,
+            pin,
+            env: t.env,
+            wrongPinAllowed,
+            backup: settled.backup,
+            ...(tokens.view ? { singleTokenView: tokens.view } : { noSingleTokenView: tokens.missing }),
+          },
         },
+        resources: { pids: tokens.pids, dirs: tokens.dirs },
+        info: { module: t.modulePath, ...settled.info, ...(throwaway ? { throwaway: 'declared by HSM_PKCS11_EPHEMERAL=1: destructive checks allowed' } : {}) },
+        stop: () => tokens.stop(),
       };
     },
   };
+}
+
+/**
+ * How a signer is shown only this token (src/pkcs11/token-view.ts): the module's tokens are counted here, in the driver's
+ * process, with the module's environment (the worker sets the same before the suites load it).
+ */
+async function singleTokenView(modulePath: string, env: Record<string, string>, token: TokenSelector): Promise<ModuleTokenView> {
+  Object.assign(process.env, env);
+  const mod = loadModule(modulePath);
+  let seen: ModuleTokens;
+  let identity: { label: string; serial: string };
+  try {
+    identity = tokenIdentity(mod, findSlot(mod, token));
+    seen = countTokens(mod);
+  } finally {
+    mod.release();
+  }
+  return moduleTokenView(modulePath, env, identity, seen);
 }
 
 /** The PIN reader of module drivers: the value of one environment variable, registered as a secret. */

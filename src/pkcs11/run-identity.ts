@@ -19,6 +19,9 @@ export interface ObjectListener {
   /** A program the harness does not control may now create objects labelled `prefix…` (Token.expectLabelled). */
   labelled?(token: TokenIdentity, prefix: string): void;
   labelledGone?(token: TokenIdentity, prefix: string): void;
+  /** A signer may now make keys it names itself; its record of them is in `dir` (Token.expectSignerKeys). */
+  signerKeys?(token: TokenIdentity, signer: string, dir: string): void;
+  signerKeysGone?(token: TokenIdentity, dir: string): void;
 }
 
 const run: { prefix: Buffer; counter: number; listener?: ObjectListener } = { prefix: randomBytes(RUN_PREFIX_BYTES), counter: 0 };

@@ -490,6 +490,48 @@ export class Token {
     return n;
   }
 
+  /**
+   * A signer that names its keys itself (Knot, BIND, OpenDNSSEC) may now make keys on this token; its own record of
+   * them will be in `dir`, a harness temporary directory. Journalled before the signer runs, so that cleanup after a
+   * kill reads the record (Signer.keysMadeIn) and removes those keys (removeSignerKeys) before it removes `dir`.
+   */
+  expectSignerKeys(signer: string, dir: string): void {
+    objectListener()?.signerKeys?.(this.identity, signer, dir);
+  }
+
+  /** The keys the signer recorded in `dir` are gone (the caller removed what the signer made): the journal can forget it. */
+  signerKeysGone(dir: string): void {
+    objectListener()?.signerKeysGone?.(this.identity, dir);
+  }
+
+  /**
+   * Destroy the key objects (private, public, secret) that match a key a signer recorded: CKA_ID and/or CKA_LABEL
+   * exactly as the signer wrote them. Used for a killed run's signer keys; checks that none is left. Returns how many
+   * were destroyed.
+   */
+  removeSignerKeys(keys: { id?: string; label?: string }[]): number {
+    const matching = (k: { id?: string; label?: string }) => {
+      if (k.id === undefined && k.label === undefined) throw new Error('a signer key names neither a CKA_ID nor a label');
+      if (k.id !== undefined && !/^([0-9a-f]{2})+$/.test(k.id)) throw new Error(`${JSON.stringify(k.id.slice(0, 80))} is not a CKA_ID in hex`);
+      const template: Template = [];
+      if (k.id !== undefined) template.push({ type: pkcs11.CKA_ID, value: Buffer.from(k.id, 'hex') });
+      if (k.label !== undefined) template.push({ type: pkcs11.CKA_LABEL, value: Buffer.from(k.label, 'utf8') });
+      return [pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_PUBLIC_KEY, pkcs11.CKO_SECRET_KEY].flatMap((cls) =>
+        this.find([...template, { type: pkcs11.CKA_CLASS, value: cls }]),
+      );
+    };
+    let n = 0;
+    for (const k of keys) {
+      for (const h of matching(k)) {
+        this.lib.C_DestroyObject(this.session, h);
+        n++;
+      }
+    }
+    const left = keys.flatMap(matching);
+    if (left.length) throw new Error(`${left.length} key object(s) a signer made are still on the token`);
+    return n;
+  }
+
   private labelOf(h: Handle): string {
     try {
       return this.attr(h, pkcs11.CKA_LABEL).toString('utf8');

@@ -21,6 +21,8 @@ export interface CleanupReply {
   gone: { token: TokenObjects['token']; id: string }[];
   /** Label prefixes under which nothing is left. */
   labelledGone?: { token: TokenObjects['token']; prefix: string }[];
+  /** Signer directories whose recorded keys are no longer on the token. */
+  signerKeysGone?: { token: TokenObjects['token']; dir: string }[];
   failed: { token: TokenObjects['token']; id: string; error: string }[];
 }
 
@@ -28,6 +30,7 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
   const reply: CleanupReply = { gone: [], failed: [] };
   const fail = (t: TokenObjects, error: string) => {
     for (const o of t.objects) reply.failed.push({ token: t.token, id: o.id, error });
+    for (const x of t.signers) reply.failed.push({ token: t.token, id: `keys of ${x.signer}`, error });
   };
   await loadReportWords();
   const driver = await driverById(req.driver);
@@ -75,6 +78,14 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
             reply.failed.push({ token: t.token, id: `label ${prefix}…`, error: describeError(err) });
           }
         }
+        for (const x of t.signers.filter((x) => x.keys)) {
+          try {
+            token.removeSignerKeys(x.keys!);
+            (reply.signerKeysGone ??= []).push({ token: t.token, dir: x.dir });
+          } catch (err) {
+            reply.failed.push({ token: t.token, id: `keys of ${x.signer}`, error: describeError(err) });
+          }
+        }
         for (const o of t.objects) {
           try {
             token.removeLeftover(Buffer.from(o.id, 'hex'));
@@ -101,7 +112,10 @@ process.once('message', (req: CleanupRequest) => {
     },
     (err) => {
       const error = describeError(err);
-      const reply: CleanupReply = { gone: [], failed: req.tokens.flatMap((t) => t.objects.map((o) => ({ token: t.token, id: o.id, error }))) };
+      const failed = req.tokens.flatMap((t) =>
+        [...t.objects.map((o) => o.id), ...t.signers.map((x) => `keys of ${x.signer}`)].map((id) => ({ token: t.token, id, error })),
+      );
+      const reply: CleanupReply = { gone: [], failed };
       process.send?.(redactFreeText(reply));
       process.exit(1);
     },

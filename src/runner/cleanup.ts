@@ -9,8 +9,18 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { harnessTempDirNow } from '../fsutil.js';
-import { driverById } from '../registry.js';
-import { Journal, describeLeftovers, deadRunJournals, hasLeftovers, isJournalFile, type DriverLeftovers } from '../journal.js';
+import { driverById, importFromTree } from '../registry.js';
+import {
+  Journal,
+  describeLeftovers,
+  deadRunJournals,
+  hasLeftovers,
+  isJournalFile,
+  type DriverLeftovers,
+  type SignerKey,
+  type TokenObjects,
+} from '../journal.js';
+import { describeError } from '../errors.js';
 import { forkHarness, killIfSame, sameProcessAlive } from '../proc.js';
 import { removeContainers } from '../containers/cleanup.js';
 import type { CleanupReply, CleanupRequest } from './cleanup-worker.js';
@@ -24,7 +34,11 @@ export function cleanupTimeoutMs(env: NodeJS.ProcessEnv): number {
 /** Destroy journalled objects of one driver in a child process killed after timeoutMs. */
 function removeObjects(req: CleanupRequest, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<CleanupReply> {
   return new Promise((resolve) => {
-    const all = () => req.tokens.flatMap((t) => t.objects.map((o) => ({ token: t.token, id: o.id })));
+    const all = () =>
+      req.tokens.flatMap((t) => [
+        ...t.objects.map((o) => ({ token: t.token, id: o.id })),
+        ...t.signers.map((x) => ({ token: t.token, id: `keys of ${x.signer}` })),
+      ]);
     let reply: CleanupReply | undefined;
     const child = forkHarness('runner/cleanup-worker.js', { env, output: 'ignore' });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -85,7 +99,28 @@ export async function releaseDriver(
   }
   for (const failure of await removeContainers(x.containers)) x.containers = x.containers.filter((c) => c !== failure.id);
   for (const c of x.containers) released('container', c);
-  for (const dir of x.dirs) {
+  // A throwaway token lives in the driver's directories or containers: once those are gone, so are its objects.
+  // Every token of a driver whose tokens are all throwaway is one, even if the journal did not say so.
+  const allEphemeral = (await driverById(driver).catch(() => undefined))?.traits.ephemeral === true;
+  const persistentTokens = () =>
+    journal
+      .read()
+      .drivers.get(driver)
+      ?.tokens.filter((t) => !t.ephemeral && !allEphemeral) ?? [];
+  // Objects on a persistent token before the directories: a signer's record of the keys it made is in one of them.
+  const errors: string[] = [];
+  if (objects && persistentTokens().length) {
+    const persistent = persistentTokens();
+    errors.push(...(await readSignerKeys(journal, driver, persistent, x.dirs, env, notes)));
+    const reply = await removeObjects({ driver, tokens: persistent }, env, timeoutMs);
+    for (const g of reply.gone) journal.append({ t: 'object-gone', driver, token: g.token, id: g.id });
+    for (const g of reply.labelledGone ?? []) journal.append({ t: 'labelled-gone', driver, token: g.token, prefix: g.prefix });
+    for (const g of reply.signerKeysGone ?? []) journal.append({ t: 'signer-keys-gone', driver, token: g.token, dir: g.dir });
+    errors.push(...reply.failed.map((f) => f.error));
+  }
+  // A directory that still holds a signer's record of keys on a persistent token stays until those keys are gone.
+  const held = new Set(persistentTokens().flatMap((t) => t.signers.map((s) => s.dir)));
+  for (const dir of x.dirs.filter((d) => !held.has(d))) {
     const now = harnessTempDirNow(dir);
     if (now.refused) {
       // Not ours any more (replaced by a symlink, another user's): never removed, reported once.
@@ -101,25 +136,71 @@ export async function releaseDriver(
     if (!existsSync(dir)) released('dir', dir);
   }
   x = journal.read().drivers.get(driver)!;
-  // A throwaway token lives in the driver's directories or containers: once those are gone, so are its objects.
-  // Every token of a driver whose tokens are all throwaway is one, even if the journal did not say so.
-  const allEphemeral = (await driverById(driver).catch(() => undefined))?.traits.ephemeral === true;
   if (x.dirs.length === 0 && x.containers.length === 0) {
     for (const t of x.tokens.filter((t) => t.ephemeral || allEphemeral)) {
       for (const o of t.objects) journal.append({ t: 'object-gone', driver, token: t.token, id: o.id });
       for (const prefix of t.labelled) journal.append({ t: 'labelled-gone', driver, token: t.token, prefix });
+      for (const s of t.signers) journal.append({ t: 'signer-keys-gone', driver, token: t.token, dir: s.dir });
     }
   }
   x = journal.read().drivers.get(driver)!;
-  const persistent = x.tokens.filter((t) => !t.ephemeral);
-  if (objects && persistent.length) {
-    const reply = await removeObjects({ driver, tokens: persistent }, env, timeoutMs);
-    for (const g of reply.gone) journal.append({ t: 'object-gone', driver, token: g.token, id: g.id });
-    for (const g of reply.labelledGone ?? []) journal.append({ t: 'labelled-gone', driver, token: g.token, prefix: g.prefix });
-    x = journal.read().drivers.get(driver)!;
-    x.errors = [...new Set(reply.failed.map((f) => f.error))];
-  }
+  if (errors.length) x.errors = [...new Set(errors)];
   return hasLeftovers(x) ? x : undefined;
+}
+
+interface SignerWithKeys {
+  id: string;
+  keysMadeIn?(dir: string, env: NodeJS.ProcessEnv): Promise<SignerKey[]>;
+}
+
+/** Why a journalled signer directory can never tell which keys the signer made, or undefined. */
+function unreadable(dir: string, dirs: string[], signer: SignerWithKeys | undefined, id: string): string | undefined {
+  if (!dirs.includes(dir)) return 'is not an outstanding directory of this run';
+  const now = harnessTempDirNow(dir);
+  if (now.refused) return now.refused;
+  if (now.gone) return 'is gone';
+  if (!signer) return `belongs to a signer this version does not know (${id})`;
+  if (!signer.keysMadeIn) return 'belongs to a signer that keeps no record of its keys';
+  return undefined;
+}
+
+/**
+ * Fill in, for each signer journalled on these tokens, the keys it made, read from its own record in its journalled
+ * directory (Signer.keysMadeIn: Knot's KASP database, BIND's key files, OpenDNSSEC's database). An entry whose
+ * directory is gone, or is not an outstanding directory of this driver, can never be resolved: it is reported once in
+ * `notes` and retired. Returns why a record could not be read (its directory then stays, for the next cleanup).
+ */
+async function readSignerKeys(
+  journal: Journal,
+  driver: string,
+  tokens: TokenObjects[],
+  dirs: string[],
+  env: NodeJS.ProcessEnv,
+  notes: string[],
+): Promise<string[]> {
+  if (!tokens.some((t) => t.signers.length)) return [];
+  const known = (await importFromTree<{ signers: SignerWithKeys[] }>('suites/signers/all')).signers;
+  const errors: string[] = [];
+  for (const t of tokens) {
+    const where = `token "${t.token.label}" (serial ${t.token.serial || '?'})`;
+    for (const s of [...t.signers]) {
+      const signer = known.find((k) => k.id === s.signer);
+      const why = unreadable(s.dir, dirs, signer, s.signer);
+      if (why) {
+        notes.push(`${driver}: the keys ${s.signer} may have made on ${where} cannot be known: its directory ${s.dir} ${why}; look for them on the token`);
+        journal.append({ t: 'signer-keys-gone', driver, token: t.token, dir: s.dir });
+        t.signers = t.signers.filter((x) => x !== s);
+        continue;
+      }
+      try {
+        s.keys = await signer!.keysMadeIn!(s.dir, env);
+      } catch (err) {
+        errors.push(`the keys ${s.signer} made could not be read from ${s.dir}: ${describeError(err)}`);
+        t.signers = t.signers.filter((x) => x !== s);
+      }
+    }
+  }
+  return errors;
 }
 
 export interface CleanupOutcome {

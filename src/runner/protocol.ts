@@ -25,7 +25,9 @@ export type ObjectJournalEntry =
   | { t: 'token'; token: TokenIdentity; ephemeral: boolean }
   | { t: 'object'; token: TokenIdentity; id: string; label: string }
   | { t: 'object-gone'; token: TokenIdentity; id: string }
-  | { t: 'labelled' | 'labelled-gone'; token: TokenIdentity; prefix: string };
+  | { t: 'labelled' | 'labelled-gone'; token: TokenIdentity; prefix: string }
+  | { t: 'signer-keys'; token: TokenIdentity; signer: string; dir: string }
+  | { t: 'signer-keys-gone'; token: TokenIdentity; dir: string };
 
 export type WorkerMessage =
   | { type: 'phase'; phase: Phase; suite?: string; timeoutMs: number }

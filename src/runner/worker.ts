@@ -86,6 +86,8 @@ async function main(req: WorkerRequest): Promise<void> {
     gone: (token, id) => send({ type: 'journal', entry: { t: 'object-gone', token, id } }),
     labelled: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled', token, prefix } }),
     labelledGone: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled-gone', token, prefix } }),
+    signerKeys: (token, signer, dir) => send({ type: 'journal', entry: { t: 'signer-keys', token, signer, dir } }),
+    signerKeysGone: (token, dir) => send({ type: 'journal', entry: { t: 'signer-keys-gone', token, dir } }),
   });
   // Servers and directories reach the parent as soon as they exist, not only after start() returned.
   onOwnedResource((o) => send({ type: 'resources', resources: { pids: o.pids, dirs: o.dirs } }));

@@ -14,9 +14,9 @@
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTool } from '../../src/proc.js';
-import { runSignerTool, versionOf } from './tool.js';
-import { SignerFailed, type DnssecAlgorithm, type Signer, type SignJob } from './signer.js';
+import type { SignerKey } from '../../src/journal.js';
+import { probeTool, runSignerTool, versionOf } from './tool.js';
+import { SignerFailed, pathsUnder, type DnssecAlgorithm, type Signer, type SignJob } from './signer.js';
 
 const ALGORITHM_NAME: Record<DnssecAlgorithm, string> = { 8: 'RSASHA256', 10: 'RSASHA512', 13: 'ECDSAP256SHA256', 14: 'ECDSAP384SHA384', 15: 'ED25519' };
 
@@ -30,7 +30,7 @@ const NO_DEEPBIND = { preload: 'libc.so.6 libstdc++.so.6', quirks: 'no-deinit' }
 
 /** The directory OpenSSL loads providers from (`openssl version -m`), where pkcs11-provider installs pkcs11.so. */
 async function providerPath(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const r = await runTool('openssl', ['version', '-m'], { env, timeoutMs: 10_000 });
+  const r = await probeTool('openssl', ['version', '-m'], env);
   const dir = /MODULESDIR: "([^"]+)"/.exec(r.stdout)?.[1];
   const path = dir && join(dir, 'pkcs11.so');
   return path && existsSync(path) ? path : undefined;
@@ -40,6 +40,44 @@ async function providerPath(env: NodeJS.ProcessEnv): Promise<string | undefined>
 function pct(value: string | Buffer): string {
   const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
   return [...bytes].map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0')}`)).join('');
+}
+
+/** A pkcs11: URI path attribute's value decoded (RFC 7512 §2.3): the bytes it stands for. */
+function unpct(value: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    if (value[i] === '%' && /^[0-9a-fA-F]{2}$/.test(value.slice(i + 1, i + 3))) {
+      bytes.push(Number.parseInt(value.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(...Buffer.from(value[i]!, 'utf8'));
+  }
+  return Buffer.from(bytes);
+}
+
+/**
+ * The keys BIND made, from its K*.private files below `dir`: a key on the token has a `Label:` line, the base64 of
+ * its pkcs11: URI (NUL-terminated), whose object= is the CKA_LABEL and id= (when given) the CKA_ID. A key made in
+ * software (a PrivateKey: line, no Label:) is not on the token.
+ */
+async function keyFileKeys(dir: string): Promise<SignerKey[]> {
+  const keys: SignerKey[] = [];
+  for (const file of await pathsUnder(dir, /^K.*\.private$/, 'file')) {
+    const label = /^Label:\s*(\S+)/m.exec(await readFile(file, 'utf8'))?.[1];
+    const uri = label && Buffer.from(label, 'base64').toString('utf8').replace(/\0+$/, '');
+    if (!uri?.startsWith('pkcs11:')) continue;
+    const attrs = new Map(
+      uri
+        .slice('pkcs11:'.length)
+        .split('?')[0]!
+        .split(';')
+        .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] as const),
+    );
+    const key: SignerKey = {};
+    if (attrs.has('object')) key.label = unpct(attrs.get('object')!).toString('utf8');
+    if (attrs.has('id')) key.id = unpct(attrs.get('id')!).toString('hex');
+    if (key.label !== undefined || key.id !== undefined) keys.push(key);
+  }
+  return keys;
 }
 
 /** openssl.cnf loading pkcs11-provider on the module under test (the PIN is not in it: see sign). */
@@ -184,4 +222,5 @@ export const bind: Signer = {
       ],
     };
   },
+  keysMadeIn: keyFileKeys,
 };

@@ -27,7 +27,8 @@ import { generateKeyPair, readPublicKey, KEY_ALGS, type KeyAlg, type KeyPair } f
 import { toKeyObject } from '../../src/pkcs11/public-key.js';
 import { algorithmName } from '../../bench/pkcs11.js';
 import { dnssecScheme } from '../../src/pkcs11/mechanisms.js';
-import { notOfferedReason } from '../../src/pkcs11/transport.js';
+import { listWithPkcs11Tool, notOfferedReason } from '../../src/pkcs11/transport.js';
+import { mechanismName } from '../../src/pkcs11/constants.js';
 import { DNSSEC_ALGORITHMS as ALGORITHM_INFO } from '../../src/dnssec/dnskey.js';
 import { ldnsAvailable, ldnsVerifyZone } from '../../src/dnssec/ldns.js';
 import { checkSignedZone } from '../../src/dnssec/check.js';
@@ -147,6 +148,10 @@ interface CaseEnv {
   spied: Isolation;
   /** The driver's view of the module with only the token under test (applied), or undefined: the signer sees every token. */
   alone?: SingleTokenView;
+  /** The module the signer loads: the view's (p11-kit-client.so in front of a server) or the connection's. */
+  signerModule: string;
+  /** Where the view adds a transport the harness does not go through: the mechanisms that arrive through it. */
+  viewForwards?: ReadonlySet<number>;
   physical: boolean;
 }
 
@@ -169,8 +174,8 @@ async function runSigner(e: CaseEnv, signer: Signer, job: Omit<SignJob, 'target'
   const info = e.token.tokenInfo();
   const iso = traced ? e.spied : e.plain;
   const target: SignJob['target'] = {
-    modulePath: traced ? PKCS11_SPY : conn.modulePath,
-    env: { ...e.ctx.env, ...conn.env, ...e.alone?.env, ...spy?.env(conn.modulePath) },
+    modulePath: traced ? PKCS11_SPY : e.signerModule,
+    env: { ...e.ctx.env, ...conn.env, ...e.alone?.env, ...spy?.env(e.signerModule) },
     tokenLabel: info.label.trim(),
     tokenSerial: info.serialNumber.trim(),
     pin: conn.pin,
@@ -326,9 +331,12 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
   const offered = token.offeredMechanisms();
   for (const m of [KEY_ALGS[KEY_FOR[alg]].mechanism, dnssecScheme(alg).spec.code]) {
     if (!offered.has(m)) c.unsupported(notOfferedReason(ctx.report, m));
+    if (e.viewForwards && !e.viewForwards.has(m)) c.skip(viewHidesReason(e, m));
   }
   c.detail('claimed', signer.claims.algorithms.includes(alg));
   const dir = await ctx.tempDir(`signer-${signer.id}-${alg}`);
+  // Journalled before the signer runs: after a kill, cleanup reads from this directory which keys the signer made.
+  if (signer.keysMadeIn) token.expectSignerKeys(signer.id, dir.path);
   const what = `${signer.id}/${ALGORITHM_INFO[alg].name}`;
   let verdict: Attempt | undefined;
   let failure: Error | undefined;
@@ -376,7 +384,8 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
     }
   } finally {
     removeAttempt(e, verdict, what);
-    await dir.remove();
+    // Kept where the signer's keys could not be proven gone: the journal still names it, and cleanup tries again.
+    if (await forgetSignerKeys(e, signer, dir.path, what)) await dir.remove();
     try {
       token.labelledGone(runLabelPrefix(signer.id));
     } catch (err) {
@@ -384,6 +393,34 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
     }
   }
   if (failure) throw failure;
+}
+
+/**
+ * Destroy whatever the signer's own record in the case's directory still names on the token (nothing, normally: the
+ * case removed what appeared), then let the journal forget the directory. False when that could not be done.
+ */
+async function forgetSignerKeys(e: CaseEnv, signer: Signer, dir: string, what: string): Promise<boolean> {
+  if (!signer.keysMadeIn) return true;
+  try {
+    const left = e.token.removeSignerKeys(await signer.keysMadeIn(dir, e.ctx.env));
+    if (left) e.ctx.finding('note', `${what}: ${left} key object(s) the signer recorded were still on the token after the case; removed`);
+    e.token.signerKeysGone(dir);
+    return true;
+  } catch (err) {
+    e.ctx.finding('note', `${what}: the keys the signer made could not be proven gone (${failureText(err)}); its directory ${dir} is kept for cleanup`);
+    return false;
+  }
+}
+
+/**
+ * A mechanism the token offers that the single-token view's transport does not forward. The view is the harness's
+ * own means (the module shows several tokens), so the case is not tried: a skip, never the token's or the signer's gap.
+ */
+function viewHidesReason(e: CaseEnv, code: number): string {
+  return (
+    `not tried: ${mechanismName(code)} is hidden by ${e.alone!.transport}, which the harness puts between the signer and a module ` +
+    'showing several tokens (the token offers it); give the module only the token under test to try this case'
+  );
 }
 
 /**
@@ -467,7 +504,7 @@ function caseRecord(s: SignersState, signer: Signer, name: string, alg: DnssecAl
 /** Skips that do not depend on the token: the signer, ldns-verify-zone or pkcs11-spy missing. */
 function skipIfCannotRun(c: CaseHandle, s: SignersState, signer: Signer): void {
   const section = s.sections.get(signer.id)!;
-  if (section.missing) c.skip(`${signer.title} is not installed here: ${section.missing}`);
+  if (section.missing) c.skip(`${signer.title} cannot be tried here: ${section.missing}`);
   if (!s.ldns.ok) c.skip(s.ldns.reason);
   if (!spyAvailable()) c.skip(`pkcs11-spy not found at ${PKCS11_SPY} (apt-get install opensc-pkcs11)`);
 }
@@ -526,6 +563,23 @@ function signerCases(): SuiteCase<SignersState>[] {
   return out;
 }
 
+/**
+ * The mechanisms that arrive through a view whose transport the harness does not go through (pkcs11-tool -M, a child
+ * process, on the view's module), and the ones the token offers that it hides: recorded, and one finding for them all.
+ */
+async function forwardedByView(ctx: SuiteContext, token: Token, view: SingleTokenView, data: SignersSectionData): Promise<ReadonlySet<number>> {
+  const env = { ...ctx.env, ...ctx.connections.pkcs11!.env, ...view.env };
+  const label = token.tokenInfo().label.trim();
+  const list = () => listWithPkcs11Tool('pkcs11-tool', ['--module', view.modulePath!, '--token-label', label], env);
+  // A physical token is handed over, as to a signer: a device one process opens at a time (yhusb://) is free for the server.
+  const through = new Set(ctx.traits.physical ? await token.handOver(list) : await list());
+  const hidden = [...token.offeredMechanisms()].filter((m) => !through.has(m)).map(mechanismName);
+  data.isolation.viewTransport = { name: view.transport!, hidden };
+  if (hidden.length)
+    ctx.finding('transport', `${view.transport} of the single-token view hides from the signers: ${hidden.join(', ')} (the token offers them)`);
+  return through;
+}
+
 export const signersSuite: Suite<SignersState> = {
   name: 'signers',
   title: 'Real DNSSEC signers (Knot, ldns, BIND, PowerDNS, OpenDNSSEC) sign a zone on the token',
@@ -536,7 +590,8 @@ export const signersSuite: Suite<SignersState> = {
     const conn = ctx.connections.pkcs11!;
     const dir = await ctx.tempDir('signers');
     const view = conn.singleTokenView;
-    const plain = await isolation(dir.path, conn.modulePath, view?.binds);
+    const signerModule = view?.modulePath ?? conn.modulePath;
+    const plain = await isolation(dir.path, signerModule, view?.binds);
     const iso = await isolation(dir.path, PKCS11_SPY, view?.binds);
     // The view's binds need the namespace: without it the view's configuration would show no token at all.
     const alone = view && (iso.isolated || view.binds.length === 0) ? view : undefined;
@@ -549,7 +604,7 @@ export const signersSuite: Suite<SignersState> = {
           ? alone.how
           : view
             ? 'not applied (no mount namespace): the signer sees every token of the module'
-            : "the driver has no way to hide the module's other tokens: the signer sees every token of the module",
+            : `the driver has no way to hide the module's other tokens${conn.noSingleTokenView ? ` (${conn.noSingleTokenView})` : ''}: the signer sees every token of the module`,
       },
       tracing: `pkcs11-spy (${PKCS11_SPY})`,
       signers: [],
@@ -558,7 +613,7 @@ export const signersSuite: Suite<SignersState> = {
     if (iso.isolated) {
       // Measured, not assumed: what p11-kit loads inside the isolation (the spy around the module under test only).
       const spy = await spyLog(dir.path, 'isolation');
-      const seen = await visibleModules(iso, { ...ctx.env, ...conn.env, ...alone?.env, ...spy.env(conn.modulePath) });
+      const seen = await visibleModules(iso, { ...ctx.env, ...conn.env, ...alone?.env, ...spy.env(signerModule) });
       data.isolation.modulesSeen = seen.modules;
       data.isolation.tokensSeen = seen.tokens;
       data.isolation.slotsSeen = (await spy.collect()).slots;
@@ -566,13 +621,14 @@ export const signersSuite: Suite<SignersState> = {
     const sections = new Map<string, SignerSection>();
     for (const signer of chosenSigners(ctx, allSigners)) {
       const section: SignerSection = { id: signer.id, title: signer.title, claims: signer.claims, cases: [], exposures: [] };
-      const installed = await signer.installed({ ...ctx.env, ...conn.env });
+      const installed = await signer.installed({ ...ctx.env, ...conn.env }).catch((err: Error) => ({ missing: err.message }));
       if ('version' in installed) section.version = installed.version;
       else section.missing = installed.missing;
       data.signers.push(section);
       sections.set(signer.id, section);
     }
-    const e: CaseEnv = { ctx, token, plain, spied: iso, alone, physical: ctx.traits.physical };
+    const viewForwards = alone?.transport ? await forwardedByView(ctx, token, alone, data) : undefined;
+    const e: CaseEnv = { ctx, token, plain, spied: iso, alone, signerModule, viewForwards, physical: ctx.traits.physical };
     return { e, data, sections, records: new Map(), ldns: await ldnsAvailable(), traced: new Set(), dir };
   },
   cases: signerCases(),

@@ -6,9 +6,11 @@
  * https://www.knot-dns.cz/docs/3.2/html/configuration.html#dnssec-keys-on-a-pkcs-11-device
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { runToolOk } from '../../src/proc.js';
+import type { SignerKey } from '../../src/journal.js';
 import { versionOf, runSignerTool } from './tool.js';
-import { SignerFailed, type DnssecAlgorithm, type Signer, type SignJob } from './signer.js';
+import { SignerFailed, pathsUnder, type DnssecAlgorithm, type Signer, type SignJob } from './signer.js';
 
 const ALGORITHM_NAME: Record<DnssecAlgorithm, string> = { 8: 'rsasha256', 10: 'rsasha512', 13: 'ecdsap256sha256', 14: 'ecdsap384sha384', 15: 'ed25519' };
 
@@ -45,6 +47,24 @@ async function writeConfig(job: SignJob): Promise<string> {
   await writeFile(path, conf, { mode: 0o600 });
   await chmod(path, 0o600);
   return path;
+}
+
+/**
+ * The keys Knot made, from its KASP databases below `dir` (knot-db/keys/data.mdb, an LMDB): `keymgr -D` reads one
+ * without the configuration, so without the keystore or the token. Knot's key id is the key's CKA_ID in hex (Knot
+ * 3.2 sets no CKA_LABEL); a public-only key is not on the token.
+ */
+async function kaspKeys(dir: string, env: NodeJS.ProcessEnv): Promise<SignerKey[]> {
+  const keys: SignerKey[] = [];
+  for (const db of (await pathsUnder(dir, /^data\.mdb$/, 'file')).map(dirname)) {
+    const keymgr = async (args: string[]) => (await runToolOk('keymgr', ['-D', db, ...args], { env, timeoutMs: 10_000 })).stdout;
+    const zones = (await keymgr(['-l'])).split('\n').map((z) => z.trim());
+    for (const zone of zones.filter(Boolean)) {
+      const listed = JSON.parse(await keymgr(['-j', zone, 'list'])) as { id: string; 'public-only'?: boolean }[];
+      for (const k of listed) if (!k['public-only'] && /^([0-9a-f]{2})+$/.test(k.id)) keys.push({ id: k.id });
+    }
+  }
+  return keys;
 }
 
 export const knot: Signer = {
@@ -112,4 +132,5 @@ export const knot: Signer = {
       exposures: ['needs the PIN in clear in knot.conf (keystore config pin-value)'],
     };
   },
+  keysMadeIn: kaspKeys,
 };

@@ -18,9 +18,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { esc } from '../../src/reports/page.js';
+import { runToolOk } from '../../src/proc.js';
+import type { SignerKey } from '../../src/journal.js';
 import { startDaemon, waitUntil, type Daemon } from './daemon.js';
 import { runSignerTool, versionOf } from './tool.js';
-import { SignerFailed, type DnssecAlgorithm, type Signer, type SignJob } from './signer.js';
+import { SignerFailed, pathsUnder, type DnssecAlgorithm, type Signer, type SignJob } from './signer.js';
 
 const KEY_LENGTH: Record<DnssecAlgorithm, number> = { 8: 2048, 10: 2048, 13: 256, 14: 384, 15: 256 };
 const POLICY = 'harness';
@@ -217,7 +219,22 @@ export const opendnssec: Signer = {
       for (const d of daemons.reverse()) await d.stop();
     }
   },
+  keysMadeIn: enforcerKeys,
 };
+
+/**
+ * The keys OpenDNSSEC made, from the enforcer's databases below `dir` (kasp.db, table hsmKey): a key's locator is
+ * its CKA_ID in hex (libhsm). Read with the sqlite3 shell, read-only; the enforcer need not run.
+ */
+async function enforcerKeys(dir: string, env: NodeJS.ProcessEnv): Promise<SignerKey[]> {
+  const keys: SignerKey[] = [];
+  for (const db of await pathsUnder(dir, /^kasp\.db$/, 'file')) {
+    const r = await runToolOk('sqlite3', ['-readonly', '-json', db, 'SELECT locator FROM hsmKey'], { env, timeoutMs: 10_000 });
+    const rows = r.stdout.trim() ? (JSON.parse(r.stdout) as { locator: string }[]) : [];
+    for (const { locator } of rows) if (/^([0-9a-fA-F]{2})+$/.test(locator)) keys.push({ id: locator.toLowerCase() });
+  }
+  return keys;
+}
 
 /** Does the signer configuration name both a KSK and a ZSK (each with its locator, the CKA_ID in hex)? */
 async function hasKeys(signconf: string): Promise<boolean> {

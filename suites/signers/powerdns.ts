@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { runTool, which } from '../../src/proc.js';
 import { freePort, startDaemon, tcpOpen, waitUntil } from './daemon.js';
-import { lastWords, runSignerTool } from './tool.js';
+import { lastWords, probeTool, runSignerTool } from './tool.js';
 import { SignerFailed, type DnssecAlgorithm, type Signer, type SignJob, type SignOutcome } from './signer.js';
 import { makeTempDir } from '../../src/fsutil.js';
 
@@ -56,7 +56,7 @@ export const powerdns: Signer = {
   claims: { algorithms: [8, 10, 13, 14], source: 'https://doc.powerdns.com/authoritative/dnssec/pkcs11.html (RSA and ECDSA keys only)' },
   async installed(env) {
     // pdns_server --version exits 99, after naming the version and the compiled-in features (PKCS#11 among them).
-    const r = await runTool('pdns_server', ['--version'], { env, timeoutMs: 10_000 });
+    const r = await probeTool('pdns_server', ['--version'], env);
     const text = r.stdout + r.stderr;
     const v = /PowerDNS Authoritative Server (\S+)/.exec(text)?.[1];
     if (!v) return { missing: 'pdns_server not found (apt-get install pdns-server pdns-backend-sqlite3)' };

@@ -27,6 +27,13 @@ export const signersReport: SectionReport = {
       const seen = data.isolation.tokensSeen ? ` (initialised tokens seen: ${esc(data.isolation.tokensSeen.join(', ') || 'none')})` : '';
       parts.push(`<p>Tokens the signer sees: ${esc(data.isolation.singleToken)}${seen}.</p>`);
     }
+    const vt = data.isolation.viewTransport;
+    if (vt) {
+      const hidden = vt.hidden.length
+        ? `hides ${vt.hidden.join(', ')}, which the token offers (those cases are the transport's finding)`
+        : 'forwards every mechanism the token offers';
+      parts.push(`<p>${esc(vt.name)} of that view ${esc(hidden)}.</p>`);
+    }
     for (const s of data.signers) {
       parts.push(`<h4>${esc(s.title)}: ${esc(s.version ?? `not run: ${s.missing}`)}</h4>`);
       parts.push('<table><tr><th>case</th><th>outcome</th><th>keys</th><th>seconds</th><th>RRSIGs</th></tr>');

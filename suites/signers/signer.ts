@@ -7,6 +7,9 @@
  * A signer file knows how to drive its program non-interactively; it does not verify, time, trace or clean
  * up: the suite does that, the same way for every signer.
  */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SignerKey } from '../../src/journal.js';
 
 /** DNSSEC algorithm numbers (RFC 8624): RSASHA256, RSASHA512, ECDSAP256SHA256, ECDSAP384SHA384, ED25519. */
 export type DnssecAlgorithm = 8 | 10 | 13 | 14 | 15;
@@ -106,4 +109,26 @@ export interface Signer {
    */
   profile: { functions: string[]; mechanisms: string[]; source: string };
   sign(job: SignJob): Promise<SignOutcome>;
+  /**
+   * For a signer that names its keys itself (not under SignerTarget.labelPrefix): the keys it made, as its own
+   * record below `dir` (the case's directory, every SignJob.workDir of the case included) names them, CKA_ID in hex
+   * and/or CKA_LABEL exactly as it wrote them. Read only from files, never from the token: `hsm-harness cleanup`
+   * calls it after a killed run, and destroys exactly the key objects that match. Throws when the record exists but
+   * cannot be read (then cleanup keeps the directory and reports it).
+   */
+  keysMadeIn?(dir: string, env: NodeJS.ProcessEnv): Promise<SignerKey[]>;
+}
+
+/**
+ * The paths below `dir` whose name matches, of one kind; symbolic links are neither followed nor returned (the
+ * directory is the harness's, what is in it the signer's).
+ */
+export async function pathsUnder(dir: string, name: RegExp, kind: 'file' | 'directory'): Promise<string[]> {
+  const found: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if ((kind === 'file' ? e.isFile() : e.isDirectory()) && name.test(e.name)) found.push(path);
+    if (e.isDirectory()) found.push(...(await pathsUnder(path, name, kind)));
+  }
+  return found;
 }

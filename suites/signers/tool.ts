@@ -27,9 +27,23 @@ export async function runSignerTool(
   return r;
 }
 
-/** The first line of a program's version output, or undefined when it cannot run. */
+/**
+ * How long a signer's program may take to say its version. It touches no token; at load 12 on 2 cores
+ * `pdns_server --version` took over 10 s, which then read as "not installed".
+ */
+const PROBE_MS = 60_000;
+
+/** Run a signer's program to learn what it is. One that does not answer in time is not "not installed": that throws. */
+export async function probeTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  const r = await runTool(cmd, args, { env, timeoutMs: PROBE_MS });
+  if (r.timedOut)
+    throw new Error(`${[cmd, ...args].join(' ')} did not answer within ${PROBE_MS / 1000} s, so the signer was not tried (is the machine overloaded?)`);
+  return r;
+}
+
+/** The first line of a program's version output, or undefined when it cannot run (throws when it does not answer). */
 export async function versionOf(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const r = await runTool(cmd, args, { env, timeoutMs: 10_000 });
+  const r = await probeTool(cmd, args, env);
   if (r.code !== 0) return undefined;
   return (r.stdout.trim() || r.stderr.trim()).split('\n')[0];
 }

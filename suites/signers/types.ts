@@ -60,6 +60,8 @@ export interface SignersSectionData {
     modulesSeen?: string[];
     tokensSeen?: string[];
     slotsSeen?: number;
+    /** A transport the view adds (a p11-kit server on this host): its name and the token's mechanisms it does not forward. */
+    viewTransport?: { name: string; hidden: string[] };
   };
   tracing: string;
   signers: SignerSection[];

@@ -122,6 +122,13 @@ describe('container drivers on a real engine', () => {
     expect(eddsa.reason).toMatch(/^CKM_EDDSA is hidden by p11-kit .*RPC/);
     expect(d.transport!.hiddenCapabilities['dnssec:15']).toEqual(expect.arrayContaining(['CKM_EDDSA']));
     expect(readFileSync(join(out, 'capabilities.md'), 'utf8')).toMatch(/Hidden by p11-kit [^\n]*CKM_EDDSA/);
+
+    // The signers see the token under test alone: the container's second p11-kit server exports only it (the spares
+    // stay on the first), measured inside the signer's isolation by p11-kit list-modules and pkcs11-spy.
+    const iso = d.sections.signers!.isolation;
+    expect(iso.singleToken).toBe('a second p11-kit server in the container that exports only hsm-harness-container');
+    expect(iso.tokensSeen).toEqual(['hsm-harness-container']);
+    expect(iso.slotsSeen).toBe(1);
   }, 900_000);
 
   test("a bridge build whose package repository cannot resolve fails with the fetch's own error and leaves no container", async () => {

@@ -99,6 +99,14 @@ describe('containers/softhsm/entrypoint.sh on a local SoftHSM and p11-kit', () =
     expect(login.stderr).not.toMatch(/CKR_PIN_INCORRECT|error/i);
   });
 
+  test('the second socket, pkcs11-alone, shows the main token and not the spare (what a signer is given)', async () => {
+    const alone = join(served.dir, 'run', 'pkcs11-alone');
+    for (let i = 0; i < 100 && !existsSync(alone); i++) await new Promise((r) => setTimeout(r, 50));
+    const env = { ...process.env, P11_KIT_SERVER_ADDRESS: `unix:path=${alone}` };
+    const list = await exec('pkcs11-tool', ['--module', P11KIT_CLIENT, '--list-token-slots'], { env });
+    expect([...list.stdout.matchAll(/token label\s+: (.*)\n/g)].map((m) => m[1]!.trim())).toEqual([LABEL]);
+  });
+
   test("the harness's PKCS#11 signing suite runs unchanged through the socket (pkcs11 driver, p11-kit-client.so)", async () => {
     const out = join(served.dir, 'reports');
     const r = await exec('node', [CLI, 'run', '--driver', 'pkcs11', '--suite', 'signing', '--out', out, '--quiet'], {

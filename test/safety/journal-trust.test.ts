@@ -77,6 +77,10 @@ describe.skipIf(!haveTools)(haveTools ? 'journal trust' : `journal trust (skippe
         { t: 'dir', driver: 'pkcs11', path: `${base}/x/../victim` },
         { t: 'dir', driver: 'pkcs11', path: viaLink },
         { t: 'dir', driver: 'pkcs11', path: ours },
+        // A signer's record of its keys is read only from a directory the harness named, journalled and still its own.
+        { t: 'signer-keys', driver: 'pkcs11', token, signer: 'knot', dir: victim },
+        { t: 'signer-keys', driver: 'pkcs11', token, signer: 'knot', dir: viaLink },
+        { t: 'signer-keys', driver: 'pkcs11', token, signer: 'knot', dir: join(base, 'hsm-harness-signer-knot-13-Gone99') },
         { t: 'pid', driver: 'pkcs11', pid: stranger.pid, start: await startTime(stranger.pid!), cmdline: 'sleep\u000099\u0000' },
         { t: 'pid', driver: 'pkcs11', pid: strangerNoCmd.pid, start: await startTime(strangerNoCmd.pid!) },
         { t: 'pid', driver: 'pkcs11', pid: journalled.pid, start: await startTime(journalled.pid!), cmdline: 'sleep\u000062\u0000' },
@@ -98,8 +102,9 @@ describe.skipIf(!haveTools)(haveTools ? 'journal trust' : `journal trust (skippe
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stderr).toBe('');
       const ignored = r.stdout.split('\n').filter((l) => l.includes('ignored:'));
-      // 8 corrupt lines, 3 foreign objects, 2 foreign label prefixes, 5 directories, 2 processes; and the directory named x.jsonl.
-      expect(ignored.length, r.stdout).toBe(8 + 3 + 2 + 5 + 2 + 1);
+      // 8 corrupt lines, 3 foreign objects, 2 foreign label prefixes, 5 directories, 3 signer directories, 2 processes; and the
+      // directory named x.jsonl.
+      expect(ignored.length, r.stdout).toBe(8 + 3 + 2 + 5 + 3 + 2 + 1);
       expect(r.stdout).toMatch(/x\.jsonl:\n {2}ignored: is not a regular file/);
 
       // Nothing foreign touched.

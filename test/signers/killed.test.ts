@@ -1,34 +1,32 @@
 /**
  * A run killed (SIGKILL) while a signer's keys are on a persistent token: the keys are the signer's, not the
- * harness's (no run CKA_ID), so the journal records the run-specific label prefix the signer was told to use before
- * the signer ran, and `hsm-harness cleanup` removes exactly the objects under that prefix. The token's other objects
- * (made by pkcs11-tool, an independent implementation, which also lists the objects) must all survive.
+ * harness's (no run CKA_ID), so the journal records, before the signer runs, how cleanup can find them, and
+ * `hsm-harness cleanup` removes exactly those. The token's other objects (made by pkcs11-tool, an independent
+ * implementation, which also lists the objects) must all survive.
  *
- * PowerDNS 4.7's `hsm create-key` makes an RSA key under the label it was given and then aborts; the harness then
- * destroys that key. The fault shim (in front of real SoftHSM) hangs the harness's C_DestroyObject, so the run is
- * killed with the signer's key on the token, as a kill at the wrong moment would leave it.
+ * PowerDNS labels its keys with the run's label prefix: the journal records the prefix. PowerDNS 4.7's `hsm
+ * create-key` makes an RSA key under the label it was given and then aborts; the harness then destroys that key. The
+ * fault shim (in front of real SoftHSM) hangs the harness's C_DestroyObject, so the run is killed with the signer's
+ * key on the token, as a kill at the wrong moment would leave it.
+ *
+ * Knot names its keys itself (a random CKA_ID, no label), so the journal records the case's directory, where Knot
+ * keeps its own record of the keys it made (its KASP database). The shim hangs C_SignInit: Knot has made and recorded
+ * its key and waits in its first signature when the whole run (harness, worker and signer: one process group, as a
+ * Ctrl-C would reach them) is SIGKILLed. BIND, the same way: killed-bind.slow.test.ts (with its as-packaged case
+ * before it, it takes longer than an integration test may).
  */
 import { describe, expect, test } from 'vitest';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../src/journal.js';
 import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
-import { buildShim, harnessEnv, haveTools, listObjects, startHarness, tempDir, tokenWithForeignObjects, TOOLS_MISSING } from '../safety/helpers.js';
+import { buildShim, exec, harnessEnv, haveTools, listObjects, startHarness, tempDir, tokenWithForeignObjects, TOOLS_MISSING } from '../safety/helpers.js';
 import { which } from '../../src/proc.js';
+import { journalEntries, killWithSignerKeys, type Recorded } from './kill-helpers.js';
 
 const havePdns = haveTools && (await which('pdnsutil')) !== undefined && (await which('pdns_server')) !== undefined;
-
-function journalEntries(state: string): JournalEntry[] {
-  const runs = join(state, 'runs');
-  if (!existsSync(runs)) return [];
-  return readdirSync(runs).flatMap((f) =>
-    readFileSync(join(runs, f), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as JournalEntry),
-  );
-}
+const haveKnot = haveTools && (await which('kzonesign')) !== undefined && (await which('keymgr')) !== undefined;
 
 describe.skipIf(!havePdns)(havePdns ? 'signer keys after a kill' : `signer keys after a kill (skipped: ${TOOLS_MISSING}, and PowerDNS)`, () => {
   test('cleanup removes the objects a signer made under the journalled run label prefix, and nothing else', async () => {
@@ -56,7 +54,10 @@ describe.skipIf(!havePdns)(havePdns ? 'signer keys after a kill' : `signer keys 
       while (Date.now() < end) {
         const entry = journalEntries(state).find((e) => e.t === 'labelled') as Extract<JournalEntry, { t: 'labelled' }> | undefined;
         prefix = entry?.prefix;
-        if (prefix && (await listObjects(token)).some((o) => o.split(': ')[1]!.startsWith(prefix!))) break;
+        // While PowerDNS writes the token, SoftHSM in pkcs11-tool may find the token file mid-write and list no such
+        // token: that poll is retried; the listings that decide the test are taken with no writer running.
+        const listed = prefix ? await listObjects(token).catch(() => []) : [];
+        if (listed.some((o) => o.split(': ')[1]!.startsWith(prefix!))) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(prefix).toMatch(/^hsm-harness-[0-9a-f]{16}-powerdns-$/);
@@ -74,4 +75,21 @@ describe.skipIf(!havePdns)(havePdns ? 'signer keys after a kill' : `signer keys 
       await rm(token.dir, { recursive: true, force: true });
     }
   }, 180_000);
+});
+
+describe.skipIf(!haveKnot)(haveKnot ? 'Knot keys after a kill' : `Knot keys after a kill (skipped: ${TOOLS_MISSING}, and knot, knot-dnssecutils)`, () => {
+  test('cleanup reads the keys Knot made from its KASP database in the journalled directory and removes exactly those', async () => {
+    // Knot's record, read with its own keymgr: the KASP database of the case's run names a key.
+    const recorded: Recorded = async (caseDir) => {
+      const db = join(caseDir, 'run', 'knot-db', 'keys');
+      if (!existsSync(join(db, 'data.mdb'))) return false;
+      const r = await exec('keymgr', ['-D', db, '-j', 'example.test.', 'list']).catch(() => ({ stdout: '[]' }));
+      return (JSON.parse(r.stdout || '[]') as unknown[]).length > 0;
+    };
+    const made = await killWithSignerKeys('knot', 'signers/knot/ECDSAP256SHA256', recorded, (m) => m[0]!.split(' id=')[1]!);
+    // A key pair under one 20-byte CKA_ID (Knot's key id), without a label.
+    expect(made).toHaveLength(2);
+    expect(new Set(made.map((o) => o.split(' id=')[1])).size).toBe(1);
+    expect(made[0]).toMatch(/^Private Key: {2}id=[0-9a-f]{40}$/);
+  }, 240_000);
 });
