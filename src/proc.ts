@@ -253,9 +253,22 @@ export function onOwnedResource(listener: (o: Owned) => void): void {
 }
 
 /** Last resort when this process must stop at once: kill what it started and remove its directories. */
+/**
+ * Directories holding a signer's record of the keys it made on a token (Token.expectSignerKeys): releaseAllOwned
+ * keeps every owned directory that contains one, because `hsm-harness cleanup` reads that record to find the keys.
+ */
+const signerRecords = new Set<string>();
+export function holdSignerRecord(dir: string): void {
+  signerRecords.add(dir);
+}
+export function releaseSignerRecord(dir: string): void {
+  signerRecords.delete(dir);
+}
+
 export function releaseAllOwned(): void {
   for (const pid of owned.pids) killIfSame(pid, ownedStarts.get(pid));
   for (const dir of owned.dirs) {
+    if ([...signerRecords].some((r) => r === dir || r.startsWith(`${dir}/`))) continue;
     try {
       rmSync(dir, { recursive: true, force: true });
     } catch {

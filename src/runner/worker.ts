@@ -14,7 +14,7 @@ import type { Suite } from '../suite.js';
 import { Token, liveTokens } from '../pkcs11/token.js';
 import { setRunIdentity } from '../pkcs11/run-identity.js';
 import { trimPadded } from '../pkcs11/module.js';
-import { onOwnedResource, ownedResources, releaseAllOwned } from '../proc.js';
+import { holdSignerRecord, onOwnedResource, ownedResources, releaseAllOwned, releaseSignerRecord } from '../proc.js';
 import { UsageError, describeError } from '../errors.js';
 import { addStructuralWords, onSecretRegistered, redactFreeText } from '../secrets.js';
 import { loadReportWords } from '../report-words.js';
@@ -86,8 +86,15 @@ async function main(req: WorkerRequest): Promise<void> {
     gone: (token, id) => send({ type: 'journal', entry: { t: 'object-gone', token, id } }),
     labelled: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled', token, prefix } }),
     labelledGone: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled-gone', token, prefix } }),
-    signerKeys: (token, signer, dir) => send({ type: 'journal', entry: { t: 'signer-keys', token, signer, dir } }),
-    signerKeysGone: (token, dir) => send({ type: 'journal', entry: { t: 'signer-keys-gone', token, dir } }),
+    // Kept if this process is orphaned (its parent killed alone): cleanup reads the signer's record from it.
+    signerKeys: (token, signer, dir) => {
+      holdSignerRecord(dir);
+      send({ type: 'journal', entry: { t: 'signer-keys', token, signer, dir } });
+    },
+    signerKeysGone: (token, dir) => {
+      releaseSignerRecord(dir);
+      send({ type: 'journal', entry: { t: 'signer-keys-gone', token, dir } });
+    },
   });
   // Servers and directories reach the parent as soon as they exist, not only after start() returned.
   onOwnedResource((o) => send({ type: 'resources', resources: { pids: o.pids, dirs: o.dirs } }));
