@@ -135,7 +135,7 @@ export async function benchKeygen(token: Token, alg: KeyAlg, minIterations: numb
     await bench.run();
     return { figure: { alg, algorithm: algorithmName(alg), latency: fromTinybench(bench.tasks[0]!) }, keys };
   } catch (err) {
-    for (const k of keys) token.destroyPair(k);
+    for (const k of keys) token.objects.destroyPair(k);
     throw err;
   }
 }

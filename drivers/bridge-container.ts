@@ -8,7 +8,7 @@
  * repository cannot be reached the driver is unavailable with that error, instead of failing a minute into
  * a build. A build that fails anyway reports the failing step's own error.
  */
-import type { Driver, DriverResources } from '../src/driver.js';
+import type { Driver } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { randomPin } from '../src/softhsm.js';
 import { registerSecret } from '../src/secrets.js';
@@ -75,10 +75,9 @@ export const driver: Driver = {
     const soPin = randomPin();
     registerSecret(pin);
     registerSecret(soPin);
-    const held: DriverResources = { pids: [], dirs: [], containers: [] };
-    const base = await softhsmImage(env, held, hooks);
-    const image = await buildImage('bridge', BRIDGE_FILES, bridgeBuildArgs(env, base), env, { held, hooks }, (line) => hooks?.log(line));
-    const started = await startNamedContainer('bridge-container', image, held, hooks, (c, Wait) =>
+    const say = (line: string) => hooks?.log(line);
+    const image = await buildImage('bridge', BRIDGE_FILES, bridgeBuildArgs(env, await softhsmImage(env, say)), env, say);
+    const started = await startNamedContainer('bridge-container', image, (c, Wait) =>
       c
         .withEnvironment({ SOFTHSM_PIN: pin, SOFTHSM_SO_PIN: soPin, SOFTHSM_TOKEN_LABEL: LABEL })
         .withExposedPorts(KMIP_PORT)
@@ -99,7 +98,6 @@ export const driver: Driver = {
           launchedByHarness: true,
         },
       },
-      resources: held,
       info: { image, container: started.name, tokenLabel: LABEL },
       async stop() {
         await started.stop();

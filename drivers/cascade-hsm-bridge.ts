@@ -12,13 +12,13 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as stringifyToml } from 'smol-toml';
-import type { Driver, DriverResources, KmipConnection } from '../src/driver.js';
+import type { Driver, KmipConnection } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { which } from '../src/proc.js';
 import { registerSecret } from '../src/secrets.js';
 import { SoftHsmStore, SOFTHSM_MODULE, softhsmAvailable } from '../src/softhsm.js';
 import { makeTestPki } from '../src/kmip/pki.js';
-import { announceResources, freePort, launchServer } from '../src/kmip/launch.js';
+import { freePort, launchServer } from '../src/kmip/launch.js';
 import type { LaunchedServer } from '../src/kmip/launch.js';
 import { UsageError } from '../src/errors.js';
 
@@ -128,7 +128,6 @@ export const driver: Driver = {
       };
       return {
         connections: { kmip },
-        resources: { pids: [], dirs: [] },
         info: { server: 'cascade-hsm-bridge (external)', address: `${host}:${port}` },
         async stop() {},
       };
@@ -136,7 +135,6 @@ export const driver: Driver = {
     const bin = await findBinary(env);
     if (!bin) throw new Error('cascade-hsm-bridge binary disappeared after the probe');
     const store = await SoftHsmStore.create();
-    const resources: DriverResources = { pids: [], dirs: [store.dir] };
     let server: LaunchedServer | undefined;
     try {
       const token = await store.addToken(TOKEN_LABEL);
@@ -171,7 +169,6 @@ export const driver: Driver = {
               readyTimeoutMs: 15_000,
             });
             used = c.format;
-            resources.pids.splice(0, resources.pids.length, server.pid);
             return;
           } catch (err) {
             errors.push((err as Error).message);
@@ -191,12 +188,10 @@ export const driver: Driver = {
         async restart() {
           await server?.stop(1000);
           await launch();
-          announceResources(resources);
         },
       };
       return {
         connections: { kmip },
-        resources,
         info: { server: 'cascade-hsm-bridge', executable: bin, address: `${HOST}:${port}`, configFormat: used, token: TOKEN_LABEL },
         async stop() {
           await server?.stop();

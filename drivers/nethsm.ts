@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Driver, DriverResources, Pkcs11Connection, StartHooks } from '../src/driver.js';
+import type { Driver, Pkcs11Connection } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { UsageError } from '../src/errors.js';
 import { makeTempDir } from '../src/fsutil.js';
@@ -23,8 +23,8 @@ import { clientFor, markLaunchedContainer, newPassphrases, provisionNethsm, NETH
 const PORT = 8443;
 export const P11_SLOT_LABEL = 'hsm-harness-nethsm';
 
-async function startContainer(held: DriverResources, hooks: StartHooks | undefined): Promise<{ baseUrl: string; name: string; stop: () => Promise<void> }> {
-  const started = await startNamedContainer('nethsm', pinnedImage('nethsm'), held, hooks, (c, Wait) =>
+async function startContainer(): Promise<{ baseUrl: string; name: string; stop: () => Promise<void> }> {
+  const started = await startNamedContainer('nethsm', pinnedImage('nethsm'), (c, Wait) =>
     c
       .withExposedPorts(PORT)
       .withWaitStrategy(Wait.forHttp('/api/v1/health/state', PORT).usingTls().allowInsecure().forStatusCode(200))
@@ -85,12 +85,9 @@ export const driver: Driver = {
     }
     return { ok: true, reason: `${image} (${state.state}); ${rt.reason}${lib ? `; PKCS#11 through ${lib}` : ''}`, env: rt.env };
   },
-  async start(env, hooks) {
-    const held: DriverResources = { pids: [], dirs: [], containers: [] };
+  async start(env) {
     const dir = await makeTempDir('nethsm');
-    held.dirs.push(dir.path);
-    hooks?.hold(held);
-    const primary = await startContainer(held, hooks).catch(async (err) => {
+    const primary = await startContainer().catch(async (err) => {
       await dir.remove();
       throw err;
     });
@@ -116,16 +113,15 @@ export const driver: Driver = {
           nethsm: {
             baseUrl: primary.baseUrl,
             ...pass,
-            // Called by the suite after start(): hooks.hold still reaches the parent, so these are released too.
+            // Called by the suite after start(): the ledger still reaches the parent, so these are released too.
             startFresh: async () => {
-              const c = await startContainer(held, hooks);
+              const c = await startContainer();
               fresh.push(c);
               return c;
             },
           },
           ...(pkcs11 ? { pkcs11 } : {}),
         },
-        resources: held,
         info: { image: pinnedImage('nethsm'), container: primary.name, vendor: info.vendor, product: info.product, ...(lib ? { pkcs11Module: lib } : {}) },
         async stop() {
           for (const c of fresh) await c.stop().catch(() => undefined);

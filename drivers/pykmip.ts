@@ -7,11 +7,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Driver, DriverResources, KmipConnection } from '../src/driver.js';
+import type { Driver, KmipConnection } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { makeTempDir } from '../src/fsutil.js';
 import { makeTestPki } from '../src/kmip/pki.js';
-import { announceResources, freePort, launchServer } from '../src/kmip/launch.js';
+import { freePort, launchServer } from '../src/kmip/launch.js';
 import type { LaunchedServer } from '../src/kmip/launch.js';
 
 export const PYKMIP_SERVER = '/usr/bin/pykmip-server';
@@ -32,7 +32,6 @@ export const driver: Driver = {
   async start() {
     const tmp = await makeTempDir('pykmip');
     const dir = tmp.path;
-    const resources: DriverResources = { pids: [], dirs: [dir] };
     let server: LaunchedServer | undefined;
     try {
       const pki = await makeTestPki(dir);
@@ -70,7 +69,6 @@ export const driver: Driver = {
           port,
           what: 'pykmip-server',
         });
-        resources.pids.splice(0, resources.pids.length, server.pid);
       };
       await launch();
       const kmip: KmipConnection = {
@@ -84,12 +82,10 @@ export const driver: Driver = {
         async restart() {
           await server?.stop(1000);
           await launch();
-          announceResources(resources);
         },
       };
       return {
         connections: { kmip },
-        resources,
         info: { server: 'PyKMIP', executable: PYKMIP_SERVER, address: `${HOST}:${port}`, authSuite: 'TLS1.2' },
         async stop() {
           await server?.stop();

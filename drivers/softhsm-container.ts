@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Driver, DriverResources } from '../src/driver.js';
+import type { Driver } from '../src/driver.js';
 import { DEFAULT_TRAITS } from '../src/driver.js';
 import { P11KIT_CLIENT, p11KitRpcName } from '../src/p11kit.js';
 import { listWithPkcs11Tool } from '../src/pkcs11/transport.js';
@@ -43,14 +43,11 @@ export const driver: Driver = {
     const soPin = randomPin();
     registerSecret(pin);
     registerSecret(soPin);
-    const held: DriverResources = { pids: [], dirs: [], containers: [] };
-    const image = await softhsmImage(env, held, hooks);
+    const image = await softhsmImage(env, (line) => hooks?.log(line));
     // The socket directory is ours; the container's p11-kit server chowns the socket to our uid/gid. The
     // engine must see it at the same path, so it has to run on this machine (or share this path with it).
     const sockets = await makeTempDir('softhsm-container');
-    held.dirs.push(sockets.path);
-    hooks?.hold(held);
-    const started = await startNamedContainer('softhsm-container', image, held, hooks, (c, Wait) =>
+    const started = await startNamedContainer('softhsm-container', image, (c, Wait) =>
       c
         .withEnvironment({
           SOFTHSM_PIN: pin,
@@ -109,7 +106,6 @@ export const driver: Driver = {
           },
         },
       },
-      resources: held,
       info: { image, container: started.name, socket: socketPath },
       async stop() {
         await started.stop();

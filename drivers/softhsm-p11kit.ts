@@ -52,7 +52,6 @@ export const driver: Driver = {
           },
         },
       },
-      resources: { pids: [server.pid, alone.pid], dirs: [store.dir] },
       info: { serverAddress: server.address, provider: SOFTHSM_MODULE },
       async stop() {
         await server.stop();

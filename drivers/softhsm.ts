@@ -28,7 +28,6 @@ export const driver: Driver = {
           singleTokenView: await store.singleTokenView(token),
         },
       },
-      resources: { pids: [], dirs: [store.dir] },
       info: { tokenDirectory: store.dir },
       stop: () => store.remove(),
     };

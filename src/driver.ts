@@ -138,31 +138,18 @@ export interface Connections {
   nethsm?: NethsmConnection;
 }
 
-/** OS resources a started driver holds, so that the parent can release them if the driver's process dies. */
-export interface DriverResources {
-  pids: number[];
-  dirs: string[];
-  /**
-   * Containers the driver started, by id or by the name it gave them before creating them (so they are held
-   * from their first moment); removed with src/containers/cleanup.ts when the driver cannot stop them.
-   */
-  containers?: string[];
-}
-
-/** What a driver may tell the runner while start() is still running. */
+/**
+ * What a driver may tell the runner while start() is still running. What it creates needs no telling: servers
+ * (startServerProcess), temporary directories (makeTempDir) and containers (startNamedContainer) are in the ledger
+ * (src/ledger.ts) as soon as they exist, and the parent releases them if this process dies.
+ */
 export interface StartHooks {
-  /**
-   * Everything held so far (the whole record, not an increment). A driver that creates something slowly (a
-   * container, an image build) calls this as soon as it exists, so the parent releases it if this process dies.
-   */
-  hold(resources: DriverResources): void;
   /** A progress line, e.g. that a base image is being built (minutes, not a hang). */
   log(line: string): void;
 }
 
 export interface StartedDriver {
   connections: Connections;
-  resources: DriverResources;
   /** Extra facts for the report (server version, socket path …). No secrets. */
   info?: Record<string, unknown>;
   stop(): Promise<void>;

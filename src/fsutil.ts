@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { UsageError } from './errors.js';
-import { harnessRunAlive, ownResource, releaseOwned } from './proc.js';
+import { harnessRunAlive } from './proc.js';
+import { hold, release } from './ledger.js';
 
 /**
  * Write one file so that readers see either the old file or the complete new one, never a partial file:
@@ -57,12 +58,12 @@ export function harnessTempDirNow(path: string): { gone: boolean; refused: strin
 /** A private temporary directory, removed by the returned function. */
 export async function makeTempDir(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `hsm-harness-${prefix}-`));
-  ownResource({ dir: path });
+  hold({ t: 'dir', path });
   return {
     path,
     remove: async () => {
       await rm(path, { recursive: true, force: true });
-      releaseOwned({ dir: path });
+      release({ t: 'dir', path });
     },
   };
 }

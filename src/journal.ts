@@ -21,12 +21,15 @@ import { notHarnessTempDir } from './fsutil.js';
 import { INPUT_LIMITS, readInputFileSync } from './input.js';
 import { ID_HEAD_BYTES, LABEL_PREFIX, RUN_PREFIX_BYTES } from './pkcs11/marks.js';
 import type { TokenIdentity } from './pkcs11/run-identity.js';
+import type { LedgerChange } from './ledger.js';
 
 /** A process as journalled: pid, start time and command line (NUL-separated, as /proc shows it). */
 export interface JournalProcess {
   pid: number;
   start?: string;
   cmdline?: string;
+  /** The command line it execs into after its launcher (/proc's form: NUL after each argument), when known in advance. */
+  becomes?: string;
 }
 
 export type JournalEntry =
@@ -60,8 +63,8 @@ export type JournalEntry =
   | { t: 'end' };
 
 /** The journal entry of a process: its pid with the start time and command line that make it this one. */
-export function journalProcess(pid: number): JournalProcess {
-  return { pid, start: processStartTime(pid), cmdline: processCmdline(pid) };
+export function journalProcess(pid: number, becomes?: string[]): JournalProcess {
+  return { pid, start: processStartTime(pid), cmdline: processCmdline(pid), ...(becomes ? { becomes: becomes.map((a) => `${a}\u0000`).join('') } : {}) };
 }
 
 /** The state directory: HSM_HARNESS_STATE_DIR, else $XDG_STATE_HOME/hsm-harness, else ~/.local/state/hsm-harness. */
@@ -98,6 +101,12 @@ export class Journal {
     appendFileSync(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
   }
 
+  /** Journal what a driver process's ledger recorded (src/ledger.ts DriverLedger). */
+  record(driver: string, ephemeral: boolean, change: LedgerChange): void {
+    const line = journalLine(driver, ephemeral, change);
+    if (line) this.append(line);
+  }
+
   read(): Outstanding {
     return outstanding(readLines(this.file));
   }
@@ -109,6 +118,36 @@ export class Journal {
 
   remove(): void {
     rmSync(this.file, { force: true });
+  }
+}
+
+/**
+ * The line for a ledger change. A process, directory or container let go of gets none: releaseDriver proves it
+ * gone itself once the driver's process has exited.
+ */
+function journalLine(driver: string, ephemeral: boolean, { held, entry: e }: LedgerChange): JournalEntry | undefined {
+  if (!held) {
+    if (e.t === 'object') return { t: 'object-gone', driver, token: e.token, id: e.id };
+    if (e.t === 'labelled') return { t: 'labelled-gone', driver, token: e.token, prefix: e.prefix };
+    if (e.t === 'signer-keys') return { t: 'signer-keys-gone', driver, token: e.token, dir: e.dir };
+    return undefined;
+  }
+  switch (e.t) {
+    case 'pid':
+    case 'worker':
+      return { t: e.t, driver, ...journalProcess(e.pid, e.t === 'pid' ? e.becomes : undefined) };
+    case 'dir':
+      return { t: 'dir', driver, path: e.path };
+    case 'container':
+      return { t: 'container', driver, id: e.id };
+    case 'token':
+      return { t: 'token', driver, token: e.token, ephemeral };
+    case 'object':
+      return { t: 'object', driver, token: e.token, id: e.id, label: e.label };
+    case 'labelled':
+      return { t: 'labelled', driver, token: e.token, prefix: e.prefix };
+    case 'signer-keys':
+      return { t: 'signer-keys', driver, token: e.token, signer: e.signer, dir: e.dir };
   }
 }
 
@@ -160,7 +199,7 @@ function shapeProblem(v: unknown): string | null {
       return isPid(v.pid) && optional(v.start) && optional(v.prefix) ? null : 'is a malformed run entry';
     case 'worker':
     case 'pid':
-      return driver() ?? (isPid(v.pid) && optional(v.start) && optional(v.cmdline) ? null : `is a malformed ${v.t} entry`);
+      return driver() ?? (isPid(v.pid) && optional(v.start) && optional(v.cmdline) && optional(v.becomes) ? null : `is a malformed ${v.t} entry`);
     case 'dir':
       return driver() ?? (isString(v.path) ? null : 'is a malformed dir entry');
     case 'container':
@@ -306,7 +345,7 @@ export function outstanding(lines: Parsed[]): Outstanding {
           break;
         }
         const list = e.t === 'worker' ? d(e.driver).workers : d(e.driver).pids;
-        if (!list.some((p) => p.pid === e.pid)) list.push({ pid: e.pid, start: e.start, cmdline: e.cmdline });
+        if (!list.some((p) => p.pid === e.pid)) list.push({ pid: e.pid, start: e.start, cmdline: e.cmdline, ...(e.becomes ? { becomes: e.becomes } : {}) });
         break;
       }
       case 'dir': {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { projectRoot } from './paths.js';
 import { cleanText, redact, redactBytes } from './secrets.js';
+import { heldHere, hold, release } from './ledger.js';
 
 export interface RunResult {
   code: number | null;
@@ -32,17 +33,18 @@ export async function runTool(
     onStderr?: (chunk: string) => void;
     /**
      * Its own process group, killed as a whole at the deadline (debootstrap's chroot'ed helpers, a docker
-     * build); `onPid` hands the pid to whoever must kill the group if this process dies first.
+     * build), and held in the ledger while it runs, so that the group is killed if this process dies first.
      */
-    group?: { onPid?: (pid: number) => void };
+    group?: boolean;
   } = {},
 ): Promise<RunResult> {
   // A direct spawn, no shell: arguments reach the tool as they are. Without `group` it stays in the harness's
   // process group, so a Ctrl-C reaches it as well.
   return new Promise((resolve) => {
     const timeoutMs = opts.timeoutMs ?? 60_000;
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.group !== undefined });
-    if (child.pid && opts.group) opts.group.onPid?.(child.pid);
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.group === true });
+    const held = child.pid && opts.group ? ({ t: 'pid', pid: child.pid, start: processStartTime(child.pid) } as const) : undefined;
+    if (held) hold(held);
     let stdout = '';
     let stderr = '';
     // Decoded as a stream, so a character split across two chunks stays whole.
@@ -74,6 +76,7 @@ export async function runTool(
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (held) release(held);
       resolve({ code, signal, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
     });
   });
@@ -97,12 +100,16 @@ export function runToolSync(cmd: string, args: string[], timeoutMs = 10_000): st
 
 /**
  * A server left running (p11-kit server, pykmip-server, a signer's daemon): its own process group, so killTree stops its helpers
- * too; owned (ownResource) before this returns, so it cannot outlive the harness unnoticed. Its output goes to
+ * too; in the ledger (src/ledger.ts) before this returns, so it cannot outlive the harness unnoticed. Its output goes to
  * `stdio` (a file descriptor rather than a pipe the server's children would hold open).
  */
-export function startServerProcess(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string }): ChildProcess {
+export function startServerProcess(
+  cmd: string,
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string; becomes?: string[] },
+): ChildProcess {
   const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: opts.stdio, detached: true });
-  if (child.pid !== undefined) ownResource({ pid: child.pid });
+  if (child.pid !== undefined) hold({ t: 'pid', pid: child.pid, start: processStartTime(child.pid), ...(opts.becomes ? { becomes: opts.becomes } : {}) });
   return child;
 }
 
@@ -215,62 +222,17 @@ export function killIfSame(pid: number, start: string | undefined, cmdline?: str
   return true;
 }
 
-/**
- * What this process started that must not outlive it: server pids and temporary directories. Launchers
- * register each one as soon as it exists (before a driver's start has returned), and the runner's worker
- * forwards every change to the parent's journal, so a start that hangs or a parent that dies leaves
- * nothing unknown behind.
- */
-export interface Owned {
-  pids: number[];
-  dirs: string[];
-}
-const owned: Owned = { pids: [], dirs: [] };
-const ownedStarts = new Map<number, string | undefined>();
-let ownedListener: ((o: Owned) => void) | undefined;
-
-export function ownResource(r: { pid?: number; dir?: string }): void {
-  if (r.pid !== undefined && !owned.pids.includes(r.pid)) {
-    owned.pids.push(r.pid);
-    ownedStarts.set(r.pid, processStartTime(r.pid));
-  }
-  if (r.dir !== undefined && !owned.dirs.includes(r.dir)) owned.dirs.push(r.dir);
-  ownedListener?.({ pids: [...owned.pids], dirs: [...owned.dirs] });
-}
-
-/** Forget a resource that was released the ordinary way. */
-export function releaseOwned(r: { pid?: number; dir?: string }): void {
-  if (r.pid !== undefined) owned.pids = owned.pids.filter((p) => p !== r.pid);
-  if (r.dir !== undefined) owned.dirs = owned.dirs.filter((d) => d !== r.dir);
-}
-
-export function ownedResources(): Owned {
-  return { pids: [...owned.pids], dirs: [...owned.dirs] };
-}
-
-export function onOwnedResource(listener: (o: Owned) => void): void {
-  ownedListener = listener;
-}
-
-/** Last resort when this process must stop at once: kill what it started and remove its directories. */
-/**
- * Directories holding a signer's record of the keys it made on a token (Token.expectSignerKeys): releaseAllOwned
- * keeps every owned directory that contains one, because `hsm-harness cleanup` reads that record to find the keys.
- */
-const signerRecords = new Set<string>();
-export function holdSignerRecord(dir: string): void {
-  signerRecords.add(dir);
-}
-export function releaseSignerRecord(dir: string): void {
-  signerRecords.delete(dir);
-}
-
-export function releaseAllOwned(): void {
-  for (const pid of owned.pids) killIfSame(pid, ownedStarts.get(pid));
-  for (const dir of owned.dirs) {
-    if ([...signerRecords].some((r) => r === dir || r.startsWith(`${dir}/`))) continue;
+/** Last resort when this process must stop at once: kill what it started and remove its directories (src/ledger.ts). */
+export function releaseAllHeld(): void {
+  // A directory holding a signer's record of the keys it made stays: `hsm-harness cleanup` reads the record to find
+  // those keys (a worker orphaned by a kill of its parent alone removed it, and Knot's key stayed on the card).
+  const records = heldHere().flatMap((h) => (h.t === 'signer-keys' ? [h.dir] : []));
+  for (const h of heldHere()) {
+    if (h.t === 'pid') killIfSame(h.pid, h.start);
+    if (h.t !== 'dir') continue;
+    if (records.some((r) => r === h.path || r.startsWith(`${h.path}/`))) continue;
     try {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(h.path, { recursive: true, force: true });
     } catch {
       /* leave it */
     }

@@ -70,7 +70,10 @@ const STRUCTURAL_KEYS = new Set([
   'phase',
   'title',
   'unexpectedPass',
-  'resources',
+  // What a worker's ledger forwards (src/ledger.ts): a directory the harness made, a process's start time. A
+  // masked one would name no directory (left behind) or the wrong process. A token's identity and labels stay free text.
+  'path',
+  'start',
   'capabilities',
   'goldenCodes',
   'schemaVersion',

@@ -105,7 +105,7 @@ export interface SuiteContext {
   /** The current suite's name (set by the runner). */
   suite: string;
   /**
-   * A private temporary directory (mode 0700) recorded in the driver's resources, so that the runner removes
+   * A private temporary directory (mode 0700) recorded in the ledger (src/ledger.ts), so that the runner removes
    * it however the run ends (crash, timeout, Ctrl-C). For files that must not outlive the run, e.g. a
    * tool's configuration holding the PIN.
    */

@@ -228,7 +228,7 @@ async function keygenCase(c: CaseHandle, s: BenchState, ctx: SuiteContext, p: Me
       if (why) problems.push(`${algorithmName(alg)}: ${why}`);
     }
     if (p.signable.includes(alg) && keys.length) s.signingKeys.set(alg, keys.splice(0, p.keysPerAlg));
-    for (const k of keys) token.destroyPair(k);
+    for (const k of keys) token.objects.destroyPair(k);
     ctx.log(`keygen ${figure.algorithm}: ${figure.latency.samples} × mean ${round(figure.latency.mean)} ms`);
   }
   c.detail('keyPairsChecked', checked);
@@ -402,9 +402,9 @@ async function teardown(_ctx: SuiteContext, s: BenchState): Promise<void> {
       section.dnssec = dnssecViews(section.sign);
     }
   } finally {
-    if (s.sideBySide?.ownKey) token.destroyPair(s.sideBySide.ownKey);
+    if (s.sideBySide?.ownKey) token.objects.destroyPair(s.sideBySide.ownKey);
     await s.sideBySide?.tmp?.remove();
-    for (const k of [...s.signingKeys.values()].flat()) token.destroyPair(k);
+    for (const k of [...s.signingKeys.values()].flat()) token.objects.destroyPair(k);
   }
 }
 

@@ -70,7 +70,7 @@ export const cleanupCheck: Suite = {
       run(c, _state, ctx) {
         const tok = ctx.token!;
         const before = ctx.run.objectsBefore!;
-        const failures = tok.cleanup();
+        const failures = tok.objects.cleanup();
         const after = tok.countObjects();
         c.detail('before', before);
         c.detail('after', after);

@@ -11,7 +11,6 @@ import { containerRuntime } from '../containers/runtime.js';
 import { buildBaseImage, buildImage, imageState, LOCAL_BASE_IMAGE, pinnedImage } from '../containers/images.js';
 import { softhsmImage } from '../containers/softhsm-image.js';
 import { importFromTree } from '../registry.js';
-import type { DriverResources } from '../driver.js';
 
 // The SoftHSM image is shared by two drivers and lives in src/; the bridge image is its driver's own (build
 // arguments and repository), loaded by path so that src/ does not import drivers/.
@@ -37,13 +36,11 @@ export const imagesCommand: Command = {
     }
     const env = { ...process.env, ...rt.env };
     say(rt.reason);
-    const held: DriverResources = { pids: [], dirs: [], containers: [] };
-    const hooks = { hold: () => undefined, log: say };
     let softhsm: string;
     try {
       // --from-mirror: the base from the Debian mirror even when a registry would answer (e.g. to save it for a lab).
-      if (values['from-mirror'] && (await imageState(LOCAL_BASE_IMAGE, env, false)).state !== 'local') await buildBaseImage(env, undefined, say);
-      softhsm = await softhsmImage(env, held, hooks);
+      if (values['from-mirror'] && (await imageState(LOCAL_BASE_IMAGE, env, false)).state !== 'local') await buildBaseImage(env, say);
+      softhsm = await softhsmImage(env, say);
       say(`softhsm-container: ${softhsm} is ready`);
     } catch (err) {
       say(`softhsm-container: ${describeError(err)}`);
@@ -54,7 +51,7 @@ export const imagesCommand: Command = {
       say(`bridge-container: not built: NLnet Labs' package repository is unreachable: ${unreachable}`);
     } else {
       try {
-        say(`bridge-container: ${await buildImage('bridge', ['Dockerfile', 'config.toml'], bridgeBuildArgs(env, softhsm), env, undefined, say)} is ready`);
+        say(`bridge-container: ${await buildImage('bridge', ['Dockerfile', 'config.toml'], bridgeBuildArgs(env, softhsm), env, say)} is ready`);
       } catch (err) {
         say(`bridge-container: ${describeError(err)}`);
       }

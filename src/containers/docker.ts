@@ -20,16 +20,12 @@ export async function dockerCli(): Promise<string | undefined> {
 }
 
 /**
- * Run `docker …`, collecting its output. It runs in its own process group, so that `onPid` can hand the pid to
- * the runner, which kills the group if the driver's process dies (a build cut off this way is cancelled by
- * the engine, and --force-rm removes its intermediate containers).
+ * Run `docker …`, collecting its output. It runs in its own process group, held in the ledger while it runs,
+ * so the runner kills the group if the driver's process dies (a build cut off this way is cancelled by the
+ * engine, and --force-rm removes its intermediate containers).
  */
-export function docker(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  opts: { timeoutMs: number; input?: string; onPid?: (pid: number) => void },
-): Promise<DockerResult> {
-  return runTool('docker', args, { env, timeoutMs: opts.timeoutMs, input: opts.input, group: { onPid: opts.onPid } });
+export function docker(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs: number; input?: string }): Promise<DockerResult> {
+  return runTool('docker', args, { env, timeoutMs: opts.timeoutMs, input: opts.input, group: true });
 }
 
 /** The last non-empty line of a failed docker command's stderr: the engine's own message. */

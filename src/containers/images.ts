@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { projectRoot } from '../paths.js';
 import { makeTempDir } from '../fsutil.js';
-import type { DriverResources, StartHooks } from '../driver.js';
 import { docker, HARNESS_LABEL, lastLine } from './docker.js';
 import { runTool, which } from '../proc.js';
 
@@ -150,78 +149,40 @@ export async function basePlan(env: NodeJS.ProcessEnv): Promise<BasePlan> {
   };
 }
 
-/** A tool in its own process group (debootstrap runs chroot'ed helpers); its output's last lines, stderr last. */
-async function run(
-  cmd: string,
-  args: string[],
-  opts: { env: NodeJS.ProcessEnv; onPid?: (pid: number) => void; timeoutMs: number },
-): Promise<{ code: number | null; output: string }> {
-  const r = await runTool(cmd, args, { env: opts.env, timeoutMs: opts.timeoutMs, group: { onPid: opts.onPid } });
+/**
+ * A tool in its own process group (debootstrap runs chroot'ed helpers), held in the ledger while it runs so a
+ * killed driver process leaves neither a build nor a chroot behind; its output's last lines, stderr last.
+ */
+async function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ code: number | null; output: string }> {
+  const r = await runTool(cmd, args, { env: opts.env, timeoutMs: opts.timeoutMs, group: true });
   return { code: r.code, output: `${r.stdout.slice(-10_000)}\n${r.stderr.slice(-10_000)}` };
-}
-
-/** What a build holds while it runs, so a killed driver process leaves neither a build nor a chroot behind. */
-export interface BuildHooks {
-  held: DriverResources;
-  hooks?: StartHooks;
-}
-
-function hold(b: BuildHooks | undefined, change: (r: DriverResources) => void): void {
-  if (!b) return;
-  change(b.held);
-  b.hooks?.hold(b.held);
 }
 
 /**
  * Build LOCAL_BASE_IMAGE: `debootstrap --variant=minbase bookworm` from the machine's Debian mirror, then
  * `docker import`. The image's apt sources point at that mirror, so the images built on it install from it.
  */
-export async function buildBaseImage(env: NodeJS.ProcessEnv, b?: BuildHooks, say: (line: string) => void = () => undefined): Promise<string> {
+export async function buildBaseImage(env: NodeJS.ProcessEnv, say: (line: string) => void = () => undefined): Promise<string> {
   const cannot = await debootstrapUnavailable(env);
   if (cannot) throw new Error(`cannot build ${LOCAL_BASE_IMAGE}: ${cannot}`);
   const mirror = debianMirror(env)!;
   const dir = await makeTempDir('base-image');
-  hold(b, (r) => r.dirs.push(dir.path));
   try {
     const root = join(dir.path, 'root');
     say(`building ${LOCAL_BASE_IMAGE}: debootstrap --variant=minbase ${BASE_SUITE} from ${mirror} (about a minute)`);
-    let pid = 0;
-    const boot = await run('debootstrap', ['--variant=minbase', BASE_SUITE, root, mirror], {
-      env,
-      timeoutMs: 900_000,
-      onPid: (p) => {
-        pid = p;
-        hold(b, (r) => r.pids.push(p));
-      },
-    });
-    hold(b, (r) => {
-      r.pids = r.pids.filter((p) => p !== pid);
-    });
+    const boot = await run('debootstrap', ['--variant=minbase', BASE_SUITE, root, mirror], { env, timeoutMs: 900_000 });
     if (boot.code !== 0) throw new Error(`debootstrap from ${mirror} failed: ${lastLine(boot.output)}`);
     say(`importing ${LOCAL_BASE_IMAGE} into the engine`);
     const imported = await run(
       'sh',
       ['-c', 'tar -C "$1" -c . | docker import --change \'CMD ["/bin/bash"]\' --change "LABEL $2=base" - "$3"', 'sh', root, HARNESS_LABEL, LOCAL_BASE_IMAGE],
-      {
-        env,
-        timeoutMs: 600_000,
-        onPid: (p) => {
-          pid = p;
-          hold(b, (r) => r.pids.push(p));
-        },
-      },
+      { env, timeoutMs: 600_000 },
     );
-    hold(b, (r) => {
-      r.pids = r.pids.filter((p) => p !== pid);
-    });
     if (imported.code !== 0) throw new Error(`docker import of ${LOCAL_BASE_IMAGE} failed: ${lastLine(imported.output)}`);
     forget(LOCAL_BASE_IMAGE);
     return LOCAL_BASE_IMAGE;
   } finally {
     await dir.remove();
-    hold(b, (r) => {
-      r.dirs = r.dirs.filter((d) => d !== dir.path);
-    });
   }
 }
 
@@ -253,13 +214,11 @@ export async function buildImage(
   files: string[],
   buildArgs: Record<string, string>,
   env: NodeJS.ProcessEnv,
-  b?: BuildHooks,
   say: (line: string) => void = () => undefined,
 ): Promise<string> {
   const image = localImageName(name, files, JSON.stringify(buildArgs));
   if ((await imageState(image, env, false)).state === 'local') return image;
   say(`building ${image} from containers/${name}`);
-  let pid = 0;
   const args = [
     'build',
     '--force-rm',
@@ -270,20 +229,7 @@ export async function buildImage(
     ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
     containerDir(name),
   ];
-  const r = await docker(
-    args,
-    { ...env, DOCKER_BUILDKIT: '0' },
-    {
-      timeoutMs: 900_000,
-      onPid: (p) => {
-        pid = p;
-        hold(b, (x) => x.pids.push(p));
-      },
-    },
-  );
-  hold(b, (x) => {
-    x.pids = x.pids.filter((p) => p !== pid);
-  });
+  const r = await docker(args, { ...env, DOCKER_BUILDKIT: '0' }, { timeoutMs: 900_000 });
   if (r.code !== 0) throw new Error(`containers/${name} did not build: ${buildFailureReason(r.stdout, r.stderr)}`);
   forget(image);
   return image;

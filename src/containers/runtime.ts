@@ -11,7 +11,7 @@
  *   set by the user wins (e.g. a CI job in a container that talks to its host's engine).
  * - the reaper: testcontainers starts its Ryuk image to remove containers of a process that died. When that
  *   image is neither in the engine nor pullable, Ryuk is turned off (TESTCONTAINERS_RYUK_DISABLED) and the
- *   harness removes its containers itself (driver resources, src/containers/cleanup.ts).
+ *   harness removes its containers itself (the ledger, src/containers/cleanup.ts).
  */
 import { forkHarness } from '../proc.js';
 import { dockerCli } from './docker.js';

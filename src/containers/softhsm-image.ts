@@ -2,7 +2,6 @@
  * The SoftHSM image (containers/softhsm) that the softhsm-container driver runs and the bridge-container
  * driver builds its image on: here, so that neither driver imports the other.
  */
-import type { DriverResources, StartHooks } from '../driver.js';
 import { type BasePlan, basePlan, buildBaseImage, buildImage, imageState, localImageName } from './images.js';
 
 const SOFTHSM_CONTAINER_FILES = ['Dockerfile', 'entrypoint.sh'];
@@ -23,10 +22,9 @@ export async function softhsmImagePlan(env: NodeJS.ProcessEnv): Promise<BasePlan
 }
 
 /** Build (or find) the SoftHSM image, building the base first when the plan says so. */
-export async function softhsmImage(env: NodeJS.ProcessEnv, held: DriverResources, hooks: StartHooks | undefined): Promise<string> {
+export async function softhsmImage(env: NodeJS.ProcessEnv, say: (line: string) => void = () => undefined): Promise<string> {
   const plan = await softhsmImagePlan(env);
   if (!plan.ok) throw new Error(plan.reason);
-  const say = (line: string) => hooks?.log(line);
-  if (plan.build) await buildBaseImage(env, { held, hooks }, say);
-  return buildImage('softhsm', SOFTHSM_CONTAINER_FILES, { BASE_IMAGE: plan.image }, env, { held, hooks }, say);
+  if (plan.build) await buildBaseImage(env, say);
+  return buildImage('softhsm', SOFTHSM_CONTAINER_FILES, { BASE_IMAGE: plan.image }, env, say);
 }

@@ -1,11 +1,11 @@
 /**
  * Starting a container so that it is never lost: it gets a name before it is created, the name goes into the
- * driver's resources (and so to the parent) first, and a start that fails removes it. The parent removes
- * every named container of a driver process that crashed, timed out or was interrupted.
+ * ledger (and so to the parent's journal) first, and a start that fails removes it. The parent removes every
+ * named container of a driver process that crashed, timed out or was interrupted.
  */
 import { randomBytes } from 'node:crypto';
 import type { GenericContainer, StartedTestContainer, Wait } from 'testcontainers';
-import type { DriverResources, StartHooks } from '../driver.js';
+import { hold, release } from '../ledger.js';
 import { HARNESS_LABEL } from './docker.js';
 import { removeContainers } from './cleanup.js';
 
@@ -18,18 +18,12 @@ export interface HeldContainer {
 export async function startNamedContainer(
   driverId: string,
   image: string,
-  held: DriverResources,
-  hooks: StartHooks | undefined,
   configure: (c: GenericContainer, wait: typeof Wait) => GenericContainer,
 ): Promise<HeldContainer> {
   const { GenericContainer, Wait } = await import('testcontainers');
   const name = `hsm-harness-${driverId}-${randomBytes(4).toString('hex')}`;
-  (held.containers ??= []).push(name);
-  hooks?.hold(held);
-  const drop = () => {
-    held.containers = (held.containers ?? []).filter((n) => n !== name);
-    hooks?.hold(held);
-  };
+  hold({ t: 'container', id: name });
+  const drop = () => release({ t: 'container', id: name });
   let container: StartedTestContainer;
   try {
     container = await configure(new GenericContainer(image).withName(name).withLabels({ [HARNESS_LABEL]: driverId }), Wait).start();

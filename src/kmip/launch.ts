@@ -5,7 +5,6 @@
  */
 import { open, readFile } from 'node:fs/promises';
 import net from 'node:net';
-import type { DriverResources } from '../driver.js';
 import { killTree, startServerProcess } from '../proc.js';
 
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -90,14 +89,4 @@ export async function launchServer(opts: {
   await server.stop(200);
   const tail = (await readFile(opts.logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
   throw new Error(`${opts.what} ${exited !== null ? `exited (${exited})` : 'did not listen'} on ${opts.host}:${opts.port}; log: ${tail}`);
-}
-
-/**
- * Tell the parent runner about the pids a driver now holds (after a restart), so that it can kill them if
- * this process dies. Only inside the runner's worker process, which understands the message.
- */
-export function announceResources(resources: DriverResources): void {
-  if (process.send && /runner[\\/]worker\.js$/.test(process.argv[1] ?? '')) {
-    process.send({ type: 'resources', resources });
-  }
 }

@@ -84,7 +84,6 @@ export function moduleDriver(preset: ModulePreset): Driver {
             ...(tokens.view ? { singleTokenView: tokens.view } : { noSingleTokenView: tokens.missing }),
           },
         },
-        resources: { pids: tokens.pids, dirs: tokens.dirs },
         info: { module: t.modulePath, ...settled.info, ...(throwaway ? { throwaway: 'declared by HSM_PKCS11_EPHEMERAL=1: destructive checks allowed' } : {}) },
         stop: () => tokens.stop(),
       };

@@ -1,6 +1,6 @@
 /**
  * The run's identity on every object it creates (the marks themselves: ./marks.ts): its random CKA_ID prefix
- * and counter. The worker sets the prefix from the parent's request, with the journal as listener.
+ * and counter. The worker sets the prefix from the parent's request.
  */
 import { randomBytes } from 'node:crypto';
 import { ID_HEAD_BYTES, LABEL_PREFIX, RUN_PREFIX_BYTES } from './marks.js';
@@ -12,33 +12,20 @@ export interface TokenIdentity {
   serial: string;
 }
 
-/** Told about every object before it is created and after it is proven gone: the run's journal listens. */
-export interface ObjectListener {
-  creating(token: TokenIdentity, id: string, label: string): void;
-  gone(token: TokenIdentity, id: string): void;
-  /** A program the harness does not control may now create objects labelled `prefix…` (Token.expectLabelled). */
-  labelled?(token: TokenIdentity, prefix: string): void;
-  labelledGone?(token: TokenIdentity, prefix: string): void;
-  /** A signer may now make keys it names itself; its record of them is in `dir` (Token.expectSignerKeys). */
-  signerKeys?(token: TokenIdentity, signer: string, dir: string): void;
-  signerKeysGone?(token: TokenIdentity, dir: string): void;
-}
+const run: { prefix: Buffer; counter: number } = { prefix: randomBytes(RUN_PREFIX_BYTES), counter: 0 };
 
-const run: { prefix: Buffer; counter: number; listener?: ObjectListener } = { prefix: randomBytes(RUN_PREFIX_BYTES), counter: 0 };
-
-/** The run's CKA_ID prefix (8 bytes) and the journal listener; the worker sets them from the parent's request. */
-export function setRunIdentity(prefix: Buffer, listener?: ObjectListener): void {
+/** The run's CKA_ID prefix (8 bytes); the worker sets it from the parent's request. */
+export function setRunIdentity(prefix: Buffer): void {
   if (prefix.length !== RUN_PREFIX_BYTES) throw new Error(`the run prefix is ${RUN_PREFIX_BYTES} bytes`);
   run.prefix = Buffer.from(prefix);
   run.counter = 0;
-  run.listener = listener;
 }
 
 export function runPrefix(): Buffer {
   return run.prefix;
 }
 
-/** The label prefix for objects a signer named `name` creates in this run (Token.expectLabelled). */
+/** The label prefix for objects a signer named `name` creates in this run (TokenObjects.expectLabelled). */
 export function runLabelPrefix(name: string): string {
   return `${LABEL_PREFIX}${run.prefix.toString('hex')}-${name}-`;
 }
@@ -54,9 +41,4 @@ export function newRunId(length: number): Buffer {
 /** Whether a CKA_ID was allocated by this run. */
 export function isRunId(id: Buffer): boolean {
   return id.length >= ID_HEAD_BYTES && id.subarray(0, 8).equals(run.prefix);
-}
-
-/** Who hears of every object created and destroyed (the journal), if anyone. */
-export function objectListener(): ObjectListener | undefined {
-  return run.listener;
 }

@@ -35,9 +35,7 @@ export interface ModuleTokenView {
   view?: SingleTokenView;
   /** Why there is no view (then the signer sees every token of the module). */
   missing?: string;
-  /** What the view holds (the server's pid and directory), for the driver's resources; stop() releases it. */
-  pids: number[];
-  dirs: string[];
+  /** Stops the view's server and removes its directory (both in the ledger from their start). */
   stop(): Promise<void>;
 }
 
@@ -51,7 +49,7 @@ export async function moduleTokenView(
   token: { label: string; serial: string },
   seen: ModuleTokens,
 ): Promise<ModuleTokenView> {
-  const nothing = { pids: [], dirs: [], stop: async () => {} };
+  const nothing = { stop: async () => {} };
   const counted = `${seen.initialised} initialised of ${seen.present} ${seen.present === 1 ? 'token' : 'tokens'} present at start`;
   if (seen.initialised <= 1) {
     return { ...nothing, view: { env: {}, binds: [], how: `the module shows only this token (${counted}): no view needed` } };
@@ -72,8 +70,6 @@ export async function moduleTokenView(
         transport: rpc,
         how: `a p11-kit server on this host that exports only ${token.label} (the module shows ${counted}), reached through ${rpc}`,
       },
-      pids: [server.pid],
-      dirs: [dir.path],
       async stop() {
         await server.stop();
         await dir.remove();

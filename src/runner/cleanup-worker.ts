@@ -72,7 +72,7 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
         token.login();
         for (const prefix of t.labelled) {
           try {
-            token.removeLabelled(prefix);
+            token.objects.removeLabelled(prefix);
             (reply.labelledGone ??= []).push({ token: t.token, prefix });
           } catch (err) {
             reply.failed.push({ token: t.token, id: `label ${prefix}…`, error: describeError(err) });
@@ -80,7 +80,7 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
         }
         for (const x of t.signers.filter((x) => x.keys)) {
           try {
-            token.removeSignerKeys(x.keys!);
+            token.objects.removeSignerKeys(x.keys!);
             (reply.signerKeysGone ??= []).push({ token: t.token, dir: x.dir });
           } catch (err) {
             reply.failed.push({ token: t.token, id: `keys of ${x.signer}`, error: describeError(err) });
@@ -88,7 +88,7 @@ async function clean(req: CleanupRequest): Promise<CleanupReply> {
         }
         for (const o of t.objects) {
           try {
-            token.removeLeftover(Buffer.from(o.id, 'hex'));
+            token.objects.removeLeftover(Buffer.from(o.id, 'hex'));
             reply.gone.push({ token: t.token, id: o.id });
           } catch (err) {
             reply.failed.push({ token: t.token, id: o.id, error: describeError(err) });

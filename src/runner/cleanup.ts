@@ -21,7 +21,7 @@ import {
   type TokenObjects,
 } from '../journal.js';
 import { describeError } from '../errors.js';
-import { forkHarness, killIfSame, sameProcessAlive } from '../proc.js';
+import { forkHarness, killIfSame, processCmdline, sameProcessAlive } from '../proc.js';
 import { removeContainers } from '../containers/cleanup.js';
 import type { CleanupReply, CleanupRequest } from './cleanup-worker.js';
 
@@ -89,7 +89,8 @@ export async function releaseDriver(
   const released = (kind: 'pid' | 'dir' | 'container', value: string) => journal.append({ t: 'released', driver, kind, value });
   // The driver process first (a hung orphan may still hold the token), then its servers.
   for (const p of [...x.workers, ...x.pids]) {
-    const cmdline = startedHere?.has(p.pid) ? undefined : p.cmdline;
+    // The command line journalled, or the one it was journalled to exec into (a signer's daemon behind its launcher).
+    const cmdline = startedHere?.has(p.pid) ? undefined : p.becomes && processCmdline(p.pid) === p.becomes ? p.becomes : p.cmdline;
     if (sameProcessAlive(p.pid, p.start) && !sameProcessAlive(p.pid, p.start, cmdline)) {
       notes.push(`${driver}: process ${p.pid} runs another command line than the journalled one: not killed`);
     }

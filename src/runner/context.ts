@@ -20,8 +20,6 @@ export interface CaseEvents {
   onCaseStart(suite: string, name: string, timeoutMs: number): void;
   onCaseEnd(record: CaseRecord): void;
   log(line: string): void;
-  /** A temporary directory was created (true) or removed (false): the parent keeps the list to clean up. */
-  onTempDir?(path: string, held: boolean): void;
 }
 
 export function makeContext(args: {
@@ -115,17 +113,8 @@ export function makeContext(args: {
     log(line: string) {
       events.log(line);
     },
-    async tempDir(prefix: string) {
-      const dir = await makeTempDir(prefix);
-      events.onTempDir?.(dir.path, true);
-      return {
-        path: dir.path,
-        remove: async () => {
-          await dir.remove();
-          events.onTempDir?.(dir.path, false);
-        },
-      };
-    },
+    // In the ledger (makeTempDir), so the parent removes it if the case's process dies.
+    tempDir: (prefix: string) => makeTempDir(prefix),
   };
   return ctx;
 }

@@ -1,7 +1,6 @@
 /** Messages between the parent runner and a driver's process (JSON over the fork IPC channel). */
 import type { CaseRecord, DriverReport } from '../results.js';
-import type { DriverResources } from '../driver.js';
-import type { TokenIdentity } from '../pkcs11/run-identity.js';
+import type { LedgerChange } from '../ledger.js';
 
 export interface WorkerRequest {
   driverId: string;
@@ -20,19 +19,10 @@ export interface WorkerRequest {
  */
 export type Phase = 'start' | 'open' | 'setup' | 'golden' | 'cleanup' | 'stop';
 
-/** What the worker tells the parent's journal about objects (the parent adds the driver id). */
-export type ObjectJournalEntry =
-  | { t: 'token'; token: TokenIdentity; ephemeral: boolean }
-  | { t: 'object'; token: TokenIdentity; id: string; label: string }
-  | { t: 'object-gone'; token: TokenIdentity; id: string }
-  | { t: 'labelled' | 'labelled-gone'; token: TokenIdentity; prefix: string }
-  | { t: 'signer-keys'; token: TokenIdentity; signer: string; dir: string }
-  | { t: 'signer-keys-gone'; token: TokenIdentity; dir: string };
-
 export type WorkerMessage =
   | { type: 'phase'; phase: Phase; suite?: string; timeoutMs: number }
-  | { type: 'resources'; resources: DriverResources }
-  | { type: 'journal'; entry: ObjectJournalEntry }
+  /** Every change of the worker's ledger (src/ledger.ts), as it happens; the parent's DriverLedger journals it. */
+  | { type: 'ledger'; change: LedgerChange }
   | { type: 'case-start'; suite: string; case: string; timeoutMs: number }
   | { type: 'case-end'; record: CaseRecord }
   | { type: 'report'; report: DriverReport }

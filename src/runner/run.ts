@@ -10,13 +10,14 @@ import { loadReportWords } from '../report-words.js';
 import { RESULTS_SCHEMA_VERSION, emptyDriverReport, summarise } from '../results.js';
 import { completeIdentity, hashKnownSerials, runIdentity } from '../fleet/identity.js';
 import type { CaseRecord, DriverReport, RunLeftovers, RunResults } from '../results.js';
-import type { Driver, DriverResources } from '../driver.js';
+import type { Driver } from '../driver.js';
 import type { Phase, WorkerMessage, WorkerRequest } from './protocol.js';
 import { UsageError, describeError } from '../errors.js';
 import { toolVersion } from '../paths.js';
 import { RUN_PREFIX_BYTES } from '../pkcs11/marks.js';
 import { StderrTail, forkHarness } from '../proc.js';
-import { Journal, hasLeftovers, journalProcess, stateDir } from '../journal.js';
+import { Journal, hasLeftovers, stateDir } from '../journal.js';
+import { DriverLedger } from '../ledger.js';
 import { cleanupDeadRuns, formatSeconds, leftoverLines, releaseDriver } from './cleanup.js';
 import type { Progress } from './progress.js';
 import { caseTimeoutOverrideMs, limitsFor } from './limits.js';
@@ -165,9 +166,10 @@ function runDriverProcess(
     const childEnv = { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? '16' };
     installSignalHandlers();
     const child = forkHarness('runner/worker.js', { env: childEnv, output: 'pipe' });
-    journal.append({ t: 'worker', driver: driver.id, ...journalProcess(child.pid!) });
-    const known = { pids: new Set<number>([child.pid!]), dirs: new Set<string>(), containers: new Set<string>() };
-    live.set(child.pid!, { kill: () => child.kill('SIGKILL'), driver: driver.id, journal, env, startedHere: known.pids });
+    // What the worker holds, written to the journal once each as the worker forwards its ledger.
+    const ledger = new DriverLedger((change) => journal.record(driver.id, driver.traits.ephemeral, change));
+    ledger.apply({ held: true, entry: { t: 'worker', pid: child.pid! } });
+    live.set(child.pid!, { kill: () => child.kill('SIGKILL'), driver: driver.id, journal, env, startedHere: ledger.pids });
     let report: DriverReport = emptyDriverReport(driver.id, driver.title, driver.kind);
     let current: { suite: string; case: string } | null = null;
     let phase: { phase: Phase; suite?: string; after?: string } = { phase: 'start' };
@@ -196,26 +198,6 @@ function runDriverProcess(
     arm(limits.startMs, 'driver start');
     progress.driverStart(driver.id);
 
-    const noteResources = (r: DriverResources) => {
-      for (const pid of r.pids) {
-        if (known.pids.has(pid)) continue;
-        known.pids.add(pid);
-        journal.append({ t: 'pid', driver: driver.id, ...journalProcess(pid) });
-      }
-      for (const dir of r.dirs) {
-        if (!known.dirs.has(dir)) {
-          known.dirs.add(dir);
-          journal.append({ t: 'dir', driver: driver.id, path: dir });
-        }
-      }
-      for (const id of r.containers ?? []) {
-        if (!known.containers.has(id)) {
-          known.containers.add(id);
-          journal.append({ t: 'container', driver: driver.id, id });
-        }
-      }
-    };
-
     child.stdout?.on('data', () => {
       /* modules may print; not part of the results */
     });
@@ -226,11 +208,8 @@ function runDriverProcess(
           phase = { phase: msg.phase, suite: msg.suite };
           arm(msg.timeoutMs, describePhase());
           break;
-        case 'resources':
-          noteResources(msg.resources);
-          break;
-        case 'journal':
-          journal.append({ ...msg.entry, driver: driver.id });
+        case 'ledger':
+          ledger.apply(msg.change);
           break;
         case 'case-start':
           current = { suite: msg.suite, case: msg.case };
@@ -272,7 +251,7 @@ function runDriverProcess(
       void (async () => {
         // Whatever the driver did not release itself: servers, directories, containers, and after a crash,
         // timeout or usage error the objects it created on a persistent token.
-        const left = await releaseDriver(journal, driver.id, env, !done || usageError !== null, { startedHere: known.pids }).catch(() => undefined);
+        const left = await releaseDriver(journal, driver.id, env, !done || usageError !== null, { startedHere: ledger.pids }).catch(() => undefined);
         live.delete(child.pid!);
         const leftNote = left ? `; left behind (journal ${journal.file}, run hsm-harness cleanup): ${leftoverLines(driver.id, left).join('; ')}` : '';
         if (usageError) {

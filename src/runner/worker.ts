@@ -14,7 +14,8 @@ import type { Suite } from '../suite.js';
 import { Token, liveTokens } from '../pkcs11/token.js';
 import { setRunIdentity } from '../pkcs11/run-identity.js';
 import { trimPadded } from '../pkcs11/module.js';
-import { holdSignerRecord, onOwnedResource, ownedResources, releaseAllOwned, releaseSignerRecord } from '../proc.js';
+import { releaseAllHeld } from '../proc.js';
+import { forwardLedger } from '../ledger.js';
 import { UsageError, describeError } from '../errors.js';
 import { addStructuralWords, onSecretRegistered, redactFreeText } from '../secrets.js';
 import { loadReportWords } from '../report-words.js';
@@ -37,20 +38,20 @@ let started: StartedDriver | undefined;
  */
 async function orphaned(): Promise<void> {
   const hardStop = setTimeout(() => {
-    releaseAllOwned();
+    releaseAllHeld();
     process.exit(1);
   }, 20_000);
   hardStop.unref();
   for (const t of liveTokens()) {
     try {
-      t.cleanup();
+      t.objects.cleanup();
       t.close();
     } catch {
       /* module state lost */
     }
   }
   await Promise.race([started?.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000))]);
-  releaseAllOwned();
+  releaseAllHeld();
   process.exit(1);
 }
 
@@ -70,41 +71,14 @@ async function main(req: WorkerRequest): Promise<void> {
   const traits = driver.traits;
   const limits = limitsFor(traits, process.env);
   const push = () => send({ type: 'report', report });
-  // Every object a Token creates is journalled by the parent before the creating call.
-  // A token the driver opens besides its main one (the softhsm driver's spare tokens) is journalled with the
-  // driver's ephemerality before its first object, so that a killed run's cleanup knows it went with the store.
-  const journalledTokens = new Set<string>();
-  setRunIdentity(Buffer.from(req.runPrefix, 'hex'), {
-    creating: (token, id, label) => {
-      const key = JSON.stringify(token);
-      if (!journalledTokens.has(key)) {
-        journalledTokens.add(key);
-        send({ type: 'journal', entry: { t: 'token', token, ephemeral: traits.ephemeral } });
-      }
-      send({ type: 'journal', entry: { t: 'object', token, id, label } });
-    },
-    gone: (token, id) => send({ type: 'journal', entry: { t: 'object-gone', token, id } }),
-    labelled: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled', token, prefix } }),
-    labelledGone: (token, prefix) => send({ type: 'journal', entry: { t: 'labelled-gone', token, prefix } }),
-    // Kept if this process is orphaned (its parent killed alone): cleanup reads the signer's record from it.
-    signerKeys: (token, signer, dir) => {
-      holdSignerRecord(dir);
-      send({ type: 'journal', entry: { t: 'signer-keys', token, signer, dir } });
-    },
-    signerKeysGone: (token, dir) => {
-      releaseSignerRecord(dir);
-      send({ type: 'journal', entry: { t: 'signer-keys-gone', token, dir } });
-    },
-  });
-  // Servers and directories reach the parent as soon as they exist, not only after start() returned.
-  onOwnedResource((o) => send({ type: 'resources', resources: { pids: o.pids, dirs: o.dirs } }));
+  setRunIdentity(Buffer.from(req.runPrefix, 'hex'));
+  // Everything this process must clean up (servers, directories, containers, objects) reaches the parent's journal
+  // as soon as it is recorded, before it is used: not only after start() returned.
+  forwardLedger((change) => send({ type: 'ledger', change }));
 
   send({ type: 'phase', phase: 'start', timeoutMs: limits.startMs });
   try {
-    started = await driver.start(process.env, {
-      hold: (resources) => send({ type: 'resources', resources }),
-      log: (line) => send({ type: 'log', line }),
-    });
+    started = await driver.start(process.env, { log: (line) => send({ type: 'log', line }) });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     report.status = 'error';
@@ -113,10 +87,6 @@ async function main(req: WorkerRequest): Promise<void> {
     push();
     return;
   }
-  const startedDriver = started;
-  const own = ownedResources();
-  const held = started.resources;
-  send({ type: 'resources', resources: { ...held, pids: [...held.pids, ...own.pids], dirs: [...held.dirs, ...own.dirs] } });
   Object.assign(report.info, started.info ?? {});
 
   const suites = await loadSuites();
@@ -133,7 +103,6 @@ async function main(req: WorkerRequest): Promise<void> {
       const info = token.tokenInfo();
       const clash = addStructuralWords(...[info.label, info.manufacturerID, info.model].map((v) => trimPadded(v)));
       if (clash) throw new UsageError(`a PIN or password of this run ${clash}; choose a longer, less common PIN or password`);
-      send({ type: 'journal', entry: { t: 'token', token: token.identity, ephemeral: traits.ephemeral } });
       token.login();
       objectsBefore = token.countObjects();
       report.identity = pkcs11Identity(pk.modulePath, token);
@@ -157,11 +126,6 @@ async function main(req: WorkerRequest): Promise<void> {
           push();
         },
         log: (line) => send({ type: 'log', line }),
-        onTempDir: (path, held) => {
-          const res = startedDriver.resources;
-          res.dirs = held ? [...res.dirs.filter((d) => d !== path), path] : res.dirs.filter((d) => d !== path);
-          send({ type: 'resources', resources: res });
-        },
       },
     });
     for (const suite of suites) {

@@ -239,7 +239,7 @@ async function setupWrapKeyCase(c: CaseHandle, ctx: SuiteContext, w: WrapState):
 function spareTokensCleanCase(w: WrapState): void {
   const problems: string[] = [];
   w.spares.forEach((t, i) => {
-    const failures = t.cleanup();
+    const failures = t.objects.cleanup();
     const after = t.countObjects();
     if (failures.length) problems.push(`spare ${i + 1}: could not destroy ${failures.length} object(s)`);
     if (after !== w.sparesBefore[i]) problems.push(`spare ${i + 1} had ${w.sparesBefore[i]} objects before and ${after} after`);
@@ -345,7 +345,7 @@ export const dkekAesWrapSuite: Suite<WrapState | undefined> = {
     if (w.kwpTried && ctx.has('wrap') === undefined) ctx.capability('wrap', false);
     wipeWrapKey(w);
     for (const t of w.spares) {
-      t.cleanup();
+      t.objects.cleanup();
       t.close();
     }
   },

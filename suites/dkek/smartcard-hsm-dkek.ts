@@ -169,9 +169,9 @@ async function roundTrip(c: CaseHandle, token: Token, offer: SmartcardHsmDkekOff
     if (!report.restorable) throw new Error("the card's backup of the key does not verify offline");
     // 4. A real restore: the original goes, the backup is unwrapped into a new key reference. The restored
     //    key carries the original PRKD and so the original CKA_ID; handOver tracks it again by that ID.
-    token.destroy(pair.privateKey);
+    token.objects.destroy(pair.privateKey);
     try {
-      token.destroy(pair.publicKey);
+      token.objects.destroy(pair.publicKey);
     } catch {
       /* OpenSC derives the public key from the private key's files */
     }
@@ -197,9 +197,9 @@ async function roundTrip(c: CaseHandle, token: Token, offer: SmartcardHsmDkekOff
     // Everything that carries the test key's ID (restored key, public key, CV request) is ours to delete.
     for (const h of token.find([{ type: pkcs11.CKA_ID, value: pair.id }])) {
       try {
-        token.destroy(h);
+        token.objects.destroy(h);
       } catch {
-        token.track(h);
+        token.objects.track(h);
       }
     }
   }

@@ -41,7 +41,7 @@ async function exportImportCase(c: CaseHandle, s: YubihsmState, ctx: SuiteContex
   // The YubiHSM restores an object under its original ID, so the original goes first: a real restore.
   // That ID (a run ID from generateKeyPair) is not the one token.unwrapKey would allocate, so the raw call
   // stays and track() adopts the restored key by the CKA_ID it really carries.
-  token.destroy(pair.privateKey);
+  token.objects.destroy(pair.privateKey);
   const restored = token.lib.C_UnwrapKey(
     token.session,
     { mechanism: CKM_YUBICO_AES_CCM_WRAP },
@@ -49,7 +49,7 @@ async function exportImportCase(c: CaseHandle, s: YubihsmState, ctx: SuiteContex
     wrapped,
     unwrapTemplate('ec-p256', 'hsm-harness-dkek-yubihsm'),
   );
-  token.track(restored);
+  token.objects.track(restored);
   await signAndVerify(token, restored, 'ec-p256', original);
 }
 

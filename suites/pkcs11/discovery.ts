@@ -287,7 +287,7 @@ export const discoverySuite: Suite<DiscoveryState> = {
   ],
   teardown(_ctx, s) {
     // Anything left (a destroy that failed) stays tracked and the cleanup check retries it.
-    for (const k of s.keys.values()) if (!(k instanceof Error)) s.token.destroyPair(k);
+    for (const k of s.keys.values()) if (!(k instanceof Error)) s.token.objects.destroyPair(k);
   },
 };
 

@@ -67,7 +67,7 @@ async function signAndVerifyZone(c: CaseHandle, s: DnssecState, alg: DnssecAlgor
     if (damaged.ok) throw new Error('ldns-verify-zone accepted a zone with a damaged signature; the check proves nothing');
   } finally {
     // A failed destroy stays tracked; the cleanup check retries and reports it.
-    token.destroyPair(kp);
+    token.objects.destroyPair(kp);
   }
 }
 

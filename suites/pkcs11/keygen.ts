@@ -270,7 +270,7 @@ function setLabelCase(c: CaseHandle, token: Token, ctx: SuiteContext, pair: KeyP
 
 /** The pairs of a case, destroyed once no later case uses them (a failed destroy stays tracked for the cleanup check). */
 function destroyPairs(token: Token, pairs: (KeyPair | undefined)[]): void {
-  for (const p of pairs) token.destroyPair(p);
+  for (const p of pairs) token.objects.destroyPair(p);
 }
 
 export const keygenSuite: Suite<KeygenState> = {
@@ -313,7 +313,7 @@ export const keygenSuite: Suite<KeygenState> = {
   ],
   teardown(_ctx, s) {
     destroyPairs(s.token, [...Object.values(s.pairs), ...(s.idPairs ?? [])]);
-    if (s.imported.length) s.token.destroyPair({ publicKey: s.imported[0]!, privateKey: s.imported.at(-1)! });
+    if (s.imported.length) s.token.objects.destroyPair({ publicKey: s.imported[0]!, privateKey: s.imported.at(-1)! });
   },
 };
 
@@ -352,7 +352,7 @@ async function createObjectCase(c: CaseHandle, s: KeygenState, ctx: SuiteContext
     ctx.capability('create-object', s.works.public && s.works.private);
     if (half === 'private') {
       // Both halves share one CKA_ID: a failed destroy stays tracked for the cleanup check, which reports it.
-      token.destroyPair(s.imported.length ? { publicKey: s.imported[0]!, privateKey: s.imported.at(-1)! } : undefined);
+      token.objects.destroyPair(s.imported.length ? { publicKey: s.imported[0]!, privateKey: s.imported.at(-1)! } : undefined);
       s.imported = [];
     }
   }

@@ -45,12 +45,13 @@ function loginControl(ctx: SuiteContext, c: CaseHandle): LoginControl {
     const t = Token.open(pk.modulePath, spare.token, spare.pin);
     t.login();
     return control(t, spare.pin, () => {
-      t.cleanup();
+      t.objects.cleanup();
       t.close();
     });
   }
   const main = ctx.token!;
-  if (main.trackedCount > 0) c.skip(`${main.trackedCount} objects of earlier suites are open on the token and C_Logout would invalidate their handles`);
+  if (main.objects.trackedCount > 0)
+    c.skip(`${main.objects.trackedCount} objects of earlier suites are open on the token and C_Logout would invalidate their handles`);
   return control(main, pk.pin, () => {});
 }
 
@@ -104,7 +105,7 @@ async function notLoggedInCase(c: CaseHandle, state: SessionsState, ctx: SuiteCo
     c.detail('visibleWhenLoggedOut', visible.length);
     try {
       const made = await generateKeyPair(lc.token, a, { label: 'hsm-harness-sessions-nologin' });
-      lc.token.destroyPair(made);
+      lc.token.objects.destroyPair(made);
       throw new Error('C_GenerateKeyPair of a private key succeeded without a login');
     } catch (err) {
       if (ckrOf(err) === undefined) throw err;
@@ -114,7 +115,7 @@ async function notLoggedInCase(c: CaseHandle, state: SessionsState, ctx: SuiteCo
   } finally {
     lc.login();
     // Only objects carrying this run's CKA_ID and label are destroyed, never every handle a find returns.
-    lc.token.destroyPair(before);
+    lc.token.objects.destroyPair(before);
     lc.done();
   }
 }
@@ -142,7 +143,7 @@ async function readOnlySessionCase(c: CaseHandle, state: SessionsState, ctx: Sui
   const ro = token.openSession(false);
   try {
     const made = await generateKeyPair(token, a, { session: ro, label: 'hsm-harness-sessions-ro' });
-    token.destroyPair(made);
+    token.objects.destroyPair(made);
     throw new Error('C_GenerateKeyPair of token objects succeeded in a read-only session');
   } catch (err) {
     if (ckrOf(err) === undefined) throw err;
@@ -158,7 +159,7 @@ async function keyFunctionNotPermittedCase(c: CaseHandle, state: SessionsState, 
   const pair = await generateKeyPair(token, a, { label: 'hsm-harness-sessions-nosign', extraPrivate: [{ type: pkcs11.CKA_SIGN, value: false }] });
   if (token.attrBool(pair.privateKey, pkcs11.CKA_SIGN)) {
     // The key the case needs does not exist: that is its own finding, not a C_SignInit that ignores CKA_SIGN.
-    token.destroyPair(pair);
+    token.objects.destroyPair(pair);
     ctx.finding('deviation', "C_GenerateKeyPair ignored the template's CKA_SIGN=false: the private key reads back CKA_SIGN=true (PKCS#11 v2.40 §5.13)");
     c.unsupported('template CKA_SIGN=false ignored: the key reads back CKA_SIGN=true, so C_SignInit on a non-signing key cannot be tried');
   }
@@ -171,7 +172,7 @@ async function keyFunctionNotPermittedCase(c: CaseHandle, state: SessionsState, 
     expectFailure(ctx, c, 'C_SignInit', 'private key with CKA_SIGN=false', err, pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED);
   } finally {
     token.closeSession(s); // also ends a sign operation, should C_SignInit have wrongly started one
-    token.destroyPair(pair);
+    token.objects.destroyPair(pair);
   }
 }
 
@@ -206,7 +207,7 @@ async function bufferTooSmallCase(c: CaseHandle, state: SessionsState, ctx: Suit
     if (!scheme.verify(publicKeyObject(token, pair.publicKey), data, sig)) throw new Error('the signature from the retry does not verify with node:crypto');
   } finally {
     token.closeSession(s);
-    token.destroyPair(pair);
+    token.objects.destroyPair(pair);
   }
 }
 

@@ -303,6 +303,6 @@ export const signing: Suite<SigningState> = {
   ],
   async teardown(_ctx, s) {
     // A failed destroy stays tracked; the cleanup check retries and reports it.
-    for (const k of s.keys.values()) s.token.destroyPair(await k.catch(() => undefined));
+    for (const k of s.keys.values()) s.token.objects.destroyPair(await k.catch(() => undefined));
   },
 };

@@ -7,7 +7,8 @@
 import { open, readFile } from 'node:fs/promises';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
-import { killTree, releaseOwned, startServerProcess } from '../../src/proc.js';
+import { killTree, startServerProcess } from '../../src/proc.js';
+import { release } from '../../src/ledger.js';
 import { redact } from '../../src/secrets.js';
 import { SignerFailed, type SignJob } from './signer.js';
 
@@ -26,13 +27,23 @@ export interface Daemon {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startDaemon(job: SignJob, name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Daemon> {
+/** `runs` is the daemon's own command line when `cmd` is a launcher that execs into it (OpenDNSSEC's private mounts). */
+export async function startDaemon(
+  job: SignJob,
+  name: string,
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  runs: string[] = [cmd, ...args],
+): Promise<Daemon> {
   const logPath = join(job.workDir, `${name}.log`);
   // A file, not a pipe: a daemon that forks would hold a pipe open after the process we wait for has gone.
   // Truncated: a second call in the same job must not read the first one's errors.
   const out = await open(logPath, 'w');
   const c = job.target.isolate(cmd, args);
-  const child = startServerProcess(c.cmd, c.args, { env, cwd: job.workDir, stdio: ['ignore', out.fd, out.fd] });
+  // Journalled with the command line it ends up as: the launcher (unshare, sh) execs into the daemon, and a later
+  // cleanup kills a journalled process only when its command line is one the harness recorded.
+  const child = startServerProcess(c.cmd, c.args, { env, cwd: job.workDir, stdio: ['ignore', out.fd, out.fd], becomes: runs });
   await out.close();
   if (child.pid === undefined) {
     const err = await new Promise<Error>((resolve) => child.once('error', resolve));
@@ -74,7 +85,7 @@ export async function startDaemon(job: SignJob, name: string, cmd: string, args:
       }
       // Whatever it forked is in its group: make sure none of it stays.
       killTree(pid, 'SIGKILL');
-      releaseOwned({ pid });
+      release({ t: 'pid', pid });
     },
   };
 }

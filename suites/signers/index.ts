@@ -184,7 +184,7 @@ async function runSigner(e: CaseEnv, signer: Signer, job: Omit<SignJob, 'target'
     isolate: (cmd, args) => iso.wrap(cmd, args),
   };
   // Journalled before the signer runs: a run killed now leaves objects that cleanup finds by this label prefix.
-  e.token.expectLabelled(target.labelPrefix);
+  e.token.objects.expectLabelled(target.labelPrefix);
   const before = objectKeys(e.token);
   const started = performance.now();
   const run = async (): Promise<{ outcome?: SignOutcome; error?: unknown }> => {
@@ -221,7 +221,7 @@ function removeAttempt(e: CaseEnv, a: Attempt | undefined, what: string): void {
   if (!a) return;
   const left = removeCreated(e.token, a.created);
   if (left.length) e.ctx.finding('note', `${what}: objects the signer created could not be removed: ${left.join('; ')}`);
-  if (a.harnessKey) e.token.destroyPair(a.harnessKey);
+  if (a.harnessKey) e.token.objects.destroyPair(a.harnessKey);
 }
 
 /** Destroy what the signer created in this case (found by the before/after difference, never anything older). */
@@ -336,7 +336,7 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
   c.detail('claimed', signer.claims.algorithms.includes(alg));
   const dir = await ctx.tempDir(`signer-${signer.id}-${alg}`);
   // Journalled before the signer runs: after a kill, cleanup reads from this directory which keys the signer made.
-  if (signer.keysMadeIn) token.expectSignerKeys(signer.id, dir.path);
+  if (signer.keysMadeIn) token.objects.expectSignerKeys(signer.id, dir.path);
   const what = `${signer.id}/${ALGORITHM_INFO[alg].name}`;
   let verdict: Attempt | undefined;
   let failure: Error | undefined;
@@ -387,7 +387,7 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
     // Kept where the signer's keys could not be proven gone: the journal still names it, and cleanup tries again.
     if (await forgetSignerKeys(e, signer, dir.path, what)) await dir.remove();
     try {
-      token.labelledGone(runLabelPrefix(signer.id));
+      token.objects.labelledGone(runLabelPrefix(signer.id));
     } catch (err) {
       ctx.finding('note', `${what}: ${err instanceof Error ? err.message : String(err)}; the journal keeps the label prefix for cleanup`);
     }
@@ -402,9 +402,9 @@ async function signerCase(s: SignersState, signer: Signer, alg: DnssecAlgorithm,
 async function forgetSignerKeys(e: CaseEnv, signer: Signer, dir: string, what: string): Promise<boolean> {
   if (!signer.keysMadeIn) return true;
   try {
-    const left = e.token.removeSignerKeys(await signer.keysMadeIn(dir, e.ctx.env));
+    const left = e.token.objects.removeSignerKeys(await signer.keysMadeIn(dir, e.ctx.env));
     if (left) e.ctx.finding('note', `${what}: ${left} key object(s) the signer recorded were still on the token after the case; removed`);
-    e.token.signerKeysGone(dir);
+    e.token.objects.signerKeysGone(signer.id, dir);
     return true;
   } catch (err) {
     e.ctx.finding('note', `${what}: the keys the signer made could not be proven gone (${failureText(err)}); its directory ${dir} is kept for cleanup`);

@@ -176,7 +176,7 @@ export const opendnssec: Signer = {
     const daemons: Daemon[] = [];
     try {
       const [ec, ea] = ods('ods-enforcerd', ['-d']);
-      const enforcer = await startDaemon(job, 'ods-enforcerd', ec, ea, env);
+      const enforcer = await startDaemon(job, 'ods-enforcerd', ec, ea, env, ['ods-enforcerd', '-d']);
       daemons.push(enforcer);
       await waitUntil(enforcer, 'its socket', async () => existsSync(join(l.run, 'enforcer.sock')), { ms: Math.min(STEP_MS, job.timeoutMs) });
       await tool('keygen', 'ods-enforcer', [...socket, 'policy', 'import']);
@@ -203,7 +203,7 @@ export const opendnssec: Signer = {
       });
       await tool('keygen', 'ods-enforcer', [...socket, 'zonelist', 'export']);
       const [sc, sa] = ods('ods-signerd', ['-d']);
-      const signer = await startDaemon(job, 'ods-signerd', sc, sa, env);
+      const signer = await startDaemon(job, 'ods-signerd', sc, sa, env, ['ods-signerd', '-d']);
       daemons.push(signer);
       // The signer logs its statistics once the signed zone is written.
       const done = async () =>

@@ -44,7 +44,6 @@ export const driver: Driver = {
     return {
       connections: { pkcs11: { modulePath: MODULE, token: { label: env.ACME_TOKEN_LABEL }, pin, env: { SOFTHSM2_CONF: env.ACME_SOFTHSM2_CONF! },
         wrongPinAllowed: env.HSM_ALLOW_WRONG_PIN === '1' } },
-      resources: { pids: [], dirs: [] },
       async stop() { /* nothing started */ },
     };
   },

@@ -11,6 +11,7 @@ import { SOFTHSM_MODULE } from '../core/helpers.js';
 import { Token } from '../../src/pkcs11/token.js';
 import { pkcs11, type Handle } from '../../src/pkcs11/module.js';
 import { setRunIdentity } from '../../src/pkcs11/run-identity.js';
+import { forwardLedger } from '../../src/ledger.js';
 import { generateKeyPair } from '../../src/pkcs11/keys.js';
 import { TOOLS_MISSING, haveTools, listObjects, tokenWithForeignObjects, type ForeignToken } from './helpers.js';
 
@@ -48,9 +49,9 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
     t = await tokenWithForeignObjects('hh-lost-session', 'lost-pin-5523');
     process.env.SOFTHSM2_CONF = t.conf;
     foreign = await listObjects(t);
-    setRunIdentity(Buffer.from('0123456789abcdef', 'hex'), {
-      creating: (_t, id) => journal.creating.push(id),
-      gone: (_t, id) => journal.gone.push(id),
+    setRunIdentity(Buffer.from('0123456789abcdef', 'hex'));
+    forwardLedger(({ held, entry }) => {
+      if (entry.t === 'object') (held ? journal.creating : journal.gone).push(entry.id);
     });
   });
   afterAll(async () => {
@@ -78,7 +79,7 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
           { type: pkcs11.CKA_ID, value: Buffer.from('0102', 'hex') },
         ]),
       ).toThrow(/not allocated by Token.newId/);
-      expect(token.cleanup()).toEqual([]);
+      expect(token.objects.cleanup()).toEqual([]);
       expect(journal.gone).toContain(pair.id.toString('hex'));
       expect(token.countObjects()).toBe(before);
     } finally {
@@ -90,14 +91,14 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
     const token = open();
     try {
       const [foreignHandle] = token.find([{ type: pkcs11.CKA_LABEL, value: 'foreign-ec' }]);
-      expect(() => token.destroy(foreignHandle as Handle)).toThrow(/did not create/);
+      expect(() => token.objects.destroy(foreignHandle as Handle)).toThrow(/did not create/);
       const pair = await generateKeyPair(token, 'ec-p256');
-      const tracked = token.trackedCount;
+      const tracked = token.objects.trackedCount;
       token.lib.C_CloseAllSessions(token.slot);
-      expect(() => token.destroy(pair.privateKey)).toThrow();
-      expect(token.trackedCount).toBe(tracked);
-      expect(token.cleanup()).toEqual([]);
-      expect(token.trackedCount).toBe(0);
+      expect(() => token.objects.destroy(pair.privateKey)).toThrow();
+      expect(token.objects.trackedCount).toBe(tracked);
+      expect(token.objects.cleanup()).toEqual([]);
+      expect(token.objects.trackedCount).toBe(0);
     } finally {
       token.close();
     }
@@ -112,7 +113,7 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
       await makeOwn(token);
       expect(token.countObjects()).toBe(before + 6);
       other.lib.C_CloseAllSessions(other.slot);
-      expect(token.cleanup()).toEqual([]);
+      expect(token.objects.cleanup()).toEqual([]);
       expect(token.reconnects).toBe(1);
       expect(token.countObjects()).toBe(before);
     } finally {
@@ -129,7 +130,7 @@ describe.skipIf(!haveTools)(haveTools ? 'lost sessions and object ownership' : `
       const before = token.countObjects();
       await makeOwn(token);
       other.lib.C_Logout(other.session);
-      expect(token.cleanup()).toEqual([]);
+      expect(token.objects.cleanup()).toEqual([]);
       expect(token.reconnects).toBe(1);
       expect(token.countObjects()).toBe(before);
     } finally {
