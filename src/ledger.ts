@@ -45,6 +45,9 @@ function keyOf(e: Holding): string | undefined {
       return `pid:${e.pid}`;
     case 'dir':
       return `dir:${e.path}`;
+    // Kept here so that a last-resort release leaves the record's directory for cleanup (proc.ts releaseAllHeld).
+    case 'signer-keys':
+      return `signer-keys:${e.dir}`;
     case 'container':
       return `container:${e.id}`;
     case 'token':

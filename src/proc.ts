@@ -224,9 +224,13 @@ export function killIfSame(pid: number, start: string | undefined, cmdline?: str
 
 /** Last resort when this process must stop at once: kill what it started and remove its directories (src/ledger.ts). */
 export function releaseAllHeld(): void {
+  // A directory holding a signer's record of the keys it made stays: `hsm-harness cleanup` reads the record to find
+  // those keys (a worker orphaned by a kill of its parent alone removed it, and Knot's key stayed on the card).
+  const records = heldHere().flatMap((h) => (h.t === 'signer-keys' ? [h.dir] : []));
   for (const h of heldHere()) {
     if (h.t === 'pid') killIfSame(h.pid, h.start);
     if (h.t !== 'dir') continue;
+    if (records.some((r) => r === h.path || r.startsWith(`${h.path}/`))) continue;
     try {
       rmSync(h.path, { recursive: true, force: true });
     } catch {

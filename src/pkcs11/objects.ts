@@ -43,6 +43,8 @@ function attrValue(template: Template, type: number): unknown {
 
 export class TokenObjects {
   private readonly owned = new Map<string, OwnedObject>();
+  /** The CKA_CLASS of each tracked handle, read when it was adopted (a handle is rewritten in place when found again). */
+  private readonly classes = new WeakMap<Handle, number>();
 
   constructor(private readonly token: ObjectSession) {}
 
@@ -75,7 +77,14 @@ export class TokenObjects {
 
   /** The handles the creating call returned. */
   adopt(o: OwnedObject, ...handles: Handle[]): void {
-    for (const h of handles) o.handles.set(h.toString('hex'), h);
+    for (const h of handles) {
+      o.handles.set(h.toString('hex'), h);
+      try {
+        this.classes.set(h, this.token.attrUlong(h, pkcs11.CKA_CLASS));
+      } catch {
+        /* read again when needed */
+      }
+    }
   }
 
   /**
@@ -199,11 +208,17 @@ export class TokenObjects {
    * the run's label (a key it restored) are tracked too; a handle whose object is gone becomes CK_INVALID_HANDLE,
    * so a stale handle can never reach another object.
    */
+  /** Whether every tracked object can be found again after C_Finalize (by its run CKA_ID and label). */
+  allRefindable(): boolean {
+    return [...this.owned.values()].every((o) => o.destroyable);
+  }
+
   beforeFinalize(): () => void {
     const known: { o: OwnedObject; h: Handle; cls: number }[] = [];
     for (const o of this.owned.values()) {
       if (!o.destroyable) throw new Error("a tracked object without the run's CKA_ID and label could not be found again after C_Finalize");
-      for (const h of o.handles.values()) known.push({ o, h, cls: this.token.attrUlong(h, pkcs11.CKA_CLASS) });
+      // The class recorded when the object was adopted: after a card reset the handle can no longer be read.
+      for (const h of o.handles.values()) known.push({ o, h, cls: this.classes.get(h) ?? this.token.attrUlong(h, pkcs11.CKA_CLASS) });
     }
     return () => {
       for (const o of this.owned.values()) {
@@ -215,10 +230,10 @@ export class TokenObjects {
           if (match) {
             claimed.add(match.toString('hex'));
             k.h.set(match);
-            o.handles.set(k.h.toString('hex'), k.h);
+            this.adopt(o, k.h);
           } else k.h.fill(0);
         }
-        for (const m of found) if (!claimed.has(m.toString('hex'))) o.handles.set(m.toString('hex'), m);
+        for (const m of found) if (!claimed.has(m.toString('hex'))) this.adopt(o, m);
       }
     };
   }

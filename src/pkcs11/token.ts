@@ -13,6 +13,9 @@ import { type TokenSelector, findSlot } from './slot.js';
 import { type TokenIdentity, newRunId } from './run-identity.js';
 import { TokenObjects } from './objects.js';
 
+/** How long handOver waits after the outside process before taking the token back (pcscd's reset of a dead client's card). */
+const HANDOVER_SETTLE_MS = 1000;
+
 /** Session states of a logged-in user (PKCS#11 v2.40 pkcs11t.h CKS_*). */
 const CKS_RO_USER_FUNCTIONS = 1;
 const CKS_RW_USER_FUNCTIONS = 3;
@@ -88,16 +91,21 @@ export class Token {
     try {
       return await fn();
     } finally {
+      // A process that exits holding the card without C_Finalize (ldns-signzone through libp11, among others) has the
+      // card reset by pcscd once it notices (pcsc-lite MSGRemoveContext: SCardDisconnect with SCARD_RESET_CARD). A
+      // session opened before that reset is lost, so wait for it, then check the session and reconnect if it is gone.
+      await new Promise((resolve) => setTimeout(resolve, HANDOVER_SETTLE_MS));
       restore();
+      this.restoreSession();
     }
   }
 
   /** Close and finalize; the returned function opens again, and the object ledger finds its objects again. */
-  private release(): () => void {
+  private release(logIn = false): () => void {
     if (!this.selector) throw new Error('reopen needs a Token made by Token.open');
     const refind = this.objects.beforeFinalize();
     const modulePath = this.module.path;
-    const wasLoggedIn = this.loggedIn;
+    const wasLoggedIn = logIn || this.loggedIn;
     this.close();
     return () => {
       this.module = loadModule(modulePath);
@@ -139,6 +147,13 @@ export class Token {
    * one), open a fresh read-write session and log in.
    */
   reconnect(): void {
+    if (this.selector && this.objects.allRefindable()) {
+      // Finalize and start again, finding each tracked object anew: a card reset (OpenSC) invalidates the object
+      // handles too, and after one a new session on the old module state can fail (CKR_GENERAL_ERROR).
+      this.release(true)();
+      this.reconnects++;
+      return;
+    }
     for (const s of [...this.extraSessions, this.currentSession]) {
       try {
         this.lib.C_CloseSession(s);

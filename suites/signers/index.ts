@@ -50,25 +50,45 @@ const CASE_ZONE_RECORDS = 20;
 /** Bound of one signer run (its processes get this; the case a little more for verification and cleanup). */
 const SIGNER_TIMEOUT_MS = 90_000;
 
-/** A stable name for an object, across a C_Finalize (handles are not): class, CKA_ID and label. */
-function objectKey(token: Token, h: Handle): string {
+/**
+ * A stable name for an object, across a C_Finalize (handles are not): class, CKA_ID and label, '-' for an attribute
+ * the object does not have (OpenSC's profile object has no CKA_ID). Undefined when even the class cannot be read.
+ * Never the handle: a reinitialised module (the hand-over on a card) gives every object a new one, and an object
+ * that existed before must never look new, or the suite would try to destroy it.
+ */
+export function objectKey(read: { ulong(type: number): number; bytes(type: number): Buffer }): string | undefined {
+  const optional = (type: number) => {
+    try {
+      return read.bytes(type).toString('hex');
+    } catch {
+      return '-';
+    }
+  };
   try {
-    return `${token.attrUlong(h, pkcs11.CKA_CLASS)}|${token.attr(h, pkcs11.CKA_ID).toString('hex')}|${token.attr(h, pkcs11.CKA_LABEL).toString('utf8')}`;
+    return `${read.ulong(pkcs11.CKA_CLASS)}|${optional(pkcs11.CKA_ID)}|${optional(pkcs11.CKA_LABEL)}`;
   } catch {
-    return `handle|${h.toString('hex')}`;
+    return undefined;
   }
 }
 
+function keyOf(token: Token, h: Handle): string | undefined {
+  return objectKey({ ulong: (t) => token.attrUlong(h, t), bytes: (t) => token.attr(h, t) });
+}
+
 function objectKeys(token: Token): Set<string> {
-  return new Set(token.find([]).map((h) => objectKey(token, h)));
+  return new Set(token.find([]).map((h) => keyOf(token, h) ?? ''));
 }
 
 /**
  * The objects that appeared on the token while the signer ran: the signer's keys. The signer ran alone on this
- * token (the harness handed it over), so anything new is its own; nothing that was there before is touched.
+ * token (the harness handed it over), so anything new is its own; nothing that was there before is touched, nor
+ * an object whose class cannot be read (it cannot be told apart from one that was there).
  */
 function newObjects(token: Token, before: Set<string>): Handle[] {
-  return token.find([]).filter((h) => !before.has(objectKey(token, h)));
+  return token.find([]).filter((h) => {
+    const key = keyOf(token, h);
+    return key !== undefined && !before.has(key);
+  });
 }
 
 /** Public keys of the given objects as node:crypto keys (an RSA private key carries its public half too). */
@@ -509,8 +529,10 @@ function signerCases(): SuiteCase<SignersState>[] {
           skipIfCannotRun(c, s, signer);
           await signerCase(s, signer, alg, c, record);
         },
+        // No record when the case did not run (blocked after a lost session): nothing to update.
         after: (status, s) => {
-          s.records.get(name)!.status = status;
+          const record = s.records.get(name);
+          if (record) record.status = status;
         },
       });
       // A known workaround is tried only where the signer fails as packaged; both outcomes are reported.
@@ -529,8 +551,10 @@ function signerCases(): SuiteCase<SignersState>[] {
             c.detail('workaround', `${w.description} (${w.source})`);
             await signerCase(s, signer, alg, c, record);
           },
+          // No record when the case did not run (blocked after a lost session): nothing to update.
           after: (status, s) => {
-            s.records.get(wname)!.status = status;
+            const record = s.records.get(wname);
+            if (record) record.status = status;
           },
         });
       }

@@ -1,5 +1,5 @@
 /**
- * A run SIGKILLed while BIND's keys are on a persistent token (as test/signers/killed.test.ts does for Knot): BIND names
+ * A run SIGKILLed while BIND's keys are on a persistent token (as test/signers/killed.slow.test.ts does for Knot): BIND names
  * its keys itself ("<zone>-<policy>-<role>-<time>"), so the journal records the case's directory, where BIND keeps its
  * record of them (K*.private files, each with the key's pkcs11: URI); `hsm-harness cleanup` removes exactly those keys.
  * The workaround case runs its as-packaged case first, so this takes longer than an integration test may.

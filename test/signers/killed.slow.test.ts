@@ -50,7 +50,7 @@ describe.skipIf(!havePdns)(havePdns ? 'signer keys after a kill' : `signer keys 
       });
       // PowerDNS's `hsm create-key` makes its key under the label it was given: wait until one is on the token.
       let prefix: string | undefined;
-      const end = Date.now() + 90_000;
+      const end = Date.now() + 180_000;
       while (Date.now() < end) {
         const entry = journalEntries(state).find((e) => e.t === 'labelled') as Extract<JournalEntry, { t: 'labelled' }> | undefined;
         prefix = entry?.prefix;
@@ -74,7 +74,7 @@ describe.skipIf(!havePdns)(havePdns ? 'signer keys after a kill' : `signer keys 
       await rm(dir, { recursive: true, force: true });
       await rm(token.dir, { recursive: true, force: true });
     }
-  }, 180_000);
+  }, 300_000);
 });
 
 describe.skipIf(!haveKnot)(haveKnot ? 'Knot keys after a kill' : `Knot keys after a kill (skipped: ${TOOLS_MISSING}, and knot, knot-dnssecutils)`, () => {
