@@ -82,7 +82,8 @@ const pct = (share: number) => `${(share * 100).toFixed(0)} %`;
  * The machine's own speed, independent of the harness and of SoftHSM: RSA-2048 signatures per second by
  * node:crypto (OpenSSL) on this thread, for 1 s. On a shared virtual machine this moved by up to 25 % over
  * minutes (`openssl speed rsa2048` in 2 s windows: 1110-1350/s at 17:41 beside other processes but at top
- * priority, 990-1070/s at 18:06 on an otherwise idle machine), with /proc/stat showing nothing:
+ * priority, 990-1070/s at 18:06 on an otherwise idle machine; this very loop with one key, idle machine, ten
+ * 1 s windows: 864-1098/s), with /proc/stat showing nothing:
  * the host's other guests, and the clock the host gives its cores, are invisible from inside. Measured
  * before every run and after the last; when it moves by as much as the threshold, no 10 % claim about the
  * token can be tested on this machine.
