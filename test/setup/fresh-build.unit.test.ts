@@ -76,11 +76,12 @@ describe('staleBuild', () => {
   });
 });
 
-test('the integration and slow tiers, which run dist/, rebuild first; the unit tier imports the sources', () => {
+test('the integration, slow and alone tiers, which run dist/, rebuild first; the unit tier imports the sources', () => {
   const projects = (config.test?.projects ?? []) as { test: { name: string; globalSetup?: string[] } }[];
   const setupOf = Object.fromEntries(projects.map((p) => [p.test.name, p.test.globalSetup ?? []]));
-  expect(Object.keys(setupOf).sort()).toEqual(['integration', 'slow', 'unit']);
+  expect(Object.keys(setupOf).sort()).toEqual(['alone', 'integration', 'slow', 'unit']);
   expect(setupOf.integration).toEqual(['./test/setup/fresh-build.ts']);
   expect(setupOf.slow).toEqual(['./test/setup/fresh-build.ts']);
+  expect(setupOf.alone).toEqual(['./test/setup/fresh-build.ts']);
   expect(setupOf.unit).toEqual([]);
 });
