@@ -61,7 +61,10 @@ async function signWith(name: string, view: boolean): Promise<typeof alone> {
         tokenLabel: token.label,
         tokenSerial: serial,
         pin: token.pin,
-        labelPrefix: 'hh-single-',
+        // BIND labels its keys "<zone>-<policy>-<role>-<time>", the policy named after this prefix. The first run's
+        // keys stay on the token, so each run gets its own prefix: with one, a CI run's second BIND failed with
+        // "public key is invalid" reading its key, most likely a key of the first run under the same label.
+        labelPrefix: `hh-single-${name}-`,
         moduleName: 'hsm-harness-token',
         isolate: (cmd, args) => iso.wrap(cmd, args),
       },
