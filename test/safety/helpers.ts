@@ -5,12 +5,13 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, SOFTHSM_MODULE, makeSoftHsmToken, buildFixtureModule } from '../core/helpers.js';
+import type { JournalEntry } from '../../src/journal.js';
 
 const exec = promisify(execFile);
 export const haveTools = existsSync('/usr/bin/gcc') && existsSync('/usr/bin/pkcs11-tool') && existsSync(SOFTHSM_MODULE);
@@ -99,6 +100,33 @@ export function harnessEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (/^(HSM_|SCHSM_|YUBIHSM_|KMIP_|NETHSM_|FAULT_)/.test(k)) delete env[k];
   return { ...env, ...extra };
+}
+
+/**
+ * What a run of the generic pkcs11 driver needs to reach `token` through the fault shim (in front of real SoftHSM),
+ * with its journal in `state`. The FAULT_* switch for the run is the caller's.
+ */
+export function shimRunEnv(token: ForeignToken, shim: string, state: string): NodeJS.ProcessEnv {
+  return harnessEnv({
+    ...token.env,
+    FAULT_REAL_MODULE: SOFTHSM_MODULE,
+    HSM_PKCS11_MODULE: shim,
+    HSM_PKCS11_TOKEN: token.label,
+    HSM_PKCS11_PIN: token.pin,
+    HSM_HARNESS_STATE_DIR: state,
+  });
+}
+
+/** Every line of every run journal in a state directory, in order. */
+export function journalEntries(state: string): JournalEntry[] {
+  const runs = join(state, 'runs');
+  if (!existsSync(runs)) return [];
+  return readdirSync(runs).flatMap((f) =>
+    readFileSync(join(runs, f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as JournalEntry),
+  );
 }
 
 /** Start `hsm-harness <args>` without waiting; the caller kills it or waits for its exit. */

@@ -13,18 +13,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../src/journal.js';
 import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
-import { TOOLS_MISSING, harnessEnv, haveTools, listObjects, shimmedForeignToken, startHarness } from './helpers.js';
-
-function journalEntries(state: string): JournalEntry[] {
-  const runs = join(state, 'runs');
-  if (!existsSync(runs)) return [];
-  return readdirSync(runs).flatMap((f) =>
-    readFileSync(join(runs, f), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as JournalEntry),
-  );
-}
+import { TOOLS_MISSING, harnessEnv, haveTools, journalEntries, listObjects, shimmedForeignToken, startHarness } from './helpers.js';
 
 async function waitFor(what: string, cond: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;

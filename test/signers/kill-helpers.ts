@@ -10,18 +10,7 @@ import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../src/journal.js';
 import { CLI, SOFTHSM_MODULE, cli } from '../core/helpers.js';
-import { buildShim, exec, harnessEnv, tempDir, tokenWithForeignObjects, type ForeignToken } from '../safety/helpers.js';
-
-export function journalEntries(state: string): JournalEntry[] {
-  const runs = join(state, 'runs');
-  if (!existsSync(runs)) return [];
-  return readdirSync(runs).flatMap((f) =>
-    readFileSync(join(runs, f), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as JournalEntry),
-  );
-}
+import { buildShim, exec, journalEntries, shimRunEnv, tempDir, tokenWithForeignObjects, type ForeignToken } from '../safety/helpers.js';
 
 /** Every object on the token as pkcs11-tool lists it: "<kind>: <label> id=<CKA_ID hex>" lines, sorted. */
 async function objectsWithIds(t: ForeignToken): Promise<string[]> {
@@ -63,14 +52,7 @@ export async function killWithSignerKeys(signer: string, caseName: string, recor
     const before = await objectsWithIds(token);
     const state = join(dir, 'state');
     const shim = await buildShim(dir);
-    const env = harnessEnv({
-      ...token.env,
-      FAULT_REAL_MODULE: SOFTHSM_MODULE,
-      HSM_PKCS11_MODULE: shim,
-      HSM_PKCS11_TOKEN: token.label,
-      HSM_PKCS11_PIN: token.pin,
-      HSM_HARNESS_STATE_DIR: state,
-    });
+    const env = shimRunEnv(token, shim, state);
     // Its own process group: the kill reaches the harness, its worker and the signer, as a Ctrl-C would.
     const log = await open(join(dir, 'run.log'), 'w');
     const run = spawn('node', [CLI, 'run', '--driver', 'pkcs11', '--case', caseName, '--out', join(dir, 'out')], {

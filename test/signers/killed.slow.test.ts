@@ -20,10 +20,21 @@ import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../src/journal.js';
-import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
-import { buildShim, exec, harnessEnv, haveTools, listObjects, startHarness, tempDir, tokenWithForeignObjects, TOOLS_MISSING } from '../safety/helpers.js';
+import { cli } from '../core/helpers.js';
+import {
+  buildShim,
+  exec,
+  haveTools,
+  journalEntries,
+  listObjects,
+  shimRunEnv,
+  startHarness,
+  tempDir,
+  tokenWithForeignObjects,
+  TOOLS_MISSING,
+} from '../safety/helpers.js';
 import { which } from '../../src/proc.js';
-import { journalEntries, killWithSignerKeys, type Recorded } from './kill-helpers.js';
+import { killWithSignerKeys, type Recorded } from './kill-helpers.js';
 
 const havePdns = haveTools && (await which('pdnsutil')) !== undefined && (await which('pdns_server')) !== undefined;
 const haveKnot = haveTools && (await which('kzonesign')) !== undefined && (await which('keymgr')) !== undefined;
@@ -36,14 +47,7 @@ describe.skipIf(!havePdns)(havePdns ? 'signer keys after a kill' : `signer keys 
       const before = await listObjects(token);
       const state = join(dir, 'state');
       const shim = await buildShim(dir);
-      const env = harnessEnv({
-        ...token.env,
-        FAULT_REAL_MODULE: SOFTHSM_MODULE,
-        HSM_PKCS11_MODULE: shim,
-        HSM_PKCS11_TOKEN: token.label,
-        HSM_PKCS11_PIN: token.pin,
-        HSM_HARNESS_STATE_DIR: state,
-      });
+      const env = shimRunEnv(token, shim, state);
       const run = startHarness(['run', '--driver', 'pkcs11', '--case', 'signers/powerdns/RSASHA256', '--out', join(dir, 'out')], {
         ...env,
         FAULT_HANG: 'C_DestroyObject',
