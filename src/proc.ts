@@ -21,6 +21,20 @@ export interface RunResult {
   timedOut?: boolean;
 }
 
+/** The tools runTool has started in this process and that have not ended yet. */
+const running = new Set<ChildProcess>();
+
+/**
+ * Kill every tool this process started that still runs, and wait (bounded) until they are gone. A worker whose parent
+ * vanished does this before it touches the token: a signer's tool still writing keys would race its clean-up.
+ */
+export async function killRunningTools(ms = 2_000): Promise<void> {
+  const pids = [...running].flatMap((c) => (c.pid ? [c.pid] : []));
+  for (const pid of pids) killTree(pid, 'SIGKILL');
+  const end = Date.now() + ms;
+  while (pids.some(pidAlive) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
 export async function runTool(
   cmd: string,
   args: string[],
@@ -36,15 +50,23 @@ export async function runTool(
      * build), and held in the ledger while it runs, so that the group is killed if this process dies first.
      */
     group?: boolean;
+    /**
+     * Killed by the kernel when this process dies (setpriv --pdeathsig), however it dies: a signer's tool must not
+     * go on writing to the token once the worker that started it was killed at a time limit or by cleanup.
+     */
+    diesWithParent?: boolean;
   } = {},
 ): Promise<RunResult> {
   // A direct spawn, no shell: arguments reach the tool as they are. Without `group` it stays in the harness's
   // process group, so a Ctrl-C reaches it as well.
   return new Promise((resolve) => {
     const timeoutMs = opts.timeoutMs ?? 60_000;
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.group === true });
+    // setpriv execs the tool in the same process: the pid, the exit status and 127 for a missing tool stay the tool's.
+    const [file, argv] = opts.diesWithParent ? ['setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args]] : [cmd, args];
+    const child = spawn(file, argv, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.group === true });
     const held = child.pid && opts.group ? ({ t: 'pid', pid: child.pid, start: processStartTime(child.pid) } as const) : undefined;
     if (held) hold(held);
+    running.add(child);
     let stdout = '';
     let stderr = '';
     // Decoded as a stream, so a character split across two chunks stays whole.
@@ -76,7 +98,9 @@ export async function runTool(
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      running.delete(child);
       if (held) release(held);
+      if (opts.diesWithParent && code === 127 && stderr.startsWith('setpriv: failed to execute')) stderr = `${cmd}: command not found`;
       resolve({ code, signal, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
     });
   });

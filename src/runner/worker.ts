@@ -14,7 +14,7 @@ import type { Suite } from '../suite.js';
 import { Token, liveTokens } from '../pkcs11/token.js';
 import { setRunIdentity } from '../pkcs11/run-identity.js';
 import { trimPadded } from '../pkcs11/module.js';
-import { releaseAllHeld } from '../proc.js';
+import { killRunningTools, releaseAllHeld } from '../proc.js';
 import { forwardLedger } from '../ledger.js';
 import { UsageError, describeError } from '../errors.js';
 import { addStructuralWords, onSecretRegistered, redactFreeText } from '../secrets.js';
@@ -42,6 +42,8 @@ async function orphaned(): Promise<void> {
     process.exit(1);
   }, 20_000);
   hardStop.unref();
+  // First the tools it started (a signer writing keys): nothing may write to the token while its objects are removed.
+  await killRunningTools();
   for (const t of liveTokens()) {
     try {
       t.objects.cleanup();

@@ -22,7 +22,9 @@ export async function runSignerTool(
   opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<RunResult> {
   const c = job.target.isolate(cmd, args);
-  const r = await runTool(c.cmd, c.args, { env: opts.env ?? job.target.env, cwd: opts.cwd ?? job.workDir, timeoutMs: job.timeoutMs });
+  // Dies with the worker: a run killed meanwhile must not leave the tool writing to the token while cleanup removes
+  // what it made (a PowerDNS key pair, half-written after cleanup had run, stayed unlabelled on the token).
+  const r = await runTool(c.cmd, c.args, { env: opts.env ?? job.target.env, cwd: opts.cwd ?? job.workDir, timeoutMs: job.timeoutMs, diesWithParent: true });
   if (r.code !== 0 || r.signal) throw new SignerFailed(stage, `${cmd}: ${lastWords(r)}`, r.code, r.signal);
   return r;
 }
@@ -35,7 +37,8 @@ const PROBE_MS = 60_000;
 
 /** Run a signer's program to learn what it is. One that does not answer in time is not "not installed": that throws. */
 export async function probeTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
-  const r = await runTool(cmd, args, { env, timeoutMs: PROBE_MS });
+  // Dies with the worker too: an orphaned `pdns_server --version` was seen waiting forever.
+  const r = await runTool(cmd, args, { env, timeoutMs: PROBE_MS, diesWithParent: true });
   if (r.timedOut)
     throw new Error(`${[cmd, ...args].join(' ')} did not answer within ${PROBE_MS / 1000} s, so the signer was not tried (is the machine overloaded?)`);
   return r;

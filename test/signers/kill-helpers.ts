@@ -41,11 +41,53 @@ async function until(what: string, check: () => Promise<boolean>, ms: number): P
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** The pids of a process's descendants, from /proc (parent pid: field 4 of /proc/<pid>/stat). */
+function descendants(root: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const found: number[] = [];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, parent] of parentOf) {
+      if ((parent === root || found.includes(parent)) && !found.includes(pid)) {
+        found.push(pid);
+        grew = true;
+      }
+    }
+  }
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    // A zombie has ended: only its exit status waits to be read.
+    return !/^\S+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * How the run dies: its whole process group (as a Ctrl-C would reach it); the harness alone (its worker is orphaned
+ * and must stop the signer's tool before it touches the token); or the harness and its worker one by one, the tool
+ * left in the group (it must die with the worker that started it).
+ */
+export type KillHow = 'group' | 'harness' | 'harness-and-worker';
+
 /**
  * Run one signer case on a SoftHSM token with foreign objects, through the shim hanging C_SignInit; once the signer's
- * keys are on the token and in its own record, SIGKILL the run's process group; then `hsm-harness cleanup`.
+ * keys are on the token and in its own record, SIGKILL the run as `how` says; then `hsm-harness cleanup`. However the
+ * run was killed, the signer's tool must be gone before cleanup starts.
  */
-export async function killWithSignerKeys(signer: string, caseName: string, recorded: Recorded, lookalike: (made: string[]) => string) {
+export async function killWithSignerKeys(signer: string, caseName: string, recorded: Recorded, lookalike: (made: string[]) => string, how: KillHow = 'group') {
   const dir = await tempDir(`hh-${signer}-kill-`);
   const token = await tokenWithForeignObjects(`hh-${signer}-kill`, `${signer}-kill-pin-6620`);
   try {
@@ -66,6 +108,7 @@ export async function killWithSignerKeys(signer: string, caseName: string, recor
       ended = true;
     });
     let caseDir = '';
+    let tools: number[] = [];
     try {
       await until(
         `${signer}'s keys on the token and in its record`,
@@ -80,9 +123,21 @@ export async function killWithSignerKeys(signer: string, caseName: string, recor
         120_000,
       );
     } finally {
-      if (!ended) process.kill(-run.pid!, 'SIGKILL');
+      if (ended) {
+        /* nothing to kill */
+      } else if (how === 'group') process.kill(-run.pid!, 'SIGKILL');
+      else {
+        const below = descendants(run.pid!);
+        // The tools the harness started: every process below it but its worker (a node program) and what p11-kit ran.
+        tools = below.filter((p) => !/\bnode\b|p11-kit/.test(readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0')[0] ?? ''));
+        const worker = below.find((p) => readFileSync(`/proc/${p}/cmdline`, 'latin1').includes('worker'));
+        process.kill(run.pid!, 'SIGKILL');
+        if (how === 'harness-and-worker' && worker) process.kill(worker, 'SIGKILL');
+      }
       await exited;
     }
+    // Before cleanup runs, the signer's tool must be gone: stopped by the orphaned worker, or by the kernel with it.
+    await until(`${signer}'s tool to end without cleanup`, async () => !tools.some(alive), 10_000);
     const made = (await objectsWithIds(token)).filter((o) => !before.includes(o));
     expect(made.length).toBeGreaterThan(0);
     expect(made.every((o) => /^(Private|Public) Key: /.test(o))).toBe(true);

@@ -34,7 +34,7 @@ import {
   TOOLS_MISSING,
 } from '../safety/helpers.js';
 import { which } from '../../src/proc.js';
-import { killWithSignerKeys, type Recorded } from './kill-helpers.js';
+import { type KillHow, killWithSignerKeys, type Recorded } from './kill-helpers.js';
 
 const havePdns = haveTools && (await which('pdnsutil')) !== undefined && (await which('pdns_server')) !== undefined;
 const haveKnot = haveTools && (await which('kzonesign')) !== undefined && (await which('keymgr')) !== undefined;
@@ -48,16 +48,19 @@ describe.skipIf(!havePdns)(havePdns ? 'signer keys after a kill' : `signer keys 
       const state = join(dir, 'state');
       const shim = await buildShim(dir);
       const env = shimRunEnv(token, shim, state);
+      const hanging = join(dir, 'hanging');
       const run = startHarness(['run', '--driver', 'pkcs11', '--case', 'signers/powerdns/RSASHA256', '--out', join(dir, 'out')], {
         ...env,
         FAULT_HANG: 'C_DestroyObject',
+        FAULT_HANG_MARK: hanging,
       });
-      // PowerDNS's `hsm create-key` makes its key under the label it was given: wait until one is on the token.
+      // PowerDNS's `hsm create-key` makes its key under the label it was given: wait until one is on the token and
+      // the harness hangs destroying it (the mark), so pdnsutil has ended: the kill meets the key, not its making.
       let prefix: string | undefined;
       const end = Date.now() + 180_000;
       while (Date.now() < end) {
         const entry = journalEntries(state).find((e) => e.t === 'labelled') as Extract<JournalEntry, { t: 'labelled' }> | undefined;
-        prefix = entry?.prefix;
+        prefix = existsSync(hanging) ? entry?.prefix : undefined;
         // While PowerDNS writes the token, SoftHSM in pkcs11-tool may find the token file mid-write and list no such
         // token: that poll is retried; the listings that decide the test are taken with no writer running.
         const listed = prefix ? await listObjects(token).catch(() => []) : [];
@@ -82,18 +85,27 @@ describe.skipIf(!havePdns)(havePdns ? 'signer keys after a kill' : `signer keys 
 });
 
 describe.skipIf(!haveKnot)(haveKnot ? 'Knot keys after a kill' : `Knot keys after a kill (skipped: ${TOOLS_MISSING}, and knot, knot-dnssecutils)`, () => {
-  test('cleanup reads the keys Knot made from its KASP database in the journalled directory and removes exactly those', async () => {
-    // Knot's record, read with its own keymgr: the KASP database of the case's run names a key.
-    const recorded: Recorded = async (caseDir) => {
-      const db = join(caseDir, 'run', 'knot-db', 'keys');
-      if (!existsSync(join(db, 'data.mdb'))) return false;
-      const r = await exec('keymgr', ['-D', db, '-j', 'example.test.', 'list']).catch(() => ({ stdout: '[]' }));
-      return (JSON.parse(r.stdout || '[]') as unknown[]).length > 0;
-    };
-    const made = await killWithSignerKeys('knot', 'signers/knot/ECDSAP256SHA256', recorded, (m) => m[0]!.split(' id=')[1]!);
-    // A key pair under one 20-byte CKA_ID (Knot's key id), without a label.
-    expect(made).toHaveLength(2);
-    expect(new Set(made.map((o) => o.split(' id=')[1])).size).toBe(1);
-    expect(made[0]).toMatch(/^Private Key: {2}id=[0-9a-f]{40}$/);
-  }, 240_000);
+  const how: Record<KillHow, string> = {
+    group: 'the whole process group killed',
+    harness: 'the harness alone killed: its orphaned worker stops kzonesign first',
+    'harness-and-worker': 'the harness and its worker killed one by one: kzonesign dies with its worker',
+  };
+  test.each(Object.entries(how) as [KillHow, string][])(
+    '%s (%s): cleanup reads the keys Knot made from its KASP database in the journalled directory and removes exactly those',
+    async (kill) => {
+      // Knot's record, read with its own keymgr: the KASP database of the case's run names a key.
+      const recorded: Recorded = async (caseDir) => {
+        const db = join(caseDir, 'run', 'knot-db', 'keys');
+        if (!existsSync(join(db, 'data.mdb'))) return false;
+        const r = await exec('keymgr', ['-D', db, '-j', 'example.test.', 'list']).catch(() => ({ stdout: '[]' }));
+        return (JSON.parse(r.stdout || '[]') as unknown[]).length > 0;
+      };
+      const made = await killWithSignerKeys('knot', 'signers/knot/ECDSAP256SHA256', recorded, (m) => m[0]!.split(' id=')[1]!, kill);
+      // A key pair under one 20-byte CKA_ID (Knot's key id), without a label.
+      expect(made).toHaveLength(2);
+      expect(new Set(made.map((o) => o.split(' id=')[1])).size).toBe(1);
+      expect(made[0]).toMatch(/^Private Key: {2}id=[0-9a-f]{40}$/);
+    },
+    240_000,
+  );
 });
