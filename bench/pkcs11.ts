@@ -7,6 +7,7 @@
  * - latency (p50/p99) is timed per operation with tinybench, where per-iteration timing is the point.
  * Every figure keeps a sample of the signatures it produced; a figure counts only if they verify.
  */
+import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { Bench, type Task } from 'tinybench';
 import type { pkcs11, Handle } from '../src/pkcs11/module.js';
 import type { Token } from '../src/pkcs11/token.js';
@@ -242,6 +243,36 @@ export interface SigningPlan {
 
 type ThreadFigure = SignFigure['threads'][number];
 
+/**
+ * The machine's own speed, measured beside the token: node:crypto (OpenSSL) signing with a key of the same kind on
+ * this thread for `ms`, in signatures per second. A shared virtual machine's speed moves by tens of percent from
+ * second to second, invisibly from inside (its host's other guests, the clock it gives the cores); a token that
+ * signs on this CPU (SoftHSM) moves with it. Taken in every round of batches, it lets `diff` tell a token that
+ * changed from a machine that did (src/fleet/noise.ts).
+ */
+export function machineSigner(alg: KeyAlg, hash: Hash | null): { what: string; batch: (ms: number) => number } {
+  const info = KEY_ALGS[alg];
+  const key =
+    info.family === 'rsa'
+      ? generateKeyPairSync('rsa', { modulusLength: info.bits }).privateKey
+      : info.family === 'ec'
+        ? generateKeyPairSync('ec', { namedCurve: info.curve! }).privateKey
+        : generateKeyPairSync('ed25519').privateKey;
+  const data = Buffer.from(SIGNED_DATA);
+  return {
+    what: `node:crypto (OpenSSL ${process.versions.openssl}) signing with a ${algorithmName(alg)} key on the harness's thread`,
+    batch(ms) {
+      const start = performance.now();
+      let n = 0;
+      do {
+        nodeSign(hash, data, key);
+        n++;
+      } while (performance.now() - start < ms);
+      return n / ((performance.now() - start) / 1000);
+    },
+  };
+}
+
 const MIN_BATCH_MS = 50;
 const MIN_BATCH_SIGNATURES = 10;
 
@@ -259,6 +290,8 @@ export async function measureSigning(plan: SigningPlan): Promise<{
   keyPerThread: ThreadFigure[];
   /** One thread ÷ the bare loop, paired by round. */
   vsBareLoop: number;
+  /** The machine's own speed in each round (machineSigner), in the order of the figures' rates. */
+  machine: RateFigure & { what: string };
   eventLoop?: EventLoopFigure;
   samples: Map<KeyPair, Buffer[]>;
 }> {
@@ -280,12 +313,15 @@ export async function measureSigning(plan: SigningPlan): Promise<{
   // Many short rounds rather than a few long ones: the ratios are medians over rounds, and batches taken
   // close together share the machine's load. A batch lasts at least MIN_BATCH_MS and MIN_BATCH_SIGNATURES
   // signatures, so a slow token gets fewer, longer rounds.
-  const roundMs = (budgetMs * (plan.eventLoop ? 0.78 : 0.88)) / (1 + plans.length);
+  // Per round: the bare loop, each pool, and the machine's own speed (half a batch before the token's, half after).
+  const roundMs = (budgetMs * (plan.eventLoop ? 0.78 : 0.88)) / (2 + plans.length);
   const batches = Math.max(3, Math.min(plan.maxRounds, Math.floor(roundMs / Math.max(MIN_BATCH_MS, MIN_BATCH_SIGNATURES * perOpMs))));
   const batchMs = roundMs / batches;
   // The bare loop's batch size: about batchMs of signatures, at least a few.
   const bareIterations = Math.min(1_000_000, Math.max(5, Math.round(batchMs / perOpMs)));
   const bareRates: number[] = [];
+  const machine = machineSigner(alg, path.scheme.hash);
+  const machineRates: number[] = [];
   const pools: { threads: number; keys: KeyPair[]; pool: SignerThreads; rates: number[]; signatures: number }[] = [];
   try {
     for (const p of plans) {
@@ -304,6 +340,7 @@ export async function measureSigning(plan: SigningPlan): Promise<{
     }
     const single = pools[0]!;
     for (let b = 0; b < batches; b++) {
+      const machineBefore = machine.batch(batchMs / 2);
       const bare = await single.pool.batch(bareIterations);
       bareRates.push(bare.rate);
       sample(key, bare.signatures[0]!);
@@ -315,6 +352,7 @@ export async function measureSigning(plan: SigningPlan): Promise<{
           sample(p.keys[i % p.keys.length]!, signature);
         });
       }
+      machineRates.push((machineBefore + machine.batch(batchMs / 2)) / 2);
     }
   } finally {
     for (const p of pools) await p.pool.close();
@@ -335,5 +373,14 @@ export async function measureSigning(plan: SigningPlan): Promise<{
     for (const s of ev.signatures) sample(key, s);
   }
   const vsBareLoop = pairedRatio(oneThread, bareRates);
-  return { latency: lat.latency, bare: rateFigure(bareRates, bareIterations), threads, keyPerThread, vsBareLoop, eventLoop, samples };
+  return {
+    latency: lat.latency,
+    bare: rateFigure(bareRates, bareIterations),
+    threads,
+    keyPerThread,
+    vsBareLoop,
+    machine: { what: machine.what, ...rateFigure(machineRates, 0) },
+    eventLoop,
+    samples,
+  };
 }

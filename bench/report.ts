@@ -75,6 +75,11 @@ export function zoneSigningRecords(driver: DriverReport): BenchRecord[] {
   return out;
 }
 
+/** The machine's own speed in the rounds of a figure's batches, when it was measured in those rounds. */
+function machineRates(s: SignFigure, f: RateFigure): { machineRates?: number[] } {
+  return s.machine && s.machine.rates.length === f.rates.length ? { machineRates: s.machine.rates } : {};
+}
+
 export function benchRecords(results: RunResults): BenchRecord[] {
   const out: BenchRecord[] = [];
   for (const { driver, bench, kmip } of benchDrivers(results)) {
@@ -90,6 +95,7 @@ export function benchRecords(results: RunResults): BenchRecord[] {
         opsPerSec: s.bareLoop.median,
         best: s.bareLoop.best,
         rates: s.bareLoop.rates,
+        ...machineRates(s, s.bareLoop),
       });
       const threadFigures = [
         ...s.threads.map((t) => ({ t, operation: 'sign-threads' as const })),
@@ -104,6 +110,7 @@ export function benchRecords(results: RunResults): BenchRecord[] {
           opsPerSec: t.median,
           best: t.best,
           rates: t.rates,
+          ...machineRates(s, t),
           ...(t.threads === 1 ? { vsBareLoop: s.vsBareLoop } : t.vsOneThread !== undefined ? { vsOneThread: t.vsOneThread } : {}),
         });
       }
@@ -314,6 +321,8 @@ export const METHOD =
   'signer threads (worker_threads, one session each, synchronous calls); a bare pkcs11js loop on one session runs beside it in ' +
   'alternating batches; harness ÷ bare loop and × one thread are medians over rounds of batch ÷ batch of the same round. Latency (p50/p99) is timed per operation with ' +
   'tinybench. The event-loop figure is what a Node application gets with C_SignAsync (one call in flight per session). ' +
+  "In every round the machine's own speed is measured too (node:crypto signing with a key of the same kind on the harness's " +
+  'thread), so that diff can tell a token that changed from a machine that did. ' +
   'A figure is published only if a sample of its signatures verified with node:crypto. Speed is reported, never asserted.';
 
 export const KEYING =
@@ -355,7 +364,18 @@ function benchBlocks(bench: BenchSection): Block[] {
     out.push(
       { heading: 'Signing, one session (sig/s)' },
       {
-        head: ['Algorithm', 'DNSSEC', 'Mechanism', 'bare pkcs11js loop', 'harness', 'harness ÷ bare', 'p50 ms', 'p99 ms', 'signatures verified'],
+        head: [
+          'Algorithm',
+          'DNSSEC',
+          'Mechanism',
+          'bare pkcs11js loop',
+          'harness',
+          'harness ÷ bare',
+          "this machine's own (node:crypto)",
+          'p50 ms',
+          'p99 ms',
+          'signatures verified',
+        ],
         rows: bench.sign.map((s) => [
           s.algorithm,
           s.dnssec,
@@ -363,6 +383,7 @@ function benchBlocks(bench: BenchSection): Block[] {
           spreadOf(s.bareLoop),
           spreadOf(s.threads[0]!),
           s.vsBareLoop.toFixed(3),
+          s.machine ? spreadOf(s.machine) : '—',
           ms(s.latency.p50),
           ms(s.latency.p99),
           s.verifiedSignatures,

@@ -61,6 +61,12 @@ export interface SignFigure {
    * batch of the same round.
    */
   vsBareLoop: number;
+  /**
+   * The machine's own speed in the same rounds: node:crypto signing with a key of the same kind on the harness's
+   * thread, half a batch before and half after each round's token batches (bench/pkcs11.ts machineSigner). Its
+   * rates line up with every rate figure above, round by round. Absent in runs made before it was measured.
+   */
+  machine?: RateFigure & { what: string };
   /** The event-loop path at the highest thread count, where measured. */
   eventLoop?: EventLoopFigure;
   /** How many of this algorithm's signatures were verified with node:crypto (all of them passed). */

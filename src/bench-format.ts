@@ -44,6 +44,11 @@ export interface BenchRecord {
   opsPerSec: number;
   best?: number;
   rates?: number[];
+  /**
+   * The machine's own speed (node:crypto signing the same kind of key on the harness's thread) in each of the rounds
+   * of `rates`, in the same order: what `diff` uses to tell a token that changed from a machine that did.
+   */
+  machineRates?: number[];
   vsBareLoop?: number;
   vsOneThread?: number;
   vsOdsHsmspeed?: number;

@@ -282,6 +282,7 @@ async function signCase(c: CaseHandle, s: BenchState, ctx: SuiteContext, p: Meas
     threads: m.threads,
     ...(m.keyPerThread.length ? { keyPerThread: m.keyPerThread } : {}),
     vsBareLoop: m.vsBareLoop,
+    machine: m.machine,
     verifiedSignatures: sampled,
     ...(m.eventLoop ? { eventLoop: m.eventLoop } : {}),
   };

@@ -1,6 +1,6 @@
 /**
  * The noise model for performance changes, used by `diff` (the regression gate) and by `merge` (the trend
- * marks of the benchmark history). A figure moved beyond noise only when both hold:
+ * marks of the benchmark history). A figure moved beyond noise only when all hold:
  *
  * 1. it moved by at least the threshold (default 10 %, `diff --perf-threshold PCT`), relative to the old figure;
  * 2. a statistical test over the two runs' measurements says the move is not chance, at α = 0.05:
@@ -8,7 +8,11 @@
  *      over the per-batch rates, with mid-ranks for ties. It assumes nothing about how batch rates are
  *      distributed, and one batch slowed by a load spike cannot decide it. With few batches the test cannot
  *      reach α at all (3 + 3 batches: the smallest possible p is 0.1): that is "not enough evidence";
- *    - per-operation latencies (mean ± margin of error, 95 %): the two confidence intervals do not overlap.
+ *    - per-operation latencies (mean ± margin of error, 95 %) are timed in one window per run: their intervals
+ *      describe that window, not the drift between runs, so intervals apart beyond the threshold are "not enough
+ *      evidence", never beyond noise; the batch figures of the same operation decide;
+ * 3. where both runs measured the machine's own speed beside the batches (BenchRecord.machineRates), the figure
+ *    also moved beyond noise relative to it; otherwise the machine, not the token, may have changed.
  *
  * A figure that moved less than the threshold is within noise whatever the test says; one that moved more
  * but whose test could not be run (too few batches, no measured spread) is "not enough evidence", never a
@@ -28,6 +32,8 @@ export interface PerfFigure {
   opsPerSec: number;
   /** The rate of each batch, when the figure was timed as repeated batches. */
   rates?: number[];
+  /** The machine's own speed in the round of each batch (BenchRecord.machineRates), same order as `rates`. */
+  machineRates?: number[];
   /** Per-operation latency, when the figure was timed one operation at a time; rme in percent (95 %). */
   latency?: { mean: number; rme: number; samples: number };
 }
@@ -36,6 +42,7 @@ export interface PerfFigure {
 export function perfFigure(r: BenchRecord): PerfFigure {
   const f: PerfFigure = { opsPerSec: r.opsPerSec };
   if (r.rates?.length) f.rates = r.rates;
+  if (r.rates?.length && r.machineRates?.length === r.rates.length) f.machineRates = r.machineRates;
   if (r.latencyMs) f.latency = { mean: r.latencyMs.mean, rme: r.latencyMs.rme, samples: r.latencyMs.samples };
   return f;
 }
@@ -52,13 +59,19 @@ export interface PerfJudgement {
   p?: number;
   /** Batches (or latency samples) of the old and the new figure. */
   samples: [number, number];
+  /**
+   * When both runs measured the machine's own speed in the rounds of the figure's batches: how much the machine
+   * moved, and the token's move relative to it (each batch ÷ the machine's speed in its round), in percent.
+   */
+  machine?: { changePercent: number; relativeChangePercent: number; relativeVerdict: PerfVerdict };
 }
 
 /** The model in one line, for the outputs that print it. */
 export function describeModel(thresholdPercent: number): string {
   return (
     `beyond noise = moved ≥ ${thresholdPercent} % and significant at α ${ALPHA} ` +
-    '(exact two-sided Mann-Whitney U over the per-batch rates; for latencies, 95 % confidence intervals apart)'
+    '(exact two-sided Mann-Whitney U over the per-batch rates; a latency, timed in one window per run, is at most not enough evidence), ' +
+    "and, where both runs measured this machine's own speed beside the token, beyond noise relative to it too"
   );
 }
 
@@ -121,8 +134,50 @@ export const smallestP = (n1: number, n2: number) => Math.min(1, 2 / binomial(n1
 const pct = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)} %`;
 const pFmt = (p: number) => (p < 0.001 ? p.toExponential(1) : p.toPrecision(2));
 
-/** Judge a move from old to new under the noise model. */
+const median = (v: readonly number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * Judge a move from old to new under the noise model. When both runs measured the machine's own speed beside the
+ * figure (PerfFigure.machineRates), a move beyond noise must also be one relative to the machine: the same verdict
+ * for every batch divided by the machine's speed in its round. A shared virtual machine's own speed moves by tens
+ * of percent between runs, and a token that signs on its CPU moves with it; when the two disagree, the runs cannot
+ * show whether the token or the machine changed: "not enough evidence", never a regression.
+ */
 export function judge(old: PerfFigure, now: PerfFigure, thresholdPercent = DEFAULT_PERF_THRESHOLD_PERCENT): PerfJudgement {
+  const own = judgeOwn(old, now, thresholdPercent);
+  if (!own.verdict.endsWith('beyond noise')) return own;
+  const against = relativeToMachine(old, now);
+  if (!against) return own;
+  const rel = judgeOwn(against.old, against.now, thresholdPercent);
+  const machine = { changePercent: against.machineChangePercent, relativeChangePercent: rel.changePercent, relativeVerdict: rel.verdict };
+  const relText = `relative to this machine's own speed in the same rounds (node:crypto; it moved ${pct(machine.changePercent)}), the token moved ${pct(rel.changePercent)}`;
+  if (rel.verdict === own.verdict) return { ...own, machine, test: `${own.test}; ${relText}, also ${rel.verdict} (${rel.test})` };
+  return {
+    ...own,
+    verdict: 'not enough evidence',
+    machine,
+    test: `${own.test}; but ${relText}, ${rel.verdict}: the machine may have changed rather than the token (run both again on a steady machine)`,
+  };
+}
+
+/** Both figures relative to the machine's own speed, when both runs measured it: each batch rate divided by the machine's rate in its round. */
+function relativeToMachine(old: PerfFigure, now: PerfFigure): { old: PerfFigure; now: PerfFigure; machineChangePercent: number } | undefined {
+  if (old.rates && now.rates && old.machineRates && now.machineRates) {
+    const relative = (f: PerfFigure): PerfFigure => {
+      const rates = f.rates!.map((r, i) => r / f.machineRates![i]!);
+      return { opsPerSec: median(rates), rates };
+    };
+    return { old: relative(old), now: relative(now), machineChangePercent: (median(now.machineRates) / median(old.machineRates) - 1) * 100 };
+  }
+  return undefined;
+}
+
+/** The model on the figure's own measurements. */
+function judgeOwn(old: PerfFigure, now: PerfFigure, thresholdPercent: number): PerfJudgement {
   const changePercent = (now.opsPerSec / old.opsPerSec - 1) * 100;
   const base = { changePercent, thresholdPercent, alpha: ALPHA };
   const direction: PerfVerdict = changePercent < 0 ? 'slower beyond noise' : 'faster beyond noise';
@@ -149,8 +204,12 @@ export function judge(old: PerfFigure, now: PerfFigure, thresholdPercent = DEFAU
     const [a0, a1] = [lo.mean * (1 - lo.rme / 100), lo.mean * (1 + lo.rme / 100)];
     const [b0, b1] = [ln.mean * (1 - ln.rme / 100), ln.mean * (1 + ln.rme / 100)];
     const apart = a1 < b0 || b1 < a0;
-    const test = `95 % confidence intervals of the mean latency (±${lo.rme.toFixed(1)} %, ±${ln.rme.toFixed(1)} %) ${apart ? 'do not overlap' : 'overlap'}`;
-    return { ...base, verdict: !belowThreshold && apart ? direction : 'within noise', test, samples };
+    // The samples of one run are one window: their interval is that window's, not the drift between runs, which
+    // on a shared machine is far wider (CI's quick bench: ECDSA key generation 59 → 42/s, ±4 % and ±7 %, same stack).
+    const test =
+      `95 % confidence intervals of the mean latency (±${lo.rme.toFixed(1)} %, ±${ln.rme.toFixed(1)} %) ${apart ? 'do not overlap' : 'overlap'}` +
+      (apart && !belowThreshold ? ', but each run measured it in one window, which says nothing of the drift between runs: the batch figures decide' : '');
+    return { ...base, verdict: belowThreshold || !apart ? 'within noise' : 'not enough evidence', test, samples };
   }
   const samples: [number, number] = [old.rates?.length ?? old.latency?.samples ?? 1, now.rates?.length ?? now.latency?.samples ?? 1];
   const test = 'no spread measured (a single sample, or a best-of-N without its batches): no test possible';

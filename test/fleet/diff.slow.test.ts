@@ -107,7 +107,7 @@ describe('hsm-harness diff', () => {
   const withSign = async (i: number, change: (s: BenchSection['sign'][number]) => void) =>
     variant((x) => change((x.drivers[0]!.sections.bench as BenchSection).sign[i]!));
 
-  test('throughput (latency): a drop beyond both margins of error is a performance regression; a move inside them is within noise', async (ctx) => {
+  test('throughput (latency): a drop beyond both margins of error is not enough evidence (one window per run), never a regression; a move inside them is within noise', async (ctx) => {
     // The figure measured most tightly; on a loaded machine some margins are too wide to move a figure beyond.
     const figures = signFigures();
     const i = figures.reduce((best, f, k) => (f.latency.rme < figures[best]!.latency.rme ? k : best), 0);
@@ -121,14 +121,14 @@ describe('hsm-harness diff', () => {
       s.latency.mean /= (1 - r) / (1 + r) / 2;
     });
     const out = await cli(['diff', runDir, slower, '--format', 'json', '--fail-on', 'performance']);
-    expect(out.code).toBe(1);
+    expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout).changes).toEqual([
       expect.objectContaining({
         kind: 'throughput',
         driver: 'softhsm',
         key: `sign-latency ${sign.algorithm} c=1`,
-        regression: true,
-        performance: expect.objectContaining({ verdict: 'slower beyond noise' }),
+        regression: false,
+        performance: expect.objectContaining({ verdict: 'not enough evidence', test: expect.stringMatching(/one window/) }),
       }),
     ]);
     // Not a conformance regression: the default gate passes.

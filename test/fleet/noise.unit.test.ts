@@ -138,12 +138,53 @@ describe('the noise model', () => {
     expect(j.verdict).toBe('within noise');
   });
 
-  test('latencies: confidence intervals apart and beyond the threshold; a single sample is not enough evidence', () => {
+  // Shaped like a measurement on this 2-core VM (SoftHSM RSA-2048 vs node:crypto RSA-2048, interleaved 100 ms
+  // batches, runs 3 s apart): the token's median moved 577 → 807/s between runs, the machine's own 961 → 1337/s,
+  // their ratio only 0.599 → 0.623.
+  const machineOld = [960, 955, 970, 965, 950, 962],
+    machineSlow = machineOld.map((m) => m * 0.75);
+  const tokenOld = machineOld.map((m, i) => m * (0.6 + 0.004 * i));
+  test('a token that slowed only as much as the machine did is not enough evidence, never a regression', () => {
+    const j = judge(
+      { opsPerSec: 580, rates: tokenOld, machineRates: machineOld },
+      { opsPerSec: 435, rates: tokenOld.map((t) => t * 0.75), machineRates: machineSlow },
+    );
+    expect(j.verdict).toBe('not enough evidence');
+    expect(j.machine?.changePercent).toBeCloseTo(-25, 6);
+    expect(j.machine?.relativeChangePercent).toBeCloseTo(0, 6);
+    expect(j.test).toMatch(/the machine may have changed rather than the token/);
+    // Without the machine's figures the same batches are a regression: what the reference is for.
+    expect(judge({ opsPerSec: 580, rates: tokenOld }, { opsPerSec: 435, rates: tokenOld.map((t) => t * 0.75) }).verdict).toBe('slower beyond noise');
+  });
+
+  test('a halving stays slower beyond noise when the machine slowed too, and when it did not', () => {
+    const halved = tokenOld.map((t) => t * 0.5);
+    const sameMachine = judge({ opsPerSec: 580, rates: tokenOld, machineRates: machineOld }, { opsPerSec: 290, rates: halved, machineRates: machineOld });
+    expect(sameMachine.verdict).toBe('slower beyond noise');
+    expect(sameMachine.machine?.relativeVerdict).toBe('slower beyond noise');
+    const slowerMachine = judge(
+      { opsPerSec: 580, rates: tokenOld, machineRates: machineOld },
+      { opsPerSec: 218, rates: halved.map((t) => t * 0.75), machineRates: machineSlow },
+    );
+    expect(slowerMachine.verdict).toBe('slower beyond noise');
+    expect(slowerMachine.machine?.relativeChangePercent).toBeCloseTo(-50, 6);
+  });
+
+  test("a card's steady figure stays within noise however the machine moved (its own batches decide first)", () => {
+    const card = [12.6, 12.9, 13.3, 12.8, 13.0, 12.7];
+    const j = judge({ opsPerSec: 12.85, rates: card, machineRates: machineOld }, { opsPerSec: 12.85, rates: [...card].reverse(), machineRates: machineSlow });
+    expect(j.verdict).toBe('within noise');
+    expect(j.machine).toBeUndefined();
+  });
+
+  test('latencies, timed in one window per run: intervals apart beyond the threshold are not enough evidence, never a regression', () => {
     const a = { opsPerSec: 1000, latency: { mean: 1, rme: 2, samples: 200 } },
       b = { opsPerSec: 500, latency: { mean: 2, rme: 2, samples: 200 } };
-    expect(judge(a, b).verdict).toBe('slower beyond noise');
+    expect(judge(a, b)).toMatchObject({ verdict: 'not enough evidence', test: expect.stringMatching(/one window/) });
     const wide = { opsPerSec: 500, latency: { mean: 2, rme: 60, samples: 3 } };
     expect(judge(a, wide).verdict).toBe('within noise');
+    const close = { opsPerSec: 950, latency: { mean: 1 / 0.95, rme: 0.1, samples: 200 } };
+    expect(judge(a, close).verdict).toBe('within noise');
     expect(judge({ opsPerSec: 2 }, { opsPerSec: 1 }).verdict).toBe('not enough evidence');
   });
 });
