@@ -4,9 +4,10 @@
  * through a shim that halves the signing rate (fixtures/pkcs11/slow-sign-shim.c: every C_SignInit and
  * C_Sign costs twice the CPU). Every pair is diffed, older run first:
  * - two runs of the same stack: no performance regression with the default settings;
- * - plain → halved: a performance regression, and every signing figure of one session slower beyond noise;
- *   exit 1 only with --fail-on performance or all (the default gate is conformance);
- * - halved → plain, the other way: faster beyond noise, never a regression.
+ * - plain → halved: a performance regression; every signing figure of one session slower beyond noise or, where
+ *   the machine's own speed moved too much between the two runs to tell, not enough evidence saying so (never
+ *   within noise); exit 1 only with --fail-on performance or all (the default gate is conformance);
+ * - halved → plain, the other way: faster beyond noise (or not enough evidence, as above), never a regression.
  * Seven quick passes take a few minutes: the `alone` tier (vitest.config.ts), which runs last, one file at a
  * time, after every other tier (CI's last test step, `npm run test:alone`).
  *
@@ -175,7 +176,7 @@ describe('diff on repeated quick benches of one SoftHSM token', () => {
     }
   });
 
-  test('plain → halved: a performance regression in every pair that crosses the shim, every one-session signing figure slower beyond noise', async (ctx) => {
+  test('plain → halved: a performance regression in every pair that crosses the shim; no one-session signing figure within noise', async (ctx) => {
     if (busy) await skipWithReason(ctx, busy);
     const crossing = pairs((a, b) => !a && b);
     expect(crossing).toHaveLength(PLAIN * HALVED);
@@ -184,12 +185,21 @@ describe('diff on repeated quick benches of one SoftHSM token', () => {
       expect(code, `runs ${i} → ${j}: ${beyond(d).join('; ')}`).toBe(1);
       const oneSession = d.changes.filter((c) => /^sign-(threads|bare-loop) .* c=1$/.test(c.key));
       expect(oneSession.length, `runs ${i} → ${j}`).toBeGreaterThanOrEqual(4); // RSA-2048 and ECDSA P-256, each harness and bare loop
-      for (const c of oneSession) expect(c.performance?.verdict, `runs ${i} → ${j} ${c.key}: ${c.old} → ${c.new}`).toBe('slower beyond noise');
-      expect(d.performanceRegressions).toBeGreaterThanOrEqual(oneSession.length);
+      // Each halved figure is slower beyond noise, or, where the machine's own speed moved too much between the two
+      // runs to tell (ECDSA's 0.1 ms operations follow it least closely), not enough evidence, saying so: never
+      // within noise, never faster.
+      for (const c of oneSession) {
+        const what = `runs ${i} → ${j} ${c.key}: ${c.old} → ${c.new} (${c.performance?.test})`;
+        expect(['slower beyond noise', 'not enough evidence'], what).toContain(c.performance?.verdict);
+        if (c.performance?.verdict === 'not enough evidence') expect(c.performance.test, what).toMatch(/the machine may have changed/);
+      }
+      const slower = oneSession.filter((c) => c.performance?.verdict === 'slower beyond noise');
+      expect(slower.length, `runs ${i} → ${j}`).toBeGreaterThan(0);
+      expect(d.performanceRegressions).toBeGreaterThanOrEqual(slower.length);
       // The default gate is conformance: the same token and the same checks, so exit 0.
       const byDefault = await cli(['diff', runs[i]!.out, runs[j]!.out]);
       expect(byDefault.code, byDefault.stdout).toBe(0);
-      expect(byDefault.stdout).toMatch(/^ {2}slower beyond noise +throughput sign-threads RSA-2048 c=1: .* \(threshold 10 %\); Mann-Whitney U = /m);
+      expect(byDefault.stdout).toMatch(/^ {2}slower beyond noise +throughput sign-(threads|bare-loop) .+ c=1: .* \(threshold 10 %\); Mann-Whitney U = /m);
     }
   });
 
@@ -200,7 +210,12 @@ describe('diff on repeated quick benches of one SoftHSM token', () => {
       const d = JSON.parse(r.stdout) as RunDiff;
       expect(r.code, `runs ${j} → ${i}: ${beyond(d).join('; ')}`).toBe(0);
       const oneSession = d.changes.filter((c) => /^sign-threads .* c=1$/.test(c.key));
-      for (const c of oneSession) expect(c.performance?.verdict, `runs ${j} → ${i} ${c.key}`).toBe('faster beyond noise');
+      expect(oneSession.length, `runs ${j} → ${i}`).toBeGreaterThanOrEqual(2);
+      for (const c of oneSession) {
+        const what = `runs ${j} → ${i} ${c.key}: ${c.old} → ${c.new} (${c.performance?.test})`;
+        expect(['faster beyond noise', 'not enough evidence'], what).toContain(c.performance?.verdict);
+        if (c.performance?.verdict === 'not enough evidence') expect(c.performance.test, what).toMatch(/the machine may have changed/);
+      }
     }
   });
 });
