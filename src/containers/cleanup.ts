@@ -12,6 +12,10 @@ export async function removeContainers(ids: string[]): Promise<{ id: string; err
   if (!cli) return ids.map((id) => ({ id, error: 'neither docker nor podman is on PATH' }));
   const failures: { id: string; error: string }[] = [];
   for (const id of ids) {
+    // A frozen container (docker pause, or a driver stopped while its engine froze it) is thawed first: a forced
+    // removal of a paused one once waited past its 30 s limit in CI and left the container behind.
+    const paused = await runTool(cli, ['container', 'inspect', '--format', '{{.State.Paused}}', id], { timeoutMs: 30_000 });
+    if (paused.code === 0 && paused.stdout.trim() === 'true') await runTool(cli, ['unpause', id], { timeoutMs: 30_000 });
     const r = await runTool(cli, ['rm', '-f', '-v', id], { timeoutMs: 30_000 });
     // "No such container" means it is already gone: that is the goal. When another release (the interrupt
     // handler and the driver's exit both release) is already removing it, wait until it is gone.
