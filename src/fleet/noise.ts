@@ -3,10 +3,11 @@
  * marks of the benchmark history). A figure moved beyond noise only when all hold:
  *
  * 1. it moved by at least the threshold (default 10 %, `diff --perf-threshold PCT`), relative to the old figure;
- * 2. a statistical test over the two runs' measurements says a move of at least the threshold is not chance, at α = 0.05:
+ * 2. a statistical test over the two runs' measurements says a move of at least the threshold is not chance,
+ *    at α = 0.05:
  *    - figures timed as repeated batches (rates): the exact two-sided Mann-Whitney U (Wilcoxon rank-sum) test
- *      over the per-batch rates, the new ones first brought back by the threshold, with mid-ranks for ties. It assumes nothing about how batch rates are
- *      distributed, and one batch slowed by a load spike cannot decide it. With few batches the test cannot
+ *      over the per-batch rates, the new ones first brought back by the threshold, with mid-ranks for ties. It
+ *      assumes nothing about how batch rates are distributed, and one batch slowed by a load spike cannot decide it. With few batches the test cannot
  *      reach α at all (3 + 3 batches: the smallest possible p is 0.1): that is "not enough evidence";
  *    - per-operation latencies (mean ± margin of error, 95 %) are timed in one window per run: their intervals
  *      describe that window, not the drift between runs, so intervals apart beyond the threshold are "not enough

@@ -8,11 +8,11 @@
 import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import type { TestContext } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caseFailsRun, type RunResults } from '../../src/results.js';
-import { CLI, cli, skipWithReason } from '../core/helpers.js';
+import { CLI, childrenOf, cli, skipWithReason } from '../core/helpers.js';
 import { allContainers, docker, engineMissing, harnessContainers } from './engine.js';
 
 const missing = engineMissing();
@@ -44,20 +44,6 @@ async function runningContainer(what: () => string): Promise<string> {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no container of the harness came up within 120 s: ${what().slice(-1500)}`);
-}
-
-/** The pids of a process's direct children (the runner's driver processes). */
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .flatMap((e) => {
-      try {
-        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid ? [Number(e)] : [];
-      } catch {
-        return [];
-      }
-    });
 }
 
 describe('container drivers on a real engine', () => {

@@ -1,6 +1,7 @@
 /** Shared helpers for the harness's own tests: run the built CLI, make throwaway SoftHSM tokens. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,4 +135,44 @@ export async function buildFixtureModule(fixture: string, dir: string): Promise<
   const out = join(dir, `${fixture.split('/').pop()!.replace(/\.c$/, '')}.so`);
   await exec('gcc', ['-shared', '-fPIC', '-O1', '-o', out, join(ROOT, 'fixtures', fixture), '-ldl']);
   return out;
+}
+
+/** Every process's parent pid, from /proc (field 4 of /proc/<pid>/stat, after the command's closing parenthesis). */
+function parentPids(): Map<number, number> {
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return parentOf;
+}
+
+/** The pids of a process's direct children. */
+export function childrenOf(pid: number): number[] {
+  return [...parentPids()].flatMap(([child, parent]) => (parent === pid ? [child] : []));
+}
+
+/** The pids of all of a process's descendants. */
+export function descendantsOf(root: number): number[] {
+  const parentOf = parentPids();
+  const found: number[] = [];
+  for (let i = -1; i < found.length; i++) {
+    const parent = i < 0 ? root : found[i];
+    for (const [pid, p] of parentOf) if (p === parent) found.push(pid);
+  }
+  return found;
+}
+
+/** Whether a process is running: a zombie has ended, only its exit status waits to be read. */
+export function processAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }

@@ -26,8 +26,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateKeyPairSync, sign } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
+import { machineSigner } from '../../bench/pkcs11.js';
 import type { SoftHsmStore } from '../../src/softhsm.js';
 import type { RunDiff } from '../../src/fleet/diff.js';
 import type { BenchRecord } from '../../src/bench-format.js';
@@ -89,14 +88,8 @@ const pct = (share: number) => `${(share * 100).toFixed(0)} %`;
  * every round and `diff` judges a move relative to it too (src/fleet/noise.ts). Here it is only recorded, before
  * every run and after the last, for whoever reads the JUnit file.
  */
-const REFERENCE_KEY = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-function referenceRate(): number {
-  const data = Buffer.alloc(64, 1);
-  const start = performance.now();
-  let n = 0;
-  for (; performance.now() - start < 1000; n++) sign('sha256', data, REFERENCE_KEY);
-  return n / ((performance.now() - start) / 1000);
-}
+const REFERENCE = machineSigner('rsa-2048', 'sha256');
+const referenceRate = () => REFERENCE.batch(1000);
 const reference: number[] = [];
 const tooBusy = (share: number, when: string) =>
   share > BUSY_SHARE

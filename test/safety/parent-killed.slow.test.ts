@@ -9,10 +9,10 @@
  *   journal) and removes its key pair by CKA_ID. The token's pre-existing objects must all survive.
  */
 import { describe, expect, test } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../src/journal.js';
-import { SOFTHSM_MODULE, cli } from '../core/helpers.js';
+import { SOFTHSM_MODULE, cli, processAlive } from '../core/helpers.js';
 import { TOOLS_MISSING, harnessEnv, haveTools, journalEntries, listObjects, shimmedForeignToken, startHarness } from './helpers.js';
 
 async function waitFor(what: string, cond: () => boolean, ms: number): Promise<void> {
@@ -22,8 +22,6 @@ async function waitFor(what: string, cond: () => boolean, ms: number): Promise<v
     await new Promise((r) => setTimeout(r, 200));
   }
 }
-
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 
 describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent killed (skipped: ${TOOLS_MISSING})`, () => {
   const setup = shimmedForeignToken('hh-kill9', 'kill9-pin-3390');
@@ -45,10 +43,10 @@ describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent k
     const server = entries.find((e) => e.t === 'pid') as Extract<JournalEntry, { t: 'pid' }>;
     const worker = entries.find((e) => e.t === 'worker') as Extract<JournalEntry, { t: 'worker' }>;
     const dirsMade = entries.filter((e) => e.t === 'dir').map((e) => (e as Extract<JournalEntry, { t: 'dir' }>).path);
-    expect(alive(server.pid)).toBe(true);
+    expect(processAlive(server.pid)).toBe(true);
     run.child.kill('SIGKILL');
     await run.exited;
-    await waitFor('the server and the driver process to stop', () => !alive(server.pid) && !alive(worker.pid), 30_000);
+    await waitFor('the server and the driver process to stop', () => !processAlive(server.pid) && !processAlive(worker.pid), 30_000);
     for (const d of dirsMade) expect(existsSync(d), d).toBe(false);
     expect(readdirSync(tmp)).toEqual([]);
     // Nothing is left for cleanup but the journal itself, which it removes.
@@ -77,10 +75,10 @@ describe.skipIf(!haveTools)(haveTools ? 'parent killed with SIGKILL' : `parent k
     run.child.kill('SIGKILL');
     await run.exited;
     await new Promise((r) => setTimeout(r, 1000));
-    expect(alive(worker.pid)).toBe(true); // stuck in C_GenerateKeyPair: it cannot clean up itself
+    expect(processAlive(worker.pid)).toBe(true); // stuck in C_GenerateKeyPair: it cannot clean up itself
     const c = await cli(['cleanup'], harnessEnv(pkcs));
     expect(c.code, c.stdout + c.stderr).toBe(0);
-    expect(alive(worker.pid)).toBe(false);
+    expect(processAlive(worker.pid)).toBe(false);
     expect(await listObjects(setup.token)).toEqual(before);
     expect(readdirSync(join(state, 'runs'))).toEqual([]);
   });

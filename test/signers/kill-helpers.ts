@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalEntry } from '../../src/journal.js';
-import { CLI, SOFTHSM_MODULE, cli } from '../core/helpers.js';
+import { CLI, SOFTHSM_MODULE, cli, descendantsOf, processAlive } from '../core/helpers.js';
 import { buildShim, exec, journalEntries, shimRunEnv, tempDir, tokenWithForeignObjects, type ForeignToken } from '../safety/helpers.js';
 
 /** Every object on the token as pkcs11-tool lists it: "<kind>: <label> id=<CKA_ID hex>" lines, sorted. */
@@ -39,40 +39,6 @@ async function until(what: string, check: () => Promise<boolean>, ms: number): P
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-/** The pids of a process's descendants, from /proc (parent pid: field 4 of /proc/<pid>/stat). */
-function descendants(root: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  const found: number[] = [];
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, parent] of parentOf) {
-      if ((parent === root || found.includes(parent)) && !found.includes(pid)) {
-        found.push(pid);
-        grew = true;
-      }
-    }
-  }
-  return found;
-}
-
-function alive(pid: number): boolean {
-  try {
-    // A zombie has ended: only its exit status waits to be read.
-    return !/^\S+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -127,7 +93,7 @@ export async function killWithSignerKeys(signer: string, caseName: string, recor
         /* nothing to kill */
       } else if (how === 'group') process.kill(-run.pid!, 'SIGKILL');
       else {
-        const below = descendants(run.pid!);
+        const below = descendantsOf(run.pid!);
         // The tools the harness started: every process below it but its worker (a node program) and what p11-kit ran.
         tools = below.filter((p) => !/\bnode\b|p11-kit/.test(readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0')[0] ?? ''));
         const worker = below.find((p) => readFileSync(`/proc/${p}/cmdline`, 'latin1').includes('worker'));
@@ -137,7 +103,7 @@ export async function killWithSignerKeys(signer: string, caseName: string, recor
       await exited;
     }
     // Before cleanup runs, the signer's tool must be gone: stopped by the orphaned worker, or by the kernel with it.
-    await until(`${signer}'s tool to end without cleanup`, async () => !tools.some(alive), 10_000);
+    await until(`${signer}'s tool to end without cleanup`, async () => !tools.some(processAlive), 10_000);
     const made = (await objectsWithIds(token)).filter((o) => !before.includes(o));
     expect(made.length).toBeGreaterThan(0);
     expect(made.every((o) => /^(Private|Public) Key: /.test(o))).toBe(true);
